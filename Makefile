@@ -1,0 +1,33 @@
+# Troupe: the two set-up commands are `make run` and `make test` (see README.md).
+BUILD ?= build
+TROUPE := ./$(BUILD)/cli/troupe
+CTEST_JOBS ?= 2
+
+.PHONY: all deps configure build test run bench clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD) -G Ninja
+
+build: configure
+	cmake --build $(BUILD)
+
+# Every test, every label (unit, multiprocess, python, cli).
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_JOBS) --timeout 600
+
+# The quickstart experiment end to end, then its log read back.
+run: build
+	$(TROUPE) info
+	$(TROUPE) run experiments/quickstart/config.yaml
+	$(TROUPE) log runs/quickstart
+
+bench: build
+	$(TROUPE) bench matmul
+
+clean:
+	rm -rf $(BUILD)

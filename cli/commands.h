@@ -1,0 +1,19 @@
+// Subcommands of the `troupe` CLI. Each add_* registers one subcommand on `app`; its
+// callback stores the process exit code in `exit_code`. Only main() prints errors.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace troupe::cli {
+
+void add_info_command(CLI::App& app, int& exit_code);
+void add_config_command(CLI::App& app, int& exit_code);
+void add_bench_command(CLI::App& app, int& exit_code);
+void add_run_command(CLI::App& app, int& exit_code, const std::string& command_line);
+void add_log_command(CLI::App& app, int& exit_code);
+
+}  // namespace troupe::cli

@@ -1,0 +1,70 @@
+// Config sections shared by every kind of Troupe run: where it goes, threads, checkpoints.
+// Subsystem configs (model, train, ppo, ...) live with their modules and embed these.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config_binder.h"
+
+namespace troupe::core {
+
+// Where a run's directory is and what to do when it already exists.
+struct RunSection {
+  std::string name;            // run directory name under `dir`; empty = a UTC timestamp
+  std::string dir = "runs";    // parent directory of run directories
+  std::string resume = "auto"; // auto: resume an unfinished run; never: refuse; must: fail if nothing to resume
+  bool overwrite = false;      // replace an existing (even finished) run directory
+
+  template <class V>
+  void visit(V& v) {
+    v.field("name", name, "run directory name under run.dir; empty = UTC timestamp");
+    v.field("dir", dir, "parent directory of run directories");
+    v.field("resume", resume, "auto | never | must: what to do with an unfinished run of this name");
+    v.field("overwrite", overwrite, "replace an existing run directory, even a finished one");
+  }
+  void validate(ConfigValidator& v) const {
+    v.require(resume == "auto" || resume == "never" || resume == "must", "resume", resume, "one of auto, never, must");
+    v.require(name.find('/') == std::string::npos && name != "." && name != "..", "name", name,
+              "a plain directory name (no '/')");
+    v.require(!dir.empty(), "dir", dir, "a non-empty path");
+  }
+};
+
+// Process-wide runtime settings.
+struct RuntimeSection {
+  int threads = 0;                // ATen and OpenBLAS threads; 0 = all cores
+  std::string log_level = "info"; // trace | debug | info | warn | error
+
+  template <class V>
+  void visit(V& v) {
+    v.field("threads", threads, "ATen and OpenBLAS threads; 0 = all cores");
+    v.field("log_level", log_level, "trace | debug | info | warn | error");
+  }
+  void validate(ConfigValidator& v) const {
+    v.require(threads >= 0 && threads <= 1024, "threads", threads, "an integer in [0, 1024] (0 = all cores)");
+    v.require(log_level == "trace" || log_level == "debug" || log_level == "info" || log_level == "warn" ||
+                  log_level == "error",
+              "log_level", log_level, "one of trace, debug, info, warn, error");
+  }
+};
+
+// When checkpoints are written and how many are kept.
+struct CheckpointSection {
+  int64_t every = 0;     // write a checkpoint every N steps; 0 = only at the end and on signals
+  int keep_last = 3;     // keep the newest K checkpoints; 0 = keep all
+  bool on_signal = true; // checkpoint on SIGTERM/SIGUSR1 (Slurm preemption) and SIGINT before exiting
+
+  template <class V>
+  void visit(V& v) {
+    v.field("every", every, "checkpoint every N steps; 0 = only at the end and on signals");
+    v.field("keep_last", keep_last, "keep the newest K checkpoints; 0 = keep all");
+    v.field("on_signal", on_signal, "checkpoint on SIGTERM/SIGUSR1/SIGINT before exiting");
+  }
+  void validate(ConfigValidator& v) const {
+    v.require(every >= 0, "every", every, "an integer >= 0");
+    v.require(keep_last >= 0, "keep_last", keep_last, "an integer >= 0");
+  }
+};
+
+}  // namespace troupe::core

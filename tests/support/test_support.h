@@ -1,0 +1,71 @@
+// Helpers shared by the test suites: scratch directories, running child processes,
+// waiting on a condition with a deadline. Not a mocking layer: tests run real things.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace troupe::testing {
+
+// A fresh directory under $TMPDIR, removed when the object dies.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& tag = "troupe-test");
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes `text` to `path`, creating parent directories.
+void write_file(const std::filesystem::path& path, const std::string& text);
+std::string read_file(const std::filesystem::path& path);
+
+// Result of running a child process to completion.
+struct ProcessResult {
+  int exit_code = -1;    // exit status, or 128 + signal if it was killed
+  std::string output;    // stdout and stderr interleaved
+};
+
+// Runs argv[0] with arguments (no shell), capturing stdout+stderr; kills it after `timeout`.
+ProcessResult run_process(const std::vector<std::string>& argv,
+                          std::chrono::seconds timeout = std::chrono::seconds(120),
+                          const std::vector<std::string>& extra_env = {});
+
+// A child process running in the background, with its output going to a file.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& output_file,
+               const std::vector<std::string>& extra_env = {});
+  ~ChildProcess();  // kills (SIGKILL) and reaps the child if still running
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  int pid() const { return pid_; }
+  void kill(int signal_number);
+  // Waits for exit; returns exit status or 128 + signal. Throws TimeoutError after `timeout`.
+  int wait(std::chrono::milliseconds timeout);
+  std::string output() const;
+
+ private:
+  int pid_ = -1;
+  bool reaped_ = false;
+  int status_ = -1;
+  std::filesystem::path output_file_;
+};
+
+// Polls `condition` every few milliseconds until it holds; false if `timeout` passes first.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// Path of the troupe CLI and of a test helper executable built next to the tests.
+std::string cli_path();
+std::string helper_path(const std::string& name);
+std::filesystem::path source_dir();
+
+}  // namespace troupe::testing
