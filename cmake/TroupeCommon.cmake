@@ -17,7 +17,6 @@ target_link_libraries(troupe_pch PRIVATE troupe_common)
 if(TROUPE_USE_PCH)
   target_precompile_headers(troupe_pch PRIVATE <torch/torch.h> <string> <vector> <map>)
 endif()
-set_target_properties(troupe_pch PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 # troupe_add_target_defaults(target): link the common interface and reuse the PCH.
 function(troupe_use_common target)
@@ -25,5 +24,4 @@ function(troupe_use_common target)
   if(TROUPE_USE_PCH)
     target_precompile_headers(${target} REUSE_FROM troupe_pch)
   endif()
-  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
 endfunction()

@@ -83,17 +83,18 @@ class DurableFile {
   DurableFile(const DurableFile&) = delete;
   DurableFile& operator=(const DurableFile&) = delete;
 
-  // Never throws (torch's archive writer calls it from a destructor); a failure is recorded,
-  // reported as a short write, and raised by finish().
+  // Never throws and always reports success: torch's archive writer turns a short write into an
+  // exception that its destructor raises again (std::terminate). A failure is recorded instead,
+  // later bytes are dropped, and finish() raises it as IoError.
   size_t write_some(const void* data, size_t n) noexcept {
-    if (error_ != 0) return 0;
+    if (error_ != 0) return n;
     const char* p = static_cast<const char*>(data);
     for (size_t left = n; left > 0;) {
       ssize_t w = ::write(fd_, p, left);
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) {
         error_ = errno;
-        return 0;
+        return n;
       }
       p += w;
       left -= static_cast<size_t>(w);
@@ -128,6 +129,12 @@ void fsync_dir(const fs::path& dir) {
   const int err = errno;
   ::close(fd);
   if (rc != 0) throw_errno("cannot fsync directory", dir, err);
+}
+
+// Best-effort removal of a failed save's temporary directory; the save's own error wins.
+void discard(const fs::path& path) {
+  std::error_code ignored;
+  fs::remove_all(path, ignored);
 }
 
 std::string pid_suffix() { return "-" + std::to_string(::getpid()); }
@@ -195,9 +202,9 @@ void write_group(const std::map<std::string, torch::Tensor>& tensors, DurableFil
   for (const auto& [name, t] : tensors) archive.write(name, t.detach(), /*is_buffer=*/true);
   try {
     archive.save_to([&file](const void* data, size_t n) { return file.write_some(data, n); });
-  } catch (const c10::Error&) {
-    file.finish();  // raises the recorded I/O error, if that is what failed
-    throw;
+  } catch (const c10::Error& e) {
+    throw DataError(std::string("cannot serialise a checkpoint tensor group: ") +
+                    e.what_without_backtrace());
   }
 }
 
@@ -381,14 +388,12 @@ fs::path CheckpointManager::save(const CheckpointState& state) {
     write_checkpoint_dir(state, tmp);
     publish(tmp, final_dir);
     write_latest(final_dir.filename().string());
+  } catch (const fs::filesystem_error& e) {
+    discard(tmp);
+    throw IoError(std::string("checkpoint save failed: ") + e.what());
   } catch (...) {
-    std::error_code ignored;
-    fs::remove_all(tmp, ignored);
-    try {
-      throw;
-    } catch (const fs::filesystem_error& e) {
-      throw IoError(std::string("checkpoint save failed: ") + e.what());
-    }
+    discard(tmp);
+    throw;
   }
   prune(state.step);
   return final_dir;
@@ -472,12 +477,14 @@ std::vector<std::pair<int64_t, fs::path>> CheckpointManager::step_dirs() const {
   std::vector<std::pair<int64_t, fs::path>> dirs;
   std::error_code ec;
   if (!fs::is_directory(options_.root, ec)) return dirs;
-  for (const auto& entry : fs::directory_iterator(options_.root)) {
-    if (!entry.is_directory()) continue;
+  for (const auto& entry : fs::directory_iterator(options_.root, ec)) {
+    std::error_code entry_ec;
+    if (!entry.is_directory(entry_ec)) continue;
     if (auto step = parse_step_name(entry.path().filename().string())) {
       dirs.emplace_back(*step, entry.path());
     }
   }
+  if (ec) throw IoError("checkpoint: cannot list " + options_.root.string() + ": " + ec.message());
   std::sort(dirs.begin(), dirs.end());
   return dirs;
 }
@@ -533,12 +540,21 @@ std::optional<CheckpointState> CheckpointManager::load_latest() const {
   return std::nullopt;
 }
 
+// Pruning happens after a save has committed, so its failures are logged, not thrown.
 void CheckpointManager::prune(int64_t just_saved) const {
   if (options_.keep_last == 0) return;
-  const auto complete = complete_steps();
+  std::vector<int64_t> complete;
+  std::vector<std::pair<int64_t, fs::path>> dirs;
+  try {
+    complete = complete_steps();
+    dirs = step_dirs();
+  } catch (const IoError& e) {
+    spdlog::warn("could not prune checkpoints: {}", e.what());
+    return;
+  }
   if (complete.size() <= static_cast<size_t>(options_.keep_last)) return;
   const int64_t oldest_kept = complete[complete.size() - options_.keep_last];
-  for (const auto& [step, dir] : step_dirs()) {
+  for (const auto& [step, dir] : dirs) {
     if (step >= oldest_kept || step == just_saved) continue;
     // Rename first so a crash mid-delete leaves a .tmp-* entry, never a half-deleted step_N.
     const fs::path doomed = options_.root / (kTmpPrefix + std::string("pruned-") +
@@ -554,9 +570,10 @@ void CheckpointManager::remove_stale_temporaries() const {
   std::error_code ec;
   if (!fs::is_directory(options_.root, ec)) return;
   std::vector<fs::path> stale;
-  for (const auto& entry : fs::directory_iterator(options_.root)) {
+  for (const auto& entry : fs::directory_iterator(options_.root, ec)) {
     if (entry.path().filename().string().rfind(kTmpPrefix, 0) == 0) stale.push_back(entry.path());
   }
+  if (ec) throw IoError("checkpoint: cannot list " + options_.root.string() + ": " + ec.message());
   for (const auto& path : stale) {
     fs::remove_all(path, ec);
     if (ec) throw IoError("checkpoint: cannot remove " + path.string() + ": " + ec.message());

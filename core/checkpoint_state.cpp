@@ -66,6 +66,21 @@ std::string key_list(const Map& map) {
   return keys.empty() ? "none" : join(keys, ", ");
 }
 
+// libtorch 1.13's Optimizer::load restores per-parameter state but drops the saved param-group
+// options (lr, betas, weight decay...), keeping the fresh optimizer's. Python's load_state_dict
+// restores them, and a resumed LR schedule needs them, so read them back here through each live
+// group's (virtual, concrete-typed) OptimizerOptions::serialize.
+void restore_group_options(torch::serialize::InputArchive& archive, torch::optim::Optimizer& o) {
+  torch::serialize::InputArchive groups;
+  archive.read("param_groups", groups);
+  for (size_t i = 0; i < o.param_groups().size(); ++i) {
+    torch::serialize::InputArchive group, options;
+    groups.read("param_groups/" + std::to_string(i), group);
+    group.read("options", options);
+    o.param_groups()[i].options().serialize(options);
+  }
+}
+
 }  // namespace
 
 const char* extra_type_name(const ExtraValue& value) {
@@ -130,6 +145,7 @@ void CheckpointState::load_optimizer(const std::string& name, torch::optim::Opti
     torch::serialize::InputArchive archive;
     archive.load_from(blob->second.data(), blob->second.size());
     o.load(archive);
+    restore_group_options(archive, o);
   } catch (const c10::Error& e) {
     throw DataError("cannot restore optimizer '" + name + "' from the checkpoint: " +
                     e.what_without_backtrace());

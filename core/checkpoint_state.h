@@ -57,8 +57,10 @@ struct CheckpointState {
 
   // Serialises o (param groups, options and per-parameter state such as Adam moments).
   void add_optimizer(const std::string& name, const torch::optim::Optimizer& o);
-  // Restores o from the blob. o must have been built over the same parameters in the same order
-  // (a fresh optimizer over a model loaded with load_module). DataError if missing or unreadable.
+  // Restores o from the blob: per-parameter state and each param group's options (lr, betas,
+  // weight decay...; plain libtorch Optimizer::load keeps the fresh optimizer's options instead).
+  // o must be of the same type, built over the same parameters in the same order (a fresh
+  // optimizer over a model loaded with load_module). DataError if missing or unreadable.
   void load_optimizer(const std::string& name, torch::optim::Optimizer& o) const;
 
   // Copies/restores the state of torch's default CPU generator (dropout, randn, bernoulli).

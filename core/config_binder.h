@@ -150,11 +150,12 @@ class ConfigBinder {
   // Throws ConfigError for any key in the node that no field claimed.
   void reject_unknown_keys() const {
     if (!node_ || !node_->is_map()) return;
-    for (const auto& [key, child] : node_->entries()) {
+    for (const auto& entry : node_->entries()) {
+      const std::string& key = entry.first;
       bool known = false;
       for (const auto& k : known_) known |= k == key;
       if (known) continue;
-      std::string msg = child.origin().describe() + ": unknown key '" + detail::join_path(prefix_, key) + "'";
+      std::string msg = node_->key_origin(key).describe() + ": unknown key '" + detail::join_path(prefix_, key) + "'";
       const std::string guess = nearest_key(key, known_);
       if (!guess.empty()) msg += " (did you mean '" + detail::join_path(prefix_, guess) + "'?)";
       msg += "; valid keys" + std::string(prefix_.empty() ? "" : " in '" + prefix_ + "'") + ": ";

@@ -63,18 +63,35 @@ const ConfigNode* ConfigNode::find(const std::string& key) const {
   return nullptr;
 }
 
-ConfigNode& ConfigNode::child(const std::string& key) {
+ConfigNode& ConfigNode::child(const std::string& key, const Origin* key_origin) {
   if (type_ == Type::Null) type_ = Type::Map;
   if (type_ != Type::Map) throw ConfigError(origin_.describe() + ": cannot set key '" + key + "' inside " + type_name());
-  for (auto& [k, v] : entries_)
-    if (k == key) return v;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].first != key) continue;
+    if (key_origin) key_origins_[i] = *key_origin;
+    return entries_[i].second;
+  }
   entries_.emplace_back(key, ConfigNode{});
+  key_origins_.push_back(key_origin ? *key_origin : Origin{});
   return entries_.back().second;
 }
 
+Origin ConfigNode::key_origin(const std::string& key) const {
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].first != key) continue;
+    if (key_origins_[i].kind != Origin::Kind::Default) return key_origins_[i];
+    return entries_[i].second.origin();
+  }
+  return origin_;
+}
+
 void ConfigNode::erase(const std::string& key) {
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e.first == key; }),
-                 entries_.end());
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].first != key) continue;
+    entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
+    key_origins_.erase(key_origins_.begin() + static_cast<std::ptrdiff_t>(i));
+    return;
+  }
 }
 
 void ConfigNode::make_sequence(Origin origin) {
@@ -120,8 +137,9 @@ ConfigNode convert(const YAML::Node& node, const std::string& source, const Orig
         if (n.find(key))
           throw ConfigError(origin_of(kv.first, source).describe() + ": duplicate key '" + key + "'");
         ConfigNode value = convert(kv.second, source, override_origin);
-        if (value.is_null() && !from_override) value.set_origin(origin_of(kv.first, source));
-        n.child(key) = std::move(value);
+        const Origin key_origin = from_override ? override_origin : origin_of(kv.first, source);
+        if (value.is_null()) value.set_origin(key_origin);
+        n.child(key, &key_origin) = std::move(value);
       }
       return n;
     }
@@ -206,7 +224,10 @@ ConfigNode load_config(const fs::path& file, const std::vector<std::string>& ove
 
 void merge_config(ConfigNode& base, const ConfigNode& overlay) {
   if (base.is_map() && overlay.is_map()) {
-    for (const auto& [key, value] : overlay.entries()) merge_config(base.child(key), value);
+    for (const auto& [key, value] : overlay.entries()) {
+      const Origin key_origin = overlay.key_origin(key);
+      merge_config(base.child(key, &key_origin), value);
+    }
     return;
   }
   base = overlay;
@@ -225,7 +246,7 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
   std::string part;
   while (std::getline(ss, part, '.')) {
     if (part.empty()) throw ConfigError("override '" + assignment + "': empty key in '" + path + "'");
-    node = &node->child(part);
+    node = &node->child(part, &origin);
   }
   ConfigNode value = value_text.empty() ? ConfigNode::scalar("", origin)
                                         : convert(parse_yaml(value_text, "override '" + assignment + "'"), "", origin);

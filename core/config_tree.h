@@ -49,8 +49,11 @@ class ConfigNode {
 
   // Map access: nullptr when absent (or when this is not a map).
   const ConfigNode* find(const std::string& key) const;
-  // Map access that inserts a null child (turning a null node into a map).
-  ConfigNode& child(const std::string& key);
+  // Map access that inserts a null child (turning a null node into a map). `key_origin`
+  // records where the key itself was written (for "unknown key" errors).
+  ConfigNode& child(const std::string& key, const Origin* key_origin = nullptr);
+  // Where `key` was written; the value's origin when unknown.
+  Origin key_origin(const std::string& key) const;
   void erase(const std::string& key);
 
   void make_sequence(Origin origin);
@@ -62,6 +65,7 @@ class ConfigNode {
   Origin origin_;
   std::vector<ConfigNode> items_;
   std::vector<std::pair<std::string, ConfigNode>> entries_;
+  std::vector<Origin> key_origins_;  // parallel to entries_
 };
 
 // Parses YAML text; `source_name` is used in origins and error messages.

@@ -57,14 +57,22 @@ namespace {
 
 herr_t close_by_type(hid_t id) {
   switch (H5Iget_type(id)) {
-    case H5I_FILE: return H5Fclose(id);
-    case H5I_GROUP: return H5Gclose(id);
-    case H5I_DATASET: return H5Dclose(id);
-    case H5I_ATTR: return H5Aclose(id);
-    case H5I_DATASPACE: return H5Sclose(id);
-    case H5I_DATATYPE: return H5Tclose(id);
-    case H5I_GENPROP_LST: return H5Pclose(id);
-    default: return -1;
+    case H5I_FILE:
+      return H5Fclose(id);
+    case H5I_GROUP:
+      return H5Gclose(id);
+    case H5I_DATASET:
+      return H5Dclose(id);
+    case H5I_ATTR:
+      return H5Aclose(id);
+    case H5I_DATASPACE:
+      return H5Sclose(id);
+    case H5I_DATATYPE:
+      return H5Tclose(id);
+    case H5I_GENPROP_LST:
+      return H5Pclose(id);
+    default:
+      return -1;
   }
 }
 
@@ -91,8 +99,7 @@ H5Handle vlen_utf8_type() {
 
 namespace {
 
-void write_scalar_attribute(hid_t obj, const std::string& key, hid_t file_type, hid_t mem_type,
-                            const void* value) {
+void write_scalar_attribute(hid_t obj, const std::string& key, hid_t file_type, hid_t mem_type, const void* value) {
   if (TROUPE_H5(H5Aexists(obj, key.c_str())) > 0) TROUPE_H5(H5Adelete(obj, key.c_str()));
   H5Handle space{TROUPE_H5(H5Screate(H5S_SCALAR))};
   H5Handle attr{TROUPE_H5(H5Acreate2(obj, key.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT))};
@@ -133,7 +140,8 @@ std::string read_attribute_text(hid_t obj, const std::string& key) {
     throw DataError("attribute '" + key + "' is not a scalar");
   }
   switch (TROUPE_H5(H5Tget_class(type.get()))) {
-    case H5T_STRING: return read_string_attribute(attr.get(), type.get());
+    case H5T_STRING:
+      return read_string_attribute(attr.get(), type.get());
     case H5T_INTEGER: {
       int64_t value = 0;
       TROUPE_H5(H5Aread(attr.get(), H5T_NATIVE_INT64, &value));
@@ -146,7 +154,8 @@ std::string read_attribute_text(hid_t obj, const std::string& key) {
       std::snprintf(buf, sizeof buf, "%.17g", value);
       return buf;
     }
-    default: throw DataError("attribute '" + key + "' is not a string, integer or float");
+    default:
+      throw DataError("attribute '" + key + "' is not a string, integer or float");
   }
 }
 
@@ -190,14 +199,13 @@ std::vector<std::string> child_names(hid_t group, H5I_type_t kind) {
   return names;
 }
 
-H5Handle create_column(hid_t loc, const std::string& name, hid_t file_type, hsize_t length,
-                       hsize_t chunk_rows) {
+H5Handle create_column(hid_t loc, const std::string& name, hid_t file_type, hsize_t length, hsize_t chunk_rows) {
   hsize_t max_rows = H5S_UNLIMITED;
   H5Handle space{TROUPE_H5(H5Screate_simple(1, &length, &max_rows))};
   H5Handle dcpl{TROUPE_H5(H5Pcreate(H5P_DATASET_CREATE))};
   TROUPE_H5(H5Pset_chunk(dcpl.get(), 1, &chunk_rows));
-  return H5Handle{TROUPE_H5(
-      H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT))};
+  return H5Handle{
+      TROUPE_H5(H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT))};
 }
 
 hsize_t column_length(hid_t dset) {

@@ -90,8 +90,7 @@ std::vector<std::string> child_names(hid_t group, H5I_type_t kind);
 
 // A 1-D, chunked, unlimited column of `file_type` with `length` rows (unwritten rows hold
 // the fill value). Chunks of `chunk_rows` rows: appends touch one chunk at a time.
-H5Handle create_column(hid_t loc, const std::string& name, hid_t file_type, hsize_t length,
-                       hsize_t chunk_rows);
+H5Handle create_column(hid_t loc, const std::string& name, hid_t file_type, hsize_t length, hsize_t chunk_rows);
 hsize_t column_length(hid_t dset);
 void resize_column(hid_t dset, hsize_t rows);
 // Writes `count` rows of `mem_type` from `buf` starting at row `offset` (must exist).

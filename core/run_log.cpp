@@ -52,11 +52,10 @@ void require(bool ok, const std::string& what, const std::string& name) {
   }
 }
 
-H5Handle file_access_plist(bool file_locking) {
+H5Handle writer_access_plist() {
   H5Handle fapl{TROUPE_H5(H5Pcreate(H5P_FILE_ACCESS))};
   // The 1.8 format stores attributes densely, so a config larger than 64 KiB still fits.
   TROUPE_H5(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18));
-  if (!file_locking) TROUPE_H5(H5Pset_file_locking(fapl.get(), false, true));
   return fapl;
 }
 
@@ -250,8 +249,8 @@ TableWriter& RunLog::Impl::table(const std::string& name) {
 Column& RunLog::Impl::table_column(TableWriter& t, const std::string& column) {
   auto it = t.columns.find(column);
   if (it != t.columns.end()) return it->second;
-  Column c{h5::create_column(t.group.get(), column, str_type.get(), t.step.rows, kChunkRows),
-           str_type.get(), t.step.rows};
+  Column c{h5::create_column(t.group.get(), column, str_type.get(), t.step.rows, kChunkRows), str_type.get(),
+           t.step.rows};
   if (c.rows > 0) {
     std::vector<const char*> empty(c.rows, "");
     h5::write_rows(c.dset.get(), c.mem_type, 0, c.rows, empty.data());
@@ -285,13 +284,12 @@ RunLog::Impl& RunLog::live(const char* what) {
   return *impl_;
 }
 
-RunLog RunLog::create(const fs::path& file, const std::string& resolved_config_yaml,
-                      const RunMetadata& meta) {
+RunLog RunLog::create(const fs::path& file, const std::string& resolved_config_yaml, const RunMetadata& meta) {
   h5_silence_auto_errors();
   if (fs::exists(file)) throw IoError("run log already exists: " + file.string());
   auto impl = std::make_unique<Impl>();
   impl->path = file;
-  H5Handle fapl = file_access_plist(true);
+  H5Handle fapl = writer_access_plist();
   // H5F_ACC_EXCL: a racing creator fails instead of truncating someone's log.
   impl->file = H5Handle{TROUPE_H5(H5Fcreate(file.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()))};
   for (const char* g : {"metrics", "tables", "events"}) {
@@ -324,7 +322,7 @@ RunLog RunLog::open_for_append(const fs::path& file) {
   if (!fs::exists(file)) throw IoError("run log not found: " + file.string());
   auto impl = std::make_unique<Impl>();
   impl->path = file;
-  H5Handle fapl = file_access_plist(true);
+  H5Handle fapl = writer_access_plist();
   try {
     impl->file = H5Handle{TROUPE_H5(H5Fopen(file.c_str(), H5F_ACC_RDWR, fapl.get()))};
   } catch (const IoError& e) {
@@ -357,8 +355,7 @@ void RunLog::log_scalars(int64_t step, const std::map<std::string, double>& valu
   impl.flush();
 }
 
-void RunLog::log_table_row(const std::string& table, int64_t step,
-                           const std::map<std::string, std::string>& columns) {
+void RunLog::log_table_row(const std::string& table, int64_t step, const std::map<std::string, std::string>& columns) {
   Impl& impl = live("log_table_row");
   require(valid_plain_name(table), "table", table);
   for (const auto& [column, text] : columns) require(valid_plain_name(column), "table column", column);
@@ -408,9 +405,7 @@ void RunLog::set_attribute(const std::string& key, const std::string& value) {
   impl.flush();
 }
 
-void RunLog::set_config(const std::string& resolved_config_yaml) {
-  set_attribute("config", resolved_config_yaml);
-}
+void RunLog::set_config(const std::string& resolved_config_yaml) { set_attribute("config", resolved_config_yaml); }
 
 void RunLog::flush() { live("flush").flush(); }
 
@@ -434,8 +429,7 @@ struct RunLogReader::Impl {
   void collect_metrics(hid_t group, const std::string& prefix, std::vector<std::string>& out) const;
 };
 
-void RunLogReader::Impl::collect_metrics(hid_t group, const std::string& prefix,
-                                         std::vector<std::string>& out) const {
+void RunLogReader::Impl::collect_metrics(hid_t group, const std::string& prefix, std::vector<std::string>& out) const {
   for (const auto& child : h5::child_names(group, H5I_GROUP)) {
     std::string name = prefix.empty() ? child : prefix + "/" + child;
     H5Handle g = open_group(group, child);
@@ -451,13 +445,13 @@ namespace {
 // HDF5 then insists the locking flags match the writer's, so that case retries with locking.
 H5Handle open_read_only(const fs::path& file) {
   try {
-    H5Handle fapl = file_access_plist(false);
+    H5Handle fapl{TROUPE_H5(H5Pcreate(H5P_FILE_ACCESS))};
+    TROUPE_H5(H5Pset_file_locking(fapl.get(), false, true));
     return H5Handle{TROUPE_H5(H5Fopen(file.c_str(), H5F_ACC_RDONLY, fapl.get()))};
   } catch (const IoError& e) {
     if (std::string(e.what()).find("file locking flag values don't match") == std::string::npos) throw;
   }
-  H5Handle fapl = file_access_plist(true);
-  return H5Handle{TROUPE_H5(H5Fopen(file.c_str(), H5F_ACC_RDONLY, fapl.get()))};
+  return H5Handle{TROUPE_H5(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT))};
 }
 
 }  // namespace
@@ -515,8 +509,7 @@ MetricSeries RunLogReader::metric(const std::string& name) const {
   auto column = [&](const char* c) { return H5Handle{TROUPE_H5(H5Dopen2(g.get(), c, H5P_DEFAULT))}; };
   H5Handle step = column("step"), value = column("value"), wall = column("wall_time");
   // The shortest column bounds the complete rows (a crash may tear the last one).
-  hsize_t n = std::min({h5::column_length(step.get()), h5::column_length(value.get()),
-                        h5::column_length(wall.get())});
+  hsize_t n = std::min({h5::column_length(step.get()), h5::column_length(value.get()), h5::column_length(wall.get())});
   return MetricSeries{h5::read_int64_column(step.get(), n), h5::read_double_column(value.get(), n),
                       h5::read_double_column(wall.get(), n)};
 }
@@ -557,10 +550,9 @@ std::vector<LogEvent> RunLogReader::events() const {
   if (!h5::path_exists(f, "events/step")) return {};
   H5Handle g = open_group(f, "events");
   auto column = [&](const char* c) { return H5Handle{TROUPE_H5(H5Dopen2(g.get(), c, H5P_DEFAULT))}; };
-  H5Handle step = column("step"), wall = column("wall_time"), kind = column("kind"),
-           message = column("message");
-  hsize_t n = std::min({h5::column_length(step.get()), h5::column_length(wall.get()),
-                        h5::column_length(kind.get()), h5::column_length(message.get())});
+  H5Handle step = column("step"), wall = column("wall_time"), kind = column("kind"), message = column("message");
+  hsize_t n = std::min({h5::column_length(step.get()), h5::column_length(wall.get()), h5::column_length(kind.get()),
+                        h5::column_length(message.get())});
   auto steps = h5::read_int64_column(step.get(), n);
   auto walls = h5::read_double_column(wall.get(), n);
   auto kinds = h5::read_string_column(kind.get(), n);

@@ -38,9 +38,16 @@ std::string kill_writer_after(const fs::path& root, const std::string& mode,
   return writer.output();
 }
 
+CheckpointManager manager_at(const fs::path& root, int keep_last) {
+  CheckpointOptions options;
+  options.root = root;
+  options.keep_last = keep_last;
+  return CheckpointManager(options);
+}
+
 // What every scenario must find after the kill: step 1, exactly, and nothing else.
 void expect_only_step_one(const fs::path& root) {
-  CheckpointManager manager(CheckpointOptions{root});
+  CheckpointManager manager = manager_at(root, /*keep_last=*/3);
   const auto loaded = manager.load_latest();
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->step, 1);
@@ -54,7 +61,7 @@ void expect_only_step_one(const fs::path& root) {
 
 // A new manager can save step 2 over the wreckage, and remove_stale_temporaries cleans up.
 void expect_recovery(const fs::path& root) {
-  CheckpointManager manager(CheckpointOptions{root, /*keep_last=*/0});
+  CheckpointManager manager = manager_at(root, /*keep_last=*/0);
   CheckpointState s;
   s.step = 2;
   s.tensor_groups["model"]["w"] = torch::full({2, 3}, 7.0f);

@@ -2,6 +2,8 @@
 // recovery past broken checkpoints, error messages, and a bit-exact training resume.
 // Crash-during-save behaviour with a real killed process lives in checkpoint_crash_mp_test.cpp.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -332,6 +334,49 @@ TEST(Checkpoint, InvalidStatesAreRejectedBeforeWriting) {
   EXPECT_THROW(manager.save(small_state(-1)), DataError);
   EXPECT_THROW(make_manager(dir.path(), -1), ConfigError);
   EXPECT_FALSE(fs::exists(dir / "step_00000001"));
+}
+
+// Makes writes past `bytes` fail with EFBIG (SIGXFSZ ignored) until destroyed: a disk-full stand-in.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    rlimit limited = old_;
+    limited.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limited);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit old_{};
+  sighandler_t old_handler_;
+};
+
+TEST(Checkpoint, WriteFailureRaisesIoErrorAndLeavesNothing) {
+  ScratchDir dir("ckpt");
+  auto manager = make_manager(dir.path());
+  manager.save(small_state(1));
+  CheckpointState big = small_state(2);
+  big.tensor_groups["big"]["w"] = torch::ones({1'000'000});  // 4 MB: past the limit
+  {
+    FileSizeLimit limit(1 << 20);
+    try {
+      manager.save(big);
+      ADD_FAILURE() << "expected IoError";
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("big.pt"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("File too large"), std::string::npos) << e.what();
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"latest", "step_00000001"}));
+  EXPECT_EQ(manager.load_latest()->step, 1);
 }
 
 struct TwoLayerImpl : torch::nn::Module {

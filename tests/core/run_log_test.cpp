@@ -30,13 +30,9 @@ RunMetadata sample_metadata() {
 
 const std::string kConfig = "model:\n  layers: 4\n  d_model: 256\ntrain:\n  lr: 0.0003\n";
 
-RunLog make_log(const std::filesystem::path& file) {
-  return RunLog::create(file, kConfig, sample_metadata());
-}
+RunLog make_log(const std::filesystem::path& file) { return RunLog::create(file, kConfig, sample_metadata()); }
 
-std::vector<int64_t> steps_of(const RunLogReader& r, const std::string& metric) {
-  return r.metric(metric).steps;
-}
+std::vector<int64_t> steps_of(const RunLogReader& r, const std::string& metric) { return r.metric(metric).steps; }
 
 // Expects `fn` to throw E whose message contains every one of `needles`.
 template <typename E, typename Fn>
@@ -72,8 +68,8 @@ TEST(RunLog, RoundTripsConfigAndMetadata) {
   auto all = r.attributes();
   Strings keys;
   for (const auto& [k, v] : all) keys.push_back(k);
-  EXPECT_EQ(keys, (Strings{"command_line", "config", "end_time", "git_sha", "hostname", "seed",
-                           "start_time", "status", "version.hdf5", "version.libtorch", "world_size"}));
+  EXPECT_EQ(keys, (Strings{"command_line", "config", "end_time", "git_sha", "hostname", "seed", "start_time", "status",
+                           "version.hdf5", "version.libtorch", "world_size"}));
   EXPECT_EQ(all["end_time"], "2024-05-01T13:00:00Z");
 }
 
@@ -213,8 +209,11 @@ TEST(RunLog, DecreasingStepIsRejectedWithoutWritingAnything) {
   auto log = make_log(dir / "log.h5");
   log.log_scalars(5, {{"loss", 1.0}});
   log.log_scalars(5, {{"loss", 2.0}});  // the same step twice is allowed
-  expect_throw_mentioning<DataError>([&] { log.log_scalars(4, {{"acc", 1.0}, {"loss", 1.0}}); },
-                                     {"loss", "step 4", "step 5", "truncate_after"});
+  expect_throw_mentioning<DataError>(
+      [&] {
+        log.log_scalars(4, {{"acc", 1.0}, {"loss", 1.0}});
+      },
+      {"loss", "step 4", "step 5", "truncate_after"});
   log.log_table_row("t", 5, {{"a", "x"}});
   EXPECT_THROW(log.log_table_row("t", 3, {{"a", "y"}}), DataError);
   log.close();

@@ -41,8 +41,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    auto log = troupe::core::RunLog::create(argv[1], "model:\n  layers: 4\nseed: 1234\n",
-                                            helper_metadata());
+    auto log = troupe::core::RunLog::create(argv[1], "model:\n  layers: 4\nseed: 1234\n", helper_metadata());
     log.log_event(0, "start", "writer helper");
     const pid_t parent = getppid();
     for (int64_t step = 0; getppid() == parent; ++step) {

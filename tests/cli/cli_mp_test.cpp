@@ -1,0 +1,236 @@
+// The `troupe` CLI as a user runs it: help, info, config errors and exit codes, and the
+// quickstart run spine (log, checkpoints, signals, bit-exact resume after kill -9).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <regex>
+
+#include "core/checkpoint.h"
+#include "core/run_dir.h"
+#include "core/run_log.h"
+#include "tests/support/test_support.h"
+
+namespace troupe {
+namespace {
+
+using testing::ChildProcess;
+using testing::ScratchDir;
+using testing::cli_path;
+using testing::run_process;
+using testing::source_dir;
+using testing::write_file;
+using ::testing::HasSubstr;
+
+testing::ProcessResult troupe(std::vector<std::string> args) {
+  args.insert(args.begin(), cli_path());
+  return run_process(args);
+}
+
+core::CheckpointManager checkpoints_of(const std::filesystem::path& run) {
+  core::CheckpointOptions options;
+  options.root = run / "checkpoints";
+  return core::CheckpointManager(options);
+}
+
+std::string quickstart_config() { return (source_dir() / "experiments/quickstart/config.yaml").string(); }
+
+// Highest "step N/" printed by a quickstart run so far (-1 if none).
+int64_t last_step_printed(const std::string& output) {
+  static const std::regex re(R"(step\s+(\d+)/)");
+  int64_t last = -1;
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), re); it != std::sregex_iterator(); ++it)
+    last = std::max<int64_t>(last, std::stoll((*it)[1]));
+  return last;
+}
+
+TEST(Cli, HelpListsEverySubcommand) {
+  auto r = troupe({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* sub : {"info", "config", "bench", "run", "log"}) EXPECT_THAT(r.output, HasSubstr(sub));
+  for (auto sub : std::vector<std::vector<std::string>>{
+           {"info", "--help"}, {"config", "show", "--help"}, {"config", "check", "--help"},
+           {"bench", "matmul", "--help"}, {"run", "--help"}, {"log", "--help"}}) {
+    auto h = troupe(sub);
+    EXPECT_EQ(h.exit_code, 0) << sub[0] << ": " << h.output;
+    EXPECT_THAT(h.output, HasSubstr("Usage"));
+  }
+  EXPECT_NE(troupe({}).exit_code, 0);
+  EXPECT_NE(troupe({"frobnicate"}).exit_code, 0);
+}
+
+TEST(Cli, InfoShowsOpenBlasAndVersions) {
+  auto r = troupe({"info"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("OpenBLAS"));
+  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("reference BLAS")));
+  for (const char* lib : {"libtorch", "hdf5", "mpi", "zeromq", "cpu features", "threads"})
+    EXPECT_THAT(r.output, HasSubstr(lib));
+}
+
+TEST(Cli, ConfigCheckAcceptsTheQuickstart) {
+  auto r = troupe({"config", "check", quickstart_config()});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("OK (kind quickstart)"));
+}
+
+TEST(Cli, ConfigErrorsExitWithTwoAndNameTheFileLineAndKey) {
+  ScratchDir dir;
+  write_file(dir / "bad.yaml", "kind: quickstart\ntask:\n  stpes: 10\n");
+  auto r = troupe({"config", "check", (dir / "bad.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr((dir / "bad.yaml").string() + ":3:3: unknown key 'task.stpes'"));
+  EXPECT_THAT(r.output, HasSubstr("did you mean 'task.steps'?"));
+
+  write_file(dir / "kind.yaml", "kind: quickstrat\n");
+  r = troupe({"config", "check", (dir / "kind.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr(":1:7: kind = quickstrat: unknown experiment kind (did you mean 'quickstart'?)"));
+
+  r = troupe({"config", "check", (dir / "missing.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("missing.yaml: no such config file"));
+
+  r = troupe({"run", quickstart_config(), "task.batch_size=0", "run.dir=" + dir.path().string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("override 'task.batch_size=0': task.batch_size = 0: expected"));
+}
+
+TEST(Cli, ConfigShowPrintsOrigins) {
+  auto r = troupe({"config", "show", quickstart_config(), "task.lr=0.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("lr: 0.5"));
+  EXPECT_THAT(r.output, HasSubstr("# override 'task.lr=0.5'"));
+  EXPECT_THAT(r.output, HasSubstr("# default"));
+  EXPECT_THAT(r.output, HasSubstr("config.yaml:6:7"));  // seed: 1234
+}
+
+class QuickstartRun : public ::testing::Test {
+ protected:
+  std::vector<std::string> run_args(const std::string& name, std::vector<std::string> extra) const {
+    std::vector<std::string> args = {cli_path(), "run", quickstart_config(), "run.dir=" + dir_.path().string(),
+                                     "run.name=" + name, "run.overwrite=false", "runtime.threads=1",
+                                     "task.log_every=1", "task.train_samples=512", "task.eval_every=10",
+                                     "task.sample_every=20", "checkpoint.every=10", "checkpoint.keep_last=0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  std::filesystem::path run_path(const std::string& name) const { return dir_ / name; }
+  ScratchDir dir_;
+};
+
+TEST_F(QuickstartRun, WritesLogCheckpointsAndRefusesToClobber) {
+  auto r = run_process(run_args("a", {"task.steps=30"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  core::RunLogReader log(run_path("a") / "log.h5");
+  auto loss = log.metric("train/loss");
+  ASSERT_EQ(loss.steps.size(), 30u);
+  EXPECT_EQ(loss.steps.front(), 1);
+  EXPECT_EQ(loss.steps.back(), 30);
+  EXPECT_EQ(log.metric("eval/mse").steps, (std::vector<int64_t>{10, 20, 30}));
+  EXPECT_EQ(log.attribute("status"), "finished");
+  EXPECT_THAT(log.config_yaml(), HasSubstr("steps: 30"));
+  EXPECT_EQ(core::RunDirectory::read_status(run_path("a")), core::RunStatus::Finished);
+  auto ckpt = checkpoints_of(run_path("a"));
+  EXPECT_EQ(ckpt.complete_steps(), (std::vector<int64_t>{10, 20, 30}));
+
+  auto again = run_process(run_args("a", {"task.steps=30"}));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.output, HasSubstr("already finished"));
+}
+
+// Kill -9 mid-run, resume: the result must equal an uninterrupted run bit for bit.
+TEST_F(QuickstartRun, ResumeAfterKillIsBitExact) {
+  auto whole = run_process(run_args("whole", {"task.steps=60"}));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+
+  {
+    ChildProcess child(run_args("cut", {"task.steps=60"}), dir_ / "cut.out");
+    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 35; },
+                                    std::chrono::seconds(120)))
+        << child.output();
+    child.kill(SIGKILL);
+    EXPECT_EQ(child.wait(std::chrono::seconds(30)), 128 + SIGKILL);
+  }
+  EXPECT_EQ(core::RunDirectory::read_status(run_path("cut")), core::RunStatus::Running);
+  auto resumed = run_process(run_args("cut", {"task.steps=60"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_THAT(resumed.output, HasSubstr("resuming run"));
+
+  core::RunLogReader a(run_path("whole") / "log.h5"), b(run_path("cut") / "log.h5");
+  for (const char* metric : {"train/loss", "train/lr", "train/grad_norm", "eval/mse"}) {
+    auto ma = a.metric(metric), mb = b.metric(metric);
+    EXPECT_EQ(ma.steps, mb.steps) << metric;
+    EXPECT_EQ(ma.values, mb.values) << metric;  // exact, not approximate
+  }
+  bool saw_resume = false;
+  for (const auto& e : b.events()) saw_resume |= e.kind == "resume";
+  EXPECT_TRUE(saw_resume);
+
+  auto ca = checkpoints_of(run_path("whole")), cb = checkpoints_of(run_path("cut"));
+  auto sa = ca.load_latest(), sb = cb.load_latest();
+  ASSERT_TRUE(sa && sb);
+  EXPECT_EQ(sa->step, 60);
+  EXPECT_EQ(sb->step, 60);
+  for (const auto& [name, tensor] : sa->tensor_groups.at("model"))
+    EXPECT_TRUE(torch::equal(tensor, sb->tensor_groups.at("model").at(name))) << name;
+}
+
+TEST_F(QuickstartRun, SigintCheckpointsAndExitsWith130ThenResumes) {
+  {
+    ChildProcess child(run_args("int", {"task.steps=100000"}), dir_ / "int.out");
+    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 5; },
+                                    std::chrono::seconds(120)))
+        << child.output();
+    // A second process must not write the same run while the first holds it.
+    auto second = run_process(run_args("int", {"task.steps=100000"}));
+    EXPECT_EQ(second.exit_code, 1);
+    EXPECT_THAT(second.output, HasSubstr("in use by another troupe process"));
+
+    child.kill(SIGINT);
+    EXPECT_EQ(child.wait(std::chrono::seconds(60)), 130) << child.output();
+  }
+  EXPECT_EQ(core::RunDirectory::read_status(run_path("int")), core::RunStatus::Interrupted);
+  int64_t last = 0;
+  {
+    // Scoped: HDF5 caches an open file per process, so this reader must close before the
+    // resumed run rewrites the log.
+    core::RunLogReader log(run_path("int") / "log.h5");
+    last = log.metric("train/loss").steps.back();
+    EXPECT_EQ(log.attribute("status"), "interrupted");
+  }
+  auto ckpt = checkpoints_of(run_path("int"));
+  auto state = ckpt.load_latest();
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->step, last);  // checkpointed exactly where it stopped
+
+  auto resumed = run_process(run_args("int", {"task.steps=" + std::to_string(last + 3)}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(core::RunLogReader(run_path("int") / "log.h5").metric("train/loss").steps.back(), last + 3);
+}
+
+TEST_F(QuickstartRun, SigtermExitsWith143) {
+  ChildProcess child(run_args("term", {"task.steps=100000"}), dir_ / "term.out");
+  ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 2; }, std::chrono::seconds(120)));
+  child.kill(SIGTERM);
+  EXPECT_EQ(child.wait(std::chrono::seconds(60)), 143) << child.output();
+  EXPECT_EQ(core::RunDirectory::read_status(run_path("term")), core::RunStatus::Interrupted);
+}
+
+TEST_F(QuickstartRun, LogCommandReadsTheRun) {
+  ASSERT_EQ(run_process(run_args("l", {"task.steps=20"})).exit_code, 0);
+  auto r = troupe({"log", run_path("l").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("train/loss"));
+  EXPECT_THAT(r.output, HasSubstr("finished"));
+  auto csv = troupe({"log", run_path("l").string(), "--metric", "eval/mse"});
+  ASSERT_EQ(csv.exit_code, 0);
+  EXPECT_THAT(csv.output, HasSubstr("step,value,wall_time\n10,"));
+  auto missing = troupe({"log", (dir_ / "nope").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("no such run log"));
+}
+
+}  // namespace
+}  // namespace troupe
