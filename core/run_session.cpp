@@ -46,6 +46,7 @@ RunSession::RunSession(const RunSessionOptions& options)
     meta.seed = options.seed;
     meta.world_size = options.world_size;
     meta.versions = core_library_versions();
+    meta.versions.insert(options.extra_versions.begin(), options.extra_versions.end());
     meta.versions["troupe"] = troupe_version();
     meta.versions["blas"] = blas_info().name;
     log_ = std::make_unique<RunLog>(RunLog::create(dir_.log_file(), options.resolved_config_yaml, meta));

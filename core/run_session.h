@@ -3,6 +3,7 @@
 // train anything: experiments drive it step by step.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@ struct RunSessionOptions {
   std::string resolved_config_yaml;  // written to config.yaml and the log's `config` attribute
   std::string command_line;          // argv joined by spaces
   int world_size = 1;
+  std::map<std::string, std::string> extra_versions;  // e.g. MPI and ZeroMQ, from higher modules
 };
 
 class RunSession {

@@ -13,6 +13,7 @@
 #include "core/run_session.h"
 #include "core/seeding.h"
 #include "core/signals.h"
+#include "distributed/library_versions.h"
 
 namespace troupe::experiments {
 namespace {
@@ -260,6 +261,7 @@ int run_quickstart(const QuickstartConfig& config, const std::string& resolved_y
   options.seed = config.seed;
   options.resolved_config_yaml = resolved_yaml;
   options.command_line = command_line;
+  options.extra_versions = distributed::communication_library_versions();
   core::RunSession session(options);
   try {
     QuickstartRun run(config, session);
