@@ -218,6 +218,14 @@ TEST_F(QuickstartRun, SigtermExitsWith143) {
   EXPECT_EQ(core::RunDirectory::read_status(run_path("term")), core::RunStatus::Interrupted);
 }
 
+TEST_F(QuickstartRun, SameSeedSameRunOtherSeedOtherRun) {
+  for (auto [name, seed] : std::vector<std::pair<std::string, std::string>>{{"s1", "7"}, {"s2", "7"}, {"s3", "8"}})
+    ASSERT_EQ(run_process(run_args(name, {"task.steps=10", "seed=" + seed})).exit_code, 0) << name;
+  auto loss = [&](const std::string& name) { return core::RunLogReader(run_path(name) / "log.h5").metric("train/loss").values; };
+  EXPECT_EQ(loss("s1"), loss("s2"));
+  EXPECT_NE(loss("s1"), loss("s3"));
+}
+
 TEST_F(QuickstartRun, LogCommandReadsTheRun) {
   ASSERT_EQ(run_process(run_args("l", {"task.steps=20"})).exit_code, 0);
   auto r = troupe({"log", run_path("l").string()});
