@@ -27,7 +27,7 @@ run: build
 	$(TROUPE) log runs/quickstart
 
 bench: build
-	$(TROUPE) bench matmul
+	$(TROUPE) bench matmul --min-gflops 50
 
 clean:
 	rm -rf $(BUILD)

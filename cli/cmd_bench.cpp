@@ -52,30 +52,32 @@ double time_matmul(int64_t n, int threads, int repeats) {
 }
 
 // Runs the same measurement in Python torch; returns {(threads, n) -> median seconds}.
+// One interpreter per thread count, with OPENBLAS_NUM_THREADS set: Python's
+// torch.set_num_threads does not reach OpenBLAS either.
 std::map<std::pair<int, int64_t>, double> time_peer(const MatmulArgs& args, const std::vector<int>& threads) {
-  std::ostringstream sizes, ths;
+  std::ostringstream sizes;
   for (auto n : args.sizes) sizes << n << ",";
-  for (auto t : threads) ths << t << ",";
-  const std::string script =
-      "import time,statistics,torch\n"
-      "for t in [" + ths.str() + "]:\n"
-      " torch.set_num_threads(t)\n"
-      " for n in [" + sizes.str() + "]:\n"
-      "  torch.manual_seed(0); a=torch.randn(n,n); b=torch.randn(n,n); c=torch.empty(n,n)\n"
-      "  for _ in range(2): torch.matmul(a,b,out=c)\n"
-      "  s=[]\n"
-      "  for _ in range(" + std::to_string(args.repeats) + "):\n"
-      "   t0=time.perf_counter(); torch.matmul(a,b,out=c); s.append(time.perf_counter()-t0)\n"
-      "  print(t, n, statistics.median(s))\n";
-  const std::string cmd = args.peer + " -c '" + script + "' 2>/dev/null";
   std::map<std::pair<int, int64_t>, double> out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return out;
-  int t = 0;
-  long long n = 0;
-  double s = 0;
-  while (fscanf(pipe, "%d %lld %lf", &t, &n, &s) == 3) out[{t, n}] = s;
-  pclose(pipe);
+  for (int t : threads) {
+    const std::string script =
+        "import time,statistics,torch\n"
+        "torch.set_num_threads(" + std::to_string(t) + ")\n"
+        "for n in [" + sizes.str() + "]:\n"
+        " torch.manual_seed(0); a=torch.randn(n,n); b=torch.randn(n,n); c=torch.empty(n,n)\n"
+        " for _ in range(2): torch.matmul(a,b,out=c)\n"
+        " s=[]\n"
+        " for _ in range(" + std::to_string(args.repeats) + "):\n"
+        "  t0=time.perf_counter(); torch.matmul(a,b,out=c); s.append(time.perf_counter()-t0)\n"
+        " print(n, statistics.median(s))\n";
+    const std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(t) + " OMP_NUM_THREADS=" + std::to_string(t) +
+                            " " + args.peer + " -c '" + script + "' 2>/dev/null";
+    FILE* pipe = popen(cmd.c_str(), "r");
+    if (!pipe) return out;
+    long long n = 0;
+    double s = 0;
+    while (fscanf(pipe, "%lld %lf", &n, &s) == 2) out[{t, n}] = s;
+    pclose(pipe);
+  }
   return out;
 }
 

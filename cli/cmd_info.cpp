@@ -16,7 +16,7 @@ namespace {
 
 void print_info(int threads) {
   const int applied = core::set_threads(threads);
-  auto row = [](const std::string& k, const std::string& v) { std::cout << fmt::format("{:<18}{}\n", k, v); };
+  auto row = [](const std::string& k, const std::string& v) { std::cout << fmt::format("{:<20}{}\n", k, v); };
   row("troupe", std::string(core::troupe_version()) + " (git " + core::git_sha() + ")");
   for (const auto& [lib, version] : core::core_library_versions()) row(lib, version);
   for (const auto& [lib, version] : distributed::communication_library_versions()) row(lib, version);

@@ -30,7 +30,7 @@ std::filesystem::path log_path(const std::string& run) {
 
 void print_summary(const core::RunLogReader& log, int max_events) {
   for (const auto& [key, value] : log.attributes())
-    if (key != "config") std::cout << fmt::format("{:<18}{}\n", key, value);
+    if (key != "config") std::cout << fmt::format("{:<22}{}\n", key, value);
   std::cout << fmt::format("\n{:<28}{:>8}{:>10}{:>10}{:>16}\n", "metric", "rows", "first", "last", "last value");
   for (const auto& name : log.metric_names()) {
     auto m = log.metric(name);
