@@ -218,6 +218,28 @@ TEST_F(QuickstartRun, SigtermExitsWith143) {
   EXPECT_EQ(core::RunDirectory::read_status(run_path("term")), core::RunStatus::Interrupted);
 }
 
+// A run that dies on bad input exits non-zero with a clear error and keeps its log,
+// its checkpoints and a "failed" event.
+TEST_F(QuickstartRun, FailedResumeKeepsLogAndCheckpoints) {
+  {
+    ChildProcess child(run_args("f", {"task.steps=100000"}), dir_ / "f.out");
+    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 12; }, std::chrono::seconds(120)));
+    child.kill(SIGKILL);
+    child.wait(std::chrono::seconds(30));
+  }
+  // Resuming with a different data size cannot restore the data cursor.
+  auto r = run_process(run_args("f", {"task.steps=100000", "task.train_samples=1024"}));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("data.permutation has 512 entries but task.train_samples is 1024"));
+  EXPECT_EQ(core::RunDirectory::read_status(run_path("f")), core::RunStatus::Failed);
+  core::RunLogReader log(run_path("f") / "log.h5");
+  EXPECT_GE(log.metric("train/loss").steps.size(), 10u);
+  std::string events;
+  for (const auto& e : log.events()) events += std::to_string(e.step) + " " + e.kind + "; ";
+  EXPECT_EQ(log.events().back().kind, "failed") << events;
+  EXPECT_FALSE(checkpoints_of(run_path("f")).complete_steps().empty());
+}
+
 TEST_F(QuickstartRun, SameSeedSameRunOtherSeedOtherRun) {
   for (auto [name, seed] : std::vector<std::pair<std::string, std::string>>{{"s1", "7"}, {"s2", "7"}, {"s3", "8"}})
     ASSERT_EQ(run_process(run_args(name, {"task.steps=10", "seed=" + seed})).exit_code, 0) << name;
