@@ -1,0 +1,225 @@
+// Tests for core/bpe_tokenizer.h and core/pretokenizer.h: exact ids against tiktoken's own test vectors
+// (gpt2, cl100k_base), byte round trips, special tokens and lossy decoding. Loader details are in
+// tokenizer_files_test.cpp.
+#include "core/bpe_tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/errors.h"
+#include "core/pretokenizer.h"
+#include "core/tokenizer_files.h"
+
+namespace troupe::core {
+namespace {
+
+std::filesystem::path data_dir() { return std::filesystem::path(TROUPE_SOURCE_DIR) / "tests/data/tokenizers"; }
+
+const BpeTokenizer& gpt2() {
+  static const BpeTokenizer tok(tiktoken_encoding("gpt2", data_dir()));
+  return tok;
+}
+
+const BpeTokenizer& cl100k() {
+  static const BpeTokenizer tok(tiktoken_encoding("cl100k_base", data_dir()));
+  return tok;
+}
+
+struct Vector {
+  std::string text;
+  std::vector<int> ids;
+};
+
+std::vector<Vector> read_vectors(const std::string& name) {
+  std::ifstream in(data_dir() / (name + ".vectors.jsonl"));
+  std::vector<Vector> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line);
+    out.push_back({j.at("text").get<std::string>(), j.at("ids").get<std::vector<int>>()});
+  }
+  return out;
+}
+
+// Counts vectors whose ids and decoded text both match; reports the first few failures.
+size_t count_matching(const BpeTokenizer& tok, const std::vector<Vector>& vectors) {
+  size_t matched = 0;
+  for (const Vector& v : vectors) {
+    const std::vector<int> ids = tok.encode_ordinary(v.text);
+    const bool ok = ids == v.ids && tok.decode(v.ids) == v.text;
+    EXPECT_EQ(ids, v.ids) << "text: " << v.text;
+    EXPECT_EQ(tok.decode(v.ids), v.text);
+    matched += ok ? 1 : 0;
+  }
+  return matched;
+}
+
+TEST(BpeTokenizer, Gpt2MatchesAllTiktokenVectors) {
+  const auto vectors = read_vectors("gpt2");
+  ASSERT_EQ(vectors.size(), 291u);
+  EXPECT_EQ(count_matching(gpt2(), vectors), 291u);
+}
+
+TEST(BpeTokenizer, Cl100kMatchesAllTiktokenVectors) {
+  const auto vectors = read_vectors("cl100k_base");
+  ASSERT_EQ(vectors.size(), 291u);
+  EXPECT_EQ(count_matching(cl100k(), vectors), 291u);
+}
+
+TEST(BpeTokenizer, HandCheckedSmallCases) {
+  EXPECT_EQ(gpt2().encode_ordinary("hello world"), (std::vector<int>{31373, 995}));
+  EXPECT_EQ(cl100k().encode_ordinary("hello world"), (std::vector<int>{15339, 1917}));
+  EXPECT_TRUE(gpt2().encode_ordinary("").empty());
+  EXPECT_EQ(gpt2().vocab_size(), 50257);
+  EXPECT_EQ(cl100k().vocab_size(), 100277);
+}
+
+TEST(BpeTokenizer, Gpt2EncoderJsonGivesSameIdsAsTiktokenFile) {
+  const BpeTokenizer original(
+      load_gpt2_encoder(data_dir() / "gpt2-encoder/encoder.json", data_dir() / "gpt2-encoder/vocab.bpe"));
+  size_t matched = 0;
+  for (const Vector& v : read_vectors("gpt2")) {
+    const auto ids = original.encode_ordinary(v.text);
+    EXPECT_EQ(ids, v.ids) << "text: " << v.text;
+    matched += ids == v.ids ? 1 : 0;
+  }
+  EXPECT_EQ(matched, 291u);
+  EXPECT_EQ(original.encode({"<|endoftext|>"}, {"<|endoftext|>"}), (std::vector<int>{50256}));
+}
+
+// Random strings mixing raw bytes (often invalid UTF-8), ASCII and multi-byte characters.
+std::string random_text(std::mt19937& rng) {
+  static const std::vector<std::string> atoms = {"a",      "Z",      " ",  "  ", "\n",           "\r\n",
+                                                 "'s",     "7",      "é",  "€",  "日本",         "🙂",
+                                                 "\u200d", "\u0085", "\t", "-",  "<|endoftext|>"};
+  std::uniform_int_distribution<int> len(0, 40), kind(0, 2), byte(0, 255);
+  std::uniform_int_distribution<size_t> atom(0, atoms.size() - 1);
+  std::string s;
+  for (int i = len(rng); i > 0; --i) {
+    if (kind(rng) == 0) {
+      s += static_cast<char>(byte(rng));
+    } else {
+      s += atoms[atom(rng)];
+    }
+  }
+  return s;
+}
+
+TEST(BpeTokenizer, RandomBytesRoundTrip) {
+  std::mt19937 rng(20240611);
+  for (int i = 0; i < 3000; ++i) {
+    const std::string s = random_text(rng);
+    ASSERT_EQ(gpt2().decode(gpt2().encode_ordinary(s)), s) << "case " << i;
+    ASSERT_EQ(cl100k().decode(cl100k().encode_ordinary(s)), s) << "case " << i;
+    std::string joined;
+    for (const auto& p : gpt2().pieces(s)) joined += p;
+    ASSERT_EQ(joined, s) << "case " << i;
+  }
+}
+
+TEST(BpeTokenizer, HeapMergeEqualsReferenceScan) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> len(2, 400), letter('a', 'z'), byte(0, 255), coin(0, 3);
+  for (int i = 0; i < 300; ++i) {
+    std::string s;
+    for (int k = len(rng); k > 0; --k) s += static_cast<char>(coin(rng) == 0 ? byte(rng) : letter(rng));
+    for (const BpeTokenizer* tok : {&gpt2(), &cl100k()}) {
+      const auto heap = detail::merge_piece_for_test(*tok, s, /*use_heap=*/true);
+      ASSERT_EQ(heap, detail::merge_piece_for_test(*tok, s, /*use_heap=*/false)) << "case " << i;
+      ASSERT_EQ(tok->decode(heap), s);
+    }
+  }
+  // A long single piece takes the heap path inside encode and still round-trips.
+  const std::string blob(100000, '=');
+  EXPECT_EQ(gpt2().decode(gpt2().encode_ordinary(blob)), blob);
+}
+
+TEST(BpeTokenizer, SpecialTokens) {
+  const std::string text = "hi<|endoftext|>there";
+  EXPECT_EQ(gpt2().encode("<|endoftext|>", {"<|endoftext|>"}), (std::vector<int>{50256}));
+  const auto with_special = gpt2().encode(text, {"<|endoftext|>"});
+  std::vector<int> expected = gpt2().encode_ordinary("hi");
+  expected.push_back(50256);
+  for (int id : gpt2().encode_ordinary("there")) expected.push_back(id);
+  EXPECT_EQ(with_special, expected);
+  EXPECT_EQ(gpt2().decode(with_special), text);
+  EXPECT_THROW(gpt2().encode(text, {}), DataError);
+  EXPECT_EQ(gpt2().encode(text, {}, /*disallowed_is_error=*/false), gpt2().encode_ordinary(text));
+  EXPECT_EQ(cl100k().encode("<|fim_prefix|>x<|endoftext|>", {"<|fim_prefix|>", "<|endoftext|>"}),
+            (std::vector<int>{100258, cl100k().encode_ordinary("x")[0], 100257}));
+  // Allowing one special does not excuse another.
+  EXPECT_THROW(cl100k().encode("<|endoftext|><|fim_middle|>", {"<|endoftext|>"}), DataError);
+}
+
+TEST(BpeTokenizer, UnknownIdIsDataError) {
+  EXPECT_THROW(gpt2().decode({50257}), DataError);
+  EXPECT_THROW(gpt2().decode({-1}), DataError);
+  EXPECT_THROW(cl100k().decode({100256}), DataError);  // the hole between ranks and specials
+  EXPECT_EQ(cl100k().decode({100276}), "<|endofprompt|>");
+}
+
+TEST(BpeTokenizer, LossyDecodeReplacesSplitCharacter) {
+  // "€" is E2 82 AC; its first two bytes alone are one maximal invalid subpart -> one U+FFFD.
+  const auto head = gpt2().encode_ordinary("\xE2\x82");
+  std::vector<int> ids = head;
+  for (int id : gpt2().encode_ordinary("ok")) ids.push_back(id);
+  EXPECT_EQ(gpt2().decode(ids), "\xE2\x82ok");
+  EXPECT_EQ(gpt2().decode_lossy_utf8(ids), "\xEF\xBF\xBDok");
+  EXPECT_EQ(gpt2().decode_lossy_utf8(gpt2().encode_ordinary("€")), "€");
+  EXPECT_EQ(detail::utf8_replace_invalid("\xFF\xC3\x28"), "\xEF\xBF\xBD\xEF\xBF\xBD(");
+  EXPECT_EQ(detail::utf8_replace_invalid("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+}
+
+TEST(BpeTokenizer, RejectsBadSpecs) {
+  BpeSpec missing_byte;
+  for (int b = 1; b < 256; ++b) missing_byte.tokens_by_rank.emplace_back(1, static_cast<char>(b));
+  missing_byte.pattern = kGpt2Pattern;
+  EXPECT_THROW(BpeTokenizer{missing_byte}, DataError);
+  BpeSpec duplicate = missing_byte;
+  duplicate.tokens_by_rank.emplace_back(1, '\x01');
+  EXPECT_THROW(BpeTokenizer{duplicate}, DataError);
+}
+
+TEST(BpeTokenizer, TinyVocabMergesLowestRankFirst) {
+  // Ranks: bytes 0..255, then "ab" (256), "bc" (257), "abc" (258). In "abcd" the pair "ab" has the
+  // lowest rank, so it merges first, then "ab"+"c" -> "abc": ids {258, 'd'}.
+  BpeSpec spec;
+  for (int b = 0; b < 256; ++b) spec.tokens_by_rank.emplace_back(1, static_cast<char>(b));
+  spec.tokens_by_rank.insert(spec.tokens_by_rank.end(), {"ab", "bc", "abc"});
+  spec.pattern = kGpt2Pattern;
+  const BpeTokenizer tok(spec);
+  EXPECT_EQ(tok.encode_ordinary("abcd"), (std::vector<int>{258, 'd'}));
+  EXPECT_EQ(tok.encode_ordinary("bcd"), (std::vector<int>{257, 'd'}));
+  EXPECT_EQ(tok.encode_ordinary("xbc"), (std::vector<int>{'x', 257}));
+}
+
+TEST(BpePretokenizer, SplitsLikeTiktoken) {
+  const Pretokenizer p(kGpt2Pattern);
+  std::vector<std::string_view> pieces;
+  p.split("I'm here  now", pieces);
+  EXPECT_EQ(pieces, (std::vector<std::string_view>{"I", "'m", " here", " ", " now"}));
+  // U+0085 is Unicode White_Space (Rust's \s), so each NEL is a whitespace piece before "x".
+  pieces.clear();
+  p.split("\u0085\u0085x", pieces);
+  EXPECT_EQ(pieces, (std::vector<std::string_view>{"\u0085", "\u0085", "x"}));
+  // U+180E is not White_Space since Unicode 6.3: it is punctuation-like, one piece.
+  pieces.clear();
+  p.split("\u180E\u180Ex", pieces);
+  EXPECT_EQ(pieces, (std::vector<std::string_view>{"\u180E\u180E", "x"}));
+  // Invalid bytes form their own piece between matches.
+  pieces.clear();
+  p.split("ab\xFF\xFE cd", pieces);
+  EXPECT_EQ(pieces, (std::vector<std::string_view>{"ab", "\xFF\xFE", " cd"}));
+  const Pretokenizer cl(kCl100kPattern);
+  pieces.clear();
+  cl.split("12345 foo\r\n", pieces);
+  EXPECT_EQ(pieces, (std::vector<std::string_view>{"123", "45", " foo", "\r\n"}));
+  EXPECT_THROW(Pretokenizer("(unclosed"), ConfigError);
+}
+
+}  // namespace
+}  // namespace troupe::core
