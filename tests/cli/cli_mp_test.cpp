@@ -48,7 +48,7 @@ int64_t last_step_printed(const std::string& output) {
 TEST(Cli, HelpListsEverySubcommand) {
   auto r = troupe({"--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* sub : {"info", "config", "bench", "run", "log"}) EXPECT_THAT(r.output, HasSubstr(sub));
+  for (const char* sub : {"info", "config", "bench", "run", "log", "tokenizer"}) EXPECT_THAT(r.output, HasSubstr(sub));
   for (auto sub : std::vector<std::vector<std::string>>{
            {"info", "--help"}, {"config", "show", "--help"}, {"config", "check", "--help"},
            {"bench", "matmul", "--help"}, {"run", "--help"}, {"log", "--help"}}) {
@@ -95,6 +95,26 @@ TEST(Cli, ConfigErrorsExitWithTwoAndNameTheFileLineAndKey) {
   r = troupe({"run", quickstart_config(), "task.batch_size=0", "run.dir=" + dir.path().string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("override 'task.batch_size=0': task.batch_size = 0: expected"));
+}
+
+TEST(Cli, TokenizerEncodeDecodeInspect) {
+  const std::string gpt2 = (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string();
+  const std::string encoder_dir = (source_dir() / "tests/data/tokenizers/gpt2-encoder").string();
+  auto r = troupe({"tokenizer", "encode", "-t", gpt2, "Hello, world"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "15496,11,995\n");  // GPT-2's ids, as tiktoken gives them
+  EXPECT_EQ(troupe({"tokenizer", "encode", "-t", encoder_dir, "Hello, world"}).output, "15496,11,995\n");
+  EXPECT_EQ(troupe({"tokenizer", "encode", "-t", gpt2, "--allow-special", "<|endoftext|>"}).output, "50256\n");
+  EXPECT_EQ(troupe({"tokenizer", "decode", "-t", gpt2, "15496,11,995"}).output, "Hello, world\n");
+  auto insp = troupe({"tokenizer", "inspect", "-t", gpt2, "Hello, world"});
+  ASSERT_EQ(insp.exit_code, 0);
+  EXPECT_THAT(insp.output, HasSubstr("\"Hello\""));
+  EXPECT_THAT(insp.output, HasSubstr("[995]"));
+  EXPECT_THAT(insp.output, HasSubstr("12 bytes, 3 tokens"));
+  auto bad = troupe({"tokenizer", "decode", "-t", gpt2, "1,x"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, HasSubstr("expected comma-separated integers, got 'x'"));
+  EXPECT_EQ(troupe({"tokenizer", "encode", "-t", "/nonexistent.txt", "a"}).exit_code, 2);
 }
 
 TEST(Cli, ConfigShowPrintsOrigins) {
