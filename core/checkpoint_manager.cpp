@@ -3,6 +3,8 @@
 // Not a general file-system utility: every helper here serves the step_<N>/ layout.
 #include "core/checkpoint_manager.h"
 
+#include "core/runtime.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -150,15 +152,6 @@ std::optional<int64_t> parse_step_name(const std::string& name) {
   return std::stoll(name.substr(prefix));
 }
 
-std::string utc_now_iso(std::chrono::system_clock::time_point now) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 void validate_state(const CheckpointState& state) {
   if (state.step < 0) throw DataError("checkpoint step must be >= 0, got " + std::to_string(state.step));
   for (const auto& [group, tensors] : state.tensor_groups) {
@@ -184,7 +177,7 @@ Manifest describe(const CheckpointState& state) {
   m.step = state.step;
   m.created_unix_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  m.created_utc = utc_now_iso(now);
+  m.created_utc = format_utc(now, "%Y-%m-%dT%H:%M:%SZ");
   for (const auto& [group, tensors] : state.tensor_groups) {
     auto& names = m.tensor_groups[group];
     for (const auto& entry : tensors) names.push_back(entry.first);

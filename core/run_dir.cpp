@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <fstream>
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/runtime.h"
 
 namespace troupe::core {
 namespace fs = std::filesystem;
@@ -56,14 +56,7 @@ RunStatus RunDirectory::read_status(const fs::path& run_path) {
 
 namespace {
 
-std::string timestamp_name() {
-  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
-  return buf;
-}
+std::string timestamp_name() { return format_utc(std::chrono::system_clock::now(), "%Y%m%d-%H%M%S"); }
 
 int lock_run(const fs::path& dir) {
   const fs::path lock = dir / ".lock";

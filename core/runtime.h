@@ -2,6 +2,7 @@
 // really loaded, CPU features, library versions. Not a config: see core/run_config.h.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ std::string cpu_model();
 std::map<std::string, std::string> core_library_versions();
 
 std::string hostname();
+// `t` in UTC, formatted with strftime's `format`.
+std::string format_utc(std::chrono::system_clock::time_point t, const char* format);
 // Current UTC time as ISO-8601 ("2026-11-23T12:00:00Z").
 std::string utc_timestamp();
 

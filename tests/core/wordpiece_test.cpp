@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "tests/support/test_support.h"
 
 namespace troupe::core {
 namespace {
@@ -23,18 +24,16 @@ std::vector<std::string> tiny_vocab() {
   return {"[PAD]", "[UNK]", "un", "##aff", "##able", "hello", ",", "world", "!", "a", "##b", "##c", "##bc"};
 }
 
-// A fresh file under the system temp dir, removed on destruction.
+// A vocab file in its own scratch directory, removed on destruction.
 class TempFile {
  public:
-  explicit TempFile(const std::string& contents) {
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = std::filesystem::temp_directory_path() / ("wordpiece_test_" + std::to_string(stamp) + ".txt");
-    std::ofstream(path_, std::ios::binary) << contents;
+  explicit TempFile(const std::string& contents) : path_(dir_ / "vocab.txt") {
+    troupe::testing::write_file(path_, contents);
   }
-  ~TempFile() { std::filesystem::remove(path_); }
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  troupe::testing::ScratchDir dir_;  // declared first: path_ is built from it
   std::filesystem::path path_;
 };
 
