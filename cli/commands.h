@@ -16,5 +16,10 @@ void add_bench_command(CLI::App& app, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_log_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);
+// `tokenizer bench`, registered on the `tokenizer` subcommand (cmd_tokenizer_bench.cpp).
+void add_tokenizer_bench_command(CLI::App& tokenizer, int& exit_code);
+
+// gpt2 / r50k_base / p50k_base / cl100k(_base) -> the known pattern; anything else is taken as a regex.
+std::string resolve_pattern(const std::string& choice);
 
 }  // namespace troupe::cli

@@ -199,6 +199,16 @@ void BpeTrainer::add_word_counts(const std::unordered_map<std::string, int64_t>&
   }
 }
 
+void BpeTrainer::add_word_count(std::string_view word, int64_t count) {
+  if (word.empty() || count <= 0) return;
+  const auto it = word_counts_.find(std::string(word));
+  if (it != word_counts_.end()) {
+    it->second += count;
+  } else {
+    word_counts_.emplace(std::string(word), count);
+  }
+}
+
 BpeTrainingResult BpeTrainer::train() const {
   BpeTrainingResult result;
   std::unordered_map<std::string, int> rank_of;

@@ -51,6 +51,8 @@ class BpeTrainer {
   void add_pieces(const std::vector<std::string_view>& pieces);
   // Adds precomputed counts (e.g. from a parallel counting pass); non-positive counts are ignored.
   void add_word_counts(const std::unordered_map<std::string, int64_t>& counts);
+  // Adds `count` occurrences of one word (ignored when empty or count <= 0).
+  void add_word_count(std::string_view word, int64_t count);
 
   // Runs the merges. Does not modify the accumulated counts, so it may be called again.
   BpeTrainingResult train() const;
