@@ -3,7 +3,7 @@ BUILD ?= build
 TROUPE := ./$(BUILD)/cli/troupe
 CTEST_JOBS ?= 2
 
-.PHONY: all deps configure build test run bench clean
+.PHONY: all deps configure build test run bench bench-tokenizer clean
 
 all: build
 
@@ -28,6 +28,10 @@ run: build
 
 bench: build
 	$(TROUPE) bench matmul --min-gflops 50
+
+# Troupe's BPE vs tiktoken, js-tiktoken and sentencepiece (npm packages go to a scratch folder).
+bench-tokenizer: build
+	bash bench/tokenizer.sh
 
 clean:
 	rm -rf $(BUILD)

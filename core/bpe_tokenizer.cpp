@@ -1,10 +1,11 @@
 // Implementation of core/bpe_tokenizer.h: tiktoken's byte_pair_merge over a flat hashed rank table,
-// plus an equivalent heap-based merge for long pieces. No piece cache and no training here.
+// an equivalent heap-based merge for long pieces, and a per-thread cache of merged pieces. No training here.
 #include "core/bpe_tokenizer.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <atomic>
 #include <limits>
 #include <queue>
 #include <unordered_map>
@@ -64,8 +65,9 @@ class RankTable {
     return -1;
   }
 
-  int find(std::string_view s) const {
-    const uint64_t h = hash_bytes(s);
+  int find(std::string_view s) const { return find_hashed(s, hash_bytes(s)); }
+
+  int find_hashed(std::string_view s, uint64_t h) const {
     const auto tag = static_cast<uint32_t>(h >> 32);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& slot = slots_[i];
@@ -94,8 +96,14 @@ struct BpeTokenizer::Tables {
   std::unordered_map<int, std::string> special_by_id;
   Pretokenizer pretokenizer;
   int vocab_size = 0;
+  uint64_t uid;  // unique per Tables ever built: keys the per-thread piece cache (an address could be reused)
 
-  explicit Tables(BpeSpec s) : spec(std::move(s)), pretokenizer(spec.pattern) {}
+  explicit Tables(BpeSpec s) : spec(std::move(s)), pretokenizer(spec.pattern), uid(next_uid()) {}
+
+  static uint64_t next_uid() {
+    static std::atomic<uint64_t> counter{1};
+    return counter.fetch_add(1);
+  }
 
   int rank(std::string_view bytes) const { return rank_of.find(bytes); }
 };
@@ -241,6 +249,52 @@ void merge_heap(const BpeTokenizer::Tables& t, std::string_view piece, std::vect
 // Above this many bytes merge_heap beats merge_scan's quadratic scan.
 constexpr size_t kHeapMergeMinBytes = 128;
 
+// Per-thread, direct-mapped cache of pieces that needed merging (a word that is not itself a token).
+// Natural text repeats such words constantly; a hit replaces the merge loop with one compare and a copy.
+// Entries are keyed by the tokenizer's uid, so tokenizers sharing a thread never see each other's ids.
+class PieceCache {
+ public:
+  static constexpr size_t kMaxBytes = 24;
+  static constexpr size_t kMaxIds = 7;
+
+  // Appends the cached ids of `piece` and returns true on a hit.
+  bool lookup(uint64_t uid, std::string_view piece, uint64_t hash, std::vector<int>& out) {
+    if (uid != uid_) reset(uid);
+    const Entry& e = entries_[slot(hash)];
+    if (e.hash != hash || e.len != piece.size() || std::memcmp(e.bytes, piece.data(), piece.size()) != 0) return false;
+    out.insert(out.end(), e.ids, e.ids + e.n);
+    return true;
+  }
+
+  void store(std::string_view piece, uint64_t hash, const int* ids, size_t n) {
+    if (piece.size() > kMaxBytes || n > kMaxIds) return;
+    Entry& e = entries_[slot(hash)];
+    e.hash = hash;
+    e.len = static_cast<uint8_t>(piece.size());
+    e.n = static_cast<uint8_t>(n);
+    std::memcpy(e.bytes, piece.data(), piece.size());
+    std::memcpy(e.ids, ids, n * sizeof(int));
+  }
+
+ private:
+  static constexpr size_t kSlots = 16384;
+  struct Entry {
+    uint64_t hash = 0;
+    uint8_t len = 0;  // 0 = empty (pieces that reach the cache have >= 2 bytes)
+    uint8_t n = 0;
+    char bytes[kMaxBytes];
+    int ids[kMaxIds];
+  };
+  static size_t slot(uint64_t hash) { return (hash >> 20) & (kSlots - 1); }
+  void reset(uint64_t uid) {
+    entries_.assign(kSlots, Entry{});
+    uid_ = uid;
+  }
+
+  uint64_t uid_ = 0;
+  std::vector<Entry> entries_;
+};
+
 }  // namespace
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int>& out) const {
@@ -249,15 +303,20 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int>& out) c
     out.push_back(t.byte_rank[static_cast<unsigned char>(piece[0])]);
     return;
   }
-  if (const int direct = t.rank(piece); direct != kNoRank) {
+  const uint64_t hash = hash_bytes(piece);
+  if (const int direct = t.rank_of.find_hashed(piece, hash); direct != kNoRank) {
     out.push_back(direct);
     return;
   }
   if (piece.size() >= kHeapMergeMinBytes) {
     merge_heap(t, piece, out);
-  } else {
-    merge_scan(t, piece, out);
+    return;
   }
+  thread_local PieceCache cache;
+  if (cache.lookup(t.uid, piece, hash, out)) return;
+  const size_t before = out.size();
+  merge_scan(t, piece, out);
+  cache.store(piece, hash, out.data() + before, out.size() - before);
 }
 
 namespace detail {

@@ -261,7 +261,7 @@ bool known_encoding(const std::string& name, std::string& pattern, std::map<std:
 
 BpeTokenizer open_tokenizer(const std::string& path_text, const std::string& encoding) {
   const fs::path path(path_text);
-  if (!fs::exists(path)) throw IoError("tokenizer '" + path_text + "' does not exist");
+  if (!fs::exists(path)) throw ConfigError("tokenizer '" + path_text + "': no such file or directory");
   if (fs::is_directory(path)) {
     if (!fs::exists(path / "encoder.json") || !fs::exists(path / "vocab.bpe")) {
       throw DataError(path_text + ": a tokenizer directory must hold GPT-2's encoder.json and vocab.bpe");

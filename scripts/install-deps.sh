@@ -19,6 +19,8 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev
   # Python references for parity tests and reports (Debian's, not PyPI)
   python3 python3-torch python3-h5py python3-numpy python3-matplotlib
+  # tokenizer benchmark peers and corpus (bench/tokenizer.sh)
+  sentencepiece dict-gcide fortunes fortunes-min
   # Slurm tests
   slurm-wlm slurmctld slurmd slurm-client munge libpmix2
 )

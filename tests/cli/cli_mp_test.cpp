@@ -117,6 +117,54 @@ TEST(Cli, TokenizerEncodeDecodeInspect) {
   EXPECT_EQ(troupe({"tokenizer", "encode", "-t", "/nonexistent.txt", "a"}).exit_code, 2);
 }
 
+TEST(Cli, TokenizerTrainEncodeFilesAndJsonlRoundTrip) {
+  ScratchDir dir;
+  std::string text;
+  for (int i = 0; i < 400; ++i) {
+    text += "Line " + std::to_string(i) + ": the quick brown fox jumps over the lazy dog, again and again.\n";
+  }
+  write_file(dir / "corpus/a.txt", text);
+  write_file(dir / "corpus/b.txt", "Another document <|endoftext|> with special text.\n");
+  const std::string tok = (dir / "tok.json").string();
+  auto r = troupe({"tokenizer", "train", "--input", (dir / "corpus").string(), "--vocab-size", "300", "--special",
+                   "<|endoftext|>", "-o", tok, "--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("44 merges, vocab 300 + 1 special"));
+
+  // Text round trip through the trained file; the special is one id only when allowed.
+  auto enc = troupe({"tokenizer", "encode", "-t", tok, "--allow-special", "the fox<|endoftext|>"});
+  ASSERT_EQ(enc.exit_code, 0) << enc.output;
+  EXPECT_THAT(enc.output, HasSubstr(",300\n"));
+  auto dec = troupe({"tokenizer", "decode", "-t", tok, enc.output.substr(0, enc.output.size() - 1)});
+  EXPECT_EQ(dec.output, "the fox<|endoftext|>\n");
+
+  // Files -> token file -> text again (documents separated by <|endoftext|>).
+  auto files = troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
+                       (dir / "tokens.bin").string()});
+  ASSERT_EQ(files.exit_code, 0) << files.output;
+  EXPECT_THAT(files.output, HasSubstr("2 files"));
+  auto back = troupe({"tokenizer", "decode", "-t", tok, "--input", (dir / "tokens.bin").string()});
+  ASSERT_EQ(back.exit_code, 0) << back.output;
+  EXPECT_EQ(back.output, text + "<|endoftext|>Another document <|endoftext|> with special text.\n<|endoftext|>");
+
+  // JSONL with custom field names; a malformed line names file:line and exits 2.
+  write_file(dir / "in.jsonl", "{\"prompt\": \"Hello, world\", \"k\": 1}\n");
+  auto js = troupe({"tokenizer", "encode", "-t", (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string(),
+                    "--jsonl", (dir / "in.jsonl").string(), "--text-field", "prompt", "--ids-field", "input_ids",
+                    "-o", (dir / "out.jsonl").string()});
+  ASSERT_EQ(js.exit_code, 0) << js.output;
+  EXPECT_EQ(testing::read_file(dir / "out.jsonl"), "{\"input_ids\":[15496,11,995],\"k\":1,\"prompt\":\"Hello, world\"}\n");
+  write_file(dir / "bad.jsonl", "{\"text\": \"a\"}\n{oops\n");
+  auto bad = troupe({"tokenizer", "encode", "-t", tok, "--jsonl", (dir / "bad.jsonl").string(), "-o",
+                     (dir / "o.jsonl").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, HasSubstr((dir / "bad.jsonl").string() + ":2: invalid JSON"));
+  auto sep = troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
+                     (dir / "t2.bin").string(), "--separator", "<|nope|>"});
+  EXPECT_EQ(sep.exit_code, 2);
+  EXPECT_THAT(sep.output, HasSubstr("known: <|endoftext|>"));
+}
+
 TEST(Cli, ConfigShowPrintsOrigins) {
   auto r = troupe({"config", "show", quickstart_config(), "task.lr=0.5"});
   ASSERT_EQ(r.exit_code, 0) << r.output;

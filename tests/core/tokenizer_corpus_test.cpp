@@ -1,0 +1,438 @@
+// Tests for the corpus-scale tokenizer pieces: Troupe's tokenizer file (core/tokenizer_file.h), token files
+// (core/token_file.h), cut points, batch/parallel/streaming/JSONL encoding and BPE training on files
+// (core/tokenizer_corpus.h). References: tiktoken's vectors (exact ids) and single-threaded encode_ordinary.
+#include "core/tokenizer_corpus.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/errors.h"
+#include "core/pretokenizer.h"
+#include "core/tokenizer_files.h"
+#include "tests/support/test_support.h"
+
+namespace troupe::core {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::ScratchDir;
+using testing::read_file;
+using testing::write_file;
+
+fs::path data_dir() { return fs::path(TROUPE_SOURCE_DIR) / "tests/data/tokenizers"; }
+
+const BpeTokenizer& gpt2() {
+  static const BpeTokenizer tok(tiktoken_encoding("gpt2", data_dir()));
+  return tok;
+}
+
+const BpeTokenizer& cl100k() {
+  static const BpeTokenizer tok(tiktoken_encoding("cl100k_base", data_dir()));
+  return tok;
+}
+
+struct Vector {
+  std::string text;
+  std::vector<int> ids;
+};
+
+std::vector<Vector> read_vectors(const std::string& name) {
+  std::ifstream in(data_dir() / (name + ".vectors.jsonl"));
+  std::vector<Vector> out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line);
+    out.push_back({j.at("text").get<std::string>(), j.at("ids").get<std::vector<int>>()});
+  }
+  return out;
+}
+
+// A few hundred KB of mixed text: every reference vector, joined by lines of prose, repeated with variations.
+std::string corpus_text(size_t min_bytes) {
+  const auto vectors = read_vectors("gpt2");
+  std::string text;
+  std::mt19937 rng(7);
+  const char* joins[] = {"\n", "\nThe quick brown fox.\n", "  \n", "\n\n", " ", "\r\n", "\nA\n1\n"};
+  while (text.size() < min_bytes) {
+    for (const Vector& v : vectors) {
+      text += v.text;
+      text += joins[rng() % 7];
+    }
+  }
+  return text;
+}
+
+template <typename Fn>
+std::string error_message(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an error";
+  return "";
+}
+
+std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// ---- Troupe tokenizer file ---------------------------------------------------------------------------------
+
+TEST(TokenizerFile, DerivesGpt2sFiftyThousandMergesFromItsRanks) {
+  const auto merges = derive_merges(gpt2().spec());
+  // GPT-2's vocab.bpe has exactly 50000 merges: one per token above the 256 bytes.
+  EXPECT_EQ(merges.size(), 50000u);
+  const auto& tokens = gpt2().spec().tokens_by_rank;
+  for (const auto& [rank, left, right] : merges) {
+    ASSERT_LT(left, rank);
+    ASSERT_LT(right, rank);
+    ASSERT_EQ(tokens[left] + tokens[right], tokens[rank]);
+  }
+  // " the" (rank 262) is built from " t" (256) and "he" (258), the first two GPT-2 merges.
+  EXPECT_EQ(merges[6], (std::array<int, 3>{262, 256, 258}));
+}
+
+TEST(TokenizerFile, RoundTripsGpt2AndEncodesEveryVectorIdentically) {
+  ScratchDir dir;
+  TokenizerFile file;
+  file.spec = gpt2().spec();
+  file.metadata = {{"source", "gpt2.tiktoken"}};
+  save_tokenizer_file(dir / "gpt2.json", file);
+  const TokenizerFile loaded = load_tokenizer_file(dir / "gpt2.json");
+  EXPECT_EQ(loaded.spec.tokens_by_rank, file.spec.tokens_by_rank);
+  EXPECT_EQ(loaded.spec.special_tokens, file.spec.special_tokens);
+  EXPECT_EQ(loaded.spec.pattern, kGpt2Pattern);
+  EXPECT_EQ(loaded.spec.name, "gpt2");
+  EXPECT_EQ(loaded.metadata.at("source"), "gpt2.tiktoken");
+  EXPECT_EQ(loaded.merges.size(), 50000u);
+  const BpeTokenizer tok = open_tokenizer((dir / "gpt2.json").string());
+  for (const Vector& v : read_vectors("gpt2")) ASSERT_EQ(tok.encode_ordinary(v.text), v.ids) << v.text;
+}
+
+TEST(TokenizerFile, MalformedFilesNameTheLineOrKey) {
+  ScratchDir dir;
+  TokenizerFile file;
+  file.spec = gpt2().spec();
+  save_tokenizer_file(dir / "t.json", file);
+  const std::string good = read_file(dir / "t.json");
+
+  write_file(dir / "trunc.json", good.substr(0, good.size() / 2));
+  const size_t lines = static_cast<size_t>(std::count(good.begin(), good.begin() + good.size() / 2, '\n'));
+  EXPECT_THAT(error_message([&] { load_tokenizer_file(dir / "trunc.json"); }),
+              HasSubstr((dir / "trunc.json").string() + ":" + std::to_string(lines + 1) + ":"));
+
+  auto edit = [&](const std::string& from, const std::string& to) {
+    std::string text = good;
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    write_file(dir / "bad.json", text);
+    return error_message([&] { load_tokenizer_file(dir / "bad.json"); });
+  };
+  EXPECT_THAT(edit("\"version\": 1", "\"version\": 2"), HasSubstr("key 'version': unsupported version 2"));
+  EXPECT_THAT(edit("\"format\": \"troupe-tokenizer\"", "\"format\": \"x\""), HasSubstr("key 'format'"));
+  // tokens[3] is the byte '$' ("JA=="); make it invalid base64.
+  EXPECT_THAT(edit("\"JA==\"", "\"J!==\""), HasSubstr("key 'tokens[3]': expected a non-empty base64 string"));
+  EXPECT_THAT(edit("[262, 256, 258]", "[262, 256, 257]"), HasSubstr("key 'merges[6]': token 262 is not"));
+  EXPECT_THAT(edit("[262, 256, 258]", "[262, 263, 258]"), HasSubstr("key 'merges[6]': left and right"));
+  EXPECT_THAT(edit("\"pattern\": ", "\"patern\": "), HasSubstr("key 'pattern': missing"));
+  // A duplicate token is caught by the tokenizer's own validation and still names the file.
+  EXPECT_THAT(edit("\"JA==\"", "\"JQ==\""), HasSubstr((dir / "bad.json").string()));
+}
+
+TEST(TokenizerFile, OpenTokenizerAcceptsEveryFormat) {
+  ScratchDir dir;
+  const std::vector<int> hello{15496, 11, 995};
+  EXPECT_EQ(open_tokenizer((data_dir() / "gpt2.tiktoken").string()).encode_ordinary("Hello, world"), hello);
+  EXPECT_EQ(open_tokenizer((data_dir() / "gpt2-encoder").string()).encode_ordinary("Hello, world"), hello);
+  EXPECT_EQ(open_tokenizer((data_dir() / "gpt2-encoder/encoder.json").string()).encode_ordinary("Hello, world"), hello);
+  // A .tiktoken file without meta.json beside it: by --encoding, or by its stem when that is a known name.
+  fs::copy_file(data_dir() / "gpt2.tiktoken", dir / "ranks.tiktoken");
+  const BpeTokenizer by_name = open_tokenizer((dir / "ranks.tiktoken").string(), "gpt2");
+  EXPECT_EQ(by_name.encode_ordinary("Hello, world"), hello);
+  EXPECT_EQ(by_name.spec().special_tokens.at("<|endoftext|>"), 50256);
+  EXPECT_THAT(error_message([&] { open_tokenizer((dir / "ranks.tiktoken").string()); }), HasSubstr("--encoding"));
+  EXPECT_THAT(error_message([&] { open_tokenizer((dir / "ranks.tiktoken").string(), "p99k"); }),
+              HasSubstr("expected gpt2, r50k_base, p50k_base or cl100k_base"));
+  EXPECT_THAT(error_message([&] { open_tokenizer((dir / "missing.json").string()); }),
+              HasSubstr("no such file or directory"));
+  write_file(dir / "x.txt", "hello");
+  EXPECT_THAT(error_message([&] { open_tokenizer((dir / "x.txt").string()); }), HasSubstr("expected a Troupe"));
+}
+
+// ---- cut points ----------------------------------------------------------------------------------------------
+
+TEST(Cuts, EveryCutOfEveryVectorEncodesLikeTheWhole) {
+  for (const char* name : {"gpt2", "cl100k_base"}) {
+    const BpeTokenizer& tok = std::string(name) == "gpt2" ? gpt2() : cl100k();
+    ASSERT_TRUE(pattern_supports_cuts(tok.spec().pattern));
+    size_t cuts = 0;
+    for (const Vector& v : read_vectors(name)) {
+      for (size_t hi = v.text.size(); hi > 0;) {
+        const size_t p = find_cut(v.text, 0, hi);
+        if (p == std::string_view::npos) break;
+        ASSERT_EQ(concat(tok.encode_ordinary(v.text.substr(0, p)), tok.encode_ordinary(v.text.substr(p))), v.ids)
+            << name << " cut at " << p << " of: " << v.text;
+        ++cuts;
+        hi = p - 1;
+      }
+    }
+    EXPECT_GT(cuts, 20u) << name;  // the vectors hold many multi-line texts
+  }
+}
+
+TEST(Cuts, RefusesNewlinesNextToWhitespaceWhereANaiveCutChangesTheIds) {
+  // With whitespace before the newline, GPT-2's `\s+(?!\S)` matches "<ws>\n" whole at the end of a first half,
+  // where the whole text splits it as "<ws>" + "\n". Some of these change the ids; the cut rule refuses them all.
+  size_t changed = 0;
+  for (const std::string ws : {" ", "  ", "   ", "    ", "        ", "\t", "\t\t", " \t", "\n", "\r", " \r",
+                               "\xc2\xa0", "\xe3\x80\x80"}) {
+    const std::string first = "foo" + ws + "\n";
+    const std::string text = first + "bar";
+    if (concat(gpt2().encode_ordinary(first), gpt2().encode_ordinary("bar")) != gpt2().encode_ordinary(text)) {
+      ++changed;
+    }
+    EXPECT_EQ(find_cut(text, 0, text.size()), std::string_view::npos) << ws;
+  }
+  EXPECT_GT(changed, 0u);
+  EXPECT_EQ(find_cut("ab\n\ncd", 0, 6), std::string_view::npos);
+  EXPECT_EQ(find_cut("ab\ncd\nef", 0, 8), 6u);
+  EXPECT_EQ(find_cut("ab\ncd\nef", 0, 5), 3u);
+  EXPECT_EQ(find_cut("ab\ncd\nef", 3, 5), std::string_view::npos);  // p must be > lo
+  EXPECT_FALSE(pattern_supports_cuts("\\w+|\\s+"));
+}
+
+// ---- parallel and batch encoding -----------------------------------------------------------------------------
+
+TEST(ParallelEncode, MatchesSingleThreadedEncodeOnAnyThreadCount) {
+  const std::string text = corpus_text(600 << 10);
+  for (const BpeTokenizer* tok : {&gpt2(), &cl100k()}) {
+    const std::vector<int> expected = tok->encode_ordinary(text);
+    for (int threads : {1, 2, 3, 8}) {
+      EXPECT_EQ(encode_ordinary_parallel(*tok, text, threads), expected) << tok->spec().name << " " << threads;
+    }
+  }
+}
+
+TEST(ParallelEncode, BatchKeepsOrderAndSpecialHandling) {
+  const auto vectors = read_vectors("cl100k_base");
+  std::vector<std::string_view> texts;
+  for (const Vector& v : vectors) texts.push_back(v.text);
+  const auto out = encode_batch(cl100k(), texts, 3);
+  ASSERT_EQ(out.size(), vectors.size());
+  for (size_t i = 0; i < vectors.size(); ++i) EXPECT_EQ(out[i], vectors[i].ids) << vectors[i].text;
+  const auto special = encode_batch(gpt2(), {"a<|endoftext|>b", "<|endoftext|>"}, 2, {"<|endoftext|>"});
+  EXPECT_EQ(special[0], (std::vector<int>{64, 50256, 65}));
+  EXPECT_EQ(special[1], (std::vector<int>{50256}));
+  // Without allowing it, special text is ordinary text.
+  EXPECT_EQ(encode_batch(gpt2(), {"<|endoftext|>"}, 2)[0], gpt2().encode_ordinary("<|endoftext|>"));
+}
+
+TEST(ParallelEncode, PieceCacheNeverMixesTokenizersOnOneThread) {
+  // Alternate two vocabularies over the same words on one thread: each must keep its own ids.
+  const std::string text = "tokenization tokenization internationalization internationalization";
+  const std::vector<int> a = gpt2().encode_ordinary(text);
+  const std::vector<int> b = cl100k().encode_ordinary(text);
+  ASSERT_NE(a, b);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(gpt2().encode_ordinary(text), a);
+    EXPECT_EQ(cl100k().encode_ordinary(text), b);
+    // A fresh tokenizer for the same spec (new tables, maybe at a reused address) agrees too.
+    EXPECT_EQ(BpeTokenizer(gpt2().spec()).encode_ordinary(text), a);
+  }
+}
+
+// ---- token files ------------------------------------------------------------------------------------------
+
+TEST(TokenFiles, StreamingEncodeOfFilesMatchesWholeFileEncode) {
+  ScratchDir dir;
+  const std::string big = corpus_text(300 << 10);
+  write_file(dir / "in/b.txt", big);
+  write_file(dir / "in/a.txt", "Hello, world\n");
+  write_file(dir / "in/sub/c.txt", "");
+  write_file(dir / "in/.hidden", "skipped");
+  const auto files = list_text_files({(dir / "in").string()});
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0].filename(), "a.txt");
+  EXPECT_EQ(files[2].filename(), "c.txt");
+
+  EncodeFilesOptions options;
+  options.threads = 2;
+  options.block_bytes = 4096;  // many blocks per file, each cut at a safe point
+  options.separator = 50256;
+  const auto report = encode_files_to_token_file(gpt2(), files, dir / "out/tokens.bin", options);
+  std::vector<int> expected = gpt2().encode_ordinary("Hello, world\n");
+  expected.push_back(50256);
+  expected = concat(expected, gpt2().encode_ordinary(big));
+  expected.push_back(50256);
+  expected.push_back(50256);  // the empty file is still a document
+  EXPECT_EQ(report.files, 3u);
+  EXPECT_EQ(report.bytes, big.size() + 13);
+  ASSERT_EQ(report.tokens, expected.size());
+
+  const TokenFile tokens(dir / "out/tokens.bin");
+  EXPECT_EQ(tokens.info().dtype, "uint16");
+  EXPECT_EQ(tokens.info().documents, 3u);
+  EXPECT_EQ(tokens.info().separator, std::optional<int64_t>(50256));
+  EXPECT_EQ(tokens.info().tokenizer, "gpt2");
+  EXPECT_EQ(fs::file_size(dir / "out/tokens.bin"), expected.size() * 2);
+  std::vector<int64_t> got(tokens.size());
+  tokens.read(0, got.size(), got.data());
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), expected.begin()));
+  EXPECT_FALSE(fs::exists(dir / "out/tokens.bin.tmp"));
+}
+
+TEST(TokenFiles, Cl100kIdsAreStoredAsUint32) {
+  ScratchDir dir;
+  write_file(dir / "a.txt", "Hello, world! <|endoftext|> 12345");
+  EncodeFilesOptions options;
+  const auto report = encode_files_to_token_file(cl100k(), {dir / "a.txt"}, dir / "t.bin", options);
+  const TokenFile tokens(dir / "t.bin");
+  EXPECT_EQ(tokens.info().dtype, "uint32");
+  EXPECT_EQ(tokens.info().separator, std::nullopt);
+  const auto expected = cl100k().encode_ordinary("Hello, world! <|endoftext|> 12345");
+  ASSERT_EQ(tokens.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(tokens[i], expected[i]);
+  EXPECT_EQ(report.tokens, expected.size());
+}
+
+TEST(TokenFiles, FailuresLeaveNothingBehindAndTruncationIsDetected) {
+  ScratchDir dir;
+  write_file(dir / "a.txt", "fine");
+  EncodeFilesOptions options;
+  EXPECT_THROW(encode_files_to_token_file(gpt2(), {dir / "a.txt", dir / "missing.txt"}, dir / "t.bin", options),
+               IoError);
+  EXPECT_FALSE(fs::exists(dir / "t.bin"));
+  EXPECT_FALSE(fs::exists(dir / "t.bin.tmp"));
+  EXPECT_THROW(list_text_files({(dir / "missing").string()}), IoError);
+
+  encode_files_to_token_file(gpt2(), {dir / "a.txt"}, dir / "t.bin", options);
+  fs::resize_file(dir / "t.bin", 1);
+  EXPECT_THAT(error_message([&] { TokenFile t(dir / "t.bin"); }), HasSubstr("truncated"));
+  fs::remove(dir / "t.bin.json");
+  EXPECT_THAT(error_message([&] { TokenFile t(dir / "t.bin"); }), HasSubstr("sidecar"));
+  TokenFileWriter writer(dir / "w.bin", 100, "tiny");
+  EXPECT_THAT(error_message([&] { writer.append({5, 100}); }), HasSubstr("id 100 outside the vocabulary [0, 100)"));
+}
+
+// ---- JSONL -----------------------------------------------------------------------------------------------------
+
+TEST(Jsonl, AddsIdsKeepsOtherFieldsAndOrder) {
+  ScratchDir dir;
+  std::string in;
+  const auto vectors = read_vectors("gpt2");
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    in += nlohmann::json{{"id", i}, {"body", vectors[i].text}}.dump() + "\n";
+    if (i == 3) in += "\n";  // blank lines are skipped
+  }
+  write_file(dir / "in.jsonl", in);
+  JsonlEncodeOptions options;
+  options.text_field = "body";
+  options.ids_field = "tokens";
+  options.threads = 3;
+  options.batch_lines = 7;
+  const auto report = encode_jsonl(gpt2(), dir / "in.jsonl", dir / "out.jsonl", options);
+  EXPECT_EQ(report.lines, vectors.size());
+  std::ifstream out(dir / "out.jsonl");
+  size_t i = 0;
+  for (std::string line; std::getline(out, line); ++i) {
+    const auto j = nlohmann::json::parse(line);
+    ASSERT_LT(i, vectors.size());
+    EXPECT_EQ(j.at("id").get<size_t>(), i);
+    EXPECT_EQ(j.at("body").get<std::string>(), vectors[i].text);
+    EXPECT_EQ(j.at("tokens").get<std::vector<int>>(), vectors[i].ids);
+  }
+  EXPECT_EQ(i, vectors.size());
+}
+
+TEST(Jsonl, BadLinesNameFileAndLineAndWriteNothing) {
+  ScratchDir dir;
+  JsonlEncodeOptions options;
+  auto try_input = [&](const std::string& text) {
+    write_file(dir / "in.jsonl", text);
+    const std::string message = error_message([&] { encode_jsonl(gpt2(), dir / "in.jsonl", dir / "o.jsonl", options); });
+    EXPECT_FALSE(fs::exists(dir / "o.jsonl"));
+    EXPECT_FALSE(fs::exists(dir / "o.jsonl.tmp"));
+    return message;
+  };
+  const std::string where = (dir / "in.jsonl").string();
+  EXPECT_THAT(try_input("{\"text\": \"a\"}\n{\"text\": \"b\"\n"), HasSubstr(where + ":2: invalid JSON"));
+  EXPECT_THAT(try_input("{\"text\": \"a\"}\n\n[1]\n"), HasSubstr(where + ":3: expected a JSON object"));
+  EXPECT_THAT(try_input("{\"txt\": \"a\"}\n"), HasSubstr(where + ":1: expected a string field 'text'"));
+  EXPECT_THAT(try_input("{\"text\": 5}\n"), HasSubstr(where + ":1: expected a string field 'text'"));
+  options.allow_special = true;
+  write_file(dir / "in.jsonl", "{\"text\": \"x<|endoftext|>\"}\n");
+  encode_jsonl(gpt2(), dir / "in.jsonl", dir / "o.jsonl", options);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "o.jsonl"))["ids"], nlohmann::json({87, 50256}));
+}
+
+// ---- training on files ---------------------------------------------------------------------------------------
+
+TEST(TrainOnFiles, DeterministicAcrossRunsAndThreadCountsAndRoundTrips) {
+  ScratchDir dir;
+  const std::string text = corpus_text(2300 << 10);  // > 2 units of 1 MiB, so threads split the counting
+  write_file(dir / "corpus/a.txt", text.substr(0, text.size() / 2));
+  write_file(dir / "corpus/b.txt", text.substr(text.size() / 2) + " <|endoftext|> <|endoftext|>");
+  const auto files = list_text_files({(dir / "corpus").string()});
+  BpeTrainingConfig config;
+  config.vocab_size = 1000;
+  config.pattern = kGpt2Pattern;
+  config.special_tokens = {"<|endoftext|>", "<|pad|>"};
+  BpeTrainingReport report;
+  config.threads = 1;
+  const TokenizerFile one = train_bpe_on_files(files, config, &report);
+  config.threads = 3;
+  const TokenizerFile three = train_bpe_on_files(files, config);
+  const TokenizerFile again = train_bpe_on_files(files, config);
+  EXPECT_EQ(one.spec.tokens_by_rank, three.spec.tokens_by_rank);
+  EXPECT_EQ(three.spec.tokens_by_rank, again.spec.tokens_by_rank);
+  EXPECT_EQ(one.merges, three.merges);
+  ASSERT_EQ(one.spec.tokens_by_rank.size(), 1000u);
+  EXPECT_EQ(one.merges.size(), 744u);
+  EXPECT_EQ(report.files, 2u);
+  EXPECT_EQ(report.bytes, text.size() + 28);
+  EXPECT_EQ(one.spec.special_tokens, (std::map<std::string, int>{{"<|endoftext|>", 1000}, {"<|pad|>", 1001}}));
+  for (const auto& token : one.spec.tokens_by_rank) {
+    EXPECT_EQ(token.find("endoftext"), std::string::npos) << "special text was learned: " << token;
+  }
+  // Saved and reopened, it round-trips its own training text and encodes it shorter than bytes.
+  save_tokenizer_file(dir / "tok.json", one);
+  const BpeTokenizer tok = open_tokenizer((dir / "tok.json").string());
+  const std::vector<int> ids = tok.encode_ordinary(text);
+  EXPECT_EQ(tok.decode(ids), text);
+  EXPECT_LT(ids.size() * 2, text.size());
+  EXPECT_EQ(tok.encode("a<|pad|>", {"<|pad|>"}), (std::vector<int>{97, 1001}));
+  // The merges it records are the ones the ranks imply.
+  EXPECT_EQ(derive_merges(tok.spec()), one.merges);
+}
+
+TEST(TrainOnFiles, TextbookExampleThroughAFile) {
+  ScratchDir dir;
+  write_file(dir / "a.txt", "aaabdaaabac");
+  BpeTrainingConfig config;
+  config.vocab_size = 259;
+  config.min_frequency = 1;
+  config.pattern = kGpt2Pattern;  // one word: the whole string
+  const TokenizerFile t = train_bpe_on_files({dir / "a.txt"}, config);
+  ASSERT_EQ(t.spec.tokens_by_rank.size(), 259u);
+  EXPECT_EQ(t.spec.tokens_by_rank[256], "aa");
+  EXPECT_EQ(t.spec.tokens_by_rank[257], "ab");
+  EXPECT_EQ(t.spec.tokens_by_rank[258], "aaab");
+  config.pattern = "";
+  EXPECT_THROW(train_bpe_on_files({dir / "a.txt"}, config), ConfigError);
+  config.pattern = "(";
+  EXPECT_THROW(train_bpe_on_files({dir / "a.txt"}, config), ConfigError);
+  config.pattern = kGpt2Pattern;
+  config.special_tokens = {"x", "x"};
+  EXPECT_THROW(train_bpe_on_files({dir / "a.txt"}, config), ConfigError);
+}
+
+}  // namespace
+}  // namespace troupe::core
