@@ -21,7 +21,7 @@ for f in "$gcide" "$fortunes/cookie"; do
 done
 if [ ! -s "$work/corpus.txt" ]; then
   # iconv -c drops the few bytes of gcide that are not UTF-8 (JavaScript would replace them and ids would differ).
-  { zcat "$gcide" | head -c 22000000; find "$fortunes" -maxdepth 1 -type f ! -name '*.dat' | sort | xargs cat; } |
+  { zcat "$gcide" | head -c 22000000 || true; find "$fortunes" -maxdepth 1 -type f ! -name '*.dat' | sort | xargs cat; } |
     iconv -f utf-8 -t utf-8 -c > "$work/corpus.txt"
 fi
 if [ ! -d "$work/node/node_modules/tiktoken" ] || [ ! -d "$work/node/node_modules/js-tiktoken" ]; then

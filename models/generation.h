@@ -1,0 +1,68 @@
+// Text generation with a GPT: greedy, sampling (temperature, top-k, top-p, repetition penalty) and beam search,
+// for batches of prompts of different lengths (left padding + attention mask + per-row positions), with or
+// without the KV cache. Returns the new tokens and their log-probabilities. Seeded: same seed, same output.
+// Not a server and not a tokenizer: ids in, ids out.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config_binder.h"
+#include "models/gpt.h"
+
+namespace troupe::models {
+
+struct GenerationConfig {
+  int64_t max_new_tokens = 32;
+  bool do_sample = false;             // false: greedy (or beam search when num_beams > 1)
+  double temperature = 1.0;           // sampling temperature (> 0); also scales the returned log-probs
+  int64_t top_k = 0;                  // keep the k most likely tokens (0 = off)
+  double top_p = 1.0;                 // nucleus: smallest set with cumulative probability >= top_p (1 = off)
+  double repetition_penalty = 1.0;    // CTRL penalty on tokens already in prompt or output (1 = off)
+  std::vector<int64_t> stop_tokens;   // generation of a row ends after emitting one of these (it is kept)
+  int64_t num_beams = 1;              // > 1: beam search (deterministic; do_sample must be false)
+  double length_penalty = 1.0;        // beam score = sum log p / length^length_penalty
+  int64_t pad_id = 0;                 // fills finished rows and left padding
+  uint64_t seed = 0;                  // sampling generator seed
+  bool use_cache = true;              // false: recompute the whole sequence every step (for checking)
+
+  template <class V>
+  void visit(V& v) {
+    v.field("max_new_tokens", max_new_tokens, "tokens to generate at most");
+    v.field("do_sample", do_sample, "sample (true) or greedy/beam (false)");
+    v.field("temperature", temperature, "sampling temperature");
+    v.field("top_k", top_k, "keep the k most likely tokens (0 = off)");
+    v.field("top_p", top_p, "nucleus sampling threshold (1 = off)");
+    v.field("repetition_penalty", repetition_penalty, "CTRL repetition penalty (1 = off)");
+    v.field("stop_tokens", stop_tokens, "token ids that end a sequence");
+    v.field("num_beams", num_beams, "beam width (1 = no beam search)");
+    v.field("length_penalty", length_penalty, "beam length penalty exponent");
+    v.field("pad_id", pad_id, "padding id");
+    v.field("seed", seed, "sampling seed");
+    v.field("use_cache", use_cache, "use the KV cache");
+  }
+  void validate(core::ConfigValidator& v) const;
+  void check() const;  // ConfigError on a bad value (configs built in code)
+};
+
+struct GenerationOutput {
+  // Per prompt: the new tokens (stop token included when one ended the row), no padding.
+  std::vector<std::vector<int64_t>> tokens;
+  // Per prompt and new token: log p(token | prefix) under softmax(logits / temperature), before top-k/top-p
+  // filtering and the repetition penalty (what PPO needs to recompute). For beams: under the raw model.
+  std::vector<std::vector<float>> logprobs;
+  std::vector<bool> stopped;  // ended by a stop token (false: hit max_new_tokens)
+};
+
+// Runs generation in eval mode without gradients (the model's training flag is restored afterwards).
+// Prompts must be non-empty; prompt + max_new_tokens must fit in block_size.
+GenerationOutput generate(Gpt& model, const std::vector<std::vector<int64_t>>& prompts, const GenerationConfig& config);
+
+// Left-pads prompts: ids [B, L] (pad_id), mask [B, L] (1 real), positions [B, L] (0.. over real tokens).
+struct PaddedBatch {
+  torch::Tensor ids, mask, positions;
+};
+PaddedBatch left_pad(const std::vector<std::vector<int64_t>>& rows, int64_t pad_id);
+
+}  // namespace troupe::models

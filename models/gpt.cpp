@@ -1,0 +1,349 @@
+// Implementation of models/gpt.h: the module tree (named like Hugging Face GPT-2), attention with an optional
+// KV cache and padding mask, heads, initialisation, LoRA and freezing.
+#include "models/gpt.h"
+
+#include <fnmatch.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/errors.h"
+
+namespace troupe::models {
+
+// ---- Linear with LoRA ------------------------------------------------------------------------------------------
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
+  weight = register_parameter("weight", torch::empty({out, in}));
+  if (with_bias) bias = register_parameter("bias", torch::zeros({out}));
+  torch::NoGradGuard no_grad;
+  weight.normal_(0.0, 0.02);
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::linear(x, weight, bias);
+  if (lora_A.defined() && !merged_) {
+    const torch::Tensor in = lora_dropout_ > 0 ? torch::dropout(x, lora_dropout_, is_training()) : x;
+    y = y + torch::linear(torch::linear(in, lora_A), lora_B) * lora_scale_;
+  }
+  return y;
+}
+
+void LinearImpl::enable_lora(int64_t rank, double alpha, double dropout) {
+  if (rank < 1) throw ConfigError("lora.rank must be >= 1, got " + std::to_string(rank));
+  if (lora_A.defined()) throw ConfigError("LoRA is already enabled on this layer");
+  lora_A = register_parameter("lora_A", torch::empty({rank, in_features}, weight.options()));
+  lora_B = register_parameter("lora_B", torch::zeros({out_features, rank}, weight.options()));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::kaiming_uniform_(lora_A, std::sqrt(5.0));  // PEFT's default for A
+  lora_scale_ = alpha / static_cast<double>(rank);
+  lora_dropout_ = dropout;
+}
+
+void LinearImpl::merge_lora() {
+  if (!lora_A.defined()) return;
+  if (merged_) throw Error("merge_lora: adapter already merged");
+  torch::NoGradGuard no_grad;
+  weight.add_(torch::matmul(lora_B, lora_A) * lora_scale_);
+  merged_ = true;
+}
+
+void LinearImpl::unmerge_lora() {
+  if (!lora_A.defined()) return;
+  if (!merged_) throw Error("unmerge_lora: adapter is not merged");
+  torch::NoGradGuard no_grad;
+  weight.sub_(torch::matmul(lora_B, lora_A) * lora_scale_);
+  merged_ = false;
+}
+
+// ---- KV cache --------------------------------------------------------------------------------------------------
+
+KvCache::KvCache(const GptConfig& config, int64_t batch, int64_t cap, torch::Dtype dtype) : capacity(cap) {
+  for (int64_t l = 0; l < config.n_layer; ++l) {
+    k.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, torch::dtype(dtype)));
+    v.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, torch::dtype(dtype)));
+  }
+}
+
+void KvCache::reorder(const torch::Tensor& rows) {
+  for (size_t l = 0; l < k.size(); ++l) {
+    k[l] = k[l].index_select(0, rows);
+    v[l] = v[l].index_select(0, rows);
+  }
+}
+
+// ---- the module tree -------------------------------------------------------------------------------------------
+
+namespace {
+
+struct EmbeddingImpl : torch::nn::Module {
+  EmbeddingImpl(int64_t n, int64_t d) { weight = register_parameter("weight", torch::empty({n, d})); }
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+struct LayerNormImpl : torch::nn::Module {
+  LayerNormImpl(int64_t d, bool with_bias) {
+    weight = register_parameter("weight", torch::ones({d}));
+    if (with_bias) bias = register_parameter("bias", torch::zeros({d}));
+  }
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(LayerNorm);
+
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(const GptConfig& c)
+      : c_attn(register_module("c_attn", Linear(c.n_embd, 3 * c.n_embd, c.bias))),
+        c_proj(register_module("c_proj", Linear(c.n_embd, c.n_embd, c.bias))) {}
+  Linear c_attn, c_proj;
+};
+TORCH_MODULE(Attention);
+
+struct MlpImpl : torch::nn::Module {
+  MlpImpl(const GptConfig& c)
+      : c_fc(register_module("c_fc", Linear(c.n_embd, 4 * c.n_embd, c.bias))),
+        c_proj(register_module("c_proj", Linear(4 * c.n_embd, c.n_embd, c.bias))) {}
+  Linear c_fc, c_proj;
+};
+TORCH_MODULE(Mlp);
+
+struct BlockImpl : torch::nn::Module {
+  BlockImpl(const GptConfig& c)
+      : ln_1(register_module("ln_1", LayerNorm(c.n_embd, c.bias))),
+        attn(register_module("attn", Attention(c))),
+        ln_2(register_module("ln_2", LayerNorm(c.n_embd, c.bias))),
+        mlp(register_module("mlp", Mlp(c))) {}
+  LayerNorm ln_1;
+  Attention attn;
+  LayerNorm ln_2;
+  Mlp mlp;
+};
+TORCH_MODULE(Block);
+
+}  // namespace
+
+struct GptImpl::Trunk : torch::nn::Module {
+  explicit Trunk(const GptConfig& c)
+      : wte(register_module("wte", Embedding(c.vocab_size, c.n_embd))),
+        wpe(register_module("wpe", Embedding(c.block_size, c.n_embd))),
+        h(register_module("h", torch::nn::ModuleList())),
+        ln_f(register_module("ln_f", LayerNorm(c.n_embd, c.bias))) {
+    for (int64_t i = 0; i < c.n_layer; ++i) {
+      blocks.push_back(Block(c));
+      h->push_back(blocks.back());
+    }
+  }
+  Embedding wte, wpe;
+  torch::nn::ModuleList h;
+  LayerNorm ln_f;
+  std::vector<Block> blocks;
+};
+
+GptImpl::GptImpl(GptConfig config, Heads heads) : config_(std::move(config)), heads_(heads) {
+  config_.check();
+  trunk_ = register_module("transformer", std::make_shared<Trunk>(config_));
+  if (!config_.tie_embeddings) lm_head_ = register_module("lm_head", Linear(config_.n_embd, config_.vocab_size, false));
+  if (heads_.value) value_head_ = register_module("value_head", Linear(config_.n_embd, 1, true));
+  if (heads_.reward) reward_head_ = register_module("reward_head", Linear(config_.n_embd, 1, true));
+  causal_ = register_buffer("causal_mask",
+                            torch::ones({config_.block_size, config_.block_size}, torch::kBool).tril());
+  reset_parameters();
+}
+
+void GptImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  const double residual_std = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
+  trunk_->wte->weight.normal_(0.0, 0.02);
+  trunk_->wpe->weight.normal_(0.0, 0.02);
+  auto reset_ln = [](LayerNorm& ln) {
+    ln->weight.fill_(1.0);
+    if (ln->bias.defined()) ln->bias.zero_();
+  };
+  auto reset_linear = [](Linear& l, double std) {
+    l->weight.normal_(0.0, std);
+    if (l->bias.defined()) l->bias.zero_();
+  };
+  for (Block& b : trunk_->blocks) {
+    reset_ln(b->ln_1);
+    reset_ln(b->ln_2);
+    reset_linear(b->attn->c_attn, 0.02);
+    reset_linear(b->attn->c_proj, residual_std);
+    reset_linear(b->mlp->c_fc, 0.02);
+    reset_linear(b->mlp->c_proj, residual_std);
+  }
+  reset_ln(trunk_->ln_f);
+  if (lm_head_) reset_linear(lm_head_, 0.02);
+  const double head_std = 1.0 / std::sqrt(static_cast<double>(config_.n_embd) + 1.0);
+  if (value_head_) reset_linear(value_head_, head_std);
+  if (reward_head_) reset_linear(reward_head_, head_std);
+}
+
+torch::Tensor GptImpl::hidden(const GptInput& in) {
+  const torch::Tensor& ids = in.ids;
+  if (ids.dim() != 2) throw ConfigError("GPT input ids must be [batch, time]");
+  const int64_t B = ids.size(0), T = ids.size(1);
+  const int64_t C = config_.n_embd, H = config_.n_head, hd = config_.head_dim();
+  KvCache* cache = in.cache;
+  const int64_t past = cache != nullptr ? cache->length : 0;
+  const int64_t S = past + T;
+  if (cache != nullptr && (S > cache->capacity || cache->k.empty() || cache->k[0].size(0) != B)) {
+    throw ConfigError("KV cache: needs room for " + std::to_string(S) + " positions and batch " + std::to_string(B) +
+                      ", has " + std::to_string(cache->capacity));
+  }
+  torch::Tensor positions = in.positions;
+  if (!positions.defined()) {
+    if (S > config_.block_size) {
+      throw ConfigError("sequence of " + std::to_string(S) + " positions exceeds block_size " +
+                        std::to_string(config_.block_size));
+    }
+    positions = torch::arange(past, S, torch::kLong).unsqueeze(0);
+  }
+  torch::Tensor x = torch::embedding(trunk_->wte->weight, ids) + torch::embedding(trunk_->wpe->weight, positions);
+  if (config_.dropout > 0) x = torch::dropout(x, config_.dropout, is_training());
+
+  // keep[b, 1, t, s]: query t (absolute index past + t) may attend key s.
+  torch::Tensor keep;
+  if (S <= config_.block_size) {
+    keep = causal_.slice(0, past, S).slice(1, 0, S);
+  } else {
+    keep = torch::arange(S, torch::kLong).unsqueeze(0) <= torch::arange(past, S, torch::kLong).unsqueeze(1);
+  }
+  keep = keep.view({1, 1, T, S});
+  if (in.attention_mask.defined()) {
+    if (in.attention_mask.size(0) != B || in.attention_mask.size(1) != S) {
+      throw ConfigError("attention_mask must be [batch, cache length + time] = [" + std::to_string(B) + ", " +
+                        std::to_string(S) + "]");
+    }
+    keep = keep & in.attention_mask.to(torch::kBool).view({B, 1, 1, S});
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const float masked = std::numeric_limits<float>::lowest();
+  for (size_t l = 0; l < trunk_->blocks.size(); ++l) {
+    Block& b = trunk_->blocks[l];
+    const torch::Tensor h1 = torch::layer_norm(x, {C}, b->ln_1->weight, b->ln_1->bias, config_.layer_norm_eps);
+    const auto qkv = b->attn->c_attn(h1).split(C, 2);
+    const torch::Tensor q = (qkv[0] * scale).view({B, T, H, hd}).transpose(1, 2);
+    torch::Tensor k = qkv[1].view({B, T, H, hd}).transpose(1, 2);
+    torch::Tensor v = qkv[2].view({B, T, H, hd}).transpose(1, 2);
+    if (cache != nullptr) {
+      cache->k[l].narrow(2, past, T).copy_(k);
+      cache->v[l].narrow(2, past, T).copy_(v);
+      k = cache->k[l].narrow(2, 0, S);
+      v = cache->v[l].narrow(2, 0, S);
+    }
+    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)).masked_fill_(keep.logical_not(), masked);
+    att = torch::softmax(att, -1);
+    if (config_.dropout > 0) att = torch::dropout(att, config_.dropout, is_training());
+    torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, C});
+    y = b->attn->c_proj(y);
+    if (config_.dropout > 0) y = torch::dropout(y, config_.dropout, is_training());
+    x = x + y;
+    const torch::Tensor h2 = torch::layer_norm(x, {C}, b->ln_2->weight, b->ln_2->bias, config_.layer_norm_eps);
+    torch::Tensor m = b->mlp->c_proj(torch::gelu(b->mlp->c_fc(h2), "tanh"));
+    if (config_.dropout > 0) m = torch::dropout(m, config_.dropout, is_training());
+    x = x + m;
+  }
+  if (cache != nullptr) cache->length = S;
+  return torch::layer_norm(x, {C}, trunk_->ln_f->weight, trunk_->ln_f->bias, config_.layer_norm_eps);
+}
+
+torch::Tensor GptImpl::logits(const torch::Tensor& hidden) {
+  return lm_head_ ? lm_head_(hidden) : torch::linear(hidden, trunk_->wte->weight);
+}
+
+torch::Tensor GptImpl::values(const torch::Tensor& hidden) {
+  if (!value_head_) throw ConfigError("this GPT has no value head");
+  return value_head_(hidden).squeeze(-1);
+}
+
+torch::Tensor GptImpl::reward(const torch::Tensor& hidden, const torch::Tensor& attention_mask) {
+  if (!reward_head_) throw ConfigError("this GPT has no reward head");
+  const int64_t B = hidden.size(0), T = hidden.size(1);
+  torch::Tensor last;
+  if (attention_mask.defined()) {
+    const torch::Tensor mask = attention_mask.narrow(1, attention_mask.size(1) - T, T).to(torch::kLong);
+    last = (mask * torch::arange(T, torch::kLong).unsqueeze(0)).argmax(1);
+  } else {
+    last = torch::full({B}, T - 1, torch::kLong);
+  }
+  const torch::Tensor h = hidden.index({torch::arange(B, torch::kLong), last});
+  return reward_head_(h).squeeze(-1);
+}
+
+std::vector<std::pair<std::string, Linear>> GptImpl::linear_layers() {
+  std::vector<std::pair<std::string, Linear>> out;
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    if (auto lin = std::dynamic_pointer_cast<LinearImpl>(item.value())) out.emplace_back(item.key(), Linear(lin));
+  }
+  return out;
+}
+
+// ---- freezing and LoRA -----------------------------------------------------------------------------------------
+
+namespace {
+bool glob_match(const std::string& pattern, const std::string& name) {
+  return ::fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+}  // namespace
+
+std::vector<std::string> freeze_parameters(torch::nn::Module& module, const std::vector<std::string>& patterns) {
+  std::vector<std::string> frozen;
+  std::vector<bool> used(patterns.size(), false);
+  for (auto& item : module.named_parameters(true)) {
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      if (glob_match(patterns[i], item.key())) {
+        item.value().set_requires_grad(false);
+        frozen.push_back(item.key());
+        used[i] = true;
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    if (!used[i]) throw ConfigError("freeze pattern '" + patterns[i] + "' matches no parameter");
+  }
+  return frozen;
+}
+
+std::vector<std::string> apply_lora(Gpt& model, const LoraConfig& config, bool train_heads) {
+  if (config.alpha <= 0) throw ConfigError("lora.alpha must be positive");
+  if (config.dropout < 0 || config.dropout >= 1) throw ConfigError("lora.dropout must be in [0, 1)");
+  std::vector<std::string> adapted;
+  for (auto& [name, layer] : model->linear_layers()) {
+    if (name.rfind("value_head", 0) == 0 || name.rfind("reward_head", 0) == 0) continue;
+    for (const auto& pattern : config.targets) {
+      if (glob_match(pattern, name)) {
+        layer->enable_lora(config.rank, config.alpha, config.dropout);
+        adapted.push_back(name);
+        break;
+      }
+    }
+  }
+  if (adapted.empty()) throw ConfigError("lora.targets match no linear layer (names look like transformer.h.0.attn.c_attn)");
+  for (auto& item : model->named_parameters(true)) {
+    const std::string& name = item.key();
+    const bool adapter = name.find(".lora_") != std::string::npos;
+    const bool head = name.rfind("value_head", 0) == 0 || name.rfind("reward_head", 0) == 0;
+    item.value().set_requires_grad(adapter || (train_heads && head));
+  }
+  return adapted;
+}
+
+void merge_lora(Gpt& model) {
+  for (auto& [name, layer] : model->linear_layers()) layer->merge_lora();
+}
+
+void unmerge_lora(Gpt& model) {
+  for (auto& [name, layer] : model->linear_layers()) layer->unmerge_lora();
+}
+
+int64_t trainable_parameter_count(torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters(true)) {
+    if (p.requires_grad()) n += p.numel();
+  }
+  return n;
+}
+
+}  // namespace troupe::models

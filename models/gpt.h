@@ -1,0 +1,136 @@
+// A GPT-2-architecture decoder (learned positions, pre-LayerNorm, GELU(tanh), fused-QKV causal self-attention)
+// with an LM head and optional scalar value / reward heads on the same trunk, LoRA-capable linear layers, and a
+// KV cache for incremental decoding. Parameter names equal Hugging Face GPT2LMHeadModel's
+// ("transformer.h.0.attn.c_attn.weight", ...), but Linear weights are stored [out, in]; models/hf_gpt2.h
+// transposes on import/export. Generation (sampling, beams) is models/generation.h; training is elsewhere.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/gpt_config.h"
+
+namespace troupe::models {
+
+// Linear layer y = x W^T + b with an optional low-rank adapter: + dropout(x) A^T B^T * (alpha / rank).
+// Parameters: "weight" [out, in], "bias" [out] (when enabled), "lora_A" [r, in], "lora_B" [out, r] (when enabled).
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Adds an adapter (A ~ Kaiming-uniform as in PEFT, B = 0, so the output is unchanged at first).
+  void enable_lora(int64_t rank, double alpha, double dropout);
+  bool has_lora() const { return lora_A.defined(); }
+  // W += B A * scale (and back). Merged layers skip the adapter path; merging twice is an error.
+  void merge_lora();
+  void unmerge_lora();
+  bool merged() const { return merged_; }
+
+  torch::Tensor weight, bias, lora_A, lora_B;
+  int64_t in_features, out_features;
+
+ private:
+  double lora_scale_ = 0.0;
+  double lora_dropout_ = 0.0;
+  bool merged_ = false;
+};
+TORCH_MODULE(Linear);
+
+// Per-layer key/value tensors preallocated for `capacity` positions: k[l], v[l] are [B, H, capacity, head_dim].
+// Positions [0, length) are filled. Reorder rows (beam search) with reorder().
+struct KvCache {
+  std::vector<torch::Tensor> k, v;
+  int64_t length = 0;
+  int64_t capacity = 0;
+
+  KvCache() = default;
+  KvCache(const GptConfig& config, int64_t batch, int64_t capacity, torch::Dtype dtype = torch::kFloat32);
+  void reorder(const torch::Tensor& rows);  // keeps rows[i] as the new row i (index_select on dim 0)
+};
+
+// Inputs of one forward pass.
+//  ids            [B, T] int64
+//  attention_mask [B, S] (1 = real token, 0 = padding) over all positions seen so far including the cache
+//                 (S = cache length + T); undefined = all real.
+//  positions      [B, T] int64 position ids; undefined = cache length + arange(T)
+//  cache          updated in place when given (its length grows by T)
+struct GptInput {
+  torch::Tensor ids;
+  torch::Tensor attention_mask;
+  torch::Tensor positions;
+  KvCache* cache = nullptr;
+};
+
+// Extra scalar heads on the trunk.
+struct GptHeads {
+  bool value = false;   // per-token scalar (critic): "value_head"
+  bool reward = false;  // scalar at the last real token (reward model): "reward_head"
+};
+
+class GptImpl : public torch::nn::Module {
+ public:
+  using Heads = GptHeads;
+  explicit GptImpl(GptConfig config, GptHeads heads = GptHeads());
+
+  // Final-LayerNorm hidden states [B, T, n_embd].
+  torch::Tensor hidden(const GptInput& in);
+  // LM logits [B, T, vocab] from hidden states.
+  torch::Tensor logits(const torch::Tensor& hidden);
+  torch::Tensor forward(const torch::Tensor& ids) {
+    GptInput in;
+    in.ids = ids;
+    return logits(hidden(in));
+  }
+  // Per-token values [B, T] (needs Heads::value).
+  torch::Tensor values(const torch::Tensor& hidden);
+  // One scalar per row [B] at the last position where attention_mask is 1 (needs Heads::reward).
+  torch::Tensor reward(const torch::Tensor& hidden, const torch::Tensor& attention_mask);
+
+  // GPT-2 initialisation: N(0, 0.02) weights, residual projections N(0, 0.02 / sqrt(2 n_layer)), zero biases,
+  // LayerNorms (1, 0). Uses torch's global generator (seed it first). Heads: N(0, 1 / sqrt(n_embd + 1)).
+  void reset_parameters();
+
+  const GptConfig& config() const { return config_; }
+  const Heads& heads() const { return heads_; }
+  // All linear layers by parameter-name prefix ("transformer.h.0.attn.c_attn", ...).
+  std::vector<std::pair<std::string, Linear>> linear_layers();
+
+ private:
+  struct Trunk;  // "transformer": wte, wpe, h.<i>.{ln_1, attn.{c_attn, c_proj}, ln_2, mlp.{c_fc, c_proj}}, ln_f
+
+  GptConfig config_;
+  Heads heads_;
+  std::shared_ptr<Trunk> trunk_;
+  Linear lm_head_{nullptr};  // only when embeddings are untied
+  Linear value_head_{nullptr}, reward_head_{nullptr};
+  torch::Tensor causal_;  // [block_size, block_size] bool, true where a query may attend a key
+};
+TORCH_MODULE(Gpt);
+
+// Sets requires_grad = false on every parameter whose name matches one of the glob patterns (fnmatch, e.g.
+// "transformer.h.0.*", "*.ln_?.*"); returns the names frozen. ConfigError when a pattern matches nothing.
+std::vector<std::string> freeze_parameters(torch::nn::Module& module, const std::vector<std::string>& patterns);
+
+struct LoraConfig {
+  int64_t rank = 8;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  std::vector<std::string> targets{"*.attn.c_attn"};  // globs over linear layer names
+};
+// Adds adapters to the matching linear layers and freezes every other parameter (heads included, unless
+// `train_heads`). Returns the adapted layer names; ConfigError when nothing matches.
+std::vector<std::string> apply_lora(Gpt& model, const LoraConfig& config, bool train_heads = false);
+void merge_lora(Gpt& model);
+void unmerge_lora(Gpt& model);
+
+// Parameters with requires_grad, and their element count.
+int64_t trainable_parameter_count(torch::nn::Module& module);
+
+}  // namespace troupe::models
