@@ -28,6 +28,7 @@ run: build
 
 bench: build
 	$(TROUPE) bench matmul --min-gflops 50
+	$(TROUPE) bench decode
 
 # Troupe's BPE vs tiktoken, js-tiktoken and sentencepiece (npm packages go to a scratch folder).
 bench-tokenizer: build
