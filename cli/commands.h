@@ -20,6 +20,8 @@ void add_log_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);
 void add_data_command(CLI::App& app, int& exit_code);
 void add_generate_command(CLI::App& app, int& exit_code);
+void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line);
+void add_eval_command(CLI::App& app, int& exit_code);
 // `tokenizer bench`, registered on the `tokenizer` subcommand (cmd_tokenizer_bench.cpp).
 void add_tokenizer_bench_command(CLI::App& tokenizer, int& exit_code);
 

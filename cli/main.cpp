@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   troupe::cli::add_tokenizer_command(app, exit_code);
   troupe::cli::add_data_command(app, exit_code);
   troupe::cli::add_generate_command(app, exit_code);
+  troupe::cli::add_train_command(app, exit_code, join_argv(argc, argv));
+  troupe::cli::add_eval_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

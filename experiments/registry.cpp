@@ -2,12 +2,13 @@
 #include "experiments/registry.h"
 
 #include "core/errors.h"
+#include "experiments/lm_training.h"
 #include "experiments/quickstart.h"
 
 namespace troupe::experiments {
 
 const std::vector<ExperimentKind>& experiment_kinds() {
-  static const std::vector<ExperimentKind> kinds = {quickstart_kind()};
+  static const std::vector<ExperimentKind> kinds = {quickstart_kind(), pretrain_kind(), sft_kind()};
   return kinds;
 }
 
