@@ -29,6 +29,7 @@ run: build
 bench: build
 	$(TROUPE) bench matmul --min-gflops 50
 	$(TROUPE) bench decode
+	$(TROUPE) bench train --peer-script bench/train_peer.py --work-dir $(BUILD)/bench-train
 
 # Troupe's BPE vs tiktoken, js-tiktoken and sentencepiece (npm packages go to a scratch folder).
 bench-tokenizer: build

@@ -133,6 +133,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   matmul->add_option("--min-gflops", args->min_gflops, "exit 1 if the best 1-thread GFLOP/s is below this");
   matmul->callback([args, &exit_code] { exit_code = run_matmul(*args); });
   add_bench_decode_command(*bench, exit_code);
+  add_bench_train_command(*bench, exit_code);
 }
 
 }  // namespace troupe::cli

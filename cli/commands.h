@@ -15,6 +15,7 @@ void add_config_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
 // `bench decode`, registered on the `bench` subcommand (cmd_bench_decode.cpp).
 void add_bench_decode_command(CLI::App& bench, int& exit_code);
+void add_bench_train_command(CLI::App& bench, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_log_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);

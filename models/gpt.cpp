@@ -229,7 +229,7 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     keep = keep & in.attention_mask.to(torch::kBool).view({B, 1, 1, S});
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  const float masked = std::numeric_limits<float>::lowest();
+  const float masked = -1e30f;  // finite in fp32 and bf16 (lowest() overflows bf16); a fully masked row stays uniform
   for (size_t l = 0; l < trunk_->blocks.size(); ++l) {
     Block& b = trunk_->blocks[l];
     const torch::Tensor h1 = torch::layer_norm(x, {C}, b->ln_1->weight, b->ln_1->bias, config_.layer_norm_eps);

@@ -1,0 +1,205 @@
+// `troupe bench train`: training tokens/s (forward, backward, clipping, AdamW step) of Troupe's GPT against the
+// same architecture in eager Python torch (bench/train_peer.py), both from the same initial weights on the same
+// batches, in fp32 and bf16 autocast, in one run. Also the loss-curve agreement with the fp32 peer and the model
+// FLOP utilisation against a matmul peak measured in the same process.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.h"
+#include "core/errors.h"
+#include "core/runtime.h"
+#include "models/gpt_io.h"
+#include "models/optim.h"
+
+namespace troupe::cli {
+
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct TrainBenchArgs {
+  int64_t n_layer = 4, n_head = 4, n_embd = 256, block = 128, vocab = 4096, batch = 16;
+  int steps = 12, warmup = 3, threads = 1;
+  std::string python = "/usr/bin/python3";
+  std::string peer_script = "bench/train_peer.py";
+  std::string work_dir = "bench-work/train";
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+struct Curve {
+  std::vector<double> seconds, loss;
+};
+
+Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const models::OptimConfig& oc, bool bf16,
+                 int warmup) {
+  models::Gpt model = models::load_hf_gpt2(init);
+  model->train();
+  auto opt = models::make_adamw(*model, oc);
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model->parameters()) params.push_back(p);
+  Curve c;
+  for (int64_t s = 0; s < batches.size(0); ++s) {
+    const auto t0 = Clock::now();
+    const torch::Tensor b = batches[s];
+    const torch::Tensor x = b.slice(1, 0, b.size(1) - 1), y = b.slice(1, 1, b.size(1));
+    torch::Tensor loss;
+    {
+      models::Bf16Autocast autocast(bf16);
+      const torch::Tensor logits = model->forward(x).to(torch::kFloat32);
+      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
+    }
+    opt->zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, oc.grad_clip);
+    opt->step();
+    c.loss.push_back(loss.item<double>());
+    if (s >= warmup) c.seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return c;
+}
+
+Curve run_peer(const TrainBenchArgs& a, const fs::path& work, const std::string& dtype) {
+  // OpenBLAS keeps its own thread pool (all cores by default): pin it to the same count as Troupe's.
+  const std::string cmd = fmt::format("OPENBLAS_NUM_THREADS={} OMP_NUM_THREADS={} '{}' '{}' '{}' {} {}", a.threads, a.threads,
+                                      a.python, a.peer_script, work.string(), dtype, a.threads);
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) throw IoError("cannot run " + cmd);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  if (status != 0) throw Error("train peer failed (" + cmd + "): " + out);
+  const auto j = nlohmann::json::parse(out);
+  return {j.at("seconds").get<std::vector<double>>(), j.at("loss").get<std::vector<double>>()};
+}
+
+double matmul_peak_gflops() {
+  const torch::Tensor a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
+  std::vector<double> t;
+  for (int i = 0; i < 7; ++i) {
+    const auto t0 = Clock::now();
+    const torch::Tensor c = torch::mm(a, b);
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return 2.0 * 1024 * 1024 * 1024 / median(t) / 1e9;
+}
+
+int run_train_bench(const TrainBenchArgs& a) {
+  const int threads = core::set_threads(a.threads);
+  const fs::path work = fs::absolute(a.work_dir);
+  fs::create_directories(work);
+  if (!fs::exists(a.peer_script)) throw ConfigError("--peer-script " + a.peer_script + " not found");
+  models::GptConfig c;
+  c.n_layer = a.n_layer;
+  c.n_head = a.n_head;
+  c.n_embd = a.n_embd;
+  c.block_size = a.block;
+  c.vocab_size = a.vocab;
+  torch::manual_seed(0);
+  {
+    models::Gpt init(c);
+    models::save_hf_gpt2(work / "init", init);
+  }
+  // Learnable batches: next id = (5 id + 3) mod V most of the time.
+  const int64_t steps = a.steps + a.warmup;
+  torch::Tensor batches = torch::empty({steps, a.batch, a.block + 1}, torch::kLong);
+  {
+    std::mt19937_64 rng(1);
+    auto acc = batches.accessor<int64_t, 3>();
+    for (int64_t s = 0; s < steps; ++s)
+      for (int64_t b = 0; b < a.batch; ++b) {
+        int64_t id = static_cast<int64_t>(rng() % static_cast<uint64_t>(a.vocab));
+        for (int64_t t = 0; t <= a.block; ++t) {
+          acc[s][b][t] = id;
+          id = rng() % 10 == 0 ? static_cast<int64_t>(rng() % static_cast<uint64_t>(a.vocab)) : (5 * id + 3) % a.vocab;
+        }
+      }
+    std::ofstream out(work / "batches.bin", std::ios::binary);
+    out << steps << " " << a.batch << " " << a.block + 1 << "\n";
+    out.write(static_cast<const char*>(batches.data_ptr()), batches.numel() * 8);
+  }
+  models::OptimConfig oc;
+  oc.lr = 1e-3;
+  oc.weight_decay = 0.1;
+  oc.grad_clip = 1.0;
+  std::ofstream(work / "settings.json") << nlohmann::json{{"lr", oc.lr},
+                                                          {"weight_decay", oc.weight_decay},
+                                                          {"betas", {oc.beta1, oc.beta2}},
+                                                          {"eps", oc.eps},
+                                                          {"grad_clip", oc.grad_clip},
+                                                          {"warmup", a.warmup}}
+                                               .dump();
+  const double tokens_per_step = static_cast<double>(a.batch * a.block);
+  const double flops_per_token = c.training_flops_per_token(a.block);
+  std::cout << fmt::format("train: GPT {}x{} (heads {}), vocab {}, context {}, batch {} ({:.2f}M params, {:.1f} MFLOP/"
+                           "token), {} timed steps after {} warm-up, {} thread(s), OPENBLAS_CORETYPE {}\n",
+                           c.n_layer, c.n_embd, c.n_head, c.vocab_size, a.block, a.batch, c.parameter_count() / 1e6,
+                           flops_per_token / 1e6, a.steps, a.warmup, threads,
+                           std::getenv("OPENBLAS_CORETYPE") ? "set" : "unset");
+  const double peak = matmul_peak_gflops();
+  struct Row {
+    std::string name;
+    Curve curve;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"troupe fp32", run_troupe(work / "init", batches, oc, false, a.warmup)});
+  rows.push_back({"troupe bf16 autocast", run_troupe(work / "init", batches, oc, true, a.warmup)});
+  rows.push_back({"python fp32 (peer)", run_peer(a, work, "fp32")});
+  rows.push_back({"python bf16 autocast (peer)", run_peer(a, work, "bf16")});
+  std::cout << fmt::format("matmul peak (1024^3 fp32, same threads): {:.1f} GFLOP/s\n", peak);
+  std::cout << fmt::format("{:<30} {:>10} {:>12} {:>8} {:>12}\n", "", "s/step", "tokens/s", "MFU", "final loss");
+  double best_peer = 0;
+  for (const Row& r : rows) {
+    const double tps = tokens_per_step / median(r.curve.seconds);
+    if (r.name.find("peer") != std::string::npos) best_peer = std::max(best_peer, tps);
+    std::cout << fmt::format("{:<30} {:>10.4f} {:>12.0f} {:>7.1f}% {:>12.4f}\n", r.name, median(r.curve.seconds), tps,
+                             100.0 * flops_per_token * tps / (peak * 1e9), r.curve.loss.back());
+  }
+  double max_diff = 0;
+  for (size_t i = 0; i < rows[0].curve.loss.size() && i < rows[2].curve.loss.size(); ++i) {
+    max_diff = std::max(max_diff, std::abs(rows[0].curve.loss[i] - rows[2].curve.loss[i]));
+  }
+  const double ours = tokens_per_step / median(rows[0].curve.seconds);
+  const double ours_bf16 = tokens_per_step / median(rows[1].curve.seconds);
+  std::cout << fmt::format("troupe fp32 / fastest peer: {:.2f}x; troupe bf16 / fastest peer: {:.2f}x (goal >= 1.5x)\n",
+                           ours / best_peer, ours_bf16 / best_peer);
+  std::cout << fmt::format("loss curve vs fp32 peer over {} steps: max |diff| {:.2e} (start {:.4f}, end {:.4f})\n",
+                           rows[0].curve.loss.size(), max_diff, rows[0].curve.loss.front(), rows[0].curve.loss.back());
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_train_command(CLI::App& bench, int& exit_code) {
+  auto a = std::make_shared<TrainBenchArgs>();
+  auto* cmd = bench.add_subcommand("train", "Training tokens/s and MFU vs the same GPT in eager Python torch");
+  cmd->add_option("--n-layer", a->n_layer)->capture_default_str();
+  cmd->add_option("--n-head", a->n_head)->capture_default_str();
+  cmd->add_option("--n-embd", a->n_embd)->capture_default_str();
+  cmd->add_option("--block", a->block, "context length")->capture_default_str();
+  cmd->add_option("--vocab", a->vocab)->capture_default_str();
+  cmd->add_option("--batch", a->batch)->capture_default_str();
+  cmd->add_option("--steps", a->steps, "timed steps")->capture_default_str();
+  cmd->add_option("--warmup", a->warmup, "untimed first steps")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "threads for both sides")->capture_default_str();
+  cmd->add_option("--python", a->python, "python with torch")->capture_default_str();
+  cmd->add_option("--peer-script", a->peer_script, "bench/train_peer.py")->capture_default_str();
+  cmd->add_option("--work-dir", a->work_dir)->capture_default_str();
+  cmd->callback([a, &exit_code] { exit_code = run_train_bench(*a); });
+}
+
+}  // namespace troupe::cli
