@@ -6,18 +6,23 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <optional>
 
 #include "core/checkpoint.h"
+#include "core/checkpoint_manager.h"
+#include "core/communicator.h"
 #include "core/errors.h"
 #include "core/lm_data.h"
 #include "core/run_session.h"
+#include "core/runtime.h"
 #include "core/seeding.h"
 #include "core/signals.h"
 #include "core/text_datasets.h"
 #include "core/tokenizer_file.h"
 #include "distributed/library_versions.h"
+#include "distributed/mpi_communicator.h"
 #include "models/gpt.h"
 #include "models/gpt_io.h"
 
@@ -74,7 +79,14 @@ struct Micro {
 
 class LmTrainer {
  public:
-  LmTrainer(const LmTrainingConfig& c, core::RunSession& session) : c_(c), session_(session) {
+  // `session` is null on ranks other than 0; `resume` is the checkpoint every rank restores (or none).
+  LmTrainer(const LmTrainingConfig& c, core::RunSession* session, core::Communicator& comm,
+            const std::optional<core::CheckpointState>& resume)
+      : c_(c), session_(session), comm_(comm) {
+    if (c.train.batch_size % comm.size() != 0) {
+      throw ConfigError("train.batch_size = " + std::to_string(c.train.batch_size) + " must be a multiple of the " +
+                        std::to_string(comm.size()) + " data-parallel ranks (it is the global micro-batch)");
+    }
     core::seed_torch(core::derive_seed(static_cast<uint64_t>(c.seed), "torch", 0));
     if (!c.init_from.empty()) {
       model_ = models::load_hf_gpt2(c.init_from);
@@ -99,29 +111,31 @@ class LmTrainer {
       if (p.requires_grad()) trainable_params_.push_back(p);
     }
     setup_data();
-    if (const auto& state = session.resume_state()) restore(*state);
+    if (resume) restore(*resume);
     model_->train();
   }
 
   int run() {
-    spdlog::info("{}: {:.2f}M parameters ({:.2f}M trainable), {} steps of {} x {} sequences", c_.kind,
+    spdlog::info("{}: {:.2f}M parameters ({:.2f}M trainable), {} steps of {} x {} sequences on {} rank(s)", c_.kind,
                  model_->config().parameter_count() / 1e6, trainable_ / 1e6, c_.train.steps, c_.train.batch_size,
-                 c_.train.grad_accum);
+                 c_.train.grad_accum, comm_.size());
     const auto t0 = Clock::now();
     const int64_t first = step_;
     while (step_ < c_.train.steps) {
-      if (core::stop_requested()) return stop(core::stop_signal());
+      // Every rank stops together when any of them got a signal (mpirun forwards SIGTERM to all).
+      if (comm_.any(core::stop_requested())) return stop(core::stop_requested() ? core::stop_signal() : SIGTERM);
       train_step();
-      if (session_.checkpoint_due(step_)) checkpoint();
+      if (session_ != nullptr && session_->checkpoint_due(step_)) checkpoint();
       if (step_ % c_.train.log_every == 0 || step_ == c_.train.steps) progress(t0, first);
     }
+    if (session_ == nullptr) return 0;
     if (last_checkpoint_ != step_) checkpoint();
-    const fs_path hf = session_.directory().path() / "hf";
+    const fs_path hf = session_->directory().path() / "hf";
     models::save_hf_gpt2(hf, model_);
-    session_.log().log_event(step_, "export", "Hugging Face GPT-2 directory " + hf.string());
+    session_->log().log_event(step_, "export", "Hugging Face GPT-2 directory " + hf.string());
     std::string message = "finished " + std::to_string(step_) + " steps";
     if (last_eval_) message += "; eval loss " + std::to_string(*last_eval_);
-    session_.finish(core::RunStatus::Finished, step_, message);
+    session_->finish(core::RunStatus::Finished, step_, message);
     return 0;
   }
 
@@ -156,8 +170,8 @@ class LmTrainer {
     const auto& s = sft_train_.stats;
     spdlog::info("sft data: {} examples ({} truncated, {} dropped), {} tokens", s.examples, s.truncated, s.dropped,
                  s.tokens);
-    if (!session_.resume_state()) {
-      session_.log().log_scalars(0, {{"data/examples", static_cast<double>(s.examples)},
+    if (session_ != nullptr && !session_->resume_state()) {
+      session_->log().log_scalars(0, {{"data/examples", static_cast<double>(s.examples)},
                                      {"data/truncated", static_cast<double>(s.truncated)},
                                      {"data/dropped", static_cast<double>(s.dropped)},
                                      {"data/tokens", static_cast<double>(s.tokens)}});
@@ -179,12 +193,28 @@ class LmTrainer {
     return m;
   }
 
+  // This rank's rows of the next global micro-batch: every rank draws the same global batch (same seed) and keeps
+  // rows [rank * B / W, (rank + 1) * B / W), so W ranks see exactly what one rank would.
   Micro next_micro() {
+    const int64_t per_rank = c_.train.batch_size / comm_.size();
+    const int64_t begin = comm_.rank() * per_rank;
     if (train_lm_) {
       const core::LmBatch b = train_lm_->next_random();
-      return {b.input_ids, b.targets, torch::Tensor(), b.input_ids.numel()};
+      const torch::Tensor ids = b.input_ids.slice(0, begin, begin + per_rank);
+      return {ids, b.targets.slice(0, begin, begin + per_rank), torch::Tensor(), ids.numel()};
     }
-    return sft_micro(sft_train_, shuffler_->next());
+    const std::vector<int64_t> global = shuffler_->next();
+    const auto from = std::min<size_t>(global.size(), static_cast<size_t>(begin));
+    const auto to = std::min<size_t>(global.size(), static_cast<size_t>(begin + per_rank));
+    std::vector<int64_t> mine(global.begin() + static_cast<std::ptrdiff_t>(from),
+                              global.begin() + static_cast<std::ptrdiff_t>(to));
+    if (mine.empty()) mine.push_back(global.front());  // keep shapes; masked out below
+    Micro m = sft_micro(sft_train_, mine);
+    if (from == to) {
+      m.targets.fill_(core::kIgnoreIndex);
+      m.tokens = 0;
+    }
+    return m;
   }
 
   // Summed token cross-entropy of one micro-batch (float32).
@@ -204,19 +234,24 @@ class LmTrainer {
     const double lr = models::lr_at(c_.optim, step_, c_.train.steps);
     models::set_lr(*optimizer_, lr);
     std::vector<Micro> micros;
-    int64_t tokens = 0;
+    int64_t local_tokens = 0;
     for (int64_t i = 0; i < c_.train.grad_accum; ++i) {
       micros.push_back(next_micro());
-      tokens += micros.back().tokens;
+      local_tokens += micros.back().tokens;
     }
+    torch::Tensor token_count = torch::tensor({local_tokens}, torch::kLong);
+    comm_.allreduce_sum(token_count);
+    const int64_t tokens = token_count.item<int64_t>();
     optimizer_->zero_grad();
-    double total = 0;
+    double local_total = 0;
     for (const Micro& m : micros) {
-      // Token mean over the whole accumulated batch, not a mean of per-micro-batch means.
+      // Token mean over the whole accumulated global batch, not a mean of per-micro-batch means.
       const torch::Tensor loss = loss_sum(m) / static_cast<double>(std::max<int64_t>(tokens, 1));
       loss.backward();
-      total += loss.item<double>();
+      local_total += loss.item<double>();
     }
+    double total = local_total;
+    if (comm_.size() > 1) total = allreduce_gradients(local_total);
     const double clip = c_.optim.grad_clip > 0 ? c_.optim.grad_clip : std::numeric_limits<double>::infinity();
     const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable_params_, clip);
     optimizer_->step();
@@ -228,15 +263,34 @@ class LmTrainer {
                                        {"train/grad_norm", grad_norm},
                                        {"train/tokens", static_cast<double>(tokens_seen_)},
                                        {"train/tokens_per_s", static_cast<double>(tokens) / std::max(secs, 1e-9)}};
-    if (!c_.data.val.empty() && (step_ % c_.train.eval_every == 0 || step_ == c_.train.steps)) {
+    if (session_ != nullptr && !c_.data.val.empty() && (step_ % c_.train.eval_every == 0 || step_ == c_.train.steps)) {
       const double e = evaluate();
       m["eval/loss"] = e;
       m["eval/ppl"] = std::exp(e);
       last_eval_ = e;
     }
-    session_.log().log_scalars(step_, m);
+    if (session_ != nullptr) session_->log().log_scalars(step_, m);
     last_loss_ = total;
     last_tokens_per_s_ = m["train/tokens_per_s"];
+  }
+
+  // Sums every trainable gradient (and the loss) over the ranks in one flat buffer; returns the global loss.
+  double allreduce_gradients(double local_loss) {
+    std::vector<torch::Tensor> grads;
+    for (auto& p : trainable_params_) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      grads.push_back(p.grad().reshape({-1}));
+    }
+    grads.push_back(torch::tensor({local_loss}, torch::kFloat32));
+    torch::Tensor flat = torch::cat(grads);
+    comm_.allreduce_sum(flat);
+    int64_t at = 0;
+    for (auto& p : trainable_params_) {
+      const int64_t n = p.numel();
+      p.mutable_grad().copy_(flat.slice(0, at, at + n).view_as(p));
+      at += n;
+    }
+    return flat[at].item<double>();
   }
 
   // Mean token loss over the first eval_batches batches of the validation data (all when 0), in order.
@@ -290,7 +344,7 @@ class LmTrainer {
     s.extra["step"] = step_;
     s.extra["tokens_seen"] = tokens_seen_;
     s.extra["data_state"] = train_lm_ ? train_lm_->state().to_vector() : shuffler_->state().to_vector();
-    session_.save_checkpoint(s);
+    session_->save_checkpoint(s);
     last_checkpoint_ = step_;
   }
 
@@ -311,14 +365,16 @@ class LmTrainer {
   }
 
   int stop(int sig) {
+    if (session_ == nullptr) return 128 + sig;
     if (c_.checkpoint.on_signal && last_checkpoint_ != step_) checkpoint();
-    session_.finish(core::RunStatus::Interrupted, step_,
+    session_->finish(core::RunStatus::Interrupted, step_,
                     "stopped by signal " + std::to_string(sig) + " at step " + std::to_string(step_));
     return 128 + sig;
   }
 
   const LmTrainingConfig& c_;
-  core::RunSession& session_;
+  core::RunSession* session_;
+  core::Communicator& comm_;
   models::Gpt model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> trainable_params_;
@@ -336,9 +392,47 @@ class LmTrainer {
   std::optional<double> last_eval_;
 };
 
+// Rank 0 tells the other ranks where the run directory is and which checkpoint step (or -1) to resume from.
+void announce_resume(core::Communicator& comm, const std::filesystem::path& dir, int64_t step) {
+  if (comm.size() == 1) return;
+  const std::string path = dir.string();
+  torch::Tensor header = torch::tensor({static_cast<int64_t>(path.size()), step}, torch::kLong);
+  comm.broadcast(header, 0);
+  torch::Tensor bytes = torch::from_blob(const_cast<char*>(path.data()), {static_cast<int64_t>(path.size())},
+                                         torch::kUInt8).clone();
+  comm.broadcast(bytes, 0);
+}
+
+int run_lm_training_worker(const LmTrainingConfig& config, core::Communicator& comm) {
+  spdlog::set_level(spdlog::level::warn);  // rank 0 reports progress
+  core::set_threads(config.runtime.threads);
+  torch::Tensor header = torch::zeros({2}, torch::kLong);
+  comm.broadcast(header, 0);
+  torch::Tensor bytes = torch::zeros({header[0].item<int64_t>()}, torch::kUInt8);
+  comm.broadcast(bytes, 0);
+  const std::filesystem::path dir(std::string(static_cast<const char*>(bytes.data_ptr()), bytes.numel()));
+  std::optional<core::CheckpointState> resume;
+  if (const int64_t step = header[1].item<int64_t>(); step >= 0) {
+    core::CheckpointOptions options;
+    options.root = dir / "checkpoints";
+    core::CheckpointManager manager(options);
+    resume = manager.load(manager.step_dir(step));
+  }
+  LmTrainer trainer(config, nullptr, comm, resume);
+  return trainer.run();
+}
+
 }  // namespace
 
 int run_lm_training(const LmTrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line) {
+  // Under mpirun/srun with several ranks: data parallel over MPI_COMM_WORLD; rank 0 owns the run directory.
+  std::unique_ptr<core::Communicator> comm;
+  if (distributed::launched_by_mpi()) {
+    comm = distributed::MpiCommunicator::world();
+  } else {
+    comm = std::make_unique<core::SingleProcessCommunicator>();
+  }
+  if (comm->rank() != 0) return run_lm_training_worker(config, *comm);
   core::RunSessionOptions options;
   options.run = config.run;
   options.runtime = config.runtime;
@@ -346,10 +440,12 @@ int run_lm_training(const LmTrainingConfig& config, const std::string& resolved_
   options.seed = config.seed;
   options.resolved_config_yaml = resolved_yaml;
   options.command_line = command_line;
+  options.world_size = comm->size();
   options.extra_versions = distributed::communication_library_versions();
   core::RunSession session(options);
   try {
-    LmTrainer trainer(config, session);
+    announce_resume(*comm, session.directory().path(), session.resume_state() ? session.resume_state()->step : -1);
+    LmTrainer trainer(config, &session, *comm, session.resume_state());
     return trainer.run();
   } catch (const std::exception& e) {
     session.finish(core::RunStatus::Failed, -1, e.what());

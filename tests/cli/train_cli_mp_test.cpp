@@ -151,5 +151,28 @@ TEST_F(TrainCli, SftTrainsOnResponsesAndKindMismatchesAreErrors) {
   EXPECT_THAT(missing.output, HasSubstr("nope.bin"));
 }
 
+// Data parallelism: mpirun -np 2 with the same global batch (each rank takes half) gives the losses of one rank.
+TEST_F(TrainCli, TwoMpiRanksMatchOneRankOnTheSameGlobalBatch) {
+  const std::vector<std::string> common = {"train.steps=12", "model.dropout=0.0", "checkpoint.every=6"};
+  std::vector<std::string> one = args("one", common);
+  auto r1 = run_process(one);
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  std::vector<std::string> two = {TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2",
+                                  "--mca", "btl", "self,vader", "-x", "OMPI_MCA_rmaps_base_oversubscribe=1"};
+  const auto rest = args("two", common);
+  two.insert(two.end(), rest.begin(), rest.end());
+  auto r2 = run_process(two, std::chrono::seconds(180));
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  EXPECT_THAT(r2.output, HasSubstr("on 2 rank(s)"));
+  core::RunLogReader a(run("one") / "log.h5"), b(run("two") / "log.h5");
+  const auto la = a.metric("train/loss"), lb = b.metric("train/loss");
+  ASSERT_EQ(la.steps, lb.steps);
+  for (size_t i = 0; i < la.values.size(); ++i) EXPECT_NEAR(la.values[i], lb.values[i], 1e-5) << "step " << la.steps[i];
+  const auto ea = a.metric("eval/loss"), eb = b.metric("eval/loss");
+  ASSERT_EQ(ea.steps, eb.steps);
+  EXPECT_NEAR(ea.values.back(), eb.values.back(), 1e-4);
+  EXPECT_EQ(b.attribute("status"), "finished");
+}
+
 }  // namespace
 }  // namespace troupe

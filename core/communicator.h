@@ -1,0 +1,40 @@
+// Collectives inside a group of processes (a data-parallel role), as an interface so trainers in models/ and
+// experiments/ do not depend on MPI. SingleProcessCommunicator is the one-rank group; the MPI implementation
+// lives in distributed/mpi_communicator.h. Every collective of a multi-rank implementation has a deadline: a
+// dead or stuck peer is a TimeoutError, never a hang.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+namespace at {
+class Tensor;
+}
+
+namespace troupe::core {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // In-place elementwise sum over all ranks of a contiguous CPU float32/float64/int64 tensor.
+  virtual void allreduce_sum(at::Tensor& tensor) = 0;
+  // In-place copy of `root`'s tensor to every rank (same shape and dtype everywhere).
+  virtual void broadcast(at::Tensor& tensor, int root) = 0;
+  // Logical OR of a flag over all ranks (e.g. "a stop signal arrived somewhere").
+  virtual bool any(bool flag) = 0;
+  virtual void barrier() = 0;
+};
+
+class SingleProcessCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void allreduce_sum(at::Tensor&) override {}
+  void broadcast(at::Tensor&, int) override {}
+  bool any(bool flag) override { return flag; }
+  void barrier() override {}
+};
+
+}  // namespace troupe::core
