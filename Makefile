@@ -30,6 +30,7 @@ bench: build
 	$(TROUPE) bench matmul --min-gflops 50
 	$(TROUPE) bench decode
 	$(TROUPE) bench train --peer-script bench/train_peer.py --work-dir $(BUILD)/bench-train
+	bash bench/dp_scaling.sh $(BUILD)/bench-dp
 
 # Troupe's BPE vs tiktoken, js-tiktoken and sentencepiece (npm packages go to a scratch folder).
 bench-tokenizer: build
