@@ -40,19 +40,6 @@ struct PrepareArgs {
   int threads = 0;
 };
 
-std::optional<int> resolve_separator(const core::BpeTokenizer& tok, const std::string& choice) {
-  const auto& specials = tok.spec().special_tokens;
-  if (choice == "none") return std::nullopt;
-  const std::string text = choice == "auto" ? "<|endoftext|>" : choice;
-  const auto it = specials.find(text);
-  if (it != specials.end()) return it->second;
-  if (choice == "auto") return std::nullopt;
-  std::string known;
-  for (const auto& [name, id] : specials) known += (known.empty() ? "" : ", ") + name;
-  throw ConfigError("--separator '" + choice + "' is not a special token of " + tok.spec().name +
-                    " (known: " + (known.empty() ? "none" : known) + "; or use auto / none)");
-}
-
 // Indices of the documents that go to val (sorted), as described at the top of this file.
 std::vector<size_t> choose_val(size_t n, double fraction, uint64_t seed) {
   if (fraction == 0) return {};
@@ -92,7 +79,7 @@ void prepare(const PrepareArgs& a) {
   const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
   core::EncodeFilesOptions options;
   options.threads = a.threads;
-  options.separator = resolve_separator(tok, a.separator);
+  options.separator = core::document_separator(tok, a.separator);
   const std::vector<fs::path> files = core::list_text_files(a.inputs);
   const std::vector<size_t> val_index = choose_val(files.size(), a.val_fraction, a.seed);
 

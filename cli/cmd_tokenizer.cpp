@@ -93,23 +93,6 @@ void inspect(const TokenizerArgs& a) {
                            tok.vocab_size());
 }
 
-std::optional<int> resolve_separator(const core::BpeTokenizer& tok, const std::string& choice) {
-  const auto& specials = tok.spec().special_tokens;
-  if (choice == "none") return std::nullopt;
-  if (choice == "auto") {
-    const auto it = specials.find("<|endoftext|>");
-    return it == specials.end() ? std::nullopt : std::optional<int>(it->second);
-  }
-  const auto it = specials.find(choice);
-  if (it == specials.end()) {
-    std::string known;
-    for (const auto& [text, id] : specials) known += (known.empty() ? "" : ", ") + text;
-    throw ConfigError("--separator '" + choice + "' is not a special token of " + tok.spec().name +
-                      " (known: " + (known.empty() ? "none" : known) + "; or use auto / none)");
-  }
-  return it->second;
-}
-
 void encode(const TokenizerArgs& a) {
   const int modes = (!a.text.empty() ? 1 : 0) + (!a.inputs.empty() ? 1 : 0) + (!a.jsonl.empty() ? 1 : 0);
   if (modes != 1) throw ConfigError("tokenizer encode: give exactly one of TEXT, --input FILES or --jsonl FILE");
@@ -135,7 +118,7 @@ void encode(const TokenizerArgs& a) {
   }
   core::EncodeFilesOptions options;
   options.threads = a.threads;
-  options.separator = resolve_separator(tok, a.separator);
+  options.separator = core::document_separator(tok, a.separator);
   const auto files = core::list_text_files(a.inputs);
   const auto report = core::encode_files_to_token_file(tok, files, a.output, options);
   std::cout << fmt::format("{} files, {:.1f} MB -> {} tokens ({}) in {:.2f} s ({:.1f} MB/s) -> {} (+ {}.json)\n",

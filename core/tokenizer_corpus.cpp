@@ -196,6 +196,18 @@ std::vector<int> encode_ordinary_parallel(const BpeTokenizer& tok, std::string_v
   return ids;
 }
 
+std::optional<int> document_separator(const BpeTokenizer& tok, const std::string& choice) {
+  const auto& specials = tok.spec().special_tokens;
+  if (choice == "none") return std::nullopt;
+  const auto it = specials.find(choice == "auto" ? "<|endoftext|>" : choice);
+  if (it != specials.end()) return it->second;
+  if (choice == "auto") return std::nullopt;
+  std::string known;
+  for (const auto& [name, id] : specials) known += (known.empty() ? "" : ", ") + name;
+  throw ConfigError("--separator '" + choice + "' is not a special token of " + tok.spec().name +
+                    " (known: " + (known.empty() ? "none" : known) + "; or use auto / none)");
+}
+
 EncodeFilesReport encode_files_to_token_file(const BpeTokenizer& tok, const std::vector<fs::path>& files,
                                              const fs::path& output, const EncodeFilesOptions& options) {
   if (options.block_bytes == 0) throw ConfigError("encode: block_bytes must be positive");

@@ -48,6 +48,10 @@ std::vector<int> encode_ordinary_parallel(const BpeTokenizer& tok, std::string_v
 
 // ---- streaming files into a token file ----------------------------------------------------------------------
 
+// The separator id for `choice`: "none" -> nullopt, "auto" -> <|endoftext|> when the tokenizer has it (else
+// nullopt), otherwise the id of that special token; ConfigError listing the known specials when it has none such.
+std::optional<int> document_separator(const BpeTokenizer& tok, const std::string& choice);
+
 struct EncodeFilesOptions {
   int threads = 0;                   // 0 = hardware concurrency
   size_t block_bytes = 16u << 20;    // bytes read per step; a file is never held whole unless its pattern forbids cuts

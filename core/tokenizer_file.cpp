@@ -99,15 +99,6 @@ nlohmann::json parse_with_position(const fs::path& path, const std::string& text
   }
 }
 
-std::string read_file_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open tokenizer file " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError("cannot read tokenizer file " + path.string());
-  return ss.str();
-}
-
 bool is_troupe_file(const nlohmann::json& root) {
   return root.is_object() && root.contains("format") && root["format"] == kFormatTag;
 }
@@ -236,7 +227,7 @@ void save_tokenizer_file(const fs::path& path, TokenizerFile file) {
 }
 
 TokenizerFile load_tokenizer_file(const fs::path& path) {
-  return parse_troupe_file(path, parse_with_position(path, read_file_text(path)));
+  return parse_troupe_file(path, parse_with_position(path, detail::read_tokenizer_file(path)));
 }
 
 bool known_encoding(const std::string& name, std::string& pattern, std::map<std::string, int>& specials) {
@@ -291,7 +282,7 @@ BpeTokenizer open_tokenizer(const std::string& path_text, const std::string& enc
     return BpeTokenizer(load_gpt2_encoder(path, path.parent_path() / "vocab.bpe"));
   }
   if (path.extension() == ".json") {
-    const nlohmann::json root = parse_with_position(path, read_file_text(path));
+    const nlohmann::json root = parse_with_position(path, detail::read_tokenizer_file(path));
     if (is_troupe_file(root)) return BpeTokenizer(parse_troupe_file(path, root).spec);
     return BpeTokenizer(load_hf_tokenizer_json(path));
   }

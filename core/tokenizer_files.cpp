@@ -18,14 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_whole_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open tokenizer file " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError("cannot read tokenizer file " + path.string());
-  return ss.str();
-}
+std::string read_whole_file(const fs::path& path) { return detail::read_tokenizer_file(path); }
 
 [[noreturn]] void fail_at(const fs::path& path, size_t line, const std::string& what) {
   throw DataError(path.string() + ":" + std::to_string(line) + ": " + what);
@@ -84,6 +77,15 @@ std::vector<std::string> dense_by_rank(std::vector<std::pair<int, std::string>> 
 }  // namespace
 
 namespace detail {
+
+std::string read_tokenizer_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open tokenizer file " + path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw IoError("cannot read tokenizer file " + path.string());
+  return ss.str();
+}
 
 bool base64_decode(std::string_view in, std::string& out) {
   static const auto table = [] {

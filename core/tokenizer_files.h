@@ -35,6 +35,8 @@ BpeSpec load_gpt2_encoder(const std::filesystem::path& encoder_json, const std::
 BpeSpec load_hf_tokenizer_json(const std::filesystem::path& path);
 
 namespace detail {
+// The whole file as bytes; IoError "cannot open/read tokenizer file <path>".
+std::string read_tokenizer_file(const std::filesystem::path& path);
 // Strict standard base64 (padding optional); returns false on any invalid character or length.
 bool base64_decode(std::string_view in, std::string& out);
 // GPT-2's bytes_to_unicode(): the code point each byte is written as in encoder.json / vocab.bpe.

@@ -433,15 +433,8 @@ int run_lm_training(const LmTrainingConfig& config, const std::string& resolved_
     comm = std::make_unique<core::SingleProcessCommunicator>();
   }
   if (comm->rank() != 0) return run_lm_training_worker(config, *comm);
-  core::RunSessionOptions options;
-  options.run = config.run;
-  options.runtime = config.runtime;
-  options.checkpoint = config.checkpoint;
-  options.seed = config.seed;
-  options.resolved_config_yaml = resolved_yaml;
-  options.command_line = command_line;
+  core::RunSessionOptions options = session_options(config, resolved_yaml, command_line);
   options.world_size = comm->size();
-  options.extra_versions = distributed::communication_library_versions();
   core::RunSession session(options);
   try {
     announce_resume(*comm, session.directory().path(), session.resume_state() ? session.resume_state()->step : -1);

@@ -254,14 +254,7 @@ void QuickstartTask::validate(core::ConfigValidator& v) const {
 
 int run_quickstart(const QuickstartConfig& config, const std::string& resolved_yaml,
                    const std::string& command_line) {
-  core::RunSessionOptions options;
-  options.run = config.run;
-  options.runtime = config.runtime;
-  options.checkpoint = config.checkpoint;
-  options.seed = config.seed;
-  options.resolved_config_yaml = resolved_yaml;
-  options.command_line = command_line;
-  options.extra_versions = distributed::communication_library_versions();
+  core::RunSessionOptions options = session_options(config, resolved_yaml, command_line);
   core::RunSession session(options);
   try {
     QuickstartRun run(config, session);

@@ -8,6 +8,8 @@
 
 #include "core/config_binder.h"
 #include "core/config_tree.h"
+#include "core/run_session.h"
+#include "distributed/library_versions.h"
 
 namespace troupe::experiments {
 
@@ -44,6 +46,22 @@ ExperimentKind make_kind(std::string name, std::string summary,
     return entry(bound.value, core::emit_config(bound.value, nullptr, {}), command_line);
   };
   return kind;
+}
+
+// The run-session options every experiment starts from: a config's run / runtime / checkpoint sections and seed,
+// its resolved YAML, the command line and the communication libraries' versions.
+template <class Cfg>
+core::RunSessionOptions session_options(const Cfg& c, const std::string& resolved_yaml,
+                                        const std::string& command_line) {
+  core::RunSessionOptions options;
+  options.run = c.run;
+  options.runtime = c.runtime;
+  options.checkpoint = c.checkpoint;
+  options.seed = c.seed;
+  options.resolved_config_yaml = resolved_yaml;
+  options.command_line = command_line;
+  options.extra_versions = distributed::communication_library_versions();
+  return options;
 }
 
 }  // namespace troupe::experiments

@@ -17,6 +17,7 @@ namespace {
 
 using testing::ChildProcess;
 using testing::ScratchDir;
+using testing::last_step_printed;
 using testing::cli_path;
 using testing::run_process;
 using testing::source_dir;
@@ -35,15 +36,6 @@ core::CheckpointManager checkpoints_of(const std::filesystem::path& run) {
 }
 
 std::string quickstart_config() { return (source_dir() / "experiments/quickstart/config.yaml").string(); }
-
-// Highest "step N/" printed by a quickstart run so far (-1 if none).
-int64_t last_step_printed(const std::string& output) {
-  static const std::regex re(R"(step\s+(\d+)/)");
-  int64_t last = -1;
-  for (auto it = std::sregex_iterator(output.begin(), output.end(), re); it != std::sregex_iterator(); ++it)
-    last = std::max<int64_t>(last, std::stoll((*it)[1]));
-  return last;
-}
 
 TEST(Cli, HelpListsEverySubcommand) {
   auto r = troupe({"--help"});

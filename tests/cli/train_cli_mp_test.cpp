@@ -21,6 +21,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::ChildProcess;
 using testing::ScratchDir;
+using testing::last_step_printed;
 using testing::run_process;
 using testing::write_file;
 
@@ -37,14 +38,6 @@ void write_tokens(const std::filesystem::path& path, int64_t n, uint64_t seed) {
   writer.append(ids);
   writer.end_document();
   writer.finish();
-}
-
-int64_t last_step_printed(const std::string& output) {
-  static const std::regex re(R"(step\s+(\d+)/)");
-  int64_t last = -1;
-  for (auto it = std::sregex_iterator(output.begin(), output.end(), re); it != std::sregex_iterator(); ++it)
-    last = std::max<int64_t>(last, std::stoll((*it)[1]));
-  return last;
 }
 
 class TrainCli : public ::testing::Test {

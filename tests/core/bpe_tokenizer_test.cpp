@@ -12,38 +12,16 @@
 #include "core/errors.h"
 #include "core/pretokenizer.h"
 #include "core/tokenizer_files.h"
+#include "tests/support/tokenizer_test_data.h"
 
 namespace troupe::core {
 namespace {
 
-std::filesystem::path data_dir() { return std::filesystem::path(TROUPE_SOURCE_DIR) / "tests/data/tokenizers"; }
-
-const BpeTokenizer& gpt2() {
-  static const BpeTokenizer tok(tiktoken_encoding("gpt2", data_dir()));
-  return tok;
-}
-
-const BpeTokenizer& cl100k() {
-  static const BpeTokenizer tok(tiktoken_encoding("cl100k_base", data_dir()));
-  return tok;
-}
-
-struct Vector {
-  std::string text;
-  std::vector<int> ids;
-};
-
-std::vector<Vector> read_vectors(const std::string& name) {
-  std::ifstream in(data_dir() / (name + ".vectors.jsonl"));
-  std::vector<Vector> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const auto j = nlohmann::json::parse(line);
-    out.push_back({j.at("text").get<std::string>(), j.at("ids").get<std::vector<int>>()});
-  }
-  return out;
-}
+std::filesystem::path data_dir() { return testing::tokenizer_data_dir(); }
+const BpeTokenizer& gpt2() { return testing::gpt2_tokenizer(); }
+const BpeTokenizer& cl100k() { return testing::cl100k_tokenizer(); }
+using Vector = testing::TokenizerVector;
+std::vector<Vector> read_vectors(const std::string& name) { return testing::read_tokenizer_vectors(name); }
 
 // Counts vectors whose ids and decoded text both match; reports the first few failures.
 size_t count_matching(const BpeTokenizer& tok, const std::vector<Vector>& vectors) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -174,5 +175,13 @@ std::string helper_path(const std::string& name) {
   return std::string(TROUPE_TEST_BINARY_DIR) + "/helpers/troupe_" + name;
 }
 fs::path source_dir() { return TROUPE_SOURCE_DIR; }
+
+int64_t last_step_printed(const std::string& output) {
+  static const std::regex re(R"(step\s+(\d+)/)");
+  int64_t last = -1;
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), re); it != std::sregex_iterator(); ++it)
+    last = std::max<int64_t>(last, std::stoll((*it)[1]));
+  return last;
+}
 
 }  // namespace troupe::testing

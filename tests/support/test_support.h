@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -65,6 +66,8 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 // Path of the troupe CLI and of a test helper executable built next to the tests.
 std::string cli_path();
+// Highest N in "step N/" progress lines printed so far (-1 if none): how far a training run got.
+int64_t last_step_printed(const std::string& output);
 std::string helper_path(const std::string& name);
 std::filesystem::path source_dir();
 
