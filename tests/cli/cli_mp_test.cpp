@@ -67,6 +67,14 @@ TEST(Cli, ConfigCheckAcceptsTheQuickstart) {
   EXPECT_THAT(r.output, HasSubstr("OK (kind quickstart)"));
 }
 
+TEST(Cli, ConfigCheckAcceptsTheExampleTrainingConfigs) {
+  for (const char* kind : {"pretrain", "sft"}) {
+    auto r = troupe({"config", "check", (source_dir() / "experiments/lm" / (std::string(kind) + "_tiny.yaml")).string()});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output, HasSubstr(std::string("OK (kind ") + kind + ")"));
+  }
+}
+
 TEST(Cli, ConfigErrorsExitWithTwoAndNameTheFileLineAndKey) {
   ScratchDir dir;
   write_file(dir / "bad.yaml", "kind: quickstart\ntask:\n  stpes: 10\n");
