@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/id_list.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "core/tokenizer_file.h"
@@ -44,23 +45,6 @@ struct GenerateArgs {
   int threads = 0;
 };
 
-std::vector<int64_t> parse_id_list(const std::string& text) {
-  std::vector<int64_t> ids;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      ids.push_back(std::stoll(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw ConfigError("--prompt-ids: expected comma-separated integers, got '" + item + "'");
-    }
-  }
-  if (ids.empty()) throw ConfigError("--prompt-ids: empty list");
-  return ids;
-}
-
 void run_generate(const GenerateArgs& a) {
   core::set_threads(a.threads);
   if (a.prompts.empty() == a.prompt_ids.empty()) {
@@ -80,7 +64,7 @@ void run_generate(const GenerateArgs& a) {
     const auto ids = tok->encode_ordinary(text);
     prompts.emplace_back(ids.begin(), ids.end());
   }
-  for (const auto& list : a.prompt_ids) prompts.push_back(parse_id_list(list));
+  for (const auto& list : a.prompt_ids) prompts.push_back(parse_id_list<int64_t>(list, "--prompt-ids"));
 
   models::Gpt model = models::load_hf_gpt2(dir);
   models::GenerationConfig c;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/id_list.h"
 #include "core/bpe_tokenizer.h"
 #include "core/errors.h"
 #include "core/pretokenizer.h"
@@ -61,22 +62,6 @@ std::string join_ids(const std::vector<int>& ids) {
   std::string s;
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
   return s;
-}
-
-std::vector<int> parse_ids(const std::string& text) {
-  std::vector<int> ids;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      ids.push_back(std::stoi(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw DataError("ids: expected comma-separated integers, got '" + item + "'");
-    }
-  }
-  return ids;
 }
 
 void inspect(const TokenizerArgs& a) {
@@ -140,7 +125,7 @@ void decode(const TokenizerArgs& a) {
     return;
   }
   if (a.text.empty()) throw ConfigError("tokenizer decode: give comma-separated ids or --input tokens.bin");
-  std::cout << tok.decode_lossy_utf8(parse_ids(a.text)) << "\n";
+  std::cout << tok.decode_lossy_utf8(parse_id_list<int>(a.text, "ids")) << "\n";
 }
 
 void train(const TokenizerArgs& a) {

@@ -155,7 +155,7 @@ size_t find_cut(std::string_view text, size_t lo, size_t hi) {
     const void* found = ::memrchr(text.data() + first_q, '\n', end - first_q);
     if (found == nullptr) return std::string_view::npos;
     const size_t q = static_cast<size_t>(static_cast<const char*>(found) - text.data());
-    if (graphic(text[q - 1]) && graphic(text[q + 1]) && q + 1 > lo) return q + 1;
+    if (graphic(text[q - 1]) && graphic(text[q + 1])) return q + 1;  // q >= lo, so q + 1 > lo
     end = q;
   }
   return std::string_view::npos;
