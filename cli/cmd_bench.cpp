@@ -134,6 +134,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   matmul->callback([args, &exit_code] { exit_code = run_matmul(*args); });
   add_bench_decode_command(*bench, exit_code);
   add_bench_train_command(*bench, exit_code);
+  add_bench_transport_command(*bench, exit_code);
 }
 
 }  // namespace troupe::cli

@@ -1,5 +1,5 @@
 // `troupe generate`: continue prompts with a GPT checkpoint (a Hugging Face GPT-2 directory: config.json +
-// model.safetensors). Prompts as text (with --tokenizer) or raw ids; prints text, or JSON with ids and log-probs.
+// model.safetensors, or a Troupe run / checkpoint directory). Prompts as text (with --tokenizer) or raw ids; prints text, or JSON with ids and log-probs.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -16,6 +16,7 @@
 #include "core/runtime.h"
 #include "core/tokenizer_file.h"
 #include "models/generation.h"
+#include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
 
 namespace troupe::cli {
@@ -50,11 +51,6 @@ void run_generate(const GenerateArgs& a) {
   if (a.prompts.empty() == a.prompt_ids.empty()) {
     throw ConfigError("generate: give prompts as --prompt TEXT (with --tokenizer) or as --prompt-ids, not both");
   }
-  const fs::path dir(a.checkpoint);
-  if (!fs::is_directory(dir) || !fs::exists(dir / "config.json") || !fs::exists(dir / "model.safetensors")) {
-    throw ConfigError("--checkpoint '" + a.checkpoint +
-                      "': expected a directory holding config.json and model.safetensors (Hugging Face GPT-2)");
-  }
   std::optional<core::BpeTokenizer> tok;
   if (!a.tokenizer.empty()) tok = core::open_tokenizer(a.tokenizer, a.encoding);
   if (!a.prompts.empty() && !tok) throw ConfigError("generate: --prompt needs --tokenizer");
@@ -66,7 +62,7 @@ void run_generate(const GenerateArgs& a) {
   }
   for (const auto& list : a.prompt_ids) prompts.push_back(parse_id_list<int64_t>(list, "--prompt-ids"));
 
-  models::Gpt model = models::load_hf_gpt2(dir);
+  models::Gpt model = models::load_pretrained_gpt(a.checkpoint);
   models::GenerationConfig c;
   c.max_new_tokens = a.max_new_tokens;
   c.do_sample = a.sample;
@@ -118,7 +114,7 @@ void run_generate(const GenerateArgs& a) {
 void add_generate_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Continue prompts with a GPT (Hugging Face GPT-2 directory)");
-  cmd->add_option("--checkpoint,-c", args->checkpoint, "directory with config.json + model.safetensors")->required();
+  cmd->add_option("--checkpoint,-c", args->checkpoint, "Hugging Face GPT-2 directory, or a Troupe run / checkpoint directory")->required();
   cmd->add_option("--tokenizer,-t", args->tokenizer, "tokenizer for --prompt and for printing text");
   cmd->add_option("--encoding", args->encoding, "encoding name for a .tiktoken tokenizer");
   cmd->add_option("--prompt,-p", args->prompts, "prompt text (repeatable: a batch)");

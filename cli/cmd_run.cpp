@@ -1,8 +1,10 @@
-// `troupe run CONFIG [key=value ...]`: run (or resume) the experiment a config describes.
+// `troupe run CONFIG [key=value ...] [--resume]`: run (or resume) the experiment a config describes; and
+// `troupe worker`, one PPO role as a process.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 #include "core/config_tree.h"
+#include "experiments/ppo_experiment.h"
 #include "experiments/registry.h"
 
 namespace troupe::cli {
@@ -14,13 +16,34 @@ void add_run_command(CLI::App& app, int& exit_code, const std::string& command_l
   struct Args {
     std::string file;
     std::vector<std::string> overrides;
+    bool resume = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("config", args->file, "YAML config file")->required();
   cmd->add_option("overrides", args->overrides, "dotted overrides, e.g. run.name=test task.steps=50");
+  cmd->add_flag("--resume", args->resume, "continue the run from its last checkpoint (same as run.resume=must)");
   cmd->callback([args, &exit_code, command_line] {
-    auto tree = core::load_config(args->file, args->overrides);
+    std::vector<std::string> overrides = args->overrides;
+    if (args->resume) overrides.push_back("run.resume=must");
+    auto tree = core::load_config(args->file, overrides);
     exit_code = experiments::find_kind(tree).run(tree, command_line);
+  });
+}
+
+void add_worker_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string config, role, endpoint, endpoint_file;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("worker", "One PPO role as a process (started by `troupe run` with placement.mode "
+                                           "= processes, or by a launcher such as srun)");
+  cmd->add_option("--config", args->config, "the run's resolved config.yaml")->required();
+  cmd->add_option("--role", args->role, "actor | critic | reward | reference")->required();
+  cmd->add_option("--endpoint", args->endpoint, "ZeroMQ endpoint to bind (ipc://PATH, tcp://HOST:PORT or :*)")
+      ->required();
+  cmd->add_option("--endpoint-file", args->endpoint_file, "where to publish the bound endpoint")->required();
+  cmd->callback([args, &exit_code] {
+    exit_code = experiments::run_ppo_worker(args->config, args->role, args->endpoint, args->endpoint_file);
   });
 }
 

@@ -1,4 +1,4 @@
-// `troupe train pretrain|sft CONFIG [overrides]` (the `pretrain` / `sft` experiment kinds, checked against the
+// `troupe train pretrain|sft|rm|dpo CONFIG [overrides]` (the experiment kinds of the same names, checked against the
 // config's `kind:`) and `troupe eval perplexity` (a model directory on a token file).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -18,19 +18,23 @@
 namespace troupe::cli {
 
 void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line) {
-  auto* cmd = app.add_subcommand("train", "Train a GPT: pretrain (token files) or sft (prompt/response JSONL)");
+  auto* cmd = app.add_subcommand("train", "Train a GPT: pretrain, sft, rm (reward model) or dpo");
   cmd->require_subcommand(1);
-  for (const std::string kind : {"pretrain", "sft"}) {
+  const std::vector<std::pair<std::string, std::string>> kinds = {
+      {"pretrain", "causal-LM pretraining on token files"},
+      {"sft", "supervised fine-tuning, loss on responses only"},
+      {"rm", "reward model: Bradley-Terry loss on preference pairs"},
+      {"dpo", "direct preference optimisation (dpo | ipo | cdpo) against the starting model"}};
+  for (const auto& [kind, summary] : kinds) {
     struct Args {
       std::string file;
       std::vector<std::string> overrides;
     };
     auto args = std::make_shared<Args>();
-    auto* sub = cmd->add_subcommand(kind, kind == "pretrain" ? "causal-LM pretraining on token files"
-                                                             : "supervised fine-tuning, loss on responses only");
+    auto* sub = cmd->add_subcommand(kind, summary);
     sub->add_option("config", args->file, "YAML config with kind: " + kind)->required();
     sub->add_option("overrides", args->overrides, "dotted overrides, e.g. train.steps=100 run.name=test");
-    sub->callback([args, kind, &exit_code, command_line] {
+    sub->callback([args, kind = kind, &exit_code, command_line] {
       const auto tree = core::load_config(args->file, args->overrides);
       const auto& found = experiments::find_kind(tree);
       if (found.name != kind) {

@@ -16,8 +16,10 @@ void add_bench_command(CLI::App& app, int& exit_code);
 // `bench decode`, registered on the `bench` subcommand (cmd_bench_decode.cpp).
 void add_bench_decode_command(CLI::App& bench, int& exit_code);
 void add_bench_train_command(CLI::App& bench, int& exit_code);
+void add_bench_transport_command(CLI::App& bench, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_log_command(CLI::App& app, int& exit_code);
+void add_worker_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);
 void add_data_command(CLI::App& app, int& exit_code);
 void add_generate_command(CLI::App& app, int& exit_code);

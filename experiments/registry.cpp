@@ -3,12 +3,15 @@
 
 #include "core/errors.h"
 #include "experiments/lm_training.h"
+#include "experiments/ppo_experiment.h"
+#include "experiments/preference_training.h"
 #include "experiments/quickstart.h"
 
 namespace troupe::experiments {
 
 const std::vector<ExperimentKind>& experiment_kinds() {
-  static const std::vector<ExperimentKind> kinds = {quickstart_kind(), pretrain_kind(), sft_kind()};
+  static const std::vector<ExperimentKind> kinds = {quickstart_kind(), pretrain_kind(), sft_kind(),
+                                                      rm_kind(),        dpo_kind(),   ppo_kind()};
   return kinds;
 }
 

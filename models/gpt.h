@@ -32,6 +32,7 @@ class LinearImpl : public torch::nn::Module {
   void merge_lora();
   void unmerge_lora();
   bool merged() const { return merged_; }
+  double lora_alpha() const { return has_lora() ? lora_scale_ * static_cast<double>(lora_A.size(0)) : 0.0; }
 
   torch::Tensor weight, bias, lora_A, lora_B;
   int64_t in_features, out_features;

@@ -72,7 +72,7 @@ TEST(CliGenerate, TextPromptsWithATokenizerAndClearErrors) {
   EXPECT_EQ(r.output.rfind("Hello, world", 0), 0u) << r.output;
   auto missing = troupe({"generate", "-c", (dir / "nope").string(), "--prompt-ids", "1"});
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_THAT(missing.output, HasSubstr("config.json and model.safetensors"));
+  EXPECT_THAT(missing.output, HasSubstr("config.json + model.safetensors) or a Troupe run"));
   auto bad_ids = troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,x"});
   EXPECT_EQ(bad_ids.exit_code, 2);
   EXPECT_THAT(bad_ids.output, HasSubstr("got 'x'"));

@@ -1,0 +1,58 @@
+// The local launcher's process handling: start worker processes (each with its output in a log file and
+// PR_SET_PDEATHSIG so that none outlives a controller killed with -9), watch them, and tear them all down (SIGTERM,
+// then SIGKILL after a grace period). Used by `troupe run` for placement.mode = processes; the Slurm launcher reuses
+// it inside an allocation. Not a scheduler and not MPI: each worker is one process.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace troupe::distributed {
+
+class WorkerProcess {
+ public:
+  // fork + exec of argv[0] (an absolute path) with stdout and stderr appended to `log`. IoError when it fails.
+  WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
+  ~WorkerProcess();  // SIGKILLs and reaps the process if it is still running
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  const std::string& name() const { return name_; }
+  int pid() const { return pid_; }
+  const std::filesystem::path& log() const { return log_; }
+  // The exit status (128 + signal when killed) once it has exited; nullopt while it runs. Never blocks.
+  std::optional<int> poll();
+  void signal(int signal_number);
+  // Waits up to `timeout` for the exit; nullopt if still running.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+
+ private:
+  std::string name_;
+  std::filesystem::path log_;
+  int pid_ = -1;
+  std::optional<int> status_;
+};
+
+// A set of workers that live and die together.
+class ProcessGroup {
+ public:
+  ProcessGroup() = default;
+  ~ProcessGroup();  // terminate(2 s)
+  WorkerProcess& start(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
+  // Throws Error naming the first worker that has exited (with its status and the last lines of its log).
+  void check() const;
+  // SIGTERM to every running worker, SIGKILL to those still running after `grace`; reaps all.
+  void terminate(std::chrono::milliseconds grace);
+  std::vector<WorkerProcess*> workers();
+
+ private:
+  std::vector<std::unique_ptr<WorkerProcess>> workers_;
+};
+
+// The last `lines` lines of a text file ("" when unreadable).
+std::string tail_lines(const std::filesystem::path& file, size_t lines);
+
+}  // namespace troupe::distributed

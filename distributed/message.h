@@ -1,0 +1,92 @@
+// The wire format between the RLHF controller and its worker roles: a plain Message struct and the free functions
+// encode/decode that turn it into ZeroMQ frames and back (header frame + one raw frame per tensor, zero-copy).
+// Not the transport (sockets, deadlines, retries): see distributed/transport.h.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+#include <zmq.hpp>
+
+namespace troupe::distributed {
+
+enum class MessageType : uint16_t {
+  kGenerate = 1,  // actor: prompts -> sequences, logprobs
+  kLogprobs,      // actor / reference: sequences -> per-token logprobs
+  kValues,        // critic: sequences -> per-token values
+  kScore,         // reward: sequences -> scores
+  kTrainPolicy,   // actor: one PPO update on a minibatch schedule
+  kTrainValue,    // critic: one value-function update
+  kSyncWeights,   // a role receives new weights (and their version)
+  kSaveState,     // checkpoint a role's state
+  kLoadState,     // restore a role's state
+  kHeartbeat,     // liveness probe, answered by serve() itself
+  kShutdown,      // ends serve() after the reply
+  kReply = 100,   // the answer to any request
+  kError = 101,   // the request failed; strings["error"] says why
+};
+
+// Bumped on any change to the header layout or to the meaning of a field.
+constexpr uint32_t kProtocolVersion = 1;
+// First header field: "TRPM" read as a little-endian uint32.
+constexpr uint32_t kMessageMagic = 0x4d505254;
+// Highest tensor rank encode accepts and decode allows.
+constexpr uint32_t kMaxTensorRank = 16;
+
+struct Message {
+  Message() = default;
+  explicit Message(MessageType message_type) : type(message_type) {}
+
+  MessageType type = MessageType::kReply;
+  uint64_t request_id = 0;                     // assigned by Client::send; 0 = none
+  int64_t step = 0;                            // controller step the request belongs to
+  int64_t weight_version = 0;                  // policy weight version the payload was produced with
+  std::map<std::string, double> scalars;       // small numeric fields (metrics, options)
+  std::map<std::string, std::string> strings;  // e.g. error text, role name
+  // Named CPU tensors of any shape, each sent as its own frame. Contract: a tensor is not modified in place once
+  // it is in a sent or received message (zero-copy: over inproc, sender and receiver share the same memory).
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+
+  // The first tensor called `name`; ProtocolError naming it and listing the message's tensors otherwise.
+  const at::Tensor& tensor(const std::string& name) const;
+  // scalars[name]; ProtocolError when missing.
+  double scalar(const std::string& name) const;
+};
+
+// "generate", "logprobs", ..., "reply", "error"; "unknown(<n>)" for a value outside the enum.
+std::string to_string(MessageType type);
+
+// Caps decode enforces before trusting any length in a header, so a hostile or corrupt message is a clear
+// ProtocolError and never a large allocation.
+struct DecodeLimits {
+  size_t max_tensors = 4096;                      // tensors (frames - 1) per message
+  uint64_t max_tensor_bytes = uint64_t{8} << 30;  // bytes of one tensor (8 GiB)
+  size_t max_header_bytes = size_t{1} << 20;      // bytes of frame 0 (1 MiB)
+};
+
+// Frame 0 is the header, written with cereal's PortableBinaryOutputArchive in little-endian order: magic,
+// protocol version, type, request id, step, weight version, scalars, strings and, per tensor, name, dtype code,
+// shape and byte size (counts and string lengths as uint64). Frames 1..N are the tensors' raw bytes, contiguous
+// and little-endian. Cost: a non-contiguous tensor is copied once by .contiguous(); a contiguous one is not
+// copied: its frame points into the tensor's storage and holds a reference to it until ZeroMQ is done with it.
+// Throws ProtocolError for a tensor that cannot travel: undefined, not on the CPU, not strided, unsupported
+// dtype, rank above kMaxTensorRank, or a duplicate name.
+std::vector<zmq::message_t> encode(const Message& message);
+
+// Inverse of encode. Validates everything against the header and `limits` (magic, version, type, frame count,
+// dtype, shape, byte sizes, bool values) and throws ProtocolError on any inconsistency; never crashes or
+// allocates according to an unchecked length. Tensors alias the received frames zero-copy (each tensor owns its
+// zmq message through the from_blob deleter); a frame whose data is not aligned to its element size (small
+// frames inside ZeroMQ's receive buffer can be) is copied instead.
+Message decode(std::vector<zmq::message_t>&& frames, const DecodeLimits& limits = {});
+
+// The request id of a header frame of this protocol version, without decoding the rest; nullopt when the
+// prefix is not a version-1 header. Lets a server answer a malformed request with an error the client can match.
+std::optional<uint64_t> peek_request_id(const zmq::message_t& header);
+
+}  // namespace troupe::distributed

@@ -1,0 +1,279 @@
+// Implementation of distributed/transport.h over ZeroMQ's C API (each call checked by TROUPE_ZMQ); cppzmq is used
+// only for zmq::message_t, the frame type of encode/decode.
+#include "distributed/transport.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <zmq.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "distributed/checked_call.h"
+
+namespace troupe::distributed {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Queue bound per socket and direction, in frames (not messages): far above what request/reply keeps in flight
+// (a message is 1 + tensors frames, at most 4097), low enough that a peer that stopped reading cannot make a
+// sender queue without end.
+constexpr int kHighWaterMark = 100000;
+// A blocking send (queue full) gives up after this long with TimeoutError instead of hanging.
+constexpr int kSendTimeoutMs = 10000;
+
+void set_int(void* socket, int option, int value) { TROUPE_ZMQ(zmq_setsockopt(socket, option, &value, sizeof(value))); }
+
+// Frames beyond the largest allowed header or tensor make ZeroMQ drop the connection before buffering them.
+void set_max_message_size(void* socket, const DecodeLimits& limits) {
+  const auto max = static_cast<int64_t>(std::max<uint64_t>(limits.max_tensor_bytes, limits.max_header_bytes));
+  TROUPE_ZMQ(zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max, sizeof(max)));
+}
+
+// True when `socket` has a message to read before `deadline`; a signal interrupting the poll is not an error.
+bool wait_readable(void* socket, Clock::time_point deadline) {
+  while (true) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    zmq_pollitem_t item{socket, 0, ZMQ_POLLIN, 0};
+    const int rc = zmq_poll(&item, 1, static_cast<long>(std::max<int64_t>(0, left)));
+    if (rc == -1 && zmq_errno() == EINTR) {
+      if (Clock::now() >= deadline) return false;
+      continue;
+    }
+    detail::check_zmq(rc, "zmq_poll(socket, ZMQ_POLLIN)", __FILE__, __LINE__);
+    if (rc > 0) return true;
+    if (Clock::now() >= deadline) return false;
+  }
+}
+
+// All frames of the next message (ZeroMQ delivers a multipart message whole, so after the first frame the others
+// are there). Keeps at most `max_frames`; the rest are read and discarded, so decode sees a count mismatch
+// without this side holding an unbounded number of frames.
+std::vector<zmq::message_t> receive_frames(void* socket, size_t max_frames) {
+  std::vector<zmq::message_t> frames;
+  zmq::message_t discard;
+  bool more = true;
+  while (more) {
+    zmq::message_t& frame = frames.size() < max_frames ? frames.emplace_back() : discard;
+    while (zmq_msg_recv(frame.handle(), socket, 0) == -1) {
+      if (zmq_errno() != EINTR) detail::check_zmq(-1, "zmq_msg_recv(frame, socket, 0)", __FILE__, __LINE__);
+    }
+    more = TROUPE_ZMQ(zmq_msg_more(frame.handle())) != 0;
+  }
+  return frames;
+}
+
+enum class SendResult { kSent, kPeerGone };
+
+// Sends `frames` as one multipart message. kPeerGone when a ROUTER (ZMQ_ROUTER_MANDATORY) no longer knows the
+// first frame's identity; TimeoutError when the queue stayed full for kSendTimeoutMs.
+SendResult send_frames(void* socket, std::vector<zmq::message_t>& frames, const std::string& who) {
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const int flags = i + 1 < frames.size() ? ZMQ_SNDMORE : 0;
+    int rc = 0;
+    while ((rc = zmq_msg_send(frames[i].handle(), socket, flags)) == -1 && zmq_errno() == EINTR) {
+    }
+    if (rc == -1 && zmq_errno() == EHOSTUNREACH) return SendResult::kPeerGone;
+    if (rc == -1 && zmq_errno() == EAGAIN)
+      throw TimeoutError(fmt::format("{}: send queue stayed full for {} ms", who, kSendTimeoutMs));
+    detail::check_zmq(rc, "zmq_msg_send(frame, socket, flags)", __FILE__, __LINE__);
+  }
+  return SendResult::kSent;
+}
+
+Message error_message(const std::string& text) {
+  Message m;
+  m.type = MessageType::kError;
+  m.strings["error"] = text;
+  return m;
+}
+
+}  // namespace
+
+zmq::context_t& zmq_context() {
+  static auto* context = new zmq::context_t();  // leaked on purpose: see the header
+  return *context;
+}
+
+namespace detail {
+
+Socket::Socket(int type) : handle_(TROUPE_ZMQ_PTR(zmq_socket(zmq_context().handle(), type))) {
+  try {
+    set_int(handle_, ZMQ_LINGER, 0);  // close drops unsent messages at once: teardown never waits on a peer
+    set_int(handle_, ZMQ_SNDHWM, kHighWaterMark);
+    set_int(handle_, ZMQ_RCVHWM, kHighWaterMark);
+    set_int(handle_, ZMQ_SNDTIMEO, kSendTimeoutMs);
+  } catch (...) {
+    zmq_close(handle_);
+    throw;
+  }
+}
+
+Socket::~Socket() {
+  if (handle_ != nullptr) zmq_close(handle_);  // cannot fail on a valid socket; destructors must not throw
+}
+
+Socket& Socket::operator=(Socket&& other) noexcept {
+  if (this != &other) {
+    if (handle_ != nullptr) zmq_close(handle_);
+    handle_ = std::exchange(other.handle_, nullptr);
+  }
+  return *this;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server
+
+Server::Server(const std::string& endpoint, const DecodeLimits& limits) : socket_(ZMQ_ROUTER), limits_(limits) {
+  set_int(socket_.get(), ZMQ_ROUTER_MANDATORY, 1);  // a reply to an unknown peer fails (EHOSTUNREACH), not vanishes
+  set_max_message_size(socket_.get(), limits_);
+  TROUPE_ZMQ(zmq_bind(socket_.get(), endpoint.c_str()));
+  char resolved[1024] = {};
+  size_t size = sizeof(resolved);
+  TROUPE_ZMQ(zmq_getsockopt(socket_.get(), ZMQ_LAST_ENDPOINT, resolved, &size));
+  endpoint_ = resolved;
+}
+
+std::optional<Incoming> Server::receive(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (wait_readable(socket_.get(), deadline)) {
+    // Frame 0 is the routing identity the ROUTER socket prepends; the client's frames follow.
+    auto frames = receive_frames(socket_.get(), limits_.max_tensors + 3);
+    Incoming in;
+    in.peer = frames.front().to_string();
+    frames.erase(frames.begin());
+    const auto id = frames.empty() ? std::nullopt : peek_request_id(frames.front());
+    try {
+      in.message = decode(std::move(frames), limits_);
+      return in;
+    } catch (const ProtocolError& e) {
+      spdlog::warn("{}: rejected a request: {}", endpoint_, e.what());
+      Message error = error_message(e.what());
+      error.request_id = id.value_or(0);
+      send_to(in.peer, error);
+    }
+  }
+  return std::nullopt;
+}
+
+void Server::reply(const Incoming& to, Message reply) {
+  reply.request_id = to.message.request_id;
+  send_to(to.peer, reply);
+}
+
+void Server::send_to(const std::string& peer, const Message& reply) {
+  std::vector<zmq::message_t> frames;
+  frames.reserve(reply.tensors.size() + 2);
+  frames.emplace_back(peer.data(), peer.size());
+  for (auto& frame : encode(reply)) frames.push_back(std::move(frame));
+  if (send_frames(socket_.get(), frames, endpoint_) == SendResult::kPeerGone)
+    spdlog::warn("{}: client disconnected; reply to request {} dropped", endpoint_, reply.request_id);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client
+
+Client::Client(std::string name, const std::string& endpoint, const DecodeLimits& limits)
+    : name_(std::move(name)), endpoint_(endpoint), limits_(limits), socket_(ZMQ_DEALER) {
+  set_max_message_size(socket_.get(), limits_);
+  TROUPE_ZMQ(zmq_connect(socket_.get(), endpoint.c_str()));
+}
+
+std::string Client::describe() const { return fmt::format("{} ({})", name_, endpoint_); }
+
+uint64_t Client::send(Message request) {
+  const uint64_t id = next_id_++;
+  request.request_id = id;
+  auto frames = encode(request);
+  send_frames(socket_.get(), frames, describe());
+  outstanding_[id] = request.type;
+  return id;
+}
+
+std::optional<Message> Client::try_receive(uint64_t request_id, std::chrono::milliseconds timeout) {
+  const auto pending = outstanding_.find(request_id);
+  if (pending == outstanding_.end())
+    throw Error(fmt::format("{}: request {} is not outstanding", describe(), request_id));
+  const MessageType request_type = pending->second;
+  auto finish = [&](Message reply) {
+    outstanding_.erase(request_id);
+    if (reply.type == MessageType::kError)
+      throw RemoteError(fmt::format("{}: request {} ({}) failed: {}", describe(), request_id, to_string(request_type),
+                                    reply.strings["error"]));
+    return reply;
+  };
+  if (auto it = arrived_.find(request_id); it != arrived_.end()) {
+    Message reply = std::move(it->second);
+    arrived_.erase(it);
+    return finish(std::move(reply));
+  }
+  const auto deadline = Clock::now() + timeout;
+  while (wait_readable(socket_.get(), deadline)) {
+    Message reply;
+    try {
+      reply = decode(receive_frames(socket_.get(), limits_.max_tensors + 2), limits_);
+    } catch (const ProtocolError& e) {
+      throw ProtocolError(fmt::format("{}: malformed reply: {}", describe(), e.what()));
+    }
+    if (reply.request_id == request_id) return finish(std::move(reply));
+    if (outstanding_.count(reply.request_id) != 0) {
+      arrived_.emplace(reply.request_id, std::move(reply));
+    } else if (reply.type == MessageType::kError && reply.request_id == 0) {
+      // The server could not even read which request this was (e.g. a protocol version mismatch).
+      throw RemoteError(fmt::format("{}: rejected a request: {}", describe(), reply.strings["error"]));
+    }
+    // Otherwise: a late reply to a request abandoned after its timeout; dropped.
+  }
+  return std::nullopt;
+}
+
+Message Client::receive(uint64_t request_id, std::chrono::milliseconds timeout) {
+  if (auto reply = try_receive(request_id, timeout)) return std::move(*reply);
+  const MessageType request_type = outstanding_.at(request_id);
+  outstanding_.erase(request_id);
+  throw TimeoutError(fmt::format("{}: no reply to request {} ({}) within {} ms; is the peer alive?", describe(),
+                                 request_id, to_string(request_type), timeout.count()));
+}
+
+Message Client::call(Message request, std::chrono::milliseconds timeout) {
+  const uint64_t id = send(std::move(request));
+  return receive(id, timeout);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// serve
+
+void serve(Server& server, const Handler& handler, const ServeOptions& options) {
+  while (!(options.should_stop && options.should_stop())) {
+    auto in = server.receive(options.poll_interval);
+    if (!in) continue;
+    const MessageType type = in->message.type;
+    if (type == MessageType::kHeartbeat || type == MessageType::kShutdown) {
+      server.reply(*in, Message{});
+      if (type == MessageType::kShutdown) return;
+      continue;
+    }
+    Message response;
+    try {
+      response = handler(in->message);
+    } catch (const Interrupted& e) {
+      server.reply(*in, error_message(e.what()));
+      throw;
+    } catch (const std::exception& e) {
+      response = error_message(e.what());
+    } catch (...) {
+      response = error_message("unknown exception");
+    }
+    try {
+      server.reply(*in, std::move(response));
+    } catch (const ProtocolError& e) {  // the handler's reply cannot be encoded (e.g. a CUDA tensor)
+      server.reply(*in, error_message(std::string("reply could not be sent: ") + e.what()));
+    }
+  }
+}
+
+}  // namespace troupe::distributed

@@ -1,0 +1,142 @@
+// ZeroMQ request/reply between the controller (Client, a DEALER socket) and a worker role (Server, a ROUTER
+// socket); the same code serves inproc://, ipc:// and tcp:// endpoints. Not the roles or the controller's
+// schedule: this file only moves Messages and enforces deadlines.
+//
+// Liveness: a dead or stuck peer is detected by the requester's deadline. Every Client::receive takes a timeout
+// and raises TimeoutError naming the peer when no reply came in time; there is no background heartbeat thread.
+// A controller that wants to know an idle worker is alive sends kHeartbeat with a short deadline (serve()
+// answers it without calling the handler). A server never waits on a client, so it needs no detection.
+//
+// Threading: a Server or Client (like the ZeroMQ socket it owns) is used by one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <zmq.hpp>
+
+#include "core/errors.h"
+#include "distributed/message.h"
+
+namespace troupe::distributed {
+
+// The process-wide ZeroMQ context (inproc endpoints only connect within one context). Created on first use and
+// deliberately never terminated: zmq_ctx_term blocks until every socket is closed, and process exit must not
+// hang on a socket some thread still holds.
+zmq::context_t& zmq_context();
+
+// The peer answered a request with kError; what() is "<client name> (<endpoint>): request <id> (<type>)
+// failed: <the remote error text>".
+class RemoteError : public Error {
+ public:
+  using Error::Error;
+};
+
+namespace detail {
+// Owns one ZeroMQ socket (zmq_close on destruction; LINGER is 0, so that never blocks).
+class Socket {
+ public:
+  explicit Socket(int type);
+  ~Socket();
+  Socket(Socket&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  Socket& operator=(Socket&& other) noexcept;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  void* get() const { return handle_; }
+
+ private:
+  void* handle_ = nullptr;
+};
+}  // namespace detail
+
+// A request as the server received it.
+struct Incoming {
+  std::string peer;  // ZeroMQ routing identity of the client that sent it
+  Message message;
+};
+
+// The worker side: a ROUTER socket bound to one endpoint, answering requests from any number of clients.
+class Server {
+ public:
+  // Binds to `endpoint`, e.g. "inproc://critic", "ipc:///tmp/run/critic.sock", "tcp://127.0.0.1:*" (any free
+  // port). Throws IoError when the bind fails (address in use, bad endpoint).
+  explicit Server(const std::string& endpoint, const DecodeLimits& limits = {});
+
+  // The bound address, read back with ZMQ_LAST_ENDPOINT ("tcp://127.0.0.1:40123" for a "*" port).
+  const std::string& endpoint() const { return endpoint_; }
+
+  // The next well-formed request, or nullopt when none arrived within `timeout`. A malformed one is answered
+  // with a kError reply carrying the ProtocolError text (matched to its request id when the header prefix is
+  // readable), and the wait goes on until the deadline.
+  std::optional<Incoming> receive(std::chrono::milliseconds timeout);
+
+  // Sends `reply` to the client `to` came from, with to's request id. A reply to a client that has disconnected
+  // is dropped (its own deadline reports the loss); TimeoutError if the send queue stays full for 10 s.
+  void reply(const Incoming& to, Message reply);
+
+ private:
+  void send_to(const std::string& peer, const Message& reply);
+
+  detail::Socket socket_;
+  std::string endpoint_;
+  DecodeLimits limits_;
+};
+
+// The controller side: a DEALER socket connected to one server. Several requests may be outstanding at once;
+// their replies may come back in any order.
+class Client {
+ public:
+  // `name` says who the peer is in error messages ("critic rank 0"). Connecting never blocks: ZeroMQ connects
+  // (and reconnects) in the background and queues requests meanwhile.
+  Client(std::string name, const std::string& endpoint, const DecodeLimits& limits = {});
+
+  const std::string& name() const { return name_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Assigns the next request id (1, 2, ...) to `request`, queues it and returns the id. Cost: no copy of the
+  // tensors (zero-copy frames); they must not be modified in place until the reply has arrived.
+  uint64_t send(Message request);
+
+  // The reply to request `request_id`. Replies to other outstanding requests that arrive meanwhile are kept for
+  // their own receive. Throws TimeoutError naming the peer when none came within `timeout` (the request is then
+  // abandoned and a late reply is dropped), RemoteError when the peer answered kError, ProtocolError for a
+  // malformed reply, and Error for an id that is not outstanding.
+  Message receive(uint64_t request_id, std::chrono::milliseconds timeout);
+  // As receive, but nullopt when no reply came within `timeout`, and the request stays outstanding: a caller can
+  // wait in slices and check something else (e.g. that the worker process is alive) in between.
+  std::optional<Message> try_receive(uint64_t request_id, std::chrono::milliseconds timeout);
+
+  // send + receive.
+  Message call(Message request, std::chrono::milliseconds timeout);
+
+ private:
+  std::string describe() const;  // "<name> (<endpoint>)"
+
+  std::string name_;
+  std::string endpoint_;
+  DecodeLimits limits_;
+  detail::Socket socket_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, MessageType> outstanding_;  // sent, no reply handed out yet -> request type
+  std::map<uint64_t, Message> arrived_;          // replies received before their receive() asked for them
+};
+
+// Answers one request: the reply's type is usually kReply (serve sets its request id).
+using Handler = std::function<Message(const Message&)>;
+
+struct ServeOptions {
+  std::chrono::milliseconds poll_interval{50};  // how often `should_stop` is checked while idle
+  std::function<bool()> should_stop;            // ends the loop when it returns true (checked between requests)
+};
+
+// The worker loop: receive -> handler -> reply until a kShutdown request (answered with kReply, then the loop
+// ends) or until options.should_stop() holds. kHeartbeat is answered with kReply without calling the handler.
+// An exception from the handler becomes a kError reply with its text and the loop goes on, except
+// troupe::Interrupted (SIGINT/SIGTERM), which is answered and then rethrown.
+void serve(Server& server, const Handler& handler, const ServeOptions& options = {});
+
+}  // namespace troupe::distributed

@@ -1,0 +1,193 @@
+// The one trainer behind `troupe train pretrain|sft|rm|dpo`: its config (one struct for all four kinds, each
+// kind reading the sections it needs) and the Objective interface a kind implements. The loop itself (AdamW
+// with decay groups, warmup + decay, clipping, accumulation normalised over the whole global batch, bf16
+// autocast, evaluation, checkpoints on schedule and on SIGTERM/SIGUSR1/SIGINT, bit-exact resume, data
+// parallelism over MPI, progress and HDF5 metrics) lives in trainer.cpp; objectives only say what a batch is
+// and what its loss is. Not the PPO loop (rlhf/), which drives several models through workers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "core/checkpoint_state.h"
+#include "core/run_config.h"
+#include "core/run_log.h"
+#include "experiments/registry.h"
+#include "models/gpt.h"
+#include "models/optim.h"
+
+namespace troupe::experiments {
+
+struct RmSection {
+  double margin = 0.0;  // Bradley-Terry margin: loss -log σ(r_chosen - r_rejected - margin)
+
+  template <class V>
+  void visit(V& v) {
+    v.field("margin", margin, "Bradley-Terry margin (0 = plain BT)");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct DpoSection {
+  double beta = 0.1;             // KL strength
+  std::string loss = "dpo";      // dpo | ipo | cdpo
+  double label_smoothing = 0.0;  // cdpo: probability that a label is flipped
+  // IPO compares per-token mean log-probs (as the IPO paper and TRL do); sum (DPO's choice) or mean for all.
+  std::string logprobs = "auto";  // auto (ipo: mean, else sum) | sum | mean
+
+  template <class V>
+  void visit(V& v) {
+    v.field("beta", beta, "KL strength beta");
+    v.field("loss", loss, "dpo | ipo | cdpo");
+    v.field("label_smoothing", label_smoothing, "cdpo: assumed label-flip probability");
+    v.field("logprobs", logprobs, "auto | sum | mean: how response log-probs are reduced");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct TrainDataSection {
+  std::string train;      // pretrain: token file (troupe data prepare); sft: prompt/response JSONL; rm, dpo: preference JSONL
+  std::string val;        // same format; empty = no evaluation
+  std::string tokenizer;  // sft, rm, dpo: tokenizer (any format troupe tokenizer accepts)
+  std::string encoding;   // sft: encoding name for a .tiktoken tokenizer
+  int64_t max_length = 512;     // sft, rm, dpo: prompt + response tokens at most
+  std::string overlong = "truncate";  // sft, rm, dpo: truncate | drop
+
+  template <class V>
+  void visit(V& v) {
+    v.field("train", train, "training data: token file (pretrain) or JSONL (sft, rm, dpo)");
+    v.field("val", val, "evaluation data in the same format; empty = no evaluation");
+    v.field("tokenizer", tokenizer, "sft, rm, dpo: tokenizer file");
+    v.field("encoding", encoding, "sft: encoding for a .tiktoken tokenizer");
+    v.field("max_length", max_length, "sft, rm, dpo: maximum prompt + response tokens");
+    v.field("overlong", overlong, "truncate | drop examples longer than max_length");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct TrainLoopSection {
+  int64_t steps = 1000;       // optimizer steps
+  int64_t batch_size = 8;     // sequences per micro-batch
+  int64_t grad_accum = 1;     // micro-batches per optimizer step
+  int64_t block_size = 0;     // pretrain: tokens per sequence; 0 = model.block_size
+  int64_t eval_every = 100;   // evaluate every N steps (and at the end)
+  int64_t eval_batches = 20;  // batches per evaluation (0 = the whole validation set)
+  int64_t log_every = 10;     // progress line every N steps
+  std::string dtype = "fp32"; // fp32 | bf16 (CPU autocast)
+
+  template <class V>
+  void visit(V& v) {
+    v.field("steps", steps, "optimizer steps");
+    v.field("batch_size", batch_size, "sequences per micro-batch");
+    v.field("grad_accum", grad_accum, "micro-batches per optimizer step");
+    v.field("block_size", block_size, "pretrain: tokens per sequence (0 = model.block_size)");
+    v.field("eval_every", eval_every, "evaluate every N steps");
+    v.field("eval_batches", eval_batches, "batches per evaluation (0 = all)");
+    v.field("log_every", log_every, "progress line every N steps");
+    v.field("dtype", dtype, "fp32 | bf16 (autocast)");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct LoraSection {
+  int64_t rank = 0;  // 0 = no LoRA (full fine-tuning)
+  double alpha = 16.0;
+  double dropout = 0.0;
+  std::vector<std::string> targets{"*.attn.c_attn"};
+
+  template <class V>
+  void visit(V& v) {
+    v.field("rank", rank, "LoRA rank (0 = off)");
+    v.field("alpha", alpha, "LoRA alpha (scale = alpha / rank)");
+    v.field("dropout", dropout, "dropout on the adapter input");
+    v.field("targets", targets, "glob patterns over linear layer names");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct TrainingConfig {
+  std::string kind = "pretrain";
+  int64_t seed = 1234;
+  core::RunSection run;
+  core::RuntimeSection runtime;
+  core::CheckpointSection checkpoint;
+  models::GptConfig model;
+  std::string init_from;  // HF GPT-2 directory or Troupe run/checkpoint to start from (its shape replaces `model`)
+  models::OptimConfig optim;
+  TrainLoopSection train;
+  TrainDataSection data;
+  LoraSection lora;
+  std::vector<std::string> freeze;  // glob patterns of parameters to freeze
+  RmSection rm;
+  DpoSection dpo;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("kind", kind, "pretrain | sft | rm | dpo");
+    v.field("seed", seed, "base seed");
+    v.field("run", run, "run directory");
+    v.field("runtime", runtime, "threads and logging");
+    v.field("checkpoint", checkpoint, "checkpointing");
+    v.field("model", model, "GPT shape (ignored with init_from)");
+    v.field("init_from", init_from, "Hugging Face GPT-2 directory or Troupe run to start from (empty = random init)");
+    v.field("optim", optim, "optimizer and schedule");
+    v.field("train", train, "training loop");
+    v.field("data", data, "datasets");
+    v.field("lora", lora, "LoRA adapters");
+    v.field("freeze", freeze, "parameter name patterns to freeze");
+    v.field("rm", rm, "reward modelling (kind rm)");
+    v.field("dpo", dpo, "direct preference optimisation (kind dpo)");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+// One micro-batch: this rank's rows, and how many units (tokens with a loss, or preference pairs) they hold.
+struct MicroBatch {
+  virtual ~MicroBatch() = default;
+  int64_t units = 0;
+};
+
+// Sums over a micro-batch's units. The trainer divides by the units of the whole global batch (all ranks, all
+// accumulation steps), so the loss is a true global mean, not a mean of per-micro-batch means.
+struct LossSums {
+  at::Tensor loss;                         // scalar, differentiable: sum of per-unit losses
+  std::map<std::string, double> metrics;   // "train/<name>" sums over units (e.g. correct pairs)
+};
+
+// What a training kind supplies. All data-dependent randomness must come from the objective's own seeded
+// iterators, whose state data_state() returns, so that resume is bit-exact.
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  virtual const char* unit_name() const = 0;  // "tok" | "pairs", for the progress line
+  // The next global micro-batch, of which this rank keeps rows [rank*B/W, (rank+1)*B/W).
+  virtual std::unique_ptr<MicroBatch> next(int rank, int world) = 0;
+  virtual LossSums loss_sums(models::Gpt& model, const MicroBatch& batch) = 0;
+  // Evaluation metrics ("eval/loss", ...) on the validation data, in order; empty when there is none.
+  virtual std::map<std::string, double> evaluate(models::Gpt& model) = 0;
+  virtual std::vector<int64_t> data_state() const = 0;
+  virtual void restore_data(const std::vector<int64_t>& state) = 0;
+  // Once, after the last step (rank 0): extra state for the final checkpoint and metrics for the log.
+  virtual std::map<std::string, double> finish(models::Gpt& /*model*/, core::CheckpointState& /*final*/) { return {}; }
+  // Whether the final model is also exported as a Hugging Face GPT-2 directory (<run>/hf).
+  virtual bool export_hf() const { return true; }
+};
+
+// Builds the objective once the model exists (the model has the heads `heads` asked for).
+struct ObjectiveFactory {
+  models::GptHeads heads;
+  std::function<std::unique_ptr<Objective>(const TrainingConfig&, models::Gpt&, core::RunLog* log)> make;
+};
+
+// Runs a training kind: under mpirun with several ranks, data parallel over MPI_COMM_WORLD (rank 0 owns the run
+// directory); else one process. Returns the exit code.
+int run_training(const TrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line,
+                 const ObjectiveFactory& factory);
+
+}  // namespace troupe::experiments

@@ -1,0 +1,134 @@
+// Implementation of models/gpt_checkpoint.h.
+#include "models/gpt_checkpoint.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <optional>
+
+#include "core/checkpoint_manager.h"
+#include "core/errors.h"
+#include "models/gpt_io.h"
+
+namespace troupe::models {
+namespace fs = std::filesystem;
+
+namespace {
+
+}  // namespace
+
+std::string gpt_config_json(const GptConfig& c) {
+  const nlohmann::ordered_json j{{"n_layer", c.n_layer},       {"n_head", c.n_head},
+                                 {"n_embd", c.n_embd},         {"block_size", c.block_size},
+                                 {"vocab_size", c.vocab_size}, {"dropout", c.dropout},
+                                 {"bias", c.bias},             {"tie_embeddings", c.tie_embeddings},
+                                 {"layer_norm_eps", c.layer_norm_eps}};
+  return j.dump();
+}
+
+namespace {
+
+GptConfig parse_config_json(const std::string& text, const std::string& key) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    GptConfig c;
+    c.n_layer = j.at("n_layer").get<int64_t>();
+    c.n_head = j.at("n_head").get<int64_t>();
+    c.n_embd = j.at("n_embd").get<int64_t>();
+    c.block_size = j.at("block_size").get<int64_t>();
+    c.vocab_size = j.at("vocab_size").get<int64_t>();
+    c.dropout = j.at("dropout").get<double>();
+    c.bias = j.at("bias").get<bool>();
+    c.tie_embeddings = j.at("tie_embeddings").get<bool>();
+    c.layer_norm_eps = j.at("layer_norm_eps").get<double>();
+    c.check();
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError("checkpoint extra state '" + key + "': not a GPT config: " + e.what());
+  } catch (const ConfigError& e) {
+    throw DataError("checkpoint extra state '" + key + "': " + e.what());
+  }
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+void add_gpt_to_checkpoint(core::CheckpointState& state, const std::string& group, Gpt& model) {
+  state.add_module(group, *model);
+  state.extra[group + ".config"] = gpt_config_json(model->config());
+  state.extra[group + ".heads"] =
+      std::vector<int64_t>{model->heads().value ? 1 : 0, model->heads().reward ? 1 : 0};
+  double alpha = 0.0;
+  for (auto& [name, layer] : model->linear_layers()) {
+    if (!layer->has_lora()) continue;
+    if (layer->merged()) {
+      throw Error("add_gpt_to_checkpoint: LoRA adapter of " + name + " is merged; unmerge before saving");
+    }
+    alpha = layer->lora_alpha();
+  }
+  state.extra[group + ".lora_alpha"] = alpha;
+}
+
+Gpt gpt_from_checkpoint(const core::CheckpointState& state, const std::string& group) {
+  const auto tensors = state.tensor_groups.find(group);
+  if (tensors == state.tensor_groups.end() || state.extra.count(group + ".config") == 0) {
+    throw DataError("checkpoint step " + std::to_string(state.step) + " holds no GPT named '" + group +
+                    "' (expected tensor group '" + group + "' and extra state '" + group + ".config')");
+  }
+  const GptConfig config = parse_config_json(state.get<std::string>(group + ".config"), group + ".config");
+  const auto heads_flags = state.get_or<std::vector<int64_t>>(group + ".heads", {0, 0});
+  GptHeads heads;
+  heads.value = heads_flags.size() > 0 && heads_flags[0] != 0;
+  heads.reward = heads_flags.size() > 1 && heads_flags[1] != 0;
+  Gpt model(config, heads);
+  // Adapters: every "<layer>.lora_A" names an adapted layer; its rows are the rank.
+  LoraConfig lora;
+  lora.targets.clear();
+  for (const auto& [name, t] : tensors->second) {
+    if (!ends_with(name, ".lora_A")) continue;
+    lora.targets.push_back(name.substr(0, name.size() - 7));
+    lora.rank = t.size(0);
+  }
+  if (!lora.targets.empty()) {
+    lora.alpha = state.get<double>(group + ".lora_alpha");
+    apply_lora(model, lora, /*train_heads=*/true);
+  }
+  state.load_module(group, *model);
+  return model;
+}
+
+bool is_troupe_checkpoint_path(const fs::path& path) {
+  return fs::exists(path / "manifest.bin") || fs::exists(path / "latest") || fs::is_directory(path / "checkpoints");
+}
+
+core::CheckpointState load_checkpoint_at(const fs::path& path) {
+  core::CheckpointOptions options;
+  if (fs::exists(path / "manifest.bin")) {
+    options.root = path.parent_path();
+    return core::CheckpointManager(options).load(path);
+  }
+  options.root = fs::is_directory(path / "checkpoints") ? path / "checkpoints" : path;
+  std::optional<core::CheckpointState> state = core::CheckpointManager(options).load_latest();
+  if (!state) {
+    throw IoError(path.string() + ": no complete checkpoint (expected a run directory with checkpoints/, a "
+                  "checkpoint root with `latest`, or a step_<N> directory with manifest.bin)");
+  }
+  return std::move(*state);
+}
+
+Gpt load_pretrained_gpt(const fs::path& path, GptHeads heads) {
+  if (fs::exists(path / "config.json") && fs::exists(path / "model.safetensors")) return load_hf_gpt2(path, heads);
+  if (!fs::is_directory(path) || !is_troupe_checkpoint_path(path)) {
+    throw ConfigError("'" + path.string() + "': expected a Hugging Face GPT-2 directory (config.json + "
+                      "model.safetensors) or a Troupe run or checkpoint directory");
+  }
+  Gpt stored = gpt_from_checkpoint(load_checkpoint_at(path), "model");
+  Gpt model(stored->config(), heads);
+  load_gpt_trunk_parameters(model, gpt_trunk_parameters(stored), path.string());
+  return model;
+}
+
+}  // namespace troupe::models

@@ -1,0 +1,37 @@
+// A GPT inside a Troupe checkpoint, self-describing: its tensors as one group plus its shape, heads and LoRA
+// settings as extra state, so `troupe generate`, the RLHF workers and `init_from` can rebuild it from the
+// checkpoint alone. Not the checkpoint format itself (core/checkpoint_manager.h) and not optimizer state.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "core/checkpoint_state.h"
+#include "models/gpt.h"
+
+namespace troupe::models {
+
+// GptConfig as one line of JSON (all fields), as stored under "<group>.config".
+std::string gpt_config_json(const GptConfig& config);
+
+// Adds `model` as tensor group `group` (parameters and buffers, LoRA adapters unmerged as they are) and records
+// under extra keys "<group>.config" (GptConfig as JSON), "<group>.heads" and "<group>.lora_alpha". Error when an adapter is merged (its weight would count it twice on load).
+void add_gpt_to_checkpoint(core::CheckpointState& state, const std::string& group, Gpt& model);
+
+// Rebuilds the GPT stored by add_gpt_to_checkpoint: same shape, heads and adapters, then loads the tensors.
+// DataError naming the group when the checkpoint holds no such model or it does not match its description.
+Gpt gpt_from_checkpoint(const core::CheckpointState& state, const std::string& group = "model");
+
+// The checkpoint at `path`: a step directory (holds manifest.bin), a checkpoint root (holds `latest`), or a run
+// directory (holds checkpoints/, the latest complete one is used). IoError naming the path otherwise.
+core::CheckpointState load_checkpoint_at(const std::filesystem::path& path);
+
+// A model to start from: a Hugging Face GPT-2 directory or a Troupe run / checkpoint directory. Only the trunk
+// and LM head are taken (LoRA adapters folded in); the heads asked for are fresh. ConfigError naming the path
+// when it is neither.
+Gpt load_pretrained_gpt(const std::filesystem::path& path, GptHeads heads = GptHeads());
+
+// True when `path` looks like any of the three above (cheap; no file is read).
+bool is_troupe_checkpoint_path(const std::filesystem::path& path);
+
+}  // namespace troupe::models

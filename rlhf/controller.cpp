@@ -1,0 +1,337 @@
+// Implementation of rlhf/controller.h.
+#include "rlhf/controller.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <random>
+
+#include "core/checkpoint_state.h"
+#include "core/errors.h"
+#include "core/seeding.h"
+#include "core/signals.h"
+#include "core/text_datasets.h"
+#include "core/tokenizer_file.h"
+#include "distributed/transport.h"
+#include "models/generation.h"
+#include "rlhf/kl_controller.h"
+#include "rlhf/ppo_math.h"
+#include "rlhf/roles.h"
+#include "rlhf/rollout.h"
+
+namespace troupe::rlhf {
+
+using distributed::Message;
+using distributed::MessageType;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The prompt set: token ids per prompt (a JSONL file through the tokenizer, or synthetic ids from the seed).
+std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
+  std::vector<std::vector<int64_t>> prompts;
+  const PromptSection& p = c.prompts;
+  if (p.file.empty()) {
+    std::mt19937_64 rng(core::derive_seed(static_cast<uint64_t>(c.seed), "prompts", 0));
+    const auto vocab = static_cast<uint64_t>(c.actor.model.vocab_size);
+    for (int64_t i = 0; i < p.synthetic_count; ++i) {
+      std::vector<int64_t> row;
+      for (int64_t t = 0; t < p.synthetic_length; ++t) row.push_back(1 + static_cast<int64_t>(rng() % (vocab - 1)));
+      prompts.push_back(std::move(row));
+    }
+    return prompts;
+  }
+  const core::BpeTokenizer tok = core::open_tokenizer(p.tokenizer, p.encoding);
+  std::ifstream in(p.file);
+  if (!in) throw IoError("prompts.file: cannot open " + p.file);
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw DataError(p.file + ":" + std::to_string(n) + ": invalid JSON: " + e.what());
+    }
+    if (!j.is_object() || !j.contains(p.field) || !j[p.field].is_string()) {
+      throw DataError(p.file + ":" + std::to_string(n) + ": expected an object with a string field '" + p.field + "'");
+    }
+    const auto ids = tok.encode_ordinary(j[p.field].get<std::string>());
+    if (ids.empty()) throw DataError(p.file + ":" + std::to_string(n) + ": empty prompt");
+    const size_t from = ids.size() > static_cast<size_t>(p.max_length) ? ids.size() - static_cast<size_t>(p.max_length) : 0;
+    prompts.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
+  }
+  if (prompts.empty()) throw DataError(p.file + ": no prompts");
+  return prompts;
+}
+
+class PpoController {
+ public:
+  PpoController(const PpoConfig& c, core::RunSession& session, const ControllerOptions& options)
+      : c_(c), session_(session), options_(options), kl_(c.ppo.kl), prompts_(load_prompts(c)),
+        shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
+                  /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
+    for (const std::string& role : role_names()) {
+      clients_[role] = std::make_unique<distributed::Client>(role + " rank 0", options.endpoints.at(role));
+    }
+    // Roles take a while to build their models: wait until each answers a heartbeat.
+    for (const std::string& role : role_names()) {
+      Message ping;
+      ping.type = MessageType::kHeartbeat;
+      wait(role, clients_[role]->send(ping));
+    }
+    if (session.resume_state()) restore(*session.resume_state());
+  }
+
+  int run() {
+    spdlog::info("ppo: {} iterations of {} rollouts ({} prompts), {} epoch(s) of minibatch {}, KL {} ({} coef {})",
+                 c_.ppo.iterations, c_.ppo.rollout_batch, prompts_.size(), c_.ppo.epochs, c_.ppo.minibatch,
+                 c_.ppo.kl_mode, c_.ppo.kl.type, kl_.value());
+    while (iteration_ < c_.ppo.iterations) {
+      if (core::stop_requested()) return stop(core::stop_signal());
+      iterate();
+      if (session_.checkpoint_due(iteration_)) checkpoint();
+    }
+    if (last_checkpoint_ != iteration_) checkpoint();
+    session_.finish(core::RunStatus::Finished, iteration_,
+                    fmt::format("finished {} iterations; reward {:.4f}", iteration_, last_reward_));
+    shutdown();
+    return 0;
+  }
+
+ private:
+  // Waits for the reply to request `id` of `role`, checking worker liveness every heartbeat.
+  Message wait(const std::string& role, uint64_t id) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(c_.placement.request_timeout_s);
+    const auto slice = std::chrono::milliseconds(static_cast<int64_t>(c_.placement.heartbeat_s * 1000));
+    while (true) {
+      if (auto reply = clients_[role]->try_receive(id, slice)) return std::move(*reply);
+      if (options_.check_alive) options_.check_alive();
+      if (Clock::now() > deadline) {
+        throw TimeoutError(fmt::format("{} rank 0 did not answer request {} within placement.request_timeout_s = {} s",
+                                       role, id, c_.placement.request_timeout_s));
+      }
+    }
+  }
+
+  Message request(MessageType type, const SequenceBatch* batch = nullptr) {
+    Message m;
+    m.type = type;
+    m.step = iteration_;
+    m.weight_version = version_;
+    if (batch != nullptr) batch->add_to(m);
+    return m;
+  }
+
+  void iterate() {
+    const auto t0 = Clock::now();
+    std::map<std::string, double> row;
+
+    // 1. Rollout.
+    std::vector<std::vector<int64_t>> batch;
+    for (int64_t i : shuffler_.next()) batch.push_back(prompts_[static_cast<size_t>(i)]);
+    const models::PaddedBatch padded = models::left_pad(batch, c_.generation.pad_id);
+    Message gen = request(MessageType::kGenerate);
+    gen.tensors = {{"prompt_ids", padded.ids}, {"prompt_mask", padded.mask}};
+    gen.scalars["seed"] = static_cast<double>(core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout",
+                                                                 static_cast<int>(iteration_)) >> 11);
+    auto t = Clock::now();
+    const Message rollout = wait("actor", clients_["actor"]->send(std::move(gen)));
+    row["time/generate_s"] = seconds_since(t);
+    if (rollout.weight_version != version_) {
+      throw Error(fmt::format("rollout generated with policy version {} but the controller expects version {}",
+                              rollout.weight_version, version_));
+    }
+    const SequenceBatch seqs = SequenceBatch::from(rollout);
+    const torch::Tensor mask = seqs.response_mask;
+    const torch::Tensor eos = rollout.tensor("eos");
+
+    // 2. Score, reference, values and the policy's own log-probs, concurrently.
+    t = Clock::now();
+    Message score = request(MessageType::kScore, &seqs);
+    score.tensors.emplace_back("eos", eos);
+    const uint64_t id_score = clients_["reward"]->send(std::move(score));
+    const uint64_t id_ref = clients_["reference"]->send(request(MessageType::kLogprobs, &seqs));
+    const uint64_t id_val = clients_["critic"]->send(request(MessageType::kValues, &seqs));
+    const uint64_t id_old = clients_["actor"]->send(request(MessageType::kLogprobs, &seqs));
+    const Message scored = wait("reward", id_score), ref = wait("reference", id_ref), val = wait("critic", id_val),
+                  old = wait("actor", id_old);
+    row["time/score_phase_s"] = seconds_since(t);
+    row["time/reward_s"] = scored.scalar("time_s");
+    row["time/reference_s"] = ref.scalar("time_s");
+    row["time/critic_values_s"] = val.scalar("time_s");
+    row["time/actor_logprobs_s"] = old.scalar("time_s");
+    row["time/actor_generate_s"] = rollout.scalar("time_s");
+
+    // 3. Rewards, KL, advantages.
+    const torch::Tensor raw = scored.tensor("scores").to(torch::kFloat32);
+    torch::Tensor scores = raw + c_.reward.missing_eos_penalty * (1 - eos);
+    if (c_.reward.clip > 0) scores = scores.clamp(-c_.reward.clip, c_.reward.clip);
+    const torch::Tensor old_logp = old.tensor("logprobs"), ref_logp = ref.tensor("logprobs");
+    const torch::Tensor values = val.tensor("values");
+    const torch::Tensor kl_tok = (old_logp - ref_logp) * mask;  // k1 per token
+    const double kl_coef = kl_.value();
+    const bool in_reward = c_.ppo.kl_mode == "reward";
+    const torch::Tensor rewards = shape_rewards(scores, kl_tok, mask, in_reward ? kl_coef : 0.0);
+    const GaeOut g = gae(rewards, values, mask, c_.ppo.gamma, c_.ppo.lambda);
+    torch::Tensor advantages = g.advantages;
+    if (c_.ppo.whiten_advantages) advantages = whiten(advantages, mask, /*shift_mean=*/true);
+    const double seq_kl = kl_tok.sum(1).mean().item<double>();
+
+    // 4. Update actor and critic concurrently.
+    t = Clock::now();
+    Message train_policy = request(MessageType::kTrainPolicy, &seqs);
+    train_policy.weight_version = rollout.weight_version;
+    train_policy.tensors.emplace_back("old_logprobs", old_logp);
+    train_policy.tensors.emplace_back("ref_logprobs", ref_logp);
+    train_policy.tensors.emplace_back("advantages", advantages);
+    train_policy.scalars["kl_coef"] = kl_coef;
+    Message train_value = request(MessageType::kTrainValue, &seqs);
+    train_value.tensors.emplace_back("old_values", values);
+    train_value.tensors.emplace_back("returns", g.returns);
+    const uint64_t id_pol = clients_["actor"]->send(std::move(train_policy));
+    const uint64_t id_vf = clients_["critic"]->send(std::move(train_value));
+    const Message pol = wait("actor", id_pol), vf = wait("critic", id_vf);
+    row["time/train_phase_s"] = seconds_since(t);
+    row["time/actor_train_s"] = pol.scalar("time_s");
+    row["time/critic_train_s"] = vf.scalar("time_s");
+    if (pol.weight_version != version_ + 1) {
+      throw Error(fmt::format("actor reports policy version {} after an update from {}", pol.weight_version, version_));
+    }
+    version_ = pol.weight_version;
+    for (const auto& [k, v] : pol.scalars) {
+      if (k.rfind("actor/", 0) == 0) row[k] = v;
+    }
+    for (const auto& [k, v] : vf.scalars) {
+      if (k.rfind("critic/", 0) == 0) row[k] = v;
+    }
+    kl_.update(seq_kl, c_.ppo.rollout_batch);
+
+    // 5. Metrics.
+    const torch::Tensor lengths = mask.sum(1);
+    row["reward/mean"] = scores.mean().item<double>();
+    row["reward/std"] = scores.numel() > 1 ? scores.std().item<double>() : 0.0;
+    row["reward/raw_mean"] = raw.mean().item<double>();
+    row["kl/mean"] = seq_kl;
+    row["kl/coef"] = kl_coef;
+    row["critic/explained_variance"] = explained_variance(values, g.returns, mask);
+    row["advantages/mean_before_whitening"] = masked_mean(g.advantages, mask).item<double>();
+    row["returns/mean"] = masked_mean(g.returns, mask).item<double>();
+    row["response/length_mean"] = lengths.mean().item<double>();
+    row["response/eos_rate"] = eos.mean().item<double>();
+    row["policy/version"] = static_cast<double>(version_);
+    ++iteration_;
+    row["time/iteration_s"] = seconds_since(t0);
+    session_.log().log_scalars(iteration_, row);
+    last_reward_ = row["reward/mean"];
+    spdlog::info("iter {:>4}/{} reward {:+.4f} kl {:.4f} (coef {:.3f}) ratio [{:.3f}, {:.3f}] clip {:.3f} vloss {:.4f} "
+                 "len {:.1f} | {:.2f}s",
+                 iteration_, c_.ppo.iterations, last_reward_, seq_kl, kl_coef, row["actor/ratio_min"],
+                 row["actor/ratio_max"], row["actor/clip_fraction"], row["critic/value_loss"],
+                 row["response/length_mean"], row["time/iteration_s"]);
+  }
+
+  // Gathers the actor's and critic's state and saves one checkpoint with the controller's own state.
+  void checkpoint() {
+    Message save_actor = request(MessageType::kSaveState), save_critic = request(MessageType::kSaveState);
+    const uint64_t ia = clients_["actor"]->send(std::move(save_actor));
+    const uint64_t ic = clients_["critic"]->send(std::move(save_critic));
+    const Message a = wait("actor", ia), cr = wait("critic", ic);
+    core::CheckpointState s;
+    s.step = iteration_;
+    for (const auto& [group, m] : {std::pair<std::string, const Message*>{"model", &a}, {"critic", &cr}}) {
+      for (const auto& [name, tensor] : m->tensors) {
+        if (name.rfind("param.", 0) == 0) s.tensor_groups[group][name.substr(6)] = tensor;
+      }
+      const torch::Tensor& bytes = m->tensor("optimizer");
+      s.optimizer_blobs[group] = std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+    }
+    if (a.strings.count("model_config")) {
+      s.extra["model.config"] = a.strings.at("model_config");
+      s.extra["model.heads"] = std::vector<int64_t>{0, 0};
+      s.extra["model.lora_alpha"] = 0.0;
+    }
+    for (const auto& [name, tensor] : a.tensors) {
+      if (name == "ptx_state") {
+        const torch::Tensor v = tensor.contiguous();
+        s.extra["ptx_state"] = std::vector<int64_t>(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
+      }
+    }
+    s.extra["iteration"] = iteration_;
+    s.extra["policy_version"] = version_;
+    s.extra["kl_controller"] = kl_.state();
+    s.extra["prompt_state"] = shuffler_.state().to_vector();
+    session_.save_checkpoint(s);
+    last_checkpoint_ = iteration_;
+  }
+
+  void restore(const core::CheckpointState& s) {
+    iteration_ = s.get<int64_t>("iteration");
+    version_ = s.get<int64_t>("policy_version");
+    kl_.restore(s.get<std::vector<double>>("kl_controller"));
+    shuffler_.restore(core::ShuffleState::from_vector(s.get<std::vector<int64_t>>("prompt_state")));
+    for (const auto& [role, group] : {std::pair<std::string, std::string>{"actor", "model"}, {"critic", "critic"}}) {
+      Message m = request(MessageType::kLoadState);
+      m.weight_version = version_;
+      for (const auto& [name, tensor] : s.tensor_groups.at(group)) m.tensors.emplace_back("param." + name, tensor);
+      const std::string& blob = s.optimizer_blobs.at(group);
+      torch::Tensor bytes = torch::empty({static_cast<int64_t>(blob.size())}, torch::kUInt8);
+      std::memcpy(bytes.data_ptr(), blob.data(), blob.size());
+      m.tensors.emplace_back("optimizer", bytes);
+      if (role == "actor" && s.extra.count("ptx_state")) {
+        m.tensors.emplace_back("ptx_state", torch::tensor(s.get<std::vector<int64_t>>("ptx_state"), torch::kLong));
+      }
+      wait(role, clients_[role]->send(std::move(m)));
+    }
+    last_checkpoint_ = iteration_;
+    spdlog::info("resumed at iteration {} (policy version {}, KL coef {})", iteration_, version_, kl_.value());
+  }
+
+  int stop(int sig) {
+    if (c_.checkpoint.on_signal && last_checkpoint_ != iteration_) checkpoint();
+    session_.finish(core::RunStatus::Interrupted, iteration_,
+                    fmt::format("stopped by signal {} at iteration {}", sig, iteration_));
+    shutdown();
+    return 128 + sig;
+  }
+
+  void shutdown() {
+    for (const std::string& role : role_names()) {
+      Message m;
+      m.type = MessageType::kShutdown;
+      try {
+        clients_[role]->call(std::move(m), std::chrono::seconds(10));
+      } catch (const std::exception& e) {
+        spdlog::warn("{} did not acknowledge shutdown: {}", role, e.what());
+      }
+    }
+  }
+
+  const PpoConfig& c_;
+  core::RunSession& session_;
+  ControllerOptions options_;
+  KlController kl_;
+  std::vector<std::vector<int64_t>> prompts_;
+  core::EpochShuffler shuffler_;
+  std::map<std::string, std::unique_ptr<distributed::Client>> clients_;
+  int64_t iteration_ = 0;
+  int64_t version_ = 0;
+  int64_t last_checkpoint_ = -1;
+  double last_reward_ = 0;
+};
+
+}  // namespace
+
+int run_ppo_controller(const PpoConfig& config, core::RunSession& session, const ControllerOptions& options) {
+  PpoController controller(config, session, options);
+  return controller.run();
+}
+
+}  // namespace troupe::rlhf

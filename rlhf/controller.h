@@ -1,0 +1,32 @@
+// The PPO controller: drives the roles through one iteration after another —
+//   prompts -> actor.generate -> {actor.logprobs, reference.logprobs, critic.values, reward.score} (concurrent)
+//   -> KL-shaped rewards, GAE, whitening (here, over the whole global batch) -> {actor.train, critic.train}
+//   (concurrent, same minibatch schedule) -> new policy version -> metrics row -> checkpoint when due
+// — and owns the run's state: the HDF5 log, checkpoints (gathering the roles' state), the KL controller, the
+// prompt cursor and the weight versions. Every rollout carries the policy version it was generated with; a
+// mismatch with the version the controller expects is an error, never silent off-policy training.
+// It only knows the roles' endpoints: they may be threads of this process or other processes.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/run_session.h"
+#include "rlhf/ppo_config.h"
+
+namespace troupe::rlhf {
+
+struct ControllerOptions {
+  std::map<std::string, std::string> endpoints;  // role name -> ZeroMQ endpoint
+  // Called while waiting for a reply (every placement.heartbeat_s): throws naming the role and rank when a worker
+  // process died. Empty for in-process roles.
+  std::function<void()> check_alive;
+};
+
+// Runs (or resumes, from session.resume_state()) the PPO loop; returns the exit code (0 finished, 128+N on
+// signal N after a checkpoint). Throws on a failed role; the caller marks the run failed.
+int run_ppo_controller(const PpoConfig& config, core::RunSession& session, const ControllerOptions& options);
+
+}  // namespace troupe::rlhf

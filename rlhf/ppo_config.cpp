@@ -1,0 +1,73 @@
+// Implementation of rlhf/ppo_config.h: range and consistency checks.
+#include "rlhf/ppo_config.h"
+
+#include <cmath>
+
+namespace troupe::rlhf {
+
+void PolicySection::validate(core::ConfigValidator& v) const {
+  if (init_from.empty()) v.nested("model", model);
+  v.nested("optim", optim);
+}
+
+void CriticSection::validate(core::ConfigValidator& v) const { v.nested("optim", optim); }
+
+void RewardSection::validate(core::ConfigValidator& v) const {
+  if (model.empty()) v.nested("function", function);
+  v.require(model.empty() ? !normalize : true, "normalize", normalize, "false for a programmatic reward");
+  v.require(clip >= 0, "clip", clip, "a number >= 0 (0 = off)");
+  v.require(std::isfinite(missing_eos_penalty), "missing_eos_penalty", missing_eos_penalty, "a finite number");
+}
+
+void PromptSection::validate(core::ConfigValidator& v) const {
+  v.require(file.empty() || !tokenizer.empty(), "tokenizer", tokenizer, "a tokenizer when prompts.file is set");
+  v.require(max_length >= 1, "max_length", max_length, "an integer >= 1");
+  v.require(synthetic_count >= 1, "synthetic_count", synthetic_count, "an integer >= 1");
+  v.require(synthetic_length >= 1, "synthetic_length", synthetic_length, "an integer >= 1");
+}
+
+void PpoSection::validate(core::ConfigValidator& v) const {
+  v.require(iterations >= 1, "iterations", iterations, "an integer >= 1");
+  v.require(rollout_batch >= 1, "rollout_batch", rollout_batch, "an integer >= 1");
+  v.require(minibatch >= 1 && minibatch <= rollout_batch, "minibatch", minibatch, "an integer in [1, rollout_batch]");
+  v.require(epochs >= 1, "epochs", epochs, "an integer >= 1");
+  v.require(clip_eps > 0, "clip_eps", clip_eps, "a number > 0");
+  v.require(dual_clip == 0 || dual_clip > 1, "dual_clip", dual_clip, "0 (off) or a number > 1");
+  v.require(value_clip >= 0, "value_clip", value_clip, "a number >= 0 (0 = off)");
+  v.require(value_coef > 0, "value_coef", value_coef, "a number > 0");
+  v.require(entropy_coef >= 0, "entropy_coef", entropy_coef, "a number >= 0");
+  v.require(gamma > 0 && gamma <= 1, "gamma", gamma, "a number in (0, 1]");
+  v.require(lambda >= 0 && lambda <= 1, "lambda", lambda, "a number in [0, 1]");
+  v.require(kl_mode == "reward" || kl_mode == "loss", "kl_mode", kl_mode, "reward or loss");
+  v.require(kl_estimator == "k1" || kl_estimator == "k2" || kl_estimator == "k3", "kl_estimator", kl_estimator,
+            "k1, k2 or k3");
+  v.nested("kl", kl);
+  v.require(ptx_coef >= 0, "ptx_coef", ptx_coef, "a number >= 0");
+  v.require(ptx_coef == 0 || !ptx_data.empty(), "ptx_data", ptx_data, "a token file when ptx_coef > 0");
+  v.require(ptx_batch >= 1, "ptx_batch", ptx_batch, "an integer >= 1");
+}
+
+void PlacementSection::validate(core::ConfigValidator& v) const {
+  v.require(mode == "inproc" || mode == "processes", "mode", mode, "inproc or processes");
+  v.require(transport == "ipc" || transport == "tcp", "transport", transport, "ipc or tcp");
+  v.require(!bind_host.empty(), "bind_host", bind_host, "an interface address");
+  v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
+  v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
+}
+
+void PpoConfig::validate(core::ConfigValidator& v) const {
+  v.require(kind == "ppo", "kind", kind, "ppo");
+  v.nested("run", run);
+  v.nested("runtime", runtime);
+  v.nested("checkpoint", checkpoint);
+  v.nested("actor", actor);
+  v.nested("critic", critic);
+  v.nested("reward", reward);
+  v.nested("prompts", prompts);
+  v.nested("generation", generation);
+  v.nested("ppo", ppo);
+  v.nested("placement", placement);
+  v.require(generation.num_beams == 1, "generation.num_beams", generation.num_beams, "1 (PPO samples rollouts)");
+}
+
+}  // namespace troupe::rlhf

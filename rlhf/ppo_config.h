@@ -1,0 +1,186 @@
+// The configuration of a PPO run (`kind: ppo`): one struct per subsystem — the models each role starts from, the
+// prompts, generation, the reward, every PPO switch, and where the roles run. Each field has a default and a
+// one-line doc (`troupe config show CONFIG --docs`); validate() checks ranges and consistency up front.
+// Not the loop (rlhf/controller.h) and not the roles (rlhf/roles.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config_binder.h"
+#include "core/run_config.h"
+#include "models/generation.h"
+#include "models/gpt_config.h"
+#include "models/optim.h"
+#include "rlhf/kl_controller.h"
+#include "rlhf/reward_functions.h"
+
+namespace troupe::rlhf {
+
+// The policy (actor) and everything that starts from it.
+struct PolicySection {
+  std::string init_from;      // HF GPT-2 dir or Troupe run (e.g. an SFT run); empty = random init with `model`
+  models::GptConfig model;    // shape when init_from is empty
+  models::OptimConfig optim;  // actor optimizer (the schedule runs over ppo.iterations updates)
+
+  template <class V>
+  void visit(V& v) {
+    v.field("init_from", init_from, "HF GPT-2 directory or Troupe run to start from (empty = random init)");
+    v.field("model", model, "GPT shape when init_from is empty");
+    v.field("optim", optim, "actor optimizer");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct CriticSection {
+  std::string init_from;      // empty = the policy's starting trunk (InstructGPT initialises from the RM/SFT)
+  models::OptimConfig optim;  // critic optimizer
+
+  template <class V>
+  void visit(V& v) {
+    v.field("init_from", init_from, "model to start the critic trunk from (empty = the policy's start)");
+    v.field("optim", optim, "critic optimizer");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct RewardSection {
+  std::string model;           // a Troupe `rm` run directory; empty = the programmatic `function`
+  RewardFunctionConfig function;
+  bool normalize = false;      // (score - mean) / std with the RM's stored statistics
+  double clip = 0.0;           // clip scores to [-clip, clip] (0 = off)
+  double missing_eos_penalty = 0.0;  // added to the score of a response that hit max_new_tokens without EOS
+
+  template <class V>
+  void visit(V& v) {
+    v.field("model", model, "reward-model run directory (empty = programmatic function)");
+    v.field("function", function, "programmatic reward");
+    v.field("normalize", normalize, "normalise RM scores with the RM's reward.mean / reward.std");
+    v.field("clip", clip, "clip scores to [-clip, clip] (0 = off)");
+    v.field("missing_eos_penalty", missing_eos_penalty, "added to the score when a response has no EOS (e.g. -1)");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct PromptSection {
+  std::string file;        // JSONL with a prompt field (needs tokenizer); empty = synthetic prompts
+  std::string field = "prompt";
+  std::string tokenizer;   // needed by a file, by the lexicon reward (to decode) and for EOS
+  std::string encoding;    // for a .tiktoken tokenizer
+  int64_t max_length = 64;      // prompts longer than this keep their last max_length tokens
+  int64_t synthetic_count = 64;  // synthetic prompts: how many
+  int64_t synthetic_length = 2;  // synthetic prompts: tokens each, uniform over [1, vocab) from the seed
+
+  template <class V>
+  void visit(V& v) {
+    v.field("file", file, "prompt JSONL (empty = synthetic prompts of random ids)");
+    v.field("field", field, "JSON field holding the prompt text");
+    v.field("tokenizer", tokenizer, "tokenizer for prompt text and reward decoding");
+    v.field("encoding", encoding, "encoding for a .tiktoken tokenizer");
+    v.field("max_length", max_length, "prompt tokens at most (longer prompts keep their tail)");
+    v.field("synthetic_count", synthetic_count, "number of synthetic prompts");
+    v.field("synthetic_length", synthetic_length, "tokens per synthetic prompt");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct PpoSection {
+  int64_t iterations = 100;       // rollout + update rounds
+  int64_t rollout_batch = 32;     // prompts per rollout
+  int64_t minibatch = 8;          // sequences per PPO minibatch (one optimizer step each)
+  int64_t epochs = 1;             // passes over the rollout per iteration
+  double clip_eps = 0.2;          // policy ratio clip ε
+  double dual_clip = 0.0;         // dual-clip c > 1 (0 = off)
+  double value_clip = 0.2;        // value clip range (0 = off)
+  double value_coef = 1.0;        // critic loss scale
+  double entropy_coef = 0.0;      // entropy bonus in the policy loss
+  double gamma = 1.0;             // GAE discount
+  double lambda = 0.95;           // GAE λ
+  bool whiten_advantages = true;  // whiten advantages over the global batch
+  std::string kl_mode = "reward"; // reward (per-token k1 penalty in the reward) | loss (KL term in the policy loss)
+  std::string kl_estimator = "k1";  // kl_mode loss: k1 | k2 | k3
+  KlControlConfig kl;             // coefficient: fixed or adaptive
+  double ptx_coef = 0.0;          // PPO-ptx: γ times the pretraining loss (0 = off)
+  std::string ptx_data;           // token file for PPO-ptx
+  int64_t ptx_batch = 4;          // ptx windows per minibatch
+  bool assert_first_ratio = true; // fail when the first minibatch's ratio is not 1 (stale logprobs)
+
+  template <class V>
+  void visit(V& v) {
+    v.field("iterations", iterations, "rollout + update rounds");
+    v.field("rollout_batch", rollout_batch, "prompts per rollout");
+    v.field("minibatch", minibatch, "sequences per PPO minibatch");
+    v.field("epochs", epochs, "PPO epochs over each rollout");
+    v.field("clip_eps", clip_eps, "policy ratio clip epsilon");
+    v.field("dual_clip", dual_clip, "dual-clip constant c > 1 (0 = off)");
+    v.field("value_clip", value_clip, "value clip range (0 = off)");
+    v.field("value_coef", value_coef, "critic loss coefficient");
+    v.field("entropy_coef", entropy_coef, "entropy bonus coefficient");
+    v.field("gamma", gamma, "GAE discount");
+    v.field("lambda", lambda, "GAE lambda");
+    v.field("whiten_advantages", whiten_advantages, "whiten advantages over the global batch");
+    v.field("kl_mode", kl_mode, "reward (k1 penalty per token) | loss (KL term in the policy loss)");
+    v.field("kl_estimator", kl_estimator, "k1 | k2 | k3 (kl_mode loss)");
+    v.field("kl", kl, "KL coefficient control");
+    v.field("ptx_coef", ptx_coef, "PPO-ptx pretraining loss coefficient (0 = off)");
+    v.field("ptx_data", ptx_data, "token file for PPO-ptx");
+    v.field("ptx_batch", ptx_batch, "pretraining windows per minibatch");
+    v.field("assert_first_ratio", assert_first_ratio, "check the ratio is 1 on the first minibatch");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+// Where the roles run. inproc: every role on a thread of this process (tests, the quickstart, debugging);
+// processes: each role a `troupe worker` process of its own, talking over `transport`.
+struct PlacementSection {
+  std::string mode = "inproc";     // inproc | processes
+  std::string transport = "ipc";   // processes: ipc | tcp
+  std::string bind_host = "127.0.0.1";  // tcp: interface the workers bind
+  double request_timeout_s = 120;  // a reply later than this means the role is dead or stuck
+  double heartbeat_s = 2;          // processes: liveness check interval while waiting
+
+  template <class V>
+  void visit(V& v) {
+    v.field("mode", mode, "inproc (threads in one process) | processes (one troupe worker per role)");
+    v.field("transport", transport, "processes: ipc | tcp");
+    v.field("bind_host", bind_host, "tcp: address the workers bind (loopback by default)");
+    v.field("request_timeout_s", request_timeout_s, "seconds before a request fails (dead or stuck role)");
+    v.field("heartbeat_s", heartbeat_s, "seconds between liveness checks of worker processes");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+struct PpoConfig {
+  std::string kind = "ppo";
+  int64_t seed = 1234;
+  core::RunSection run;
+  core::RuntimeSection runtime;
+  core::CheckpointSection checkpoint;
+  PolicySection actor;
+  CriticSection critic;
+  RewardSection reward;
+  PromptSection prompts;
+  models::GenerationConfig generation;
+  PpoSection ppo;
+  PlacementSection placement;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("kind", kind, "ppo");
+    v.field("seed", seed, "base seed (models, prompts, sampling, minibatch order)");
+    v.field("run", run, "run directory");
+    v.field("runtime", runtime, "threads and logging");
+    v.field("checkpoint", checkpoint, "checkpointing (every N iterations)");
+    v.field("actor", actor, "policy model and optimizer");
+    v.field("critic", critic, "value model and optimizer");
+    v.field("reward", reward, "reward model or function");
+    v.field("prompts", prompts, "prompt data");
+    v.field("generation", generation, "rollout sampling");
+    v.field("ppo", ppo, "PPO algorithm switches");
+    v.field("placement", placement, "where the roles run");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+}  // namespace troupe::rlhf

@@ -1,0 +1,179 @@
+// Implementation of rlhf/reward_functions.h.
+#include "rlhf/reward_functions.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include "core/errors.h"
+
+namespace troupe::rlhf {
+
+namespace {
+
+bool is_word_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x80 || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9');
+}
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string join(const std::vector<std::string>& words, size_t begin, size_t end) {
+  std::string s;
+  for (size_t i = begin; i < end; ++i) s += (i > begin ? " " : "") + words[i];
+  return s;
+}
+
+// Splits "a-b-c" into its parts.
+void append_hyphen_parts(const std::string& word, std::vector<std::string>& out) {
+  size_t start = 0;
+  for (size_t i = 0; i <= word.size(); ++i) {
+    if (i == word.size() || word[i] == '-') {
+      if (i > start) out.push_back(word.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+}
+
+[[noreturn]] void lexicon_error(const std::string& path, size_t line, const std::string& what) {
+  throw DataError(path + ":" + std::to_string(line) + ": " + what);
+}
+
+}  // namespace
+
+RewardFunction::~RewardFunction() = default;
+
+std::vector<double> RewardFunction::score_batch(const std::vector<RewardSample>& samples) const {
+  std::vector<double> scores;
+  scores.reserve(samples.size());
+  for (const auto& s : samples) scores.push_back(score(s));
+  return scores;
+}
+
+// ---- LexiconSentimentReward ----
+
+LexiconSentimentReward::LexiconSentimentReward(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IoError(path + ": cannot open the lexicon");
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos || line.find('\t', tab + 1) != std::string::npos)
+      lexicon_error(path, line_no, "expected 'word<TAB>integer score', got '" + line + "'");
+    const std::string entry = line.substr(0, tab);
+    std::string number = line.substr(tab + 1);
+    while (!number.empty() && number.back() == ' ') number.pop_back();
+    const char* first = number.data() + (!number.empty() && number[0] == '+' ? 1 : 0);
+    const char* last = number.data() + number.size();
+    int valence = 0;
+    const auto [ptr, ec] = std::from_chars(first, last, valence);
+    if (first == last || ec != std::errc() || ptr != last)
+      lexicon_error(path, line_no, "score '" + number + "' is not an integer");
+    const std::vector<std::string> words = split_words(entry);
+    if (words.empty()) lexicon_error(path, line_no, "entry '" + entry + "' has no word characters");
+    const std::string key = join(words, 0, words.size());
+    if (!valence_.emplace(key, valence).second) lexicon_error(path, line_no, "'" + key + "' is listed twice");
+    max_phrase_words_ = std::max(max_phrase_words_, words.size());
+  }
+  if (in.bad()) throw IoError(path + ": read error");
+  if (valence_.empty()) throw DataError(path + ": the lexicon has no entries");
+}
+
+std::vector<std::string> LexiconSentimentReward::split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::string current;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (is_word_byte(c)) {
+      current += ascii_lower(c);
+    } else if ((c == '\'' || c == '-') && !current.empty() && is_word_byte(current.back()) && i + 1 < text.size() &&
+               is_word_byte(text[i + 1])) {
+      current += c;  // inside a word: "can't", "well-being"
+    } else if (!current.empty()) {
+      words.push_back(std::move(current));
+      current.clear();
+    }
+  }
+  if (!current.empty()) words.push_back(std::move(current));
+  return words;
+}
+
+double LexiconSentimentReward::score(const RewardSample& sample) const {
+  std::vector<std::string> words;
+  for (auto& w : split_words(sample.response_text)) {
+    if (w.find('-') != std::string::npos && valence_.count(w) == 0)
+      append_hyphen_parts(w, words);
+    else
+      words.push_back(std::move(w));
+  }
+  double total = 0.0;
+  size_t i = 0;
+  while (i < words.size()) {
+    size_t taken = 1;
+    // Longest phrase first; a phrase's valence replaces those of its words.
+    for (size_t n = std::min(max_phrase_words_, words.size() - i); n >= 1; --n) {
+      const auto it = valence_.find(n == 1 ? words[i] : join(words, i, i + n));
+      if (it != valence_.end()) {
+        total += it->second;
+        taken = n;
+        break;
+      }
+    }
+    i += taken;
+  }
+  return total / static_cast<double>(std::max<size_t>(1, words.size()));
+}
+
+// ---- LengthFormatReward ----
+
+LengthFormatReward::LengthFormatReward(int64_t target_length, double eos_bonus)
+    : target_length_(target_length), eos_bonus_(eos_bonus) {
+  if (target_length < 1)
+    throw ConfigError("reward.target_length = " + std::to_string(target_length) + ": expected an integer >= 1");
+}
+
+double LengthFormatReward::score(const RewardSample& sample) const {
+  const double len = static_cast<double>(sample.response.size());
+  const double target = static_cast<double>(target_length_);
+  return -std::abs(len - target) / target + (sample.ended_with_eos ? eos_bonus_ : 0.0);
+}
+
+// ---- TargetPatternReward ----
+
+TargetPatternReward::TargetPatternReward(std::vector<int64_t> target) : target_(std::move(target)) {
+  if (target_.empty()) throw ConfigError("reward.pattern: expected at least one token id");
+}
+
+double TargetPatternReward::score(const RewardSample& sample) const {
+  const size_t n = std::min(target_.size(), sample.response.size());
+  size_t hits = 0;
+  for (size_t i = 0; i < n; ++i) hits += sample.response[i] == target_[i] ? 1 : 0;
+  return static_cast<double>(hits) / static_cast<double>(target_.size());
+}
+
+// ---- config ----
+
+void RewardFunctionConfig::validate(core::ConfigValidator& v) const {
+  v.require(type == "lexicon" || type == "length" || type == "pattern", "type", type, "lexicon, length or pattern");
+  v.require(type != "lexicon" || !lexicon.empty(), "lexicon", lexicon, "a lexicon TSV path for type lexicon");
+  v.require(target_length >= 1, "target_length", target_length, "an integer >= 1");
+  v.require(std::isfinite(eos_bonus), "eos_bonus", eos_bonus, "a finite number");
+  v.require(type != "pattern" || !pattern.empty(), "pattern", pattern, "at least one token id for type pattern");
+  bool ids_ok = true;
+  for (const int64_t id : pattern) ids_ok = ids_ok && id >= 0;
+  v.require(ids_ok, "pattern", pattern, "token ids >= 0");
+}
+
+std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig& config) {
+  if (config.type == "lexicon") return std::make_unique<LexiconSentimentReward>(config.lexicon);
+  if (config.type == "length") return std::make_unique<LengthFormatReward>(config.target_length, config.eos_bonus);
+  if (config.type == "pattern") return std::make_unique<TargetPatternReward>(config.pattern);
+  throw ConfigError("reward.type = '" + config.type + "': expected lexicon, length or pattern");
+}
+
+}  // namespace troupe::rlhf

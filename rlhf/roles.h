@@ -1,0 +1,46 @@
+// The four PPO worker roles. Each owns its model and answers requests with `Message handle(const Message&)`;
+// a separate loop (distributed::serve) does receive -> handle -> reply, so the same role runs on a thread over
+// inproc:// or in its own `troupe worker` process over ipc:// / tcp://.
+//
+//   actor      kGenerate (prompts -> sequences, per-token sampling log-probs), kLogprobs, kTrainPolicy (PPO
+//              epochs x minibatches; the weight version goes up by one), kSaveState / kLoadState
+//   critic     kValues, kTrainValue, kSaveState / kLoadState
+//   reward     kScore: a reward-model checkpoint (optionally normalised) or a programmatic reward function
+//   reference  kLogprobs of the frozen starting policy
+//
+// Tensors on the wire (B rollouts, P prompt positions, T response positions; sequences are the left-padded
+// prompt followed by the right-padded response):
+//   prompt_ids [B, P] int64, prompt_mask [B, P] int64          (kGenerate request)
+//   sequences [B, P+T] int64, attention_mask [B, P+T] int64, response_mask [B, T] float32, eos [B] float32
+//   logprobs / values / old_logprobs / ref_logprobs / advantages / returns / old_values [B, T] float32
+//   scores [B] float32
+// Every reply carries the role's time in the handler (scalar "time_s"). Not the schedule: rlhf/controller.h.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "distributed/message.h"
+#include "rlhf/ppo_config.h"
+
+namespace troupe::rlhf {
+
+class Role {
+ public:
+  virtual ~Role() = default;
+  virtual std::string name() const = 0;
+  // Answers one request; throws on a bad request (serve() turns it into a kError reply).
+  distributed::Message handle(const distributed::Message& request);
+
+ protected:
+  virtual distributed::Message dispatch(const distributed::Message& request) = 0;
+};
+
+// "actor" | "critic" | "reward" | "reference"; ConfigError for any other name. Builds the model (seeded from
+// config.seed and the role name, so every placement builds the same weights).
+std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config);
+
+// The role names, in the order the controller starts them.
+const std::vector<std::string>& role_names();
+
+}  // namespace troupe::rlhf

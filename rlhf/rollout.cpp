@@ -1,0 +1,134 @@
+// Implementation of rlhf/rollout.h.
+#include "rlhf/rollout.h"
+
+#include <torch/torch.h>
+
+#include "core/errors.h"
+#include "core/seeding.h"
+#include "rlhf/ppo_math.h"
+
+namespace troupe::rlhf {
+
+SequenceBatch SequenceBatch::select(const at::Tensor& idx) const {
+  SequenceBatch s;
+  s.sequences = sequences.index_select(0, idx);
+  s.attention_mask = attention_mask.index_select(0, idx);
+  s.response_mask = response_mask.index_select(0, idx);
+  s.prompt_length = prompt_length;
+  return s;
+}
+
+SequenceBatch SequenceBatch::from(const distributed::Message& m) {
+  SequenceBatch s;
+  s.sequences = m.tensor("sequences");
+  s.attention_mask = m.tensor("attention_mask");
+  s.response_mask = m.tensor("response_mask");
+  s.prompt_length = static_cast<int64_t>(m.scalar("prompt_length"));
+  const bool ok = s.sequences.dim() == 2 && s.attention_mask.sizes().equals(s.sequences.sizes()) &&
+                  s.response_mask.dim() == 2 && s.response_mask.size(0) == s.sequences.size(0) &&
+                  s.prompt_length >= 1 && s.response_mask.size(1) == s.sequences.size(1) - s.prompt_length &&
+                  s.response_mask.size(1) >= 1 && s.sequences.scalar_type() == torch::kLong;
+  if (!ok) throw ProtocolError("inconsistent rollout tensors (sequences, attention_mask, response_mask, prompt_length)");
+  return s;
+}
+
+void SequenceBatch::add_to(distributed::Message& m) const {
+  m.tensors.emplace_back("sequences", sequences);
+  m.tensors.emplace_back("attention_mask", attention_mask);
+  m.tensors.emplace_back("response_mask", response_mask);
+  m.scalars["prompt_length"] = static_cast<double>(prompt_length);
+}
+
+at::Tensor positions_of(const at::Tensor& attention_mask) {
+  return (attention_mask.to(torch::kLong).cumsum(1) - 1).clamp_min(0);
+}
+
+Rollout generate_rollout(models::Gpt& model, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
+                         models::GenerationConfig config, uint64_t seed) {
+  const int64_t B = prompt_ids.size(0), P = prompt_ids.size(1);
+  std::vector<std::vector<int64_t>> prompts(static_cast<size_t>(B));
+  const torch::Tensor ids = prompt_ids.contiguous(), mask = prompt_mask.contiguous();
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t t = 0; t < P; ++t) {
+      if (mask[b][t].item<int64_t>() != 0) prompts[static_cast<size_t>(b)].push_back(ids[b][t].item<int64_t>());
+    }
+  }
+  config.seed = seed;
+  const models::GenerationOutput out = models::generate(model, prompts, config);
+  int64_t T = 1;
+  for (const auto& row : out.tokens) T = std::max<int64_t>(T, static_cast<int64_t>(row.size()));
+  torch::Tensor response = torch::full({B, T}, config.pad_id, torch::kLong);
+  torch::Tensor response_mask = torch::zeros({B, T}, torch::kFloat32);
+  torch::Tensor sample_logprobs = torch::zeros({B, T}, torch::kFloat32);
+  torch::Tensor eos = torch::zeros({B}, torch::kFloat32);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& row = out.tokens[static_cast<size_t>(b)];
+    const auto& lp = out.logprobs[static_cast<size_t>(b)];
+    for (size_t t = 0; t < row.size(); ++t) {
+      response[b][static_cast<int64_t>(t)] = row[t];
+      response_mask[b][static_cast<int64_t>(t)] = 1.0f;
+      sample_logprobs[b][static_cast<int64_t>(t)] = lp[t];
+    }
+    eos[b] = out.stopped[static_cast<size_t>(b)] ? 1.0f : 0.0f;
+  }
+  Rollout r;
+  r.sequences = torch::cat({ids, response}, 1);
+  r.attention_mask = torch::cat({mask.to(torch::kLong), response_mask.to(torch::kLong)}, 1);
+  r.response_mask = response_mask;
+  r.prompt_length = P;
+  r.eos = eos;
+  r.sample_logprobs = sample_logprobs;
+  return r;
+}
+
+namespace {
+
+// Hidden states at the positions that predict the response tokens: [B, T, C].
+torch::Tensor response_hidden(models::Gpt& model, const SequenceBatch& b) {
+  const int64_t L = b.sequences.size(1), P = b.prompt_length;
+  models::GptInput in;
+  in.ids = b.sequences.slice(1, 0, L - 1);
+  in.attention_mask = b.attention_mask.slice(1, 0, L - 1);
+  in.positions = positions_of(b.attention_mask).slice(1, 0, L - 1);
+  return model->hidden(in).slice(1, P - 1, L - 1);
+}
+
+}  // namespace
+
+ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy) {
+  const torch::Tensor logits = model->logits(response_hidden(model, batch)).to(torch::kFloat32);
+  ResponseForward f;
+  f.logprobs = logprobs_from_logits(logits, batch.sequences.slice(1, batch.prompt_length));
+  if (entropy) f.entropy = entropy_from_logits(logits);
+  return f;
+}
+
+at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch) {
+  return model->values(response_hidden(model, batch)).to(torch::kFloat32);
+}
+
+std::vector<at::Tensor> minibatch_order(int64_t n, int64_t size, uint64_t seed, int64_t iteration, int64_t epoch) {
+  // Fisher-Yates over SplitMix64, identical on every platform and standard library.
+  uint64_t state = core::derive_seed(seed, "minibatch", 0) ^ (static_cast<uint64_t>(iteration) * 0xd1b54a32d192ed03ULL) ^
+                   (static_cast<uint64_t>(epoch) * 0x8cb92ba72f3d8dd7ULL);
+  auto next = [&state] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  for (int64_t i = n - 1; i > 0; --i) {
+    const auto j = static_cast<int64_t>(next() % static_cast<uint64_t>(i + 1));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  }
+  std::vector<at::Tensor> out;
+  for (int64_t at = 0; at < n; at += size) {
+    const int64_t end = std::min(n, at + size);
+    out.push_back(torch::tensor(std::vector<int64_t>(order.begin() + at, order.begin() + end), torch::kLong));
+  }
+  return out;
+}
+
+}  // namespace troupe::rlhf

@@ -1,0 +1,63 @@
+// Rollouts as tensors, and the forward passes every role runs over them: sampling responses for left-padded
+// prompts, per-token log-probabilities / entropies of the response under a policy, per-token values, and the
+// shared minibatch schedule of the PPO update. Not the controller's bookkeeping (rlhf/controller.h).
+//
+// A rollout row is the left-padded prompt (P positions) followed by the right-padded response (T positions):
+//   sequences       [B, P+T] int64    prompt ids (pad on the left) | response ids (pad after the end)
+//   attention_mask  [B, P+T] int64    1 on real prompt and response tokens
+//   response_mask   [B, T]   float32  1 on real response tokens (a prefix of ones per row)
+// Response token t is predicted at sequence position P+t-1, so its log-prob and the value of the state before
+// it both come from that position's hidden state.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "distributed/message.h"
+#include "models/generation.h"
+#include "models/gpt.h"
+
+namespace troupe::rlhf {
+
+struct SequenceBatch {
+  at::Tensor sequences, attention_mask, response_mask;
+  int64_t prompt_length = 0;  // P
+
+  int64_t size() const { return sequences.size(0); }
+  int64_t response_length() const { return sequences.size(1) - prompt_length; }
+  // Rows `idx` ([n] int64) of every tensor.
+  SequenceBatch select(const at::Tensor& idx) const;
+  // Reads / writes the three tensors and the scalar "prompt_length"; ProtocolError when shapes disagree.
+  static SequenceBatch from(const distributed::Message& m);
+  void add_to(distributed::Message& m) const;
+};
+
+struct Rollout : SequenceBatch {
+  at::Tensor eos;              // [B] float32: 1 when the response ended with a stop token
+  at::Tensor sample_logprobs;  // [B, T] float32: log-probs under the sampling distribution (0 at padding)
+};
+
+// Position ids for left-padded rows: 0, 1, ... over the real tokens (padding gets 0). mask [B, L] -> [B, L].
+at::Tensor positions_of(const at::Tensor& attention_mask);
+
+// Samples a response for every prompt row (left-padded prompt_ids / prompt_mask [B, P]) with `config` and `seed`.
+Rollout generate_rollout(models::Gpt& model, const at::Tensor& prompt_ids, const at::Tensor& prompt_mask,
+                         models::GenerationConfig config, uint64_t seed);
+
+struct ResponseForward {
+  at::Tensor logprobs;  // [B, T] log p(response token t | everything before it)
+  at::Tensor entropy;   // [B, T] entropy of that distribution (only when asked)
+};
+// One forward pass of `model` over the batch (with grad unless the caller disables it).
+ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy = false);
+// Per-token values [B, T] from the value head (the model needs GptHeads::value).
+at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch);
+
+// The minibatches of one PPO epoch: a permutation of 0..n-1 that depends only on (seed, iteration, epoch), cut
+// into chunks of `size` (the last may be shorter). Actor and critic call it with the same arguments and so
+// train on the same minibatch schedule.
+std::vector<at::Tensor> minibatch_order(int64_t n, int64_t size, uint64_t seed, int64_t iteration, int64_t epoch);
+
+}  // namespace troupe::rlhf
