@@ -42,8 +42,11 @@ WorkerProcess::WorkerProcess(std::string name, const std::vector<std::string>& a
   }
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec. Dies with its parent, even one killed with -9.
+    // Its own process group: a terminal's Ctrl-C reaches only the controller, which stops the workers itself
+    // after its last checkpoint.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    ::setpgid(0, 0);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     ::execv(cargv[0], cargv.data());

@@ -79,10 +79,11 @@ class WorkerRoles {
         // ipc paths are limited to ~107 bytes, so the sockets live in /tmp under a per-run name.
         endpoint = "ipc:///tmp/troupe-" + std::to_string(::getpid()) + "-" + name + ".sock";
       }
-      group_.start("role " + name + " rank 0",
+      const distributed::WorkerProcess& w = group_.start("role " + name + " rank 0",
                    {self_exe(), "worker", "--config", (run_dir / "config.yaml").string(), "--role", name,
                     "--endpoint", endpoint, "--endpoint-file", file.string()},
                    dir / (name + ".log"));
+      std::ofstream(dir / (name + ".pid")) << w.pid() << "\n";  // for people and tests
       files_[name] = file;
     }
     // Rendezvous: wait for every worker to publish its bound endpoint (or die trying).
