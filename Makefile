@@ -20,17 +20,19 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_JOBS) --timeout 600
 
-# The quickstart experiment end to end, then its log read back.
+# The RLHF quickstart end to end (PPO, four worker processes), then its log read back.
 run: build
 	$(TROUPE) info
-	$(TROUPE) run experiments/quickstart/config.yaml
-	$(TROUPE) log runs/quickstart
+	$(TROUPE) run experiments/quickstart/ppo.yaml
+	$(TROUPE) log runs/ppo-quickstart
 
 bench: build
 	$(TROUPE) bench matmul --min-gflops 50
 	$(TROUPE) bench decode
 	$(TROUPE) bench train --peer-script bench/train_peer.py --work-dir $(BUILD)/bench-train
 	bash bench/dp_scaling.sh $(BUILD)/bench-dp
+	$(TROUPE) bench transport
+	bash bench/ppo_overhead.sh $(BUILD)/bench-ppo
 
 # Troupe's BPE vs tiktoken, js-tiktoken and sentencepiece (npm packages go to a scratch folder).
 bench-tokenizer: build

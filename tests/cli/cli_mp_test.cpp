@@ -67,6 +67,17 @@ TEST(Cli, ConfigCheckAcceptsTheQuickstart) {
   EXPECT_THAT(r.output, HasSubstr("OK (kind quickstart)"));
 }
 
+TEST(Cli, ConfigCheckAcceptsTheRlhfQuickstart) {
+  auto r = troupe({"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("OK (kind ppo)"));
+  ScratchDir dir;
+  auto bad = troupe({"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string(), "ppo.kl_mode=both"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, HasSubstr("ppo.kl_mode"));
+  EXPECT_THAT(bad.output, HasSubstr("reward or loss"));
+}
+
 TEST(Cli, ConfigCheckAcceptsTheExampleTrainingConfigs) {
   for (const char* kind : {"pretrain", "sft"}) {
     auto r = troupe({"config", "check", (source_dir() / "experiments/lm" / (std::string(kind) + "_tiny.yaml")).string()});
