@@ -32,18 +32,20 @@ void add_run_command(CLI::App& app, int& exit_code, const std::string& command_l
 
 void add_worker_command(CLI::App& app, int& exit_code) {
   struct Args {
-    std::string config, role, endpoint, endpoint_file;
+    std::string config;
+    std::vector<std::string> roles, endpoints, endpoint_files;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("worker", "One PPO role as a process (started by `troupe run` with placement.mode "
                                            "= processes, or by a launcher such as srun)");
   cmd->add_option("--config", args->config, "the run's resolved config.yaml")->required();
-  cmd->add_option("--role", args->role, "actor | critic | reward | reference")->required();
-  cmd->add_option("--endpoint", args->endpoint, "ZeroMQ endpoint to bind (ipc://PATH, tcp://HOST:PORT or :*)")
+  cmd->add_option("--role", args->roles, "actor | critic | reward | reference (repeat to host several roles)")
       ->required();
-  cmd->add_option("--endpoint-file", args->endpoint_file, "where to publish the bound endpoint")->required();
+  cmd->add_option("--endpoint", args->endpoints, "ZeroMQ endpoint to bind per role (ipc://PATH, tcp://HOST:PORT or :*)")
+      ->required();
+  cmd->add_option("--endpoint-file", args->endpoint_files, "where to publish each bound endpoint")->required();
   cmd->callback([args, &exit_code] {
-    exit_code = experiments::run_ppo_worker(args->config, args->role, args->endpoint, args->endpoint_file);
+    exit_code = experiments::run_ppo_worker(args->config, args->roles, args->endpoints, args->endpoint_files);
   });
 }
 

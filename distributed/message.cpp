@@ -9,7 +9,6 @@
 #include <cstring>
 #include <istream>
 #include <set>
-#include <sstream>
 #include <streambuf>
 
 #include "core/errors.h"
@@ -61,6 +60,23 @@ struct TensorDesc {
 
 using Writer = cereal::PortableBinaryOutputArchive;
 
+// An append-only std::streambuf into a std::string, with its std::ostream: one per thread, reused by encode so a
+// message costs neither a stream construction (locale set-up) nor a second copy of the header.
+struct HeaderSink : std::streambuf {
+  std::string bytes;
+  std::ostream stream{this};
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    bytes.append(s, static_cast<size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) bytes.push_back(traits_type::to_char_type(c));
+    return traits_type::not_eof(c);
+  }
+};
+
 void write_string(Writer& ar, const std::string& s) {
   ar(static_cast<uint64_t>(s.size()));
   ar(cereal::binary_data(s.data(), s.size()));
@@ -78,7 +94,7 @@ at::Tensor sendable(const std::string& name, const at::Tensor& t) {
         fmt::format("cannot send tensor '{}': unsupported dtype {}", name, c10::toString(t.scalar_type())));
   if (t.dim() > static_cast<int64_t>(kMaxTensorRank))
     throw ProtocolError(fmt::format("cannot send tensor '{}': rank {} exceeds {}", name, t.dim(), kMaxTensorRank));
-  return t.contiguous();
+  return t.is_contiguous() ? t : t.contiguous();
 }
 
 // A frame pointing into the tensor's storage; the heap copy of the handle keeps the storage alive until ZeroMQ
@@ -101,19 +117,27 @@ zmq::message_t tensor_frame(const at::Tensor& t) {
 // A read-only std::streambuf over a frame's bytes (no copy) that can say how many bytes are left.
 class MemoryBuffer : public std::streambuf {
  public:
-  MemoryBuffer(const char* data, size_t size) {
+  void reset(const char* data, size_t size) {
     char* p = const_cast<char*>(data);  // only ever read
     setg(p, p, p + size);
   }
   size_t remaining() const { return static_cast<size_t>(egptr() - gptr()); }
 };
 
+// One std::istream per thread, re-pointed at each header: constructing a stream (locale set-up) costs more than
+// parsing a small header.
+struct HeaderSource {
+  MemoryBuffer buffer;
+  std::istream stream{&buffer};
+};
+
 // Reads header fields; a length that exceeds the bytes left is a ProtocolError before anything is allocated.
 // Reading past the end makes cereal throw, which decode turns into a ProtocolError.
 class HeaderReader {
  public:
-  explicit HeaderReader(const zmq::message_t& frame)
-      : buffer_(static_cast<const char*>(frame.data()), frame.size()), stream_(&buffer_), archive_(stream_) {}
+  HeaderReader(HeaderSource& source, const zmq::message_t& frame)
+      : buffer_((source.buffer.reset(static_cast<const char*>(frame.data()), frame.size()), source.buffer)),
+        archive_(source.stream) {}
 
   template <class T>
   T read() {
@@ -136,8 +160,7 @@ class HeaderReader {
   size_t remaining() const { return buffer_.remaining(); }
 
  private:
-  MemoryBuffer buffer_;
-  std::istream stream_;
+  MemoryBuffer& buffer_;
   cereal::PortableBinaryInputArchive archive_;
 };
 
@@ -195,7 +218,8 @@ std::vector<TensorDesc> read_header(const zmq::message_t& frame, size_t tensor_f
         fmt::format("bad message: header is {} bytes, limit {}", frame.size(), limits.max_header_bytes));
   if (frame.size() == 0 || *static_cast<const uint8_t*>(frame.data()) != 1)
     throw ProtocolError("bad message: header does not start with cereal's little-endian flag (not a Troupe message)");
-  HeaderReader r(frame);
+  thread_local HeaderSource source;
+  HeaderReader r(source, frame);
   const auto magic = r.read<uint32_t>();
   if (magic != kMessageMagic)
     throw ProtocolError(
@@ -249,8 +273,10 @@ at::Tensor tensor_from_frame(zmq::message_t&& frame, const TensorDesc& d) {
     return copy;
   }
   auto* owned = new zmq::message_t(std::move(frame));
-  return at::from_blob(
-      owned->data(), d.shape, [owned](void*) { delete owned; }, options);
+  return at::for_blob(owned->data(), d.shape)
+      .context(owned, [](void* p) { delete static_cast<zmq::message_t*>(p); })  // freed even if make_tensor throws
+      .options(options)
+      .make_tensor();
 }
 
 }  // namespace
@@ -310,9 +336,10 @@ std::vector<zmq::message_t> encode(const Message& m) {
     if (!names.insert(name).second) throw ProtocolError(fmt::format("cannot send tensor '{}': duplicate name", name));
     payload.push_back(sendable(name, t));
   }
-  std::ostringstream header(std::ios::binary);
+  thread_local HeaderSink header;
+  header.bytes.clear();
   {
-    Writer ar(header, Writer::Options::LittleEndian());
+    Writer ar(header.stream, Writer::Options::LittleEndian());
     ar(kMessageMagic, kProtocolVersion, static_cast<uint16_t>(m.type), m.request_id, m.step, m.weight_version);
     ar(static_cast<uint64_t>(m.scalars.size()));
     for (const auto& [key, value] : m.scalars) {
@@ -333,10 +360,9 @@ std::vector<zmq::message_t> encode(const Message& m) {
       ar(static_cast<uint64_t>(t.nbytes()));
     }
   }
-  const std::string bytes = header.str();
   std::vector<zmq::message_t> frames;
   frames.reserve(payload.size() + 1);
-  frames.emplace_back(bytes.data(), bytes.size());
+  frames.emplace_back(header.bytes.data(), header.bytes.size());
   for (const auto& t : payload) frames.push_back(tensor_frame(t));
   return frames;
 }

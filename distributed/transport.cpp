@@ -65,19 +65,18 @@ std::vector<zmq::message_t> receive_frames(void* socket, size_t max_frames) {
   return frames;
 }
 
-enum class SendResult { kSent, kPeerGone };
+enum class SendResult { kSent, kPeerGone, kQueueFull };
 
 // Sends `frames` as one multipart message. kPeerGone when a ROUTER (ZMQ_ROUTER_MANDATORY) no longer knows the
-// first frame's identity; TimeoutError when the queue stayed full for kSendTimeoutMs.
-SendResult send_frames(void* socket, std::vector<zmq::message_t>& frames, const std::string& who) {
+// first frame's identity; kQueueFull when the queue stayed full for kSendTimeoutMs.
+SendResult send_frames(void* socket, std::vector<zmq::message_t>& frames) {
   for (size_t i = 0; i < frames.size(); ++i) {
     const int flags = i + 1 < frames.size() ? ZMQ_SNDMORE : 0;
     int rc = 0;
     while ((rc = zmq_msg_send(frames[i].handle(), socket, flags)) == -1 && zmq_errno() == EINTR) {
     }
     if (rc == -1 && zmq_errno() == EHOSTUNREACH) return SendResult::kPeerGone;
-    if (rc == -1 && zmq_errno() == EAGAIN)
-      throw TimeoutError(fmt::format("{}: send queue stayed full for {} ms", who, kSendTimeoutMs));
+    if (rc == -1 && zmq_errno() == EAGAIN) return SendResult::kQueueFull;
     detail::check_zmq(rc, "zmq_msg_send(frame, socket, flags)", __FILE__, __LINE__);
   }
   return SendResult::kSent;
@@ -170,8 +169,11 @@ void Server::send_to(const std::string& peer, const Message& reply) {
   frames.reserve(reply.tensors.size() + 2);
   frames.emplace_back(peer.data(), peer.size());
   for (auto& frame : encode(reply)) frames.push_back(std::move(frame));
-  if (send_frames(socket_.get(), frames, endpoint_) == SendResult::kPeerGone)
+  const SendResult sent = send_frames(socket_.get(), frames);
+  if (sent == SendResult::kPeerGone)
     spdlog::warn("{}: client disconnected; reply to request {} dropped", endpoint_, reply.request_id);
+  if (sent == SendResult::kQueueFull)
+    throw TimeoutError(fmt::format("{}: reply queue stayed full for {} ms", endpoint_, kSendTimeoutMs));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -189,7 +191,8 @@ uint64_t Client::send(Message request) {
   const uint64_t id = next_id_++;
   request.request_id = id;
   auto frames = encode(request);
-  send_frames(socket_.get(), frames, describe());
+  if (send_frames(socket_.get(), frames) != SendResult::kSent)
+    throw TimeoutError(fmt::format("{}: send queue stayed full for {} ms", describe(), kSendTimeoutMs));
   outstanding_[id] = request.type;
   return id;
 }

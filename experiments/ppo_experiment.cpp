@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/errors.h"
@@ -33,7 +35,8 @@ class InprocRoles {
       auto role = std::shared_ptr<rlhf::Role>(rlhf::make_role(name, c));
       auto server = std::make_shared<distributed::Server>(prefix + name);
       endpoints_[name] = server->endpoint();
-      threads_.emplace_back([this, role, server] {
+      threads_.emplace_back([this, role, server, threads = c.runtime.threads] {
+        core::set_threads(threads);  // OpenMP's thread count is per thread: a new thread starts from the default
         distributed::ServeOptions o;
         o.should_stop = [this] { return stop_.load(); };
         try {
@@ -56,6 +59,25 @@ class InprocRoles {
   std::vector<std::thread> threads_;
 };
 
+// The worker processes: one per role, except roles that placement.colocate puts together.
+std::vector<std::vector<std::string>> process_groups(const rlhf::PpoConfig& c) {
+  std::vector<std::vector<std::string>> groups;
+  std::set<std::string> placed;
+  for (const std::string& spec : c.placement.colocate) {
+    std::vector<std::string> group;
+    std::stringstream ss(spec);
+    for (std::string name; std::getline(ss, name, ',');) {
+      if (!placed.insert(name).second) throw ConfigError("placement.colocate: role '" + name + "' appears twice");
+      group.push_back(name);
+    }
+    groups.push_back(group);
+  }
+  for (const std::string& name : rlhf::role_names()) {
+    if (placed.count(name) == 0) groups.push_back({name});
+  }
+  return groups;
+}
+
 std::string self_exe() {
   std::error_code ec;
   const fs::path p = fs::read_symlink("/proc/self/exe", ec);
@@ -69,22 +91,22 @@ class WorkerRoles {
   WorkerRoles(const rlhf::PpoConfig& c, const fs::path& run_dir) {
     const fs::path dir = run_dir / "workers";
     fs::create_directories(dir);
-    for (const std::string& name : rlhf::role_names()) {
-      const fs::path file = dir / (name + ".endpoint");
-      fs::remove(file);
-      std::string endpoint;
-      if (c.placement.transport == "tcp") {
-        endpoint = "tcp://" + c.placement.bind_host + ":*";
-      } else {
+    for (const std::vector<std::string>& group : process_groups(c)) {
+      std::vector<std::string> argv = {self_exe(), "worker", "--config", (run_dir / "config.yaml").string()};
+      std::string label;
+      for (const std::string& name : group) {
+        const fs::path file = dir / (name + ".endpoint");
+        fs::remove(file);
         // ipc paths are limited to ~107 bytes, so the sockets live in /tmp under a per-run name.
-        endpoint = "ipc:///tmp/troupe-" + std::to_string(::getpid()) + "-" + name + ".sock";
+        const std::string endpoint = c.placement.transport == "tcp"
+                                         ? "tcp://" + c.placement.bind_host + ":*"
+                                         : "ipc:///tmp/troupe-" + std::to_string(::getpid()) + "-" + name + ".sock";
+        argv.insert(argv.end(), {"--role", name, "--endpoint", endpoint, "--endpoint-file", file.string()});
+        files_[name] = file;
+        label += (label.empty() ? "" : "+") + name;
       }
-      const distributed::WorkerProcess& w = group_.start("role " + name + " rank 0",
-                   {self_exe(), "worker", "--config", (run_dir / "config.yaml").string(), "--role", name,
-                    "--endpoint", endpoint, "--endpoint-file", file.string()},
-                   dir / (name + ".log"));
-      std::ofstream(dir / (name + ".pid")) << w.pid() << "\n";  // for people and tests
-      files_[name] = file;
+      const distributed::WorkerProcess& w = group_.start("role " + label + " rank 0", argv, dir / (label + ".log"));
+      for (const std::string& name : group) std::ofstream(dir / (name + ".pid")) << w.pid() << "\n";
     }
     // Rendezvous: wait for every worker to publish its bound endpoint (or die trying).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(c.placement.request_timeout_s);
@@ -137,23 +159,42 @@ ExperimentKind ppo_kind() {
   return make_kind<rlhf::PpoConfig>("ppo", "RLHF with PPO: actor, critic, reward and reference roles", run_ppo);
 }
 
-int run_ppo_worker(const std::string& config_file, const std::string& role_name, const std::string& endpoint,
-                   const std::string& endpoint_file) {
+int run_ppo_worker(const std::string& config_file, const std::vector<std::string>& roles,
+                   const std::vector<std::string>& endpoints, const std::vector<std::string>& endpoint_files) {
+  if (roles.empty() || roles.size() != endpoints.size() || roles.size() != endpoint_files.size()) {
+    throw ConfigError("troupe worker: give one --endpoint and one --endpoint-file per --role");
+  }
   const auto tree = core::load_config(config_file, {});
   const rlhf::PpoConfig c = core::bind_config<rlhf::PpoConfig>(tree).value;
   core::set_threads(c.runtime.threads);
   const pid_t parent = ::getppid();
-  auto role = rlhf::make_role(role_name, c);
-  distributed::Server server(endpoint);
-  {
-    const std::string tmp = endpoint_file + ".tmp";
-    std::ofstream(tmp) << server.endpoint() << "\n";
-    fs::rename(tmp, endpoint_file);
+  // Build every model first (torch's global generator is not thread-safe), then serve each role on a thread.
+  std::vector<std::unique_ptr<rlhf::Role>> built;
+  std::vector<std::unique_ptr<distributed::Server>> servers;
+  for (size_t i = 0; i < roles.size(); ++i) {
+    built.push_back(rlhf::make_role(roles[i], c));
+    servers.push_back(std::make_unique<distributed::Server>(endpoints[i]));
+    const std::string tmp = endpoint_files[i] + ".tmp";
+    std::ofstream(tmp) << servers.back()->endpoint() << "\n";
+    fs::rename(tmp, endpoint_files[i]);
+    spdlog::info("{} serving on {}", roles[i], servers.back()->endpoint());
   }
-  spdlog::info("{} serving on {}", role_name, server.endpoint());
-  distributed::ServeOptions o;
-  o.should_stop = [parent] { return ::getppid() != parent || core::stop_requested(); };
-  distributed::serve(server, [&role](const distributed::Message& m) { return role->handle(m); }, o);
+  std::atomic<int> running{static_cast<int>(roles.size())};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < roles.size(); ++i) {
+    threads.emplace_back([&, i] {
+      core::set_threads(c.runtime.threads);
+      distributed::ServeOptions o;
+      o.should_stop = [parent] { return ::getppid() != parent || core::stop_requested(); };
+      try {
+        distributed::serve(*servers[i], [&role = *built[i]](const distributed::Message& m) { return role.handle(m); }, o);
+      } catch (const std::exception& e) {
+        spdlog::error("{} stopped: {}", roles[i], e.what());
+      }
+      --running;
+    });
+  }
+  for (auto& t : threads) t.join();
   return core::stop_requested() ? 128 + core::stop_signal() : 0;
 }
 

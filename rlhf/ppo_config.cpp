@@ -2,6 +2,7 @@
 #include "rlhf/ppo_config.h"
 
 #include <cmath>
+#include <sstream>
 
 namespace troupe::rlhf {
 
@@ -53,6 +54,14 @@ void PlacementSection::validate(core::ConfigValidator& v) const {
   v.require(!bind_host.empty(), "bind_host", bind_host, "an interface address");
   v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
   v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
+  for (const std::string& group : colocate) {
+    std::stringstream ss(group);
+    bool ok = !group.empty();
+    for (std::string name; std::getline(ss, name, ',');) {
+      ok = ok && (name == "actor" || name == "critic" || name == "reward" || name == "reference");
+    }
+    v.require(ok, "colocate", group, "comma-separated role names (actor, critic, reward, reference)");
+  }
 }
 
 void PpoConfig::validate(core::ConfigValidator& v) const {

@@ -139,6 +139,7 @@ struct PlacementSection {
   std::string bind_host = "127.0.0.1";  // tcp: interface the workers bind
   double request_timeout_s = 120;  // a reply later than this means the role is dead or stuck
   double heartbeat_s = 2;          // processes: liveness check interval while waiting
+  std::vector<std::string> colocate;  // processes: roles sharing one process, e.g. ["reward,reference"]
 
   template <class V>
   void visit(V& v) {
@@ -147,6 +148,7 @@ struct PlacementSection {
     v.field("bind_host", bind_host, "tcp: address the workers bind (loopback by default)");
     v.field("request_timeout_s", request_timeout_s, "seconds before a request fails (dead or stuck role)");
     v.field("heartbeat_s", heartbeat_s, "seconds between liveness checks of worker processes");
+    v.field("colocate", colocate, "processes: comma-separated roles that share one process, e.g. reward,reference");
   }
   void validate(core::ConfigValidator& v) const;
 };

@@ -2,7 +2,8 @@
 // response tokens that match a fixed pattern, so the optimum is 1 and a uniform policy scores 1/8):
 //  - all roles in one process (inproc) learn: the mean reward of the first iteration is below 0.35 and that of
 //    the last five above 0.8, within 40 iterations;
-//  - the same config with the four roles as separate `troupe worker` processes logs identical metrics;
+//  - the same config with the four roles as separate `troupe worker` processes logs identical metrics, and so
+//    does reward + reference sharing one process over tcp;
 //  - kill -9 of the critic process mid-run: the controller exits non-zero within 30 s naming the critic, no
 //    worker is left running, and `--resume` completes the run with metrics identical to the uninterrupted one.
 #include <gmock/gmock.h>
@@ -98,6 +99,15 @@ TEST_F(PpoCli, LearnsThePatternAndWorkerProcessesMatchInproc) {
   ASSERT_EQ(processes.exit_code, 0) << processes.output;
   EXPECT_TRUE(std::filesystem::exists(run("processes") / "workers" / "critic.log"));
   expect_same_metrics(run("inproc"), run("processes"));
+
+  // Reward and reference sharing one process, over tcp on loopback: the same metrics again.
+  auto shared = run_process(args("shared", {"placement.mode=processes", "placement.transport=tcp",
+                                            "placement.colocate=[\"reward,reference\"]"}),
+                            std::chrono::seconds(300));
+  ASSERT_EQ(shared.exit_code, 0) << shared.output;
+  EXPECT_TRUE(std::filesystem::exists(run("shared") / "workers" / "reward+reference.log"));
+  EXPECT_THAT(testing::read_file(run("shared") / "workers" / "critic.endpoint"), HasSubstr("tcp://127.0.0.1:"));
+  expect_same_metrics(run("inproc"), run("shared"));
 }
 
 TEST_F(PpoCli, KilledCriticStopsTheRunAndResumeMatchesAnUninterruptedRun) {

@@ -94,7 +94,8 @@ TEST_P(TransportProcess, KilledWorkerIsATimeoutNotAHang) {
   EXPECT_LT(Clock::now() - start, deadline + 1s);
 }
 
-INSTANTIATE_TEST_SUITE_P(Endpoints, TransportProcess, ::testing::Values("tcp", "ipc"));
+INSTANTIATE_TEST_SUITE_P(Endpoints, TransportProcess, ::testing::Values("tcp", "ipc"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace troupe::distributed

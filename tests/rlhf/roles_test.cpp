@@ -185,9 +185,9 @@ TEST(ActorRole, StaleLogprobsTrainWhenTheRatioCheckIsOff) {
   const torch::Tensor old = logprobs_of(*actor, gen);
   const Message reply = actor->handle(train_request(gen, old + 0.5 * gen.tensor("response_mask"), old, 0.02, 0, 0));
   EXPECT_EQ(reply.weight_version, 1);
-  // Every ratio starts at e^−0.5 ≈ 0.61; a few small steps cannot bring any back to 1.
-  EXPECT_LT(reply.scalar("actor/ratio_max"), 0.9);
-  EXPECT_GT(reply.scalar("actor/ratio_min"), 0.3);
+  // On the first minibatch every ratio is e^−0.5 ≈ 0.607 (later ones see a moved policy).
+  EXPECT_LE(reply.scalar("actor/ratio_min"), std::exp(-0.5) + 1e-4);
+  EXPECT_GT(reply.scalar("actor/ratio_min"), 0.0);
 }
 
 TEST(ActorRole, TrainingBumpsTheVersionAndReportsMetrics) {
@@ -243,7 +243,7 @@ TEST(ActorRole, KlLossIsZeroAtTheReferenceAndPositiveAfterMoving) {
   const Message gen1 = actor->handle(generate_request(6));
   const torch::Tensor ref1 = logprobs_of(*reference, gen1);
   const Message r1 = actor->handle(train_request(gen1, logprobs_of(*actor, gen1), ref1, kl_coef, 0, 0));
-  EXPECT_GE(r1.scalar("actor/kl_loss"), 0.0);  // k3 is non-negative
+  EXPECT_GE(r1.scalar("actor/kl_loss"), 0.0);   // k3 is non-negative
   EXPECT_LT(r1.scalar("actor/kl_loss"), 1e-9);  // policy == reference
 
   // Train again on a fresh rollout: the KL term is now the k3 estimate between the moved policy and the reference.
@@ -254,7 +254,7 @@ TEST(ActorRole, KlLossIsZeroAtTheReferenceAndPositiveAfterMoving) {
   const torch::Tensor mask = gen2.tensor("response_mask");
   const double expected = masked_mean(kl_estimate(old2, ref2, KlEstimator::kK3), mask).item<double>();
   const Message r2 = actor->handle(train_request(gen2, old2, ref2, kl_coef, 1, 1));
-  EXPECT_GT(r2.scalar("actor/kl_loss"), 1e-7);
+  EXPECT_GT(r2.scalar("actor/kl_loss"), 1e-4);  // about 0.009 here
   EXPECT_NEAR(r2.scalar("actor/kl_loss"), expected, 1e-3 * expected + 1e-9);
 }
 
@@ -399,8 +399,7 @@ TEST(ActorRole, WeightsAloneDoNotReproduceTheNextStep) {
   const torch::Tensor old = logprobs_of(*first, gen_a);
   first->handle(train_request(gen_a, old, old, 0.02, 1, 1));
   second->handle(train_request(gen_a, old, old, 0.02, 1, 1));
-  EXPECT_GT(max_abs_diff(logprobs_of(*first, gen_a), logprobs_of(*second, gen_a), gen_a.tensor("response_mask")),
-            1e-6);
+  EXPECT_GT(max_abs_diff(logprobs_of(*first, gen_a), logprobs_of(*second, gen_a), gen_a.tensor("response_mask")), 1e-6);
 }
 
 }  // namespace

@@ -187,7 +187,9 @@ TEST(GenerateRollout, StopTokenEndsRowsAndTruncatedRowsRunToTheLimit) {
     }
     for (int64_t t = 0; t < n; ++t) {
       EXPECT_LT(r.sample_logprobs[b][t].item<float>(), 0.0f);
-      if (t < n - 1) EXPECT_NE(response[static_cast<size_t>(t)], kStop) << "the row should have ended here";
+      if (t < n - 1) {
+        EXPECT_NE(response[static_cast<size_t>(t)], kStop) << "the row should have ended here";
+      }
     }
     const bool eos = r.eos[b].item<float>() > 0.5f;
     if (eos) {
@@ -226,8 +228,7 @@ TEST(GenerateRollout, ShapedRewardSitsOnTheLastGeneratedTokenForEosAndTruncation
   }
   // Every row: one nonzero entry, equal to its score, at its last real token.
   EXPECT_TRUE(torch::allclose(rewards.sum(1), scores.to(rewards.scalar_type())));
-  EXPECT_TRUE(torch::equal(last_token_index(r.response_mask),
-                           r.response_mask.sum(1).to(torch::kLong) - 1));
+  EXPECT_TRUE(torch::equal(last_token_index(r.response_mask), r.response_mask.sum(1).to(torch::kLong) - 1));
 }
 
 TEST(GenerateRollout, ResponseLogprobsRecomputeTheSamplingLogprobs) {
