@@ -69,13 +69,16 @@ struct DecodeLimits {
   size_t max_header_bytes = size_t{1} << 20;      // bytes of frame 0 (1 MiB)
 };
 
-// Frame 0 is the header, written with cereal's PortableBinaryOutputArchive in little-endian order: magic,
-// protocol version, type, request id, step, weight version, scalars, strings and, per tensor, name, dtype code,
-// shape and byte size (counts and string lengths as uint64). Frames 1..N are the tensors' raw bytes, contiguous
-// and little-endian. Cost: a non-contiguous tensor is copied once by .contiguous(); a contiguous one is not
-// copied: its frame points into the tensor's storage and holds a reference to it until ZeroMQ is done with it.
-// Throws ProtocolError for a tensor that cannot travel: undefined, not on the CPU, not strided, unsupported
-// dtype, rank above kMaxTensorRank, or a duplicate name.
+// Frame 0 is the header, written with cereal's PortableBinaryOutputArchive, little-endian:
+//   u8 1 (cereal's endianness flag) | u32 magic | u32 version | u16 type | u64 request id | i64 step
+//   | i64 weight version | u64 n, n x (str name, f64 value) | u64 n, n x (str key, str value)
+//   | u64 n, n x (str name, u8 dtype code, u32 rank, rank x i64 dim, u64 byte size)
+// where str = u64 length + bytes and dtype codes are 1 float32, 2 float64, 3 bfloat16, 4 float16, 5 int64,
+// 6 int32, 7 uint8, 8 bool. Frames 1..n are the tensors' raw bytes, contiguous and little-endian. Cost: a
+// non-contiguous tensor is copied once by .contiguous(); a contiguous one is not copied: its frame points into the
+// tensor's storage and holds a reference to it until ZeroMQ is done with it. Throws ProtocolError for a tensor that
+// cannot travel: undefined, not on the CPU, not strided, unsupported dtype, rank above kMaxTensorRank, or a duplicate
+// name.
 std::vector<zmq::message_t> encode(const Message& message);
 
 // Inverse of encode. Validates everything against the header and `limits` (magic, version, type, frame count,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,7 +15,9 @@
 #include "core/run_session.h"
 #include "core/runtime.h"
 #include "core/signals.h"
+#include "distributed/group_relay.h"
 #include "distributed/launcher.h"
+#include "distributed/mpi_communicator.h"
 #include "distributed/transport.h"
 #include "rlhf/controller.h"
 #include "rlhf/roles.h"
@@ -78,6 +81,17 @@ std::vector<std::vector<std::string>> process_groups(const rlhf::PpoConfig& c) {
   return groups;
 }
 
+// mpirun from PATH (absolute, for exec).
+std::string mpirun_path() {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path != nullptr ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(ss, dir, ':');) {
+    const fs::path candidate = fs::path(dir) / "mpirun";
+    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  throw ConfigError("placement: a role with more than one rank needs mpirun on PATH (Open MPI)");
+}
+
 std::string self_exe() {
   std::error_code ec;
   const fs::path p = fs::read_symlink("/proc/self/exe", ec);
@@ -105,7 +119,18 @@ class WorkerRoles {
         files_[name] = file;
         label += (label.empty() ? "" : "+") + name;
       }
-      const distributed::WorkerProcess& w = group_.start("role " + label + " rank 0", argv, dir / (label + ".log"));
+      const int64_t ranks = c.placement.ranks(group.front());
+      if (ranks > 1) {
+        // A data-parallel group: one mpirun job of `ranks` workers; its world is the role's communicator.
+        std::vector<std::string> mpi = {mpirun_path()};
+        if (::geteuid() == 0) mpi.push_back("--allow-run-as-root");
+        mpi.insert(mpi.end(), {"--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np",
+                               std::to_string(ranks)});
+        argv.insert(argv.begin(), mpi.begin(), mpi.end());
+      }
+      const distributed::WorkerProcess& w =
+          group_.start("role " + label + (ranks > 1 ? " (" + std::to_string(ranks) + " ranks)" : " rank 0"), argv,
+                       dir / (label + ".log"));
       for (const std::string& name : group) std::ofstream(dir / (name + ".pid")) << w.pid() << "\n";
     }
     // Rendezvous: wait for every worker to publish its bound endpoint (or die trying).
@@ -159,6 +184,33 @@ ExperimentKind ppo_kind() {
   return make_kind<rlhf::PpoConfig>("ppo", "RLHF with PPO: actor, critic, reward and reference roles", run_ppo);
 }
 
+namespace {
+
+// One rank of a role's data-parallel group (started under mpirun): every rank builds the role over the group's
+// communicator; rank 0 binds the endpoint and relays each request to the others.
+int run_group_worker(const rlhf::PpoConfig& c, const std::vector<std::string>& roles,
+                     const std::vector<std::string>& endpoints, const std::vector<std::string>& endpoint_files) {
+  if (roles.size() != 1) throw ConfigError("troupe worker: a data-parallel group hosts exactly one role");
+  // Requests may keep the other ranks waiting as long as the controller waits for a reply.
+  auto comm = distributed::MpiCommunicator::world(
+      std::chrono::milliseconds(static_cast<int64_t>(c.placement.request_timeout_s * 1000) + 60000));
+  auto role = rlhf::make_role(roles[0], c, comm.get());
+  std::unique_ptr<distributed::Server> server;
+  if (comm->rank() == 0) {
+    server = std::make_unique<distributed::Server>(endpoints[0]);
+    const std::string tmp = endpoint_files[0] + ".tmp";
+    std::ofstream(tmp) << server->endpoint() << "\n";
+    fs::rename(tmp, endpoint_files[0]);
+    spdlog::info("{} ({} ranks) serving on {}", roles[0], comm->size(), server->endpoint());
+  }
+  distributed::ServeOptions o;
+  o.should_stop = [] { return core::stop_requested(); };
+  distributed::serve_group(*comm, server.get(), [&role](const distributed::Message& m) { return role->handle(m); }, o);
+  return core::stop_requested() ? 128 + core::stop_signal() : 0;
+}
+
+}  // namespace
+
 int run_ppo_worker(const std::string& config_file, const std::vector<std::string>& roles,
                    const std::vector<std::string>& endpoints, const std::vector<std::string>& endpoint_files) {
   if (roles.empty() || roles.size() != endpoints.size() || roles.size() != endpoint_files.size()) {
@@ -168,6 +220,7 @@ int run_ppo_worker(const std::string& config_file, const std::vector<std::string
   const rlhf::PpoConfig c = core::bind_config<rlhf::PpoConfig>(tree).value;
   core::set_threads(c.runtime.threads);
   const pid_t parent = ::getppid();
+  if (distributed::launched_by_mpi()) return run_group_worker(c, roles, endpoints, endpoint_files);
   // Build every model first (torch's global generator is not thread-safe), then serve each role on a thread.
   std::vector<std::unique_ptr<rlhf::Role>> built;
   std::vector<std::unique_ptr<distributed::Server>> servers;

@@ -54,13 +54,18 @@ void PlacementSection::validate(core::ConfigValidator& v) const {
   v.require(!bind_host.empty(), "bind_host", bind_host, "an interface address");
   v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
   v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
+  for (const auto& [key, n] : {std::pair<const char*, int64_t>{"actor_ranks", actor_ranks},
+                                {"critic_ranks", critic_ranks}, {"reference_ranks", reference_ranks}}) {
+    v.require(n >= 1, key, n, "an integer >= 1");
+    v.require(n == 1 || mode == "processes", key, n, "1 unless mode is processes");
+  }
   for (const std::string& group : colocate) {
     std::stringstream ss(group);
     bool ok = !group.empty();
     for (std::string name; std::getline(ss, name, ',');) {
-      ok = ok && (name == "actor" || name == "critic" || name == "reward" || name == "reference");
+      ok = ok && (name == "actor" || name == "critic" || name == "reward" || name == "reference") && ranks(name) == 1;
     }
-    v.require(ok, "colocate", group, "comma-separated role names (actor, critic, reward, reference)");
+    v.require(ok, "colocate", group, "comma-separated role names (actor, critic, reward, reference), each of one rank");
   }
 }
 

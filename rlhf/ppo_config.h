@@ -140,6 +140,9 @@ struct PlacementSection {
   double request_timeout_s = 120;  // a reply later than this means the role is dead or stuck
   double heartbeat_s = 2;          // processes: liveness check interval while waiting
   std::vector<std::string> colocate;  // processes: roles sharing one process, e.g. ["reward,reference"]
+  int64_t actor_ranks = 1;      // processes: data-parallel ranks of the actor (an mpirun group)
+  int64_t critic_ranks = 1;     // processes: data-parallel ranks of the critic
+  int64_t reference_ranks = 1;  // processes: ranks of the reference
 
   template <class V>
   void visit(V& v) {
@@ -149,6 +152,17 @@ struct PlacementSection {
     v.field("request_timeout_s", request_timeout_s, "seconds before a request fails (dead or stuck role)");
     v.field("heartbeat_s", heartbeat_s, "seconds between liveness checks of worker processes");
     v.field("colocate", colocate, "processes: comma-separated roles that share one process, e.g. reward,reference");
+    v.field("actor_ranks", actor_ranks, "processes: data-parallel ranks of the actor (started with mpirun)");
+    v.field("critic_ranks", critic_ranks, "processes: data-parallel ranks of the critic");
+    v.field("reference_ranks", reference_ranks, "processes: ranks of the reference");
+  }
+  // Ranks of `role` (1 for the reward and for any role under inproc).
+  int64_t ranks(const std::string& role) const {
+    if (mode != "processes") return 1;
+    if (role == "actor") return actor_ranks;
+    if (role == "critic") return critic_ranks;
+    if (role == "reference") return reference_ranks;
+    return 1;
   }
   void validate(core::ConfigValidator& v) const;
 };

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "core/checkpoint_state.h"
+#include "core/communicator.h"
 #include "core/errors.h"
 #include "core/lm_data.h"
 #include "core/seeding.h"
@@ -43,6 +44,68 @@ namespace {
 
 [[noreturn]] void unsupported(const std::string& role, const Message& m) {
   throw ProtocolError(role + " does not handle " + distributed::to_string(m.type) + " requests");
+}
+
+// ---- data parallelism inside a role's group ----
+// Every rank of a group receives the same request (distributed/group_relay.h) and works on its own rows; results
+// are reassembled by summing zero-padded row blocks, gradients by one flat all-reduce. With one rank all of this
+// is the identity.
+
+// This rank's rows [begin, end) of n: contiguous blocks, the first n % W ranks one row more.
+std::pair<int64_t, int64_t> my_rows(int64_t n, const core::Communicator& comm) {
+  const int64_t w = comm.size(), r = comm.rank();
+  const int64_t base = n / w, extra = n % w;
+  const int64_t begin = r * base + std::min(r, extra);
+  return {begin, begin + base + (r < extra ? 1 : 0)};
+}
+
+// [n, ...] from every rank's rows (`mine` holds rows [begin, begin + mine.size(0))), float32.
+torch::Tensor gather_rows(core::Communicator& comm, const torch::Tensor& mine, std::vector<int64_t> shape,
+                          int64_t begin) {
+  if (comm.size() == 1) return mine;
+  torch::Tensor full = torch::zeros(shape, torch::kFloat32);
+  if (mine.defined() && mine.size(0) > 0) full.slice(0, begin, begin + mine.size(0)).copy_(mine);
+  comm.allreduce_sum(full);
+  return full;
+}
+
+// Sums the gradients of `params` over the group (missing gradients count as zero) in one flat buffer.
+void allreduce_gradients(core::Communicator& comm, std::vector<torch::Tensor>& params) {
+  if (comm.size() == 1) return;
+  std::vector<torch::Tensor> parts;
+  for (auto& p : params) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    parts.push_back(p.grad().reshape({-1}));
+  }
+  torch::Tensor flat = torch::cat(parts);
+  comm.allreduce_sum(flat);
+  int64_t at = 0;
+  for (auto& p : params) {
+    p.mutable_grad().copy_(flat.slice(0, at, at + p.numel()).view_as(p));
+    at += p.numel();
+  }
+}
+
+// Every rank's value of x, in rank order.
+std::vector<double> all_values(core::Communicator& comm, double x) {
+  torch::Tensor v = torch::zeros({comm.size()}, torch::kFloat64);
+  v[comm.rank()] = x;
+  comm.allreduce_sum(v);
+  return std::vector<double>(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
+}
+
+// Per-token [B, T] output of `f` on this rank's rows of `batch`, reassembled over the group.
+template <class F>
+torch::Tensor sharded_rows(core::Communicator& comm, const SequenceBatch& batch, F&& f) {
+  const auto [begin, end] = my_rows(batch.size(), comm);
+  torch::Tensor mine;
+  if (end > begin) mine = f(batch.select(torch::arange(begin, end, torch::kLong)));
+  return gather_rows(comm, mine, {batch.size(), batch.response_length()}, begin);
+}
+
+core::Communicator& single_rank() {
+  static core::SingleProcessCommunicator one;
+  return one;
 }
 
 // The starting policy: init_from, or a random GPT seeded from (seed, "policy") — the actor and the reference
@@ -81,13 +144,14 @@ void load_state(const Message& m, models::Gpt& model, torch::optim::Optimizer& o
 
 class ActorRole final : public Role {
  public:
-  explicit ActorRole(const PpoConfig& c) : c_(c), model_(starting_policy(c)), gen_(c.generation) {
-    model_->eval();
+  ActorRole(const PpoConfig& c, core::Communicator& comm)
+      : c_(c), comm_(comm), model_(starting_policy(c)), gen_(c.generation) {
+    model_->eval();  // dropout off: PPO's ratio must be exactly 1 before the first update
     // Responses end at the tokenizer's <|endoftext|> unless stop tokens are configured.
     if (gen_.stop_tokens.empty() && !c.prompts.tokenizer.empty()) {
       const auto eos = core::eos_id_of(core::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
       if (eos) gen_.stop_tokens.push_back(*eos);
-    }  // dropout off: PPO's ratio must be exactly 1 before the first update
+    }
     optimizer_ = models::make_adamw(*model_, c.actor.optim);
     for (const auto& p : model_->parameters()) params_.push_back(p);
     if (c.ppo.ptx_coef > 0) {
@@ -114,7 +178,9 @@ class ActorRole final : public Role {
   }
 
  private:
+  // Rollouts are sampled by rank 0 of the group (the others have nothing to add yet: same weights, same seed).
   Message generate(const Message& m) {
+    if (comm_.rank() != 0) return Message();
     const Rollout r = generate_rollout(model_, m.tensor("prompt_ids"), m.tensor("prompt_mask"), gen_,
                                        static_cast<uint64_t>(m.scalar("seed")));
     Message out;
@@ -130,7 +196,9 @@ class ActorRole final : public Role {
     const SequenceBatch s = SequenceBatch::from(m);
     Message out;
     out.weight_version = version_;
-    out.tensors = {{"logprobs", response_logprobs(model_, s).logprobs}};
+    out.tensors = {{"logprobs", sharded_rows(comm_, s, [&](const SequenceBatch& b) {
+                      return response_logprobs(model_, b).logprobs;
+                    })}};
     return out;
   }
 
@@ -139,6 +207,7 @@ class ActorRole final : public Role {
   Message save() {
     Message out;
     out.weight_version = version_;
+    if (comm_.rank() != 0) return out;  // every rank holds the same weights and optimizer state
     add_state(out, model_, *optimizer_);
     out.strings["model_config"] = models::gpt_config_json(model_->config());
     if (ptx_) out.tensors.emplace_back("ptx_state", torch::tensor(ptx_->state().to_vector(), torch::kLong));
@@ -158,7 +227,8 @@ class ActorRole final : public Role {
     return out;
   }
 
-  const PpoConfig& c_;
+  const PpoConfig c_;
+  core::Communicator& comm_;
   models::Gpt model_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> params_;
@@ -187,63 +257,86 @@ Message ActorRole::train(const Message& m) {
   models::set_lr(*optimizer_, models::lr_at(c_.actor.optim, iteration, c_.ppo.iterations));
   const double clip = c_.actor.optim.grad_clip > 0 ? c_.actor.optim.grad_clip : std::numeric_limits<double>::infinity();
 
-  std::map<std::string, double> sums;
-  double ratio_min = std::numeric_limits<double>::infinity(), ratio_max = 0;
+  // Per optimizer step: {policy loss, clipped tokens, approx-KL, entropy, ratio, KL term} summed over tokens,
+  // the ptx loss, and the gradient norm; every minibatch's loss is a mean over all of its tokens (all ranks).
+  enum { kPolicy, kClipped, kApproxKl, kEntropy, kRatio, kKl, kPtx, kGradNorm, kStats };
+  std::vector<double> totals(kStats, 0.0);
+  double ratio_min = std::numeric_limits<double>::infinity(), ratio_max = -std::numeric_limits<double>::infinity();
   int64_t steps = 0;
   for (int64_t epoch = 0; epoch < c_.ppo.epochs; ++epoch) {
     const auto batches = minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
     for (const torch::Tensor& idx : batches) {
-      const SequenceBatch mb = all.select(idx);
-      const torch::Tensor mask = mb.response_mask;
-      const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true);
-      const PolicyLossOut p =
-          policy_loss(f.logprobs, old_logp.index_select(0, idx), advantages.index_select(0, idx), mask,
-                      c_.ppo.clip_eps, c_.ppo.dual_clip);
-      const double tokens = mask.sum().item<double>();
-      const torch::Tensor real = mask > 0;
-      const torch::Tensor ratios = p.ratio.masked_select(real);
-      if (epoch == 0 && steps == 0 && c_.ppo.assert_first_ratio) {
-        const double worst = (ratios - 1).abs().max().item<double>();
-        if (worst > 1e-4) {
-          throw Error("actor: PPO ratio on the first minibatch is not 1 (max |ratio - 1| = " + std::to_string(worst) +
-                      "): the rollout log-probs do not come from the current policy");
+      const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
+      const auto [begin, end] = my_rows(idx.numel(), comm_);
+      std::vector<double> local(kStats, 0.0);
+      optimizer_->zero_grad();
+      if (end > begin) {
+        const torch::Tensor mine = idx.slice(0, begin, end);
+        const SequenceBatch mb = all.select(mine);
+        const torch::Tensor mask = mb.response_mask;
+        const double my_tokens = mask.sum().item<double>();
+        const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true);
+        const PolicyLossOut p = policy_loss(f.logprobs, old_logp.index_select(0, mine),
+                                            advantages.index_select(0, mine), mask, c_.ppo.clip_eps, c_.ppo.dual_clip);
+        const torch::Tensor ratios = p.ratio.masked_select(mask > 0);
+        if (epoch == 0 && steps == 0 && c_.ppo.assert_first_ratio) {
+          const double worst = (ratios - 1).abs().max().item<double>();
+          if (worst > 1e-4) {
+            throw Error("actor: PPO ratio on the first minibatch is not 1 (max |ratio - 1| = " + std::to_string(worst) +
+                        "): the rollout log-probs do not come from the current policy");
+          }
+        }
+        const torch::Tensor policy = p.per_token.sum();
+        const torch::Tensor entropy = masked_sum(f.entropy, mask);
+        torch::Tensor loss = policy / tokens;
+        if (c_.ppo.entropy_coef > 0) loss = loss - c_.ppo.entropy_coef * entropy / tokens;
+        if (kl_loss) {
+          const torch::Tensor kl = masked_sum(kl_estimate(f.logprobs, ref_logp.index_select(0, mine), estimator), mask);
+          loss = loss + kl_coef * kl / tokens;
+          local[kKl] = kl.item<double>();
+        }
+        loss.backward();
+        local[kPolicy] = policy.item<double>();
+        local[kClipped] = p.clip_fraction * my_tokens;
+        local[kApproxKl] = p.approx_kl * my_tokens;
+        local[kEntropy] = entropy.item<double>();
+        local[kRatio] = ratios.sum().item<double>();
+        ratio_min = std::min(ratio_min, ratios.min().item<double>());
+        ratio_max = std::max(ratio_max, ratios.max().item<double>());
+      }
+      if (ptx_) {
+        // PPO-ptx (InstructGPT): every rank draws the same pretraining batch and takes its rows of it.
+        const core::LmBatch b = ptx_->next_random();
+        const auto [pb, pe] = my_rows(b.input_ids.size(0), comm_);
+        if (pe > pb) {
+          const torch::Tensor logits = model_->forward(b.input_ids.slice(0, pb, pe));
+          const torch::Tensor lm = torch::nn::functional::cross_entropy(
+              logits.reshape({-1, logits.size(-1)}), b.targets.slice(0, pb, pe).reshape({-1}),
+              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+              static_cast<double>(b.targets.numel());
+          (c_.ppo.ptx_coef * lm).backward();
+          local[kPtx] = lm.item<double>();
         }
       }
-      torch::Tensor loss = p.per_token.sum() / tokens;
-      const torch::Tensor entropy = masked_mean(f.entropy, mask);
-      if (c_.ppo.entropy_coef > 0) loss = loss - c_.ppo.entropy_coef * entropy;
-      double kl_term = 0;
-      if (kl_loss) {
-        const torch::Tensor kl = masked_sum(kl_estimate(f.logprobs, ref_logp.index_select(0, idx), estimator), mask) / tokens;
-        loss = loss + kl_coef * kl;
-        kl_term = kl.item<double>();
-      }
-      double ptx_loss = 0;
-      if (ptx_) {
-        const core::LmBatch b = ptx_->next_random();
-        const torch::Tensor logits = model_->forward(b.input_ids);
-        const torch::Tensor lm = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                                                      b.targets.reshape({-1}));
-        loss = loss + c_.ppo.ptx_coef * lm;
-        ptx_loss = lm.item<double>();
-      }
-      optimizer_->zero_grad();
-      loss.backward();
-      const double grad_norm = torch::nn::utils::clip_grad_norm_(params_, clip);
+      allreduce_gradients(comm_, params_);
+      local[kGradNorm] = torch::nn::utils::clip_grad_norm_(params_, clip) / comm_.size();  // same on every rank
       optimizer_->step();
+      torch::Tensor stats = torch::tensor(local, torch::kFloat64);
+      comm_.allreduce_sum(stats);
+      for (int k = 0; k < kStats; ++k) {
+        const double v = stats[k].item<double>();
+        totals[static_cast<size_t>(k)] += (k == kPtx || k == kGradNorm) ? v : v / tokens;
+      }
       ++steps;
-      sums["policy_loss"] += (p.per_token.sum() / tokens).item<double>();
-      sums["clip_fraction"] += p.clip_fraction;
-      sums["approx_kl"] += p.approx_kl;
-      sums["entropy"] += entropy.item<double>();
-      sums["ratio_mean"] += ratios.mean().item<double>();
-      sums["grad_norm"] += grad_norm;
-      sums["kl_loss"] += kl_term;
-      sums["ptx_loss"] += ptx_loss;
-      ratio_min = std::min(ratio_min, ratios.min().item<double>());
-      ratio_max = std::max(ratio_max, ratios.max().item<double>());
     }
   }
+  const auto mins = all_values(comm_, ratio_min), maxs = all_values(comm_, ratio_max);
+  ratio_min = *std::min_element(mins.begin(), mins.end());
+  ratio_max = *std::max_element(maxs.begin(), maxs.end());
+  const char* names[kStats] = {"policy_loss", "clip_fraction", "approx_kl", "entropy", "ratio_mean", "kl_loss",
+                               "ptx_loss", "grad_norm"};
+  std::map<std::string, double> sums;
+  for (int k = 0; k < kStats; ++k) sums[names[k]] = totals[static_cast<size_t>(k)];
   ++version_;
   Message out;
   out.weight_version = version_;
@@ -256,7 +349,7 @@ Message ActorRole::train(const Message& m) {
 
 class CriticRole final : public Role {
  public:
-  explicit CriticRole(const PpoConfig& c) : c_(c) {
+  CriticRole(const PpoConfig& c, core::Communicator& comm) : c_(c), comm_(comm) {
     models::GptHeads heads;
     heads.value = true;
     if (c.critic.init_from.empty()) {
@@ -279,13 +372,15 @@ class CriticRole final : public Role {
       case MessageType::kValues: {
         torch::NoGradGuard no_grad;
         Message out;
-        out.tensors = {{"values", response_values(model_, SequenceBatch::from(m))}};
+        out.tensors = {{"values", sharded_rows(comm_, SequenceBatch::from(m), [&](const SequenceBatch& b) {
+                          return response_values(model_, b);
+                        })}};
         return out;
       }
       case MessageType::kTrainValue: return train(m);
       case MessageType::kSaveState: {
         Message out;
-        add_state(out, model_, *optimizer_);
+        if (comm_.rank() == 0) add_state(out, model_, *optimizer_);
         return out;
       }
       case MessageType::kLoadState:
@@ -321,17 +416,28 @@ class CriticRole final : public Role {
     for (int64_t epoch = 0; epoch < c_.ppo.epochs; ++epoch) {
       const auto batches = minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
       for (const torch::Tensor& idx : batches) {
-        const SequenceBatch mb = all.select(idx);
-        const torch::Tensor values = response_values(model_, mb);
-        const ValueLossOut v = value_loss(values, old_values.index_select(0, idx), returns.index_select(0, idx),
-                                          mb.response_mask, c_.ppo.value_clip);
-        const torch::Tensor loss = c_.ppo.value_coef * v.per_token.sum() / mb.response_mask.sum();
+        // The same schedule as the actor; each rank takes its rows, the loss is a mean over all tokens.
+        const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
+        const auto [begin, end] = my_rows(idx.numel(), comm_);
+        torch::Tensor local = torch::zeros({2}, torch::kFloat64);
         optimizer_->zero_grad();
-        loss.backward();
+        if (end > begin) {
+          const torch::Tensor mine = idx.slice(0, begin, end);
+          const SequenceBatch mb = all.select(mine);
+          const torch::Tensor values = response_values(model_, mb);
+          const ValueLossOut v = value_loss(values, old_values.index_select(0, mine), returns.index_select(0, mine),
+                                            mb.response_mask, c_.ppo.value_clip);
+          const torch::Tensor loss = c_.ppo.value_coef * v.per_token.sum() / tokens;
+          loss.backward();
+          local[0] = loss.item<double>();
+          local[1] = v.clip_fraction * mb.response_mask.sum().item<double>() / tokens;
+        }
+        allreduce_gradients(comm_, params_);
         grad_sum += torch::nn::utils::clip_grad_norm_(params_, clip);
         optimizer_->step();
-        loss_sum += loss.item<double>();
-        clip_sum += v.clip_fraction;
+        comm_.allreduce_sum(local);
+        loss_sum += local[0].item<double>();
+        clip_sum += local[1].item<double>();
         ++steps;
       }
     }
@@ -342,7 +448,8 @@ class CriticRole final : public Role {
     return out;
   }
 
-  const PpoConfig& c_;
+  const PpoConfig c_;
+  core::Communicator& comm_;
   models::Gpt model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> params_;
@@ -350,7 +457,7 @@ class CriticRole final : public Role {
 
 class ReferenceRole final : public Role {
  public:
-  explicit ReferenceRole(const PpoConfig& c) : model_(starting_policy(c)) {
+  ReferenceRole(const PpoConfig& c, core::Communicator& comm) : comm_(comm), model_(starting_policy(c)) {
     model_->eval();
     for (const auto& p : model_->parameters()) p.set_requires_grad(false);
   }
@@ -361,11 +468,14 @@ class ReferenceRole final : public Role {
     if (m.type != MessageType::kLogprobs) unsupported(name(), m);
     torch::NoGradGuard no_grad;
     Message out;
-    out.tensors = {{"logprobs", response_logprobs(model_, SequenceBatch::from(m)).logprobs}};
+    out.tensors = {{"logprobs", sharded_rows(comm_, SequenceBatch::from(m), [&](const SequenceBatch& b) {
+                      return response_logprobs(model_, b).logprobs;
+                    })}};
     return out;
   }
 
  private:
+  core::Communicator& comm_;
   models::Gpt model_;
 };
 
@@ -434,7 +544,7 @@ class RewardRole final : public Role {
     return torch::tensor(scores, torch::kFloat64).to(torch::kFloat32);
   }
 
-  const PpoConfig& c_;
+  const PpoConfig c_;
   std::optional<core::BpeTokenizer> tokenizer_;
   std::unique_ptr<RewardFunction> function_;
   models::Gpt model_{nullptr};
@@ -443,11 +553,12 @@ class RewardRole final : public Role {
 
 }  // namespace
 
-std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config) {
-  if (name == "actor") return std::make_unique<ActorRole>(config);
-  if (name == "critic") return std::make_unique<CriticRole>(config);
-  if (name == "reward") return std::make_unique<RewardRole>(config);
-  if (name == "reference") return std::make_unique<ReferenceRole>(config);
+std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, core::Communicator* group) {
+  core::Communicator& comm = group != nullptr ? *group : single_rank();
+  if (name == "actor") return std::make_unique<ActorRole>(config, comm);
+  if (name == "critic") return std::make_unique<CriticRole>(config, comm);
+  if (name == "reward") return std::make_unique<RewardRole>(config);  // scores are cheap: each rank scores all
+  if (name == "reference") return std::make_unique<ReferenceRole>(config, comm);
   throw ConfigError("unknown role '" + name + "': expected actor, critic, reward or reference");
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "core/communicator.h"
 #include "distributed/message.h"
 #include "rlhf/ppo_config.h"
 
@@ -37,8 +38,11 @@ class Role {
 };
 
 // "actor" | "critic" | "reward" | "reference"; ConfigError for any other name. Builds the model (seeded from
-// config.seed and the role name, so every placement builds the same weights).
-std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config);
+// config.seed and the role name, so every placement builds the same weights). `group` (kept by reference; null =
+// one rank) is the role's data-parallel group: every rank gets every request (distributed/group_relay.h), takes
+// its share of the rows and all-reduces gradients, so N ranks compute what one would (up to summation order).
+// Rollouts are sampled by rank 0 alone; the reward role scores on every rank.
+std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, core::Communicator* group = nullptr);
 
 // The role names, in the order the controller starts them.
 const std::vector<std::string>& role_names();
