@@ -35,7 +35,7 @@ using namespace troupe::distributed;
 
 struct TransportArgs {
   std::vector<std::string> sizes = {"1K", "1M", "16M", "64M"};  // tensor bytes (K/M/G = 2^10/2^20/2^30)
-  int repeats = 10;                                             // timed batches per size and peer (median)
+  int repeats = 30;                                             // timed batches per size and peer (median)
   std::string endpoint = "tcp";                                 // tcp | ipc | inproc
   double min_ratio = 0;                                         // exit 1 when a Troupe/raw ratio is below this
 };
