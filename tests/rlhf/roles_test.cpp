@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/token_file.h"
 #include "distributed/message.h"
 #include "models/generation.h"
 #include "rlhf/ppo_math.h"
 #include "rlhf/rollout.h"
+#include "tests/support/test_support.h"
 
 namespace troupe::rlhf {
 namespace {
@@ -400,6 +402,46 @@ TEST(ActorRole, WeightsAloneDoNotReproduceTheNextStep) {
   first->handle(train_request(gen_a, old, old, 0.02, 1, 1));
   second->handle(train_request(gen_a, old, old, 0.02, 1, 1));
   EXPECT_GT(max_abs_diff(logprobs_of(*first, gen_a), logprobs_of(*second, gen_a), gen_a.tensor("response_mask")), 1e-6);
+}
+
+}  // namespace
+}  // namespace troupe::rlhf
+
+namespace troupe::rlhf {
+namespace {
+
+// PPO-ptx (InstructGPT): the pretraining term is reported (≈ ln 8 for an untrained model over 8 ids), pulls the
+// policy towards the pretraining data, and its sampler cursor travels with the actor's state.
+TEST(ActorRole, PtxMixesAPretrainingLossAndSavesItsCursor) {
+  testing::ScratchDir dir;
+  {
+    core::TokenFileWriter writer(dir / "ptx.bin", 8, "synthetic");
+    std::vector<int> ids;
+    for (int i = 0; i < 4000; ++i) ids.push_back(1 + (i % 7));  // 1 2 3 4 5 6 7 1 2 ...: learnable
+    writer.append(ids);
+    writer.end_document();
+    writer.finish();
+  }
+  PpoConfig c = tiny_ppo_config();
+  c.ppo.ptx_coef = 1.0;
+  c.ppo.ptx_data = (dir / "ptx.bin").string();
+  c.ppo.ptx_batch = 4;
+  auto actor = make_role("actor", c);
+  const Message gen = actor->handle(generate_request(4));
+  const torch::Tensor old = logprobs_of(*actor, gen);
+  const Message first = actor->handle(train_request(gen, old, old, 0.02, 0, 0));
+  EXPECT_NEAR(first.scalar("actor/ptx_loss"), std::log(8.0), 0.5);
+  double last = first.scalar("actor/ptx_loss");
+  for (int64_t it = 1; it < 6; ++it) {
+    const Message g = actor->handle(generate_request(10 + static_cast<uint64_t>(it)));
+    const torch::Tensor lp = logprobs_of(*actor, g);
+    last = actor->handle(train_request(g, lp, lp, 0.02, it, it)).scalar("actor/ptx_loss");
+  }
+  EXPECT_LT(last, first.scalar("actor/ptx_loss") - 0.2) << "the pretraining term is being optimised";
+  Message save(MessageType::kSaveState);
+  const Message state = actor->handle(save);
+  const torch::Tensor cursor = state.tensor("ptx_state");
+  EXPECT_GT(cursor.numel(), 0);
 }
 
 }  // namespace
