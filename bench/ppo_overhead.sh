@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PPO placement overhead: seconds per iteration of the same PPO run with the four roles as separate `troupe worker`
 # processes (ipc://) and with all of them on threads of one process (inproc://), from the controller's own
-# time/iteration_s metric (median over iterations 3..N). Both runs log identical metrics (the test checks it),
+# time/iteration_s metric (median over iterations 3..N of three runs each). Both runs log identical metrics (the test checks it),
 # so the difference is the cost of separate processes: serialisation into frames, ipc copies, scheduling.
 #   bench/ppo_overhead.sh [WORK_DIR]
 set -euo pipefail
@@ -14,10 +14,14 @@ cd "$work"
 common=(run.dir="$work/runs" checkpoint.every=0 ppo.iterations=15 ppo.rollout_batch=32 ppo.minibatch=16
         actor.model.n_layer=2 actor.model.n_embd=256 actor.model.n_head=4 actor.model.block_size=64
         actor.model.vocab_size=512 generation.max_new_tokens=24 runtime.threads=1)
-median() { "$troupe" log "$work/runs/$1" --metric time/iteration_s | awk -F, 'NR>1 && $1>=3 {print $2}' | sort -n |
-  awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-"$troupe" run "$root/experiments/quickstart/ppo.yaml" "${common[@]}" run.name=inproc placement.mode=inproc >/dev/null
-"$troupe" run "$root/experiments/quickstart/ppo.yaml" "${common[@]}" run.name=processes placement.mode=processes >/dev/null
+# Median of time/iteration_s over iterations 3..N of every run whose name starts with $1.
+median() { for r in "$work/runs/$1"-*; do "$troupe" log "$r" --metric time/iteration_s | awk -F, 'NR>1 && $1>=3 {print $2}'; done |
+  sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# Three rounds, alternating the placements, so that a disturbance on the machine hits both alike.
+for rep in 1 2 3; do
+  "$troupe" run "$root/experiments/quickstart/ppo.yaml" "${common[@]}" run.name=inproc-$rep placement.mode=inproc >/dev/null
+  "$troupe" run "$root/experiments/quickstart/ppo.yaml" "${common[@]}" run.name=processes-$rep placement.mode=processes >/dev/null
+done
 a=$(median inproc); b=$(median processes)
 echo "PPO iteration: GPT 2x256, vocab 512, 32 rollouts x 24 tokens, minibatch 16, 1 thread per process," \
      "OPENBLAS_CORETYPE ${OPENBLAS_CORETYPE:+set}${OPENBLAS_CORETYPE:-unset}"

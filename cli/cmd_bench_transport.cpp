@@ -7,6 +7,11 @@
 // trips and reports bandwidth = bytes / (round-trip time / 2), the median over --repeats batches. Batches of the
 // two peers alternate so drift on a shared machine hits both alike. The raw peer sends its frame zero-copy as
 // well (zmq_msg_init_data over the same buffer), so the ratio measures Troupe's own overhead.
+//
+// Known effect (glibc malloc, not the wire format): after small-message traffic, 1M-16M Troupe messages can run at
+// about half the raw rate, because ZeroMQ's I/O thread then reallocates its 8 KiB receive buffer behind each
+// (zero-copy) header frame and glibc trims and regrows that thread's heap around the large receive buffers, so every
+// message page-faults. Sizes measured alone, or GLIBC_TUNABLES=glibc.malloc.top_pad=16777216, show ratios near 1.
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <unistd.h>

@@ -172,8 +172,7 @@ class PpoController {
 
     // 3. Rewards, KL, advantages.
     const torch::Tensor raw = scored.tensor("scores").to(torch::kFloat32);
-    torch::Tensor scores = raw + c_.reward.missing_eos_penalty * (1 - eos);
-    if (c_.reward.clip > 0) scores = scores.clamp(-c_.reward.clip, c_.reward.clip);
+    const torch::Tensor scores = adjust_scores(raw, eos, c_.reward.missing_eos_penalty, c_.reward.clip);
     const torch::Tensor old_logp = old.tensor("logprobs"), ref_logp = ref.tensor("logprobs");
     const torch::Tensor values = val.tensor("values");
     const torch::Tensor kl_tok = (old_logp - ref_logp) * mask;  // k1 per token

@@ -131,6 +131,13 @@ at::Tensor last_token_index(const at::Tensor& mask) {
   return counts - 1;
 }
 
+at::Tensor adjust_scores(const at::Tensor& scores, const at::Tensor& eos, double missing_eos_penalty, double clip) {
+  if (clip < 0) throw ConfigError("reward.clip must be >= 0 (0 = off), got " + std::to_string(clip));
+  torch::Tensor out = scores.to(torch::kFloat32) + missing_eos_penalty * (1 - eos.to(torch::kFloat32));
+  if (clip > 0) out = out.clamp(-clip, clip);
+  return out;
+}
+
 at::Tensor shape_rewards(const at::Tensor& scores, const at::Tensor& kl, const at::Tensor& mask, double kl_coef) {
   check_same_shape("shape_rewards", "kl", kl, mask);
   if (scores.dim() != 1 || scores.size(0) != mask.size(0))

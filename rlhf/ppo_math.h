@@ -76,6 +76,11 @@ at::Tensor last_token_index(const at::Tensor& mask);
 // Example: score 2, kl (0.1, 0.2, 0.3), mask (1, 1, 0), kl_coef 0.5 -> (−0.05, −0.1 + 2, 0) = (−0.05, 1.9, 0).
 at::Tensor shape_rewards(const at::Tensor& scores, const at::Tensor& kl, const at::Tensor& mask, double kl_coef);
 
+// Sequence scores as PPO uses them: `missing_eos_penalty` added where the response has no EOS (eos = 0, i.e. it
+// was cut at max_new_tokens), then clipped to [−clip, clip] when clip > 0. scores, eos: [B] -> [B] float32.
+// Example: scores (2, −3), eos (1, 0), penalty −1, clip 2.5 -> (2, −4) -> (2, −2.5).
+at::Tensor adjust_scores(const at::Tensor& scores, const at::Tensor& eos, double missing_eos_penalty, double clip);
+
 struct GaeOut {
   at::Tensor advantages;  // [B, T], 0 at padding
   at::Tensor returns;     // [B, T] advantages + values (the value targets), 0 at padding

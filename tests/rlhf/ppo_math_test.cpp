@@ -329,3 +329,21 @@ TEST(ExplainedVariance, PerfectConstantAndPartial) {
 
 }  // namespace
 }  // namespace troupe::rlhf
+
+namespace troupe::rlhf {
+namespace {
+
+TEST(AdjustScores, PenalisesMissingEosThenClips) {
+  const auto scores = torch::tensor({2.0f, -3.0f, 0.5f});
+  const auto eos = torch::tensor({1.0f, 0.0f, 0.0f});
+  const auto out = adjust_scores(scores, eos, -1.0, 2.5);  // (2, -4, -0.5) -> clip (2, -2.5, -0.5)
+  EXPECT_FLOAT_EQ(out[0].item<float>(), 2.0f);
+  EXPECT_FLOAT_EQ(out[1].item<float>(), -2.5f);
+  EXPECT_FLOAT_EQ(out[2].item<float>(), -0.5f);
+  const auto plain = adjust_scores(scores, eos, 0.0, 0.0);  // both off: unchanged
+  EXPECT_TRUE(torch::equal(plain, scores));
+  EXPECT_THROW(adjust_scores(scores, eos, 0.0, -1.0), ConfigError);
+}
+
+}  // namespace
+}  // namespace troupe::rlhf

@@ -14,9 +14,12 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/checkpoint_manager.h"
+#include "core/checkpoint_state.h"
 #include "core/token_file.h"
 #include "distributed/message.h"
 #include "models/generation.h"
+#include "models/gpt_checkpoint.h"
 #include "rlhf/ppo_math.h"
 #include "rlhf/rollout.h"
 #include "tests/support/test_support.h"
@@ -442,6 +445,47 @@ TEST(ActorRole, PtxMixesAPretrainingLossAndSavesItsCursor) {
   const Message state = actor->handle(save);
   const torch::Tensor cursor = state.tensor("ptx_state");
   EXPECT_GT(cursor.numel(), 0);
+}
+
+}  // namespace
+}  // namespace troupe::rlhf
+
+namespace troupe::rlhf {
+namespace {
+
+// A reward-model checkpoint as `troupe train rm` leaves it (GPT with a reward head + reward.mean / reward.std):
+// the reward role scores with it, and with reward.normalize the scores are (r − mean) / std.
+TEST(RewardRole, ScoresWithARewardModelCheckpointAndNormalises) {
+  testing::ScratchDir dir;
+  PpoConfig c = tiny_ppo_config();
+  {
+    models::GptHeads heads;
+    heads.reward = true;
+    torch::manual_seed(3);
+    models::Gpt rm(c.actor.model, heads);
+    core::CheckpointState state;
+    state.step = 1;
+    models::add_gpt_to_checkpoint(state, "model", rm);
+    state.extra["reward.mean"] = 0.25;
+    state.extra["reward.std"] = 2.0;
+    core::CheckpointOptions o;
+    o.root = dir / "rm" / "checkpoints";
+    core::CheckpointManager(o).save(state);
+  }
+  c.reward.model = (dir / "rm").string();
+  auto actor = make_role("actor", c);
+  const Message gen = actor->handle(generate_request(4));
+  Message score = batch_request(MessageType::kScore, gen);
+  score.tensors.emplace_back("eos", gen.tensor("eos"));
+  const torch::Tensor raw = make_role("reward", c)->handle(score).tensor("scores");
+  ASSERT_EQ(raw.size(0), kBatch);
+  EXPECT_GT(raw.std().item<float>(), 0.0f) << "a random reward head still tells rollouts apart";
+  c.reward.normalize = true;
+  const torch::Tensor normalised = make_role("reward", c)->handle(score).tensor("scores");
+  EXPECT_TRUE(torch::allclose(normalised, (raw - 0.25) / 2.0, 1e-5, 1e-6));
+
+  c.reward.model = (dir / "missing").string();
+  EXPECT_THROW(make_role("reward", c), Error);
 }
 
 }  // namespace
