@@ -247,7 +247,7 @@ class PpoController {
     s.step = iteration_;
     for (const auto& [group, m] : {std::pair<std::string, const Message*>{"model", &a}, {"critic", &cr}}) {
       for (const auto& [name, tensor] : m->tensors) {
-        if (name.rfind("param.", 0) == 0) s.tensor_groups[group][name.substr(6)] = tensor;
+        if (name.rfind("state.", 0) == 0) s.tensor_groups[group][name.substr(6)] = tensor;
       }
       const torch::Tensor& bytes = m->tensor("optimizer");
       s.optimizer_blobs[group] = std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
@@ -279,7 +279,7 @@ class PpoController {
     for (const auto& [role, group] : {std::pair<std::string, std::string>{"actor", "model"}, {"critic", "critic"}}) {
       Message m = request(MessageType::kLoadState);
       m.weight_version = version_;
-      for (const auto& [name, tensor] : s.tensor_groups.at(group)) m.tensors.emplace_back("param." + name, tensor);
+      for (const auto& [name, tensor] : s.tensor_groups.at(group)) m.tensors.emplace_back("state." + name, tensor);
       const std::string& blob = s.optimizer_blobs.at(group);
       torch::Tensor bytes = torch::empty({static_cast<int64_t>(blob.size())}, torch::kUInt8);
       std::memcpy(bytes.data_ptr(), blob.data(), blob.size());

@@ -116,9 +116,11 @@ models::Gpt starting_policy(const PpoConfig& c, models::GptHeads heads = {}) {
   return models::load_pretrained_gpt(c.actor.init_from, heads);
 }
 
-// Full state of a trained role as tensors: "param.<name>" per parameter, "optimizer" (serialised bytes).
+// Full state of a trained role as tensors: "state.<name>" per parameter and buffer (so a checkpoint group loads
+// into a fresh module), "optimizer" (serialised bytes).
 void add_state(Message& m, models::Gpt& model, torch::optim::Optimizer& optimizer) {
-  for (const auto& p : model->named_parameters()) m.tensors.emplace_back("param." + p.key(), p.value().detach().clone());
+  for (const auto& p : model->named_parameters()) m.tensors.emplace_back("state." + p.key(), p.value().detach().clone());
+  for (const auto& b : model->named_buffers()) m.tensors.emplace_back("state." + b.key(), b.value().clone());
   core::CheckpointState s;
   s.add_optimizer("o", optimizer);
   const std::string& blob = s.optimizer_blobs.at("o");
@@ -130,7 +132,7 @@ void add_state(Message& m, models::Gpt& model, torch::optim::Optimizer& optimize
 void load_state(const Message& m, models::Gpt& model, torch::optim::Optimizer& optimizer) {
   torch::NoGradGuard no_grad;
   for (auto& p : model->named_parameters()) {
-    const torch::Tensor& t = m.tensor("param." + p.key());
+    const torch::Tensor& t = m.tensor("state." + p.key());
     if (!t.sizes().equals(p.value().sizes())) {
       throw DataError("state for " + p.key() + " has the wrong shape");
     }

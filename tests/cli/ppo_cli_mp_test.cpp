@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "core/run_log.h"
@@ -94,6 +95,16 @@ TEST_F(PpoCli, LearnsThePatternAndWorkerProcessesMatchInproc) {
   EXPECT_GT(tail, 0.8) << "mean reward of the last five iterations";
   // The first minibatch of every update saw ratio 1 exactly (the actor asserts it; the log shows it).
   EXPECT_EQ(log.metric("policy/version").values.back(), 40.0);
+  // The run directory is a model `troupe generate` can use: greedy continuations follow the pattern.
+  auto gen = run_process({testing::cli_path(), "generate", "-c", run("inproc").string(), "--prompt-ids", "2,4", "-n", "4",
+                          "--no-stop", "--json"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.output;
+  const auto ids = nlohmann::json::parse(gen.output)[0]["ids"].get<std::vector<int64_t>>();
+  ASSERT_EQ(ids.size(), 4u);
+  const std::vector<int64_t> pattern = {3, 5, 1, 6};
+  int matches = 0;
+  for (size_t i = 0; i < 4; ++i) matches += ids[i] == pattern[i] ? 1 : 0;
+  EXPECT_GE(matches, 3) << gen.output;
 
   auto processes = run_process(args("processes", {"placement.mode=processes"}), std::chrono::seconds(300));
   ASSERT_EQ(processes.exit_code, 0) << processes.output;
