@@ -19,9 +19,9 @@ namespace troupe::cli {
 namespace {
 
 struct DecodeArgs {
-  int64_t n_layer = 6, n_head = 6, n_embd = 384, vocab = 50257;
+  int64_t n_layer = 12, n_head = 12, n_embd = 768, vocab = 50257;  // GPT-2 small (124M)
   int64_t context = 256;  // prompt + new tokens
-  int64_t new_tokens = 64;
+  int64_t new_tokens = 32;
   int repeats = 3;
   int threads = 1;
   double min_speedup = 0;

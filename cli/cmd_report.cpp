@@ -55,8 +55,8 @@ struct Run {
 
 // Metrics worth a first look, in this order: PPO, then LM/DPO training, then the quickstart regression.
 const std::vector<std::string> kPreferredMetrics = {
-    "reward/mean", "kl/mean",   "actor/policy_loss",      "critic/value_loss",   "train/loss",
-    "eval/loss",   "eval/mse",  "train/rewards_accuracy", "train/rewards_margin", "eval/accuracy"};
+    "reward/mean", "kl/mean",  "actor/policy_loss",      "critic/value_loss",    "train/loss",
+    "eval/loss",   "eval/mse", "train/rewards_accuracy", "train/rewards_margin", "eval/accuracy"};
 constexpr size_t kMaxDefaultMetrics = 6;
 
 fs::path log_path(const std::string& run) {
@@ -130,7 +130,8 @@ void load(std::vector<Run>& runs, std::vector<std::string>& metrics) {
                                     join({available.begin(), available.end()}, ", ")));
   const std::set<std::string> wanted(metrics.begin(), metrics.end());
   for (auto& r : runs) {
-    for (auto it = r.series.begin(); it != r.series.end();) it = wanted.count(it->first) ? std::next(it) : r.series.erase(it);
+    for (auto it = r.series.begin(); it != r.series.end();)
+      it = wanted.count(it->first) ? std::next(it) : r.series.erase(it);
     for (const auto& m : metrics)
       if (!r.series.count(m)) std::cerr << fmt::format("report: note: run {} has no metric '{}'\n", r.label, m);
   }
@@ -244,9 +245,10 @@ constexpr int kScriptMissingModule = 3;  // plot_report.py's exit status when an
 
 void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<std::string>& metrics) {
   if (::access(a.python.c_str(), X_OK) != 0)
-    throw IoError(fmt::format("report: cannot plot: {} not found; install the Debian packages {} "
-                              "(apt-get install {}), or pass --no-plot",
-                              a.python, kDebianPackages, kDebianPackages));
+    throw IoError(
+        fmt::format("report: cannot plot: {} not found; install the Debian packages {} "
+                    "(apt-get install {}), or pass --no-plot",
+                    a.python, kDebianPackages, kDebianPackages));
   std::vector<std::string> argv = {a.python, find_plot_script().string(), "--out", a.out};
   if (!a.title.empty()) argv.insert(argv.end(), {"--title", a.title});
   for (const auto& m : metrics) argv.insert(argv.end(), {"--metric", m});
@@ -255,9 +257,10 @@ void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<s
   for (const auto& r : runs) argv.push_back(r.log.string());
   const int rc = run_child(argv);
   if (rc == kScriptMissingModule)
-    throw IoError(fmt::format("report: cannot plot: {} lacks matplotlib or h5py; install the Debian packages {} "
-                              "(apt-get install {})",
-                              a.python, kDebianPackages, kDebianPackages));
+    throw IoError(
+        fmt::format("report: cannot plot: {} lacks matplotlib or h5py; install the Debian packages {} "
+                    "(apt-get install {})",
+                    a.python, kDebianPackages, kDebianPackages));
   if (rc != 0) throw IoError(fmt::format("report: plotting failed: {} exited with status {}", argv[1], rc));
 }
 

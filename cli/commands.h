@@ -19,6 +19,7 @@ void add_bench_train_command(CLI::App& bench, int& exit_code);
 void add_bench_transport_command(CLI::App& bench, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_log_command(CLI::App& app, int& exit_code);
+void add_report_command(CLI::App& app, int& exit_code);
 void add_worker_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);
 void add_data_command(CLI::App& app, int& exit_code);

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   troupe::cli::add_run_command(app, exit_code, join_argv(argc, argv));
   troupe::cli::add_log_command(app, exit_code);
   troupe::cli::add_worker_command(app, exit_code);
+  troupe::cli::add_report_command(app, exit_code);
   troupe::cli::add_tokenizer_command(app, exit_code);
   troupe::cli::add_data_command(app, exit_code);
   troupe::cli::add_generate_command(app, exit_code);

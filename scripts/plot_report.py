@@ -79,7 +79,7 @@ def plot_metric(plt, MaxNLocator, metric, runs, title, out_dir):
     ax.set_ylabel(metric)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
-    legend = ax.legend(title="run", loc="best")
+    legend = ax.legend(title="run", loc="best") if points else None
     fig.tight_layout()
     path = os.path.join(out_dir, file_name(metric))
     fig.savefig(path, dpi=DPI)
@@ -90,7 +90,7 @@ def plot_metric(plt, MaxNLocator, metric, runs, title, out_dir):
         "title": ax.get_title(),
         "xlabel": ax.get_xlabel(),
         "ylabel": ax.get_ylabel(),
-        "legend": [t.get_text() for t in legend.get_texts()],
+        "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
         "points": points,
         "width": width,
         "height": height,
