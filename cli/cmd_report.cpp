@@ -83,19 +83,23 @@ std::vector<Run> open_runs(const std::vector<std::string>& args) {
   return runs;
 }
 
-// Defaults: the preferred metrics that every run logs; failing that, the first few common ones (time/* last).
+// Defaults: the preferred metrics every run logs; else those any run logs (runs of different kinds); else the
+// first few metrics every run logs (time/* last).
 std::vector<std::string> choose_metrics(const std::vector<Run>& runs) {
-  std::set<std::string> common = runs.front().names;
+  std::set<std::string> common = runs.front().names, any;
   for (const auto& r : runs) {
     std::set<std::string> both;
     std::set_intersection(common.begin(), common.end(), r.names.begin(), r.names.end(),
                           std::inserter(both, both.end()));
     common = std::move(both);
+    any.insert(r.names.begin(), r.names.end());
   }
-  std::vector<std::string> chosen;
-  for (const auto& m : kPreferredMetrics)
-    if (common.count(m) && chosen.size() < kMaxDefaultMetrics) chosen.push_back(m);
-  if (!chosen.empty()) return chosen;
+  for (const auto* pool : {&common, &any}) {
+    std::vector<std::string> chosen;
+    for (const auto& m : kPreferredMetrics)
+      if (pool->count(m) && chosen.size() < kMaxDefaultMetrics) chosen.push_back(m);
+    if (!chosen.empty()) return chosen;
+  }
   std::vector<std::string> rest(common.begin(), common.end());
   std::stable_partition(rest.begin(), rest.end(), [](const std::string& m) { return m.rfind("time/", 0) != 0; });
   rest.resize(std::min(rest.size(), kMaxDefaultMetrics));
@@ -246,9 +250,8 @@ constexpr int kScriptMissingModule = 3;  // plot_report.py's exit status when an
 void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<std::string>& metrics) {
   if (::access(a.python.c_str(), X_OK) != 0)
     throw IoError(
-        fmt::format("report: cannot plot: {} not found; install the Debian packages {} "
-                    "(apt-get install {}), or pass --no-plot",
-                    a.python, kDebianPackages, kDebianPackages));
+        fmt::format("report: cannot plot: {} not found; install it with `apt-get install {}`, or pass --no-plot",
+                    a.python, kDebianPackages));
   std::vector<std::string> argv = {a.python, find_plot_script().string(), "--out", a.out};
   if (!a.title.empty()) argv.insert(argv.end(), {"--title", a.title});
   for (const auto& m : metrics) argv.insert(argv.end(), {"--metric", m});
@@ -258,9 +261,8 @@ void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<s
   const int rc = run_child(argv);
   if (rc == kScriptMissingModule)
     throw IoError(
-        fmt::format("report: cannot plot: {} lacks matplotlib or h5py; install the Debian packages {} "
-                    "(apt-get install {})",
-                    a.python, kDebianPackages, kDebianPackages));
+        fmt::format("report: cannot plot: {} cannot import matplotlib or h5py; install them with `apt-get install {}`",
+                    a.python, kDebianPackages));
   if (rc != 0) throw IoError(fmt::format("report: plotting failed: {} exited with status {}", argv[1], rc));
 }
 
