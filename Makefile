@@ -20,11 +20,12 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_JOBS) --timeout 600
 
-# The RLHF quickstart end to end (PPO, four worker processes), then its log read back.
+# The RLHF quickstart end to end: tokenizer -> pretrain -> SFT -> labels -> reward model -> PPO (four worker
+# processes) -> DPO -> evaluation table (experiments/quickstart.yaml), then the pipeline's log read back.
 run: build
 	$(TROUPE) info
-	$(TROUPE) run experiments/quickstart/ppo.yaml
-	$(TROUPE) log runs/ppo-quickstart
+	$(TROUPE) run experiments/quickstart.yaml
+	$(TROUPE) log runs/quickstart
 
 bench: build
 	$(TROUPE) bench matmul --min-gflops 50

@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cluster/launch_plan.h"
+#include "cluster/launch_sections.h"
 #include "core/config_tree.h"
 #include "experiments/registry.h"
 
@@ -24,6 +26,25 @@ void add_file_and_overrides(CLI::App* cmd, ConfigArgs& args) {
   cmd->add_option("overrides", args.overrides, "dotted overrides, e.g. task.lr=1e-3 runtime.threads=2");
 }
 
+void validate_kind(const core::ConfigNode& tree) { experiments::find_kind(tree).show(tree, false, false); }
+
+// The launch sections after the kind's config: cluster: as YAML, the sweep's runs as comments. Every sweep
+// element is bound against the kind, so a bad one fails here too.
+std::string show_launch_sections(const ConfigArgs& args, const cluster::LaunchSections& sections) {
+  std::string out;
+  if (sections.has_cluster) out += cluster::emit_cluster_section(sections, !args.no_origins, args.docs);
+  if (sections.has_sweep) {
+    const auto plan = cluster::plan_launch(args.file, args.overrides, validate_kind);
+    out += "# sweep: " + std::to_string(plan.targets.size()) + " runs in " + plan.root.string() + "/<label>\n";
+    for (const auto& t : plan.targets) {
+      out += "#   " + t.label + ":";
+      for (const auto& o : t.overrides) out += " " + o;
+      out += "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_config_command(CLI::App& app, int& exit_code) {
@@ -37,8 +58,9 @@ void add_config_command(CLI::App& app, int& exit_code) {
   show->add_flag("--docs", args->docs, "append each field's documentation");
   show->callback([args, &exit_code] {
     auto tree = core::load_config(args->file, args->overrides);
+    const auto sections = cluster::take_launch_sections(tree);
     const auto& kind = experiments::find_kind(tree);
-    std::cout << kind.show(tree, !args->no_origins, args->docs);
+    std::cout << kind.show(tree, !args->no_origins, args->docs) << show_launch_sections(*args, sections);
     exit_code = 0;
   });
 
@@ -46,8 +68,10 @@ void add_config_command(CLI::App& app, int& exit_code) {
   add_file_and_overrides(check, *args);
   check->callback([args, &exit_code] {
     auto tree = core::load_config(args->file, args->overrides);
+    const auto sections = cluster::take_launch_sections(tree);
     const auto& kind = experiments::find_kind(tree);
     kind.show(tree, false, false);
+    show_launch_sections(*args, sections);
     std::cout << args->file << ": OK (kind " << kind.name << ")\n";
     exit_code = 0;
   });

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cluster/launch_sections.h"
 #include "core/config_tree.h"
 #include "core/errors.h"
 #include "core/lm_data.h"
@@ -35,7 +36,8 @@ void add_train_command(CLI::App& app, int& exit_code, const std::string& command
     sub->add_option("config", args->file, "YAML config with kind: " + kind)->required();
     sub->add_option("overrides", args->overrides, "dotted overrides, e.g. train.steps=100 run.name=test");
     sub->callback([args, kind = kind, &exit_code, command_line] {
-      const auto tree = core::load_config(args->file, args->overrides);
+      auto tree = core::load_config(args->file, args->overrides);
+      cluster::take_launch_sections(tree);  // cluster: / sweep: are for `troupe run` and `troupe submit`
       const auto& found = experiments::find_kind(tree);
       if (found.name != kind) {
         throw ConfigError(tree.find("kind")->origin().describe() + ": kind is '" + found.name + "', but `troupe train " +

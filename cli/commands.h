@@ -26,6 +26,12 @@ void add_data_command(CLI::App& app, int& exit_code);
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_eval_command(CLI::App& app, int& exit_code);
+// `troupe submit|status|cancel`: Slurm jobs and job arrays for runs and sweeps (cmd_cluster.cpp).
+void add_submit_command(CLI::App& app, int& exit_code);
+void add_status_command(CLI::App& app, int& exit_code);
+void add_cancel_command(CLI::App& app, int& exit_code);
+// `data split`, `data label-preferences`, `eval policies` (after add_data_command and add_eval_command).
+void add_policy_tool_commands(CLI::App& app, int& exit_code);
 // `tokenizer bench`, registered on the `tokenizer` subcommand (cmd_tokenizer_bench.cpp).
 void add_tokenizer_bench_command(CLI::App& tokenizer, int& exit_code);
 

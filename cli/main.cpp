@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   troupe::cli::add_generate_command(app, exit_code);
   troupe::cli::add_train_command(app, exit_code, join_argv(argc, argv));
   troupe::cli::add_eval_command(app, exit_code);
+  troupe::cli::add_submit_command(app, exit_code);
+  troupe::cli::add_status_command(app, exit_code);
+  troupe::cli::add_cancel_command(app, exit_code);
+  troupe::cli::add_policy_tool_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

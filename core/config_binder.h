@@ -342,9 +342,23 @@ class ConfigEmitter {
     std::string comment;
   };
 
+  // A struct inside a list (e.g. a pipeline's stages) as one flow mapping: {name: x, command: [a, b]}.
+  struct FlowFields {
+    std::string text;
+    template <class T>
+    void field(const char* key, const T& value, const char*) {
+      text += (text.empty() ? "" : ", ") + std::string(key) + ": " + flow(value);
+    }
+  };
+
   template <class T>
   static std::string flow(const T& v) {
     if constexpr (detail::is_optional<T>::value) return v ? flow(*v) : "null";
+    else if constexpr (detail::is_config_struct<T>::value) {
+      FlowFields f;
+      const_cast<T&>(v).visit(f);
+      return "{" + f.text + "}";
+    }
     else if constexpr (detail::is_vector<T>::value) {
       std::string s = "[";
       for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + flow(v[i]);

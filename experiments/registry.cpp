@@ -3,6 +3,7 @@
 
 #include "core/errors.h"
 #include "experiments/lm_training.h"
+#include "experiments/pipeline.h"
 #include "experiments/ppo_experiment.h"
 #include "experiments/preference_training.h"
 #include "experiments/quickstart.h"
@@ -11,7 +12,7 @@ namespace troupe::experiments {
 
 const std::vector<ExperimentKind>& experiment_kinds() {
   static const std::vector<ExperimentKind> kinds = {quickstart_kind(), pretrain_kind(), sft_kind(),
-                                                      rm_kind(),        dpo_kind(),   ppo_kind()};
+                                                      rm_kind(),        dpo_kind(),   ppo_kind(), pipeline_kind()};
   return kinds;
 }
 
