@@ -14,6 +14,7 @@
 #include "core/lm_data.h"
 #include "core/runtime.h"
 #include "experiments/registry.h"
+#include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
 
 namespace troupe::cli {
@@ -58,7 +59,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   };
   auto args = std::make_shared<Args>();
   auto* ppl = cmd->add_subcommand("perplexity", "Token-mean loss and perplexity of a model on a token file");
-  ppl->add_option("--checkpoint,-c", args->checkpoint, "Hugging Face GPT-2 directory (e.g. runs/<name>/hf)")->required();
+  ppl->add_option("--checkpoint,-c", args->checkpoint, "Hugging Face GPT-2 directory or Troupe run / checkpoint")->required();
   ppl->add_option("--data", args->data, "token file (troupe data prepare / tokenizer encode)")->required();
   ppl->add_option("--block-size", args->block_size, "tokens per window (0 = the model's block_size)")
       ->capture_default_str();
@@ -67,7 +68,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   ppl->add_option("--threads", args->threads, "torch threads (0 = all cores)")->capture_default_str();
   ppl->callback([args, &exit_code] {
     core::set_threads(args->threads);
-    models::Gpt model = models::load_hf_gpt2(args->checkpoint);
+    models::Gpt model = models::load_pretrained_gpt(args->checkpoint);
     model->eval();
     core::LmBatchOptions o;
     o.batch_size = args->batch_size;
