@@ -26,6 +26,8 @@ void add_data_command(CLI::App& app, int& exit_code);
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_eval_command(CLI::App& app, int& exit_code);
+// `eval exact`, registered on the `eval` subcommand (cmd_eval_exact.cpp).
+void add_eval_exact_command(CLI::App& eval, int& exit_code);
 // `troupe submit|status|cancel`: Slurm jobs and job arrays for runs and sweeps (cmd_cluster.cpp).
 void add_submit_command(CLI::App& app, int& exit_code);
 void add_status_command(CLI::App& app, int& exit_code);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -76,6 +77,108 @@ std::vector<std::vector<std::vector<int>>> encode_rows(const BpeTokenizer& tok, 
   for (size_t i = 0; i < data.rows.size(); ++i)
     for (size_t f = 0; f < width; ++f) ids[i].push_back(std::move(flat[i * width + f]));
   return ids;
+}
+
+// One preference line in either form: the three fields as text (ids empty) or as ids (texts empty).
+struct PreferenceRow {
+  bool is_ids = false;
+  std::vector<std::string> texts;       // prompt, chosen, rejected (text form)
+  std::vector<std::vector<int>> ids;    // prompt, chosen, rejected (ids form, or filled in after encoding)
+  int64_t line = 0;
+};
+
+// A JSON array of integers in [0, vocab_size) (vocab_size 0: only >= 0), else DataError naming where and key.
+std::vector<int> parse_ids(const nlohmann::json& value, const std::string& where, const std::string& key,
+                           int64_t vocab_size) {
+  if (!value.is_array())
+    throw DataError(where + ": field '" + key + "' must be an array of integer ids, got " + value.type_name());
+  const int64_t limit = vocab_size > 0 ? vocab_size : static_cast<int64_t>(std::numeric_limits<int>::max());
+  std::vector<int> out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    const nlohmann::json& v = value[i];
+    if (!v.is_number_integer()) {
+      throw DataError(where + ": field '" + key + "'[" + std::to_string(i) + "] must be an integer id, got " +
+                      (v.is_number() ? std::string("a non-integer number ") + v.dump() : std::string(v.type_name())));
+    }
+    const auto id = v.get<int64_t>();
+    if (id < 0 || id >= limit) {
+      throw DataError(where + ": field '" + key + "'[" + std::to_string(i) + "] = " + std::to_string(id) +
+                      " is outside the vocabulary [0, " + std::to_string(limit) + ")");
+    }
+    out.push_back(static_cast<int>(id));
+  }
+  return out;
+}
+
+// Reads preference lines, each either all text fields or all "<field>_ids" fields.
+std::vector<PreferenceRow> read_preference_rows(const fs::path& path, const std::vector<std::string>& fields,
+                                                int64_t vocab_size, int64_t& lines) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open dataset " + path.string());
+  std::vector<PreferenceRow> rows;
+  int64_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = path.string() + ":" + std::to_string(line_no);
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw DataError(where + ": invalid JSON: " + e.what());
+    }
+    if (!obj.is_object()) throw DataError(where + ": expected a JSON object, got " + std::string(obj.type_name()));
+    PreferenceRow row;
+    row.line = line_no;
+    for (const std::string& field : fields) row.is_ids = row.is_ids || obj.contains(field + "_ids");
+    for (const std::string& field : fields) {
+      const std::string key = row.is_ids ? field + "_ids" : field;
+      const std::string other = row.is_ids ? field : field + "_ids";
+      if (obj.contains(other)) {
+        throw DataError(where + ": both text and ids forms on one line ('" + other + "' next to '" + key +
+                        "'): use prompt/chosen/rejected or prompt_ids/chosen_ids/rejected_ids");
+      }
+      const auto it = obj.find(key);
+      if (it == obj.end()) throw DataError(where + ": missing field '" + key + "'");
+      if (row.is_ids) {
+        row.ids.push_back(parse_ids(*it, where, key, vocab_size));
+        if (row.ids.back().empty()) {
+          throw DataError(where + ": field '" + key + "' is empty" +
+                          (&field == &fields[0] ? std::string(": the first token would have no context")
+                                                : std::string(": no token to train on")));
+        }
+      } else {
+        if (!it->is_string())
+          throw DataError(where + ": field '" + key + "' must be a string, got " + std::string(it->type_name()));
+        row.texts.push_back(it->get<std::string>());
+      }
+    }
+    rows.push_back(std::move(row));
+    ++lines;
+  }
+  if (in.bad()) throw IoError("cannot read dataset " + path.string());
+  return rows;
+}
+
+// Encodes the text rows' fields on all threads into row.ids; DataError at the first text row without `tok`.
+void encode_text_rows(const BpeTokenizer* tok, std::vector<PreferenceRow>& rows, const fs::path& path,
+                      const TextDatasetOptions& options) {
+  JsonlFields text;
+  std::vector<PreferenceRow*> targets;
+  for (PreferenceRow& row : rows) {
+    if (row.is_ids) continue;
+    if (tok == nullptr) {
+      throw DataError(path.string() + ":" + std::to_string(row.line) +
+                      ": text fields need a tokenizer (data.tokenizer); or give prompt_ids/chosen_ids/rejected_ids");
+    }
+    text.rows.push_back(row.texts);
+    targets.push_back(&row);
+  }
+  if (targets.empty()) return;
+  auto ids = encode_rows(*tok, text, options);
+  for (size_t i = 0; i < targets.size(); ++i) targets[i]->ids = std::move(ids[i]);
 }
 
 int64_t prompt_budget(const TextDatasetOptions& o) {
@@ -198,16 +301,23 @@ SftDataset load_sft_jsonl(const BpeTokenizer& tok, const fs::path& path, const T
 
 PreferenceDataset load_preference_jsonl(const BpeTokenizer& tok, const fs::path& path,
                                         const TextDatasetOptions& options) {
+  return load_preference_jsonl(&tok, path, options);
+}
+
+PreferenceDataset load_preference_jsonl(const BpeTokenizer* tok, const fs::path& path,
+                                        const TextDatasetOptions& options) {
   validate(options);
-  const JsonlFields data = read_fields(path, {options.prompt_field, options.chosen_field, options.rejected_field});
-  auto ids = encode_rows(tok, data, options);
+  const std::vector<std::string> fields{options.prompt_field, options.chosen_field, options.rejected_field};
   PreferenceDataset out;
-  out.stats.lines = data.lines;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string where = path.string() + ":" + std::to_string(data.line_numbers[i]);
-    PreferenceExample ex{std::move(ids[i][0]), std::move(ids[i][1]), std::move(ids[i][2])};
-    finish_response(ex.chosen, options, where, options.chosen_field);
-    finish_response(ex.rejected, options, where, options.rejected_field);
+  std::vector<PreferenceRow> rows = read_preference_rows(path, fields, options.vocab_size, out.stats.lines);
+  encode_text_rows(tok, rows, path, options);
+  for (PreferenceRow& row : rows) {
+    const std::string where = path.string() + ":" + std::to_string(row.line);
+    PreferenceExample ex{std::move(row.ids[0]), std::move(row.ids[1]), std::move(row.ids[2])};
+    if (!row.is_ids) {  // ids lines are verbatim: no EOS (see the header)
+      finish_response(ex.chosen, options, where, options.chosen_field);
+      finish_response(ex.rejected, options, where, options.rejected_field);
+    }
     const Fit fit = fit_example(ex.prompt, {&ex.chosen, &ex.rejected}, options);
     count(out.stats, fit, static_cast<int64_t>(ex.prompt.size() + ex.chosen.size() + ex.rejected.size()));
     if (fit != Fit::kDropped) out.examples.push_back(std::move(ex));

@@ -1,5 +1,5 @@
 // JSONL datasets for fine-tuning, tokenized with a BpeTokenizer: SFT ({"prompt", "response"}) and preference
-// pairs ({"prompt", "chosen", "rejected"}), the collation of examples into padded (B, L) tensors with the prompt
+// pairs ({"prompt", "chosen", "rejected"}, or pre-tokenised {"prompt_ids", "chosen_ids", "rejected_ids"}), the collation of examples into padded (B, L) tensors with the prompt
 // masked out of the labels, and a seeded, resumable shuffling epoch iterator. Not a chat template (prompts are
 // used as given) and not streaming: a dataset is held in memory as token ids.
 #pragma once
@@ -44,6 +44,7 @@ struct TextDatasetOptions {
   Overlong overlong = Overlong::kTruncate;
   bool allow_special = false;  // special-token text -> its id (else encoded as ordinary text)
   int threads = 0;             // encoding threads (0 = all cores)
+  int64_t vocab_size = 0;      // preference ids form: every id must lie in [0, vocab_size) (0 = only >= 0)
 };
 
 // <|endoftext|>'s id when the tokenizer has it (GPT-2: 50256), else std::nullopt.
@@ -86,6 +87,19 @@ struct PreferenceDataset {
 SftDataset load_sft_jsonl(const BpeTokenizer& tok, const std::filesystem::path& path,
                           const TextDatasetOptions& options);
 PreferenceDataset load_preference_jsonl(const BpeTokenizer& tok, const std::filesystem::path& path,
+                                        const TextDatasetOptions& options);
+
+// Preference pairs where a line may instead give pre-tokenised JSON integer arrays under "<field>_ids"
+// ("prompt_ids", "chosen_ids", "rejected_ids" with the default field names), e.g.
+//   {"prompt_ids": [3, 1], "chosen_ids": [3, 5, 1, 6], "rejected_ids": [0, 5, 2, 2]}
+// A line uses one form for all three fields (ids when it has any "<field>_ids" key); files may mix lines of both
+// forms. Ids lines are taken verbatim: NO eos_id is appended (a fixed-length response is scored exactly as given,
+// as the tiny-vocabulary exact-evaluation experiments need), but they are truncated like text lines. `tok` may be
+// null when every line uses ids. DataError naming "file:line" for: a text line without a tokenizer, a line mixing
+// the forms, a missing "<field>_ids", a value that is not an array of integers, an id outside [0, vocab_size)
+// (options.vocab_size; or negative when it is 0), an empty prompt_ids (its first token would have no context) or
+// an empty chosen_ids/rejected_ids.
+PreferenceDataset load_preference_jsonl(const BpeTokenizer* tok, const std::filesystem::path& path,
                                         const TextDatasetOptions& options);
 
 // A padded batch for a causal LM. Labels are aligned with input_ids (Hugging Face convention): the loss at

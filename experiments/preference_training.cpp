@@ -55,18 +55,22 @@ std::pair<torch::Tensor, torch::Tensor> response_logprobs(models::Gpt& model, co
 class PreferenceData {
  public:
   PreferenceData(const TrainingConfig& c, models::Gpt& model, core::RunLog* log) : c_(c) {
-    tokenizer_.emplace(core::open_tokenizer(c.data.tokenizer, c.data.encoding));
-    if (tokenizer_->vocab_size() > model->config().vocab_size) {
-      throw ConfigError("data.tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
-                        " ids but the model's vocab_size is " + std::to_string(model->config().vocab_size));
-    }
     core::TextDatasetOptions o;
-    o.eos_id = core::eos_id_of(*tokenizer_);
+    if (!c.data.tokenizer.empty()) {  // optional: pre-tokenised (*_ids) data needs none
+      tokenizer_.emplace(core::open_tokenizer(c.data.tokenizer, c.data.encoding));
+      if (tokenizer_->vocab_size() > model->config().vocab_size) {
+        throw ConfigError("data.tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
+                          " ids but the model's vocab_size is " + std::to_string(model->config().vocab_size));
+      }
+      o.eos_id = core::eos_id_of(*tokenizer_);
+    }
+    o.vocab_size = model->config().vocab_size;
     o.max_length = std::min(c.data.max_length, model->config().block_size);
     o.overlong = c.data.overlong == "drop" ? core::Overlong::kDrop : core::Overlong::kTruncate;
     pad_id_ = o.eos_id.value_or(0);
-    train_ = core::load_preference_jsonl(*tokenizer_, c.data.train, o);
-    if (!c.data.val.empty()) val_ = core::load_preference_jsonl(*tokenizer_, c.data.val, o);
+    const core::BpeTokenizer* tok = tokenizer_ ? &*tokenizer_ : nullptr;
+    train_ = core::load_preference_jsonl(tok, c.data.train, o);
+    if (!c.data.val.empty()) val_ = core::load_preference_jsonl(tok, c.data.val, o);
     const auto& s = train_.stats;
     spdlog::info("{} data: {} pairs ({} truncated, {} dropped), {} tokens", c.kind, s.examples, s.truncated,
                  s.dropped, s.tokens);

@@ -73,8 +73,9 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
   v.nested("lora", lora);
   v.nested("rm", rm);
   v.nested("dpo", dpo);
-  v.require(kind == "pretrain" || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer,
-            "a tokenizer for " + kind);
+  // rm and dpo data may be pre-tokenised (prompt_ids/chosen_ids/rejected_ids lines need no tokenizer); a text
+  // line without one is a DataError naming file:line when the data is loaded.
+  v.require(kind != "sft" || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer, "a tokenizer for " + kind);
   v.require(init_from.empty() ? train.block_size <= model.block_size : true, "train.block_size", train.block_size,
             "at most model.block_size");
 }

@@ -54,7 +54,7 @@ struct DpoSection {
 struct TrainDataSection {
   std::string train;      // pretrain: token file (troupe data prepare); sft: prompt/response JSONL; rm, dpo: preference JSONL
   std::string val;        // same format; empty = no evaluation
-  std::string tokenizer;  // sft, rm, dpo: tokenizer (any format troupe tokenizer accepts)
+  std::string tokenizer;  // sft, rm, dpo: tokenizer (any format troupe tokenizer accepts); rm, dpo: optional for *_ids data
   std::string encoding;   // sft: encoding name for a .tiktoken tokenizer
   int64_t max_length = 512;     // sft, rm, dpo: prompt + response tokens at most
   std::string overlong = "truncate";  // sft, rm, dpo: truncate | drop
@@ -63,7 +63,7 @@ struct TrainDataSection {
   void visit(V& v) {
     v.field("train", train, "training data: token file (pretrain) or JSONL (sft, rm, dpo)");
     v.field("val", val, "evaluation data in the same format; empty = no evaluation");
-    v.field("tokenizer", tokenizer, "sft, rm, dpo: tokenizer file");
+    v.field("tokenizer", tokenizer, "sft, rm, dpo: tokenizer file (rm, dpo: not needed for *_ids data)");
     v.field("encoding", encoding, "sft: encoding for a .tiktoken tokenizer");
     v.field("max_length", max_length, "sft, rm, dpo: maximum prompt + response tokens");
     v.field("overlong", overlong, "truncate | drop examples longer than max_length");

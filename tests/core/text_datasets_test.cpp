@@ -291,5 +291,94 @@ TEST(TextDatasets, RestoredShufflerContinuesExactly) {
   EXPECT_THROW(ShuffleState::from_vector({1}), DataError);
 }
 
+TEST(TextDatasets, PreferenceIdsAreTakenVerbatimWithoutEosOrTokenizer) {
+  ScratchDir dir;
+  write_file(dir / "ids.jsonl",
+             "{\"prompt_ids\": [3, 1], \"chosen_ids\": [3, 5, 1, 6], \"rejected_ids\": [0, 5, 2, 2]}\n\n"
+             "{\"prompt_ids\": [7], \"chosen_ids\": [1], \"rejected_ids\": [2, 7]}\n");
+  TextDatasetOptions o;
+  o.eos_id = 7;  // would be appended to text responses; never to ids
+  o.vocab_size = 8;
+  const PreferenceDataset data = load_preference_jsonl(nullptr, dir / "ids.jsonl", o);
+  ASSERT_EQ(data.examples.size(), 2u);
+  EXPECT_EQ(data.examples[0].prompt, (std::vector<int>{3, 1}));
+  EXPECT_EQ(data.examples[0].chosen, (std::vector<int>{3, 5, 1, 6}));
+  EXPECT_EQ(data.examples[0].rejected, (std::vector<int>{0, 5, 2, 2}));
+  EXPECT_EQ(data.examples[1].rejected, (std::vector<int>{2, 7}));
+  EXPECT_EQ(data.stats.lines, 2);
+  EXPECT_EQ(data.stats.tokens, 10 + 4);
+  // Collated exactly like text pairs: prompt masked, response labelled, padded to the longest.
+  const PreferenceBatch b = collate_preference(data.examples, 0);
+  EXPECT_EQ(row(b.chosen.labels, 0), (std::vector<int64_t>{kI, kI, 3, 5, 1, 6}));
+  EXPECT_EQ(row(b.rejected.input_ids, 1), (std::vector<int64_t>{7, 2, 7, 0, 0, 0}));
+  // Ids lines are truncated like text lines: max_length 4 keeps prompt [3, 1] (budget 2) and 2 response tokens.
+  o.max_length = 4;
+  const PreferenceDataset cut = load_preference_jsonl(nullptr, dir / "ids.jsonl", o);
+  EXPECT_EQ(cut.stats.truncated, 1);
+  EXPECT_EQ(cut.examples[0].chosen, (std::vector<int>{3, 5}));
+}
+
+TEST(TextDatasets, PreferenceFilesMayMixTextLinesAndIdsLines) {
+  ScratchDir dir;
+  write_file(dir / "mixed.jsonl",
+             "{\"prompt\": \"Hello,\", \"chosen\": \" world\", \"rejected\": \" you\"}\n"
+             "{\"prompt_ids\": [15496], \"chosen_ids\": [995], \"rejected_ids\": [345]}\n");
+  TextDatasetOptions o = gpt2_options();
+  o.vocab_size = 50257;
+  const PreferenceDataset data = load_preference_jsonl(&gpt2(), dir / "mixed.jsonl", o);
+  ASSERT_EQ(data.examples.size(), 2u);
+  EXPECT_EQ(data.examples[0].chosen, (std::vector<int>{995, kEot}));  // text: EOS appended
+  EXPECT_EQ(data.examples[1].chosen, (std::vector<int>{995}));        // ids: verbatim
+  // Without a tokenizer the text line is the error, naming its line.
+  try {
+    load_preference_jsonl(nullptr, dir / "mixed.jsonl", o);
+    ADD_FAILURE() << "no DataError";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr((dir / "mixed.jsonl").string() + ":1"));
+    EXPECT_THAT(e.what(), HasSubstr("need a tokenizer"));
+  }
+}
+
+// Loads `text` as ids preference data over an 8-id vocabulary and expects a DataError naming file:line and `what`.
+void expect_bad_ids(const std::string& text, int line, const std::string& what) {
+  ScratchDir dir;
+  const fs::path path = dir / "bad.jsonl";
+  write_file(path, text);
+  TextDatasetOptions o;
+  o.vocab_size = 8;
+  try {
+    load_preference_jsonl(nullptr, path, o);
+    ADD_FAILURE() << "no DataError for " << text;
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path.string() + ":" + std::to_string(line))) << text;
+    EXPECT_THAT(e.what(), HasSubstr(what)) << text;
+  }
+}
+
+TEST(TextDatasets, BadPreferenceIdsAreDataErrorsNamingFileAndLine) {
+  const std::string good = "{\"prompt_ids\": [1, 2], \"chosen_ids\": [3], \"rejected_ids\": [4]}\n";
+  expect_bad_ids(good + "{\"prompt_ids\": [1, 2], \"chosen_ids\": [8], \"rejected_ids\": [4]}\n", 2,
+                 "field 'chosen_ids'[0] = 8 is outside the vocabulary [0, 8)");
+  expect_bad_ids("{\"prompt_ids\": [1, -1], \"chosen_ids\": [3], \"rejected_ids\": [4]}\n", 1,
+                 "'prompt_ids'[1] = -1 is outside");
+  expect_bad_ids("{\"prompt_ids\": [1, 2.5], \"chosen_ids\": [3], \"rejected_ids\": [4]}\n", 1,
+                 "'prompt_ids'[1] must be an integer id, got a non-integer number 2.5");
+  expect_bad_ids("{\"prompt_ids\": [1], \"chosen_ids\": [\"3\"], \"rejected_ids\": [4]}\n", 1,
+                 "'chosen_ids'[0] must be an integer id, got string");
+  expect_bad_ids("{\"prompt_ids\": [1], \"chosen_ids\": [true], \"rejected_ids\": [4]}\n", 1,
+                 "must be an integer id, got boolean");
+  expect_bad_ids("{\"prompt_ids\": [1], \"chosen_ids\": 3, \"rejected_ids\": [4]}\n", 1,
+                 "field 'chosen_ids' must be an array of integer ids, got number");
+  expect_bad_ids(good + good + "{\"prompt_ids\": [1], \"chosen_ids\": [3]}\n", 3, "missing field 'rejected_ids'");
+  expect_bad_ids("{\"prompt_ids\": [1], \"chosen\": \"c\", \"chosen_ids\": [3], \"rejected_ids\": [4]}\n", 1,
+                 "both text and ids forms on one line");
+  expect_bad_ids("{\"prompt\": \"p\", \"chosen_ids\": [3], \"rejected_ids\": [4]}\n", 1,
+                 "both text and ids forms on one line");
+  expect_bad_ids("{\"prompt_ids\": [], \"chosen_ids\": [3], \"rejected_ids\": [4]}\n", 1,
+                 "field 'prompt_ids' is empty");
+  expect_bad_ids("{\"prompt_ids\": [1], \"chosen_ids\": [3], \"rejected_ids\": []}\n", 1,
+                 "field 'rejected_ids' is empty");
+}
+
 }  // namespace
 }  // namespace troupe::core
