@@ -81,15 +81,37 @@ std::vector<std::vector<std::string>> process_groups(const rlhf::PpoConfig& c) {
   return groups;
 }
 
-// mpirun from PATH (absolute, for exec).
-std::string mpirun_path() {
+// An executable from PATH (absolute, for exec); ConfigError saying why it is needed when it is missing.
+std::string find_on_path(const std::string& name, const std::string& why) {
   const char* path = std::getenv("PATH");
   std::stringstream ss(path != nullptr ? path : "/usr/bin:/bin");
   for (std::string dir; std::getline(ss, dir, ':');) {
-    const fs::path candidate = fs::path(dir) / "mpirun";
+    const fs::path candidate = fs::path(dir) / name;
     if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate.string();
   }
-  throw ConfigError("placement: a role with more than one rank needs mpirun on PATH (Open MPI)");
+  throw ConfigError("placement: " + why + " needs " + name + " on PATH");
+}
+
+// placement.launcher: srun when asked, or (auto) when this process runs inside a Slurm job.
+bool use_srun(const rlhf::PlacementSection& p) {
+  if (p.launcher == "srun") return true;
+  return p.launcher == "auto" && std::getenv("SLURM_JOB_ID") != nullptr;
+}
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> words;
+  std::stringstream ss(s);
+  for (std::string w; ss >> w;) words.push_back(w);
+  return words;
+}
+
+// The endpoint to publish for a bound one: a wildcard bind address is replaced by this host's name, so that a
+// controller on another node can connect.
+std::string reachable_endpoint(std::string endpoint) {
+  for (const std::string any : {"tcp://0.0.0.0:", "tcp://*:"}) {
+    if (endpoint.rfind(any, 0) == 0) return "tcp://" + core::hostname() + ":" + endpoint.substr(any.size());
+  }
+  return endpoint;
 }
 
 std::string self_exe() {
@@ -120,9 +142,19 @@ class WorkerRoles {
         label += (label.empty() ? "" : "+") + name;
       }
       const int64_t ranks = c.placement.ranks(group.front());
-      if (ranks > 1) {
+      if (use_srun(c.placement)) {
+        // Inside a Slurm allocation: the group is one job step (srun --mpi=pmix; `ranks` tasks form its MPI world),
+        // placed by Slurm per placement.srun_args[label] (e.g. --nodes=1 --nodelist=...). Killing srun ends the step.
+        std::vector<std::string> srun = {find_on_path("srun", "placement.launcher srun"), "--mpi=pmix", "--overlap",
+                                         "--ntasks=" + std::to_string(ranks), "--kill-on-bad-exit=1",
+                                         "--job-name=troupe-" + label};
+        if (auto it = c.placement.srun_args.find(label); it != c.placement.srun_args.end()) {
+          for (const std::string& w : split_words(it->second)) srun.push_back(w);
+        }
+        argv.insert(argv.begin(), srun.begin(), srun.end());
+      } else if (ranks > 1) {
         // A data-parallel group: one mpirun job of `ranks` workers; its world is the role's communicator.
-        std::vector<std::string> mpi = {mpirun_path()};
+        std::vector<std::string> mpi = {find_on_path("mpirun", "a role with more than one rank")};
         if (::geteuid() == 0) mpi.push_back("--allow-run-as-root");
         mpi.insert(mpi.end(), {"--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np",
                                std::to_string(ranks)});
@@ -199,7 +231,7 @@ int run_group_worker(const rlhf::PpoConfig& c, const std::vector<std::string>& r
   if (comm->rank() == 0) {
     server = std::make_unique<distributed::Server>(endpoints[0]);
     const std::string tmp = endpoint_files[0] + ".tmp";
-    std::ofstream(tmp) << server->endpoint() << "\n";
+    std::ofstream(tmp) << reachable_endpoint(server->endpoint()) << "\n";
     fs::rename(tmp, endpoint_files[0]);
     spdlog::info("{} ({} ranks) serving on {}", roles[0], comm->size(), server->endpoint());
   }
@@ -220,6 +252,10 @@ int run_ppo_worker(const std::string& config_file, const std::vector<std::string
   const rlhf::PpoConfig c = core::bind_config<rlhf::PpoConfig>(tree).value;
   core::set_threads(c.runtime.threads);
   const pid_t parent = ::getppid();
+  if (const char* job = std::getenv("SLURM_JOB_ID"); job != nullptr) {
+    const char* step = std::getenv("SLURM_STEP_ID");
+    spdlog::info("worker on {} in slurm job {} step {}", core::hostname(), job, step != nullptr ? step : "(batch)");
+  }
   if (distributed::launched_by_mpi()) return run_group_worker(c, roles, endpoints, endpoint_files);
   // Build every model first (torch's global generator is not thread-safe), then serve each role on a thread.
   std::vector<std::unique_ptr<rlhf::Role>> built;
@@ -228,7 +264,7 @@ int run_ppo_worker(const std::string& config_file, const std::vector<std::string
     built.push_back(rlhf::make_role(roles[i], c));
     servers.push_back(std::make_unique<distributed::Server>(endpoints[i]));
     const std::string tmp = endpoint_files[i] + ".tmp";
-    std::ofstream(tmp) << servers.back()->endpoint() << "\n";
+    std::ofstream(tmp) << reachable_endpoint(servers.back()->endpoint()) << "\n";
     fs::rename(tmp, endpoint_files[i]);
     spdlog::info("{} serving on {}", roles[i], servers.back()->endpoint());
   }

@@ -54,6 +54,7 @@ void PlacementSection::validate(core::ConfigValidator& v) const {
   v.require(!bind_host.empty(), "bind_host", bind_host, "an interface address");
   v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
   v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
+  v.require(launcher == "auto" || launcher == "local" || launcher == "srun", "launcher", launcher, "auto, local or srun");
   for (const auto& [key, n] : {std::pair<const char*, int64_t>{"actor_ranks", actor_ranks},
                                 {"critic_ranks", critic_ranks}, {"reference_ranks", reference_ranks}}) {
     v.require(n >= 1, key, n, "an integer >= 1");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,8 @@ struct PlacementSection {
   int64_t actor_ranks = 1;      // processes: data-parallel ranks of the actor (an mpirun group)
   int64_t critic_ranks = 1;     // processes: data-parallel ranks of the critic
   int64_t reference_ranks = 1;  // processes: ranks of the reference
+  std::string launcher = "auto";  // processes: local (fork/exec, mpirun for groups) | srun (a job step per group) | auto
+  std::map<std::string, std::string> srun_args;  // srun: extra srun arguments per process group ("actor", "reward+reference")
 
   template <class V>
   void visit(V& v) {
@@ -155,6 +158,8 @@ struct PlacementSection {
     v.field("actor_ranks", actor_ranks, "processes: data-parallel ranks of the actor (started with mpirun)");
     v.field("critic_ranks", critic_ranks, "processes: data-parallel ranks of the critic");
     v.field("reference_ranks", reference_ranks, "processes: ranks of the reference");
+    v.field("launcher", launcher, "processes: local | srun (one job step per role group) | auto (srun inside a Slurm job)");
+    v.field("srun_args", srun_args, "srun: extra srun arguments per group label, e.g. {actor: \"--nodes=1 --nodelist=n1\"}");
   }
   // Ranks of `role` (1 for the reward and for any role under inproc).
   int64_t ranks(const std::string& role) const {

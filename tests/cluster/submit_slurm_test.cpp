@@ -418,6 +418,30 @@ TEST_F(SlurmTest, SweepRunsAsAJobArray) {
   EXPECT_THAT(status.output, HasSubstr("step 60 at"));
 }
 
+
+// PPO under Slurm: with placement.launcher auto, each role group is a job step of its own (srun --mpi=pmix), the
+// workers bind every interface and publish this host's name, and the run finishes like a local one.
+TEST_F(SlurmTest, PpoRolesRunAsJobSteps) {
+  const fs::path run = runs() / "ppo";
+  const auto submit = troupe({"submit", (testing::source_dir() / "experiments/quickstart/ppo.yaml").string(),
+                              "run.dir=" + runs().string(), "run.name=ppo", "ppo.iterations=6", "checkpoint.every=3",
+                              "placement.transport=tcp", "placement.bind_host=0.0.0.0",
+                              "placement.colocate=['reward,reference']"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.output;
+  const std::string id = submitted_id(submit.output);
+  ASSERT_FALSE(id.empty()) << submit.output;
+  ASSERT_TRUE(wait_for_job(id, 120s)) << "job " << id << " still queued\n" << job_diagnostics(run);
+  EXPECT_EQ(core::RunLogReader(run / "log.h5").attribute("status").value_or(""), "finished") << job_diagnostics(run);
+  EXPECT_EQ(last_step(run, "reward/mean"), 6);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  for (const char* group : {"actor", "critic", "reward+reference"}) {
+    const std::string log = testing::read_file(run / "workers" / (std::string(group) + ".log"));
+    EXPECT_THAT(log, ::testing::ContainsRegex("in slurm job " + id + " step [0-9]+")) << group << "\n" << log;
+  }
+  EXPECT_THAT(testing::read_file(run / "workers" / "actor.endpoint"), HasSubstr("tcp://" + std::string(host) + ":"));
+}
+
 // (d) --dry-run prints the script and leaves Slurm and the disk alone.
 TEST_F(SlurmTest, DryRunSubmitsNothing) {
   const fs::path run = runs() / "dry";
