@@ -57,6 +57,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path, help="the sweep directory (runs/ppo-details)")
     ap.add_argument("--csv", type=Path, help="also write one row per run to this CSV")
+    ap.add_argument("--plot", type=Path, help="also draw each group's mean curve (± std over seeds) to this PNG")
     args = ap.parse_args()
 
     runs = sorted((p for p in args.root.iterdir() if (p / "log.h5").exists()),
@@ -104,11 +105,37 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for t in table:
         print("| " + " | ".join(str(x) for x in t) + " |")
+    if args.plot:
+        plot(groups, args.plot)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
             w.writeheader()
             w.writerows(rows)
+
+
+def plot(groups, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = [("reward/raw_mean", "pattern reward"), ("response/eos_rate", "EOS rate"), ("kl/mean", "KL to init (nats/seq)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5))
+    for ax, (metric, label) in zip(axes, panels):
+        for name, members in groups.items():
+            n = min(len(m[metric][1]) for _, _, _, m in members)
+            ys = np.stack([m[metric][1][:n] for _, _, _, m in members])
+            steps = members[0][3][metric][0][:n]
+            mean, std = ys.mean(0), ys.std(0)
+            short = name if len(name) < 40 else name[:37] + "..."
+            (line,) = ax.plot(steps, mean, label=f"{short} (n={len(members)})", lw=1.5)
+            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.12)
+        ax.set_xlabel("PPO iteration")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label}: mean ± std over seeds")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
 
 
 if __name__ == "__main__":
