@@ -12,6 +12,7 @@
 #include <random>
 
 #include "core/checkpoint_state.h"
+#include "models/gpt_checkpoint.h"
 #include "core/errors.h"
 #include "core/seeding.h"
 #include "core/signals.h"
@@ -40,7 +41,10 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
   const PromptSection& p = c.prompts;
   if (p.file.empty()) {
     std::mt19937_64 rng(core::derive_seed(static_cast<uint64_t>(c.seed), "prompts", 0));
-    const auto vocab = static_cast<uint64_t>(c.actor.model.vocab_size);
+    // Ids of the policy's own vocabulary: the starting model's when the actor starts from one.
+    const auto vocab = static_cast<uint64_t>(c.actor.init_from.empty()
+                                                 ? c.actor.model.vocab_size
+                                                 : models::load_pretrained_gpt(c.actor.init_from)->config().vocab_size);
     for (int64_t i = 0; i < p.synthetic_count; ++i) {
       std::vector<int64_t> row;
       for (int64_t t = 0; t < p.synthetic_length; ++t) row.push_back(1 + static_cast<int64_t>(rng() % (vocab - 1)));

@@ -100,7 +100,8 @@ def cmd_plot(a):
     opt = sorted(front["optimum"], key=lambda p: p["kl"])
     points = []  # (method, label, knob, kl, reward)
     for spec in a.runs:
-        method, knob, path = spec.split("=", 2)
+        method, rest = spec.split("=", 1)  # METHOD=KNOB=PATH, where KNOB may itself hold '=' (beta=0.5)
+        knob, path = rest.rsplit("=", 1)
         r = json.load(open(path))
         points.append((method, knob, r["policy"]["kl"], r["policy"]["reward"]))
     ref = front["reference"]
@@ -120,7 +121,7 @@ def cmd_plot(a):
         for m, k, kl, rw in points:
             w.writerow([m, k, f"{kl:.6f}", f"{rw:.6f}", f"{np.interp(kl, okl, orw):.6f}", f"{gap(kl, rw):.6f}"])
     with open(a.table, "w") as f:
-        f.write("| method | knob | KL(π‖π_ref) | E[r*] | frontier E[r*] at that KL | gap |\n|---|---|---|---|---|---|\n")
+        f.write("| method | knob | KL(π‖π_ref) | E[r*] | frontier E[r*] at that KL | gap (frontier − run) |\n|---|---|---|---|---|---|\n")
         f.write(f"| reference | | {ref['kl']:.4f} | {ref['reward']:.4f} | | |\n")
         for m, k, kl, rw in points:
             f.write(f"| {m} | {k} | {kl:.4f} | {rw:.4f} | {np.interp(kl, okl, orw):.4f} | {gap(kl, rw):+.4f} |\n")

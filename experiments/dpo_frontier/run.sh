@@ -16,7 +16,7 @@ WITH_RM=${WITH_RM:-1}
 HERE=experiments/dpo_frontier
 SCALE=10                               # Bradley-Terry labels on SCALE * r*
 PATTERN=3,5,1,6                        # r*: fraction of the 4 response tokens matching this
-BETAS=(0.01 0.02 0.03 0.05 0.07 0.1 0.15 0.2 0.3 0.5 0.7 1 2 5)   # frontier points pi*_beta
+BETAS=(0.01 0.015 0.02 0.025 0.03 0.035 0.04 0.045 0.05 0.06 0.07 0.08 0.09 0.1 0.11 0.12 0.14 0.16 0.18 0.2 0.25 0.3 0.4 0.5 0.7 1 1.5 2 3 5 10)   # frontier points pi*_beta
 EXACT=(--all-prompts 2 --response-length 4 --pattern "$PATTERN" --threads 2)
 start=$(date +%s)
 step() { echo; echo "== [$(( $(date +%s) - start ))s] $*"; }

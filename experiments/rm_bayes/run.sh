@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reward-model pairwise accuracy vs the Bayes limit, with one command (from anywhere; TROUPE=path/to/troupe):
 #   experiments/rm_bayes/run.sh
-# Synthetic pairs from a known r* -> `troupe run rm.yaml` (a sweep: N = 64, 256, 1024, 4096 pairs x 3 seeds) ->
+# Synthetic pairs from a known r* -> `troupe run rm.yaml` (a sweep: N = 64, 256, 1024, 4096 pairs x 2 seeds) ->
 # held-out accuracy vs N with the Bayes limit E[sigma(s |Δr*|)] in results/. Runs under runs/rm_bayes; ~2-4 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

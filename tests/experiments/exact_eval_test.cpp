@@ -6,11 +6,14 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/errors.h"
 
 namespace troupe::experiments {
 namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::vector<int64_t> row(const at::Tensor& t, int64_t i) {
   const at::Tensor r = t[i].contiguous();
@@ -57,7 +60,7 @@ TEST(ExactEval, PolicyExpectationsMatchHandComputedSums) {
   EXPECT_NEAR(self.reward, 0.5, 1e-12);
   EXPECT_DOUBLE_EQ(self.kl, 0.0);
   // A response the policy never emits contributes 0, not NaN.
-  const at::Tensor sure = torch::tensor({-INFINITY, -INFINITY, -INFINITY, 0.0}, torch::kFloat64).view({1, 4});
+  const at::Tensor sure = torch::tensor({-kInf, -kInf, -kInf, 0.0}, torch::kFloat64).view({1, 4});
   const ExactPoint det = exact_point(sure, c.logp_ref, c.r);
   EXPECT_DOUBLE_EQ(det.reward, 1.0);
   EXPECT_NEAR(det.kl, std::log(4.0), 1e-12);
