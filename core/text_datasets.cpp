@@ -17,19 +17,11 @@
 namespace troupe::core {
 namespace fs = std::filesystem;
 
-namespace {
-
-// The string fields of every non-blank line, in file order, and the line numbers they came from.
-struct JsonlFields {
-  std::vector<std::vector<std::string>> rows;  // rows[i][f] = field f of example i
-  std::vector<int64_t> line_numbers;
-  int64_t lines = 0;
-};
-
-JsonlFields read_fields(const fs::path& path, const std::vector<std::string>& fields) {
+void for_each_jsonl_object(
+    const fs::path& path, const std::string& what,
+    const std::function<bool(const nlohmann::json& object, const std::string& where, int64_t line)>& fn) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open dataset " + path.string());
-  JsonlFields out;
+  if (!in) throw IoError("cannot open " + what + " " + path.string());
   int64_t line_no = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
@@ -43,6 +35,23 @@ JsonlFields read_fields(const fs::path& path, const std::vector<std::string>& fi
       throw DataError(where + ": invalid JSON: " + e.what());
     }
     if (!obj.is_object()) throw DataError(where + ": expected a JSON object, got " + std::string(obj.type_name()));
+    if (!fn(obj, where, line_no)) return;
+  }
+  if (in.bad()) throw IoError("cannot read " + what + " " + path.string());
+}
+
+namespace {
+
+// The string fields of every non-blank line, in file order, and the line numbers they came from.
+struct JsonlFields {
+  std::vector<std::vector<std::string>> rows;  // rows[i][f] = field f of example i
+  std::vector<int64_t> line_numbers;
+  int64_t lines = 0;
+};
+
+JsonlFields read_fields(const fs::path& path, const std::vector<std::string>& fields) {
+  JsonlFields out;
+  for_each_jsonl_object(path, "dataset", [&](const nlohmann::json& obj, const std::string& where, int64_t line_no) {
     std::vector<std::string> row;
     for (const std::string& field : fields) {
       const auto it = obj.find(field);
@@ -55,8 +64,8 @@ JsonlFields read_fields(const fs::path& path, const std::vector<std::string>& fi
     out.rows.push_back(std::move(row));
     out.line_numbers.push_back(line_no);
     ++out.lines;
-  }
-  if (in.bad()) throw IoError("cannot read dataset " + path.string());
+    return true;
+  });
   return out;
 }
 
@@ -114,22 +123,8 @@ std::vector<int> parse_ids(const nlohmann::json& value, const std::string& where
 // Reads preference lines, each either all text fields or all "<field>_ids" fields.
 std::vector<PreferenceRow> read_preference_rows(const fs::path& path, const std::vector<std::string>& fields,
                                                 int64_t vocab_size, int64_t& lines) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open dataset " + path.string());
   std::vector<PreferenceRow> rows;
-  int64_t line_no = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const std::string where = path.string() + ":" + std::to_string(line_no);
-    nlohmann::json obj;
-    try {
-      obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw DataError(where + ": invalid JSON: " + e.what());
-    }
-    if (!obj.is_object()) throw DataError(where + ": expected a JSON object, got " + std::string(obj.type_name()));
+  for_each_jsonl_object(path, "dataset", [&](const nlohmann::json& obj, const std::string& where, int64_t line_no) {
     PreferenceRow row;
     row.line = line_no;
     for (const std::string& field : fields) row.is_ids = row.is_ids || obj.contains(field + "_ids");
@@ -157,8 +152,8 @@ std::vector<PreferenceRow> read_preference_rows(const fs::path& path, const std:
     }
     rows.push_back(std::move(row));
     ++lines;
-  }
-  if (in.bad()) throw IoError("cannot read dataset " + path.string());
+    return true;
+  });
   return rows;
 }
 

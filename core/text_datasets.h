@@ -8,9 +8,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "core/bpe_tokenizer.h"
 
@@ -79,6 +82,13 @@ struct PreferenceDataset {
   std::vector<PreferenceExample> examples;
   TextDatasetStats stats;
 };
+
+// Calls fn(object, where, line) for every non-blank line of the JSONL file `path` in order (a trailing '\r' is
+// dropped), `where` being "file:line", until fn returns false. IoError "cannot open <what> <path>" (or "cannot read") when the file fails;
+// DataError naming file:line for invalid JSON or a line that is not a JSON object. Every JSONL reader uses it.
+void for_each_jsonl_object(
+    const std::filesystem::path& path, const std::string& what,
+    const std::function<bool(const nlohmann::json& object, const std::string& where, int64_t line)>& fn);
 
 // Read one JSON object per line (blank lines skipped). DataError naming "file:line" for a malformed line, a
 // non-object, a missing field, a field that is not a string, or a response that encodes to no token (empty

@@ -73,29 +73,19 @@ struct Prompt {
 
 std::vector<Prompt> read_prompts(const fs::path& file, const core::BpeTokenizer& tok, int64_t limit,
                                  int64_t max_tokens) {
-  std::ifstream in(file);
-  if (!in) throw IoError("cannot open prompts file " + file.string());
   std::vector<Prompt> prompts;
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw DataError(fmt::format("{}:{}: invalid JSON: {}", file.string(), n, e.what()));
-    }
-    if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
-      throw DataError(fmt::format("{}:{}: expected an object with a string field 'prompt'", file.string(), n));
+  core::for_each_jsonl_object(file, "prompts file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
+    if (!j.contains("prompt") || !j["prompt"].is_string())
+      throw DataError(where + ": expected an object with a string field 'prompt'");
     Prompt p;
     p.text = j["prompt"].get<std::string>();
     for (int id : tok.encode_ordinary(p.text)) p.ids.push_back(id);
-    if (p.ids.empty()) throw DataError(fmt::format("{}:{}: empty prompt", file.string(), n));
+    if (p.ids.empty()) throw DataError(where + ": empty prompt");
     if (static_cast<int64_t>(p.ids.size()) > max_tokens)
       p.ids.erase(p.ids.begin(), p.ids.end() - static_cast<std::ptrdiff_t>(max_tokens));
     prompts.push_back(std::move(p));
-    if (limit > 0 && static_cast<int64_t>(prompts.size()) >= limit) break;
-  }
+    return limit == 0 || static_cast<int64_t>(prompts.size()) < limit;
+  });
   if (prompts.empty()) throw DataError(file.string() + ": no prompts");
   return prompts;
 }
@@ -184,11 +174,6 @@ rlhf::RewardSample reward_sample(const core::BpeTokenizer& tok, const Prompt& p,
   r.ended_with_eos = stopped;
   r.response_text = tok.decode_lossy_utf8(std::vector<int>(r.response.begin(), r.response.end()));
   return r;
-}
-
-std::string response_text(const core::BpeTokenizer& tok, const std::vector<int64_t>& tokens, bool stopped) {
-  std::vector<int> ids(tokens.begin(), tokens.end() - (stopped && !tokens.empty() ? 1 : 0));
-  return tok.decode_lossy_utf8(ids);
 }
 
 void check_sampling(const SamplingOptions& s) {
@@ -313,8 +298,9 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
   std::uniform_real_distribution<double> u(0, 1);
   double reward_sum = 0, gap_sum = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    const double ra = reward->score(reward_sample(tok, prompts[i], a.tokens[i], a.stopped[i]));
-    const double rb = reward->score(reward_sample(tok, prompts[i], b.tokens[i], b.stopped[i]));
+    const rlhf::RewardSample sa = reward_sample(tok, prompts[i], a.tokens[i], a.stopped[i]);
+    const rlhf::RewardSample sb = reward_sample(tok, prompts[i], b.tokens[i], b.stopped[i]);
+    const double ra = reward->score(sa), rb = reward->score(sb);
     reward_sum += ra + rb;
     const bool to_val = u(split) < o.val_fraction;
     if (ra == rb) {
@@ -323,8 +309,8 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
     }
     const bool a_wins = ra > rb;
     nlohmann::json j{{"prompt", prompts[i].text},
-                     {"chosen", response_text(tok, a_wins ? a.tokens[i] : b.tokens[i], a_wins ? a.stopped[i] : b.stopped[i])},
-                     {"rejected", response_text(tok, a_wins ? b.tokens[i] : a.tokens[i], a_wins ? b.stopped[i] : a.stopped[i])}};
+                     {"chosen", (a_wins ? sa : sb).response_text},
+                     {"rejected", (a_wins ? sb : sa).response_text}};
     if (j["chosen"].get<std::string>().empty() || j["rejected"].get<std::string>().empty()) {
       ++rep.ties;  // an empty response cannot be trained on (it encodes to no token); counted with the ties
       continue;

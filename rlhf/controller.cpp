@@ -53,25 +53,15 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
     return prompts;
   }
   const core::BpeTokenizer tok = core::open_tokenizer(p.tokenizer, p.encoding);
-  std::ifstream in(p.file);
-  if (!in) throw IoError("prompts.file: cannot open " + p.file);
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw DataError(p.file + ":" + std::to_string(n) + ": invalid JSON: " + e.what());
-    }
-    if (!j.is_object() || !j.contains(p.field) || !j[p.field].is_string()) {
-      throw DataError(p.file + ":" + std::to_string(n) + ": expected an object with a string field '" + p.field + "'");
-    }
+  core::for_each_jsonl_object(p.file, "prompts.file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
+    if (!j.contains(p.field) || !j[p.field].is_string())
+      throw DataError(where + ": expected an object with a string field '" + p.field + "'");
     const auto ids = tok.encode_ordinary(j[p.field].get<std::string>());
-    if (ids.empty()) throw DataError(p.file + ":" + std::to_string(n) + ": empty prompt");
+    if (ids.empty()) throw DataError(where + ": empty prompt");
     const size_t from = ids.size() > static_cast<size_t>(p.max_length) ? ids.size() - static_cast<size_t>(p.max_length) : 0;
     prompts.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
-  }
+    return true;
+  });
   if (prompts.empty()) throw DataError(p.file + ": no prompts");
   return prompts;
 }
