@@ -71,8 +71,10 @@ struct Prompt {
   std::vector<int64_t> ids;
 };
 
+// The prompts of `file`, each cut to its last `max_tokens` tokens (block_size - max_new_tokens).
 std::vector<Prompt> read_prompts(const fs::path& file, const core::BpeTokenizer& tok, int64_t limit,
                                  int64_t max_tokens) {
+  if (max_tokens < 1) throw ConfigError("--max-new-tokens leaves no room for a prompt in the model's block_size");
   std::vector<Prompt> prompts;
   core::for_each_jsonl_object(file, "prompts file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
     if (!j.contains("prompt") || !j["prompt"].is_string())
@@ -279,9 +281,7 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
   const auto tok = core::open_tokenizer(o.tokenizer, o.encoding);
   auto reward = rlhf::make_reward_function(o.reward);
   models::Gpt model = models::load_pretrained_gpt(o.policy);
-  const int64_t max_prompt = model->config().block_size - o.sampling.max_new_tokens;
-  if (max_prompt < 1) throw ConfigError("--max-new-tokens leaves no room for a prompt in the model's block_size");
-  const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, max_prompt);
+  const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, model->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;
   for (size_t i = 0; i < prompts.size(); ++i) rows.push_back(i);
   const auto stop = stop_tokens_of(tok);
@@ -334,9 +334,7 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
   const auto tok = core::open_tokenizer(o.tokenizer, o.encoding);
   auto reward = rlhf::make_reward_function(o.reward);
   models::Gpt ref = models::load_pretrained_gpt(o.reference);
-  const int64_t max_prompt = ref->config().block_size - o.sampling.max_new_tokens;
-  if (max_prompt < 1) throw ConfigError("--max-new-tokens leaves no room for a prompt in the model's block_size");
-  const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, max_prompt);
+  const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, ref->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;  // prompt i repeated `samples` times
   for (size_t i = 0; i < prompts.size(); ++i)
     for (int64_t k = 0; k < o.samples; ++k) rows.push_back(i);
