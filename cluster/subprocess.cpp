@@ -49,36 +49,6 @@ struct Fd {
 
 }  // namespace
 
-std::optional<fs::path> find_on_path(const std::string& name) {
-  if (name.empty()) return std::nullopt;
-  if (name.find('/') != std::string::npos) {
-    if (::access(name.c_str(), X_OK) == 0) return fs::absolute(name);
-    return std::nullopt;
-  }
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    const std::string dir = dirs.substr(start, end - start);
-    if (!dir.empty()) {
-      const fs::path candidate = fs::path(dir) / name;
-      std::error_code ec;
-      if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return fs::absolute(candidate);
-    }
-    start = end + 1;
-  }
-  return std::nullopt;
-}
-
-fs::path current_executable() {
-  std::error_code ec;
-  fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) throw IoError("cannot read /proc/self/exe: " + ec.message());
-  return p;
-}
-
 std::string shell_quote(const std::string& text) {
   if (text.empty()) return "''";
   bool safe = true;

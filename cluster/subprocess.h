@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/runtime.h"
+
 namespace troupe::cluster {
 
 struct CommandOptions {
@@ -21,11 +23,9 @@ struct CommandResult {
   std::string err;     // stderr
 };
 
-// The absolute path of `name` found on $PATH (or `name` itself when it contains a '/' and is executable).
-std::optional<std::filesystem::path> find_on_path(const std::string& name);
-
-// The absolute path of this process's executable (/proc/self/exe): what a job or a sweep's child runs.
-std::filesystem::path current_executable();
+// find_on_path and current_executable live in core/runtime.h (the PPO launcher and pipelines use them too).
+using core::current_executable;
+using core::find_on_path;
 
 // Runs argv (argv[0] an absolute path; no shell) with stdin from /dev/null, capturing stdout and stderr. Throws
 // IoError when it cannot be started and TimeoutError (naming the command) when it outlives options.timeout.

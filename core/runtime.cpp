@@ -18,6 +18,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/errors.h"
+
 namespace troupe::core {
 
 int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
@@ -125,5 +127,35 @@ std::string format_utc(std::chrono::system_clock::time_point t, const char* form
 }
 
 std::string utc_timestamp() { return format_utc(std::chrono::system_clock::now(), "%Y-%m-%dT%H:%M:%SZ"); }
+
+std::optional<std::filesystem::path> find_on_path(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) == 0) return std::filesystem::absolute(name);
+    return std::nullopt;
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string dir = dirs.substr(start, end - start);
+    if (!dir.empty()) {
+      const std::filesystem::path candidate = std::filesystem::path(dir) / name;
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return std::filesystem::absolute(candidate);
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::filesystem::path current_executable() {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw IoError("cannot read /proc/self/exe: " + ec.message());
+  return p;
+}
 
 }  // namespace troupe::core

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,13 @@ namespace troupe::core {
 // OpenBLAS). n == 0 means "all cores". Returns the count applied.
 int set_threads(int n);
 int hardware_threads();
+
+// The absolute path of `name` found on $PATH (or `name` itself when it contains a '/' and is executable).
+std::optional<std::filesystem::path> find_on_path(const std::string& name);
+
+// The absolute path of this process's executable (/proc/self/exe): what spawned workers, stages and jobs run.
+// IoError when it cannot be read.
+std::filesystem::path current_executable();
 
 // The BLAS library libtorch actually calls.
 struct BlasInfo {

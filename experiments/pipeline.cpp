@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "core/logging.h"
 #include "core/run_session.h"
+#include "core/runtime.h"
 #include "core/signals.h"
 #include "distributed/launcher.h"
 
@@ -44,13 +45,6 @@ std::string substitute(std::string s, const std::string& run_dir) {
   const std::string key = "${run}";
   for (size_t at; (at = s.find(key)) != std::string::npos;) s.replace(at, key.size(), run_dir);
   return s;
-}
-
-fs::path self_executable() {
-  std::error_code ec;
-  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) throw IoError("cannot resolve /proc/self/exe: " + ec.message());
-  return p;
 }
 
 // Copies what was appended to `file` since `offset` to stdout.
@@ -114,7 +108,7 @@ int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, cons
   const fs::path run_dir = session.directory().path();
   const fs::path stage_dir = run_dir / "stages";
   fs::create_directories(stage_dir);
-  const fs::path exe = self_executable();
+  const fs::path exe = core::current_executable();
   const auto start = Clock::now();
   int64_t index = 0;
   try {

@@ -82,13 +82,8 @@ std::vector<std::vector<std::string>> process_groups(const rlhf::PpoConfig& c) {
 }
 
 // An executable from PATH (absolute, for exec); ConfigError saying why it is needed when it is missing.
-std::string find_on_path(const std::string& name, const std::string& why) {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path != nullptr ? path : "/usr/bin:/bin");
-  for (std::string dir; std::getline(ss, dir, ':');) {
-    const fs::path candidate = fs::path(dir) / name;
-    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-  }
+std::string required_program(const std::string& name, const std::string& why) {
+  if (auto p = core::find_on_path(name)) return p->string();
   throw ConfigError("placement: " + why + " needs " + name + " on PATH");
 }
 
@@ -114,13 +109,6 @@ std::string reachable_endpoint(std::string endpoint) {
   return endpoint;
 }
 
-std::string self_exe() {
-  std::error_code ec;
-  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) throw IoError("cannot resolve /proc/self/exe: " + ec.message());
-  return p.string();
-}
-
 // One `troupe worker` process per role; endpoints come back through rendezvous files.
 class WorkerRoles {
  public:
@@ -128,7 +116,8 @@ class WorkerRoles {
     const fs::path dir = run_dir / "workers";
     fs::create_directories(dir);
     for (const std::vector<std::string>& group : process_groups(c)) {
-      std::vector<std::string> argv = {self_exe(), "worker", "--config", (run_dir / "config.yaml").string()};
+      std::vector<std::string> argv = {core::current_executable().string(), "worker", "--config",
+                                       (run_dir / "config.yaml").string()};
       std::string label;
       for (const std::string& name : group) {
         const fs::path file = dir / (name + ".endpoint");
@@ -145,7 +134,7 @@ class WorkerRoles {
       if (use_srun(c.placement)) {
         // Inside a Slurm allocation: the group is one job step (srun --mpi=pmix; `ranks` tasks form its MPI world),
         // placed by Slurm per placement.srun_args[label] (e.g. --nodes=1 --nodelist=...). Killing srun ends the step.
-        std::vector<std::string> srun = {find_on_path("srun", "placement.launcher srun"), "--mpi=pmix", "--overlap",
+        std::vector<std::string> srun = {required_program("srun", "placement.launcher srun"), "--mpi=pmix", "--overlap",
                                          "--ntasks=" + std::to_string(ranks), "--kill-on-bad-exit=1",
                                          "--job-name=troupe-" + label};
         if (auto it = c.placement.srun_args.find(label); it != c.placement.srun_args.end()) {
@@ -154,7 +143,7 @@ class WorkerRoles {
         argv.insert(argv.begin(), srun.begin(), srun.end());
       } else if (ranks > 1) {
         // A data-parallel group: one mpirun job of `ranks` workers; its world is the role's communicator.
-        std::vector<std::string> mpi = {find_on_path("mpirun", "a role with more than one rank")};
+        std::vector<std::string> mpi = {required_program("mpirun", "a role with more than one rank")};
         if (::geteuid() == 0) mpi.push_back("--allow-run-as-root");
         mpi.insert(mpi.end(), {"--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np",
                                std::to_string(ranks)});
