@@ -4,6 +4,7 @@
 // FLOP utilisation against a matmul peak measured in the same process.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 
 #include "cli/commands.h"
@@ -33,6 +35,7 @@ struct TrainBenchArgs {
   std::string python = "/usr/bin/python3";
   std::string peer_script = "bench/train_peer.py";
   std::string work_dir = "bench-work/train";
+  std::string profile;  // when set: chrome traces of one timed Troupe step per dtype, written here
 };
 
 double median(std::vector<double> v) {
@@ -45,7 +48,7 @@ struct Curve {
 };
 
 Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const models::OptimConfig& oc, bool bf16,
-                 int warmup) {
+                 int warmup, const std::string& profile) {
   models::Gpt model = models::load_hf_gpt2(init);
   model->train();
   auto opt = models::make_adamw(*model, oc);
@@ -53,14 +56,18 @@ Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const model
   for (const auto& p : model->parameters()) params.push_back(p);
   Curve c;
   for (int64_t s = 0; s < batches.size(0); ++s) {
+    std::optional<torch::autograd::profiler::RecordProfile> trace;
+    if (!profile.empty() && s == warmup - 1) trace.emplace(profile + (bf16 ? "/troupe_bf16.json" : "/troupe_fp32.json"));
     const auto t0 = Clock::now();
     const torch::Tensor b = batches[s];
     const torch::Tensor x = b.slice(1, 0, b.size(1) - 1), y = b.slice(1, 1, b.size(1));
     torch::Tensor loss;
     {
       models::Bf16Autocast autocast(bf16);
-      const torch::Tensor logits = model->forward(x).to(torch::kFloat32);
-      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
+      // What the trainer does (experiments/lm_training.cpp): hidden states, then the fused LM head + loss.
+      models::GptInput in;
+      in.ids = x;
+      loss = model->lm_loss_sum(model->hidden(in), y, -100) / static_cast<double>(y.numel());
     }
     opt->zero_grad();
     loss.backward();
@@ -68,6 +75,7 @@ Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const model
     opt->step();
     c.loss.push_back(loss.item<double>());
     if (s >= warmup) c.seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    trace.reset();
   }
   return c;
 }
@@ -87,8 +95,8 @@ Curve run_peer(const TrainBenchArgs& a, const fs::path& work, const std::string&
   return {j.at("seconds").get<std::vector<double>>(), j.at("loss").get<std::vector<double>>()};
 }
 
-double matmul_peak_gflops() {
-  const torch::Tensor a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
+double matmul_peak_gflops(torch::Dtype dtype) {
+  const torch::Tensor a = torch::randn({1024, 1024}).to(dtype), b = torch::randn({1024, 1024}).to(dtype);
   std::vector<double> t;
   for (int i = 0; i < 7; ++i) {
     const auto t0 = Clock::now();
@@ -150,35 +158,48 @@ int run_train_bench(const TrainBenchArgs& a) {
                            c.n_layer, c.n_embd, c.n_head, c.vocab_size, a.block, a.batch, c.parameter_count() / 1e6,
                            flops_per_token / 1e6, a.steps, a.warmup, threads,
                            std::getenv("OPENBLAS_CORETYPE") ? "set" : "unset");
-  const double peak = matmul_peak_gflops();
+  if (!a.profile.empty()) {
+    if (a.warmup < 1) throw ConfigError("--profile traces the last warm-up step: needs --warmup >= 1");
+    fs::create_directories(a.profile);
+  }
+  // MFU of each run against the matmul peak of its own dtype: bf16 matmuls run ~2x faster than fp32 here.
+  const double peak = matmul_peak_gflops(torch::kFloat32), peak_bf16 = matmul_peak_gflops(torch::kBFloat16);
   struct Row {
     std::string name;
     Curve curve;
   };
   std::vector<Row> rows;
-  rows.push_back({"troupe fp32", run_troupe(work / "init", batches, oc, false, a.warmup)});
-  rows.push_back({"troupe bf16 autocast", run_troupe(work / "init", batches, oc, true, a.warmup)});
+  rows.push_back({"troupe fp32", run_troupe(work / "init", batches, oc, false, a.warmup, a.profile)});
+  rows.push_back({"troupe bf16 autocast", run_troupe(work / "init", batches, oc, true, a.warmup, a.profile)});
   rows.push_back({"python fp32 (peer)", run_peer(a, work, "fp32")});
   rows.push_back({"python bf16 autocast (peer)", run_peer(a, work, "bf16")});
-  std::cout << fmt::format("matmul peak (1024^3 fp32, same threads): {:.1f} GFLOP/s\n", peak);
+  std::cout << fmt::format("matmul peak (1024^3, same threads): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s\n", peak,
+                           peak_bf16);
   std::cout << fmt::format("{:<30} {:>10} {:>12} {:>8} {:>12}\n", "", "s/step", "tokens/s", "MFU", "final loss");
   double best_peer = 0;
   for (const Row& r : rows) {
     const double tps = tokens_per_step / median(r.curve.seconds);
     if (r.name.find("peer") != std::string::npos) best_peer = std::max(best_peer, tps);
     std::cout << fmt::format("{:<30} {:>10.4f} {:>12.0f} {:>7.1f}% {:>12.4f}\n", r.name, median(r.curve.seconds), tps,
-                             100.0 * flops_per_token * tps / (peak * 1e9), r.curve.loss.back());
+                             100.0 * flops_per_token * tps /
+                                 ((r.name.find("bf16") != std::string::npos ? peak_bf16 : peak) * 1e9),
+                             r.curve.loss.back());
   }
-  double max_diff = 0;
-  for (size_t i = 0; i < rows[0].curve.loss.size() && i < rows[2].curve.loss.size(); ++i) {
-    max_diff = std::max(max_diff, std::abs(rows[0].curve.loss[i] - rows[2].curve.loss[i]));
-  }
+  auto max_diff_of = [](const Curve& x, const Curve& y) {
+    double d = 0;
+    for (size_t i = 0; i < x.loss.size() && i < y.loss.size(); ++i) d = std::max(d, std::abs(x.loss[i] - y.loss[i]));
+    return d;
+  };
+  const double max_diff = max_diff_of(rows[0].curve, rows[2].curve);
   const double ours = tokens_per_step / median(rows[0].curve.seconds);
   const double ours_bf16 = tokens_per_step / median(rows[1].curve.seconds);
   std::cout << fmt::format("troupe fp32 / fastest peer: {:.2f}x; troupe bf16 / fastest peer: {:.2f}x (goal >= 1.5x)\n",
                            ours / best_peer, ours_bf16 / best_peer);
   std::cout << fmt::format("loss curve vs fp32 peer over {} steps: max |diff| {:.2e} (start {:.4f}, end {:.4f})\n",
                            rows[0].curve.loss.size(), max_diff, rows[0].curve.loss.front(), rows[0].curve.loss.back());
+  // bf16's own noise: how far the peer's bf16 curve strays from its fp32 curve, next to how far Troupe's does.
+  std::cout << fmt::format("bf16 loss curves vs fp32 peer: troupe max |diff| {:.2e}, python max |diff| {:.2e}\n",
+                           max_diff_of(rows[1].curve, rows[2].curve), max_diff_of(rows[3].curve, rows[2].curve));
   return 0;
 }
 
@@ -199,6 +220,8 @@ void add_bench_train_command(CLI::App& bench, int& exit_code) {
   cmd->add_option("--python", a->python, "python with torch")->capture_default_str();
   cmd->add_option("--peer-script", a->peer_script, "bench/train_peer.py")->capture_default_str();
   cmd->add_option("--work-dir", a->work_dir)->capture_default_str();
+  cmd->add_option("--profile", a->profile,
+                  "directory for chrome://tracing files of Troupe's last (untimed) warm-up step, fp32 and bf16");
   cmd->callback([a, &exit_code] { exit_code = run_train_bench(*a); });
 }
 

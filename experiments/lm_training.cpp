@@ -23,10 +23,7 @@ torch::Tensor lm_loss_sum(models::Gpt& model, const LmMicro& m) {
   models::GptInput in;
   in.ids = m.ids;
   in.attention_mask = m.mask;
-  const torch::Tensor logits = model->logits(model->hidden(in)).to(torch::kFloat32);
-  return torch::nn::functional::cross_entropy(
-      logits.reshape({-1, logits.size(-1)}), m.targets.reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(core::kIgnoreIndex).reduction(torch::kSum));
+  return model->lm_loss_sum(model->hidden(in), m.targets, core::kIgnoreIndex);
 }
 
 std::map<std::string, double> eval_metrics(double sum, int64_t count) {

@@ -3,12 +3,14 @@
 #include "models/gpt.h"
 
 #include <fnmatch.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <limits>
 
 #include "core/errors.h"
+#include "models/kernels.h"
 
 namespace troupe::models {
 
@@ -69,6 +71,15 @@ void LinearImpl::unmerge_lora() {
   torch::NoGradGuard no_grad;
   weight.sub_(torch::matmul(lora_B, lora_A) * lora_scale_);
   merged_ = false;
+}
+
+// The fused kernels take fp32 and bf16; anything else (double in a test, say) goes through ATen.
+bool fused_dtype(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
+}
+
+torch::Tensor gelu_tanh(const torch::Tensor& x) {
+  return fused_dtype(x) ? kernels::gelu_tanh(x) : torch::gelu(x, "tanh");
 }
 
 // ---- KV cache --------------------------------------------------------------------------------------------------
@@ -246,15 +257,16 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
       k = cache->k[l].narrow(2, 0, S);
       v = cache->v[l].narrow(2, 0, S);
     }
-    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)).masked_fill_(keep.logical_not(), masked);
-    att = torch::softmax(att, -1);
+    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, S]
+    att = fused_dtype(att) ? kernels::masked_softmax(att, keep)
+                           : torch::softmax(att.masked_fill(keep.logical_not(), masked), -1);
     if (config_.dropout > 0) att = torch::dropout(att, config_.dropout, is_training());
     torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, C});
     y = b->attn->c_proj(y);
     if (config_.dropout > 0) y = torch::dropout(y, config_.dropout, is_training());
     x = x + y;
     const torch::Tensor h2 = torch::layer_norm(x, {C}, b->ln_2->weight, b->ln_2->bias, config_.layer_norm_eps);
-    torch::Tensor m = b->mlp->c_proj(torch::gelu(b->mlp->c_fc(h2), "tanh"));
+    torch::Tensor m = b->mlp->c_proj(gelu_tanh(b->mlp->c_fc(h2)));
     if (config_.dropout > 0) m = torch::dropout(m, config_.dropout, is_training());
     x = x + m;
   }
@@ -264,6 +276,20 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
 
 torch::Tensor GptImpl::logits(const torch::Tensor& hidden) {
   return lm_head_ ? lm_head_(hidden) : linear_rows(hidden, trunk_->wte->weight, torch::Tensor());
+}
+
+torch::Tensor GptImpl::lm_loss_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t ignore_index) {
+  const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)});
+  const torch::Tensor y = targets.reshape({-1});
+  const Linear& head = lm_head_;
+  const bool plain_head = !head || (!head->bias.defined() && !head->lora_A.defined());
+  if (fused_dtype(h) && plain_head) {
+    const bool bf16 = at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+    return kernels::linear_cross_entropy_sum(h, head ? head->weight : trunk_->wte->weight, y, ignore_index, bf16);
+  }
+  const torch::Tensor logits = this->logits(h).to(torch::kFloat32);
+  return torch::nn::functional::cross_entropy(
+      logits, y, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(ignore_index).reduction(torch::kSum));
 }
 
 torch::Tensor GptImpl::values(const torch::Tensor& hidden) {

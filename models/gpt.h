@@ -89,6 +89,11 @@ class GptImpl : public torch::nn::Module {
     in.ids = ids;
     return logits(hidden(in));
   }
+  // Sum of next-token cross-entropy over positions whose target is not ignore_index, from hidden states
+  // [B, T, C] (or [N, C]) and targets [B, T] (or [N]). With tied embeddings or a plain LM head it runs the fused
+  // LM-head + loss kernel (models/kernels.h: logits are never held in full; bf16 matmuls under bf16 autocast);
+  // otherwise logits + cross_entropy. Returns a scalar fp32 tensor.
+  torch::Tensor lm_loss_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t ignore_index);
   // Per-token values [B, T] (needs Heads::value).
   torch::Tensor values(const torch::Tensor& hidden);
   // One scalar per row [B] at the last position where attention_mask is 1 (needs Heads::reward).

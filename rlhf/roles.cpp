@@ -311,11 +311,10 @@ Message ActorRole::train(const Message& m) {
         const core::LmBatch b = ptx_->next_random();
         const auto [pb, pe] = my_rows(b.input_ids.size(0), comm_);
         if (pe > pb) {
-          const torch::Tensor logits = model_->forward(b.input_ids.slice(0, pb, pe));
-          const torch::Tensor lm = torch::nn::functional::cross_entropy(
-              logits.reshape({-1, logits.size(-1)}), b.targets.slice(0, pb, pe).reshape({-1}),
-              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
-              static_cast<double>(b.targets.numel());
+          models::GptInput in;
+          in.ids = b.input_ids.slice(0, pb, pe);
+          const torch::Tensor lm = model_->lm_loss_sum(model_->hidden(in), b.targets.slice(0, pb, pe), -100) /
+                                   static_cast<double>(b.targets.numel());
           (c_.ppo.ptx_coef * lm).backward();
           local[kPtx] = lm.item<double>();
         }

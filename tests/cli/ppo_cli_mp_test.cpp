@@ -48,6 +48,10 @@ bool process_alive(int pid) {
 
 class PpoCli : public ::testing::Test {
  protected:
+  // The learning rate decays (cosine) over the 40 iterations: at a constant 3e-3 the policy reaches reward ~1 by
+  // iteration 25 and then, for some seeds, collapses for a few iterations (seen with ATen's and the fused kernels'
+  // last-bit numerics alike), which made "the last five iterations average > 0.8" a coin flip. Decayed, 6 of 6
+  // seeds tried end above 0.97.
   void SetUp() override {
     write_file(dir_ / "ppo.yaml",
                "kind: ppo\n"
@@ -57,8 +61,8 @@ class PpoCli : public ::testing::Test {
                "checkpoint: {every: 5, keep_last: 0}\n"
                "actor:\n"
                "  model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 8, dropout: 0.0}\n"
-               "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: constant}\n"
-               "critic: {optim: {lr: 3.0e-3, warmup_steps: 0, schedule: constant}}\n"
+               "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}\n"
+               "critic: {optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}}\n"
                "reward: {function: {type: pattern, pattern: [3, 5, 1, 6]}}\n"
                "prompts: {synthetic_count: 64, synthetic_length: 2}\n"
                "generation: {max_new_tokens: 4, do_sample: true}\n"
