@@ -78,6 +78,17 @@ bool fused_dtype(const torch::Tensor& t) {
   return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
 }
 
+// LayerNorm with fp32 parameters through the fused kernel. `bf16_out`: under bf16 autocast the block's norms hand
+// bf16 straight to the next matmul (autocast would cast the fp32 output there anyway).
+torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, double eps,
+                   bool bf16_out) {
+  const bool fp32_params = weight.scalar_type() == torch::kFloat32 &&
+                           (!bias.defined() || bias.scalar_type() == torch::kFloat32);
+  if (!fused_dtype(x) || !fp32_params) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+  const bool bf16 = bf16_out || x.scalar_type() == torch::kBFloat16;
+  return kernels::layer_norm(x, weight, bias, eps, bf16 ? torch::kBFloat16 : torch::kFloat32);
+}
+
 torch::Tensor gelu_tanh(const torch::Tensor& x) {
   return fused_dtype(x) ? kernels::gelu_tanh(x) : torch::gelu(x, "tanh");
 }
@@ -243,10 +254,11 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     keep = keep & in.attention_mask.to(torch::kBool).view({B, 1, 1, S});
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const bool autocast_bf16 = at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
   const float masked = -1e30f;  // finite in fp32 and bf16 (lowest() overflows bf16); a fully masked row stays uniform
   for (size_t l = 0; l < trunk_->blocks.size(); ++l) {
     Block& b = trunk_->blocks[l];
-    const torch::Tensor h1 = torch::layer_norm(x, {C}, b->ln_1->weight, b->ln_1->bias, config_.layer_norm_eps);
+    const torch::Tensor h1 = norm(x, b->ln_1->weight, b->ln_1->bias, config_.layer_norm_eps, autocast_bf16);
     const auto qkv = b->attn->c_attn(h1).split(C, 2);
     const torch::Tensor q = (qkv[0] * scale).view({B, T, H, hd}).transpose(1, 2);
     torch::Tensor k = qkv[1].view({B, T, H, hd}).transpose(1, 2);
@@ -265,13 +277,14 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     y = b->attn->c_proj(y);
     if (config_.dropout > 0) y = torch::dropout(y, config_.dropout, is_training());
     x = x + y;
-    const torch::Tensor h2 = torch::layer_norm(x, {C}, b->ln_2->weight, b->ln_2->bias, config_.layer_norm_eps);
+    const torch::Tensor h2 = norm(x, b->ln_2->weight, b->ln_2->bias, config_.layer_norm_eps, autocast_bf16);
     torch::Tensor m = b->mlp->c_proj(gelu_tanh(b->mlp->c_fc(h2)));
     if (config_.dropout > 0) m = torch::dropout(m, config_.dropout, is_training());
     x = x + m;
   }
   if (cache != nullptr) cache->length = S;
-  return torch::layer_norm(x, {C}, trunk_->ln_f->weight, trunk_->ln_f->bias, config_.layer_norm_eps);
+  // fp32 out (as autocast's layer_norm gives): the heads and the LM head take what they always took.
+  return norm(x, trunk_->ln_f->weight, trunk_->ln_f->bias, config_.layer_norm_eps, false);
 }
 
 torch::Tensor GptImpl::logits(const torch::Tensor& hidden) {

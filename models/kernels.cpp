@@ -190,6 +190,79 @@ TROUPE_CLONES float cross_entropy_row_bf16(bf16_t* logits, int64_t target, bool 
   return cross_entropy_row(logits, target, grad, scratch, V);
 }
 
+// ---- LayerNorm rows: x [C] -> y [C], fp32 statistics ----
+
+template <class Tx, class Ty>
+TROUPE_INLINE void layer_norm_row(const Tx* x, const float* w, const float* b, float eps, Ty* y, float* mean_out,
+                                  float* rstd_out, int64_t C) {
+  float sum = 0.0f;
+  for (int64_t c = 0; c < C; ++c) sum += load(x[c]);
+  const float mean = sum / static_cast<float>(C);
+  float sq = 0.0f;
+  for (int64_t c = 0; c < C; ++c) {
+    const float d = load(x[c]) - mean;
+    sq += d * d;
+  }
+  const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(C) + eps);
+  if (b != nullptr) {
+    for (int64_t c = 0; c < C; ++c) y[c] = store<Ty>((load(x[c]) - mean) * rstd * w[c] + b[c]);
+  } else {
+    for (int64_t c = 0; c < C; ++c) y[c] = store<Ty>((load(x[c]) - mean) * rstd * w[c]);
+  }
+  *mean_out = mean;
+  *rstd_out = rstd;
+}
+
+// dx = rstd (dy w - mean(dy w) - xhat mean(dy w xhat)); adds dy xhat to dw_acc and dy to db_acc.
+template <class Tx, class Ty>
+TROUPE_INLINE void layer_norm_backward_row(const Tx* x, const Ty* dy, const float* w, float mean, float rstd, Tx* dx,
+                                           float* dw_acc, float* db_acc, int64_t C) {
+  float a = 0.0f, bsum = 0.0f;
+  for (int64_t c = 0; c < C; ++c) {
+    const float xhat = (load(x[c]) - mean) * rstd;
+    const float g = load(dy[c]);
+    const float dxh = g * w[c];
+    a += dxh;
+    bsum += dxh * xhat;
+    dw_acc[c] += g * xhat;
+    db_acc[c] += g;
+  }
+  a /= static_cast<float>(C);
+  bsum /= static_cast<float>(C);
+  for (int64_t c = 0; c < C; ++c) {
+    const float xhat = (load(x[c]) - mean) * rstd;
+    dx[c] = store<Tx>(rstd * (load(dy[c]) * w[c] - a - xhat * bsum));
+  }
+}
+
+#define TROUPE_LN_VARIANT(NAME, TX, TY)                                                                         \
+  TROUPE_CLONES void layer_norm_row_##NAME(const TX* x, const float* w, const float* b, float eps, TY* y,       \
+                                           float* mean, float* rstd, int64_t C) {                               \
+    layer_norm_row(x, w, b, eps, y, mean, rstd, C);                                                             \
+  }                                                                                                             \
+  TROUPE_CLONES void layer_norm_backward_row_##NAME(const TX* x, const TY* dy, const float* w, float mean,      \
+                                                    float rstd, TX* dx, float* dw_acc, float* db_acc, int64_t C) { \
+    layer_norm_backward_row(x, dy, w, mean, rstd, dx, dw_acc, db_acc, C);                                       \
+  }
+TROUPE_LN_VARIANT(f32_f32, float, float)
+TROUPE_LN_VARIANT(f32_bf16, float, bf16_t)
+TROUPE_LN_VARIANT(bf16_bf16, bf16_t, bf16_t)
+#undef TROUPE_LN_VARIANT
+
+// ---- AdamW ----
+
+TROUPE_CLONES void adamw_f32(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
+                             float inv_sqrt_bc2, float eps, float step_size) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float mi = m[i] * b1 + gi * (1.0f - b1);
+    const float vi = v[i] * b2 + gi * gi * (1.0f - b2);
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
 bool is_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16; }
 
 void check_float(const at::Tensor& t, const char* what) {
@@ -318,6 +391,89 @@ struct MaskedSoftmaxFn : torch::autograd::Function<MaskedSoftmaxFn> {
   }
 };
 
+// ---- LayerNorm ----
+
+// Rows are summed for dweight/dbias in fixed blocks of kLnBlock, then the blocks in order: the same bits for any
+// thread count.
+constexpr int64_t kLnBlock = 32;
+
+template <class T>
+T* ptr(const at::Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
+}
+
+struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, double eps, at::ScalarType out_type) {
+    const int64_t C = x.size(-1), N = x.numel() / C;
+    at::Tensor y = at::empty(x.sizes(), x.options().dtype(out_type));
+    at::Tensor mean = at::empty({N}, x.options().dtype(at::kFloat)), rstd = at::empty({N}, mean.options());
+    const float* w = weight.data_ptr<float>();
+    const float* b = bias.numel() > 0 ? bias.data_ptr<float>() : nullptr;
+    const bool xb = is_bf16(x), yb = out_type == at::kBFloat16;
+    at::parallel_for(0, N, std::max<int64_t>(1, kElementGrain / C), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        float* mo = mean.data_ptr<float>() + r;
+        float* ro = rstd.data_ptr<float>() + r;
+        if (!xb && !yb) {
+          layer_norm_row_f32_f32(ptr<float>(x) + r * C, w, b, static_cast<float>(eps), ptr<float>(y) + r * C, mo, ro, C);
+        } else if (!xb) {
+          layer_norm_row_f32_bf16(ptr<float>(x) + r * C, w, b, static_cast<float>(eps), ptr<bf16_t>(y) + r * C, mo, ro,
+                                  C);
+        } else {
+          layer_norm_row_bf16_bf16(ptr<bf16_t>(x) + r * C, w, b, static_cast<float>(eps), ptr<bf16_t>(y) + r * C, mo,
+                                   ro, C);
+        }
+      }
+    });
+    ctx->save_for_backward({x, weight, mean, rstd});
+    ctx->saved_data["has_bias"] = bias.numel() > 0;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &mean = saved[2], &rstd = saved[3];
+    const int64_t C = x.size(-1), N = x.numel() / C, blocks = (N + kLnBlock - 1) / kLnBlock;
+    const bool xb = is_bf16(x);
+    // dy arrives in the output's dtype; a bf16 output over a bf16 input and fp32 over fp32 need no other case.
+    const bool yb = grad[0].scalar_type() == at::kBFloat16;
+    const at::Tensor dy = grad[0].contiguous();
+    if (xb && !yb) throw Error("layer_norm backward: fp32 gradient for a bf16 input");
+    at::Tensor dx = at::empty_like(x);
+    at::Tensor partial = at::zeros({blocks, 2, C}, x.options().dtype(at::kFloat));  // [block, dw | db, C]
+    const float* w = weight.data_ptr<float>();
+    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        float* dw_acc = partial.data_ptr<float>() + k * 2 * C;
+        float* db_acc = dw_acc + C;
+        for (int64_t r = k * kLnBlock; r < std::min(N, (k + 1) * kLnBlock); ++r) {
+          const float m = mean.data_ptr<float>()[r], rs = rstd.data_ptr<float>()[r];
+          if (!xb && !yb) {
+            layer_norm_backward_row_f32_f32(ptr<float>(x) + r * C, ptr<float>(dy) + r * C, w, m, rs,
+                                            ptr<float>(dx) + r * C, dw_acc, db_acc, C);
+          } else if (!xb) {
+            layer_norm_backward_row_f32_bf16(ptr<float>(x) + r * C, ptr<bf16_t>(dy) + r * C, w, m, rs,
+                                             ptr<float>(dx) + r * C, dw_acc, db_acc, C);
+          } else {
+            layer_norm_backward_row_bf16_bf16(ptr<bf16_t>(x) + r * C, ptr<bf16_t>(dy) + r * C, w, m, rs,
+                                              ptr<bf16_t>(dx) + r * C, dw_acc, db_acc, C);
+          }
+        }
+      }
+    });
+    at::Tensor sums = at::zeros({2, C}, partial.options());
+    float* out = sums.data_ptr<float>();
+    const float* part = partial.data_ptr<float>();
+    for (int64_t k = 0; k < blocks; ++k) {  // in block order
+      for (int64_t i = 0; i < 2 * C; ++i) out[i] += part[k * 2 * C + i];
+    }
+    const bool has_bias = ctx->saved_data["has_bias"].toBool();
+    return {dx, sums[0], has_bias ? sums[1] : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 // ---- LM head + cross-entropy ---------------------------------------------------------------------------------
 
 struct LinearCrossEntropyFn : torch::autograd::Function<LinearCrossEntropyFn> {
@@ -404,6 +560,45 @@ at::Tensor masked_softmax(const at::Tensor& scores, const at::Tensor& keep) {
                       c10::str(scores.sizes()) + " and " + c10::str(keep.sizes()));
   }
   return MaskedSoftmaxFn::apply(scores.contiguous(), keep);
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
+                      at::ScalarType out) {
+  check_float(x, "layer_norm");
+  const int64_t C = x.size(-1);
+  const bool ok_params = weight.scalar_type() == at::kFloat && weight.dim() == 1 && weight.size(0) == C &&
+                         weight.is_contiguous() &&
+                         (!bias.defined() || (bias.scalar_type() == at::kFloat && bias.dim() == 1 &&
+                                              bias.size(0) == C && bias.is_contiguous()));
+  const bool ok_out = out == at::kFloat ? !is_bf16(x) : out == at::kBFloat16;
+  if (!ok_params || !ok_out) {
+    throw ConfigError("layer_norm: needs fp32 weight/bias [C] and an output dtype of fp32 (for fp32 input) or bf16; "
+                      "got input " + c10::str(x.sizes()) + " " + std::string(c10::toString(x.scalar_type())) +
+                      ", output " + std::string(c10::toString(out)));
+  }
+  // A custom Function cannot take an undefined tensor (1.13): no bias travels as an empty one.
+  const at::Tensor b = bias.defined() ? bias : at::empty({0}, weight.options());
+  return LayerNormFn::apply(x.contiguous(), weight, b, eps, out);
+}
+
+void adamw_update(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                  const at::Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps, double weight_decay,
+                  int64_t step) {
+  for (const at::Tensor* t : {&param, &grad, &exp_avg, &exp_avg_sq}) {
+    if (t->scalar_type() != at::kFloat || !t->is_contiguous() || t->numel() != param.numel()) {
+      throw ConfigError("adamw_update: parameter, gradient and both moments must be contiguous fp32 of one size");
+    }
+  }
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  const auto decay = static_cast<float>(1.0 - lr * weight_decay);
+  const auto inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+  const auto step_size = static_cast<float>(lr / bc1);
+  at::parallel_for(0, param.numel(), kElementGrain, [&](int64_t b, int64_t e) {
+    adamw_f32(ptr<float>(param) + b, ptr<float>(grad) + b, ptr<float>(exp_avg) + b, ptr<float>(exp_avg_sq) + b, e - b,
+              decay, static_cast<float>(beta1), static_cast<float>(beta2), inv_sqrt_bc2, static_cast<float>(eps),
+              step_size);
+  });
 }
 
 at::Tensor linear_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,

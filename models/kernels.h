@@ -20,6 +20,20 @@ at::Tensor gelu_tanh(const at::Tensor& x);
 // Returns probabilities [B, H, T, S] in the dtype of scores; backward dx = p (dy - sum(dy p)).
 at::Tensor masked_softmax(const at::Tensor& scores, const at::Tensor& keep);
 
+// LayerNorm over the last dimension of x [..., C] (contiguous, fp32 or bf16) with weight [C] and optional bias [C]
+// (fp32), statistics in fp32; the output has dtype `out` (fp32, or bf16 so that a following bf16 matmul needs no
+// cast). Backward gives dx in x's dtype and fp32 dweight/dbias, summed over rows in a fixed order (the same bits
+// for any thread count). Matches torch::layer_norm within 1e-5 in fp32.
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
+                      at::ScalarType out);
+
+// One AdamW update of a contiguous fp32 parameter in a single pass, with torch::optim::AdamW's arithmetic:
+//   p *= 1 - lr wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//   p -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps)      (step counts from 1)
+void adamw_update(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                  const at::Tensor& exp_avg_sq, double lr, double beta1, double beta2, double eps, double weight_decay,
+                  int64_t step);
+
 // Sum over rows n with targets[n] != ignore_index of -log softmax(hidden[n] weight^T)[targets[n]], without
 // materialising more than one chunk of logits (about 2^23 of them) at a time.
 //   hidden  [N, C] (fp32 or bf16), weight [V, C] fp32 (the tied embedding or the LM head), targets [N] int64.

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "models/kernels.h"
 
 namespace troupe::models {
 
@@ -22,6 +23,62 @@ void OptimConfig::validate(core::ConfigValidator& v) const {
   v.require(eps > 0, "eps", eps, "a number > 0");
   v.require(grad_clip >= 0, "grad_clip", grad_clip, "a number >= 0 (0 = off)");
 }
+
+namespace {
+
+// torch::optim::AdamW (1.13) with the per-parameter arithmetic fused (kernels::adamw_update). Parameters it cannot
+// take (amsgrad, non-fp32, non-contiguous, sparse) make the whole step fall back to torch's own.
+class FusedAdamW final : public torch::optim::AdamW {
+ public:
+  using torch::optim::AdamW::AdamW;
+
+  torch::Tensor step(LossClosure closure = nullptr) override {
+    if (closure != nullptr || !fusable()) return torch::optim::AdamW::step(std::move(closure));
+    torch::NoGradGuard no_grad;
+    for (auto& group : param_groups_) {
+      const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+      for (auto& p : group.params()) {
+        if (!p.grad().defined()) continue;
+        const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+        auto it = state_.find(key);
+        if (it == state_.end()) {  // what torch's step creates, so save/load see the same state
+          auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+          fresh->step(0);
+          fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          it = state_.emplace(key, std::move(fresh)).first;
+        }
+        auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+        st.step(st.step() + 1);
+        kernels::adamw_update(p, p.grad(), st.exp_avg(), st.exp_avg_sq(), o.lr(), std::get<0>(o.betas()),
+                              std::get<1>(o.betas()), o.eps(), o.weight_decay(), st.step());
+      }
+    }
+    return {};
+  }
+
+ private:
+  bool fusable() const {
+    for (const auto& group : param_groups_) {
+      if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+      for (const auto& p : group.params()) {
+        if (!p.grad().defined()) continue;
+        if (p.scalar_type() != torch::kFloat32 || !p.is_contiguous() || p.grad().is_sparse() ||
+            p.grad().scalar_type() != torch::kFloat32 || !p.grad().is_contiguous()) {
+          return false;
+        }
+        const auto it = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+        if (it != state_.end()) {
+          const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+          if (!st.exp_avg().is_contiguous() || !st.exp_avg_sq().is_contiguous()) return false;
+        }
+      }
+    }
+    return true;
+  }
+};
+
+}  // namespace
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimConfig& c) {
   std::vector<torch::Tensor> decay, no_decay;
@@ -42,7 +99,7 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const
     no_decay_options->weight_decay(0.0);
     groups.emplace_back(no_decay, std::move(no_decay_options));
   }
-  return std::make_unique<torch::optim::AdamW>(groups, options);
+  return std::make_unique<FusedAdamW>(groups, options);
 }
 
 double lr_at(const OptimConfig& c, int64_t step, int64_t total_steps) {

@@ -48,6 +48,9 @@ struct OptimConfig {
 
 // AdamW over the trainable parameters of `module`, in two groups (an empty one is left out): the first decays (2-D weights of linear layers
 // and heads, plus embeddings / biases / norms when asked), the second does not. Frozen parameters are left out.
+// The optimizer is torch::optim::AdamW with its step done by models/kernels.h's one-pass update for contiguous
+// fp32 parameters (torch's step makes about nine passes over each tensor); its state and checkpoint format are
+// torch's, so checkpoints load either way.
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimConfig& config);
 
 // Learning rate for 0-based `step` of `total_steps`: warmup lr * (step + 1) / warmup_steps, then the schedule

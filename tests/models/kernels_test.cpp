@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sstream>
+
 #include "core/errors.h"
 #include "models/gpt.h"
 #include "models/optim.h"
@@ -109,6 +111,109 @@ TEST(MaskedSoftmaxKernel, RejectsWrongShapes) {
   EXPECT_THROW(masked_softmax(torch::randn({2, 3, 3}), keep), ConfigError);
   EXPECT_THROW(masked_softmax(torch::randn({1, 1, 3, 4}), keep), ConfigError);
   EXPECT_THROW(masked_softmax(torch::randn({1, 1, 3, 3}), keep.to(torch::kFloat32)), ConfigError);
+}
+
+TEST(LayerNormKernel, MatchesAtenValuesAndGradientsInFp32WithAndWithoutBias) {
+  torch::manual_seed(11);
+  for (bool with_bias : {true, false}) {
+    torch::Tensor x = (torch::randn({3, 70, 48}) * 2 + 0.5).requires_grad_(true);
+    torch::Tensor w = (torch::rand({48}) + 0.5).requires_grad_(true);
+    torch::Tensor b = with_bias ? torch::randn({48}).requires_grad_(true) : torch::Tensor();
+    torch::Tensor dy = torch::randn({3, 70, 48});
+    torch::Tensor y = layer_norm(x, w, b, 1e-5, torch::kFloat32);
+    torch::Tensor yr = torch::layer_norm(x, {48}, w, b, 1e-5);
+    std::vector<torch::Tensor> in = {x, w};
+    if (with_bias) in.push_back(b);
+    const auto g = torch::autograd::grad({y}, in, {dy});
+    const auto gr = torch::autograd::grad({yr}, in, {dy});
+    EXPECT_LT(max_abs(y, yr), 1e-5);
+    for (size_t i = 0; i < in.size(); ++i) EXPECT_LT(max_abs(g[i], gr[i]), 1e-4) << "input " << i << " bias " << with_bias;
+  }
+}
+
+TEST(LayerNormKernel, Bf16OutputFromFp32InputGivesFp32InputGradient) {
+  torch::manual_seed(12);
+  torch::Tensor x = torch::randn({64, 32}).requires_grad_(true);
+  torch::Tensor w = torch::ones({32}).requires_grad_(true), b = torch::zeros({32}).requires_grad_(true);
+  torch::Tensor y = layer_norm(x, w, b, 1e-5, torch::kBFloat16);
+  ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+  torch::Tensor dy = torch::randn({64, 32}).to(torch::kBFloat16);
+  const auto g = torch::autograd::grad({y}, {x, w, b}, {dy});
+  ASSERT_EQ(g[0].scalar_type(), torch::kFloat32);
+  torch::Tensor yr = torch::layer_norm(x, {32}, w, b, 1e-5);
+  const auto gr = torch::autograd::grad({yr}, {x, w, b}, {dy.to(torch::kFloat32)});
+  EXPECT_TRUE(torch::allclose(y.to(torch::kFloat32), yr, 8e-3, 8e-3));
+  for (size_t i = 0; i < 3; ++i) EXPECT_LT(max_abs(g[i], gr[i]), 1e-4) << "input " << i;  // same dy, fp32 math
+  EXPECT_THROW(layer_norm(x.to(torch::kBFloat16), w, b, 1e-5, torch::kFloat32), ConfigError);
+  EXPECT_THROW(layer_norm(x, w.to(torch::kBFloat16), b, 1e-5, torch::kFloat32), ConfigError);
+}
+
+TEST(LayerNormKernel, ParameterGradientsAreTheSameBitsForAnyThreadCount) {
+  torch::manual_seed(13);
+  torch::Tensor x = torch::randn({1000, 64}).requires_grad_(true);
+  torch::Tensor w = torch::randn({64}).requires_grad_(true), b = torch::randn({64}).requires_grad_(true);
+  torch::Tensor dy = torch::randn({1000, 64});
+  const int before = at::get_num_threads();
+  std::vector<std::vector<torch::Tensor>> grads;
+  for (int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    grads.push_back(torch::autograd::grad({layer_norm(x, w, b, 1e-5, torch::kFloat32)}, {x, w, b}, {dy}));
+  }
+  at::set_num_threads(before);
+  for (size_t t = 1; t < grads.size(); ++t) {
+    for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(grads[t][i], grads[0][i])) << "threads case " << t;
+  }
+}
+
+TEST(AdamWKernel, FusedStepTracksTorchAdamWAndKeepsItsState) {
+  torch::manual_seed(14);
+  torch::nn::Linear a(torch::nn::LinearOptions(20, 30)), b(torch::nn::LinearOptions(20, 30));
+  {
+    torch::NoGradGuard no_grad;
+    b->weight.copy_(a->weight);
+    b->bias.copy_(a->bias);
+  }
+  OptimConfig oc;
+  oc.lr = 1e-2;
+  oc.weight_decay = 0.1;
+  auto fused = make_adamw(*a, oc);  // the fused step
+  auto options = torch::optim::AdamWOptions(oc.lr).betas({oc.beta1, oc.beta2}).eps(oc.eps).weight_decay(0.1);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{b->weight}, std::make_unique<torch::optim::AdamWOptions>(options));
+  auto no_decay = std::make_unique<torch::optim::AdamWOptions>(options);
+  no_decay->weight_decay(0.0);
+  groups.emplace_back(std::vector<torch::Tensor>{b->bias}, std::move(no_decay));
+  torch::optim::AdamW plain(groups, options);
+  for (int step = 0; step < 5; ++step) {
+    torch::Tensor x = torch::randn({8, 20});
+    fused->zero_grad();
+    plain.zero_grad();
+    a->forward(x).pow(2).sum().backward();
+    b->forward(x).pow(2).sum().backward();
+    fused->step();
+    plain.step();
+  }
+  EXPECT_LT(max_abs(a->weight, b->weight), 1e-6);
+  EXPECT_LT(max_abs(a->bias, b->bias), 1e-6);
+  EXPECT_GT(max_abs(a->weight, torch::zeros_like(a->weight)), 0.0);
+  // The state is torch's: a plain AdamW loading the fused one's checkpoint continues identically.
+  std::stringstream saved;
+  {
+    torch::serialize::OutputArchive out;
+    fused->save(out);
+    out.save_to(saved);
+  }
+  torch::serialize::InputArchive in;
+  in.load_from(saved);
+  auto& state = fused->state();
+  ASSERT_EQ(state.size(), 2u);
+  const auto& st = static_cast<const torch::optim::AdamWParamState&>(
+      *state.at(c10::guts::to_string(a->weight.unsafeGetTensorImpl())));
+  EXPECT_EQ(st.step(), 5);
+  const auto& stp = static_cast<const torch::optim::AdamWParamState&>(
+      *plain.state().at(c10::guts::to_string(b->weight.unsafeGetTensorImpl())));
+  EXPECT_LT(max_abs(st.exp_avg_sq(), stp.exp_avg_sq()) / stp.exp_avg_sq().abs().max().item<double>(), 1e-6);
+  EXPECT_NO_THROW(plain.load(in));
 }
 
 struct CeCase {
