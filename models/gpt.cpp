@@ -38,7 +38,11 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = linear_rows(x, weight, bias);
+  // Under bf16 autocast, batches (not single-row decoding) take the cast-free bf16 kernel.
+  const bool bf16_path = at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16 &&
+                         x.numel() != in_features && x.dim() >= 2 && weight.scalar_type() == torch::kFloat32 &&
+                         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
+  torch::Tensor y = bf16_path ? kernels::linear_bf16(x, weight, bias) : linear_rows(x, weight, bias);
   if (lora_A.defined() && !merged_) {
     const torch::Tensor in = lora_dropout_ > 0 ? torch::dropout(x, lora_dropout_, is_training()) : x;
     y = y + torch::linear(torch::linear(in, lora_A), lora_B) * lora_scale_;

@@ -249,6 +249,23 @@ TROUPE_LN_VARIANT(f32_bf16, float, bf16_t)
 TROUPE_LN_VARIANT(bf16_bf16, bf16_t, bf16_t)
 #undef TROUPE_LN_VARIANT
 
+// ---- conversions and column sums ----
+
+TROUPE_CLONES void f32_to_bf16(const float* in, bf16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = store<bf16_t>(in[i]);
+}
+TROUPE_CLONES void bf16_to_f32(const bf16_t* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = load(in[i]);
+}
+// out[c] = sum over r of x[r][c] for c in [c0, c1), rows in order.
+TROUPE_CLONES void column_sums_bf16(const bf16_t* x, int64_t rows, int64_t cols, int64_t c0, int64_t c1, float* out) {
+  for (int64_t c = c0; c < c1; ++c) out[c] = 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    const bf16_t* row = x + r * cols;
+    for (int64_t c = c0; c < c1; ++c) out[c] += load(row[c]);
+  }
+}
+
 // ---- AdamW ----
 
 TROUPE_CLONES void adamw_f32(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
@@ -474,6 +491,60 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
   }
 };
 
+// ---- bf16 linear ----
+
+at::Tensor convert(const at::Tensor& in, at::ScalarType to) {
+  const at::Tensor x = in.contiguous();
+  if (x.scalar_type() == to) return x;
+  at::Tensor out = at::empty(x.sizes(), x.options().dtype(to));
+  at::parallel_for(0, x.numel(), kElementGrain, [&](int64_t b, int64_t e) {
+    if (to == at::kBFloat16) {
+      f32_to_bf16(ptr<float>(x) + b, ptr<bf16_t>(out) + b, e - b);
+    } else {
+      bf16_to_f32(ptr<bf16_t>(x) + b, ptr<float>(out) + b, e - b);
+    }
+  });
+  return out;
+}
+
+struct LinearBf16Fn : torch::autograd::Function<LinearBf16Fn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias) {
+    NoAutocast no_autocast;
+    const int64_t in = weight.size(1), out = weight.size(0);
+    const at::Tensor xb = convert(x, at::kBFloat16).view({-1, in});  // [N, in]
+    const at::Tensor wb = convert(weight, at::kBFloat16);             // [out, in]
+    at::Tensor y = bias.numel() > 0 ? at::addmm(convert(bias, at::kBFloat16), xb, wb.t()) : at::mm(xb, wb.t());
+    ctx->save_for_backward({xb, wb});
+    ctx->saved_data["x_bf16"] = x.scalar_type() == at::kBFloat16;
+    ctx->saved_data["has_bias"] = bias.numel() > 0;
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = out;
+    return y.view(shape);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &xb = saved[0], &wb = saved[1];
+    const int64_t out = wb.size(0);
+    const at::Tensor dy = convert(grad[0], at::kBFloat16).view({-1, out});  // [N, out]
+    at::Tensor dx = at::mm(dy, wb);                                        // [N, in] bf16
+    if (!ctx->saved_data["x_bf16"].toBool()) dx = convert(dx, at::kFloat);
+    std::vector<int64_t> shape = grad[0].sizes().vec();
+    shape.back() = wb.size(1);
+    const at::Tensor dw = convert(at::mm(dy.t(), xb), at::kFloat);  // [out, in]
+    at::Tensor db;
+    if (ctx->saved_data["has_bias"].toBool()) {
+      db = at::empty({out}, dw.options());
+      const int64_t rows = dy.size(0);
+      at::parallel_for(0, out, 256, [&](int64_t c0, int64_t c1) {
+        column_sums_bf16(ptr<bf16_t>(dy), rows, out, c0, c1, db.data_ptr<float>());
+      });
+    }
+    return {dx.view(shape), dw, db};
+  }
+};
+
 // ---- LM head + cross-entropy ---------------------------------------------------------------------------------
 
 struct LinearCrossEntropyFn : torch::autograd::Function<LinearCrossEntropyFn> {
@@ -579,6 +650,17 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::T
   // A custom Function cannot take an undefined tensor (1.13): no bias travels as an empty one.
   const at::Tensor b = bias.defined() ? bias : at::empty({0}, weight.options());
   return LayerNormFn::apply(x.contiguous(), weight, b, eps, out);
+}
+
+at::Tensor linear_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  check_float(x, "linear_bf16");
+  if (weight.scalar_type() != at::kFloat || weight.dim() != 2 || x.size(-1) != weight.size(1) ||
+      (bias.defined() && (bias.scalar_type() != at::kFloat || bias.numel() != weight.size(0)))) {
+    throw ConfigError("linear_bf16: needs x [..., in], an fp32 weight [out, in] and an fp32 bias [out]; got " +
+                      c10::str(x.sizes()) + " and " + c10::str(weight.sizes()));
+  }
+  const at::Tensor b = bias.defined() ? bias : at::empty({0}, weight.options());  // see layer_norm
+  return LinearBf16Fn::apply(x, weight, b);
 }
 
 void adamw_update(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,

@@ -27,6 +27,12 @@ at::Tensor masked_softmax(const at::Tensor& scores, const at::Tensor& keep);
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps,
                       at::ScalarType out);
 
+// x W^T + b for the bf16-autocast training path, without autocast's casts: x [..., in] (fp32 or bf16) and the fp32
+// weight [out, in] / bias [out] are converted to bf16 by a vectorised loop, the matmuls run in bf16 and the output
+// is bf16 [..., out], as under autocast. Backward: dx in x's dtype, dweight fp32 (a bf16 matmul, widened), dbias
+// the fp32 column sum of dy. Bias may be undefined.
+at::Tensor linear_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
 // One AdamW update of a contiguous fp32 parameter in a single pass, with torch::optim::AdamW's arithmetic:
 //   p *= 1 - lr wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //   p -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps)      (step counts from 1)

@@ -165,6 +165,44 @@ TEST(LayerNormKernel, ParameterGradientsAreTheSameBitsForAnyThreadCount) {
   }
 }
 
+TEST(LinearBf16Kernel, MatchesAutocastLinearWithAndWithoutBias) {
+  torch::manual_seed(15);
+  for (bool with_bias : {true, false}) {
+    torch::Tensor x = torch::randn({4, 5, 24}).requires_grad_(true);
+    torch::Tensor w = (torch::randn({16, 24}) * 0.2).requires_grad_(true);
+    torch::Tensor b = with_bias ? torch::randn({16}).requires_grad_(true) : torch::Tensor();
+    torch::Tensor y = linear_bf16(x, w, b);
+    ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{4, 5, 16}));
+    torch::Tensor yr;
+    {
+      Bf16Autocast autocast(true);
+      yr = torch::linear(x, w, b);
+    }
+    ASSERT_EQ(yr.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::allclose(y.to(torch::kFloat32), yr.to(torch::kFloat32), 1e-2, 1e-2));
+    torch::Tensor dy = torch::randn({4, 5, 16}).to(torch::kBFloat16);
+    std::vector<torch::Tensor> in = {x, w};
+    if (with_bias) in.push_back(b);
+    const auto g = torch::autograd::grad({y}, in, {dy});
+    const auto gr = torch::autograd::grad({yr}, in, {dy});
+    for (size_t i = 0; i < in.size(); ++i) {
+      ASSERT_EQ(g[i].scalar_type(), torch::kFloat32) << "input " << i;
+      const double scale = gr[i].abs().max().item<double>();
+      EXPECT_LT(max_abs(g[i], gr[i]) / scale, 2e-2) << "input " << i << " bias " << with_bias;
+    }
+    if (with_bias) {  // the bias gradient is an fp32 column sum of dy: exact up to fp32 rounding
+      EXPECT_LT(max_abs(g[2], dy.to(torch::kFloat32).reshape({-1, 16}).sum(0)), 1e-4);
+    }
+  }
+  // A bf16 input gets a bf16 gradient.
+  torch::Tensor xb = torch::randn({6, 24}).to(torch::kBFloat16).requires_grad_(true);
+  torch::Tensor w = torch::randn({16, 24}).requires_grad_(true);
+  EXPECT_EQ(torch::autograd::grad({linear_bf16(xb, w, torch::Tensor()).sum()}, {xb})[0].scalar_type(),
+            torch::kBFloat16);
+  EXPECT_THROW(linear_bf16(torch::randn({3, 5}), w, torch::Tensor()), ConfigError);
+}
+
 TEST(AdamWKernel, FusedStepTracksTorchAdamWAndKeepsItsState) {
   torch::manual_seed(14);
   torch::nn::Linear a(torch::nn::LinearOptions(20, 30)), b(torch::nn::LinearOptions(20, 30));
