@@ -17,6 +17,10 @@ namespace troupe::models {
 // ---- Linear with LoRA ------------------------------------------------------------------------------------------
 
 namespace {
+bool autocast_bf16() {
+  return at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+}
+
 // x W^T + b. One row (batch-1 decoding) goes through gemv: OpenBLAS's gemv is ~2x faster than its gemm with m = 1
 // on wide layers such as the LM head (measured in Python torch 1.13 too: 7.9 ms vs 17 ms for 50257 x 384).
 torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -39,8 +43,8 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   // Under bf16 autocast, batches (not single-row decoding) take the cast-free bf16 kernel.
-  const bool bf16_path = at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16 &&
-                         x.numel() != in_features && x.dim() >= 2 && weight.scalar_type() == torch::kFloat32 &&
+  const bool bf16_path = autocast_bf16() && x.numel() != in_features && x.dim() >= 2 &&
+                         weight.scalar_type() == torch::kFloat32 &&
                          (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
   torch::Tensor y = bf16_path ? kernels::linear_bf16(x, weight, bias) : linear_rows(x, weight, bias);
   if (lora_A.defined() && !merged_) {
@@ -258,11 +262,11 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     keep = keep & in.attention_mask.to(torch::kBool).view({B, 1, 1, S});
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  const bool autocast_bf16 = at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+  const bool bf16_norm_out = autocast_bf16();
   const float masked = -1e30f;  // finite in fp32 and bf16 (lowest() overflows bf16); a fully masked row stays uniform
   for (size_t l = 0; l < trunk_->blocks.size(); ++l) {
     Block& b = trunk_->blocks[l];
-    const torch::Tensor h1 = norm(x, b->ln_1->weight, b->ln_1->bias, config_.layer_norm_eps, autocast_bf16);
+    const torch::Tensor h1 = norm(x, b->ln_1->weight, b->ln_1->bias, config_.layer_norm_eps, bf16_norm_out);
     const auto qkv = b->attn->c_attn(h1).split(C, 2);
     const torch::Tensor q = (qkv[0] * scale).view({B, T, H, hd}).transpose(1, 2);
     torch::Tensor k = qkv[1].view({B, T, H, hd}).transpose(1, 2);
@@ -281,7 +285,7 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     y = b->attn->c_proj(y);
     if (config_.dropout > 0) y = torch::dropout(y, config_.dropout, is_training());
     x = x + y;
-    const torch::Tensor h2 = norm(x, b->ln_2->weight, b->ln_2->bias, config_.layer_norm_eps, autocast_bf16);
+    const torch::Tensor h2 = norm(x, b->ln_2->weight, b->ln_2->bias, config_.layer_norm_eps, bf16_norm_out);
     torch::Tensor m = b->mlp->c_proj(gelu_tanh(b->mlp->c_fc(h2)));
     if (config_.dropout > 0) m = torch::dropout(m, config_.dropout, is_training());
     x = x + m;
@@ -301,8 +305,8 @@ torch::Tensor GptImpl::lm_loss_sum(const torch::Tensor& hidden, const torch::Ten
   const Linear& head = lm_head_;
   const bool plain_head = !head || (!head->bias.defined() && !head->lora_A.defined());
   if (fused_dtype(h) && plain_head) {
-    const bool bf16 = at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
-    return kernels::linear_cross_entropy_sum(h, head ? head->weight : trunk_->wte->weight, y, ignore_index, bf16);
+    return kernels::linear_cross_entropy_sum(h, head ? head->weight : trunk_->wte->weight, y, ignore_index,
+                                             autocast_bf16());
   }
   const torch::Tensor logits = this->logits(h).to(torch::kFloat32);
   return torch::nn::functional::cross_entropy(

@@ -62,6 +62,18 @@ torch::Tensor ref_softmax(const torch::Tensor& scores, const torch::Tensor& keep
   return torch::softmax(scores.masked_fill(keep.logical_not(), -1e30f), -1);
 }
 
+// Kernel and reference, values and the gradient for dy, agree within 1e-6; returns the kernel's probabilities.
+torch::Tensor expect_softmax_matches_reference(const torch::Tensor& x, const torch::Tensor& keep,
+                                               const torch::Tensor& dy) {
+  torch::Tensor p = masked_softmax(x, keep);
+  torch::Tensor g = torch::autograd::grad({p}, {x}, {dy})[0];
+  torch::Tensor pr = ref_softmax(x, keep);
+  torch::Tensor gr = torch::autograd::grad({pr}, {x}, {dy})[0];
+  EXPECT_LT(max_abs(p, pr), 1e-6);
+  EXPECT_LT(max_abs(g, gr), 1e-6);
+  return p;
+}
+
 TEST(MaskedSoftmaxKernel, CausalSliceMatchesMaskedFillSoftmaxWithGradient) {
   torch::manual_seed(3);
   const int64_t B = 3, H = 2, T = 5, S = 9, past = 4;  // a KV-cache step: queries at 4..8 over keys 0..8
@@ -69,12 +81,7 @@ TEST(MaskedSoftmaxKernel, CausalSliceMatchesMaskedFillSoftmaxWithGradient) {
   torch::Tensor keep = causal.slice(0, past, past + T).slice(1, 0, S).view({1, 1, T, S});  // strided, unit along S
   torch::Tensor x = (torch::randn({B, H, T, S}) * 4).requires_grad_(true);
   torch::Tensor dy = torch::randn({B, H, T, S});
-  torch::Tensor p = masked_softmax(x, keep);
-  torch::Tensor g = torch::autograd::grad({p}, {x}, {dy})[0];
-  torch::Tensor pr = ref_softmax(x, keep);
-  torch::Tensor gr = torch::autograd::grad({pr}, {x}, {dy})[0];
-  EXPECT_LT(max_abs(p, pr), 1e-6);
-  EXPECT_LT(max_abs(g, gr), 1e-6);
+  torch::Tensor p = expect_softmax_matches_reference(x, keep, dy);
   EXPECT_EQ(p.masked_select(keep.logical_not().expand({B, H, T, S})).abs().max().item<float>(), 0.0f);
 }
 
@@ -85,12 +92,7 @@ TEST(MaskedSoftmaxKernel, PerRowPaddingMaskAndFullyMaskedRowsStayUniform) {
   torch::Tensor keep = torch::ones({T, S}, torch::kBool).tril().view({1, 1, T, S}) & pad.view({B, 1, 1, S});
   torch::Tensor x = torch::randn({B, H, T, S}).requires_grad_(true);
   torch::Tensor dy = torch::randn({B, H, T, S});
-  torch::Tensor p = masked_softmax(x, keep);
-  torch::Tensor g = torch::autograd::grad({p}, {x}, {dy})[0];
-  torch::Tensor pr = ref_softmax(x, keep);
-  torch::Tensor gr = torch::autograd::grad({pr}, {x}, {dy})[0];
-  EXPECT_LT(max_abs(p, pr), 1e-6);
-  EXPECT_LT(max_abs(g, gr), 1e-6);
+  torch::Tensor p = expect_softmax_matches_reference(x, keep, dy);
   // Row b=0, t=0 sees only padding: uniform, as masked_fill(-1e30) + softmax gives.
   EXPECT_LT(max_abs(p[0][1][0], torch::full({S}, 0.25f)), 1e-7);
 }
