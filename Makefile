@@ -10,8 +10,11 @@ all: build
 deps:
 	bash scripts/install-deps.sh
 
+# Unity batches for the torch sources (TROUPE_UNITY): about half the from-scratch build time on 2 cores.
+UNITY ?= ON
+
 configure: deps
-	cmake -S . -B $(BUILD) -G Ninja
+	cmake -S . -B $(BUILD) -G Ninja -DTROUPE_UNITY=$(UNITY)
 
 build: configure
 	cmake --build $(BUILD)
@@ -35,7 +38,7 @@ bench: build
 	$(TROUPE) bench transport
 	bash bench/ppo_overhead.sh $(BUILD)/bench-ppo
 
-# Troupe's BPE vs tiktoken, js-tiktoken and sentencepiece (npm packages go to a scratch folder).
+# Troupe's BPE vs native tiktoken, HF tokenizers (the venv) and sentencepiece.
 bench-tokenizer: build
 	bash bench/tokenizer.sh
 

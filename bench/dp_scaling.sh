@@ -8,7 +8,7 @@ work=${1:-${TMPDIR:-/tmp}/troupe-dp-bench}
 troupe=${TROUPE:-$root/build/cli/troupe}
 mkdir -p "$work"
 # A learnable synthetic stream (vocab 4096) as a token file.
-/usr/bin/python3 - "$work" <<'PY'
+"$root/.venv/bin/python" - "$work" <<'PY'
 import json, random, sys
 import numpy as np
 work = sys.argv[1]

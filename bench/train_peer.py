@@ -1,14 +1,14 @@
-"""Peer of `troupe bench train`: the same GPT-2 architecture written nanoGPT-style in eager PyTorch (Debian's
-torch), trained on the same batches from the same initial weights with the same AdamW settings.
+"""Peer of `troupe bench train`: the same GPT-2 architecture written nanoGPT-style in PyTorch 2.x (the venv's
+torch): scaled_dot_product_attention, fused AdamW, and optionally torch.compile (inductor); trained on the same
+batches from the same initial weights with the same AdamW settings.
 
-usage: train_peer.py WORK_DIR fp32|bf16 THREADS
+usage: train_peer.py WORK_DIR fp32|bf16 THREADS [eager|compile]
   WORK_DIR/init/{config.json, model.safetensors}: initial weights (Hugging Face layout, written by Troupe)
   WORK_DIR/batches.bin: int64 [steps, B, T+1] token windows
   WORK_DIR/settings.json: lr, weight_decay, betas, eps, grad_clip, warmup (untimed steps)
 prints one JSON line: {"seconds": [per timed step], "loss": [per step]}
 """
 import json
-import math
 import struct
 import sys
 import time
@@ -44,15 +44,13 @@ class Block(nn.Module):
         self.c_fc = nn.Linear(d, 4 * d)
         self.mlp_proj = nn.Linear(4 * d, d)
 
-    def forward(self, x, mask):
+    def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
         q = q.view(B, T, self.h, C // self.h).transpose(1, 2)
         k = k.view(B, T, self.h, C // self.h).transpose(1, 2)
         v = v.view(B, T, self.h, C // self.h).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-        att = att.masked_fill(mask[:, :, :T, :T] == 0, float("-inf")).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).contiguous().view(B, T, C)
         x = x + self.c_proj(y)
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
 
@@ -65,14 +63,12 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(cfg["n_positions"], d)
         self.h = nn.ModuleList([Block(d, cfg["n_head"]) for _ in range(L)])
         self.ln_f = nn.LayerNorm(d)
-        n = cfg["n_positions"]
-        self.register_buffer("mask", torch.tril(torch.ones(n, n)).view(1, 1, n, n))
 
     def forward(self, idx, targets):
         T = idx.size(1)
         x = self.wte(idx) + self.wpe(torch.arange(T))
         for b in self.h:
-            x = b(x, self.mask)
+            x = b(x)
         logits = self.ln_f(x) @ self.wte.weight.t()
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
 
@@ -92,6 +88,7 @@ def load_init(model, w, L):
 
 def main():
     work, dtype, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    mode = sys.argv[4] if len(sys.argv) > 4 else "eager"
     torch.set_num_threads(threads)
     cfg = json.load(open(work + "/init/config.json"))
     s = json.load(open(work + "/settings.json"))
@@ -101,7 +98,8 @@ def main():
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith(("wte", "wpe")))]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": s["weight_decay"]},
                              {"params": no_decay, "weight_decay": 0.0}],
-                            lr=s["lr"], betas=tuple(s["betas"]), eps=s["eps"])
+                            lr=s["lr"], betas=tuple(s["betas"]), eps=s["eps"], fused=True)
+    step_model = torch.compile(model) if mode == "compile" else model  # compiles in the first (untimed) step
     raw = open(work + "/batches.bin", "rb")
     steps, B, T1 = map(int, raw.readline().split())
     batches = torch.from_numpy(np.frombuffer(raw.read(), dtype=np.int64).reshape(steps, B, T1).copy())
@@ -110,7 +108,7 @@ def main():
         t0 = time.perf_counter()
         x, y = batches[step, :, :-1], batches[step, :, 1:]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
-            loss = model(x, y)
+            loss = step_model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), s["grad_clip"])

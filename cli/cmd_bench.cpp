@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "cli/bench_stats.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/runtime.h"
@@ -24,15 +25,9 @@ struct MatmulArgs {
   std::vector<int64_t> sizes = {512, 1024, 2048};
   std::vector<int> threads;  // empty = {1, all cores}
   int repeats = 7;
-  std::string peer = "/usr/bin/python3";
+  std::string peer = core::reference_python();
   double min_gflops = 0;  // fail when the best 1-thread figure is below this
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Median seconds of one n×n×n fp32 matmul with `threads` threads.
 double time_matmul(int64_t n, int threads, int repeats) {
@@ -52,8 +47,7 @@ double time_matmul(int64_t n, int threads, int repeats) {
 }
 
 // Runs the same measurement in Python torch; returns {(threads, n) -> median seconds}.
-// One interpreter per thread count, with OPENBLAS_NUM_THREADS set: Python's
-// torch.set_num_threads does not reach OpenBLAS either.
+// One interpreter per thread count, with OMP_NUM_THREADS set as well as torch.set_num_threads.
 std::map<std::pair<int, int64_t>, double> time_peer(const MatmulArgs& args, const std::vector<int>& threads) {
   std::ostringstream sizes;
   for (auto n : args.sizes) sizes << n << ",";
@@ -69,7 +63,7 @@ std::map<std::pair<int, int64_t>, double> time_peer(const MatmulArgs& args, cons
         " for _ in range(" + std::to_string(args.repeats) + "):\n"
         "  t0=time.perf_counter(); torch.matmul(a,b,out=c); s.append(time.perf_counter()-t0)\n"
         " print(n, statistics.median(s))\n";
-    const std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(t) + " OMP_NUM_THREADS=" + std::to_string(t) +
+    const std::string cmd = "OMP_NUM_THREADS=" + std::to_string(t) +
                             " " + args.peer + " -c '" + script + "' 2>/dev/null";
     FILE* pipe = popen(cmd.c_str(), "r");
     if (!pipe) return out;
@@ -85,10 +79,9 @@ int run_matmul(const MatmulArgs& args) {
   std::vector<int> threads = args.threads;
   if (threads.empty()) threads = {1, core::hardware_threads()};
   threads.erase(std::unique(threads.begin(), threads.end()), threads.end());
-  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  const auto blas = core::blas_info();
-  std::cout << fmt::format("matmul fp32, median of {} | BLAS: {}{} | OPENBLAS_CORETYPE={}\n", args.repeats,
-                           blas.name, blas.core.empty() ? "" : " (" + blas.core + ")", coretype ? coretype : "(unset)");
+  const auto torch_info = core::torch_info();
+  std::cout << fmt::format("matmul fp32, median of {} | BLAS: {} | ATen CPU kernels: {}\n", args.repeats,
+                           torch_info.blas, torch_info.cpu_capability);
   auto peer = args.peer.empty() ? decltype(time_peer(args, threads)){} : time_peer(args, threads);
   std::cout << fmt::format("{:>8}{:>7}{:>14}{:>18}{:>10}\n", "threads", "n", "troupe GF/s", "python torch GF/s",
                            "ratio");

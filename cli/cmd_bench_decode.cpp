@@ -1,6 +1,8 @@
 // `troupe bench decode`: batch-1 decode tokens/s with and without the KV cache at a given context, on a randomly
 // initialised GPT (speed does not depend on the weights). The peer is the same model without the cache, in the
-// same run; the ratio is the KV cache's speed-up.
+// same run; the ratio is the KV cache's speed-up. A cached step must read every weight and the cache once, so it
+// is also compared with the memory-bandwidth bound: read bandwidth (a streaming sum over 1 GiB, best of 5, same
+// threads) / bytes per token.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "cli/bench_stats.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/runtime.h"
@@ -18,6 +21,19 @@ namespace troupe::cli {
 
 namespace {
 
+// Read bandwidth in bytes/s: the best of 5 sums over a 1 GiB fp32 tensor (streams from memory, not cache).
+double read_bandwidth() {
+  const torch::Tensor x = torch::ones({int64_t{1} << 28});
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const double s = x.sum().item<double>();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (s > 0) best = std::max(best, static_cast<double>(x.nbytes()) / secs);
+  }
+  return best;
+}
+
 struct DecodeArgs {
   int64_t n_layer = 12, n_head = 12, n_embd = 768, vocab = 50257;  // GPT-2 small (124M)
   int64_t context = 256;  // prompt + new tokens
@@ -26,11 +42,6 @@ struct DecodeArgs {
   int threads = 1;
   double min_speedup = 0;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 int run_decode(const DecodeArgs& a) {
   if (a.new_tokens < 1 || a.new_tokens >= a.context) throw ConfigError("--new-tokens must be in [1, context)");
@@ -49,10 +60,10 @@ int run_decode(const DecodeArgs& a) {
   models::GenerationConfig g;
   g.max_new_tokens = a.new_tokens;
   std::cout << fmt::format("decode: GPT n_layer {} n_head {} n_embd {} vocab {} ({:.1f}M params), batch 1, prompt {} "
-                           "+ {} new tokens = context {}, {} thread(s), median of {}; OPENBLAS_CORETYPE {}\n",
+                           "+ {} new tokens = context {}, {} thread(s), median of {}; ATen CPU kernels {}\n",
                            c.n_layer, c.n_head, c.n_embd, c.vocab_size, c.parameter_count() / 1e6, prompt_len,
                            a.new_tokens, a.context, threads, a.repeats,
-                           std::getenv("OPENBLAS_CORETYPE") ? "set" : "unset");
+                           core::torch_info().cpu_capability);
   // Decode time = time(prompt + new_tokens) - time(prompt + 1 token): the prompt's forward pass (prefill) and the
   // first token are the same work in both modes and are left out.
   std::vector<int64_t> tokens_cached;
@@ -81,6 +92,17 @@ int run_decode(const DecodeArgs& a) {
   }
   const double speedup = tps[0] / tps[1];
   std::cout << fmt::format("  KV-cache speed-up: {:.1f}x (goal >= 10x); identical tokens\n", speedup);
+  // Bytes a cached step reads: every weight (fp32; the tied LM head once) and the K/V cache at the mean context.
+  double weight_bytes = 0;
+  for (const auto& p : model->parameters()) weight_bytes += static_cast<double>(p.nbytes());
+  const double kv_bytes = 2.0 * c.n_layer * c.n_embd * 4.0 * (prompt_len + a.new_tokens / 2.0);
+  const double bandwidth = read_bandwidth();
+  const double bound = bandwidth / (weight_bytes + kv_bytes);
+  std::cout << fmt::format("  memory-bandwidth bound: read bandwidth {:.1f} GB/s / {:.1f} MB per token (fp32 weights "
+                           "{:.1f} MB + KV cache {:.1f} MB) = {:.1f} tokens/s; KV-cache decode reaches {:.0f}% of it "
+                           "(goal >= 50%)\n",
+                           bandwidth / 1e9, (weight_bytes + kv_bytes) / 1e6, weight_bytes / 1e6, kv_bytes / 1e6, bound,
+                           100.0 * tps[0] / bound);
   return a.min_speedup > 0 && speedup < a.min_speedup ? 1 : 0;
 }
 

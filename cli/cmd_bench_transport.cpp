@@ -26,6 +26,7 @@
 #include <future>
 #include <iostream>
 
+#include "cli/bench_stats.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "distributed/checked_call.h"
@@ -49,11 +50,6 @@ struct TransportArgs {
 constexpr uint64_t kBatchBytes = uint64_t{64} << 20;
 constexpr int kMaxBatch = 2000;
 constexpr auto kDeadline = std::chrono::seconds(60);
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 // "1K" -> 1024, "16M" -> 16 MiB, "4096" -> 4096; a positive multiple of 4 (whole float32 elements).
 uint64_t parse_size(const std::string& text) {

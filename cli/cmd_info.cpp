@@ -1,8 +1,7 @@
-// `troupe info`: version, git sha, library versions, the BLAS in use, threads, CPU features.
+// `troupe info`: version, git sha, library versions, the torch build and backends, devices, threads, CPU.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -20,33 +19,34 @@ void print_info(int threads) {
   row("troupe", std::string(core::troupe_version()) + " (git " + core::git_sha() + ")");
   for (const auto& [lib, version] : core::core_library_versions()) row(lib, version);
   for (const auto& [lib, version] : distributed::communication_library_versions()) row(lib, version);
-  const auto blas = core::blas_info();
-  row("blas", blas.name + (blas.core.empty() ? "" : " (core " + blas.core + ")"));
-  row("blas library", blas.library.empty() ? "(not loaded)" : blas.library);
-  if (!blas.config.empty()) row("blas config", blas.config);
-  row("threads", std::to_string(applied) + " (ATen), " + std::to_string(blas.threads) + " (BLAS), " +
-                     std::to_string(core::hardware_threads()) + " hardware");
-  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  row("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
+  const auto torch = core::torch_info();
+  row("torch build", torch.cuda_build ? "CUDA " + torch.cuda_runtime : "CPU only");
+#ifdef TROUPE_WITH_CUDA
+  row("troupe cuda path", "built (TROUPE_WITH_CUDA: NCCL communicator, CUDA devices)");
+#else
+  row("troupe cuda path", "not built (TROUPE_WITH_CUDA=OFF)");
+#endif
+  row("devices", torch.cuda_devices > 0 ? "cpu, " + std::to_string(torch.cuda_devices) + " CUDA GPU(s)" +
+                                              (torch.cudnn ? ", cuDNN" : "")
+                                        : "cpu (no CUDA GPU visible)");
+  row("blas", torch.blas);
+  row("onednn", torch.onednn.empty() ? "(not built)" : torch.onednn);
+  row("openmp", torch.openmp);
+  row("aten cpu kernels", torch.cpu_capability);
+  row("threads", std::to_string(applied) + " (ATen), " + std::to_string(core::hardware_threads()) + " hardware");
   row("cpu", core::cpu_model());
   std::string features;
   for (const auto& f : core::cpu_features()) features += (features.empty() ? "" : " ") + f;
   row("cpu features", features);
-#ifdef TROUPE_WITH_CUDA
-  row("cuda", "built with TROUPE_WITH_CUDA");
-#else
-  row("cuda", "not built (TROUPE_WITH_CUDA=OFF)");
-#endif
-  if (blas.name == "reference BLAS")
-    std::cout << "warning: the reference BLAS is in use; install libopenblas0-pthread (make deps)\n";
+  row("python", core::reference_python());
 }
 
 }  // namespace
 
 void add_info_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("info", "Show versions, the BLAS in use, threads and CPU features");
+  auto* cmd = app.add_subcommand("info", "Show versions, the torch build and its backends, devices, threads and CPU features");
   auto threads = std::make_shared<int>(0);
-  cmd->add_option("--threads", *threads, "ATen and OpenBLAS threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", *threads, "ATen threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->callback([threads, &exit_code] {
     print_info(*threads);
     exit_code = 0;

@@ -1,5 +1,5 @@
 // `troupe report RUN [RUN...]`: compare runs. Prints a table of final metric values, writes CSVs of every
-// logged point (--csv) and has scripts/plot_report.py (matplotlib + h5py under /usr/bin/python3) draw one PNG
+// logged point (--csv) and has scripts/plot_report.py (matplotlib + h5py in the project venv) draw one PNG
 // line plot per metric, every run a line. Not a plotting library: C++ picks and checks the metrics, Python draws.
 //
 // The script is found at run time, since the CLI runs from its build tree and has no install step:
@@ -25,6 +25,7 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/run_log.h"
+#include "core/runtime.h"
 
 extern char** environ;
 
@@ -38,7 +39,7 @@ struct ReportArgs {
   std::vector<std::string> metrics;  // empty: choose_metrics()
   std::string out = "report";        // output directory for CSVs and PNGs
   std::string title;                 // prefix of every plot title
-  std::string python = "/usr/bin/python3";
+  std::string python = core::reference_python();
   bool csv = false;
   bool no_plot = false;
 };
@@ -244,14 +245,13 @@ int run_child(const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-constexpr const char* kDebianPackages = "python3-matplotlib python3-h5py";
+constexpr const char* kInstallHint = "run `make deps` (matplotlib and h5py in the project venv, scripts/requirements.txt)";
 constexpr int kScriptMissingModule = 3;  // plot_report.py's exit status when an import fails
 
 void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<std::string>& metrics) {
   if (::access(a.python.c_str(), X_OK) != 0)
     throw IoError(
-        fmt::format("report: cannot plot: {} not found; install it with `apt-get install {}`, or pass --no-plot",
-                    a.python, kDebianPackages));
+        fmt::format("report: cannot plot: {} not found; {}, or pass --no-plot", a.python, kInstallHint));
   std::vector<std::string> argv = {a.python, find_plot_script().string(), "--out", a.out};
   if (!a.title.empty()) argv.insert(argv.end(), {"--title", a.title});
   for (const auto& m : metrics) argv.insert(argv.end(), {"--metric", m});
@@ -261,8 +261,7 @@ void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<s
   const int rc = run_child(argv);
   if (rc == kScriptMissingModule)
     throw IoError(
-        fmt::format("report: cannot plot: {} cannot import matplotlib or h5py; install them with `apt-get install {}`",
-                    a.python, kDebianPackages));
+        fmt::format("report: cannot plot: {} cannot import matplotlib or h5py; {}", a.python, kInstallHint));
   if (rc != 0) throw IoError(fmt::format("report: plotting failed: {} exited with status {}", argv[1], rc));
 }
 

@@ -15,6 +15,7 @@
 #include "core/token_file.h"
 #include "core/tokenizer_corpus.h"
 #include "core/tokenizer_file.h"
+#include "core/tokenizer_files.h"
 
 namespace troupe::cli {
 
@@ -43,6 +44,8 @@ struct TokenizerArgs {
   std::string pattern = "gpt2";
   std::vector<std::string> specials;
   std::string name;
+  // export
+  std::string format = "hf";
 };
 
 // Bytes shown printable: "\n", "\x80", spaces as-is.
@@ -126,6 +129,20 @@ void decode(const TokenizerArgs& a) {
   }
   if (a.text.empty()) throw ConfigError("tokenizer decode: give comma-separated ids or --input tokens.bin");
   std::cout << tok.decode_lossy_utf8(parse_id_list<int>(a.text, "ids")) << "\n";
+}
+
+// Writes the tokenizer in another format: "hf" (tokenizer.json for the `tokenizers` package) or "troupe".
+void export_tokenizer(const TokenizerArgs& a) {
+  const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
+  if (a.format == "hf") {
+    core::save_hf_tokenizer_json(a.output, tok.spec());
+  } else if (a.format == "troupe") {
+    core::save_tokenizer_file(a.output, core::TokenizerFile{tok.spec(), {}, {}});
+  } else {
+    throw ConfigError("--format must be hf or troupe, not '" + a.format + "'");
+  }
+  std::cout << fmt::format("wrote {} ({} format, {} tokens + {} special)\n", a.output, a.format,
+                           tok.spec().tokens_by_rank.size(), tok.spec().special_tokens.size());
 }
 
 void train(const TokenizerArgs& a) {
@@ -220,6 +237,15 @@ void add_tokenizer_command(CLI::App& app, int& exit_code) {
   tr->add_option("--threads", args->threads, "counting threads (0 = all cores)")->capture_default_str();
   tr->callback([args, &exit_code] {
     train(*args);
+    exit_code = 0;
+  });
+
+  auto* ex = cmd->add_subcommand("export", "Write a tokenizer as a Hugging Face tokenizer.json or a Troupe file");
+  add_tokenizer(ex);
+  ex->add_option("--output,-o", args->output, "file to write")->required();
+  ex->add_option("--format", args->format, "hf (tokenizer.json) or troupe")->capture_default_str();
+  ex->callback([args, &exit_code] {
+    export_tokenizer(*args);
     exit_code = 0;
   });
 

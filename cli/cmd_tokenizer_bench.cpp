@@ -1,7 +1,8 @@
-// `troupe tokenizer bench`: Troupe's BPE against tiktoken (wasm), js-tiktoken and sentencepiece, all measured in
-// this one run on the same corpus. Encoding uses GPT-2's vocabulary (ids must equal tiktoken's exactly);
-// training compares `train_bpe_on_files` with `spm_train --model_type=bpe` on the same slice and vocab sizes.
-// bench/tokenizer.sh prepares the corpus and installs the npm peers into a scratch folder.
+// `troupe tokenizer bench`: Troupe's BPE against native tiktoken (Rust), Hugging Face tokenizers (Rust) and
+// sentencepiece, all measured in this one run on the same corpus. Encoding uses the given vocabulary (ids must
+// equal tiktoken's exactly, and the tokenizers package's on the tokenizer.json Troupe exports); training compares
+// `train_bpe_on_files` with `spm_train --model_type=bpe` on the same slice and vocab sizes.
+// bench/tokenizer.sh prepares the corpus; the Python peers come from the project venv.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -17,12 +18,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/bench_stats.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/pretokenizer.h"
 #include "core/runtime.h"
 #include "core/tokenizer_corpus.h"
 #include "core/tokenizer_file.h"
+#include "core/tokenizer_files.h"
 
 extern char** environ;
 
@@ -36,8 +39,8 @@ struct BenchArgs {
   std::string corpus;
   std::string tokenizer;
   std::string encoding;
-  std::string node_dir;
-  std::string peer_script;
+  std::string python = core::reference_python();
+  std::string peer_script = "bench/tokenizer_peers.py";
   std::string work_dir = "bench-work";
   int runs = 3;
   int train_runs = 1;
@@ -47,12 +50,6 @@ struct BenchArgs {
   bool no_spm = false;
   std::string json_out;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -130,6 +127,15 @@ std::string compare_ids(const std::vector<int>& ours, const std::vector<int>& th
   return "identical";
 }
 
+// The spec as tiktoken's files: "base64(bytes) rank" lines, and pat_str + special_tokens as JSON.
+void write_tiktoken_files(const core::BpeSpec& spec, const fs::path& ranks, const fs::path& meta) {
+  std::ofstream out(ranks, std::ios::binary | std::ios::trunc);
+  for (size_t r = 0; r < spec.tokens_by_rank.size(); ++r)
+    out << core::detail::base64_encode(spec.tokens_by_rank[r]) << ' ' << r << '\n';
+  std::ofstream(meta) << nlohmann::json{{"pat_str", spec.pattern}, {"special_tokens", spec.special_tokens}}.dump();
+  if (!out) throw IoError("cannot write " + ranks.string());
+}
+
 void bench(const BenchArgs& a) {
   const fs::path work = fs::absolute(a.work_dir);
   fs::create_directories(work);
@@ -137,9 +143,8 @@ void bench(const BenchArgs& a) {
   const double mb = text.size() / 1e6;
   const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
   const int threads = core::resolve_threads(a.threads);
-  std::cout << fmt::format("corpus {} ({:.1f} MB), tokenizer {} (vocab {}), {} runs per encoder; host {}, {}\n",
-                           a.corpus, mb, tok.spec().name, tok.vocab_size(), a.runs, core::hostname(),
-                           std::getenv("OPENBLAS_CORETYPE") ? "OPENBLAS_CORETYPE set" : "OPENBLAS_CORETYPE unset");
+  std::cout << fmt::format("corpus {} ({:.1f} MB), tokenizer {} (vocab {}), {} runs per encoder; host {}\n",
+                           a.corpus, mb, tok.spec().name, tok.vocab_size(), a.runs, core::hostname());
   nlohmann::json results = {{"corpus", a.corpus}, {"bytes", text.size()}, {"encode", nlohmann::json::array()},
                             {"train", nlohmann::json::array()}};
 
@@ -179,17 +184,23 @@ void bench(const BenchArgs& a) {
     rows.push_back(row);
   }
   const size_t first_peer = rows.size();
-  if (!a.node_dir.empty()) {
-    if (a.peer_script.empty()) throw ConfigError("--node-dir needs --peer-script (bench/tokenizer_peers.mjs)");
-    for (const std::string lib : {"tiktoken", "js-tiktoken"}) {
+  if (!a.python.empty()) {
+    if (!fs::exists(a.peer_script)) throw ConfigError("--peer-script " + a.peer_script + " not found");
+    // The peers read the same rank file (tiktoken) and the tokenizer.json Troupe writes for it (tokenizers).
+    const fs::path tiktoken_file = work / "peer.tiktoken", meta = work / "peer.meta.json",
+                   hf_json = work / "peer.tokenizer.json";
+    write_tiktoken_files(tok.spec(), tiktoken_file, meta);
+    core::save_hf_tokenizer_json(hf_json, tok.spec());
+    for (const std::string lib : {"tiktoken", "tokenizers"}) {
       const fs::path ids_path = work / (lib + ".ids");
-      const Ran ran = run({"node", fs::absolute(a.peer_script).string(), lib, fs::absolute(a.corpus).string(),
-                           std::to_string(a.runs), ids_path.string()},
-                          work, a.node_dir);
+      const Ran ran = run({a.python, fs::absolute(a.peer_script).string(), lib, fs::absolute(a.corpus).string(),
+                           std::to_string(a.runs), ids_path.string(), tiktoken_file.string(), meta.string(),
+                           hf_json.string()},
+                          work);
       if (ran.rc != 0) throw Error(lib + " peer failed (exit " + std::to_string(ran.rc) + "): " + ran.err);
       const auto j = nlohmann::json::parse(ran.out);
       Row row;
-      row.name = lib == "tiktoken" ? "tiktoken (npm, wasm)" : "js-tiktoken (npm, JS)";
+      row.name = fmt::format("{} {} (Python, Rust)", lib, j.at("version").get<std::string>());
       row.seconds = median(j.at("seconds").get<std::vector<double>>());
       row.runs = a.runs;
       row.tokens = j.at("tokens").get<uint64_t>();
@@ -317,13 +328,14 @@ void bench(const BenchArgs& a) {
 void add_tokenizer_bench_command(CLI::App& tokenizer, int& exit_code) {
   auto args = std::make_shared<BenchArgs>();
   auto* cmd = tokenizer.add_subcommand(
-      "bench", "Encode and training speed against tiktoken, js-tiktoken and sentencepiece (see bench/tokenizer.sh)");
+      "bench", "Encode and training speed against native tiktoken, HF tokenizers and sentencepiece (bench/tokenizer.sh)");
   cmd->add_option("--corpus", args->corpus, "UTF-8 text to encode (>= 20 MB for the reported figures)")->required();
   cmd->add_option("--tokenizer,-t", args->tokenizer, "GPT-2 vocabulary, e.g. tests/data/tokenizers/gpt2.tiktoken")
       ->required();
   cmd->add_option("--encoding", args->encoding, "encoding name for a .tiktoken file");
-  cmd->add_option("--node-dir", args->node_dir, "folder whose node_modules holds tiktoken and js-tiktoken");
-  cmd->add_option("--peer-script", args->peer_script, "bench/tokenizer_peers.mjs");
+  cmd->add_option("--python", args->python, "python with tiktoken and tokenizers ('' skips those peers)")
+      ->capture_default_str();
+  cmd->add_option("--peer-script", args->peer_script, "bench/tokenizer_peers.py")->capture_default_str();
   cmd->add_option("--work-dir", args->work_dir, "scratch folder for models and ids")->capture_default_str();
   cmd->add_option("--runs", args->runs, "encode runs per encoder (median reported)")->capture_default_str();
   cmd->add_option("--train-runs", args->train_runs, "training runs per vocab size")->capture_default_str();

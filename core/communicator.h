@@ -18,10 +18,15 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // In-place elementwise sum over all ranks of a contiguous CPU float32/float64/int64 tensor.
+  // In-place elementwise sum over all ranks of a contiguous float32/float64/int64 tensor (on the CPU for MPI, on the
+  // rank's GPU for NCCL).
   virtual void allreduce_sum(at::Tensor& tensor) = 0;
   // In-place copy of `root`'s tensor to every rank (same shape and dtype everywhere).
   virtual void broadcast(at::Tensor& tensor, int root) = 0;
+  // output [size * n] = the ranks' `input` [n] in rank order (both contiguous, same dtype).
+  virtual void all_gather(const at::Tensor& input, at::Tensor& output) = 0;
+  // output [n] = this rank's slice of the elementwise sum of every rank's `input` [size * n].
+  virtual void reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) = 0;
   // Logical OR of a flag over all ranks (e.g. "a stop signal arrived somewhere").
   virtual bool any(bool flag) = 0;
   virtual void barrier() = 0;
@@ -33,6 +38,8 @@ class SingleProcessCommunicator final : public Communicator {
   int size() const override { return 1; }
   void allreduce_sum(at::Tensor&) override {}
   void broadcast(at::Tensor&, int) override {}
+  void all_gather(const at::Tensor& input, at::Tensor& output) override;
+  void reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) override;
   bool any(bool flag) override { return flag; }
   void barrier() override {}
 };

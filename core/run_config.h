@@ -33,16 +33,24 @@ struct RunSection {
 
 // Process-wide runtime settings.
 struct RuntimeSection {
-  int threads = 0;                // ATen and OpenBLAS threads; 0 = all cores
+  int threads = 0;                // ATen threads (and so MKL/oneDNN); 0 = all cores
   std::string log_level = "info"; // trace | debug | info | warn | error
+  std::string device = "auto";    // auto | cpu | cuda | cuda:N (auto: the local rank's GPU when one exists, else CPU)
+  bool deterministic = false;     // deterministic algorithms on CPU and CUDA (slower on GPUs)
 
   template <class V>
   void visit(V& v) {
-    v.field("threads", threads, "ATen and OpenBLAS threads; 0 = all cores");
+    v.field("threads", threads, "ATen threads (and so MKL/oneDNN); 0 = all cores");
     v.field("log_level", log_level, "trace | debug | info | warn | error");
+    v.field("device", device, "auto | cpu | cuda | cuda:N; auto = the local rank's GPU when one exists, else CPU");
+    v.field("deterministic", deterministic, "deterministic algorithms on CPU and CUDA");
   }
   void validate(ConfigValidator& v) const {
     v.require(threads >= 0 && threads <= 1024, "threads", threads, "an integer in [0, 1024] (0 = all cores)");
+    v.require(device == "auto" || device == "cpu" || device == "cuda" ||
+                  (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+                   device.find_first_not_of("0123456789", 5) == std::string::npos),
+              "device", device, "one of auto, cpu, cuda, cuda:N");
     v.require(log_level == "trace" || log_level == "debug" || log_level == "info" || log_level == "warn" ||
                   log_level == "error",
               "log_level", log_level, "one of trace, debug, info, warn, error");

@@ -6,6 +6,7 @@
 #include "core/build_info.h"
 #include "core/checkpoint.h"
 #include "core/logging.h"
+#include "core/device.h"
 #include "core/runtime.h"
 #include "core/signals.h"
 
@@ -15,6 +16,7 @@ RunSession::RunSession(const RunSessionOptions& options)
     : options_(options), dir_(RunDirectory::open(options.run)) {
   init_logging(options.runtime.log_level, dir_.text_log_file());
   threads_ = set_threads(options.runtime.threads);
+  if (options.runtime.deterministic) set_deterministic(true);
   install_stop_handlers();
   write_file_atomic(dir_.config_file(), options.resolved_config_yaml);
 
@@ -48,7 +50,7 @@ RunSession::RunSession(const RunSessionOptions& options)
     meta.versions = core_library_versions();
     meta.versions.insert(options.extra_versions.begin(), options.extra_versions.end());
     meta.versions["troupe"] = troupe_version();
-    meta.versions["blas"] = blas_info().name;
+    meta.versions["blas"] = torch_info().blas;
     log_ = std::make_unique<RunLog>(RunLog::create(dir_.log_file(), options.resolved_config_yaml, meta));
     log_->log_event(0, "start", "run " + dir_.name() + " started");
     spdlog::info("run directory {}", dir_.path().string());

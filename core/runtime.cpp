@@ -1,10 +1,11 @@
-// Implementation of core/runtime.h: dlsym into OpenBLAS, /proc/cpuinfo, dl_iterate_phdr.
+// Implementation of core/runtime.h: ATen's version/config queries, /proc/cpuinfo.
 #include "core/runtime.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <ATen/Context.h>
 #include <H5public.h>
-#include <dlfcn.h>
-#include <link.h>
+#include <torch/cuda.h>
 #include <torch/version.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/build_info.h"
 #include "core/errors.h"
 
 namespace troupe::core {
@@ -27,52 +29,49 @@ int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()
 int set_threads(int n) {
   const int threads = n > 0 ? n : hardware_threads();
   at::set_num_threads(threads);
-  using SetFn = void (*)(int);
-  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(threads);
   return threads;
 }
 
 namespace {
 
-int collect_library(struct dl_phdr_info* info, size_t, void* data) {
-  auto* out = static_cast<std::vector<std::string>*>(data);
-  if (info->dlpi_name && *info->dlpi_name) out->emplace_back(info->dlpi_name);
-  return 0;
+// The value after "key=" in at::show_config()'s comma-separated build settings ("" when absent).
+std::string config_setting(const std::string& config, const std::string& key) {
+  const auto at = config.find(key + "=");
+  if (at == std::string::npos) return "";
+  const auto start = at + key.size() + 1;
+  return config.substr(start, config.find_first_of(",\n", start) - start);
 }
 
-std::vector<std::string> loaded_libraries() {
-  std::vector<std::string> libs;
-  dl_iterate_phdr(collect_library, &libs);
-  return libs;
+// The text after `prefix` on the first line of `config` that contains it, trimmed ("" when absent).
+std::string config_line(const std::string& config, const std::string& prefix) {
+  const auto at = config.find(prefix);
+  if (at == std::string::npos) return "";
+  const auto start = at + prefix.size();
+  return config.substr(start, config.find('\n', start) - start);
 }
 
 }  // namespace
 
-BlasInfo blas_info() {
-  BlasInfo info;
-  for (const auto& lib : loaded_libraries()) {
-    auto base = std::filesystem::path(lib).filename().string();
-    if (base.rfind("libblas.so", 0) == 0 || base.rfind("libopenblas", 0) == 0 || base.rfind("libmkl_rt", 0) == 0) {
-      std::error_code ec;
-      auto resolved = std::filesystem::canonical(lib, ec);
-      info.library = ec ? lib : resolved.string();
-      break;
-    }
-  }
-  using StrFn = char* (*)();
-  using IntFn = int (*)();
-  if (auto cfg = reinterpret_cast<StrFn>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
-    info.name = "OpenBLAS";
-    info.config = cfg();
-    if (auto core = reinterpret_cast<StrFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) info.core = core();
-    if (auto n = reinterpret_cast<IntFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) info.threads = n();
-  } else if (dlsym(RTLD_DEFAULT, "mkl_get_max_threads")) {
-    info.name = "MKL";
-  } else if (info.library.find("/blas/") != std::string::npos || info.library.find("libblas.so") != std::string::npos) {
-    info.name = "reference BLAS";
+TorchInfo torch_info() {
+  TorchInfo info;
+  info.version = TORCH_VERSION;
+  const std::string config = at::show_config();
+  info.cuda_build = config_setting(config, "USE_CUDA") == "1" || config_setting(config, "USE_CUDA") == "ON";
+  info.cuda_runtime = config_setting(config, "CUDA_VERSION");
+  info.cuda_devices = info.cuda_build ? static_cast<int>(torch::cuda::device_count()) : 0;
+  info.cudnn = info.cuda_devices > 0 && torch::cuda::cudnn_is_available();
+  const std::string blas = config_setting(config, "BLAS_INFO");
+  if (blas == "mkl") {
+    info.blas = "MKL " + at::get_mkl_version();
   } else {
-    info.name = "unknown";
+    info.blas = blas.empty() ? "unknown" : blas;
   }
+  const auto mkl_line = config_line(config, "- Intel(R) oneAPI Math Kernel Library ");
+  if (blas == "mkl" && !mkl_line.empty()) info.blas = "MKL " + mkl_line.substr(0, mkl_line.find(" for "));
+  const auto dnnl = config_line(config, "- Intel(R) MKL-DNN ");
+  info.onednn = dnnl.substr(0, dnnl.find(' '));
+  info.openmp = config_line(config, "- OpenMP ");
+  info.cpu_capability = at::get_cpu_capability();
   return info;
 }
 
@@ -109,6 +108,11 @@ std::map<std::string, std::string> core_library_versions() {
       {"libtorch", TORCH_VERSION},
       {"hdf5", std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel)},
   };
+}
+
+std::string reference_python() {
+  if (const char* env = std::getenv("TROUPE_PYTHON"); env && *env) return env;
+  return default_python();
 }
 
 std::string hostname() {

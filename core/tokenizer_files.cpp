@@ -12,6 +12,8 @@
 
 #include "core/errors.h"
 #include "core/pretokenizer.h"
+#include "core/run_dir.h"
+#include "core/tokenizer_file.h"
 
 namespace troupe::core {
 namespace fs = std::filesystem;
@@ -360,6 +362,81 @@ BpeSpec load_hf_tokenizer_json(const fs::path& path) {
   } catch (const nlohmann::json::exception& e) {
     hf_fail(path, std::string("unexpected structure: ") + e.what());
   }
+}
+
+
+namespace {
+
+// The GPT-2 byte-to-unicode spelling of `bytes`, as UTF-8 (what tokenizer.json's vocab and merges hold).
+std::string gpt2_unicode_of(std::string_view bytes) {
+  const auto& map = detail::gpt2_byte_to_unicode();
+  std::string out;
+  for (unsigned char b : bytes) {
+    const char32_t cp = map[b];
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else {  // every code point of the map is below U+0800: two UTF-8 bytes
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void save_hf_tokenizer_json(const fs::path& path, const BpeSpec& spec) {
+  using nlohmann::json;
+  const auto& tokens = spec.tokens_by_rank;
+  const auto merges = derive_merges(spec);
+  size_t multi_byte = 0;
+  for (const auto& t : tokens) multi_byte += t.size() >= 2;
+  if (merges.size() != multi_byte) {
+    throw DataError(path.string() + ": " + std::to_string(multi_byte - merges.size()) +
+                    " token(s) of tokenizer '" + spec.name +
+                    "' are not built by any merge of lower-ranked tokens; tokenizer.json cannot express them");
+  }
+  json vocab = json::object();
+  for (size_t r = 0; r < tokens.size(); ++r) vocab[gpt2_unicode_of(tokens[r])] = r;
+  json merge_list = json::array();
+  for (const auto& [rank, left, right] : merges)
+    merge_list.push_back(json::array({gpt2_unicode_of(tokens[left]), gpt2_unicode_of(tokens[right])}));
+  json added = json::array();
+  std::vector<std::pair<int, std::string>> specials;
+  for (const auto& [text, id] : spec.special_tokens) specials.emplace_back(id, text);
+  std::sort(specials.begin(), specials.end());
+  for (const auto& [id, text] : specials) {
+    vocab[text] = id;
+    added.push_back({{"id", id}, {"content", text}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                     {"normalized", false}, {"special", true}});
+  }
+  const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
+                           {"use_regex", false}};
+  const json root = {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer",
+       {{"type", "Sequence"},
+        {"pretokenizers",
+         json::array({{{"type", "Split"}, {"pattern", {{"Regex", spec.pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+                      byte_level})}}},
+      {"post_processor", nullptr},
+      {"decoder", byte_level},
+      {"model",
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"ignore_merges", true},
+        {"vocab", vocab},
+        {"merges", merge_list}}}};
+  write_file_atomic(path, root.dump(1) + "\n");
 }
 
 }  // namespace troupe::core

@@ -1,5 +1,5 @@
 // Loaders that turn tokenizer files (tiktoken rank files, GPT-2 encoder.json + vocab.bpe, HF
-// tokenizer.json) into a BpeSpec.
+// tokenizer.json) into a BpeSpec, and the tokenizer.json writer.
 // Only parsing and validation live here; encoding is core/bpe_tokenizer.h. Malformed input throws
 // DataError naming file:line, an unreadable file IoError.
 #pragma once
@@ -33,6 +33,13 @@ BpeSpec load_gpt2_encoder(const std::filesystem::path& encoder_json, const std::
 // id order (true of GPT-2 and tiktoken-derived files); anything else (normalizers, prefix spaces,
 // non-regex splits) is rejected with DataError rather than encoded differently.
 BpeSpec load_hf_tokenizer_json(const std::filesystem::path& path);
+
+// Writes `spec` as a Hugging Face tokenizer.json that the `tokenizers` package encodes to the same ids:
+// a BPE model over GPT-2's byte-to-unicode alphabet, one merge per multi-byte token (derive_merges) listed in
+// rank order, ignore_merges (a piece that is a whole token is emitted as is, as tiktoken does), a Split
+// pre_tokenizer with the spec's regex followed by ByteLevel without its own regex, a ByteLevel decoder, and
+// the special tokens as added_tokens. Throws DataError for a token that no merge builds (a hand-made table).
+void save_hf_tokenizer_json(const std::filesystem::path& path, const BpeSpec& spec);
 
 namespace detail {
 // The whole file as bytes; IoError "cannot open/read tokenizer file <path>".

@@ -28,6 +28,8 @@ class MpiCommunicator final : public core::Communicator {
   int size() const override { return size_; }
   void allreduce_sum(at::Tensor& tensor) override;
   void broadcast(at::Tensor& tensor, int root) override;
+  void all_gather(const at::Tensor& input, at::Tensor& output) override;
+  void reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) override;
   bool any(bool flag) override;
   void barrier() override;
 

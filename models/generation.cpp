@@ -56,15 +56,18 @@ PaddedBatch left_pad(const std::vector<std::vector<int64_t>>& rows, int64_t pad_
 
 namespace {
 
-// Feeds tokens to the model and returns the logits of each row's last position.
+// Feeds tokens to the model on its device and returns the fp32 logits of each row's last position on the CPU, where
+// all token choice happens (so a GPU and a CPU model given the same logits pick the same tokens, and sampling uses
+// the CPU generator on every device). Costs one [B, V] copy per step on a GPU.
 class Stepper {
  public:
   Stepper(Gpt& model, bool use_cache, int64_t batch, int64_t capacity)
-      : model_(model), use_cache_(use_cache) {
-    if (use_cache_) cache_ = KvCache(model->config(), batch, capacity);
+      : model_(model), use_cache_(use_cache), device_(model->parameters().front().device()) {
+    if (use_cache_) cache_ = KvCache(model->config(), batch, capacity, torch::kFloat32, device_);
   }
 
-  torch::Tensor step(const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& positions) {
+  torch::Tensor step(const torch::Tensor& ids_in, const torch::Tensor& mask_in, const torch::Tensor& positions_in) {
+    const torch::Tensor ids = ids_in.to(device_), mask = mask_in.to(device_), positions = positions_in.to(device_);
     ids_ = ids_.defined() ? torch::cat({ids_, ids}, 1) : ids;
     mask_ = mask_.defined() ? torch::cat({mask_, mask}, 1) : mask;
     positions_ = positions_.defined() ? torch::cat({positions_, positions}, 1) : positions;
@@ -79,10 +82,11 @@ class Stepper {
       in.positions = positions_;
     }
     const torch::Tensor hidden = model_->hidden(in);
-    return model_->logits(hidden.select(1, hidden.size(1) - 1)).to(torch::kFloat32);
+    return model_->logits(hidden.select(1, hidden.size(1) - 1)).to(torch::kCPU, torch::kFloat32);
   }
 
-  void reorder(const torch::Tensor& rows) {
+  void reorder(const torch::Tensor& rows_in) {
+    const torch::Tensor rows = rows_in.to(device_);
     ids_ = ids_.index_select(0, rows);
     mask_ = mask_.index_select(0, rows);
     positions_ = positions_.index_select(0, rows);
@@ -92,6 +96,7 @@ class Stepper {
  private:
   Gpt& model_;
   bool use_cache_;
+  torch::Device device_;
   KvCache cache_;
   torch::Tensor ids_, mask_, positions_;
 };

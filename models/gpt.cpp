@@ -18,7 +18,7 @@ namespace troupe::models {
 
 namespace {
 bool autocast_bf16() {
-  return at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+  return at::autocast::is_autocast_enabled(at::kCPU) && at::autocast::get_autocast_dtype(at::kCPU) == at::kBFloat16;
 }
 
 // x W^T + b. One row (batch-1 decoding) goes through gemv: OpenBLAS's gemv is ~2x faster than its gemm with m = 1
@@ -81,9 +81,13 @@ void LinearImpl::unmerge_lora() {
   merged_ = false;
 }
 
-// The fused kernels take fp32 and bf16; anything else (double in a test, say) goes through ATen.
+// kAuto's choice on the CPU, from `troupe bench train --attention sdpa|troupe` on this project's machine (README).
+constexpr AttentionKernel kCpuAttention = AttentionKernel::kTroupe;
+
+// The fused kernels are CPU loops over fp32 and bf16; anything else (double in a test, a CUDA tensor) goes through
+// ATen.
 bool fused_dtype(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
+  return t.device().is_cpu() && (t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16);
 }
 
 // LayerNorm with fp32 parameters through the fused kernel. `bf16_out`: under bf16 autocast the block's norms hand
@@ -103,10 +107,12 @@ torch::Tensor gelu_tanh(const torch::Tensor& x) {
 
 // ---- KV cache --------------------------------------------------------------------------------------------------
 
-KvCache::KvCache(const GptConfig& config, int64_t batch, int64_t cap, torch::Dtype dtype) : capacity(cap) {
+KvCache::KvCache(const GptConfig& config, int64_t batch, int64_t cap, torch::Dtype dtype, torch::Device device)
+    : capacity(cap) {
+  const auto options = torch::TensorOptions().dtype(dtype).device(device);
   for (int64_t l = 0; l < config.n_layer; ++l) {
-    k.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, torch::dtype(dtype)));
-    v.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, torch::dtype(dtype)));
+    k.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, options));
+    v.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, options));
   }
 }
 
@@ -241,7 +247,7 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
       throw ConfigError("sequence of " + std::to_string(S) + " positions exceeds block_size " +
                         std::to_string(config_.block_size));
     }
-    positions = torch::arange(past, S, torch::kLong).unsqueeze(0);
+    positions = torch::arange(past, S, torch::TensorOptions(torch::kLong).device(ids.device())).unsqueeze(0);
   }
   torch::Tensor x = torch::embedding(trunk_->wte->weight, ids) + torch::embedding(trunk_->wpe->weight, positions);
   if (config_.dropout > 0) x = torch::dropout(x, config_.dropout, is_training());
@@ -251,7 +257,8 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
   if (S <= config_.block_size) {
     keep = causal_.slice(0, past, S).slice(1, 0, S);
   } else {
-    keep = torch::arange(S, torch::kLong).unsqueeze(0) <= torch::arange(past, S, torch::kLong).unsqueeze(1);
+    const auto on = torch::TensorOptions(torch::kLong).device(ids.device());
+    keep = torch::arange(S, on).unsqueeze(0) <= torch::arange(past, S, on).unsqueeze(1);
   }
   keep = keep.view({1, 1, T, S});
   if (in.attention_mask.defined()) {
@@ -262,6 +269,10 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     keep = keep & in.attention_mask.to(torch::kBool).view({B, 1, 1, S});
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const bool sdpa = attention_ == AttentionKernel::kSdpa ||
+                    (attention_ == AttentionKernel::kAuto && (!ids.device().is_cpu() || kCpuAttention == AttentionKernel::kSdpa));
+  const bool causal_only = cache == nullptr && !in.attention_mask.defined();  // keep is the plain T x T causal mask
+  torch::Tensor sdpa_bias;  // [B or 1, 1, T, S] additive mask, made once for all layers
   const bool bf16_norm_out = autocast_bf16();
   const float masked = -1e30f;  // finite in fp32 and bf16 (lowest() overflows bf16); a fully masked row stays uniform
   for (size_t l = 0; l < trunk_->blocks.size(); ++l) {
@@ -277,11 +288,23 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
       k = cache->k[l].narrow(2, 0, S);
       v = cache->v[l].narrow(2, 0, S);
     }
-    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, S]
-    att = fused_dtype(att) ? kernels::masked_softmax(att, keep)
-                           : torch::softmax(att.masked_fill(keep.logical_not(), masked), -1);
-    if (config_.dropout > 0) att = torch::dropout(att, config_.dropout, is_training());
-    torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, C});
+    torch::Tensor y;  // [B, H, T, hd]
+    if (sdpa) {
+      // q is already scaled (scale 1). Padding masks are additive and finite, so a fully masked row stays uniform
+      // (as the kernel path gives) instead of NaN.
+      const double p = config_.dropout > 0 && is_training() ? config_.dropout : 0.0;
+      if (!sdpa_bias.defined() && !causal_only)
+        sdpa_bias = torch::zeros(keep.sizes(), q.options()).masked_fill_(keep.logical_not(), masked);
+      y = at::scaled_dot_product_attention(q, k, v, causal_only ? std::optional<torch::Tensor>() : sdpa_bias, p,
+                                           causal_only, /*scale=*/1.0);
+    } else {
+      torch::Tensor att = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, S]
+      att = fused_dtype(att) ? kernels::masked_softmax(att, keep)
+                             : torch::softmax(att.masked_fill(keep.logical_not(), masked), -1);
+      if (config_.dropout > 0) att = torch::dropout(att, config_.dropout, is_training());
+      y = torch::matmul(att, v);
+    }
+    y = y.transpose(1, 2).reshape({B, T, C});
     y = b->attn->c_proj(y);
     if (config_.dropout > 0) y = torch::dropout(y, config_.dropout, is_training());
     x = x + y;
@@ -324,11 +347,11 @@ torch::Tensor GptImpl::reward(const torch::Tensor& hidden, const torch::Tensor& 
   torch::Tensor last;
   if (attention_mask.defined()) {
     const torch::Tensor mask = attention_mask.narrow(1, attention_mask.size(1) - T, T).to(torch::kLong);
-    last = (mask * torch::arange(T, torch::kLong).unsqueeze(0)).argmax(1);
+    last = (mask * torch::arange(T, mask.options()).unsqueeze(0)).argmax(1);
   } else {
-    last = torch::full({B}, T - 1, torch::kLong);
+    last = torch::full({B}, T - 1, torch::TensorOptions(torch::kLong).device(hidden.device()));
   }
-  const torch::Tensor h = hidden.index({torch::arange(B, torch::kLong), last});
+  const torch::Tensor h = hidden.index({torch::arange(B, last.options()), last});
   return reward_head_(h).squeeze(-1);
 }
 

@@ -52,7 +52,8 @@ struct KvCache {
   int64_t capacity = 0;
 
   KvCache() = default;
-  KvCache(const GptConfig& config, int64_t batch, int64_t capacity, torch::Dtype dtype = torch::kFloat32);
+  KvCache(const GptConfig& config, int64_t batch, int64_t capacity, torch::Dtype dtype = torch::kFloat32,
+          torch::Device device = torch::kCPU);
   void reorder(const torch::Tensor& rows);  // keeps rows[i] as the new row i (index_select on dim 0)
 };
 
@@ -74,6 +75,12 @@ struct GptHeads {
   bool value = false;   // per-token scalar (critic): "value_head"
   bool reward = false;  // scalar at the last real token (reward model): "reward_head"
 };
+
+// Which attention implementation GptImpl::hidden uses. kSdpa: at::scaled_dot_product_attention (flash /
+// memory-efficient kernels on CUDA, the fused flash kernel on the CPU). kTroupe: matmul + Troupe's masked-softmax
+// kernel (models/kernels.h) + matmul. kAuto: kSdpa on GPUs; on the CPU the one `troupe bench train --attention`
+// measured faster here (see kCpuAttention in gpt.cpp and the README).
+enum class AttentionKernel { kAuto, kSdpa, kTroupe };
 
 class GptImpl : public torch::nn::Module {
  public:
@@ -104,6 +111,9 @@ class GptImpl : public torch::nn::Module {
   void reset_parameters();
 
   const GptConfig& config() const { return config_; }
+  // An execution choice, not part of the architecture: results agree within float rounding.
+  void set_attention_kernel(AttentionKernel k) { attention_ = k; }
+  AttentionKernel attention_kernel() const { return attention_; }
   const Heads& heads() const { return heads_; }
   // All linear layers by parameter-name prefix ("transformer.h.0.attn.c_attn", ...).
   std::vector<std::pair<std::string, Linear>> linear_layers();
@@ -117,6 +127,7 @@ class GptImpl : public torch::nn::Module {
   Linear lm_head_{nullptr};  // only when embeddings are untied
   Linear value_head_{nullptr}, reward_head_{nullptr};
   torch::Tensor causal_;  // [block_size, block_size] bool, true where a query may attend a key
+  AttentionKernel attention_ = AttentionKernel::kAuto;
 };
 TORCH_MODULE(Gpt);
 

@@ -50,10 +50,6 @@ GptConfig parse_config_json(const std::string& text, const std::string& key) {
   }
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 void add_gpt_to_checkpoint(core::CheckpointState& state, const std::string& group, Gpt& model) {
@@ -88,7 +84,7 @@ Gpt gpt_from_checkpoint(const core::CheckpointState& state, const std::string& g
   LoraConfig lora;
   lora.targets.clear();
   for (const auto& [name, t] : tensors->second) {
-    if (!ends_with(name, ".lora_A")) continue;
+    if (!name.ends_with(".lora_A")) continue;
     lora.targets.push_back(name.substr(0, name.size() - 7));
     lora.rank = t.size(0);
   }

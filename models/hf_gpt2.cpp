@@ -65,10 +65,6 @@ std::string shape_text(c10::IntArrayRef shape) {
   return out + "]";
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Collects every problem with a tensor set, then throws them as one DataError.
 class Problems {
  public:
@@ -164,7 +160,7 @@ NamedTensors from_hf_gpt2(const NamedTensors& hf_params, const GptConfig& cfg, c
   };
   NamedTensors kept;  // without the attention-mask buffers, which GPT2Attention recomputes
   for (const auto& [name, t] : hf_params) {
-    if (!ends_with(name, ".attn.bias") && !ends_with(name, ".attn.masked_bias")) kept.emplace_back(name, t);
+    if (!name.ends_with(".attn.bias") && !name.ends_with(".attn.masked_bias")) kept.emplace_back(name, t);
   }
   auto by_name = index_by_name(kept, problems, canonical);
   const std::vector<ParamSpec> specs = full_layout(cfg);

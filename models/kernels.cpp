@@ -291,8 +291,10 @@ void check_float(const at::Tensor& t, const char* what) {
 // Turns autocast off inside a kernel, so the matmuls run in exactly the dtypes chosen here.
 class NoAutocast {
  public:
-  NoAutocast() : was_(at::autocast::is_cpu_enabled()) { at::autocast::set_cpu_enabled(false); }
-  ~NoAutocast() { at::autocast::set_cpu_enabled(was_); }
+  NoAutocast() : was_(at::autocast::is_autocast_enabled(at::kCPU)) {
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+  }
+  ~NoAutocast() { at::autocast::set_autocast_enabled(at::kCPU, was_); }
   NoAutocast(const NoAutocast&) = delete;
   NoAutocast& operator=(const NoAutocast&) = delete;
 

@@ -39,7 +39,7 @@ class FusedAdamW final : public torch::optim::AdamW {
       const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
       for (auto& p : group.params()) {
         if (!p.grad().defined()) continue;
-        const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+        void* const key = p.unsafeGetTensorImpl();  // torch 2.x keys optimizer state by the TensorImpl pointer
         auto it = state_.find(key);
         if (it == state_.end()) {  // what torch's step creates, so save/load see the same state
           auto fresh = std::make_unique<torch::optim::AdamWParamState>();
@@ -67,7 +67,7 @@ class FusedAdamW final : public torch::optim::AdamW {
             p.grad().scalar_type() != torch::kFloat32 || !p.grad().is_contiguous()) {
           return false;
         }
-        const auto it = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+        const auto it = state_.find(p.unsafeGetTensorImpl());
         if (it != state_.end()) {
           const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
           if (!st.exp_avg().is_contiguous() || !st.exp_avg_sq().is_contiguous()) return false;
@@ -117,16 +117,22 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr) {
 
 Bf16Autocast::Bf16Autocast(bool enabled) : enabled_(enabled) {
   if (!enabled_) return;
-  previous_ = at::autocast::is_cpu_enabled();
-  at::autocast::set_cpu_enabled(true);
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  previous_ = at::autocast::is_autocast_enabled(at::kCPU);
+  previous_cuda_ = at::autocast::is_autocast_enabled(at::kCUDA);
+  previous_cuda_dtype_ = static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);  // a model on a GPU autocasts there; harmless on the CPU
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
   at::autocast::increment_nesting();
 }
 
 Bf16Autocast::~Bf16Autocast() {
   if (!enabled_) return;
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_cpu_enabled(previous_);
+  at::autocast::set_autocast_enabled(at::kCPU, previous_);
+  at::autocast::set_autocast_enabled(at::kCUDA, previous_cuda_);
+  at::autocast::set_autocast_dtype(at::kCUDA, static_cast<at::ScalarType>(previous_cuda_dtype_));
 }
 
 }  // namespace troupe::models

@@ -58,7 +58,8 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const
 double lr_at(const OptimConfig& config, int64_t step, int64_t total_steps);
 void set_lr(torch::optim::Optimizer& optimizer, double lr);
 
-// Enables CPU autocast to bfloat16 for its lifetime when `enabled` (restores the previous state after).
+// Enables autocast to bfloat16 on the CPU and CUDA for its lifetime when `enabled` (restores the previous state
+// after).
 class Bf16Autocast {
  public:
   explicit Bf16Autocast(bool enabled);
@@ -68,7 +69,8 @@ class Bf16Autocast {
 
  private:
   bool enabled_;
-  bool previous_ = false;
+  bool previous_ = false, previous_cuda_ = false;
+  int previous_cuda_dtype_ = 0;  // at::ScalarType, kept as an int so this header needs no torch
 };
 
 }  // namespace troupe::models

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Installs every Debian package Troupe needs to build, test and run.
-# Idempotent: packages already present are skipped; works as root or via sudo.
+# Installs everything Troupe needs to build, test and run: Debian's packages for the system libraries, and a
+# project virtual environment (.venv/) with the pinned torch wheel (which carries libtorch: headers, shared
+# libraries, CMake package) and the Python reference packages of scripts/requirements.txt.
+# Idempotent: what is already present is skipped; works as root or via sudo.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build ccache git pkg-config
-  # libtorch (CPU) and a real BLAS: without libopenblas0-pthread Debian may pick the
-  # reference BLAS and matmul runs ~20x slower.
-  libtorch-dev libopenblas0-pthread libopenblas-dev
+  build-essential cmake ninja-build ccache git pkg-config clang-format
   # distributed
   libopenmpi-dev openmpi-bin libzmq3-dev cppzmq-dev libcereal-dev
   # core libraries
@@ -17,9 +17,9 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev libpcre2-dev
   # tests
   googletest libgtest-dev libgmock-dev
-  # Python references for parity tests and reports (Debian's, not PyPI)
-  python3 python3-torch python3-h5py python3-numpy python3-matplotlib
-  # tokenizer benchmark peers and corpus (bench/tokenizer.sh)
+  # the Python that hosts .venv (torch.compile's CPU backend compiles C++ against Python.h)
+  python3 python3-venv python3-dev
+  # tokenizer benchmark peer (spm_encode) and corpora (bench/tokenizer.sh, the quickstart)
   sentencepiece dict-gcide fortunes fortunes-min
   # Slurm tests
   slurm-wlm slurmctld slurmd slurm-client munge libpmix2
@@ -38,25 +38,27 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  echo "install-deps: all ${#PACKAGES[@]} Debian packages present"
 else
-  echo "install-deps: installing ${#missing[@]} missing packages: ${missing[*]}"
+  echo "install-deps: installing ${#missing[@]} missing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   # Slurm/munge post-install scripts try to start services; that failure is harmless here.
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-# Verify the BLAS that libtorch will actually get is OpenBLAS, not the reference BLAS.
-blas=$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null || true)
-case "$blas" in
-  *openblas*) echo "install-deps: BLAS in use: $blas" ;;
-  *)
-    echo "install-deps: BLAS alternative is '$blas', switching to OpenBLAS (pthread)"
-    cand=$(update-alternatives --list libblas.so.3-x86_64-linux-gnu | grep openblas-pthread | head -n1 || true)
-    if [ -z "$cand" ]; then echo "install-deps: no OpenBLAS libblas.so.3 found" >&2; exit 1; fi
-    $SUDO update-alternatives --set libblas.so.3-x86_64-linux-gnu "$cand"
-    cand=$(update-alternatives --list liblapack.so.3-x86_64-linux-gnu | grep openblas-pthread | head -n1 || true)
-    [ -n "$cand" ] && $SUDO update-alternatives --set liblapack.so.3-x86_64-linux-gnu "$cand"
-    ;;
-esac
+# The virtual environment: Debian's python3 (not a pyenv shim first on PATH), packages pinned in
+# scripts/requirements.txt. A stamp holding the requirements' checksum skips pip when nothing changed.
+VENV=${TROUPE_VENV:-.venv}
+REQ=scripts/requirements.txt
+want=$(sha256sum "$REQ" | cut -d' ' -f1)
+have=$(cat "$VENV/.troupe-requirements" 2>/dev/null || true)
+if [ "$want" = "$have" ] && [ -x "$VENV/bin/python" ]; then
+  echo "install-deps: $VENV up to date ($REQ)"
+else
+  echo "install-deps: installing $REQ into $VENV (torch with libtorch, reference packages; a few GB)"
+  [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  echo "$want" > "$VENV/.troupe-requirements"
+fi
+"$VENV/bin/python" -c "import torch; print('install-deps: torch', torch.__version__, '(CUDA', torch.version.cuda, ')')"

@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Line plots of run metrics over steps: one PNG per metric, every run a line. Drawn by `troupe report`
 (which also prints the table and writes the CSVs); usable alone:
 
-    /usr/bin/python3 scripts/plot_report.py --metric reward/mean --metric kl/mean --out report runs/a runs/b
+    .venv/bin/python scripts/plot_report.py --metric reward/mean --metric kl/mean --out report runs/a runs/b
 
 Reads each run's log.h5 with h5py (/metrics/<name>/step and /value; see core/run_log.h), not the CSVs. Writes
 <out>/<metric, '/' -> '_'>.png (800x500 px) and <out>/plots.json, which records for each PNG the title, axis

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Python steps of the DPO-frontier reproduction (run.sh drives them; troupe does all training and evaluation).
 
   tokens  a token file of a seeded random Markov chain over the 8 ids: the reference policy's pretraining corpus

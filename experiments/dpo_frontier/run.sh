@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 TROUPE=${TROUPE:-$ROOT/build/cli/troupe}
-PY=${PY:-/usr/bin/python3}
+PY=${PY:-$ROOT/.venv/bin/python}
 OUT=${OUT:-runs/dpo_frontier}
 RES=${RES:-experiments/dpo_frontier/results}
 WITH_RM=${WITH_RM:-1}

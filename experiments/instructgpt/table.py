@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Results table of the InstructGPT pipeline (experiments/instructgpt/pipeline.yaml).
 
-    /usr/bin/python3 experiments/instructgpt/table.py runs/instructgpt [--out experiments/instructgpt/results]
+    .venv/bin/python experiments/instructgpt/table.py runs/instructgpt [--out experiments/instructgpt/results]
 
 Collects, per policy (pretrain, SFT, PPO, PPO-ptx):
   - the true lexicon reward, win rate over SFT and KL to SFT on held-out prompts (<run>/summary.json, written by

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Results table of the PPO-details ablation sweep (experiments/ppo_details/sweep.yaml) from the runs' log.h5.
 
-    /usr/bin/python3 experiments/ppo_details/table.py runs/ppo-details [--csv OUT.csv] > table.md
+    .venv/bin/python experiments/ppo_details/table.py runs/ppo-details [--csv OUT.csv] > table.md
 
 Runs are grouped by how their resolved config differs from the baseline's (every key except seed and run.*); the
 baseline is the group whose config has no difference from base.yaml's values. Per run: the pattern reward

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Python steps of the reward-model-vs-Bayes-limit experiment (run.sh drives them; troupe trains the RMs).
 
   data  synthetic preference pairs from a known r*: prompt x uniform over [1, 8)^2, responses y1, y2 uniform over

@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 TROUPE=${TROUPE:-$ROOT/build/cli/troupe}
-PY=${PY:-/usr/bin/python3}
+PY=${PY:-$ROOT/.venv/bin/python}
 OUT=runs/rm_bayes          # fixed: rm.yaml's sweep names the data files under it
 RES=${RES:-experiments/rm_bayes/results}
 HERE=experiments/rm_bayes

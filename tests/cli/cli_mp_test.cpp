@@ -24,11 +24,6 @@ using testing::source_dir;
 using testing::write_file;
 using ::testing::HasSubstr;
 
-testing::ProcessResult troupe(std::vector<std::string> args) {
-  args.insert(args.begin(), cli_path());
-  return run_process(args);
-}
-
 core::CheckpointManager checkpoints_of(const std::filesystem::path& run) {
   core::CheckpointOptions options;
   options.root = run / "checkpoints";
@@ -38,41 +33,46 @@ core::CheckpointManager checkpoints_of(const std::filesystem::path& run) {
 std::string quickstart_config() { return (source_dir() / "experiments/quickstart/config.yaml").string(); }
 
 TEST(Cli, HelpListsEverySubcommand) {
-  auto r = troupe({"--help"});
+  auto r = testing::run_troupe({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* sub : {"info", "config", "bench", "run", "log", "tokenizer"}) EXPECT_THAT(r.output, HasSubstr(sub));
   for (auto sub : std::vector<std::vector<std::string>>{
            {"info", "--help"}, {"config", "show", "--help"}, {"config", "check", "--help"},
            {"bench", "matmul", "--help"}, {"run", "--help"}, {"log", "--help"}}) {
-    auto h = troupe(sub);
+    auto h = testing::run_troupe(sub);
     EXPECT_EQ(h.exit_code, 0) << sub[0] << ": " << h.output;
     EXPECT_THAT(h.output, HasSubstr("Usage"));
   }
-  EXPECT_NE(troupe({}).exit_code, 0);
-  EXPECT_NE(troupe({"frobnicate"}).exit_code, 0);
+  EXPECT_NE(testing::run_troupe({}).exit_code, 0);
+  EXPECT_NE(testing::run_troupe({"frobnicate"}).exit_code, 0);
 }
 
-TEST(Cli, InfoShowsOpenBlasAndVersions) {
-  auto r = troupe({"info"});
+// The torch wheel's backends: MKL for BLAS, oneDNN, the CUDA build, and what this machine can see.
+TEST(Cli, InfoShowsTheTorchBuildBackendsAndVersions) {
+  auto r = testing::run_troupe({"info"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("OpenBLAS"));
-  EXPECT_THAT(r.output, ::testing::Not(HasSubstr("reference BLAS")));
-  for (const char* lib : {"libtorch", "hdf5", "mpi", "zeromq", "cpu features", "threads"})
-    EXPECT_THAT(r.output, HasSubstr(lib));
+  EXPECT_THAT(r.output, HasSubstr("libtorch            2.15.0"));
+  EXPECT_THAT(r.output, HasSubstr("torch build         CUDA 13."));
+  EXPECT_THAT(r.output, ::testing::ContainsRegex("blas +MKL "));
+  EXPECT_THAT(r.output, ::testing::ContainsRegex("onednn +v3\\."));
+  EXPECT_THAT(r.output, ::testing::ContainsRegex("aten cpu kernels +(AVX512|AVX2|DEFAULT)"));
+  EXPECT_THAT(r.output, ::testing::ContainsRegex("devices +cpu"));
+  EXPECT_THAT(r.output, HasSubstr(".venv/bin/python"));
+  for (const char* lib : {"hdf5", "mpi", "zeromq", "cpu features", "threads"}) EXPECT_THAT(r.output, HasSubstr(lib));
 }
 
 TEST(Cli, ConfigCheckAcceptsTheQuickstart) {
-  auto r = troupe({"config", "check", quickstart_config()});
+  auto r = testing::run_troupe({"config", "check", quickstart_config()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("OK (kind quickstart)"));
 }
 
 TEST(Cli, ConfigCheckAcceptsTheRlhfQuickstart) {
-  auto r = troupe({"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string()});
+  auto r = testing::run_troupe({"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("OK (kind ppo)"));
   ScratchDir dir;
-  auto bad = troupe({"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string(), "ppo.kl_mode=both"});
+  auto bad = testing::run_troupe({"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string(), "ppo.kl_mode=both"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.output, HasSubstr("ppo.kl_mode"));
   EXPECT_THAT(bad.output, HasSubstr("reward or loss"));
@@ -80,7 +80,7 @@ TEST(Cli, ConfigCheckAcceptsTheRlhfQuickstart) {
 
 TEST(Cli, ConfigCheckAcceptsTheExampleTrainingConfigs) {
   for (const char* kind : {"pretrain", "sft"}) {
-    auto r = troupe({"config", "check", (source_dir() / "experiments/lm" / (std::string(kind) + "_tiny.yaml")).string()});
+    auto r = testing::run_troupe({"config", "check", (source_dir() / "experiments/lm" / (std::string(kind) + "_tiny.yaml")).string()});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_THAT(r.output, HasSubstr(std::string("OK (kind ") + kind + ")"));
   }
@@ -89,21 +89,21 @@ TEST(Cli, ConfigCheckAcceptsTheExampleTrainingConfigs) {
 TEST(Cli, ConfigErrorsExitWithTwoAndNameTheFileLineAndKey) {
   ScratchDir dir;
   write_file(dir / "bad.yaml", "kind: quickstart\ntask:\n  stpes: 10\n");
-  auto r = troupe({"config", "check", (dir / "bad.yaml").string()});
+  auto r = testing::run_troupe({"config", "check", (dir / "bad.yaml").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr((dir / "bad.yaml").string() + ":3:3: unknown key 'task.stpes'"));
   EXPECT_THAT(r.output, HasSubstr("did you mean 'task.steps'?"));
 
   write_file(dir / "kind.yaml", "kind: quickstrat\n");
-  r = troupe({"config", "check", (dir / "kind.yaml").string()});
+  r = testing::run_troupe({"config", "check", (dir / "kind.yaml").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr(":1:7: kind = quickstrat: unknown experiment kind (did you mean 'quickstart'?)"));
 
-  r = troupe({"config", "check", (dir / "missing.yaml").string()});
+  r = testing::run_troupe({"config", "check", (dir / "missing.yaml").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("missing.yaml: no such config file"));
 
-  r = troupe({"run", quickstart_config(), "task.batch_size=0", "run.dir=" + dir.path().string()});
+  r = testing::run_troupe({"run", quickstart_config(), "task.batch_size=0", "run.dir=" + dir.path().string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("override 'task.batch_size=0': task.batch_size = 0: expected"));
 }
@@ -111,21 +111,21 @@ TEST(Cli, ConfigErrorsExitWithTwoAndNameTheFileLineAndKey) {
 TEST(Cli, TokenizerEncodeDecodeInspect) {
   const std::string gpt2 = (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string();
   const std::string encoder_dir = (source_dir() / "tests/data/tokenizers/gpt2-encoder").string();
-  auto r = troupe({"tokenizer", "encode", "-t", gpt2, "Hello, world"});
+  auto r = testing::run_troupe({"tokenizer", "encode", "-t", gpt2, "Hello, world"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "15496,11,995\n");  // GPT-2's ids, as tiktoken gives them
-  EXPECT_EQ(troupe({"tokenizer", "encode", "-t", encoder_dir, "Hello, world"}).output, "15496,11,995\n");
-  EXPECT_EQ(troupe({"tokenizer", "encode", "-t", gpt2, "--allow-special", "<|endoftext|>"}).output, "50256\n");
-  EXPECT_EQ(troupe({"tokenizer", "decode", "-t", gpt2, "15496,11,995"}).output, "Hello, world\n");
-  auto insp = troupe({"tokenizer", "inspect", "-t", gpt2, "Hello, world"});
+  EXPECT_EQ(testing::run_troupe({"tokenizer", "encode", "-t", encoder_dir, "Hello, world"}).output, "15496,11,995\n");
+  EXPECT_EQ(testing::run_troupe({"tokenizer", "encode", "-t", gpt2, "--allow-special", "<|endoftext|>"}).output, "50256\n");
+  EXPECT_EQ(testing::run_troupe({"tokenizer", "decode", "-t", gpt2, "15496,11,995"}).output, "Hello, world\n");
+  auto insp = testing::run_troupe({"tokenizer", "inspect", "-t", gpt2, "Hello, world"});
   ASSERT_EQ(insp.exit_code, 0);
   EXPECT_THAT(insp.output, HasSubstr("\"Hello\""));
   EXPECT_THAT(insp.output, HasSubstr("[995]"));
   EXPECT_THAT(insp.output, HasSubstr("12 bytes, 3 tokens"));
-  auto bad = troupe({"tokenizer", "decode", "-t", gpt2, "1,x"});
+  auto bad = testing::run_troupe({"tokenizer", "decode", "-t", gpt2, "1,x"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.output, HasSubstr("expected comma-separated integers, got 'x'"));
-  EXPECT_EQ(troupe({"tokenizer", "encode", "-t", "/nonexistent.txt", "a"}).exit_code, 2);
+  EXPECT_EQ(testing::run_troupe({"tokenizer", "encode", "-t", "/nonexistent.txt", "a"}).exit_code, 2);
 }
 
 TEST(Cli, TokenizerTrainEncodeFilesAndJsonlRoundTrip) {
@@ -137,47 +137,47 @@ TEST(Cli, TokenizerTrainEncodeFilesAndJsonlRoundTrip) {
   write_file(dir / "corpus/a.txt", text);
   write_file(dir / "corpus/b.txt", "Another document <|endoftext|> with special text.\n");
   const std::string tok = (dir / "tok.json").string();
-  auto r = troupe({"tokenizer", "train", "--input", (dir / "corpus").string(), "--vocab-size", "300", "--special",
+  auto r = testing::run_troupe({"tokenizer", "train", "--input", (dir / "corpus").string(), "--vocab-size", "300", "--special",
                    "<|endoftext|>", "-o", tok, "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("44 merges, vocab 300 + 1 special"));
 
   // Text round trip through the trained file; the special is one id only when allowed.
-  auto enc = troupe({"tokenizer", "encode", "-t", tok, "--allow-special", "the fox<|endoftext|>"});
+  auto enc = testing::run_troupe({"tokenizer", "encode", "-t", tok, "--allow-special", "the fox<|endoftext|>"});
   ASSERT_EQ(enc.exit_code, 0) << enc.output;
   EXPECT_THAT(enc.output, HasSubstr(",300\n"));
-  auto dec = troupe({"tokenizer", "decode", "-t", tok, enc.output.substr(0, enc.output.size() - 1)});
+  auto dec = testing::run_troupe({"tokenizer", "decode", "-t", tok, enc.output.substr(0, enc.output.size() - 1)});
   EXPECT_EQ(dec.output, "the fox<|endoftext|>\n");
 
   // Files -> token file -> text again (documents separated by <|endoftext|>).
-  auto files = troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
+  auto files = testing::run_troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
                        (dir / "tokens.bin").string()});
   ASSERT_EQ(files.exit_code, 0) << files.output;
   EXPECT_THAT(files.output, HasSubstr("2 files"));
-  auto back = troupe({"tokenizer", "decode", "-t", tok, "--input", (dir / "tokens.bin").string()});
+  auto back = testing::run_troupe({"tokenizer", "decode", "-t", tok, "--input", (dir / "tokens.bin").string()});
   ASSERT_EQ(back.exit_code, 0) << back.output;
   EXPECT_EQ(back.output, text + "<|endoftext|>Another document <|endoftext|> with special text.\n<|endoftext|>");
 
   // JSONL with custom field names; a malformed line names file:line and exits 2.
   write_file(dir / "in.jsonl", "{\"prompt\": \"Hello, world\", \"k\": 1}\n");
-  auto js = troupe({"tokenizer", "encode", "-t", (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string(),
+  auto js = testing::run_troupe({"tokenizer", "encode", "-t", (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string(),
                     "--jsonl", (dir / "in.jsonl").string(), "--text-field", "prompt", "--ids-field", "input_ids",
                     "-o", (dir / "out.jsonl").string()});
   ASSERT_EQ(js.exit_code, 0) << js.output;
   EXPECT_EQ(testing::read_file(dir / "out.jsonl"), "{\"input_ids\":[15496,11,995],\"k\":1,\"prompt\":\"Hello, world\"}\n");
   write_file(dir / "bad.jsonl", "{\"text\": \"a\"}\n{oops\n");
-  auto bad = troupe({"tokenizer", "encode", "-t", tok, "--jsonl", (dir / "bad.jsonl").string(), "-o",
+  auto bad = testing::run_troupe({"tokenizer", "encode", "-t", tok, "--jsonl", (dir / "bad.jsonl").string(), "-o",
                      (dir / "o.jsonl").string()});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.output, HasSubstr((dir / "bad.jsonl").string() + ":2: invalid JSON"));
-  auto sep = troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
+  auto sep = testing::run_troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
                      (dir / "t2.bin").string(), "--separator", "<|nope|>"});
   EXPECT_EQ(sep.exit_code, 2);
   EXPECT_THAT(sep.output, HasSubstr("known: <|endoftext|>"));
 }
 
 TEST(Cli, ConfigShowPrintsOrigins) {
-  auto r = troupe({"config", "show", quickstart_config(), "task.lr=0.5"});
+  auto r = testing::run_troupe({"config", "show", quickstart_config(), "task.lr=0.5"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("lr: 0.5"));
   EXPECT_THAT(r.output, HasSubstr("# override 'task.lr=0.5'"));
@@ -329,14 +329,14 @@ TEST_F(QuickstartRun, SameSeedSameRunOtherSeedOtherRun) {
 
 TEST_F(QuickstartRun, LogCommandReadsTheRun) {
   ASSERT_EQ(run_process(run_args("l", {"task.steps=20"})).exit_code, 0);
-  auto r = troupe({"log", run_path("l").string()});
+  auto r = testing::run_troupe({"log", run_path("l").string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("train/loss"));
   EXPECT_THAT(r.output, HasSubstr("finished"));
-  auto csv = troupe({"log", run_path("l").string(), "--metric", "eval/mse"});
+  auto csv = testing::run_troupe({"log", run_path("l").string(), "--metric", "eval/mse"});
   ASSERT_EQ(csv.exit_code, 0);
   EXPECT_THAT(csv.output, HasSubstr("step,value,wall_time\n10,"));
-  auto missing = troupe({"log", (dir_ / "nope").string()});
+  auto missing = testing::run_troupe({"log", (dir_ / "nope").string()});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.output, HasSubstr("no such run log"));
 }

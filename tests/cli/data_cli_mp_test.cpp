@@ -21,11 +21,6 @@ using testing::ScratchDir;
 using testing::source_dir;
 using testing::write_file;
 
-testing::ProcessResult troupe(std::vector<std::string> args) {
-  args.insert(args.begin(), cli_path());
-  return run_process(args);
-}
-
 std::string gpt2_path() { return (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string(); }
 
 std::vector<int64_t> all_ids(const core::TokenFile& file) {
@@ -47,7 +42,7 @@ void write_corpus(const fs::path& dir) {
 TEST(DataCli, PrepareWritesTrainAndValTokenFilesSplitByDocument) {
   ScratchDir dir;
   write_corpus(dir / "corpus");
-  auto r = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
+  auto r = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
                    (dir / "out").string(), "--val-fraction", "0.2", "--seed", "7", "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("train.bin: 4 documents"));
@@ -76,7 +71,7 @@ TEST(DataCli, PrepareWritesTrainAndValTokenFilesSplitByDocument) {
   EXPECT_EQ(sources.size(), 5u);
 
   // Same seed, same split; the split changes with the seed (five seeds cannot all pick the same document).
-  auto again = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
+  auto again = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
                        (dir / "again").string(), "--val-fraction", "0.2", "--seed", "7"});
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(testing::read_file(dir / "again/val.bin"), testing::read_file(dir / "out/val.bin"));
@@ -84,7 +79,7 @@ TEST(DataCli, PrepareWritesTrainAndValTokenFilesSplitByDocument) {
   std::set<std::string> val_docs;
   for (int seed = 1; seed <= 5; ++seed) {
     const fs::path out = dir / ("seed" + std::to_string(seed));
-    auto s = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
+    auto s = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
                      out.string(), "--val-fraction", "0.2", "--seed", std::to_string(seed)});
     ASSERT_EQ(s.exit_code, 0) << s.output;
     val_docs.insert(core::TokenFile(out / "val.bin").info().sources.at(0));
@@ -97,7 +92,7 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
   write_corpus(dir / "corpus");
   // 0.005 * 5 rounds to 0, but val still gets one document; a fraction near 1 still leaves one for train.
   for (const char* fraction : {"0.005", "0.99"}) {
-    auto r = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
+    auto r = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
                      (dir / "out").string(), "--val-fraction", fraction, "--separator", "none"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const core::TokenFile train(dir / "out/train.bin"), val(dir / "out/val.bin");
@@ -107,7 +102,7 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
     EXPECT_FALSE(train.info().separator.has_value());
   }
   // --val-fraction 0: everything in train.bin, and no val.bin (an old one is removed).
-  auto r = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
+  auto r = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
                    (dir / "out").string(), "--val-fraction", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(core::TokenFile(dir / "out/train.bin").info().documents, 5u);
@@ -118,33 +113,33 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
 TEST(DataCli, PrepareErrorsAreClearWithExitCodeTwo) {
   ScratchDir dir;
   write_file(dir / "one.txt", "A single document.\n");
-  auto one = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
+  auto one = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
                      (dir / "out").string()});
   EXPECT_EQ(one.exit_code, 2) << one.output;
   EXPECT_THAT(one.output, HasSubstr("only one document"));
   EXPECT_FALSE(fs::exists(dir / "out/train.bin"));
-  auto single_ok = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
+  auto single_ok = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
                            (dir / "out").string(), "--val-fraction", "0"});
   EXPECT_EQ(single_ok.exit_code, 0) << single_ok.output;
 
-  auto fraction = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
+  auto fraction = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
                           (dir / "out").string(), "--val-fraction", "1"});
   EXPECT_EQ(fraction.exit_code, 2) << fraction.output;
   EXPECT_THAT(fraction.output, HasSubstr("--val-fraction"));
-  auto separator = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
+  auto separator = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
                            (dir / "out").string(), "--val-fraction", "0", "--separator", "<|nope|>"});
   EXPECT_EQ(separator.exit_code, 2) << separator.output;
   EXPECT_THAT(separator.output, HasSubstr("<|nope|>"));
-  auto missing = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "nothing").string(), "--output",
+  auto missing = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "nothing").string(), "--output",
                          (dir / "out").string()});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.output, HasSubstr("nothing"));
   write_file(dir / "file", "x");
-  auto not_dir = troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
+  auto not_dir = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
                          (dir / "file").string(), "--val-fraction", "0"});
   EXPECT_EQ(not_dir.exit_code, 2) << not_dir.output;
-  EXPECT_NE(troupe({"data", "prepare", "--input", (dir / "one.txt").string()}).exit_code, 0);
-  auto help = troupe({"data", "prepare", "--help"});
+  EXPECT_NE(testing::run_troupe({"data", "prepare", "--input", (dir / "one.txt").string()}).exit_code, 0);
+  auto help = testing::run_troupe({"data", "prepare", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.output, HasSubstr("--val-fraction"));
 }

@@ -16,11 +16,6 @@ namespace {
 using ::testing::HasSubstr;
 using testing::ScratchDir;
 
-testing::ProcessResult troupe(std::vector<std::string> args) {
-  args.insert(args.begin(), testing::cli_path());
-  return testing::run_process(args);
-}
-
 models::Gpt saved_model(const std::filesystem::path& dir, int64_t vocab) {
   models::GptConfig c;
   c.n_layer = 2;
@@ -38,7 +33,7 @@ models::Gpt saved_model(const std::filesystem::path& dir, int64_t vocab) {
 TEST(CliGenerate, JsonIdsAndLogprobsEqualTheLibrary) {
   ScratchDir dir;
   models::Gpt model = saved_model(dir / "hf", 97);
-  auto r = troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,2,3", "--prompt-ids", "40,41",
+  auto r = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,2,3", "--prompt-ids", "40,41",
                    "-n", "6", "--sample", "--temperature", "0.9", "--top-k", "20", "--seed", "4", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
@@ -57,8 +52,8 @@ TEST(CliGenerate, JsonIdsAndLogprobsEqualTheLibrary) {
     for (size_t k = 0; k < lps.size(); ++k) EXPECT_NEAR(lps[k], expected.logprobs[i][k], 1e-6);
   }
   // Greedy with and without the KV cache print the same ids.
-  auto cached = troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "5,6,7", "-n", "8"});
-  auto plain = troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "5,6,7", "-n", "8", "--no-cache"});
+  auto cached = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "5,6,7", "-n", "8"});
+  auto plain = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "5,6,7", "-n", "8", "--no-cache"});
   ASSERT_EQ(cached.exit_code, 0) << cached.output;
   EXPECT_EQ(cached.output, plain.output);
 }
@@ -67,16 +62,16 @@ TEST(CliGenerate, TextPromptsWithATokenizerAndClearErrors) {
   ScratchDir dir;
   saved_model(dir / "hf", 50257);
   const std::string gpt2 = (testing::source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string();
-  auto r = troupe({"generate", "-c", (dir / "hf").string(), "-t", gpt2, "--prompt", "Hello, world", "-n", "4"});
+  auto r = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "-t", gpt2, "--prompt", "Hello, world", "-n", "4"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.rfind("Hello, world", 0), 0u) << r.output;
-  auto missing = troupe({"generate", "-c", (dir / "nope").string(), "--prompt-ids", "1"});
+  auto missing = testing::run_troupe({"generate", "-c", (dir / "nope").string(), "--prompt-ids", "1"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.output, HasSubstr("config.json + model.safetensors) or a Troupe run"));
-  auto bad_ids = troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,x"});
+  auto bad_ids = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,x"});
   EXPECT_EQ(bad_ids.exit_code, 2);
   EXPECT_THAT(bad_ids.output, HasSubstr("got 'x'"));
-  auto too_long = troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,2", "-n", "100"});
+  auto too_long = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,2", "-n", "100"});
   EXPECT_EQ(too_long.exit_code, 2);
   EXPECT_THAT(too_long.output, HasSubstr("exceeds block_size 64"));
 }

@@ -26,7 +26,7 @@ using testing::ScratchDir;
 constexpr int kIterations = 6;
 
 bool have_matplotlib() {
-  const std::string python = TROUPE_SYSTEM_PYTHON;
+  const std::string python = TROUPE_PYTHON;
   return !python.empty() && run_process({python, "-c", "import matplotlib, h5py"}).exit_code == 0;
 }
 
@@ -91,7 +91,7 @@ class Report : public ::testing::Test {
 std::unique_ptr<ScratchDir> Report::dir_;
 
 TEST_F(Report, TwoRunsGiveTableCsvsAndReadablePlots) {
-  if (!have_matplotlib()) GTEST_SKIP() << "needs /usr/bin/python3 with matplotlib and h5py";
+  ASSERT_TRUE(have_matplotlib()) << TROUPE_PYTHON << " cannot import matplotlib and h5py: run `make deps`";
   const fs::path out = dir_->path() / "report";
   const auto r = report({"--csv", "--out", out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -128,7 +128,7 @@ TEST_F(Report, TwoRunsGiveTableCsvsAndReadablePlots) {
     EXPECT_EQ(testing::read_file(out / file).substr(0, 8), "\x89PNG\r\n\x1a\n") << file;
     EXPECT_GT(fs::file_size(out / file), 10'000u) << file;
   }
-  std::vector<std::string> check = {TROUPE_SYSTEM_PYTHON, "-c", kCheckPlots, out.string(), ""};
+  std::vector<std::string> check = {TROUPE_PYTHON, "-c", kCheckPlots, out.string(), ""};
   check.insert(check.end(), metrics.begin(), metrics.end());
   const auto c = run_process(check);
   EXPECT_EQ(c.exit_code, 0) << c.output;
@@ -136,14 +136,14 @@ TEST_F(Report, TwoRunsGiveTableCsvsAndReadablePlots) {
 }
 
 TEST_F(Report, ChosenMetricsAndTitleReachThePlots) {
-  if (!have_matplotlib()) GTEST_SKIP() << "needs /usr/bin/python3 with matplotlib and h5py";
+  ASSERT_TRUE(have_matplotlib()) << TROUPE_PYTHON << " cannot import matplotlib and h5py: run `make deps`";
   const fs::path out = dir_->path() / "chosen";
   const auto r = report({"--metrics", "actor/entropy,reward/std", "--title", "seed sweep", "--out", out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("actor/entropy"));
   EXPECT_FALSE(fs::exists(out / "report.csv"));  // no --csv
   const auto c =
-      run_process({TROUPE_SYSTEM_PYTHON, "-c", kCheckPlots, out.string(), "seed sweep", "actor/entropy", "reward/std"});
+      run_process({TROUPE_PYTHON, "-c", kCheckPlots, out.string(), "seed sweep", "actor/entropy", "reward/std"});
   EXPECT_EQ(c.exit_code, 0) << c.output;
   EXPECT_THAT(c.output, HasSubstr("checked 2 plots"));
 }
@@ -165,20 +165,19 @@ TEST_F(Report, UnknownMetricIsNamedWithTheAvailableOnes) {
   EXPECT_FALSE(fs::exists(out / "report.csv"));  // checked before anything is written
 }
 
-TEST_F(Report, WithoutMatplotlibNamesTheDebianPackagesAfterWritingTheCsvs) {
+TEST_F(Report, WithoutMatplotlibNamesTheInstallStepAfterWritingTheCsvs) {
   // No python at all.
   const fs::path out1 = dir_->path() / "nopython";
   auto r = report({"--csv", "--out", out1.string(), "--python", "/nonexistent/python3"});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("/nonexistent/python3 not found"));
-  EXPECT_THAT(r.output, HasSubstr("apt-get install python3-matplotlib python3-h5py"));
+  EXPECT_THAT(r.output, HasSubstr("run `make deps`"));
   EXPECT_TRUE(fs::exists(out1 / "report.csv"));
   EXPECT_TRUE(fs::exists(out1 / "final.csv"));
 
-  // A python that cannot import matplotlib: the system one with site-packages turned off (-S).
-  if (std::string(TROUPE_SYSTEM_PYTHON).empty()) GTEST_SKIP() << "needs /usr/bin/python3";
+  // A python that cannot import matplotlib: the venv's with site-packages turned off (-S).
   const fs::path bare = dir_->path() / "bare-python";
-  testing::write_file(bare, std::string("#!/bin/sh\nexec ") + TROUPE_SYSTEM_PYTHON + " -S \"$@\"\n");
+  testing::write_file(bare, std::string("#!/bin/sh\nexec ") + TROUPE_PYTHON + " -S \"$@\"\n");
   fs::permissions(bare, fs::perms::owner_all);
   if (run_process({bare.string(), "-c", "import matplotlib"}).exit_code == 0)
     GTEST_SKIP() << "matplotlib importable without site-packages";
@@ -186,7 +185,7 @@ TEST_F(Report, WithoutMatplotlibNamesTheDebianPackagesAfterWritingTheCsvs) {
   r = report({"--csv", "--out", out2.string(), "--python", bare.string()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("cannot import"));
-  EXPECT_THAT(r.output, HasSubstr("apt-get install python3-matplotlib python3-h5py"));
+  EXPECT_THAT(r.output, HasSubstr("run `make deps`"));
   EXPECT_TRUE(fs::exists(out2 / "report.csv"));
   EXPECT_FALSE(fs::exists(out2 / "reward_mean.png"));
 }

@@ -179,7 +179,7 @@ TEST(LmData, BadOptionsAreConfigErrors) {
 
 // Expects a DataError whose message contains every piece.
 template <typename Fn>
-void expect_data_error(Fn&& fn, const std::vector<std::string>& pieces) {
+void expect_lm_data_error(Fn&& fn, const std::vector<std::string>& pieces) {
   try {
     fn();
     ADD_FAILURE() << "no DataError";
@@ -193,12 +193,12 @@ TEST(LmData, BadFilesAreDataErrorsNamingTheFile) {
   const fs::path path = write_range(dir / "t.bin", 100, 100);
   const std::string name = path.string();
   // Too short for one window of T + 1 = 100 + 1 ids.
-  expect_data_error([&] { LmBatchSampler s(path, opts(1, 100)); }, {name, "100 tokens", "block_size + 1 = 101"});
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 100)); }, {name, "100 tokens", "block_size + 1 = 101"});
   EXPECT_NO_THROW(LmBatchSampler s(path, opts(1, 99)));  // exactly T + 1 ids is enough
   // The file's vocabulary is larger than the model's.
   LmBatchOptions small_model = opts(1, 4);
   small_model.model_vocab_size = 50;
-  expect_data_error([&] { LmBatchSampler s(path, small_model); }, {name, "vocab_size 100", "50"});
+  expect_lm_data_error([&] { LmBatchSampler s(path, small_model); }, {name, "vocab_size 100", "50"});
   // Sidecar: wrong dtype, missing, and a dtype too narrow for the vocabulary.
   const std::string sidecar = testing::read_file(name + ".json");
   auto with = [&](const std::string& from, const std::string& to) {
@@ -208,13 +208,13 @@ TEST(LmData, BadFilesAreDataErrorsNamingTheFile) {
     write_file(name + ".json", s.replace(at, from.size(), to));
   };
   with("\"uint16\"", "\"int8\"");
-  expect_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "dtype"});
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "dtype"});
   with("\"vocab_size\": 100", "\"vocab_size\": 70000");
-  expect_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "uint16", "70000"});
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "uint16", "70000"});
   with("\"count\": 100", "\"count\": 120");
-  expect_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "truncated"});
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "truncated"});
   fs::remove(name + ".json");
-  expect_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "sidecar"});
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "sidecar"});
   EXPECT_THROW(LmBatchSampler(dir / "missing.bin", opts(1, 4)), IoError);
 }
 

@@ -32,7 +32,7 @@ torch::Tensor python_logits(const std::filesystem::path& model_dir, const torch:
     out << ids.size(0) << " " << ids.size(1) << "\n";
     out.write(static_cast<const char*>(ids.contiguous().data_ptr()), ids.numel() * 8);
   }
-  const auto r = testing::run_process({TROUPE_SYSTEM_PYTHON, (testing::source_dir() / "tests/models/gpt2_reference.py").string(),
+  const auto r = testing::run_process({TROUPE_PYTHON, (testing::source_dir() / "tests/models/gpt2_reference.py").string(),
                                        model_dir.string(), (dir / "ids.bin").string(), (dir / "logits.bin").string()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::ifstream in(dir / "logits.bin", std::ios::binary);

@@ -99,6 +99,51 @@ TEST(Gpt, LeftPaddingDoesNotChangeARowsLogits) {
   EXPECT_FALSE(torch::isnan(padded).any().item<bool>());  // fully padded query rows stay finite
 }
 
+// scaled_dot_product_attention and Troupe's matmul + masked-softmax kernel path agree: plain causal, left padding
+// (with a fully masked pad row), KV-cache steps, and gradients; and greedy generation picks the same tokens.
+TEST(Gpt, SdpaAndKernelAttentionAgree) {
+  Gpt a = tiny_model({}, 8), b = tiny_model({}, 8);
+  a->set_attention_kernel(AttentionKernel::kSdpa);
+  b->set_attention_kernel(AttentionKernel::kTroupe);
+  torch::manual_seed(1);
+  const torch::Tensor ids = torch::randint(0, 23, {3, 12}, torch::kLong);
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_LT((a->forward(ids) - b->forward(ids)).abs().max().item<double>(), 1e-5);
+    GptInput in;
+    in.ids = ids;
+    in.attention_mask = torch::ones({3, 12}, torch::kLong);
+    in.attention_mask.index_put_({0, torch::indexing::Slice(0, 5)}, 0);  // row 0 left-padded by 5
+    const torch::Tensor ha = a->hidden(in), hb = b->hidden(in);
+    EXPECT_FALSE(ha.isnan().any().item<bool>());
+    EXPECT_LT((ha - hb).abs().max().item<double>(), 1e-5);
+    KvCache ca(a->config(), 3, 12), cb(b->config(), 3, 12);
+    GptInput step;
+    step.ids = ids.narrow(1, 0, 7);
+    step.cache = &ca;
+    a->hidden(step);
+    step.cache = &cb;
+    b->hidden(step);
+    step.ids = ids.narrow(1, 7, 5);
+    step.cache = &ca;
+    const torch::Tensor sa = a->hidden(step);
+    step.cache = &cb;
+    EXPECT_LT((sa - b->hidden(step)).abs().max().item<double>(), 1e-5);
+  }
+  a->train();
+  b->train();
+  a->forward(ids).pow(2).sum().backward();
+  b->forward(ids).pow(2).sum().backward();
+  auto pb = b->named_parameters();
+  for (auto& [name, p] : a->named_parameters().pairs())
+    EXPECT_LT((p.grad() - pb[name].grad()).abs().max().item<double>(), 1e-4) << name;
+  a->eval();
+  b->eval();
+  GenerationConfig g;
+  g.max_new_tokens = 10;
+  EXPECT_EQ(generate(a, {{1, 2, 3}, {4}}, g).tokens, generate(b, {{1, 2, 3}, {4}}, g).tokens);
+}
+
 TEST(Gpt, HeadsReadTheRightPositions) {
   Gpt model = tiny_model(GptHeads{true, true});
   torch::NoGradGuard no_grad;

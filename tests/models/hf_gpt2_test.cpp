@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using troupe::testing::ScratchDir;
 
-GptConfig tiny_config() {
+GptConfig hf_tiny_config() {
   GptConfig cfg;
   cfg.n_layer = 2;
   cfg.n_head = 2;
@@ -70,7 +70,7 @@ std::string error_of(const std::function<void()>& f) {
 TEST(HfGpt2, ParameterTableMatchesConfigCount) {
   for (bool tied : {true, false}) {
     for (bool bias : {true, false}) {
-      GptConfig cfg = tiny_config();
+      GptConfig cfg = hf_tiny_config();
       cfg.tie_embeddings = tied;
       cfg.bias = bias;
       int64_t total = 0;
@@ -82,13 +82,13 @@ TEST(HfGpt2, ParameterTableMatchesConfigCount) {
       EXPECT_EQ(total, cfg.parameter_count()) << "tied " << tied << " bias " << bias;
     }
   }
-  EXPECT_EQ(gpt_parameter_shapes(tiny_config()).size(), 2u + 2 * 12 + 2);
+  EXPECT_EQ(gpt_parameter_shapes(hf_tiny_config()).size(), 2u + 2 * 12 + 2);
 }
 
 TEST(HfGpt2, ToHfAndBackIsIdentity) {
   for (bool tied : {true, false}) {
     SCOPED_TRACE(tied ? "tied" : "untied");
-    GptConfig cfg = tiny_config();
+    GptConfig cfg = hf_tiny_config();
     cfg.tie_embeddings = tied;
     const NamedTensors params = random_params(cfg);
     const NamedTensors hf = to_hf_gpt2(params, cfg);
@@ -98,7 +98,7 @@ TEST(HfGpt2, ToHfAndBackIsIdentity) {
 }
 
 TEST(HfGpt2, TransposesTheFourConv1DWeightsElementWise) {
-  const GptConfig cfg = tiny_config();
+  const GptConfig cfg = hf_tiny_config();
   const NamedTensors params = random_params(cfg);
   const NamedTensors hf = to_hf_gpt2(params, cfg);
   ASSERT_EQ(hf.size(), params.size());
@@ -127,7 +127,7 @@ TEST(HfGpt2, TransposesTheFourConv1DWeightsElementWise) {
 }
 
 TEST(HfGpt2, AcceptsHubNamesWithoutPrefixAndIgnoresMaskBuffers) {
-  const GptConfig cfg = tiny_config();
+  const GptConfig cfg = hf_tiny_config();
   const NamedTensors params = random_params(cfg);
   NamedTensors hub;
   for (const auto& [name, t] : to_hf_gpt2(params, cfg)) hub.emplace_back(name.substr(std::string("transformer.").size()), t);
@@ -141,7 +141,7 @@ TEST(HfGpt2, AcceptsHubNamesWithoutPrefixAndIgnoresMaskBuffers) {
 }
 
 TEST(HfGpt2, TiedLmHeadIsAcceptedOnlyWhenEqualToWte) {
-  const GptConfig cfg = tiny_config();
+  const GptConfig cfg = hf_tiny_config();
   const NamedTensors params = random_params(cfg);
   NamedTensors hf = to_hf_gpt2(params, cfg);
   hf.emplace_back("lm_head.weight", find(params, "transformer.wte.weight").clone());
@@ -151,7 +151,7 @@ TEST(HfGpt2, TiedLmHeadIsAcceptedOnlyWhenEqualToWte) {
 }
 
 TEST(HfGpt2, RejectsMissingUnexpectedAndMisshapedTensors) {
-  const GptConfig cfg = tiny_config();
+  const GptConfig cfg = hf_tiny_config();
   const NamedTensors params = random_params(cfg);
   const NamedTensors hf = to_hf_gpt2(params, cfg);
 
@@ -185,7 +185,7 @@ TEST(HfGpt2, RejectsMissingUnexpectedAndMisshapedTensors) {
 }
 
 TEST(HfGpt2, ToHfRejectsWrongTroupeParameters) {
-  const GptConfig cfg = tiny_config();
+  const GptConfig cfg = hf_tiny_config();
   NamedTensors params = random_params(cfg);
   params.erase(params.begin() + 1);  // wpe
   params.emplace_back("lm_head.weight", torch::zeros({11, 8}));  // tied: not a parameter
@@ -200,7 +200,7 @@ TEST(HfGpt2, ToHfRejectsWrongTroupeParameters) {
 }
 
 TEST(HfGpt2, BiasFreeModelsExportZeroBiases) {
-  GptConfig cfg = tiny_config();
+  GptConfig cfg = hf_tiny_config();
   cfg.bias = false;
   const NamedTensors params = random_params(cfg);
   EXPECT_FALSE(has(params, "transformer.h.0.ln_1.bias"));
@@ -218,7 +218,7 @@ TEST(HfGpt2, BiasFreeModelsExportZeroBiases) {
 
 TEST(HfGpt2, ConfigJsonRoundTrips) {
   ScratchDir dir("hf-gpt2");
-  GptConfig cfg = tiny_config();
+  GptConfig cfg = hf_tiny_config();
   cfg.dropout = 0.25;
   cfg.tie_embeddings = false;
   cfg.layer_norm_eps = 1e-6;
@@ -296,7 +296,7 @@ TEST(HfGpt2, DirectoryExportImportRoundTrips) {
   ScratchDir dir("hf-gpt2");
   for (bool tied : {true, false}) {
     SCOPED_TRACE(tied ? "tied" : "untied");
-    GptConfig cfg = tiny_config();
+    GptConfig cfg = hf_tiny_config();
     cfg.tie_embeddings = tied;
     cfg.dropout = 0.0;
     const NamedTensors params = random_params(cfg, 3);

@@ -248,10 +248,10 @@ TEST(AdamWKernel, FusedStepTracksTorchAdamWAndKeepsItsState) {
   auto& state = fused->state();
   ASSERT_EQ(state.size(), 2u);
   const auto& st = static_cast<const torch::optim::AdamWParamState&>(
-      *state.at(c10::guts::to_string(a->weight.unsafeGetTensorImpl())));
+      *state.at(a->weight.unsafeGetTensorImpl()));
   EXPECT_EQ(st.step(), 5);
   const auto& stp = static_cast<const torch::optim::AdamWParamState&>(
-      *plain.state().at(c10::guts::to_string(b->weight.unsafeGetTensorImpl())));
+      *plain.state().at(b->weight.unsafeGetTensorImpl()));
   EXPECT_LT(max_abs(st.exp_avg_sq(), stp.exp_avg_sq()) / stp.exp_avg_sq().abs().max().item<double>(), 1e-6);
   EXPECT_NO_THROW(plain.load(in));
 }

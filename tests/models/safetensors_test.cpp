@@ -270,9 +270,9 @@ TEST(Safetensors, AcceptsEmptyTensorsAtAnyBoundaryAndUnpaddedHeaders) {
   EXPECT_EQ(file.get("e").sizes().vec(), (std::vector<int64_t>{0, 5}));
 }
 
-// ---- Cross-checks with Python (Debian's torch + numpy; the safetensors package is not needed) ----
+// ---- Cross-checks with Python (the venv's torch; the safetensors package is not needed here) ----
 
-bool have_python() { return std::string(TROUPE_SYSTEM_PYTHON).size() > 0 && fs::exists(TROUPE_SYSTEM_PYTHON); }
+bool have_python() { return std::string(TROUPE_PYTHON).size() > 0 && fs::exists(TROUPE_PYTHON); }
 
 // Writes a safetensors file by hand from seeded torch tensors, with the header order unlike the data order
 // and no padding, and writes the expected values (floats as float.hex(), exact) as JSON.
@@ -315,12 +315,12 @@ with open(sys.argv[2], "w") as f:
 )PY";
 
 TEST(Safetensors, ReadsAFileWrittenByPython) {
-  if (!have_python()) GTEST_SKIP() << "no /usr/bin/python3";
+  ASSERT_TRUE(have_python()) << "no " << TROUPE_PYTHON << ": run `make deps`";
   ScratchDir dir("safetensors");
   const fs::path path = dir / "py.safetensors";
   const fs::path expected_path = dir / "expected.json";
   const auto result = troupe::testing::run_process(
-      {TROUPE_SYSTEM_PYTHON, "-c", kPythonWriter, path.string(), expected_path.string()});
+      {TROUPE_PYTHON, "-c", kPythonWriter, path.string(), expected_path.string()});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const nlohmann::json expected = nlohmann::json::parse(troupe::testing::read_file(expected_path));
   const SafetensorsFile file = load_safetensors(path);
@@ -396,7 +396,7 @@ print("ok")
 )PY";
 
 TEST(Safetensors, WritesAFilePythonReads) {
-  if (!have_python()) GTEST_SKIP() << "no /usr/bin/python3";
+  ASSERT_TRUE(have_python()) << "no " << TROUPE_PYTHON << ": run `make deps`";
   ScratchDir dir("safetensors");
   const at::Tensor x = torch::arange(24, torch::kFloat32).reshape({2, 3, 4}) * 0.37 - 3;
   const NamedTensors tensors{
@@ -412,7 +412,7 @@ TEST(Safetensors, WritesAFilePythonReads) {
   };
   save_safetensors(dir / "cpp.safetensors", tensors, {{"format", "pt"}, {"by", "troupe"}});
   const auto result =
-      troupe::testing::run_process({TROUPE_SYSTEM_PYTHON, "-c", kPythonReader, (dir / "cpp.safetensors").string()});
+      troupe::testing::run_process({TROUPE_PYTHON, "-c", kPythonReader, (dir / "cpp.safetensors").string()});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("ok"));
 }

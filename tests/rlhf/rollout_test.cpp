@@ -111,14 +111,14 @@ models::Gpt tiny_policy() {
 }
 
 constexpr int64_t kStop = 7;
-constexpr int64_t kMaxNew = 4;
+constexpr int64_t kRolloutMaxNew = 4;
 
 // Prompts of different lengths so that left padding is exercised.
 const std::vector<std::vector<int64_t>> kPrompts = {{1, 2, 3}, {4}, {2, 5}, {6, 1, 1}, {3}, {5, 4}, {1}, {2, 2, 2}};
 
 models::GenerationConfig stop_config() {
   models::GenerationConfig g;
-  g.max_new_tokens = kMaxNew;
+  g.max_new_tokens = kRolloutMaxNew;
   g.do_sample = true;
   g.stop_tokens = {kStop};
   return g;
@@ -141,7 +141,7 @@ StopCase find_stop_case(models::Gpt& model) {
     for (int64_t b = 0; b < s.rollout.size(); ++b) {
       const double n = s.rollout.response_mask[b].sum().item<double>();
       const bool eos = s.rollout.eos[b].item<float>() > 0.5f;
-      if (eos && n < kMaxNew && s.eos_row < 0) s.eos_row = b;
+      if (eos && n < kRolloutMaxNew && s.eos_row < 0) s.eos_row = b;
       if (!eos && s.cut_row < 0) s.cut_row = b;
     }
     if (s.eos_row >= 0 && s.cut_row >= 0) return s;
@@ -159,10 +159,10 @@ TEST(GenerateRollout, StopTokenEndsRowsAndTruncatedRowsRunToTheLimit) {
   const int64_t B = static_cast<int64_t>(kPrompts.size()), P = s.prompts.ids.size(1);
   ASSERT_EQ(r.prompt_length, P);
   ASSERT_EQ(r.size(), B);
-  ASSERT_EQ(r.response_length(), kMaxNew);  // a truncated row is max_new_tokens long
-  ASSERT_EQ(r.sequences.sizes(), (std::vector<int64_t>{B, P + kMaxNew}));
+  ASSERT_EQ(r.response_length(), kRolloutMaxNew);  // a truncated row is max_new_tokens long
+  ASSERT_EQ(r.sequences.sizes(), (std::vector<int64_t>{B, P + kRolloutMaxNew}));
   ASSERT_EQ(r.attention_mask.sizes(), r.sequences.sizes());
-  ASSERT_EQ(r.response_mask.sizes(), (std::vector<int64_t>{B, kMaxNew}));
+  ASSERT_EQ(r.response_mask.sizes(), (std::vector<int64_t>{B, kRolloutMaxNew}));
   ASSERT_EQ(r.sample_logprobs.sizes(), r.response_mask.sizes());
   ASSERT_EQ(r.eos.sizes(), (std::vector<int64_t>{B}));
   EXPECT_EQ(r.response_mask.scalar_type(), torch::kFloat32);
@@ -178,9 +178,9 @@ TEST(GenerateRollout, StopTokenEndsRowsAndTruncatedRowsRunToTheLimit) {
     const auto mask = to_vector(r.response_mask[b]);
     const auto response = to_vector(r.sequences[b].slice(0, P));
     int64_t n = 0;
-    while (n < kMaxNew && mask[static_cast<size_t>(n)] == 1) ++n;
+    while (n < kRolloutMaxNew && mask[static_cast<size_t>(n)] == 1) ++n;
     ASSERT_GE(n, 1);
-    for (int64_t t = n; t < kMaxNew; ++t) {
+    for (int64_t t = n; t < kRolloutMaxNew; ++t) {
       EXPECT_EQ(mask[static_cast<size_t>(t)], 0) << "response_mask is not a prefix of ones";
       EXPECT_EQ(response[static_cast<size_t>(t)], 0) << "pad after the end";
       EXPECT_EQ(r.sample_logprobs[b][t].item<float>(), 0.0f);
@@ -195,7 +195,7 @@ TEST(GenerateRollout, StopTokenEndsRowsAndTruncatedRowsRunToTheLimit) {
     if (eos) {
       EXPECT_EQ(response[static_cast<size_t>(n - 1)], kStop);  // the stop token is kept
     } else {
-      EXPECT_EQ(n, kMaxNew);
+      EXPECT_EQ(n, kRolloutMaxNew);
       EXPECT_NE(response[static_cast<size_t>(n - 1)], kStop);
     }
   }
@@ -214,11 +214,11 @@ TEST(GenerateRollout, ShapedRewardSitsOnTheLastGeneratedTokenForEosAndTruncation
 
   // The EOS row: the score is on the EOS token, which comes before max_new_tokens.
   const int64_t n_eos = static_cast<int64_t>(r.response_mask[s.eos_row].sum().item<double>());
-  ASSERT_LT(n_eos, kMaxNew);
+  ASSERT_LT(n_eos, kRolloutMaxNew);
   EXPECT_EQ(r.sequences[s.eos_row][P + n_eos - 1].item<int64_t>(), kStop);
   // The truncated row: the score is on its last token, at max_new_tokens − 1.
   const int64_t n_cut = static_cast<int64_t>(r.response_mask[s.cut_row].sum().item<double>());
-  ASSERT_EQ(n_cut, kMaxNew);
+  ASSERT_EQ(n_cut, kRolloutMaxNew);
   for (const auto& [row, last] : {std::pair{s.eos_row, n_eos - 1}, std::pair{s.cut_row, n_cut - 1}}) {
     SCOPED_TRACE("row " + std::to_string(row));
     for (int64_t t = 0; t < T; ++t) {

@@ -171,6 +171,12 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 }
 
 std::string cli_path() { return TROUPE_CLI_PATH; }
+
+ProcessResult run_troupe(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  std::vector<std::string> argv = {cli_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, timeout);
+}
 std::string helper_path(const std::string& name) {
   return std::string(TROUPE_TEST_BINARY_DIR) + "/helpers/troupe_" + name;
 }

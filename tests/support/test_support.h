@@ -66,6 +66,8 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 // Path of the troupe CLI and of a test helper executable built next to the tests.
 std::string cli_path();
+// run_process of the troupe CLI with `args`.
+ProcessResult run_troupe(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(120));
 // Highest N in "step N/" progress lines printed so far (-1 if none): how far a training run got.
 int64_t last_step_printed(const std::string& output);
 std::string helper_path(const std::string& name);
