@@ -60,7 +60,7 @@ const std::vector<std::string> kPreferredMetrics = {
     "eval/loss",   "eval/mse", "train/rewards_accuracy", "train/rewards_margin", "eval/accuracy"};
 constexpr size_t kMaxDefaultMetrics = 6;
 
-fs::path log_path(const std::string& run) {
+fs::path report_log_path(const std::string& run) {
   fs::path p(run);
   if (fs::is_directory(p)) p /= "log.h5";
   if (!fs::is_regular_file(p))
@@ -73,7 +73,7 @@ std::vector<Run> open_runs(const std::vector<std::string>& args) {
   std::map<std::string, int> label_count;
   for (const auto& arg : args) {
     Run r;
-    r.log = log_path(arg);
+    r.log = report_log_path(arg);
     r.label = fs::absolute(r.log).lexically_normal().parent_path().filename().string();
     ++label_count[r.label];
     runs.push_back(std::move(r));

@@ -19,7 +19,7 @@ core::ConfigNode sweep_of(const std::string& yaml) {
   return *root.find("sweep");
 }
 
-std::string error_of(const std::string& yaml) {
+std::string sweep_error_of(const std::string& yaml) {
   try {
     expand_sweep(sweep_of(yaml));
   } catch (const ConfigError& e) {
@@ -90,22 +90,22 @@ TEST(Sweep, LabelsAreDirectoryNames) {
 }
 
 TEST(Sweep, ErrorsNameFileLineAndKey) {
-  EXPECT_THAT(error_of("sweep:\n  grid:\n    task.lr: []\n"),
+  EXPECT_THAT(sweep_error_of("sweep:\n  grid:\n    task.lr: []\n"),
               AllOf(HasSubstr("sweep.yaml:3:14"), HasSubstr("sweep.grid.task.lr"), HasSubstr("non-empty list")));
-  EXPECT_THAT(error_of("sweep:\n  grid:\n    task.lr: 0.1\n"),
+  EXPECT_THAT(sweep_error_of("sweep:\n  grid:\n    task.lr: 0.1\n"),
               AllOf(HasSubstr("sweep.yaml:3:14"), HasSubstr("expected a non-empty list")));
-  EXPECT_THAT(error_of("sweep:\n  gird:\n    a: [1]\n"),
+  EXPECT_THAT(sweep_error_of("sweep:\n  gird:\n    a: [1]\n"),
               AllOf(HasSubstr("sweep.yaml:2:3"), HasSubstr("unknown key 'sweep.gird'"),
                     HasSubstr("did you mean 'sweep.grid'")));
-  EXPECT_THAT(error_of("sweep:\n  list: []\n"), AllOf(HasSubstr("sweep.yaml:2:9"), HasSubstr("non-empty list")));
-  EXPECT_THAT(error_of("sweep:\n  list:\n    - 3\n"), AllOf(HasSubstr("sweep.yaml:3:7"), HasSubstr("sweep.list[0]")));
-  EXPECT_THAT(error_of("sweep:\n  list:\n    - {run.name: x}\n"),
+  EXPECT_THAT(sweep_error_of("sweep:\n  list: []\n"), AllOf(HasSubstr("sweep.yaml:2:9"), HasSubstr("non-empty list")));
+  EXPECT_THAT(sweep_error_of("sweep:\n  list:\n    - 3\n"), AllOf(HasSubstr("sweep.yaml:3:7"), HasSubstr("sweep.list[0]")));
+  EXPECT_THAT(sweep_error_of("sweep:\n  list:\n    - {run.name: x}\n"),
               AllOf(HasSubstr("sweep.yaml:3:8"), HasSubstr("cannot set kind, run.name")));
-  EXPECT_THAT(error_of("sweep:\n  grid:\n    a: [1]\n  list:\n    - {a: 2}\n"),
+  EXPECT_THAT(sweep_error_of("sweep:\n  grid:\n    a: [1]\n  list:\n    - {a: 2}\n"),
               AllOf(HasSubstr("sweep.yaml:5:8"), HasSubstr("which sweep.grid also sweeps")));
-  EXPECT_THAT(error_of("sweep:\n  grid:\n    a: [\"x\\ty\"]\n"), HasSubstr("tabs and line breaks"));
-  EXPECT_THAT(error_of("sweep: 3\n"), AllOf(HasSubstr("sweep.yaml:1:8"), HasSubstr("expected a mapping")));
-  EXPECT_THAT(error_of("sweep:\n  grid:\n    'a b': [1]\n"), HasSubstr("expected a dotted config key"));
+  EXPECT_THAT(sweep_error_of("sweep:\n  grid:\n    a: [\"x\\ty\"]\n"), HasSubstr("tabs and line breaks"));
+  EXPECT_THAT(sweep_error_of("sweep: 3\n"), AllOf(HasSubstr("sweep.yaml:1:8"), HasSubstr("expected a mapping")));
+  EXPECT_THAT(sweep_error_of("sweep:\n  grid:\n    'a b': [1]\n"), HasSubstr("expected a dotted config key"));
 }
 
 }  // namespace

@@ -17,11 +17,7 @@
 namespace troupe::core {
 namespace {
 
-std::filesystem::path data_dir() { return testing::tokenizer_data_dir(); }
-const BpeTokenizer& gpt2() { return testing::gpt2_tokenizer(); }
-const BpeTokenizer& cl100k() { return testing::cl100k_tokenizer(); }
 using Vector = testing::TokenizerVector;
-std::vector<Vector> read_vectors(const std::string& name) { return testing::read_tokenizer_vectors(name); }
 
 // Counts vectors whose ids and decoded text both match; reports the first few failures.
 size_t count_matching(const BpeTokenizer& tok, const std::vector<Vector>& vectors) {
@@ -37,30 +33,30 @@ size_t count_matching(const BpeTokenizer& tok, const std::vector<Vector>& vector
 }
 
 TEST(BpeTokenizer, Gpt2MatchesAllTiktokenVectors) {
-  const auto vectors = read_vectors("gpt2");
+  const auto vectors = testing::read_tokenizer_vectors("gpt2");
   ASSERT_EQ(vectors.size(), 291u);
-  EXPECT_EQ(count_matching(gpt2(), vectors), 291u);
+  EXPECT_EQ(count_matching(testing::gpt2_tokenizer(), vectors), 291u);
 }
 
 TEST(BpeTokenizer, Cl100kMatchesAllTiktokenVectors) {
-  const auto vectors = read_vectors("cl100k_base");
+  const auto vectors = testing::read_tokenizer_vectors("cl100k_base");
   ASSERT_EQ(vectors.size(), 291u);
-  EXPECT_EQ(count_matching(cl100k(), vectors), 291u);
+  EXPECT_EQ(count_matching(testing::cl100k_tokenizer(), vectors), 291u);
 }
 
 TEST(BpeTokenizer, HandCheckedSmallCases) {
-  EXPECT_EQ(gpt2().encode_ordinary("hello world"), (std::vector<int>{31373, 995}));
-  EXPECT_EQ(cl100k().encode_ordinary("hello world"), (std::vector<int>{15339, 1917}));
-  EXPECT_TRUE(gpt2().encode_ordinary("").empty());
-  EXPECT_EQ(gpt2().vocab_size(), 50257);
-  EXPECT_EQ(cl100k().vocab_size(), 100277);
+  EXPECT_EQ(testing::gpt2_tokenizer().encode_ordinary("hello world"), (std::vector<int>{31373, 995}));
+  EXPECT_EQ(testing::cl100k_tokenizer().encode_ordinary("hello world"), (std::vector<int>{15339, 1917}));
+  EXPECT_TRUE(testing::gpt2_tokenizer().encode_ordinary("").empty());
+  EXPECT_EQ(testing::gpt2_tokenizer().vocab_size(), 50257);
+  EXPECT_EQ(testing::cl100k_tokenizer().vocab_size(), 100277);
 }
 
 TEST(BpeTokenizer, Gpt2EncoderJsonGivesSameIdsAsTiktokenFile) {
   const BpeTokenizer original(
-      load_gpt2_encoder(data_dir() / "gpt2-encoder/encoder.json", data_dir() / "gpt2-encoder/vocab.bpe"));
+      load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json", testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe"));
   size_t matched = 0;
-  for (const Vector& v : read_vectors("gpt2")) {
+  for (const Vector& v : testing::read_tokenizer_vectors("gpt2")) {
     const auto ids = original.encode_ordinary(v.text);
     EXPECT_EQ(ids, v.ids) << "text: " << v.text;
     matched += ids == v.ids ? 1 : 0;
@@ -91,10 +87,10 @@ TEST(BpeTokenizer, RandomBytesRoundTrip) {
   std::mt19937 rng(20240611);
   for (int i = 0; i < 3000; ++i) {
     const std::string s = random_text(rng);
-    ASSERT_EQ(gpt2().decode(gpt2().encode_ordinary(s)), s) << "case " << i;
-    ASSERT_EQ(cl100k().decode(cl100k().encode_ordinary(s)), s) << "case " << i;
+    ASSERT_EQ(testing::gpt2_tokenizer().decode(testing::gpt2_tokenizer().encode_ordinary(s)), s) << "case " << i;
+    ASSERT_EQ(testing::cl100k_tokenizer().decode(testing::cl100k_tokenizer().encode_ordinary(s)), s) << "case " << i;
     std::string joined;
-    for (const auto& p : gpt2().pieces(s)) joined += p;
+    for (const auto& p : testing::gpt2_tokenizer().pieces(s)) joined += p;
     ASSERT_EQ(joined, s) << "case " << i;
   }
 }
@@ -105,7 +101,7 @@ TEST(BpeTokenizer, HeapMergeEqualsReferenceScan) {
   for (int i = 0; i < 300; ++i) {
     std::string s;
     for (int k = len(rng); k > 0; --k) s += static_cast<char>(coin(rng) == 0 ? byte(rng) : letter(rng));
-    for (const BpeTokenizer* tok : {&gpt2(), &cl100k()}) {
+    for (const BpeTokenizer* tok : {&testing::gpt2_tokenizer(), &testing::cl100k_tokenizer()}) {
       const auto heap = detail::merge_piece_for_test(*tok, s, /*use_heap=*/true);
       ASSERT_EQ(heap, detail::merge_piece_for_test(*tok, s, /*use_heap=*/false)) << "case " << i;
       ASSERT_EQ(tok->decode(heap), s);
@@ -113,41 +109,41 @@ TEST(BpeTokenizer, HeapMergeEqualsReferenceScan) {
   }
   // A long single piece takes the heap path inside encode and still round-trips.
   const std::string blob(100000, '=');
-  EXPECT_EQ(gpt2().decode(gpt2().encode_ordinary(blob)), blob);
+  EXPECT_EQ(testing::gpt2_tokenizer().decode(testing::gpt2_tokenizer().encode_ordinary(blob)), blob);
 }
 
 TEST(BpeTokenizer, SpecialTokens) {
   const std::string text = "hi<|endoftext|>there";
-  EXPECT_EQ(gpt2().encode("<|endoftext|>", {"<|endoftext|>"}), (std::vector<int>{50256}));
-  const auto with_special = gpt2().encode(text, {"<|endoftext|>"});
-  std::vector<int> expected = gpt2().encode_ordinary("hi");
+  EXPECT_EQ(testing::gpt2_tokenizer().encode("<|endoftext|>", {"<|endoftext|>"}), (std::vector<int>{50256}));
+  const auto with_special = testing::gpt2_tokenizer().encode(text, {"<|endoftext|>"});
+  std::vector<int> expected = testing::gpt2_tokenizer().encode_ordinary("hi");
   expected.push_back(50256);
-  for (int id : gpt2().encode_ordinary("there")) expected.push_back(id);
+  for (int id : testing::gpt2_tokenizer().encode_ordinary("there")) expected.push_back(id);
   EXPECT_EQ(with_special, expected);
-  EXPECT_EQ(gpt2().decode(with_special), text);
-  EXPECT_THROW(gpt2().encode(text, {}), DataError);
-  EXPECT_EQ(gpt2().encode(text, {}, /*disallowed_is_error=*/false), gpt2().encode_ordinary(text));
-  EXPECT_EQ(cl100k().encode("<|fim_prefix|>x<|endoftext|>", {"<|fim_prefix|>", "<|endoftext|>"}),
-            (std::vector<int>{100258, cl100k().encode_ordinary("x")[0], 100257}));
+  EXPECT_EQ(testing::gpt2_tokenizer().decode(with_special), text);
+  EXPECT_THROW(testing::gpt2_tokenizer().encode(text, {}), DataError);
+  EXPECT_EQ(testing::gpt2_tokenizer().encode(text, {}, /*disallowed_is_error=*/false), testing::gpt2_tokenizer().encode_ordinary(text));
+  EXPECT_EQ(testing::cl100k_tokenizer().encode("<|fim_prefix|>x<|endoftext|>", {"<|fim_prefix|>", "<|endoftext|>"}),
+            (std::vector<int>{100258, testing::cl100k_tokenizer().encode_ordinary("x")[0], 100257}));
   // Allowing one special does not excuse another.
-  EXPECT_THROW(cl100k().encode("<|endoftext|><|fim_middle|>", {"<|endoftext|>"}), DataError);
+  EXPECT_THROW(testing::cl100k_tokenizer().encode("<|endoftext|><|fim_middle|>", {"<|endoftext|>"}), DataError);
 }
 
 TEST(BpeTokenizer, UnknownIdIsDataError) {
-  EXPECT_THROW(gpt2().decode({50257}), DataError);
-  EXPECT_THROW(gpt2().decode({-1}), DataError);
-  EXPECT_THROW(cl100k().decode({100256}), DataError);  // the hole between ranks and specials
-  EXPECT_EQ(cl100k().decode({100276}), "<|endofprompt|>");
+  EXPECT_THROW(testing::gpt2_tokenizer().decode({50257}), DataError);
+  EXPECT_THROW(testing::gpt2_tokenizer().decode({-1}), DataError);
+  EXPECT_THROW(testing::cl100k_tokenizer().decode({100256}), DataError);  // the hole between ranks and specials
+  EXPECT_EQ(testing::cl100k_tokenizer().decode({100276}), "<|endofprompt|>");
 }
 
 TEST(BpeTokenizer, LossyDecodeReplacesSplitCharacter) {
   // "€" is E2 82 AC; its first two bytes alone are one maximal invalid subpart -> one U+FFFD.
-  const auto head = gpt2().encode_ordinary("\xE2\x82");
+  const auto head = testing::gpt2_tokenizer().encode_ordinary("\xE2\x82");
   std::vector<int> ids = head;
-  for (int id : gpt2().encode_ordinary("ok")) ids.push_back(id);
-  EXPECT_EQ(gpt2().decode(ids), "\xE2\x82ok");
-  EXPECT_EQ(gpt2().decode_lossy_utf8(ids), "\xEF\xBF\xBDok");
-  EXPECT_EQ(gpt2().decode_lossy_utf8(gpt2().encode_ordinary("€")), "€");
+  for (int id : testing::gpt2_tokenizer().encode_ordinary("ok")) ids.push_back(id);
+  EXPECT_EQ(testing::gpt2_tokenizer().decode(ids), "\xE2\x82ok");
+  EXPECT_EQ(testing::gpt2_tokenizer().decode_lossy_utf8(ids), "\xEF\xBF\xBDok");
+  EXPECT_EQ(testing::gpt2_tokenizer().decode_lossy_utf8(testing::gpt2_tokenizer().encode_ordinary("€")), "€");
   EXPECT_EQ(detail::utf8_replace_invalid("\xFF\xC3\x28"), "\xEF\xBF\xBD\xEF\xBF\xBD(");
   EXPECT_EQ(detail::utf8_replace_invalid("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
 }

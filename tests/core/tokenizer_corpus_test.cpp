@@ -25,15 +25,11 @@ using testing::ScratchDir;
 using testing::read_file;
 using testing::write_file;
 
-std::filesystem::path data_dir() { return testing::tokenizer_data_dir(); }
-const BpeTokenizer& gpt2() { return testing::gpt2_tokenizer(); }
-const BpeTokenizer& cl100k() { return testing::cl100k_tokenizer(); }
 using Vector = testing::TokenizerVector;
-std::vector<Vector> read_vectors(const std::string& name) { return testing::read_tokenizer_vectors(name); }
 
 // A few hundred KB of mixed text: every reference vector, joined by lines of prose, repeated with variations.
 std::string corpus_text(size_t min_bytes) {
-  const auto vectors = read_vectors("gpt2");
+  const auto vectors = testing::read_tokenizer_vectors("gpt2");
   std::string text;
   std::mt19937 rng(7);
   const char* joins[] = {"\n", "\nThe quick brown fox.\n", "  \n", "\n\n", " ", "\r\n", "\nA\n1\n"};
@@ -65,10 +61,10 @@ std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
 // ---- Troupe tokenizer file ---------------------------------------------------------------------------------
 
 TEST(TokenizerFile, DerivesGpt2sFiftyThousandMergesFromItsRanks) {
-  const auto merges = derive_merges(gpt2().spec());
+  const auto merges = derive_merges(testing::gpt2_tokenizer().spec());
   // GPT-2's vocab.bpe has exactly 50000 merges: one per token above the 256 bytes.
   EXPECT_EQ(merges.size(), 50000u);
-  const auto& tokens = gpt2().spec().tokens_by_rank;
+  const auto& tokens = testing::gpt2_tokenizer().spec().tokens_by_rank;
   for (const auto& [rank, left, right] : merges) {
     ASSERT_LT(left, rank);
     ASSERT_LT(right, rank);
@@ -81,7 +77,7 @@ TEST(TokenizerFile, DerivesGpt2sFiftyThousandMergesFromItsRanks) {
 TEST(TokenizerFile, RoundTripsGpt2AndEncodesEveryVectorIdentically) {
   ScratchDir dir;
   TokenizerFile file;
-  file.spec = gpt2().spec();
+  file.spec = testing::gpt2_tokenizer().spec();
   file.metadata = {{"source", "gpt2.tiktoken"}};
   save_tokenizer_file(dir / "gpt2.json", file);
   const TokenizerFile loaded = load_tokenizer_file(dir / "gpt2.json");
@@ -92,13 +88,13 @@ TEST(TokenizerFile, RoundTripsGpt2AndEncodesEveryVectorIdentically) {
   EXPECT_EQ(loaded.metadata.at("source"), "gpt2.tiktoken");
   EXPECT_EQ(loaded.merges.size(), 50000u);
   const BpeTokenizer tok = open_tokenizer((dir / "gpt2.json").string());
-  for (const Vector& v : read_vectors("gpt2")) ASSERT_EQ(tok.encode_ordinary(v.text), v.ids) << v.text;
+  for (const Vector& v : testing::read_tokenizer_vectors("gpt2")) ASSERT_EQ(tok.encode_ordinary(v.text), v.ids) << v.text;
 }
 
 TEST(TokenizerFile, MalformedFilesNameTheLineOrKey) {
   ScratchDir dir;
   TokenizerFile file;
-  file.spec = gpt2().spec();
+  file.spec = testing::gpt2_tokenizer().spec();
   save_tokenizer_file(dir / "t.json", file);
   const std::string good = read_file(dir / "t.json");
 
@@ -129,11 +125,11 @@ TEST(TokenizerFile, MalformedFilesNameTheLineOrKey) {
 TEST(TokenizerFile, OpenTokenizerAcceptsEveryFormat) {
   ScratchDir dir;
   const std::vector<int> hello{15496, 11, 995};
-  EXPECT_EQ(open_tokenizer((data_dir() / "gpt2.tiktoken").string()).encode_ordinary("Hello, world"), hello);
-  EXPECT_EQ(open_tokenizer((data_dir() / "gpt2-encoder").string()).encode_ordinary("Hello, world"), hello);
-  EXPECT_EQ(open_tokenizer((data_dir() / "gpt2-encoder/encoder.json").string()).encode_ordinary("Hello, world"), hello);
+  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2.tiktoken").string()).encode_ordinary("Hello, world"), hello);
+  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2-encoder").string()).encode_ordinary("Hello, world"), hello);
+  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json").string()).encode_ordinary("Hello, world"), hello);
   // A .tiktoken file without meta.json beside it: by --encoding, or by its stem when that is a known name.
-  fs::copy_file(data_dir() / "gpt2.tiktoken", dir / "ranks.tiktoken");
+  fs::copy_file(testing::tokenizer_data_dir() / "gpt2.tiktoken", dir / "ranks.tiktoken");
   const BpeTokenizer by_name = open_tokenizer((dir / "ranks.tiktoken").string(), "gpt2");
   EXPECT_EQ(by_name.encode_ordinary("Hello, world"), hello);
   EXPECT_EQ(by_name.spec().special_tokens.at("<|endoftext|>"), 50256);
@@ -150,10 +146,10 @@ TEST(TokenizerFile, OpenTokenizerAcceptsEveryFormat) {
 
 TEST(Cuts, EveryCutOfEveryVectorEncodesLikeTheWhole) {
   for (const char* name : {"gpt2", "cl100k_base"}) {
-    const BpeTokenizer& tok = std::string(name) == "gpt2" ? gpt2() : cl100k();
+    const BpeTokenizer& tok = std::string(name) == "gpt2" ? testing::gpt2_tokenizer() : testing::cl100k_tokenizer();
     ASSERT_TRUE(pattern_supports_cuts(tok.spec().pattern));
     size_t cuts = 0;
-    for (const Vector& v : read_vectors(name)) {
+    for (const Vector& v : testing::read_tokenizer_vectors(name)) {
       for (size_t hi = v.text.size(); hi > 0;) {
         const size_t p = find_cut(v.text, 0, hi);
         if (p == std::string_view::npos) break;
@@ -175,7 +171,7 @@ TEST(Cuts, RefusesNewlinesNextToWhitespaceWhereANaiveCutChangesTheIds) {
                                "\xc2\xa0", "\xe3\x80\x80"}) {
     const std::string first = "foo" + ws + "\n";
     const std::string text = first + "bar";
-    if (concat(gpt2().encode_ordinary(first), gpt2().encode_ordinary("bar")) != gpt2().encode_ordinary(text)) {
+    if (concat(testing::gpt2_tokenizer().encode_ordinary(first), testing::gpt2_tokenizer().encode_ordinary("bar")) != testing::gpt2_tokenizer().encode_ordinary(text)) {
       ++changed;
     }
     EXPECT_EQ(find_cut(text, 0, text.size()), std::string_view::npos) << ws;
@@ -192,7 +188,7 @@ TEST(Cuts, RefusesNewlinesNextToWhitespaceWhereANaiveCutChangesTheIds) {
 
 TEST(ParallelEncode, MatchesSingleThreadedEncodeOnAnyThreadCount) {
   const std::string text = corpus_text(600 << 10);
-  for (const BpeTokenizer* tok : {&gpt2(), &cl100k()}) {
+  for (const BpeTokenizer* tok : {&testing::gpt2_tokenizer(), &testing::cl100k_tokenizer()}) {
     const std::vector<int> expected = tok->encode_ordinary(text);
     for (int threads : {1, 2, 3, 8}) {
       EXPECT_EQ(encode_ordinary_parallel(*tok, text, threads), expected) << tok->spec().name << " " << threads;
@@ -201,30 +197,30 @@ TEST(ParallelEncode, MatchesSingleThreadedEncodeOnAnyThreadCount) {
 }
 
 TEST(ParallelEncode, BatchKeepsOrderAndSpecialHandling) {
-  const auto vectors = read_vectors("cl100k_base");
+  const auto vectors = testing::read_tokenizer_vectors("cl100k_base");
   std::vector<std::string_view> texts;
   for (const Vector& v : vectors) texts.push_back(v.text);
-  const auto out = encode_batch(cl100k(), texts, 3);
+  const auto out = encode_batch(testing::cl100k_tokenizer(), texts, 3);
   ASSERT_EQ(out.size(), vectors.size());
   for (size_t i = 0; i < vectors.size(); ++i) EXPECT_EQ(out[i], vectors[i].ids) << vectors[i].text;
-  const auto special = encode_batch(gpt2(), {"a<|endoftext|>b", "<|endoftext|>"}, 2, {"<|endoftext|>"});
+  const auto special = encode_batch(testing::gpt2_tokenizer(), {"a<|endoftext|>b", "<|endoftext|>"}, 2, {"<|endoftext|>"});
   EXPECT_EQ(special[0], (std::vector<int>{64, 50256, 65}));
   EXPECT_EQ(special[1], (std::vector<int>{50256}));
   // Without allowing it, special text is ordinary text.
-  EXPECT_EQ(encode_batch(gpt2(), {"<|endoftext|>"}, 2)[0], gpt2().encode_ordinary("<|endoftext|>"));
+  EXPECT_EQ(encode_batch(testing::gpt2_tokenizer(), {"<|endoftext|>"}, 2)[0], testing::gpt2_tokenizer().encode_ordinary("<|endoftext|>"));
 }
 
 TEST(ParallelEncode, PieceCacheNeverMixesTokenizersOnOneThread) {
   // Alternate two vocabularies over the same words on one thread: each must keep its own ids.
   const std::string text = "tokenization tokenization internationalization internationalization";
-  const std::vector<int> a = gpt2().encode_ordinary(text);
-  const std::vector<int> b = cl100k().encode_ordinary(text);
+  const std::vector<int> a = testing::gpt2_tokenizer().encode_ordinary(text);
+  const std::vector<int> b = testing::cl100k_tokenizer().encode_ordinary(text);
   ASSERT_NE(a, b);
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(gpt2().encode_ordinary(text), a);
-    EXPECT_EQ(cl100k().encode_ordinary(text), b);
+    EXPECT_EQ(testing::gpt2_tokenizer().encode_ordinary(text), a);
+    EXPECT_EQ(testing::cl100k_tokenizer().encode_ordinary(text), b);
     // A fresh tokenizer for the same spec (new tables, maybe at a reused address) agrees too.
-    EXPECT_EQ(BpeTokenizer(gpt2().spec()).encode_ordinary(text), a);
+    EXPECT_EQ(BpeTokenizer(testing::gpt2_tokenizer().spec()).encode_ordinary(text), a);
   }
 }
 
@@ -246,10 +242,10 @@ TEST(TokenFiles, StreamingEncodeOfFilesMatchesWholeFileEncode) {
   options.threads = 2;
   options.block_bytes = 4096;  // many blocks per file, each cut at a safe point
   options.separator = 50256;
-  const auto report = encode_files_to_token_file(gpt2(), files, dir / "out/tokens.bin", options);
-  std::vector<int> expected = gpt2().encode_ordinary("Hello, world\n");
+  const auto report = encode_files_to_token_file(testing::gpt2_tokenizer(), files, dir / "out/tokens.bin", options);
+  std::vector<int> expected = testing::gpt2_tokenizer().encode_ordinary("Hello, world\n");
   expected.push_back(50256);
-  expected = concat(expected, gpt2().encode_ordinary(big));
+  expected = concat(expected, testing::gpt2_tokenizer().encode_ordinary(big));
   expected.push_back(50256);
   expected.push_back(50256);  // the empty file is still a document
   EXPECT_EQ(report.files, 3u);
@@ -272,11 +268,11 @@ TEST(TokenFiles, Cl100kIdsAreStoredAsUint32) {
   ScratchDir dir;
   write_file(dir / "a.txt", "Hello, world! <|endoftext|> 12345");
   EncodeFilesOptions options;
-  const auto report = encode_files_to_token_file(cl100k(), {dir / "a.txt"}, dir / "t.bin", options);
+  const auto report = encode_files_to_token_file(testing::cl100k_tokenizer(), {dir / "a.txt"}, dir / "t.bin", options);
   const TokenFile tokens(dir / "t.bin");
   EXPECT_EQ(tokens.info().dtype, "uint32");
   EXPECT_EQ(tokens.info().separator, std::nullopt);
-  const auto expected = cl100k().encode_ordinary("Hello, world! <|endoftext|> 12345");
+  const auto expected = testing::cl100k_tokenizer().encode_ordinary("Hello, world! <|endoftext|> 12345");
   ASSERT_EQ(tokens.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(tokens[i], expected[i]);
   EXPECT_EQ(report.tokens, expected.size());
@@ -286,13 +282,13 @@ TEST(TokenFiles, FailuresLeaveNothingBehindAndTruncationIsDetected) {
   ScratchDir dir;
   write_file(dir / "a.txt", "fine");
   EncodeFilesOptions options;
-  EXPECT_THROW(encode_files_to_token_file(gpt2(), {dir / "a.txt", dir / "missing.txt"}, dir / "t.bin", options),
+  EXPECT_THROW(encode_files_to_token_file(testing::gpt2_tokenizer(), {dir / "a.txt", dir / "missing.txt"}, dir / "t.bin", options),
                IoError);
   EXPECT_FALSE(fs::exists(dir / "t.bin"));
   EXPECT_FALSE(fs::exists(dir / "t.bin.tmp"));
   EXPECT_THROW(list_text_files({(dir / "missing").string()}), IoError);
 
-  encode_files_to_token_file(gpt2(), {dir / "a.txt"}, dir / "t.bin", options);
+  encode_files_to_token_file(testing::gpt2_tokenizer(), {dir / "a.txt"}, dir / "t.bin", options);
   fs::resize_file(dir / "t.bin", 1);
   EXPECT_THAT(error_message([&] { TokenFile t(dir / "t.bin"); }), HasSubstr("truncated"));
   fs::remove(dir / "t.bin.json");
@@ -306,7 +302,7 @@ TEST(TokenFiles, FailuresLeaveNothingBehindAndTruncationIsDetected) {
 TEST(Jsonl, AddsIdsKeepsOtherFieldsAndOrder) {
   ScratchDir dir;
   std::string in;
-  const auto vectors = read_vectors("gpt2");
+  const auto vectors = testing::read_tokenizer_vectors("gpt2");
   for (size_t i = 0; i < vectors.size(); ++i) {
     in += nlohmann::json{{"id", i}, {"body", vectors[i].text}}.dump() + "\n";
     if (i == 3) in += "\n";  // blank lines are skipped
@@ -317,7 +313,7 @@ TEST(Jsonl, AddsIdsKeepsOtherFieldsAndOrder) {
   options.ids_field = "tokens";
   options.threads = 3;
   options.batch_lines = 7;
-  const auto report = encode_jsonl(gpt2(), dir / "in.jsonl", dir / "out.jsonl", options);
+  const auto report = encode_jsonl(testing::gpt2_tokenizer(), dir / "in.jsonl", dir / "out.jsonl", options);
   EXPECT_EQ(report.lines, vectors.size());
   std::ifstream out(dir / "out.jsonl");
   size_t i = 0;
@@ -336,7 +332,7 @@ TEST(Jsonl, BadLinesNameFileAndLineAndWriteNothing) {
   JsonlEncodeOptions options;
   auto try_input = [&](const std::string& text) {
     write_file(dir / "in.jsonl", text);
-    const std::string message = error_message([&] { encode_jsonl(gpt2(), dir / "in.jsonl", dir / "o.jsonl", options); });
+    const std::string message = error_message([&] { encode_jsonl(testing::gpt2_tokenizer(), dir / "in.jsonl", dir / "o.jsonl", options); });
     EXPECT_FALSE(fs::exists(dir / "o.jsonl"));
     EXPECT_FALSE(fs::exists(dir / "o.jsonl.tmp"));
     return message;
@@ -348,7 +344,7 @@ TEST(Jsonl, BadLinesNameFileAndLineAndWriteNothing) {
   EXPECT_THAT(try_input("{\"text\": 5}\n"), HasSubstr(where + ":1: expected a string field 'text'"));
   options.allow_special = true;
   write_file(dir / "in.jsonl", "{\"text\": \"x<|endoftext|>\"}\n");
-  encode_jsonl(gpt2(), dir / "in.jsonl", dir / "o.jsonl", options);
+  encode_jsonl(testing::gpt2_tokenizer(), dir / "in.jsonl", dir / "o.jsonl", options);
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "o.jsonl"))["ids"], nlohmann::json({87, 50256}));
 }
 

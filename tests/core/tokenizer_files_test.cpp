@@ -11,13 +11,13 @@
 #include "core/errors.h"
 #include "core/pretokenizer.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tokenizer_test_data.h"
 
 namespace troupe::core {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::filesystem::path data_dir() { return std::filesystem::path(TROUPE_SOURCE_DIR) / "tests/data/tokenizers"; }
 
 // Runs fn, expecting a DataError; returns its message.
 template <typename Fn>
@@ -32,13 +32,13 @@ std::string data_error_message(Fn&& fn) {
 }
 
 TEST(TokenizerFiles, LoadsTiktokenEncodings) {
-  const BpeSpec gpt2 = tiktoken_encoding("gpt2", data_dir());
+  const BpeSpec gpt2 = tiktoken_encoding("gpt2", testing::tokenizer_data_dir());
   EXPECT_EQ(gpt2.tokens_by_rank.size(), 50256u);
   EXPECT_EQ(gpt2.tokens_by_rank[0], "!");
   EXPECT_EQ(gpt2.tokens_by_rank[220], " ");
   EXPECT_EQ(gpt2.special_tokens, (std::map<std::string, int>{{"<|endoftext|>", 50256}}));
   EXPECT_EQ(gpt2.pattern, kGpt2Pattern);
-  const BpeSpec cl = tiktoken_encoding("cl100k_base", data_dir());
+  const BpeSpec cl = tiktoken_encoding("cl100k_base", testing::tokenizer_data_dir());
   EXPECT_EQ(cl.tokens_by_rank.size(), 100256u);
   EXPECT_EQ(cl.special_tokens.at("<|endofprompt|>"), 100276);
   EXPECT_EQ(cl.pattern, kCl100kPattern);
@@ -46,8 +46,8 @@ TEST(TokenizerFiles, LoadsTiktokenEncodings) {
 
 TEST(TokenizerFiles, Gpt2EncoderJsonEqualsTiktokenRanks) {
   const BpeSpec original =
-      load_gpt2_encoder(data_dir() / "gpt2-encoder/encoder.json", data_dir() / "gpt2-encoder/vocab.bpe");
-  const BpeSpec tiktoken = tiktoken_encoding("gpt2", data_dir());
+      load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json", testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe");
+  const BpeSpec tiktoken = tiktoken_encoding("gpt2", testing::tokenizer_data_dir());
   EXPECT_EQ(original.tokens_by_rank, tiktoken.tokens_by_rank);
   EXPECT_EQ(original.special_tokens, tiktoken.special_tokens);
 }
@@ -85,10 +85,10 @@ TEST(TokenizerFiles, MalformedTiktokenLinesNameFileAndLine) {
 
 TEST(TokenizerFiles, TruncatedEncoderJsonNamesFile) {
   testing::ScratchDir dir("bpe-files");
-  const std::string full = testing::read_file(data_dir() / "gpt2-encoder/encoder.json");
+  const std::string full = testing::read_file(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json");
   testing::write_file(dir / "encoder.json", full.substr(0, full.size() / 2));
   EXPECT_THAT(
-      data_error_message([&] { load_gpt2_encoder(dir / "encoder.json", data_dir() / "gpt2-encoder/vocab.bpe"); }),
+      data_error_message([&] { load_gpt2_encoder(dir / "encoder.json", testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe"); }),
       HasSubstr((dir / "encoder.json").string() + ":1:"));
 }
 
@@ -96,7 +96,7 @@ TEST(TokenizerFiles, MalformedVocabBpeNamesFileAndLine) {
   testing::ScratchDir dir("bpe-files");
   testing::write_file(dir / "vocab.bpe", "#version: 0.2\n\xC4\xA0 t\nabc\n");
   EXPECT_THAT(
-      data_error_message([&] { load_gpt2_encoder(data_dir() / "gpt2-encoder/encoder.json", dir / "vocab.bpe"); }),
+      data_error_message([&] { load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json", dir / "vocab.bpe"); }),
       HasSubstr((dir / "vocab.bpe").string() + ":3:"));
 }
 
@@ -110,9 +110,9 @@ TEST(TokenizerFiles, BadMetaJsonIsDataError) {
 
 // A Hugging Face tokenizer.json built from the GPT-2 encoder.json + vocab.bpe, as HF's own gpt2 file is.
 nlohmann::json hf_gpt2_json() {
-  nlohmann::json vocab = nlohmann::json::parse(testing::read_file(data_dir() / "gpt2-encoder/encoder.json"));
+  nlohmann::json vocab = nlohmann::json::parse(testing::read_file(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json"));
   nlohmann::json merges = nlohmann::json::array();
-  std::istringstream lines(testing::read_file(data_dir() / "gpt2-encoder/vocab.bpe"));
+  std::istringstream lines(testing::read_file(testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe"));
   std::string line;
   while (std::getline(lines, line)) {
     if (!line.empty() && line.rfind("#version", 0) != 0) merges.push_back(line);
@@ -130,7 +130,7 @@ TEST(TokenizerFiles, HfTokenizerJsonMatchesTiktokenGpt2) {
   nlohmann::json root = hf_gpt2_json();
   testing::write_file(dir / "tokenizer.json", root.dump());
   const BpeSpec hf = load_hf_tokenizer_json(dir / "tokenizer.json");
-  const BpeSpec tiktoken = tiktoken_encoding("gpt2", data_dir());
+  const BpeSpec tiktoken = tiktoken_encoding("gpt2", testing::tokenizer_data_dir());
   EXPECT_EQ(hf.tokens_by_rank, tiktoken.tokens_by_rank);
   EXPECT_EQ(hf.special_tokens, tiktoken.special_tokens);
   EXPECT_EQ(hf.pattern, kGpt2Pattern);

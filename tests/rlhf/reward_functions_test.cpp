@@ -127,7 +127,7 @@ TEST(TargetPatternReward, FractionOfMatchingPositions) {
   EXPECT_THROW(TargetPatternReward({}), ConfigError);
 }
 
-void validate(const RewardFunctionConfig& c) {
+void validate_reward(const RewardFunctionConfig& c) {
   core::OriginMap origins;
   core::ConfigValidator v(origins, "reward");
   c.validate(v);
@@ -135,26 +135,26 @@ void validate(const RewardFunctionConfig& c) {
 
 TEST(RewardFunctionConfig, ValidateAndMake) {
   RewardFunctionConfig c;
-  EXPECT_THROW(validate(c), ConfigError);  // no type
+  EXPECT_THROW(validate_reward(c), ConfigError);  // no type
   c.type = "length";
   c.target_length = 4;
   c.eos_bonus = 0.5;
-  EXPECT_NO_THROW(validate(c));
+  EXPECT_NO_THROW(validate_reward(c));
   auto length = make_reward_function(c);
   EXPECT_EQ(length->name(), "length");
   EXPECT_DOUBLE_EQ(length->score(tokens({1, 2}, true)), 0.0);  // −2/4 + 0.5
 
   c.type = "pattern";
-  EXPECT_THROW(validate(c), ConfigError);  // empty pattern
+  EXPECT_THROW(validate_reward(c), ConfigError);  // empty pattern
   c.pattern = {7, -1};
-  EXPECT_THROW(validate(c), ConfigError);  // negative id
+  EXPECT_THROW(validate_reward(c), ConfigError);  // negative id
   c.pattern = {7, 8};
-  EXPECT_NO_THROW(validate(c));
+  EXPECT_NO_THROW(validate_reward(c));
   EXPECT_DOUBLE_EQ(make_reward_function(c)->score(tokens({7, 0})), 0.5);
 
   c.type = "lexicon";
   try {
-    validate(c);
+    validate_reward(c);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("reward.lexicon"), std::string::npos) << e.what();
@@ -162,11 +162,11 @@ TEST(RewardFunctionConfig, ValidateAndMake) {
   testing::ScratchDir dir;
   testing::write_file(dir / "lex.tsv", kLexicon);
   c.lexicon = (dir / "lex.tsv").string();
-  EXPECT_NO_THROW(validate(c));
+  EXPECT_NO_THROW(validate_reward(c));
   EXPECT_DOUBLE_EQ(make_reward_function(c)->score(text("good bad good")), 1.0);
 
   c.type = "classifier";
-  EXPECT_THROW(validate(c), ConfigError);
+  EXPECT_THROW(validate_reward(c), ConfigError);
   EXPECT_THROW(make_reward_function(c), ConfigError);
 }
 
