@@ -2,7 +2,7 @@
 torch): scaled_dot_product_attention, fused AdamW, and optionally torch.compile (inductor); trained on the same
 batches from the same initial weights with the same AdamW settings.
 
-usage: train_peer.py WORK_DIR fp32|bf16 THREADS [eager|compile]
+usage: train_peer.py WORK_DIR fp32|bf16 THREADS [eager|compile [DEVICE]]   (DEVICE: cpu (default), cuda, cuda:N)
   WORK_DIR/init/{config.json, model.safetensors}: initial weights (Hugging Face layout, written by Troupe)
   WORK_DIR/batches.bin: int64 [steps, B, T+1] token windows
   WORK_DIR/settings.json: lr, weight_decay, betas, eps, grad_clip, warmup (untimed steps)
@@ -66,7 +66,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, targets):
         T = idx.size(1)
-        x = self.wte(idx) + self.wpe(torch.arange(T))
+        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
         for b in self.h:
             x = b(x)
         logits = self.ln_f(x) @ self.wte.weight.t()
@@ -89,11 +89,13 @@ def load_init(model, w, L):
 def main():
     work, dtype, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
     mode = sys.argv[4] if len(sys.argv) > 4 else "eager"
+    device = torch.device(sys.argv[5] if len(sys.argv) > 5 else "cpu")
     torch.set_num_threads(threads)
     cfg = json.load(open(work + "/init/config.json"))
     s = json.load(open(work + "/settings.json"))
     model = GPT(cfg)
     load_init(model, load_safetensors(work + "/init/model.safetensors"), cfg["n_layer"])
+    model.to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith(("wte", "wpe"))]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith(("wte", "wpe")))]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": s["weight_decay"]},
@@ -102,12 +104,12 @@ def main():
     step_model = torch.compile(model) if mode == "compile" else model  # compiles in the first (untimed) step
     raw = open(work + "/batches.bin", "rb")
     steps, B, T1 = map(int, raw.readline().split())
-    batches = torch.from_numpy(np.frombuffer(raw.read(), dtype=np.int64).reshape(steps, B, T1).copy())
+    batches = torch.from_numpy(np.frombuffer(raw.read(), dtype=np.int64).reshape(steps, B, T1).copy()).to(device)
     seconds, losses = [], []
     for step in range(steps):
         t0 = time.perf_counter()
         x, y = batches[step, :, :-1], batches[step, :, 1:]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
             loss = step_model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -128,6 +128,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   add_bench_decode_command(*bench, exit_code);
   add_bench_train_command(*bench, exit_code);
   add_bench_transport_command(*bench, exit_code);
+  add_bench_allreduce_command(*bench, exit_code);
 }
 
 }  // namespace troupe::cli

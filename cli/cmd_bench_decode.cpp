@@ -13,6 +13,7 @@
 
 #include "cli/bench_stats.h"
 #include "cli/commands.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "models/generation.h"
@@ -21,9 +22,11 @@ namespace troupe::cli {
 
 namespace {
 
-// Read bandwidth in bytes/s: the best of 5 sums over a 1 GiB fp32 tensor (streams from memory, not cache).
-double read_bandwidth() {
-  const torch::Tensor x = torch::ones({int64_t{1} << 28});
+// Read bandwidth in bytes/s: the best of 5 sums over a 1 GiB fp32 tensor (streams from memory, not cache) on
+// `device` (item() waits for a GPU's sum).
+double read_bandwidth(const torch::Device& device) {
+  const torch::Tensor x = torch::ones({int64_t{1} << 28}, torch::TensorOptions().device(device));
+  (void)x.sum().item<double>();  // first touch and kernel warm-up
   double best = 0;
   for (int i = 0; i < 5; ++i) {
     const auto start = std::chrono::steady_clock::now();
@@ -41,11 +44,13 @@ struct DecodeArgs {
   int repeats = 3;
   int threads = 1;
   double min_speedup = 0;
+  std::string device = "auto";
 };
 
 int run_decode(const DecodeArgs& a) {
   if (a.new_tokens < 1 || a.new_tokens >= a.context) throw ConfigError("--new-tokens must be in [1, context)");
   const int threads = core::set_threads(a.threads);
+  const torch::Device device = core::resolve_device(a.device, core::local_rank(), "--device");
   models::GptConfig c;
   c.n_layer = a.n_layer;
   c.n_head = a.n_head;
@@ -54,16 +59,17 @@ int run_decode(const DecodeArgs& a) {
   c.block_size = a.context;
   torch::manual_seed(0);
   models::Gpt model(c);
+  model->to(device);  // generate() keeps the KV cache on the model's device; each token is read back (a sync)
   const int64_t prompt_len = a.context - a.new_tokens;
   std::vector<int64_t> prompt(static_cast<size_t>(prompt_len));
   for (int64_t i = 0; i < prompt_len; ++i) prompt[static_cast<size_t>(i)] = (i * 7919) % a.vocab;
   models::GenerationConfig g;
   g.max_new_tokens = a.new_tokens;
   std::cout << fmt::format("decode: GPT n_layer {} n_head {} n_embd {} vocab {} ({:.1f}M params), batch 1, prompt {} "
-                           "+ {} new tokens = context {}, {} thread(s), median of {}; ATen CPU kernels {}\n",
+                           "+ {} new tokens = context {}, {} thread(s), median of {}; ATen CPU kernels {}, device {}\n",
                            c.n_layer, c.n_head, c.n_embd, c.vocab_size, c.parameter_count() / 1e6, prompt_len,
                            a.new_tokens, a.context, threads, a.repeats,
-                           core::torch_info().cpu_capability);
+                           core::torch_info().cpu_capability, device.str());
   // Decode time = time(prompt + new_tokens) - time(prompt + 1 token): the prompt's forward pass (prefill) and the
   // first token are the same work in both modes and are left out.
   std::vector<int64_t> tokens_cached;
@@ -96,7 +102,7 @@ int run_decode(const DecodeArgs& a) {
   double weight_bytes = 0;
   for (const auto& p : model->parameters()) weight_bytes += static_cast<double>(p.nbytes());
   const double kv_bytes = 2.0 * c.n_layer * c.n_embd * 4.0 * (prompt_len + a.new_tokens / 2.0);
-  const double bandwidth = read_bandwidth();
+  const double bandwidth = read_bandwidth(device);
   const double bound = bandwidth / (weight_bytes + kv_bytes);
   std::cout << fmt::format("  memory-bandwidth bound: read bandwidth {:.1f} GB/s / {:.1f} MB per token (fp32 weights "
                            "{:.1f} MB + KV cache {:.1f} MB) = {:.1f} tokens/s; KV-cache decode reaches {:.0f}% of it "
@@ -120,6 +126,7 @@ void add_bench_decode_command(CLI::App& bench, int& exit_code) {
   cmd->add_option("--repeats", args->repeats, "timed runs (median)")->capture_default_str();
   cmd->add_option("--threads", args->threads, "torch threads (0 = all)")->capture_default_str();
   cmd->add_option("--min-speedup", args->min_speedup, "exit 1 below this KV-cache speed-up");
+  add_device_option(cmd, args->device);
   cmd->callback([args, &exit_code] { exit_code = run_decode(*args); });
 }
 

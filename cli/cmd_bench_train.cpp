@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 
 #include "cli/bench_stats.h"
 #include "cli/commands.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "models/gpt_io.h"
@@ -39,15 +41,23 @@ struct TrainBenchArgs {
   std::string profile;  // when set: chrome traces of one timed Troupe step per dtype, written here
   bool compile = true;  // also run the peer under torch.compile (inductor)
   std::string attention = "auto";  // Troupe's attention: auto | sdpa | troupe
+  std::vector<std::string> dtypes{"fp32", "bf16"};
+  std::string device = "auto";
 };
+
+// Waits for the device's queued work (a no-op on the CPU), so that wall-clock times measure it.
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize(d.index());
+}
 
 struct Curve {
   std::vector<double> seconds, loss;
 };
 
 Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const models::OptimConfig& oc, bool bf16,
-                 int warmup, const std::string& profile, models::AttentionKernel attention) {
+                 int warmup, const std::string& profile, models::AttentionKernel attention, const torch::Device& device) {
   models::Gpt model = models::load_hf_gpt2(init);
+  model->to(device);
   model->set_attention_kernel(attention);
   model->train();
   auto opt = models::make_adamw(*model, oc);
@@ -58,7 +68,7 @@ Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const model
     std::optional<torch::autograd::profiler::RecordProfile> trace;
     if (!profile.empty() && s == warmup - 1) trace.emplace(profile + (bf16 ? "/troupe_bf16.json" : "/troupe_fp32.json"));
     const auto t0 = Clock::now();
-    const torch::Tensor b = batches[s];
+    const torch::Tensor b = batches[s].to(device);
     const torch::Tensor x = b.slice(1, 0, b.size(1) - 1), y = b.slice(1, 1, b.size(1));
     torch::Tensor loss;
     {
@@ -73,6 +83,7 @@ Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const model
     torch::nn::utils::clip_grad_norm_(params, oc.grad_clip);
     opt->step();
     c.loss.push_back(loss.item<double>());
+    sync(device);
     if (s >= warmup) c.seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     trace.reset();
   }
@@ -80,10 +91,11 @@ Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const model
 }
 
 // mode: "eager" or "compile" (torch.compile with inductor; compilation happens in the untimed warm-up steps).
-Curve run_peer(const TrainBenchArgs& a, const fs::path& work, const std::string& dtype, const std::string& mode) {
+Curve run_peer(const TrainBenchArgs& a, const fs::path& work, const std::string& dtype, const std::string& mode,
+               const torch::Device& device) {
   // OpenMP and MKL size their pools from OMP_NUM_THREADS: pin them to the same count as Troupe's.
-  const std::string cmd = fmt::format("OMP_NUM_THREADS={} '{}' '{}' '{}' {} {} {}", a.threads, a.python,
-                                      a.peer_script, work.string(), dtype, a.threads, mode);
+  const std::string cmd = fmt::format("OMP_NUM_THREADS={} '{}' '{}' '{}' {} {} {} {}", a.threads, a.python,
+                                      a.peer_script, work.string(), dtype, a.threads, mode, device.str());
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) throw IoError("cannot run " + cmd);
   std::string out;
@@ -97,23 +109,29 @@ Curve run_peer(const TrainBenchArgs& a, const fs::path& work, const std::string&
 
 // The peak is the best of 5 rounds of 7 timed products: a median of one round swung 3x on a busy 2-vCPU machine
 // and took the MFU column with it; the fastest round is the closest to what the hardware can do.
-double matmul_peak_gflops(torch::Dtype dtype) {
-  const torch::Tensor a = torch::randn({1024, 1024}).to(dtype), b = torch::randn({1024, 1024}).to(dtype);
+// On a GPU the products are 8192^3 (1024^3 is launch-bound there) and each is waited for.
+double matmul_peak_gflops(torch::Dtype dtype, const torch::Device& device) {
+  const int64_t n = device.is_cuda() ? 8192 : 1024;
+  const auto on = torch::TensorOptions(dtype).device(device);
+  const torch::Tensor a = torch::randn({n, n}, on), b = torch::randn({n, n}, on);
   double best = 0;
   for (int round = 0; round < 5; ++round) {
     std::vector<double> t;
     for (int i = 0; i < 7; ++i) {
+      sync(device);
       const auto t0 = Clock::now();
       const torch::Tensor c = torch::mm(a, b);
+      sync(device);
       t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
-    best = std::max(best, 2.0 * 1024 * 1024 * 1024 / median(t) / 1e9);
+    best = std::max(best, 2.0 * static_cast<double>(n * n * n) / median(t) / 1e9);
   }
   return best;
 }
 
 int run_train_bench(const TrainBenchArgs& a) {
   const int threads = core::set_threads(a.threads);
+  const torch::Device device = core::resolve_device(a.device, core::local_rank(), "--device");
   const fs::path work = fs::absolute(a.work_dir);
   fs::create_directories(work);
   if (!fs::exists(a.peer_script)) throw ConfigError("--peer-script " + a.peer_script + " not found");
@@ -160,16 +178,17 @@ int run_train_bench(const TrainBenchArgs& a) {
   const double tokens_per_step = static_cast<double>(a.batch * a.block);
   const double flops_per_token = c.training_flops_per_token(a.block);
   std::cout << fmt::format("train: GPT {}x{} (heads {}), vocab {}, context {}, batch {} ({:.2f}M params, {:.1f} MFLOP/"
-                           "token), {} timed steps after {} warm-up, {} thread(s), ATen CPU kernels {}\n",
+                           "token), {} timed steps after {} warm-up, {} thread(s), ATen CPU kernels {}, device {}\n",
                            c.n_layer, c.n_embd, c.n_head, c.vocab_size, a.block, a.batch, c.parameter_count() / 1e6,
                            flops_per_token / 1e6, a.steps, a.warmup, threads,
-                           core::torch_info().cpu_capability);
+                           core::torch_info().cpu_capability, device.str());
   if (!a.profile.empty()) {
     if (a.warmup < 1) throw ConfigError("--profile traces the last warm-up step: needs --warmup >= 1");
     fs::create_directories(a.profile);
   }
   // MFU of each run against the matmul peak of its own dtype: bf16 matmuls run ~2x faster than fp32 here.
-  const double peak = matmul_peak_gflops(torch::kFloat32), peak_bf16 = matmul_peak_gflops(torch::kBFloat16);
+  const double peak = matmul_peak_gflops(torch::kFloat32, device);
+  const double peak_bf16 = matmul_peak_gflops(torch::kBFloat16, device);
   struct Row {
     std::string name;
     Curve curve;
@@ -178,14 +197,18 @@ int run_train_bench(const TrainBenchArgs& a) {
   const auto attention = a.attention == "sdpa"     ? models::AttentionKernel::kSdpa
                          : a.attention == "troupe" ? models::AttentionKernel::kTroupe
                                                    : models::AttentionKernel::kAuto;
-  rows.push_back({"troupe fp32", run_troupe(work / "init", batches, oc, false, a.warmup, a.profile, attention)});
-  rows.push_back(
-      {"troupe bf16 autocast", run_troupe(work / "init", batches, oc, true, a.warmup, a.profile, attention)});
-  rows.push_back({"python fp32 eager (peer)", run_peer(a, work, "fp32", "eager")});
-  rows.push_back({"python bf16 eager (peer)", run_peer(a, work, "bf16", "eager")});
-  if (a.compile) {
-    rows.push_back({"python fp32 compile (peer)", run_peer(a, work, "fp32", "compile")});
-    rows.push_back({"python bf16 compile (peer)", run_peer(a, work, "bf16", "compile")});
+  const bool fp32 = std::count(a.dtypes.begin(), a.dtypes.end(), "fp32") > 0;
+  const bool bf16 = std::count(a.dtypes.begin(), a.dtypes.end(), "bf16") > 0;
+  if (fp32)
+    rows.push_back({"troupe fp32", run_troupe(work / "init", batches, oc, false, a.warmup, a.profile, attention, device)});
+  if (bf16)
+    rows.push_back({"troupe bf16 autocast",
+                    run_troupe(work / "init", batches, oc, true, a.warmup, a.profile, attention, device)});
+  for (const char* mode : {"eager", "compile"}) {
+    if (std::string(mode) == "compile" && !a.compile) continue;
+    for (const std::string dtype : {"fp32", "bf16"})
+      if (dtype == "fp32" ? fp32 : bf16)
+        rows.push_back({fmt::format("python {} {} (peer)", dtype, mode), run_peer(a, work, dtype, mode, device)});
   }
   std::cout << fmt::format("matmul peak (1024^3, same threads): fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s\n", peak,
                            peak_bf16);
@@ -204,16 +227,30 @@ int run_train_bench(const TrainBenchArgs& a) {
     for (size_t i = 0; i < x.loss.size() && i < y.loss.size(); ++i) d = std::max(d, std::abs(x.loss[i] - y.loss[i]));
     return d;
   };
-  const double max_diff = max_diff_of(rows[0].curve, rows[2].curve);
-  const double ours = tokens_per_step / median(rows[0].curve.seconds);
-  const double ours_bf16 = tokens_per_step / median(rows[1].curve.seconds);
-  std::cout << fmt::format("troupe fp32 / fastest peer: {:.2f}x; troupe bf16 / fastest peer: {:.2f}x (goal >= 1.5x)\n",
-                           ours / best_peer, ours_bf16 / best_peer);
-  std::cout << fmt::format("loss curve vs fp32 peer over {} steps: max |diff| {:.2e} (start {:.4f}, end {:.4f})\n",
-                           rows[0].curve.loss.size(), max_diff, rows[0].curve.loss.front(), rows[0].curve.loss.back());
-  // bf16's own noise: how far the peer's bf16 curve strays from its fp32 curve, next to how far Troupe's does.
-  std::cout << fmt::format("bf16 loss curves vs fp32 peer: troupe max |diff| {:.2e}, python max |diff| {:.2e}\n",
-                           max_diff_of(rows[1].curve, rows[2].curve), max_diff_of(rows[3].curve, rows[2].curve));
+  auto curve = [&](const std::string& name) -> const Curve& {
+    for (const Row& r : rows)
+      if (r.name == name) return r.curve;
+    throw Error("bench train: no row " + name);
+  };
+  for (const std::string dtype : {"fp32", "bf16"}) {
+    if (!(dtype == "fp32" ? fp32 : bf16)) continue;
+    const Curve& ours = curve(dtype == "fp32" ? "troupe fp32" : "troupe bf16 autocast");
+    std::cout << fmt::format("troupe {} / fastest peer: {:.2f}x (goal >= 1.5x)\n", dtype,
+                             tokens_per_step / median(ours.seconds) / best_peer);
+  }
+  if (fp32) {
+    const Curve& ours = curve("troupe fp32");
+    std::cout << fmt::format("loss curve vs fp32 peer over {} steps: max |diff| {:.2e} (start {:.4f}, end {:.4f})\n",
+                             ours.loss.size(), max_diff_of(ours, curve("python fp32 eager (peer)")), ours.loss.front(),
+                             ours.loss.back());
+  }
+  if (fp32 && bf16) {
+    // bf16's own noise: how far the peer's bf16 curve strays from its fp32 curve, next to how far Troupe's does.
+    const Curve& ref = curve("python fp32 eager (peer)");
+    std::cout << fmt::format("bf16 loss curves vs fp32 peer: troupe max |diff| {:.2e}, python max |diff| {:.2e}\n",
+                             max_diff_of(curve("troupe bf16 autocast"), ref),
+                             max_diff_of(curve("python bf16 eager (peer)"), ref));
+  }
   return 0;
 }
 
@@ -237,6 +274,11 @@ void add_bench_train_command(CLI::App& bench, int& exit_code) {
   cmd->add_option("--attention", a->attention, "Troupe's attention kernel: auto, sdpa or troupe")
       ->check(CLI::IsMember({"auto", "sdpa", "troupe"}))
       ->capture_default_str();
+  cmd->add_option("--dtypes", a->dtypes, "which of fp32, bf16 to run (both sides)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+  add_device_option(cmd, a->device);
   cmd->add_flag("!--no-compile", a->compile, "skip the torch.compile peers (they compile for a minute or more)");
   cmd->add_option("--profile", a->profile,
                   "directory for chrome://tracing files of Troupe's last (untimed) warm-up step, fp32 and bf16");

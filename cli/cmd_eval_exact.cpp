@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/id_list.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "experiments/exact_eval.h"
@@ -23,6 +24,7 @@ void add_eval_exact_command(CLI::App& eval, int& exit_code) {
     std::vector<double> betas;
     int64_t all_prompts = 0, response_length = 4, batch_size = 8192;
     int threads = 0;
+    std::string device = "auto";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = eval.add_subcommand(
@@ -43,10 +45,14 @@ void add_eval_exact_command(CLI::App& eval, int& exit_code) {
   cmd->add_option("--dump-csv", args->dump_csv,
                   "also write every (prompt, response) with both log-probs and r* as CSV");
   cmd->add_option("--threads", args->threads, "torch threads (0 = all cores)")->capture_default_str();
+  add_device_option(cmd, args->device);
   cmd->callback([args, &exit_code] {
     core::set_threads(args->threads);
     models::Gpt policy = models::load_pretrained_gpt(args->policy);
     models::Gpt reference = models::load_pretrained_gpt(args->reference);
+    const torch::Device device = core::resolve_device(args->device, core::local_rank(), "--device");
+    policy->to(device);
+    reference->to(device);
     experiments::ExactEvalOptions o;
     if (args->all_prompts > 0 && !args->prompt_ids.empty())
       throw ConfigError("give --prompt-ids or --all-prompts, not both");

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/id_list.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "core/tokenizer_file.h"
@@ -44,6 +45,7 @@ struct GenerateArgs {
   bool json = false;
   bool no_cache = false;
   int threads = 0;
+  std::string device = "auto";
 };
 
 void run_generate(const GenerateArgs& a) {
@@ -63,6 +65,7 @@ void run_generate(const GenerateArgs& a) {
   for (const auto& list : a.prompt_ids) prompts.push_back(parse_id_list<int64_t>(list, "--prompt-ids"));
 
   models::Gpt model = models::load_pretrained_gpt(a.checkpoint);
+  model->to(core::resolve_device(a.device, core::local_rank(), "--device"));
   models::GenerationConfig c;
   c.max_new_tokens = a.max_new_tokens;
   c.do_sample = a.sample;
@@ -133,6 +136,7 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", args->json, "print JSON: prompt_ids, ids, logprobs, stopped (and text)");
   cmd->add_flag("--no-cache", args->no_cache, "recompute the whole sequence each step (no KV cache)");
   cmd->add_option("--threads", args->threads, "torch threads (0 = all cores)")->capture_default_str();
+  add_device_option(cmd, args->device);
   cmd->callback([args, &exit_code] {
     run_generate(*args);
     exit_code = 0;

@@ -94,6 +94,7 @@ void add_policy_tool_commands(CLI::App& app, int& exit_code) {
   lp->add_option("--output,-o", label->output, "output directory")->required();
   lp->add_option("--val-fraction", label->o.val_fraction, "share of pairs for validation")->capture_default_str();
   lp->add_option("--threads", label->o.threads, "torch threads (0 = all cores)")->capture_default_str();
+  add_device_option(lp, label->o.device);
   label->reward.add(lp);
   add_sampling(lp, label->o.sampling);
   lp->callback([label, &exit_code] {
@@ -127,6 +128,7 @@ void add_policy_tool_commands(CLI::App& app, int& exit_code) {
   pe->add_option("--max-prompts", ev->o.max_prompts, "use at most N prompts (0 = all)")->capture_default_str();
   pe->add_option("--samples", ev->o.samples, "responses per prompt and policy")->capture_default_str();
   pe->add_option("--threads", ev->o.threads, "torch threads (0 = all cores)")->capture_default_str();
+  add_device_option(pe, ev->o.device);
   pe->add_option("--out", ev->out, "also write the table as JSON {columns, rows} to this file");
   ev->reward.add(pe);
   add_sampling(pe, ev->o.sampling);

@@ -3,6 +3,8 @@
 #include "core/checkpoint_state.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <mutex>
@@ -10,6 +12,8 @@
 
 namespace troupe::core {
 namespace {
+
+constexpr const char* kCudaRngGroup = "torch_rng_cuda";  // GPU index -> generator state, when GPUs were visible
 
 std::string shape_string(const torch::Tensor& t) {
   std::ostringstream os;
@@ -142,8 +146,12 @@ void CheckpointState::load_optimizer(const std::string& name, torch::optim::Opti
                     key_list(optimizer_blobs) + ")");
   }
   try {
+    // State tensors land on the device of the optimizer's parameters, whatever device wrote them.
+    std::optional<torch::Device> device;
+    for (const auto& group : o.param_groups())
+      if (!group.params().empty() && !device) device = group.params().front().device();
     torch::serialize::InputArchive archive;
-    archive.load_from(blob->second.data(), blob->second.size());
+    archive.load_from(blob->second.data(), blob->second.size(), device);
     o.load(archive);
     restore_group_options(archive, o);
   } catch (const c10::Error& e) {
@@ -153,9 +161,20 @@ void CheckpointState::load_optimizer(const std::string& name, torch::optim::Opti
 }
 
 void CheckpointState::capture_torch_rng() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  torch_rng = gen.get_state();
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    torch_rng = gen.get_state();
+  }
+  // Each visible GPU's default generator too (dropout on a GPU draws from it), as tensor group torch_rng_cuda.
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus == 0) return;
+  auto& states = tensor_groups[kCudaRngGroup];
+  for (int i = 0; i < gpus; ++i) {
+    auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    states[std::to_string(i)] = gen.get_state();
+  }
 }
 
 void CheckpointState::restore_torch_rng() const {
@@ -167,6 +186,18 @@ void CheckpointState::restore_torch_rng() const {
   } catch (const c10::Error& e) {
     throw DataError(std::string("checkpoint torch RNG state is invalid: ") +
                     e.what_without_backtrace());
+  }
+  // GPU generators only where the same GPU exists now: a checkpoint written on a GPU resumes on the CPU (the CPU
+  // draws then continue exactly; GPU draws cannot, there is no GPU).
+  const auto cuda = tensor_groups.find(kCudaRngGroup);
+  if (cuda == tensor_groups.end()) return;
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  for (const auto& [index, state] : cuda->second) {
+    const int i = std::stoi(index);
+    if (i >= gpus) continue;
+    auto g = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    std::lock_guard<std::mutex> lock(g.mutex());
+    g.set_state(state);
   }
 }
 

@@ -110,7 +110,31 @@ Origin origin_of(const YAML::Node& node, const std::string& source) {
   return Origin::in_file(source, m.line + 1, m.column + 1);
 }
 
-ConfigNode convert(const YAML::Node& node, const std::string& source, const Origin& override_origin) {
+// What one YAML document may expand to. YAML aliases share nodes, so a few lines of nested aliases (the "billion
+// laughs" bomb) stand for an exponential tree; expanding it would exhaust memory. Real configs have a few hundred
+// values and a nesting depth below 10.
+constexpr int64_t kMaxConfigValues = 100000;
+constexpr int kMaxConfigDepth = 64;
+
+struct ExpansionBudget {
+  std::string source;
+  int64_t values = 0;
+  void count(const YAML::Node& node, int depth) {
+    if (++values > kMaxConfigValues) {
+      throw ConfigError(origin_of(node, source).describe() + ": the YAML expands to more than " +
+                        std::to_string(kMaxConfigValues) +
+                        " values (nested aliases, a \"billion laughs\" document?); a config is far smaller");
+    }
+    if (depth > kMaxConfigDepth) {
+      throw ConfigError(origin_of(node, source).describe() + ": the YAML nests deeper than " +
+                        std::to_string(kMaxConfigDepth) + " levels");
+    }
+  }
+};
+
+ConfigNode convert(const YAML::Node& node, const std::string& source, const Origin& override_origin,
+                   ExpansionBudget& budget, int depth = 0) {
+  budget.count(node, depth);
   const bool from_override = override_origin.kind == Origin::Kind::Override;
   const Origin here = from_override ? override_origin : origin_of(node, source);
   switch (node.Type()) {
@@ -125,7 +149,7 @@ ConfigNode convert(const YAML::Node& node, const std::string& source, const Orig
     case YAML::NodeType::Sequence: {
       ConfigNode n;
       n.make_sequence(here);
-      for (const auto& item : node) n.push_back(convert(item, source, override_origin));
+      for (const auto& item : node) n.push_back(convert(item, source, override_origin, budget, depth + 1));
       return n;
     }
     case YAML::NodeType::Map: {
@@ -136,7 +160,7 @@ ConfigNode convert(const YAML::Node& node, const std::string& source, const Orig
         const std::string key = kv.first.Scalar();
         if (n.find(key))
           throw ConfigError(origin_of(kv.first, source).describe() + ": duplicate key '" + key + "'");
-        ConfigNode value = convert(kv.second, source, override_origin);
+        ConfigNode value = convert(kv.second, source, override_origin, budget, depth + 1);
         const Origin key_origin = from_override ? override_origin : origin_of(kv.first, source);
         if (value.is_null()) value.set_origin(key_origin);
         n.child(key, &key_origin) = std::move(value);
@@ -208,7 +232,8 @@ ConfigNode load_chain(const fs::path& file, std::vector<fs::path>& stack, const 
 }  // namespace
 
 ConfigNode parse_config_yaml(const std::string& text, const std::string& source_name) {
-  return convert(parse_yaml(text, source_name), source_name, Origin{});
+  ExpansionBudget budget{source_name};
+  return convert(parse_yaml(text, source_name), source_name, Origin{}, budget);
 }
 
 ConfigNode load_config_file(const fs::path& file) {
@@ -248,8 +273,10 @@ void apply_override(ConfigNode& root, const std::string& assignment) {
     if (part.empty()) throw ConfigError("override '" + assignment + "': empty key in '" + path + "'");
     node = &node->child(part, &origin);
   }
-  ConfigNode value = value_text.empty() ? ConfigNode::scalar("", origin)
-                                        : convert(parse_yaml(value_text, "override '" + assignment + "'"), "", origin);
+  ExpansionBudget budget{"override '" + assignment + "'"};
+  ConfigNode value = value_text.empty()
+                         ? ConfigNode::scalar("", origin)
+                         : convert(parse_yaml(value_text, "override '" + assignment + "'"), "", origin, budget);
   merge_config(*node, value);
   if (!node->is_map()) node->set_origin(origin);
 }

@@ -7,20 +7,12 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/device_spec.h"
 #include "core/errors.h"
 
 namespace troupe::core {
 
 namespace {
-
-// The N of "cuda:N", or -1 for "cuda"; -2 when `spec` is not a cuda spec.
-int cuda_index(const std::string& spec) {
-  if (spec == "cuda") return -1;
-  if (spec.rfind("cuda:", 0) != 0 || spec.size() == 5 || spec.size() > 9) return -2;
-  for (size_t i = 5; i < spec.size(); ++i)
-    if (spec[i] < '0' || spec[i] > '9') return -2;
-  return std::stoi(spec.substr(5));
-}
 
 int env_int(const char* name) {
   const char* v = std::getenv(name);
@@ -31,8 +23,6 @@ int env_int(const char* name) {
 }
 
 }  // namespace
-
-bool valid_device_spec(const std::string& spec) { return spec == "auto" || spec == "cpu" || cuda_index(spec) >= -1; }
 
 int local_rank() {
   for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"}) {
@@ -51,7 +41,7 @@ torch::Device resolve_device(const std::string& spec, int local_rank, const std:
     throw ConfigError(key + ": '" + spec + "' asks for a GPU but this process sees none (" +
                       (torch::cuda::is_available() ? "" : "no CUDA device or driver; ") +
                       "use runtime.device: auto or cpu)");
-  const int index = spec == "auto" || spec == "cuda" ? local_rank % visible : cuda_index(spec);
+  const int index = spec == "auto" || spec == "cuda" ? local_rank % visible : cuda_index_of(spec);
   if (index >= visible)
     throw ConfigError(key + ": '" + spec + "' but only " + std::to_string(visible) + " GPU(s) are visible");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));

@@ -7,10 +7,9 @@
 
 #include <string>
 
-namespace troupe::core {
+#include "core/device_spec.h"
 
-// True when `spec` is one of auto, cpu, cuda, cuda:N (N a non-negative integer).
-bool valid_device_spec(const std::string& spec);
+namespace troupe::core {
 
 // The rank of this process among the processes of its job on this node: OMPI_COMM_WORLD_LOCAL_RANK (mpirun),
 // SLURM_LOCALID (srun), LOCAL_RANK (torchrun-style launchers), else 0.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/config_binder.h"
+#include "core/device_spec.h"
 
 namespace troupe::core {
 
@@ -47,10 +48,7 @@ struct RuntimeSection {
   }
   void validate(ConfigValidator& v) const {
     v.require(threads >= 0 && threads <= 1024, "threads", threads, "an integer in [0, 1024] (0 = all cores)");
-    v.require(device == "auto" || device == "cpu" || device == "cuda" ||
-                  (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
-                   device.find_first_not_of("0123456789", 5) == std::string::npos),
-              "device", device, "one of auto, cpu, cuda, cuda:N");
+    v.require(valid_device_spec(device), "device", device, device_spec_expected());
     v.require(log_level == "trace" || log_level == "debug" || log_level == "info" || log_level == "warn" ||
                   log_level == "error",
               "log_level", log_level, "one of trace, debug, info, warn, error");

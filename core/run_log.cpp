@@ -15,6 +15,27 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// One line for a log that HDF5 cannot open, instead of HDF5's call stack: the path, the size, HDF5's own reason
+// (the frame that says what is wrong with the file: a missing signature, a truncated end) and what to do.
+IoError unreadable_log(const fs::path& file, const std::string& h5_message, const char* purpose) {
+  // h5_fail wrote "HDF5 call failed: <expr>: f1(): d1; f2(): d2; ..." (outermost first).
+  std::vector<std::string> frames;
+  for (size_t at = h5_message.find("(): "); at != std::string::npos; at = h5_message.find("(): ", at + 4)) {
+    const size_t end = h5_message.find("; ", at);
+    frames.push_back(h5_message.substr(at + 4, end == std::string::npos ? std::string::npos : end - at - 4));
+  }
+  std::string reason = frames.empty() ? h5_message : frames.back();
+  for (const auto& f : frames)
+    if (f.find("truncated") != std::string::npos || f.find("signature") != std::string::npos) reason = f;
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  return IoError("run log " + file.string() + " (" + (ec ? std::string("size unknown") : std::to_string(size) + " bytes") +
+                 ") cannot be opened " + purpose + ": " + reason +
+                 "; it is truncated, corrupt or not a Troupe log (a run's checkpoints are separate: delete the log "
+                 "or restore it from a copy)");
+}
+
+
 constexpr hsize_t kChunkRows = 1024;  // 8 KiB per numeric chunk; one chunk touched per append
 constexpr int64_t kNoStep = std::numeric_limits<int64_t>::min();
 const char* const kReserved[] = {".", "step", "value", "wall_time"};
@@ -326,7 +347,7 @@ RunLog RunLog::open_for_append(const fs::path& file) {
   try {
     impl->file = H5Handle{TROUPE_H5(H5Fopen(file.c_str(), H5F_ACC_RDWR, fapl.get()))};
   } catch (const IoError& e) {
-    throw IoError("cannot open run log " + file.string() + " for append: " + e.what());
+    throw unreadable_log(file, e.what(), "for append");
   }
   impl->open_groups();
   impl->load_metrics(impl->metrics_group.get(), "");
@@ -463,7 +484,7 @@ RunLogReader::RunLogReader(const fs::path& file) : impl_(std::make_unique<Impl>(
   try {
     impl_->file = open_read_only(file);
   } catch (const IoError& e) {
-    throw IoError("cannot open run log " + file.string() + ": " + e.what());
+    throw unreadable_log(file, e.what(), "for reading");
   }
 }
 

@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <deque>
+#include <map>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -22,6 +24,40 @@ namespace {
 int decode_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// pid -> (parent pid, state letter) of every process, from /proc/<pid>/stat ("pid (comm) S ppid ...": comm may hold
+// spaces and parentheses, so the fields after it are found from the last ')').
+std::map<int, std::pair<int, char>> process_table() {
+  std::map<int, std::pair<int, char>> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;  // exited meanwhile
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 4 >= stat.size()) continue;
+    char state = stat[close + 2];
+    int ppid = std::atoi(stat.c_str() + close + 4);
+    out[std::atoi(name.c_str())] = {ppid, state};
+  }
+  return out;
+}
+
+// A process stopped by a signal (state T: SIGSTOP, SIGTSTP, SIGTTIN/OU) among `root` and its descendants (an
+// mpirun's ranks), or -1. A debugger's tracing stop (t) is deliberate and not counted.
+int stopped_in_tree(int root, const std::map<int, std::pair<int, char>>& table) {
+  std::vector<int> frontier{root};
+  while (!frontier.empty()) {
+    const int pid = frontier.back();
+    frontier.pop_back();
+    if (const auto it = table.find(pid); it != table.end() && it->second.second == 'T') return pid;
+    for (const auto& [child, info] : table)
+      if (info.first == pid) frontier.push_back(child);
+  }
   return -1;
 }
 }  // namespace
@@ -114,10 +150,26 @@ void ProcessGroup::check() const {
                   "; last lines of " + w->log().string() + ":" + tail_lines(w->log(), 8));
     }
   }
+  // A stopped worker is alive but cannot answer: seen stopped at two checks in a row (a heartbeat apart), it is an
+  // error now rather than a request timeout minutes later.
+  const auto table = process_table();
+  for (const auto& w : workers_) {
+    const int stopped = stopped_in_tree(w->pid(), table);
+    int& seen = stopped_checks_[w->pid()];
+    seen = stopped < 0 ? 0 : seen + 1;
+    if (seen >= 2) {
+      throw Error("worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") is stopped: process " +
+                  std::to_string(stopped) + " is in state T (SIGSTOP or SIGTSTP) and cannot answer requests; " +
+                  "send it SIGCONT, or let the run stop here and resume it later");
+    }
+  }
 }
 
 void ProcessGroup::terminate(std::chrono::milliseconds grace) {
-  for (auto& w : workers_) w->signal(SIGTERM);
+  for (auto& w : workers_) {
+    w->signal(SIGTERM);
+    w->signal(SIGCONT);  // a stopped worker handles its SIGTERM only once continued
+  }
   const auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& w : workers_) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());

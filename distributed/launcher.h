@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,7 +44,9 @@ class ProcessGroup {
   ProcessGroup() = default;
   ~ProcessGroup();  // terminate(2 s)
   WorkerProcess& start(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
-  // Throws Error naming the first worker that has exited (with its status and the last lines of its log).
+  // Throws Error naming the first worker that has exited (with its status and the last lines of its log), or that
+  // has been stopped (state T, e.g. SIGSTOP; itself or a process it started, such as an mpirun rank) at this call
+  // and the previous one. Call it every heartbeat: a stopped worker is then an error within two heartbeats.
   void check() const;
   // SIGTERM to every running worker, SIGKILL to those still running after `grace`; reaps all.
   void terminate(std::chrono::milliseconds grace);
@@ -50,6 +54,7 @@ class ProcessGroup {
 
  private:
   std::vector<std::unique_ptr<WorkerProcess>> workers_;
+  mutable std::map<int, int> stopped_checks_;  // pid -> consecutive checks that found it stopped
 };
 
 // The last `lines` lines of a text file ("" when unreadable).

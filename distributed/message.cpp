@@ -82,11 +82,15 @@ void write_string(Writer& ar, const std::string& s) {
   ar(cereal::binary_data(s.data(), s.size()));
 }
 
-// Checks that `t` can travel and returns it contiguous (a copy only when it was not).
+// Checks that `t` can travel and returns it contiguous in host memory (a copy only when it was not: GPU tensors
+// are copied once into pinned host memory, the fastest device-to-host path).
 at::Tensor sendable(const std::string& name, const at::Tensor& t) {
   if (!t.defined()) throw ProtocolError(fmt::format("cannot send tensor '{}': undefined tensor", name));
+  if (t.is_cuda() && t.layout() == at::kStrided)
+    return sendable(name, at::empty(t.sizes(), t.options().device(at::kCPU).pinned_memory(true)).copy_(t));
   if (!t.device().is_cpu())
-    throw ProtocolError(fmt::format("cannot send tensor '{}': on {}, only CPU tensors travel", name, t.device().str()));
+    throw ProtocolError(
+        fmt::format("cannot send tensor '{}': on {}, only CPU and CUDA tensors travel", name, t.device().str()));
   if (t.layout() != at::kStrided)
     throw ProtocolError(fmt::format("cannot send tensor '{}': not a strided tensor", name));
   if (dtype_by_type(t.scalar_type()) == nullptr)
@@ -406,6 +410,12 @@ std::optional<uint64_t> peek_request_id(const zmq::message_t& header) {
   std::memcpy(&id, p + 11, 8);
   if (p[0] != 1 || magic != kMessageMagic || version != kProtocolVersion) return std::nullopt;
   return id;
+}
+
+Message to_device(Message message, const c10::Device& device) {
+  for (auto& [name, t] : message.tensors)
+    if (t.device() != device) t = t.to(device, /*non_blocking=*/false);
+  return message;
 }
 
 }  // namespace troupe::distributed

@@ -48,8 +48,9 @@ struct Message {
   int64_t weight_version = 0;                  // policy weight version the payload was produced with
   std::map<std::string, double> scalars;       // small numeric fields (metrics, options)
   std::map<std::string, std::string> strings;  // e.g. error text, role name
-  // Named CPU tensors of any shape, each sent as its own frame. Contract: a tensor is not modified in place once
-  // it is in a sent or received message (zero-copy: over inproc, sender and receiver share the same memory).
+  // Named tensors of any shape, each sent as its own frame: CPU tensors zero-copy, CUDA tensors through one copy
+  // to pinned host memory; received tensors are on the CPU (move them with to_device). Contract: a tensor is not
+  // modified in place once it is in a sent or received message (over inproc, both sides share the same memory).
   std::vector<std::pair<std::string, at::Tensor>> tensors;
 
   // The first tensor called `name`; ProtocolError naming it and listing the message's tensors otherwise.
@@ -76,9 +77,9 @@ struct DecodeLimits {
 // where str = u64 length + bytes and dtype codes are 1 float32, 2 float64, 3 bfloat16, 4 float16, 5 int64,
 // 6 int32, 7 uint8, 8 bool. Frames 1..n are the tensors' raw bytes, contiguous and little-endian. Cost: a
 // non-contiguous tensor is copied once by .contiguous(); a contiguous one is not copied: its frame points into the
-// tensor's storage and holds a reference to it until ZeroMQ is done with it. Throws ProtocolError for a tensor that
-// cannot travel: undefined, not on the CPU, not strided, unsupported dtype, rank above kMaxTensorRank, or a duplicate
-// name.
+// tensor's storage and holds a reference to it until ZeroMQ is done with it; a CUDA tensor is copied once into
+// pinned host memory. Throws ProtocolError for a tensor that cannot travel: undefined, on another device than the
+// CPU or a GPU, not strided, unsupported dtype, rank above kMaxTensorRank, or a duplicate name.
 std::vector<zmq::message_t> encode(const Message& message);
 
 // Inverse of encode. Validates everything against the header and `limits` (magic, version, type, frame count,
@@ -87,6 +88,10 @@ std::vector<zmq::message_t> encode(const Message& message);
 // zmq message through the from_blob deleter); a frame whose data is not aligned to its element size (small
 // frames inside ZeroMQ's receive buffer can be) is copied instead.
 Message decode(std::vector<zmq::message_t>&& frames, const DecodeLimits& limits = {});
+
+// `message` with every tensor moved to `device` (received tensors land on the receiver's device; a no-op on the
+// CPU).
+Message to_device(Message message, const c10::Device& device);
 
 // The request id of a header frame of this protocol version, without decoding the rest; nullopt when the
 // prefix is not a version-1 header. Lets a server answer a malformed request with an error the client can match.

@@ -14,6 +14,7 @@
 
 #include "core/bpe_tokenizer.h"
 #include "core/errors.h"
+#include "core/device.h"
 #include "core/runtime.h"
 #include "core/seeding.h"
 #include "core/text_datasets.h"
@@ -154,7 +155,7 @@ std::vector<double> sequence_logprobs(models::Gpt& model, const std::vector<std:
     batch.sequences = torch::cat({padded.ids, resp}, 1);
     batch.attention_mask = torch::cat({padded.mask.to(torch::kInt64), resp_mask.to(torch::kInt64)}, 1);
     batch.response_mask = resp_mask;
-    const auto lp = rlhf::response_logprobs(model, batch).logprobs;
+    const auto lp = rlhf::response_logprobs(model, batch).logprobs.cpu();
     const auto per_row = (lp * resp_mask).sum(1);
     for (int64_t b = 0; b < B; ++b) sums.push_back(per_row[b].item<double>());
   }
@@ -281,6 +282,7 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
   const auto tok = core::open_tokenizer(o.tokenizer, o.encoding);
   auto reward = rlhf::make_reward_function(o.reward);
   models::Gpt model = models::load_pretrained_gpt(o.policy);
+  model->to(core::resolve_device(o.device, core::local_rank(), "--device"));
   const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, model->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;
   for (size_t i = 0; i < prompts.size(); ++i) rows.push_back(i);
@@ -333,7 +335,9 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
   core::set_threads(o.threads);
   const auto tok = core::open_tokenizer(o.tokenizer, o.encoding);
   auto reward = rlhf::make_reward_function(o.reward);
+  const torch::Device device = core::resolve_device(o.device, core::local_rank(), "--device");
   models::Gpt ref = models::load_pretrained_gpt(o.reference);
+  ref->to(device);
   const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, ref->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;  // prompt i repeated `samples` times
   for (size_t i = 0; i < prompts.size(); ++i)
@@ -383,6 +387,7 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
   for (size_t p = 0; p < o.policies.size(); ++p) {
     const auto& [name, path] = o.policies[p];
     models::Gpt model = models::load_pretrained_gpt(path);
+    model->to(device);
     const Scored sc = score(model, core::splitmix64(seed + p + 1));
     // KL(π‖π_ref) estimated on π's samples: log π(y) − log π_ref(y) per sequence, at temperature 1 (the
     // sampling log-probs are the policy's own only then; otherwise both are recomputed at temperature 1).

@@ -57,6 +57,7 @@ struct LabelPreferencesOptions {
   SamplingOptions sampling;
   double val_fraction = 0.1;        // share of pairs written to val.jsonl
   int threads = 0;
+  std::string device = "auto";      // auto | cpu | cuda | cuda:N
   std::filesystem::path output;     // directory: train.jsonl, val.jsonl
 };
 
@@ -77,6 +78,7 @@ struct PolicyEvalOptions {
   rlhf::RewardFunctionConfig reward;
   SamplingOptions sampling;
   int threads = 0;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
 };
 
 // One row per policy (the reference first, named "reference"):

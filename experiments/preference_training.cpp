@@ -44,7 +44,7 @@ std::pair<torch::Tensor, torch::Tensor> response_logprobs(models::Gpt& model, co
   in.ids = m.ids.slice(1, 0, L - 1);
   in.attention_mask = m.mask.slice(1, 0, L - 1);
   const torch::Tensor logits = model->logits(model->hidden(in)).to(torch::kFloat32);  // [2B, L-1, V]
-  const torch::Tensor targets = m.labels.slice(1, 1, L);                              // position t predicts t + 1
+  const torch::Tensor targets = m.labels.slice(1, 1, L).to(logits.device());          // position t predicts t + 1
   const torch::Tensor real = targets != core::kIgnoreIndex;
   const torch::Tensor logp =
       torch::log_softmax(logits, -1).gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1);  // [2B, L-1]
@@ -141,7 +141,7 @@ class RewardModelObjective final : public Objective {
     const Scores s = score(model, m);
     const double w = weight_of(m);
     const torch::Tensor margin =
-        c_.rm.margin > 0 ? torch::full({m.pairs}, c_.rm.margin, torch::kFloat32) : torch::Tensor();
+        c_.rm.margin > 0 ? torch::full({m.pairs}, c_.rm.margin, s.chosen.options()) : torch::Tensor();
     const torch::Tensor loss = rlhf::bradley_terry_loss(s.chosen, s.rejected, margin).sum() * w;
     return {loss,
             {{"train/accuracy", w * (s.chosen > s.rejected).sum().item<double>()},
@@ -175,7 +175,7 @@ class RewardModelObjective final : public Objective {
       all.push_back(s.rejected);
     });
     model->train();
-    const torch::Tensor r = torch::cat(all).to(torch::kFloat64);
+    const torch::Tensor r = torch::cat(all).to(torch::kCPU, torch::kFloat64);
     const double mean = r.mean().item<double>();
     const double std = r.std(/*unbiased=*/false).item<double>();
     final_state.extra["reward.mean"] = mean;
@@ -267,7 +267,7 @@ class DpoObjective final : public Objective {
   Terms terms(models::Gpt& model, const PairMicro& m, const torch::Tensor& reference) const {
     auto [chosen, rejected] = policy_logprobs(model, m);
     const torch::Tensor idx = torch::tensor(m.indices, torch::kLong);
-    const torch::Tensor ref = reference.index_select(0, idx);  // [B, 2]
+    const torch::Tensor ref = reference.index_select(0, idx).to(chosen.device());  // [B, 2]
     return {rlhf::dpo_loss(chosen, rejected, ref.select(1, 0), ref.select(1, 1), options_), chosen, rejected};
   }
 
@@ -279,7 +279,7 @@ class DpoObjective final : public Objective {
     data_.for_each_batch(data, 0, [&](const PairMicro& m) {
       auto [chosen, rejected] = policy_logprobs(model, m);
       const torch::Tensor idx = torch::tensor(m.indices, torch::kLong);
-      out.index_copy_(0, idx, torch::stack({chosen, rejected}, 1));
+      out.index_copy_(0, idx, torch::stack({chosen, rejected}, 1).cpu());  // kept on the CPU, sliced per batch
     });
     model->train();
     return out;

@@ -13,12 +13,14 @@
 #include "core/checkpoint.h"
 #include "core/checkpoint_manager.h"
 #include "core/communicator.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/run_session.h"
 #include "core/runtime.h"
 #include "core/seeding.h"
 #include "core/signals.h"
 #include "distributed/mpi_communicator.h"
+#include "distributed/nccl_communicator.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
 
@@ -96,16 +98,20 @@ models::Gpt build_model(const TrainingConfig& c, const models::GptHeads& heads) 
 
 class Trainer {
  public:
-  // `session` is null on ranks other than 0; `resume` is the checkpoint every rank restores (or none).
+  // `session` is null on ranks other than 0; `resume` is the checkpoint every rank restores (or none). `comm`
+  // carries control (stop flags, unit counts, the run directory) on CPU tensors; `grads` all-reduces the gradients:
+  // NCCL on the model's GPU when the ranks drive GPUs, else `comm` itself.
   Trainer(const TrainingConfig& c, const ObjectiveFactory& factory, core::RunSession* session,
-          core::Communicator& comm, const std::optional<core::CheckpointState>& resume)
-      : c_(c), session_(session), comm_(comm) {
+          core::Communicator& comm, core::Communicator& grads, torch::Device device,
+          const std::optional<core::CheckpointState>& resume)
+      : c_(c), session_(session), comm_(comm), grads_(grads), device_(device) {
     if (c.train.batch_size % comm.size() != 0) {
       throw ConfigError("train.batch_size = " + std::to_string(c.train.batch_size) + " must be a multiple of the " +
                         std::to_string(comm.size()) + " data-parallel ranks (it is the global micro-batch)");
     }
     core::seed_torch(core::derive_seed(static_cast<uint64_t>(c.seed), "torch", 0));
     model_ = build_model(c, factory.heads);
+    model_->to(device_);
     // The objective sees the model before freezing and adapters (DPO snapshots it as the reference).
     objective_ = factory.make(c, model_, session_ != nullptr && !session_->resume_state() ? &session_->log() : nullptr);
     if (!c.freeze.empty()) models::freeze_parameters(*model_, c.freeze);
@@ -118,6 +124,7 @@ class Trainer {
       const bool heads = factory.heads.value || factory.heads.reward;  // a fresh head must learn
       const auto adapted = models::apply_lora(model_, lora, heads);
       spdlog::info("LoRA rank {} on {} layers", lora.rank, adapted.size());
+      model_->to(device_);  // the adapters are made on the CPU
     }
     trainable_ = models::trainable_parameter_count(*model_);
     optimizer_ = models::make_adamw(*model_, c.optim);
@@ -129,9 +136,9 @@ class Trainer {
   }
 
   int run() {
-    spdlog::info("{}: {:.2f}M parameters ({:.2f}M trainable), {} steps of {} x {} sequences on {} rank(s)", c_.kind,
-                 model_->config().parameter_count() / 1e6, trainable_ / 1e6, c_.train.steps, c_.train.batch_size,
-                 c_.train.grad_accum, comm_.size());
+    spdlog::info("{}: {:.2f}M parameters ({:.2f}M trainable), {} steps of {} x {} sequences on {} rank(s), {}",
+                 c_.kind, model_->config().parameter_count() / 1e6, trainable_ / 1e6, c_.train.steps,
+                 c_.train.batch_size, c_.train.grad_accum, comm_.size(), device_.str());
     const auto t0 = Clock::now();
     const int64_t first = step_;
     while (step_ < c_.train.steps) {
@@ -218,16 +225,24 @@ class Trainer {
     }
     std::vector<float> scalars;
     for (const auto& [k, v] : sums) scalars.push_back(static_cast<float>(v));
-    parts.push_back(torch::tensor(scalars, torch::kFloat32));
+    parts.push_back(torch::tensor(scalars, torch::kFloat32).to(device_));
     torch::Tensor flat = torch::cat(parts);
-    comm_.allreduce_sum(flat);
+    if (&grads_ != &comm_ || flat.is_cpu()) {
+      grads_.allreduce_sum(flat);
+    } else {  // GPU ranks without NCCL (a build without CUDA): through host memory
+      torch::Tensor host = flat.cpu();
+      comm_.allreduce_sum(host);
+      flat.copy_(host);
+    }
     int64_t at = 0;
     for (auto& p : trainable_params_) {
       const int64_t n = p.numel();
       p.mutable_grad().copy_(flat.slice(0, at, at + n).view_as(p));
       at += n;
     }
-    for (auto& [k, v] : sums) v = flat[at++].item<double>();
+    const torch::Tensor reduced = flat.slice(0, at).cpu();  // the logged sums, after the gradients
+    int64_t i = 0;
+    for (auto& [k, v] : sums) v = reduced[i++].item<double>();
   }
 
   std::map<std::string, double> evaluate() {
@@ -287,6 +302,8 @@ class Trainer {
   const TrainingConfig& c_;
   core::RunSession* session_;
   core::Communicator& comm_;
+  core::Communicator& grads_;
+  torch::Device device_;
   models::Gpt model_{nullptr};
   std::unique_ptr<Objective> objective_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
@@ -311,7 +328,8 @@ void announce_resume(core::Communicator& comm, const fs_path& dir, int64_t step)
   comm.broadcast(bytes, 0);
 }
 
-int run_training_worker(const TrainingConfig& config, const ObjectiveFactory& factory, core::Communicator& comm) {
+int run_training_worker(const TrainingConfig& config, const ObjectiveFactory& factory, core::Communicator& comm,
+                        core::Communicator& grads, torch::Device device) {
   spdlog::set_level(spdlog::level::warn);  // rank 0 reports progress
   core::set_threads(config.runtime.threads);
   torch::Tensor header = torch::zeros({2}, torch::kLong);
@@ -326,7 +344,7 @@ int run_training_worker(const TrainingConfig& config, const ObjectiveFactory& fa
     core::CheckpointManager manager(options);
     resume = manager.load(manager.step_dir(step));
   }
-  Trainer trainer(config, factory, nullptr, comm, resume);
+  Trainer trainer(config, factory, nullptr, comm, grads, device, resume);
   return trainer.run();
 }
 
@@ -340,13 +358,19 @@ int run_training(const TrainingConfig& config, const std::string& resolved_yaml,
   } else {
     comm = std::make_unique<core::SingleProcessCommunicator>();
   }
-  if (comm->rank() != 0) return run_training_worker(config, factory, *comm);
+  // Each rank drives the GPU of its local rank (or the CPU); GPU ranks all-reduce gradients over NCCL.
+  const torch::Device device = core::resolve_device(config.runtime.device, core::local_rank());
+  std::unique_ptr<core::Communicator> nccl;
+  if (device.is_cuda() && comm->size() > 1 && distributed::nccl_compiled_in())
+    nccl = distributed::NcclCommunicator::create(*comm, device.index());
+  core::Communicator& grads = nccl ? *nccl : *comm;
+  if (comm->rank() != 0) return run_training_worker(config, factory, *comm, grads, device);
   core::RunSessionOptions options = session_options(config, resolved_yaml, command_line);
   options.world_size = comm->size();
   core::RunSession session(options);
   try {
     announce_resume(*comm, session.directory().path(), session.resume_state() ? session.resume_state()->step : -1);
-    Trainer trainer(config, factory, &session, *comm, session.resume_state());
+    Trainer trainer(config, factory, &session, *comm, grads, device, session.resume_state());
     return trainer.run();
   } catch (const std::exception& e) {
     session.finish(core::RunStatus::Failed, -1, e.what());

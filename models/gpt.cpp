@@ -229,8 +229,12 @@ void GptImpl::reset_parameters() {
   if (reward_head_) reset_linear(reward_head_, head_std);
 }
 
+torch::Device GptImpl::device() const { return trunk_->wte->weight.device(); }
+
 torch::Tensor GptImpl::hidden(const GptInput& in) {
-  const torch::Tensor& ids = in.ids;
+  // Inputs made on the CPU (data loaders, messages) go to the model's device here, once: a no-op on the CPU.
+  const torch::Device dev = device();
+  const torch::Tensor ids = in.ids.to(dev);
   if (ids.dim() != 2) throw ConfigError("GPT input ids must be [batch, time]");
   const int64_t B = ids.size(0), T = ids.size(1);
   const int64_t C = config_.n_embd, H = config_.n_head, hd = config_.head_dim();
@@ -241,7 +245,7 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     throw ConfigError("KV cache: needs room for " + std::to_string(S) + " positions and batch " + std::to_string(B) +
                       ", has " + std::to_string(cache->capacity));
   }
-  torch::Tensor positions = in.positions;
+  torch::Tensor positions = in.positions.defined() ? in.positions.to(dev) : torch::Tensor();
   if (!positions.defined()) {
     if (S > config_.block_size) {
       throw ConfigError("sequence of " + std::to_string(S) + " positions exceeds block_size " +
@@ -266,7 +270,7 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
       throw ConfigError("attention_mask must be [batch, cache length + time] = [" + std::to_string(B) + ", " +
                         std::to_string(S) + "]");
     }
-    keep = keep & in.attention_mask.to(torch::kBool).view({B, 1, 1, S});
+    keep = keep & in.attention_mask.to(dev, torch::kBool).view({B, 1, 1, S});
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   const bool sdpa = attention_ == AttentionKernel::kSdpa ||
@@ -324,7 +328,7 @@ torch::Tensor GptImpl::logits(const torch::Tensor& hidden) {
 
 torch::Tensor GptImpl::lm_loss_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t ignore_index) {
   const torch::Tensor h = hidden.reshape({-1, hidden.size(-1)});
-  const torch::Tensor y = targets.reshape({-1});
+  const torch::Tensor y = targets.reshape({-1}).to(h.device());
   const Linear& head = lm_head_;
   const bool plain_head = !head || (!head->bias.defined() && !head->lora_A.defined());
   if (fused_dtype(h) && plain_head) {
@@ -346,7 +350,8 @@ torch::Tensor GptImpl::reward(const torch::Tensor& hidden, const torch::Tensor& 
   const int64_t B = hidden.size(0), T = hidden.size(1);
   torch::Tensor last;
   if (attention_mask.defined()) {
-    const torch::Tensor mask = attention_mask.narrow(1, attention_mask.size(1) - T, T).to(torch::kLong);
+    const torch::Tensor mask =
+        attention_mask.narrow(1, attention_mask.size(1) - T, T).to(hidden.device(), torch::kLong);
     last = (mask * torch::arange(T, mask.options()).unsqueeze(0)).argmax(1);
   } else {
     last = torch::full({B}, T - 1, torch::TensorOptions(torch::kLong).device(hidden.device()));

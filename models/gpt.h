@@ -111,6 +111,9 @@ class GptImpl : public torch::nn::Module {
   void reset_parameters();
 
   const GptConfig& config() const { return config_; }
+  // Where the parameters live (the token embedding's device). hidden(), lm_loss_sum() and reward() move CPU
+  // inputs there; what they return lives there.
+  torch::Device device() const;
   // An execution choice, not part of the architecture: results agree within float rounding.
   void set_attention_kernel(AttentionKernel k) { attention_ = k; }
   AttentionKernel attention_kernel() const { return attention_; }

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -11,6 +12,7 @@
 
 #include "core/checkpoint_state.h"
 #include "core/communicator.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/lm_data.h"
 #include "core/seeding.h"
@@ -28,7 +30,7 @@ using distributed::MessageType;
 
 Message Role::handle(const Message& request) {
   const auto start = std::chrono::steady_clock::now();
-  Message reply = dispatch(request);
+  Message reply = dispatch(distributed::to_device(request, device_));
   reply.type = MessageType::kReply;
   reply.step = request.step;
   reply.scalars["time_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -78,7 +80,13 @@ void allreduce_gradients(core::Communicator& comm, std::vector<torch::Tensor>& p
     parts.push_back(p.grad().reshape({-1}));
   }
   torch::Tensor flat = torch::cat(parts);
-  comm.allreduce_sum(flat);
+  if (flat.is_cpu()) {
+    comm.allreduce_sum(flat);
+  } else {  // role groups reduce over MPI: through host memory
+    torch::Tensor host = flat.cpu();
+    comm.allreduce_sum(host);
+    flat.copy_(host);
+  }
   int64_t at = 0;
   for (auto& p : params) {
     p.mutable_grad().copy_(flat.slice(0, at, at + p.numel()).view_as(p));
@@ -116,6 +124,11 @@ models::Gpt starting_policy(const PpoConfig& c, models::GptHeads heads = {}) {
   return models::load_pretrained_gpt(c.actor.init_from, heads);
 }
 
+models::Gpt on_device(models::Gpt model, const c10::Device& device) {
+  model->to(device);
+  return model;
+}
+
 // Full state of a trained role as tensors: "state.<name>" per parameter and buffer (so a checkpoint group loads
 // into a fresh module), "optimizer" (serialised bytes).
 void add_state(Message& m, models::Gpt& model, torch::optim::Optimizer& optimizer) {
@@ -146,8 +159,8 @@ void load_state(const Message& m, models::Gpt& model, torch::optim::Optimizer& o
 
 class ActorRole final : public Role {
  public:
-  ActorRole(const PpoConfig& c, core::Communicator& comm)
-      : c_(c), comm_(comm), model_(starting_policy(c)), gen_(c.generation) {
+  ActorRole(const PpoConfig& c, core::Communicator& comm, c10::Device device)
+      : Role(device), c_(c), comm_(comm), model_(on_device(starting_policy(c), device)), gen_(c.generation) {
     model_->eval();  // dropout off: PPO's ratio must be exactly 1 before the first update
     // Responses end at the tokenizer's <|endoftext|> unless stop tokens are configured.
     if (gen_.stop_tokens.empty() && !c.prompts.tokenizer.empty()) {
@@ -267,7 +280,8 @@ Message ActorRole::train(const Message& m) {
   int64_t steps = 0;
   for (int64_t epoch = 0; epoch < c_.ppo.epochs; ++epoch) {
     const auto batches = minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
-    for (const torch::Tensor& idx : batches) {
+    for (const torch::Tensor& order : batches) {
+      const torch::Tensor idx = order.to(device_);
       const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
       const auto [begin, end] = my_rows(idx.numel(), comm_);
       std::vector<double> local(kStats, 0.0);
@@ -350,7 +364,7 @@ Message ActorRole::train(const Message& m) {
 
 class CriticRole final : public Role {
  public:
-  CriticRole(const PpoConfig& c, core::Communicator& comm) : c_(c), comm_(comm) {
+  CriticRole(const PpoConfig& c, core::Communicator& comm, c10::Device device) : Role(device), c_(c), comm_(comm) {
     models::GptHeads heads;
     heads.value = true;
     if (c.critic.init_from.empty()) {
@@ -361,6 +375,7 @@ class CriticRole final : public Role {
       core::seed_torch(core::derive_seed(static_cast<uint64_t>(c.seed), "critic", 0));
       model_ = models::load_pretrained_gpt(c.critic.init_from, heads);
     }
+    model_->to(device_);  // drawn on the CPU: the same weights on every device
     model_->eval();
     optimizer_ = models::make_adamw(*model_, c.critic.optim);
     for (const auto& p : model_->parameters()) params_.push_back(p);
@@ -416,7 +431,8 @@ class CriticRole final : public Role {
     int64_t steps = 0;
     for (int64_t epoch = 0; epoch < c_.ppo.epochs; ++epoch) {
       const auto batches = minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
-      for (const torch::Tensor& idx : batches) {
+      for (const torch::Tensor& order : batches) {
+        const torch::Tensor idx = order.to(device_);
         // The same schedule as the actor; each rank takes its rows, the loss is a mean over all tokens.
         const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
         const auto [begin, end] = my_rows(idx.numel(), comm_);
@@ -458,7 +474,8 @@ class CriticRole final : public Role {
 
 class ReferenceRole final : public Role {
  public:
-  ReferenceRole(const PpoConfig& c, core::Communicator& comm) : comm_(comm), model_(starting_policy(c)) {
+  ReferenceRole(const PpoConfig& c, core::Communicator& comm, c10::Device device)
+      : Role(device), comm_(comm), model_(on_device(starting_policy(c), device)) {
     model_->eval();
     for (const auto& p : model_->parameters()) p.set_requires_grad(false);
   }
@@ -482,14 +499,14 @@ class ReferenceRole final : public Role {
 
 class RewardRole final : public Role {
  public:
-  explicit RewardRole(const PpoConfig& c) : c_(c) {
+  RewardRole(const PpoConfig& c, c10::Device device) : Role(c.reward.model.empty() ? c10::kCPU : device), c_(c) {
     if (!c.prompts.tokenizer.empty()) tokenizer_.emplace(core::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
     if (c.reward.model.empty()) {
       function_ = make_reward_function(c.reward.function);
       return;
     }
     const core::CheckpointState state = models::load_checkpoint_at(c.reward.model);
-    model_ = models::gpt_from_checkpoint(state, "model");
+    model_ = on_device(models::gpt_from_checkpoint(state, "model"), device_);
     if (!model_->heads().reward) throw ConfigError("reward.model '" + c.reward.model + "' has no reward head (train it with troupe train rm)");
     model_->eval();
     mean_ = state.get_or<double>("reward.mean", 0.0);
@@ -523,7 +540,7 @@ class RewardRole final : public Role {
 
   torch::Tensor function_scores(const SequenceBatch& s, const torch::Tensor& eos) {
     std::vector<RewardSample> samples;
-    const torch::Tensor seq = s.sequences.contiguous();
+    const torch::Tensor seq = s.sequences.contiguous().cpu();
     const int64_t B = seq.size(0), L = seq.size(1), P = s.prompt_length;
     for (int64_t b = 0; b < B; ++b) {
       RewardSample r;
@@ -556,10 +573,14 @@ class RewardRole final : public Role {
 
 std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, core::Communicator* group) {
   core::Communicator& comm = group != nullptr ? *group : single_rank();
-  if (name == "actor") return std::make_unique<ActorRole>(config, comm);
-  if (name == "critic") return std::make_unique<CriticRole>(config, comm);
-  if (name == "reward") return std::make_unique<RewardRole>(config);  // scores are cheap: each rank scores all
-  if (name == "reference") return std::make_unique<ReferenceRole>(config, comm);
+  const auto known = role_names();
+  if (std::find(known.begin(), known.end(), name) == known.end())
+    throw ConfigError("unknown role '" + name + "': expected actor, critic, reward or reference");
+  const c10::Device device = core::resolve_device(config.runtime.device, core::local_rank());
+  if (name == "actor") return std::make_unique<ActorRole>(config, comm, device);
+  if (name == "critic") return std::make_unique<CriticRole>(config, comm, device);
+  if (name == "reward") return std::make_unique<RewardRole>(config, device);  // scores are cheap: each rank scores all
+  if (name == "reference") return std::make_unique<ReferenceRole>(config, comm, device);
   throw ConfigError("unknown role '" + name + "': expected actor, critic, reward or reference");
 }
 

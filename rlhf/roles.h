@@ -28,17 +28,23 @@ namespace troupe::rlhf {
 
 class Role {
  public:
+  explicit Role(c10::Device device = c10::kCPU) : device_(device) {}
   virtual ~Role() = default;
   virtual std::string name() const = 0;
-  // Answers one request; throws on a bad request (serve() turns it into a kError reply).
+  // Answers one request; throws on a bad request (serve() turns it into a kError reply). The request's tensors
+  // are moved to the role's device first; the reply's travel back through host memory (distributed::encode).
   distributed::Message handle(const distributed::Message& request);
+  // Where the role's model computes (runtime.device, resolved by the process's local rank).
+  const c10::Device& device() const { return device_; }
 
  protected:
   virtual distributed::Message dispatch(const distributed::Message& request) = 0;
+  const c10::Device device_;
 };
 
-// "actor" | "critic" | "reward" | "reference"; ConfigError for any other name. Builds the model (seeded from
-// config.seed and the role name, so every placement builds the same weights). `group` (kept by reference; null =
+// "actor" | "critic" | "reward" | "reference"; ConfigError for any other name. Builds the model on the CPU (seeded
+// from config.seed and the role name, so every placement builds the same weights), then moves it to
+// config.runtime.device resolved for this process's local rank (a programmatic reward always runs on the CPU). `group` (kept by reference; null =
 // one rank) is the role's data-parallel group: every rank gets every request (distributed/group_relay.h), takes
 // its share of the rows and all-reduces gradients, so N ranks compute what one would (up to summation order).
 // Rollouts are sampled by rank 0 alone; the reward role scores on every rank.

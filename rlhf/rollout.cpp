@@ -9,7 +9,8 @@
 
 namespace troupe::rlhf {
 
-SequenceBatch SequenceBatch::select(const at::Tensor& idx) const {
+SequenceBatch SequenceBatch::select(const at::Tensor& rows) const {
+  const at::Tensor idx = rows.to(sequences.device());
   SequenceBatch s;
   s.sequences = sequences.index_select(0, idx);
   s.attention_mask = attention_mask.index_select(0, idx);
@@ -47,7 +48,7 @@ Rollout generate_rollout(models::Gpt& model, const at::Tensor& prompt_ids, const
                          models::GenerationConfig config, uint64_t seed) {
   const int64_t B = prompt_ids.size(0), P = prompt_ids.size(1);
   std::vector<std::vector<int64_t>> prompts(static_cast<size_t>(B));
-  const torch::Tensor ids = prompt_ids.contiguous(), mask = prompt_mask.contiguous();
+  const torch::Tensor ids = prompt_ids.contiguous().cpu(), mask = prompt_mask.contiguous().cpu();  // read per token
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < P; ++t) {
       if (mask[b][t].item<int64_t>() != 0) prompts[static_cast<size_t>(b)].push_back(ids[b][t].item<int64_t>());
@@ -98,7 +99,7 @@ torch::Tensor response_hidden(models::Gpt& model, const SequenceBatch& b) {
 ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy) {
   const torch::Tensor logits = model->logits(response_hidden(model, batch)).to(torch::kFloat32);
   ResponseForward f;
-  f.logprobs = logprobs_from_logits(logits, batch.sequences.slice(1, batch.prompt_length));
+  f.logprobs = logprobs_from_logits(logits, batch.sequences.slice(1, batch.prompt_length).to(logits.device()));
   if (entropy) f.entropy = entropy_from_logits(logits);
   return f;
 }

@@ -159,6 +159,30 @@ TEST_F(PpoCli, KilledCriticStopsTheRunAndResumeMatchesAnUninterruptedRun) {
   expect_same_metrics(run("whole"), run("cut"));
 }
 
+// A stopped (SIGSTOP) role is alive but silent: the controller's liveness check names it within a few heartbeats
+// (placement.heartbeat_s = 2) instead of waiting out placement.request_timeout_s (120 s); its checkpoint survives.
+TEST_F(PpoCli, StoppedCriticIsAnErrorWithinSecondsNotAtTheRequestTimeout) {
+  int critic = -1;
+  ChildProcess controller(args("stopped", {"placement.mode=processes", "ppo.iterations=400"}), dir_ / "stopped.out");
+  ASSERT_TRUE(testing::wait_until([&] { return last_iteration_printed(controller.output()) >= 11; },
+                                  std::chrono::seconds(120)))
+      << controller.output();
+  {
+    std::ifstream in(run("stopped") / "workers" / "critic.pid");
+    in >> critic;
+  }
+  ASSERT_GT(critic, 0);
+  ASSERT_EQ(::kill(critic, SIGSTOP), 0);
+  const auto start = std::chrono::steady_clock::now();
+  const int code = controller.wait(std::chrono::seconds(60));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(controller.output(), HasSubstr("worker role critic rank 0"));
+  EXPECT_THAT(controller.output(), HasSubstr("is stopped"));
+  EXPECT_FALSE(process_alive(critic)) << "the stopped worker was left behind";
+  EXPECT_TRUE(std::filesystem::exists(run("stopped") / "checkpoints" / "step_00000010")) << "the last checkpoint is kept";
+}
+
 // Actor, critic and reference as data-parallel groups of 2 MPI ranks each (each group its own mpirun): every rank
 // takes half of each minibatch and gradients are all-reduced, so the first iterations reproduce the one-rank run
 // up to float summation order (the same rollouts, losses within 1e-5); later, sampling amplifies the last-bit

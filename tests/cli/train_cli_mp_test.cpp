@@ -3,6 +3,7 @@
 // JSONL, and config errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -188,6 +189,19 @@ TEST_F(TrainCli, TwoMpiRanksMatchOneRankOnTheSameGlobalBatch) {
   ASSERT_EQ(ea.steps, eb.steps);
   EXPECT_NEAR(ea.values.back(), eb.values.back(), 1e-4);
   EXPECT_EQ(b.attribute("status"), "finished");
+}
+
+// Asking for a GPU where there is none is a config error naming the key, before any run directory is made.
+TEST_F(TrainCli, AGpuDeviceWithoutAGpuIsAConfigError) {
+  if (torch::cuda::device_count() > 0) GTEST_SKIP() << "a GPU is visible here: runtime.device=cuda is valid";
+  auto r = run_process(args("nogpu", {"runtime.device=cuda", "train.steps=2"}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("runtime.device: 'cuda' asks for a GPU but this process sees none"));
+  EXPECT_FALSE(std::filesystem::exists(run("nogpu")));
+  auto bad = run_process(args("badspec", {"runtime.device=gpu0"}));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.output, HasSubstr("runtime.device"));
+  EXPECT_THAT(bad.output, HasSubstr("one of auto, cpu, cuda, cuda:N"));
 }
 
 }  // namespace

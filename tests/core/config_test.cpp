@@ -183,6 +183,29 @@ TEST_F(ConfigTest, MalformedYamlNamesFileAndLine) {
   EXPECT_THAT(error_of([&] { load("c.yaml"); }), HasSubstr("a config file must be a mapping"));
 }
 
+// A "billion laughs" document: 9 levels of 10 aliases each would expand to 10^9 values. It is refused as a config
+// error naming the file, not expanded until memory runs out.
+TEST_F(ConfigTest, AliasBombIsAConfigErrorNotAnAllocationFailure) {
+  std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) yaml += std::string(j ? ", " : "") + "*a" + std::to_string(i - 1);
+    yaml += "]\n";
+  }
+  yaml += "seed: 1\n";
+  write_file(dir_ / "bomb.yaml", yaml);
+  const std::string msg = error_of([&] { load("bomb.yaml"); });
+  EXPECT_THAT(msg, HasSubstr(file("bomb.yaml") + ":"));
+  EXPECT_THAT(msg, HasSubstr("expands to more than 100000 values"));
+  // Also through an override, and nesting too deep for any config.
+  write_file(dir_ / "a.yaml", "seed: 1\n");
+  EXPECT_THAT(error_of([&] { load("a.yaml", {"test.dims=" + std::string(100, '[') + std::string(100, ']')}); }),
+              HasSubstr("nests deeper than 64 levels"));
+  // Aliases within the budget still work: a shared block used twice.
+  write_file(dir_ / "ok.yaml", "defaults: &d {lr: 0.5}\ntest: *d\n");
+  EXPECT_THAT(error_of([&] { load("ok.yaml"); }), HasSubstr("defaults"));  // unknown key, not an expansion error
+}
+
 TEST_F(ConfigTest, MissingFileIsNamed) {
   auto msg = error_of([&] { load("nope.yaml"); });
   EXPECT_THAT(msg, HasSubstr(file("nope.yaml") + ": no such config file"));

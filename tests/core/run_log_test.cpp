@@ -2,6 +2,7 @@
 // hand-written expectations. Crash survival is in run_log_crash_mp_test.cpp, h5py in *.py.
 #include "core/run_log.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -269,9 +270,34 @@ TEST(RunLog, ReaderOnMissingOrNonHdf5FileThrowsIoErrorNamingPath) {
   expect_throw_mentioning<IoError>([&] { RunLogReader r(dir / "missing.h5"); }, {"missing.h5"});
   expect_throw_mentioning<IoError>([&] { RunLog::open_for_append(dir / "missing.h5"); }, {"missing.h5"});
   testing::write_file(dir / "text.h5", "this is not an HDF5 file\n");
-  // The message carries the path, the failed call and HDF5's own error stack.
+  // One line: the path, its size and HDF5's reason, not HDF5's call stack.
   expect_throw_mentioning<IoError>([&] { RunLogReader r(dir / "text.h5"); },
-                                   {(dir / "text.h5").string(), "H5Fopen", "signature"});
+                                   {(dir / "text.h5").string(), "(25 bytes)", "signature", "not a Troupe log"});
+}
+
+TEST(RunLog, TruncatedLogIsOneClearLineForReadersAndAppenders) {
+  ScratchDir dir;
+  const auto file = dir / "log.h5";
+  {
+    auto log = make_log(file);
+    for (int64_t step = 0; step < 200; ++step) log.log_scalars(step, {{"train/loss", 1.0 / (step + 1)}});
+  }
+  const auto size = std::filesystem::file_size(file);
+  std::filesystem::resize_file(file, size / 2);
+  for (int purpose = 0; purpose < 2; ++purpose) {
+    std::string message;
+    try {
+      if (purpose == 0) RunLogReader r(file);
+      else RunLog::open_for_append(file);
+    } catch (const IoError& e) {
+      message = e.what();
+    }
+    EXPECT_THAT(message, ::testing::HasSubstr(file.string()));
+    EXPECT_THAT(message, ::testing::HasSubstr(std::to_string(size / 2) + " bytes"));
+    EXPECT_THAT(message, ::testing::HasSubstr("truncated"));
+    EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr("H5F_open"))) << "HDF5's call stack leaked: " << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
 }
 
 TEST(RunLog, UnknownMetricThrowsDataErrorNamingFileAndMetric) {

@@ -5,8 +5,14 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <csignal>
+#include <random>
+
 #include "core/device.h"
 #include "core/errors.h"
+#include "core/run_log.h"
+#include "core/token_file.h"
+#include "distributed/message.h"
 #include "distributed/nccl_communicator.h"
 #include "models/generation.h"
 #include "models/gpt_io.h"
@@ -128,6 +134,137 @@ TEST(Gpu, NcclRefusesATensorOnTheCpu) {
   auto nccl = distributed::NcclCommunicator::create(bootstrap, 0, std::chrono::seconds(60));
   torch::Tensor t = torch::ones({4});
   EXPECT_THROW(nccl->allreduce_sum(t), ConfigError);
+}
+
+#define TROUPE_REQUIRE_GPUS(n)                                                                      \
+  if (torch::cuda::device_count() < (n))                                                             \
+  GTEST_SKIP() << "needs " << (n) << " CUDA GPUs, sees " << torch::cuda::device_count()            \
+               << "; run bench/gpu_check.sh on a machine with " << (n) << " GPUs"
+
+TEST(Gpu, CudaTensorsTravelThroughHostMemoryAndLandOnTheReceiversDevice) {
+  TROUPE_REQUIRE_GPU();
+  distributed::Message m(distributed::MessageType::kValues);
+  const torch::Tensor x = torch::randn({3, 5}, torch::TensorOptions().device(torch::kCUDA));
+  m.tensors.emplace_back("x", x);
+  m.tensors.emplace_back("y", x.t());  // not contiguous
+  const distributed::Message got = distributed::decode(distributed::encode(m));
+  EXPECT_TRUE(got.tensor("x").is_cpu());
+  EXPECT_TRUE(torch::equal(got.tensor("x"), x.cpu()));
+  EXPECT_TRUE(torch::equal(got.tensor("y"), x.t().cpu()));
+  const distributed::Message there = distributed::to_device(got, torch::Device(torch::kCUDA, 0));
+  EXPECT_TRUE(there.tensor("x").is_cuda());
+  EXPECT_TRUE(torch::equal(there.tensor("x"), x));
+}
+
+// `troupe train pretrain` on a learnable token stream, on GPUs.
+class GpuTrain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const auto& [name, n, seed] : {std::tuple{"train.bin", 20000, 1}, std::tuple{"val.bin", 3000, 2}}) {
+      core::TokenFileWriter writer(dir_ / name, 97, "synthetic");
+      std::mt19937_64 rng(static_cast<uint64_t>(seed));
+      std::vector<int> ids;
+      int id = 1;
+      for (int i = 0; i < n; ++i) {
+        ids.push_back(id);
+        id = rng() % 10 == 0 ? static_cast<int>(rng() % 97) : (5 * id + 3) % 97;
+      }
+      writer.append(ids);
+      writer.end_document();
+      writer.finish();
+    }
+    testing::write_file(dir_ / "pre.yaml",
+                        "kind: pretrain\nseed: 5\nrun: {dir: " + dir_.path().string() + "/runs}\n"
+                        "runtime: {threads: 1, device: cuda, deterministic: true}\n"
+                        "checkpoint: {every: 5, keep_last: 0}\n"
+                        "model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 97, dropout: 0.0}\n"
+                        "optim: {lr: 1.0e-2, min_lr: 1.0e-3, warmup_steps: 5}\n"
+                        "train: {steps: 20, batch_size: 8, grad_accum: 2, eval_every: 10, eval_batches: 0, "
+                        "log_every: 1}\n"
+                        "data: {train: " + (dir_ / "train.bin").string() + ", val: " + (dir_ / "val.bin").string() +
+                        "}\n");
+  }
+  std::vector<std::string> args(const std::string& name, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a = {testing::cli_path(), "train", "pretrain", (dir_ / "pre.yaml").string(),
+                                  "run.name=" + name};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  std::filesystem::path run(const std::string& name) const { return dir_ / "runs" / name; }
+  ScratchDir dir_;
+};
+
+// The same run on the CPU and on a GPU gives the same losses up to float rounding (TF32 is off by default).
+TEST_F(GpuTrain, CudaTrainingMatchesTheCpu) {
+  TROUPE_REQUIRE_GPU();
+  auto gpu = testing::run_process(args("gpu"), std::chrono::seconds(300));
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
+  EXPECT_NE(gpu.output.find("cuda:0"), std::string::npos) << gpu.output;
+  auto cpu = testing::run_process(args("cpu", {"runtime.device=cpu"}), std::chrono::seconds(300));
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+  core::RunLogReader a(run("gpu") / "log.h5"), b(run("cpu") / "log.h5");
+  const auto la = a.metric("train/loss"), lb = b.metric("train/loss");
+  ASSERT_EQ(la.steps, lb.steps);
+  for (size_t i = 0; i < la.values.size(); ++i) EXPECT_NEAR(la.values[i], lb.values[i], 2e-3) << la.steps[i];
+}
+
+// Interrupted on the GPU (SIGTERM checkpoints), resumed on the CPU: the optimizer state and the weights move across
+// devices and the run finishes with the losses of an all-CPU run.
+TEST_F(GpuTrain, CheckpointWrittenOnCudaResumesOnTheCpu) {
+  TROUPE_REQUIRE_GPU();
+  {
+    testing::ChildProcess child(args("moved", {"train.steps=400"}), dir_ / "moved.out");
+    ASSERT_TRUE(testing::wait_until([&] { return testing::last_step_printed(child.output()) >= 7; },
+                                    std::chrono::seconds(240)))
+        << child.output();
+    child.kill(SIGTERM);
+    EXPECT_EQ(child.wait(std::chrono::seconds(60)), 128 + SIGTERM) << child.output();
+  }
+  auto resumed = testing::run_process(args("moved", {"train.steps=400", "runtime.device=cpu"}),
+                                      std::chrono::seconds(600));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed at step"), std::string::npos) << resumed.output;
+  auto cpu = testing::run_process(args("cpu", {"train.steps=400", "runtime.device=cpu"}), std::chrono::seconds(600));
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+  core::RunLogReader a(run("moved") / "log.h5"), b(run("cpu") / "log.h5");
+  EXPECT_EQ(a.attribute("status"), "finished");
+  const auto la = a.metric("train/loss"), lb = b.metric("train/loss");
+  ASSERT_EQ(la.steps, lb.steps);
+  EXPECT_NEAR(la.values.back(), lb.values.back(), 2e-2);
+}
+
+// Two GPU ranks all-reducing gradients over NCCL compute what one GPU does on the same global batch.
+TEST_F(GpuTrain, TwoNcclRanksMatchOneRankOnTheSameGlobalBatch) {
+  TROUPE_REQUIRE_GPUS(2);
+  auto one = testing::run_process(args("one"), std::chrono::seconds(300));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  std::vector<std::string> two = {TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2",
+                                  "--mca", "btl", "self,vader"};
+  const auto rest = args("two");
+  two.insert(two.end(), rest.begin(), rest.end());
+  auto r2 = testing::run_process(two, std::chrono::seconds(300));
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  EXPECT_NE(r2.output.find("on 2 rank(s), cuda:0"), std::string::npos) << r2.output;
+  core::RunLogReader a(run("one") / "log.h5"), b(run("two") / "log.h5");
+  const auto la = a.metric("train/loss"), lb = b.metric("train/loss");
+  ASSERT_EQ(la.steps, lb.steps);
+  for (size_t i = 0; i < la.values.size(); ++i) EXPECT_NEAR(la.values[i], lb.values[i], 1e-4) << la.steps[i];
+}
+
+// The PPO quickstart (four worker processes over ipc://) with every model on the GPU learns its task.
+TEST(Gpu, PpoQuickstartLearnsOnCuda) {
+  TROUPE_REQUIRE_GPU();
+  ScratchDir dir;
+  auto r = testing::run_process({testing::cli_path(), "run", (testing::source_dir() / "experiments/quickstart/ppo.yaml")
+                                                                 .string(),
+                                 "run.dir=" + (dir / "runs").string(), "runtime.device=cuda"},
+                                std::chrono::seconds(600));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  core::RunLogReader log(dir / "runs/ppo-quickstart/log.h5");
+  const auto reward = log.metric("reward/mean");
+  ASSERT_EQ(reward.steps.size(), 40u);
+  EXPECT_GT(reward.values.back(), 0.6);
+  EXPECT_EQ(log.attribute("status"), "finished");
 }
 
 }  // namespace
