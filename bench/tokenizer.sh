@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tokenizer benchmark: Troupe vs native tiktoken, Hugging Face tokenizers (both from the project venv) and
 # sentencepiece (Debian's spm_train/spm_encode), in one run.
-#   bench/tokenizer.sh [WORK_DIR] [troupe tokenizer bench options...]   (default WORK_DIR: $TMPDIR/troupe-tokenizer-bench)
+#   [RUNS=5] [TRAIN_RUNS=3] bench/tokenizer.sh [WORK_DIR] [troupe tokenizer bench options...]   (default WORK_DIR: $TMPDIR/troupe-tokenizer-bench)
 # Prepares a ~24.6 MB English corpus from Debian's dict-gcide (first 22 MB) and fortunes, then runs
 # `troupe tokenizer bench` with GPT-2's vocabulary; TOKENIZER=... picks another (e.g. cl100k_base.tiktoken).
 set -euo pipefail
@@ -27,4 +27,4 @@ fi
 echo "$(spm_encode --version 2>&1 | head -n1)"
 exec "$troupe" tokenizer bench --corpus "$work/corpus.txt" --tokenizer "$tokenizer" \
   --peer-script "$root/bench/tokenizer_peers.py" --work-dir "$work/out" \
-  --runs 5 --train-runs 3 --json "$work/results.json" "$@"
+  --runs "${RUNS:-5}" --train-runs "${TRAIN_RUNS:-3}" --json "$work/results.json" "$@"

@@ -21,13 +21,6 @@ struct LogArgs {
   int events = 20;
 };
 
-std::filesystem::path log_path(const std::string& run) {
-  std::filesystem::path p(run);
-  if (std::filesystem::is_directory(p)) p /= "log.h5";
-  if (!std::filesystem::exists(p)) throw IoError(p.string() + ": no such run log (expected a run directory or log.h5)");
-  return p;
-}
-
 void print_summary(const core::RunLogReader& log, int max_events) {
   for (const auto& [key, value] : log.attributes())
     if (key != "config") std::cout << fmt::format("{:<22}{}\n", key, value);
@@ -64,7 +57,7 @@ void add_log_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--config", args->config, "print the resolved config stored in the log");
   cmd->add_option("--events", args->events, "how many of the latest events to list")->check(CLI::NonNegativeNumber);
   cmd->callback([args, &exit_code] {
-    core::RunLogReader log(log_path(args->run));
+    core::RunLogReader log(core::run_log_path(args->run));
     if (args->config) {
       std::cout << log.config_yaml();
     } else if (!args->metric.empty()) {

@@ -60,20 +60,12 @@ const std::vector<std::string> kPreferredMetrics = {
     "eval/loss",   "eval/mse", "train/rewards_accuracy", "train/rewards_margin", "eval/accuracy"};
 constexpr size_t kMaxDefaultMetrics = 6;
 
-fs::path report_log_path(const std::string& run) {
-  fs::path p(run);
-  if (fs::is_directory(p)) p /= "log.h5";
-  if (!fs::is_regular_file(p))
-    throw ConfigError(p.string() + ": no run log here (expected a run directory holding log.h5, or a log.h5 file)");
-  return p;
-}
-
 std::vector<Run> open_runs(const std::vector<std::string>& args) {
   std::vector<Run> runs;
   std::map<std::string, int> label_count;
   for (const auto& arg : args) {
     Run r;
-    r.log = report_log_path(arg);
+    r.log = core::run_log_path(arg);
     r.label = fs::absolute(r.log).lexically_normal().parent_path().filename().string();
     ++label_count[r.label];
     runs.push_back(std::move(r));

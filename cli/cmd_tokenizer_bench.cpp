@@ -127,15 +127,6 @@ std::string compare_ids(const std::vector<int>& ours, const std::vector<int>& th
   return "identical";
 }
 
-// The spec as tiktoken's files: "base64(bytes) rank" lines, and pat_str + special_tokens as JSON.
-void write_tiktoken_files(const core::BpeSpec& spec, const fs::path& ranks, const fs::path& meta) {
-  std::ofstream out(ranks, std::ios::binary | std::ios::trunc);
-  for (size_t r = 0; r < spec.tokens_by_rank.size(); ++r)
-    out << core::detail::base64_encode(spec.tokens_by_rank[r]) << ' ' << r << '\n';
-  std::ofstream(meta) << nlohmann::json{{"pat_str", spec.pattern}, {"special_tokens", spec.special_tokens}}.dump();
-  if (!out) throw IoError("cannot write " + ranks.string());
-}
-
 void bench(const BenchArgs& a) {
   const fs::path work = fs::absolute(a.work_dir);
   fs::create_directories(work);
@@ -189,7 +180,7 @@ void bench(const BenchArgs& a) {
     // The peers read the same rank file (tiktoken) and the tokenizer.json Troupe writes for it (tokenizers).
     const fs::path tiktoken_file = work / "peer.tiktoken", meta = work / "peer.meta.json",
                    hf_json = work / "peer.tokenizer.json";
-    write_tiktoken_files(tok.spec(), tiktoken_file, meta);
+    core::save_tiktoken_files(tok.spec(), tiktoken_file, meta);
     core::save_hf_tokenizer_json(hf_json, tok.spec());
     for (const std::string lib : {"tiktoken", "tokenizers"}) {
       const fs::path ids_path = work / (lib + ".ids");

@@ -10,6 +10,9 @@
 namespace at {
 class Tensor;
 }
+namespace c10 {
+struct Device;
+}
 
 namespace troupe::core {
 
@@ -30,7 +33,15 @@ class Communicator {
   // Logical OR of a flag over all ranks (e.g. "a stop signal arrived somewhere").
   virtual bool any(bool flag) = 0;
   virtual void barrier() = 0;
+  // Whether collectives take tensors on `device` directly (MPI: the CPU; NCCL: its GPU); callers route others
+  // through host memory (distributed/data_parallel.h does).
+  virtual bool accepts(const c10::Device& device) const;
 };
+
+// The shape rule of all_gather (part = input, whole = output) and reduce_scatter_sum (part = output, whole = input):
+// `whole` holds `size` times the elements of `part`, of the same dtype. ConfigError naming `who` (e.g.
+// "MPI all_gather") otherwise. One check for every implementation.
+void check_gather_shapes(const char* who, const at::Tensor& part, const at::Tensor& whole, int size);
 
 class SingleProcessCommunicator final : public Communicator {
  public:

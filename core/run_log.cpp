@@ -488,6 +488,14 @@ RunLogReader::RunLogReader(const fs::path& file) : impl_(std::make_unique<Impl>(
   }
 }
 
+fs::path run_log_path(const std::string& run_or_file) {
+  fs::path p(run_or_file);
+  if (fs::is_directory(p)) p /= "log.h5";
+  if (!fs::is_regular_file(p))
+    throw ConfigError(p.string() + ": no such run log (expected a run directory holding log.h5, or a log.h5 file)");
+  return p;
+}
+
 RunLogReader::~RunLogReader() = default;
 RunLogReader::RunLogReader(RunLogReader&&) noexcept = default;
 RunLogReader& RunLogReader::operator=(RunLogReader&&) noexcept = default;

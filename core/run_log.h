@@ -105,6 +105,10 @@ class RunLog {
 // is best effort (no SWMR): a read racing a flush can throw IoError (about 3 in 2,000 reads
 // of a writer flushing 5,000 times a second; retry). Throws IoError naming the path if the
 // file is missing or not HDF5. Keeps the file open until destroyed.
+// The log.h5 that a command-line argument names: a run directory (its log.h5) or the file itself. ConfigError
+// naming the path when there is no such file (a bad argument, exit code 2 in the CLI).
+std::filesystem::path run_log_path(const std::string& run_or_file);
+
 class RunLogReader {
  public:
   explicit RunLogReader(const std::filesystem::path& file);

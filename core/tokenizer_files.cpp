@@ -385,6 +385,14 @@ std::string gpt2_unicode_of(std::string_view bytes) {
 
 }  // namespace
 
+void save_tiktoken_files(const BpeSpec& spec, const fs::path& ranks, const fs::path& meta) {
+  std::string lines;
+  for (size_t r = 0; r < spec.tokens_by_rank.size(); ++r)
+    lines += detail::base64_encode(spec.tokens_by_rank[r]) + ' ' + std::to_string(r) + '\n';
+  write_file_atomic(ranks, lines);
+  write_file_atomic(meta, nlohmann::json{{"pat_str", spec.pattern}, {"special_tokens", spec.special_tokens}}.dump());
+}
+
 void save_hf_tokenizer_json(const fs::path& path, const BpeSpec& spec) {
   using nlohmann::json;
   const auto& tokens = spec.tokens_by_rank;

@@ -18,6 +18,10 @@ namespace troupe::core {
 BpeSpec load_tiktoken_file(const std::filesystem::path& path, const std::string& pattern,
                            const std::map<std::string, int>& special_tokens);
 
+// Writes `spec` as tiktoken's files, the inverse of tiktoken_encoding: `ranks` ("base64(bytes) rank" lines) and
+// `meta` ({"pat_str", "special_tokens"} JSON). IoError naming the file that could not be written.
+void save_tiktoken_files(const BpeSpec& spec, const std::filesystem::path& ranks, const std::filesystem::path& meta);
+
 // Loads "<dir>/<name>.tiktoken" with pat_str and special_tokens from "<dir>/<name>.meta.json"
 // (e.g. name "gpt2" or "cl100k_base").
 BpeSpec tiktoken_encoding(const std::string& name, const std::filesystem::path& dir);

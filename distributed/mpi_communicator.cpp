@@ -99,8 +99,7 @@ void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
 void MpiCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
   check_tensor(input);
   check_tensor(output);
-  if (output.numel() != input.numel() * size_ || output.scalar_type() != input.scalar_type())
-    throw ConfigError("MPI all_gather: output must hold size() * input elements of the input's dtype");
+  core::check_gather_shapes("MPI all_gather", input, output, size_);
   MPI_Request request;
   TROUPE_MPI(MPI_Iallgather(input.data_ptr(), static_cast<int>(input.numel()), mpi_type(input), output.data_ptr(),
                             static_cast<int>(input.numel()), mpi_type(output), comm_, &request));
@@ -110,8 +109,7 @@ void MpiCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
 void MpiCommunicator::reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) {
   check_tensor(input);
   check_tensor(output);
-  if (input.numel() != output.numel() * size_ || output.scalar_type() != input.scalar_type())
-    throw ConfigError("MPI reduce_scatter_sum: input must hold size() * output elements of the output's dtype");
+  core::check_gather_shapes("MPI reduce_scatter_sum", output, input, size_);
   MPI_Request request;
   TROUPE_MPI(MPI_Ireduce_scatter_block(input.data_ptr(), output.data_ptr(), static_cast<int>(output.numel()),
                                        mpi_type(output), MPI_SUM, comm_, &request));

@@ -38,6 +38,7 @@ void NcclCommunicator::all_gather(const at::Tensor&, at::Tensor&) {}
 void NcclCommunicator::reduce_scatter_sum(const at::Tensor&, at::Tensor&) {}
 bool NcclCommunicator::any(bool flag) { return flag; }
 void NcclCommunicator::barrier() {}
+bool NcclCommunicator::accepts(const c10::Device&) const { return false; }
 
 #else
 
@@ -95,12 +96,17 @@ struct NcclCommunicator::Impl {
     if (rc != ncclSuccess) fail(what, ncclGetErrorString(rc), false);
   }
 
+  // ConfigError unless `tensor` is contiguous on this communicator's GPU.
+  void check(const at::Tensor& tensor, const std::string& what) const {
+    if (!tensor.is_cuda() || tensor.get_device() != device || !tensor.is_contiguous())
+      throw ConfigError("NCCL " + what + ": tensors must be contiguous on cuda:" + std::to_string(device));
+  }
+
   // Runs `launch` on our stream after the caller's current stream, then waits for it with the deadline.
   template <class Launch>
   void run(const std::string& what, const at::Tensor& tensor, Launch&& launch) {
     if (aborted) fail(what, "the communicator was aborted by an earlier error", false);
-    if (!tensor.is_cuda() || tensor.get_device() != device || !tensor.is_contiguous())
-      throw ConfigError("NCCL " + what + ": tensors must be contiguous on cuda:" + std::to_string(device));
+    check(tensor, what);
     c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
     const auto deadline = Clock::now() + timeout;
     check_cuda(cudaEventRecord(done, c10::cuda::getCurrentCUDAStream(device).stream()), "event record");
@@ -179,8 +185,8 @@ void NcclCommunicator::broadcast(at::Tensor& t, int root) {
 }
 
 void NcclCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
-  if (output.numel() != input.numel() * size_ || output.scalar_type() != input.scalar_type())
-    throw ConfigError("NCCL all_gather: output must hold size() * input elements of the input's dtype");
+  core::check_gather_shapes("NCCL all_gather", input, output, size_);
+  impl_->check(input, "all_gather");
   impl_->run("all_gather", output, [&] {
     return ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), nccl_type(input), impl_->comm,
                          impl_->stream);
@@ -188,12 +194,16 @@ void NcclCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
 }
 
 void NcclCommunicator::reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) {
-  if (input.numel() != output.numel() * size_ || output.scalar_type() != input.scalar_type())
-    throw ConfigError("NCCL reduce_scatter_sum: input must hold size() * output elements of the output's dtype");
+  core::check_gather_shapes("NCCL reduce_scatter_sum", output, input, size_);
+  impl_->check(input, "reduce_scatter");
   impl_->run("reduce_scatter", output, [&] {
     return ncclReduceScatter(input.data_ptr(), output.data_ptr(), output.numel(), nccl_type(output), ncclSum,
                              impl_->comm, impl_->stream);
   });
+}
+
+bool NcclCommunicator::accepts(const c10::Device& device) const {
+  return device.is_cuda() && device.index() == impl_->device;
 }
 
 bool NcclCommunicator::any(bool flag) {

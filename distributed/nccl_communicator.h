@@ -32,6 +32,7 @@ class NcclCommunicator final : public core::Communicator {
   void reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) override;
   bool any(bool flag) override;
   void barrier() override;
+  bool accepts(const c10::Device& device) const override;
 
   struct Impl;  // NCCL and CUDA handles (nccl_communicator.cpp)
 

@@ -9,6 +9,7 @@
 #include "core/seeding.h"
 #include "core/text_datasets.h"
 #include "core/tokenizer_file.h"
+#include "distributed/data_parallel.h"
 
 namespace troupe::experiments {
 namespace {
@@ -32,11 +33,11 @@ std::map<std::string, double> eval_metrics(double sum, int64_t count) {
   return {{"eval/loss", loss}, {"eval/ppl", std::exp(loss)}};
 }
 
-// Every rank draws the same global batch (same seed) and keeps rows [rank * B / W, (rank + 1) * B / W), so W
+// Every rank draws the same global batch (same seed) and keeps its rows of it (distributed::shard_rows), so W
 // ranks see exactly what one rank would.
 std::pair<int64_t, int64_t> my_rows(int64_t batch, int rank, int world) {
-  const int64_t per_rank = batch / world;
-  return {rank * per_rank, (rank + 1) * per_rank};
+  const auto rows = distributed::shard_rows(batch, rank, world);
+  return {rows.begin, rows.end};
 }
 
 class PretrainObjective final : public Objective {

@@ -10,6 +10,7 @@
 #include "core/seeding.h"
 #include "core/text_datasets.h"
 #include "core/tokenizer_file.h"
+#include "distributed/data_parallel.h"
 #include "experiments/trainer.h"
 #include "rlhf/preference_losses.h"
 
@@ -84,13 +85,14 @@ class PreferenceData {
                                                       core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0));
   }
 
-  // This rank's rows [rank*B/W, (rank+1)*B/W) of the next global batch; units 0 when the epoch's last, shorter
-  // batch does not reach this rank (one pair is kept for shapes and weighted 0 by the caller).
+  // This rank's rows of the next global batch (distributed::shard_rows of the configured batch size, cut at the
+  // end of a shorter last batch); units 0 when that batch does not reach this rank (one pair is kept for shapes
+  // and weighted 0 by the caller).
   std::unique_ptr<PairMicro> next(int rank, int world) {
     const std::vector<int64_t> global = shuffler_->next();
-    const int64_t per_rank = c_.train.batch_size / world;
-    const auto from = std::min<size_t>(global.size(), static_cast<size_t>(rank * per_rank));
-    const auto to = std::min<size_t>(global.size(), static_cast<size_t>((rank + 1) * per_rank));
+    const auto rows = distributed::shard_rows(c_.train.batch_size, rank, world);
+    const auto from = std::min<size_t>(global.size(), static_cast<size_t>(rows.begin));
+    const auto to = std::min<size_t>(global.size(), static_cast<size_t>(rows.end));
     std::vector<int64_t> mine(global.begin() + static_cast<std::ptrdiff_t>(from),
                               global.begin() + static_cast<std::ptrdiff_t>(to));
     const bool none = mine.empty();

@@ -19,6 +19,7 @@
 #include "core/runtime.h"
 #include "core/seeding.h"
 #include "core/signals.h"
+#include "distributed/data_parallel.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/nccl_communicator.h"
 #include "models/gpt_checkpoint.h"
@@ -218,31 +219,11 @@ class Trainer {
 
   // Sums every trainable gradient and the logged sums over the ranks in one flat buffer (one collective).
   void allreduce_gradients(std::map<std::string, double>& sums) {
-    std::vector<torch::Tensor> parts;
-    for (auto& p : trainable_params_) {
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      parts.push_back(p.grad().reshape({-1}));
-    }
-    std::vector<float> scalars;
-    for (const auto& [k, v] : sums) scalars.push_back(static_cast<float>(v));
-    parts.push_back(torch::tensor(scalars, torch::kFloat32).to(device_));
-    torch::Tensor flat = torch::cat(parts);
-    if (&grads_ != &comm_ || flat.is_cpu()) {
-      grads_.allreduce_sum(flat);
-    } else {  // GPU ranks without NCCL (a build without CUDA): through host memory
-      torch::Tensor host = flat.cpu();
-      comm_.allreduce_sum(host);
-      flat.copy_(host);
-    }
-    int64_t at = 0;
-    for (auto& p : trainable_params_) {
-      const int64_t n = p.numel();
-      p.mutable_grad().copy_(flat.slice(0, at, at + n).view_as(p));
-      at += n;
-    }
-    const torch::Tensor reduced = flat.slice(0, at).cpu();  // the logged sums, after the gradients
-    int64_t i = 0;
-    for (auto& [k, v] : sums) v = reduced[i++].item<double>();
+    std::vector<double> values;
+    for (const auto& [k, v] : sums) values.push_back(v);
+    distributed::allreduce_gradients(grads_, trainable_params_, &values);
+    size_t i = 0;
+    for (auto& [k, v] : sums) v = values[i++];
   }
 
   std::map<std::string, double> evaluate() {

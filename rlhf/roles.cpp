@@ -18,6 +18,7 @@
 #include "core/seeding.h"
 #include "core/text_datasets.h"
 #include "core/tokenizer_file.h"
+#include "distributed/data_parallel.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
 #include "rlhf/ppo_math.h"
@@ -53,45 +54,13 @@ namespace {
 // are reassembled by summing zero-padded row blocks, gradients by one flat all-reduce. With one rank all of this
 // is the identity.
 
-// This rank's rows [begin, end) of n: contiguous blocks, the first n % W ranks one row more.
+using distributed::allreduce_gradients;
+using distributed::gather_rows;
+
+// This rank's rows [begin, end) of n (distributed::shard_rows).
 std::pair<int64_t, int64_t> my_rows(int64_t n, const core::Communicator& comm) {
-  const int64_t w = comm.size(), r = comm.rank();
-  const int64_t base = n / w, extra = n % w;
-  const int64_t begin = r * base + std::min(r, extra);
-  return {begin, begin + base + (r < extra ? 1 : 0)};
-}
-
-// [n, ...] from every rank's rows (`mine` holds rows [begin, begin + mine.size(0))), float32.
-torch::Tensor gather_rows(core::Communicator& comm, const torch::Tensor& mine, std::vector<int64_t> shape,
-                          int64_t begin) {
-  if (comm.size() == 1) return mine;
-  torch::Tensor full = torch::zeros(shape, torch::kFloat32);
-  if (mine.defined() && mine.size(0) > 0) full.slice(0, begin, begin + mine.size(0)).copy_(mine);
-  comm.allreduce_sum(full);
-  return full;
-}
-
-// Sums the gradients of `params` over the group (missing gradients count as zero) in one flat buffer.
-void allreduce_gradients(core::Communicator& comm, std::vector<torch::Tensor>& params) {
-  if (comm.size() == 1) return;
-  std::vector<torch::Tensor> parts;
-  for (auto& p : params) {
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    parts.push_back(p.grad().reshape({-1}));
-  }
-  torch::Tensor flat = torch::cat(parts);
-  if (flat.is_cpu()) {
-    comm.allreduce_sum(flat);
-  } else {  // role groups reduce over MPI: through host memory
-    torch::Tensor host = flat.cpu();
-    comm.allreduce_sum(host);
-    flat.copy_(host);
-  }
-  int64_t at = 0;
-  for (auto& p : params) {
-    p.mutable_grad().copy_(flat.slice(0, at, at + p.numel()).view_as(p));
-    at += p.numel();
-  }
+  const auto rows = distributed::shard_rows(n, comm);
+  return {rows.begin, rows.end};
 }
 
 // Every rank's value of x, in rank order.
@@ -108,7 +77,7 @@ torch::Tensor sharded_rows(core::Communicator& comm, const SequenceBatch& batch,
   const auto [begin, end] = my_rows(batch.size(), comm);
   torch::Tensor mine;
   if (end > begin) mine = f(batch.select(torch::arange(begin, end, torch::kLong)));
-  return gather_rows(comm, mine, {batch.size(), batch.response_length()}, begin);
+  return gather_rows(comm, mine, {batch.size(), batch.response_length()});
 }
 
 core::Communicator& single_rank() {

@@ -337,7 +337,7 @@ TEST_F(QuickstartRun, LogCommandReadsTheRun) {
   ASSERT_EQ(csv.exit_code, 0);
   EXPECT_THAT(csv.output, HasSubstr("step,value,wall_time\n10,"));
   auto missing = testing::run_troupe({"log", (dir_ / "nope").string()});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 2);  // a bad argument, as `troupe report` says too
   EXPECT_THAT(missing.output, HasSubstr("no such run log"));
 }
 

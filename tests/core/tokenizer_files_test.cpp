@@ -52,6 +52,19 @@ TEST(TokenizerFiles, Gpt2EncoderJsonEqualsTiktokenRanks) {
   EXPECT_EQ(original.special_tokens, tiktoken.special_tokens);
 }
 
+TEST(TokenizerFiles, SavedTiktokenFilesLoadBackIdentically) {
+  const BpeSpec cl = tiktoken_encoding("cl100k_base", testing::tokenizer_data_dir());
+  testing::ScratchDir dir;
+  save_tiktoken_files(cl, dir / "copy.tiktoken", dir / "copy.meta.json");
+  const BpeSpec again = tiktoken_encoding("copy", dir.path());
+  EXPECT_EQ(again.tokens_by_rank, cl.tokens_by_rank);
+  EXPECT_EQ(again.special_tokens, cl.special_tokens);
+  EXPECT_EQ(again.pattern, cl.pattern);
+  // Byte-identical to the file it came from: the same lines in rank order.
+  EXPECT_EQ(testing::read_file(dir / "copy.tiktoken"),
+            testing::read_file(testing::tokenizer_data_dir() / "cl100k_base.tiktoken"));
+}
+
 TEST(TokenizerFiles, Base64) {
   std::string out;
   ASSERT_TRUE(detail::base64_decode("IQ==", out));

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "models/gpt_io.h"
+#include "tests/support/tensor_files.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::models {
@@ -27,19 +28,11 @@ Gpt random_model(GptConfig c, uint64_t seed) {
 
 torch::Tensor python_logits(const std::filesystem::path& model_dir, const torch::Tensor& ids, const ScratchDir& dir,
                             int64_t vocab) {
-  {
-    std::ofstream out(dir / "ids.bin", std::ios::binary);
-    out << ids.size(0) << " " << ids.size(1) << "\n";
-    out.write(static_cast<const char*>(ids.contiguous().data_ptr()), ids.numel() * 8);
-  }
+  testing::write_ids(dir / "ids.bin", ids);
   const auto r = testing::run_process({TROUPE_PYTHON, (testing::source_dir() / "tests/models/gpt2_reference.py").string(),
                                        model_dir.string(), (dir / "ids.bin").string(), (dir / "logits.bin").string()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  std::ifstream in(dir / "logits.bin", std::ios::binary);
-  torch::Tensor logits = torch::empty({ids.size(0), ids.size(1), vocab}, torch::kFloat32);
-  in.read(static_cast<char*>(logits.data_ptr()), logits.numel() * 4);
-  EXPECT_EQ(in.gcount(), logits.numel() * 4);
-  return logits;
+  return testing::read_logits(dir / "logits.bin", ids, vocab);
 }
 
 TEST(GptParity, LogitsEqualAPythonReferenceWithin1e4) {

@@ -11,6 +11,7 @@
 
 #include "models/generation.h"
 #include "models/gpt_io.h"
+#include "tests/support/tensor_files.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::models {
@@ -27,30 +28,9 @@ void run_reference(const std::vector<std::string>& args) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
 }
 
-torch::Tensor read_ids(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  int64_t b = 0, t = 0;
-  in >> b >> t;
-  in.get();
-  torch::Tensor ids = torch::empty({b, t}, torch::kLong);
-  in.read(static_cast<char*>(ids.data_ptr()), ids.numel() * 8);
-  EXPECT_EQ(in.gcount(), ids.numel() * 8);
-  return ids;
-}
-
-void write_ids(const fs::path& path, const torch::Tensor& ids) {
-  std::ofstream out(path, std::ios::binary);
-  out << ids.size(0) << " " << ids.size(1) << "\n";
-  out.write(static_cast<const char*>(ids.contiguous().data_ptr()), ids.numel() * 8);
-}
-
-torch::Tensor read_logits(const fs::path& path, const torch::Tensor& ids, int64_t vocab) {
-  std::ifstream in(path, std::ios::binary);
-  torch::Tensor logits = torch::empty({ids.size(0), ids.size(1), vocab}, torch::kFloat32);
-  in.read(static_cast<char*>(logits.data_ptr()), logits.numel() * 4);
-  EXPECT_EQ(in.gcount(), logits.numel() * 4);
-  return logits;
-}
+using testing::read_ids;
+using testing::read_logits;
+using testing::write_ids;
 
 // Troupe's greedy continuation of `prompt` (16 new tokens, KV cache on).
 std::vector<int64_t> greedy(Gpt& model, const std::vector<int64_t>& prompt) {

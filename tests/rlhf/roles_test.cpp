@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/errors.h"
@@ -18,6 +19,7 @@
 #include "core/checkpoint_state.h"
 #include "core/token_file.h"
 #include "distributed/message.h"
+#include "distributed/thread_communicator.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "rlhf/ppo_math.h"
@@ -486,6 +488,72 @@ TEST(RewardRole, ScoresWithARewardModelCheckpointAndNormalises) {
 
   c.reward.model = (dir / "missing").string();
   EXPECT_THROW(make_role("reward", c), Error);
+}
+
+// Runs body(rank) on one thread per rank and rethrows the first exception on the caller's thread.
+void on_rank_threads(int world, const std::function<void(int)>& body) {
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        body(r);
+      } catch (...) {
+        errors[static_cast<size_t>(r)] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// The roles' data parallelism in one process: W ranks as threads of an in-memory group (every rank gets every
+// request, as the group relay delivers them) compute what one rank does: the same PPO update (metrics and the
+// log-probs after it), the same value update and the same gathered values, up to float summation order. W = 3
+// leaves uneven row shares (minibatch 8).
+TEST(RolesDataParallel, ActorAndCriticGroupsOfThreadsMatchOneRank) {
+  const PpoConfig c = tiny_ppo_config();
+  auto actor = make_role("actor", c);
+  auto critic = make_role("critic", c);
+  const Message rollout = actor->handle(generate_request(3));
+  const torch::Tensor old = logprobs_of(*actor, rollout);
+  const Message train = train_request(rollout, old, old, 0.0, 0, 0);
+  Message value_train = batch_request(MessageType::kTrainValue, rollout);
+  value_train.tensors.emplace_back("old_values",
+                                   critic->handle(batch_request(MessageType::kValues, rollout)).tensor("values"));
+  value_train.tensors.emplace_back("returns", fixed_advantages(rollout));
+  const Message actor_reply = actor->handle(train), critic_reply = critic->handle(value_train);
+  const torch::Tensor after = logprobs_of(*actor, rollout);
+  const torch::Tensor values = critic->handle(batch_request(MessageType::kValues, rollout)).tensor("values");
+  const torch::Tensor mask = rollout.tensor("response_mask");
+
+  for (int world : {2, 3}) {
+    auto actor_comms = distributed::make_thread_group(world), critic_comms = distributed::make_thread_group(world);
+    std::vector<std::unique_ptr<Role>> actors, critics;
+    for (int r = 0; r < world; ++r) {  // built one after another: building seeds torch's global generator
+      actors.push_back(make_role("actor", c, actor_comms[static_cast<size_t>(r)].get()));
+      critics.push_back(make_role("critic", c, critic_comms[static_cast<size_t>(r)].get()));
+    }
+    std::vector<Message> actor_replies(static_cast<size_t>(world)), critic_replies(static_cast<size_t>(world));
+    std::vector<torch::Tensor> afters(static_cast<size_t>(world)), value_sets(static_cast<size_t>(world));
+    on_rank_threads(world, [&](int r) {
+      const auto i = static_cast<size_t>(r);
+      actor_replies[i] = actors[i]->handle(train);
+      critic_replies[i] = critics[i]->handle(value_train);
+      afters[i] = logprobs_of(*actors[i], rollout);
+      value_sets[i] = critics[i]->handle(batch_request(MessageType::kValues, rollout)).tensor("values");
+    });
+    for (int r = 0; r < world; ++r) {
+      const auto i = static_cast<size_t>(r);
+      EXPECT_LT(max_abs_diff(afters[i], after, mask), 1e-5) << "world " << world << " rank " << r;
+      EXPECT_LT(max_abs_diff(value_sets[i], values, mask), 1e-5) << "world " << world << " rank " << r;
+    }
+    for (const char* k : {"actor/policy_loss", "actor/approx_kl", "actor/entropy", "actor/grad_norm"})
+      EXPECT_NEAR(actor_replies[0].scalar(k), actor_reply.scalar(k), 1e-5) << k << ", world " << world;
+    EXPECT_NEAR(critic_replies[0].scalar("critic/value_loss"), critic_reply.scalar("critic/value_loss"), 1e-6)
+        << "world " << world;
+  }
 }
 
 }  // namespace
