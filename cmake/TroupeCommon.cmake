@@ -14,6 +14,12 @@ target_compile_features(troupe_base INTERFACE cxx_std_20)
 # precompiled header.
 add_library(troupe_common INTERFACE)
 target_link_libraries(troupe_common INTERFACE troupe_base ${TORCH_LIBRARIES})
+# ATen's at::parallel_for is an inline template that runs `#pragma omp parallel` in the caller's translation unit:
+# compiled without -fopenmp it silently runs on one thread (the torch wheel's CMake package does not add the flag).
+# Troupe's CPU kernels (models/kernels.cpp) and the decoding gemv rely on it. At run time the one libgomp.so.1 is
+# the wheel's (torch/lib comes first in the run path), which libtorch_cpu loads anyway.
+target_compile_options(troupe_common INTERFACE -fopenmp)
+target_link_options(troupe_common INTERFACE -fopenmp)
 if(TROUPE_WITH_CUDA)
   target_compile_definitions(troupe_common INTERFACE TROUPE_WITH_CUDA)
 endif()

@@ -31,6 +31,7 @@ torch::Tensor parallel_mv(const torch::Tensor& weight, const torch::Tensor& x) {
   torch::Tensor y = torch::empty({rows}, x.options());
   const int64_t grain = std::max<int64_t>(64, (int64_t{1} << 16) / std::max<int64_t>(weight.size(1), 1));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    torch::NoGradGuard no_grad;  // grad mode is per thread: the pool's threads do not inherit the caller's
     torch::Tensor part = y.slice(0, begin, end);
     at::mv_out(part, weight.slice(0, begin, end), x);
   });
