@@ -72,11 +72,13 @@ class PpoController {
       : c_(c), session_(session), options_(options), kl_(c.ppo.kl), prompts_(load_prompts(c)),
         shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
                   /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
-    for (const std::string& role : role_names()) {
-      clients_[role] = std::make_unique<distributed::Client>(role + " rank 0", options.endpoints.at(role));
+    for (RoleKind role : kRoleKinds) {
+      const auto endpoint = options.endpoints.find(role_name(role));
+      if (endpoint == options.endpoints.end()) throw ConfigError(std::string("ppo: no endpoint for role ") + role_name(role));
+      clients_[role] = std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second);
     }
     // Roles take a while to build their models: wait until each answers a heartbeat.
-    for (const std::string& role : role_names()) {
+    for (RoleKind role : kRoleKinds) {
       Message ping;
       ping.type = MessageType::kHeartbeat;
       wait(role, clients_[role]->send(ping));
@@ -102,7 +104,7 @@ class PpoController {
 
  private:
   // Waits for the reply to request `id` of `role`, checking worker liveness every heartbeat.
-  Message wait(const std::string& role, uint64_t id) {
+  Message wait(RoleKind role, uint64_t id) {
     const auto deadline = Clock::now() + std::chrono::duration<double>(c_.placement.request_timeout_s);
     const auto slice = std::chrono::milliseconds(static_cast<int64_t>(c_.placement.heartbeat_s * 1000));
     while (true) {
@@ -110,7 +112,7 @@ class PpoController {
       if (options_.check_alive) options_.check_alive();
       if (Clock::now() > deadline) {
         throw TimeoutError(fmt::format("{} rank 0 did not answer request {} within placement.request_timeout_s = {} s",
-                                       role, id, c_.placement.request_timeout_s));
+                                       role_name(role), id, c_.placement.request_timeout_s));
       }
     }
   }
@@ -137,7 +139,7 @@ class PpoController {
     gen.scalars["seed"] = static_cast<double>(core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout",
                                                                  static_cast<int>(iteration_)) >> 11);
     auto t = Clock::now();
-    const Message rollout = wait("actor", clients_["actor"]->send(std::move(gen)));
+    const Message rollout = wait(RoleKind::kActor, clients_[RoleKind::kActor]->send(std::move(gen)));
     row["time/generate_s"] = seconds_since(t);
     if (rollout.weight_version != version_) {
       throw Error(fmt::format("rollout generated with policy version {} but the controller expects version {}",
@@ -151,12 +153,12 @@ class PpoController {
     t = Clock::now();
     Message score = request(MessageType::kScore, &seqs);
     score.tensors.emplace_back("eos", eos);
-    const uint64_t id_score = clients_["reward"]->send(std::move(score));
-    const uint64_t id_ref = clients_["reference"]->send(request(MessageType::kLogprobs, &seqs));
-    const uint64_t id_val = clients_["critic"]->send(request(MessageType::kValues, &seqs));
-    const uint64_t id_old = clients_["actor"]->send(request(MessageType::kLogprobs, &seqs));
-    const Message scored = wait("reward", id_score), ref = wait("reference", id_ref), val = wait("critic", id_val),
-                  old = wait("actor", id_old);
+    const uint64_t id_score = clients_[RoleKind::kReward]->send(std::move(score));
+    const uint64_t id_ref = clients_[RoleKind::kReference]->send(request(MessageType::kLogprobs, &seqs));
+    const uint64_t id_val = clients_[RoleKind::kCritic]->send(request(MessageType::kValues, &seqs));
+    const uint64_t id_old = clients_[RoleKind::kActor]->send(request(MessageType::kLogprobs, &seqs));
+    const Message scored = wait(RoleKind::kReward, id_score), ref = wait(RoleKind::kReference, id_ref), val = wait(RoleKind::kCritic, id_val),
+                  old = wait(RoleKind::kActor, id_old);
     row["time/score_phase_s"] = seconds_since(t);
     row["time/reward_s"] = scored.scalar("time_s");
     row["time/reference_s"] = ref.scalar("time_s");
@@ -189,9 +191,9 @@ class PpoController {
     Message train_value = request(MessageType::kTrainValue, &seqs);
     train_value.tensors.emplace_back("old_values", values);
     train_value.tensors.emplace_back("returns", g.returns);
-    const uint64_t id_pol = clients_["actor"]->send(std::move(train_policy));
-    const uint64_t id_vf = clients_["critic"]->send(std::move(train_value));
-    const Message pol = wait("actor", id_pol), vf = wait("critic", id_vf);
+    const uint64_t id_pol = clients_[RoleKind::kActor]->send(std::move(train_policy));
+    const uint64_t id_vf = clients_[RoleKind::kCritic]->send(std::move(train_value));
+    const Message pol = wait(RoleKind::kActor, id_pol), vf = wait(RoleKind::kCritic, id_vf);
     row["time/train_phase_s"] = seconds_since(t);
     row["time/actor_train_s"] = pol.scalar("time_s");
     row["time/critic_train_s"] = vf.scalar("time_s");
@@ -234,9 +236,9 @@ class PpoController {
   // Gathers the actor's and critic's state and saves one checkpoint with the controller's own state.
   void checkpoint() {
     Message save_actor = request(MessageType::kSaveState), save_critic = request(MessageType::kSaveState);
-    const uint64_t ia = clients_["actor"]->send(std::move(save_actor));
-    const uint64_t ic = clients_["critic"]->send(std::move(save_critic));
-    const Message a = wait("actor", ia), cr = wait("critic", ic);
+    const uint64_t ia = clients_[RoleKind::kActor]->send(std::move(save_actor));
+    const uint64_t ic = clients_[RoleKind::kCritic]->send(std::move(save_critic));
+    const Message a = wait(RoleKind::kActor, ia), cr = wait(RoleKind::kCritic, ic);
     core::CheckpointState s;
     s.step = iteration_;
     for (const auto& [group, m] : {std::pair<std::string, const Message*>{"model", &a}, {"critic", &cr}}) {
@@ -270,7 +272,8 @@ class PpoController {
     version_ = s.get<int64_t>("policy_version");
     kl_.restore(s.get<std::vector<double>>("kl_controller"));
     shuffler_.restore(core::ShuffleState::from_vector(s.get<std::vector<int64_t>>("prompt_state")));
-    for (const auto& [role, group] : {std::pair<std::string, std::string>{"actor", "model"}, {"critic", "critic"}}) {
+    for (const auto& [role, group] :
+         {std::pair<RoleKind, std::string>{RoleKind::kActor, "model"}, {RoleKind::kCritic, "critic"}}) {
       Message m = request(MessageType::kLoadState);
       m.weight_version = version_;
       for (const auto& [name, tensor] : s.tensor_groups.at(group)) m.tensors.emplace_back("state." + name, tensor);
@@ -278,7 +281,7 @@ class PpoController {
       torch::Tensor bytes = torch::empty({static_cast<int64_t>(blob.size())}, torch::kUInt8);
       std::memcpy(bytes.data_ptr(), blob.data(), blob.size());
       m.tensors.emplace_back("optimizer", bytes);
-      if (role == "actor" && s.extra.count("ptx_state")) {
+      if (role == RoleKind::kActor && s.extra.count("ptx_state")) {
         m.tensors.emplace_back("ptx_state", torch::tensor(s.get<std::vector<int64_t>>("ptx_state"), torch::kLong));
       }
       wait(role, clients_[role]->send(std::move(m)));
@@ -296,13 +299,13 @@ class PpoController {
   }
 
   void shutdown() {
-    for (const std::string& role : role_names()) {
+    for (RoleKind role : kRoleKinds) {
       Message m;
       m.type = MessageType::kShutdown;
       try {
         clients_[role]->call(std::move(m), std::chrono::seconds(10));
       } catch (const std::exception& e) {
-        spdlog::warn("{} did not acknowledge shutdown: {}", role, e.what());
+        spdlog::warn("{} did not acknowledge shutdown: {}", role_name(role), e.what());
       }
     }
   }
@@ -313,7 +316,7 @@ class PpoController {
   KlController kl_;
   std::vector<std::vector<int64_t>> prompts_;
   core::EpochShuffler shuffler_;
-  std::map<std::string, std::unique_ptr<distributed::Client>> clients_;
+  RoleMap<std::unique_ptr<distributed::Client>> clients_;
   int64_t iteration_ = 0;
   int64_t version_ = 0;
   int64_t last_checkpoint_ = -1;

@@ -1,6 +1,8 @@
 // Implementation of rlhf/ppo_config.h: range and consistency checks.
 #include "rlhf/ppo_config.h"
 
+#include "rlhf/role_kind.h"
+
 #include <cmath>
 #include <sstream>
 
@@ -64,7 +66,7 @@ void PlacementSection::validate(core::ConfigValidator& v) const {
     std::stringstream ss(group);
     bool ok = !group.empty();
     for (std::string name; std::getline(ss, name, ',');) {
-      ok = ok && (name == "actor" || name == "critic" || name == "reward" || name == "reference") && ranks(name) == 1;
+      ok = ok && is_role_name(name) && ranks(name) == 1;
     }
     v.require(ok, "colocate", group, "comma-separated role names (actor, critic, reward, reference), each of one rank");
   }

@@ -39,7 +39,11 @@ Message Role::handle(const Message& request) {
 }
 
 const std::vector<std::string>& role_names() {
-  static const std::vector<std::string> names = {"actor", "critic", "reward", "reference"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (RoleKind k : kRoleKinds) out.emplace_back(role_name(k));
+    return out;
+  }();
   return names;
 }
 
@@ -120,7 +124,7 @@ void load_state(const Message& m, models::Gpt& model, torch::optim::Optimizer& o
     }
     p.value().copy_(t);
   }
-  const torch::Tensor& bytes = m.tensor("optimizer");
+  const torch::Tensor bytes = m.tensor("optimizer").cpu();  // requests land on the role's device
   core::CheckpointState s;
   s.optimizer_blobs["o"] = std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
   s.load_optimizer("o", optimizer);
@@ -147,7 +151,7 @@ class ActorRole final : public Role {
       ptx_ = std::make_unique<core::LmBatchSampler>(c.ppo.ptx_data, o);
     }
   }
-  std::string name() const override { return "actor"; }
+  std::string name() const override { return role_name(RoleKind::kActor); }
 
  protected:
   Message dispatch(const Message& m) override {
@@ -202,7 +206,7 @@ class ActorRole final : public Role {
     load_state(m, model_, *optimizer_);
     version_ = m.weight_version;
     if (ptx_) {
-      const torch::Tensor s = m.tensor("ptx_state").contiguous();
+      const torch::Tensor s = m.tensor("ptx_state").to(torch::kCPU).contiguous();
       ptx_->restore(core::LmBatchState::from_vector(
           std::vector<int64_t>(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel())));
     }
@@ -349,7 +353,7 @@ class CriticRole final : public Role {
     optimizer_ = models::make_adamw(*model_, c.critic.optim);
     for (const auto& p : model_->parameters()) params_.push_back(p);
   }
-  std::string name() const override { return "critic"; }
+  std::string name() const override { return role_name(RoleKind::kCritic); }
 
  protected:
   Message dispatch(const Message& m) override {
@@ -448,7 +452,7 @@ class ReferenceRole final : public Role {
     model_->eval();
     for (const auto& p : model_->parameters()) p.set_requires_grad(false);
   }
-  std::string name() const override { return "reference"; }
+  std::string name() const override { return role_name(RoleKind::kReference); }
 
  protected:
   Message dispatch(const Message& m) override {
@@ -484,7 +488,7 @@ class RewardRole final : public Role {
       throw ConfigError("reward.normalize: '" + c.reward.model + "' stores no reward statistics (reward.mean/std)");
     }
   }
-  std::string name() const override { return "reward"; }
+  std::string name() const override { return role_name(RoleKind::kReward); }
 
  protected:
   Message dispatch(const Message& m) override {
@@ -540,17 +544,20 @@ class RewardRole final : public Role {
 
 }  // namespace
 
-std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, core::Communicator* group) {
+std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, core::Communicator* group) {
   core::Communicator& comm = group != nullptr ? *group : single_rank();
-  const auto known = role_names();
-  if (std::find(known.begin(), known.end(), name) == known.end())
-    throw ConfigError("unknown role '" + name + "': expected actor, critic, reward or reference");
   const c10::Device device = core::resolve_device(config.runtime.device, core::local_rank());
-  if (name == "actor") return std::make_unique<ActorRole>(config, comm, device);
-  if (name == "critic") return std::make_unique<CriticRole>(config, comm, device);
-  if (name == "reward") return std::make_unique<RewardRole>(config, device);  // scores are cheap: each rank scores all
-  if (name == "reference") return std::make_unique<ReferenceRole>(config, comm, device);
-  throw ConfigError("unknown role '" + name + "': expected actor, critic, reward or reference");
+  switch (kind) {
+    case RoleKind::kActor: return std::make_unique<ActorRole>(config, comm, device);
+    case RoleKind::kCritic: return std::make_unique<CriticRole>(config, comm, device);
+    case RoleKind::kReward: return std::make_unique<RewardRole>(config, device);  // cheap: each rank scores all
+    case RoleKind::kReference: return std::make_unique<ReferenceRole>(config, comm, device);
+  }
+  throw ConfigError("make_role: unknown role kind");
+}
+
+std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, core::Communicator* group) {
+  return make_role(role_kind(name), config, group);
 }
 
 }  // namespace troupe::rlhf

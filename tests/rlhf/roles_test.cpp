@@ -128,6 +128,24 @@ TEST(Roles, MakeRoleBuildsTheFourRolesAndRejectsOthers) {
   EXPECT_THROW(make_role("judge", c), ConfigError);
 }
 
+TEST(Roles, RoleKindsRoundTripThroughTheirNames) {
+  const PpoConfig c = tiny_ppo_config();
+  ASSERT_EQ(role_names().size(), kRoleKinds.size());
+  for (size_t i = 0; i < kRoleKinds.size(); ++i) {
+    const RoleKind k = kRoleKinds[i];
+    EXPECT_EQ(role_names()[i], role_name(k));
+    EXPECT_EQ(role_kind(role_name(k)), k);
+    EXPECT_TRUE(is_role_name(role_name(k)));
+    EXPECT_EQ(make_role(k, c)->name(), role_name(k));
+  }
+  EXPECT_FALSE(is_role_name("Actor"));
+  EXPECT_THROW(role_kind("critc"), ConfigError);
+  RoleMap<int> counts;
+  counts[RoleKind::kReward] += 2;
+  EXPECT_EQ(counts[RoleKind::kReward], 2);
+  EXPECT_EQ(counts[RoleKind::kActor], 0);
+}
+
 TEST(ActorRole, GenerateReplyCarriesTheRollout) {
   const PpoConfig c = tiny_ppo_config();
   auto actor = make_role("actor", c);
