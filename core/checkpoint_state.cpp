@@ -15,6 +15,10 @@ namespace {
 
 constexpr const char* kCudaRngGroup = "torch_rng_cuda";  // GPU index -> generator state, when GPUs were visible
 
+at::Generator cuda_generator(int index) {
+  return at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index)));
+}
+
 std::string shape_string(const torch::Tensor& t) {
   std::ostringstream os;
   os << t.sizes();
@@ -171,7 +175,7 @@ void CheckpointState::capture_torch_rng() {
   if (gpus == 0) return;
   auto& states = tensor_groups[kCudaRngGroup];
   for (int i = 0; i < gpus; ++i) {
-    auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    auto gen = cuda_generator(i);
     std::lock_guard<std::mutex> lock(gen.mutex());
     states[std::to_string(i)] = gen.get_state();
   }
@@ -195,7 +199,7 @@ void CheckpointState::restore_torch_rng() const {
   for (const auto& [index, state] : cuda->second) {
     const int i = std::stoi(index);
     if (i >= gpus) continue;
-    auto g = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    auto g = cuda_generator(i);
     std::lock_guard<std::mutex> lock(g.mutex());
     g.set_state(state);
   }

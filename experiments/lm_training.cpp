@@ -33,12 +33,6 @@ std::map<std::string, double> eval_metrics(double sum, int64_t count) {
   return {{"eval/loss", loss}, {"eval/ppl", std::exp(loss)}};
 }
 
-// Every rank draws the same global batch (same seed) and keeps its rows of it (distributed::shard_rows), so W
-// ranks see exactly what one rank would.
-std::pair<int64_t, int64_t> my_rows(int64_t batch, int rank, int world) {
-  const auto rows = distributed::shard_rows(batch, rank, world);
-  return {rows.begin, rows.end};
-}
 
 class PretrainObjective final : public Objective {
  public:
@@ -55,7 +49,8 @@ class PretrainObjective final : public Objective {
 
   std::unique_ptr<MicroBatch> next(int rank, int world) override {
     const core::LmBatch b = train_->next_random();
-    const auto [begin, end] = my_rows(c_.train.batch_size, rank, world);
+    // Every rank draws the same global batch (same seed) and keeps its rows, so W ranks see what one rank would.
+    const auto [begin, end] = distributed::shard_rows(c_.train.batch_size, rank, world);
     auto m = std::make_unique<LmMicro>();
     m->ids = b.input_ids.slice(0, begin, end);
     m->targets = b.targets.slice(0, begin, end);
@@ -121,7 +116,7 @@ class SftObjective final : public Objective {
 
   std::unique_ptr<MicroBatch> next(int rank, int world) override {
     const std::vector<int64_t> global = shuffler_->next();
-    const auto [begin, end] = my_rows(c_.train.batch_size, rank, world);
+    const auto [begin, end] = distributed::shard_rows(c_.train.batch_size, rank, world);
     const auto from = std::min<size_t>(global.size(), static_cast<size_t>(begin));
     const auto to = std::min<size_t>(global.size(), static_cast<size_t>(end));
     std::vector<int64_t> mine(global.begin() + static_cast<std::ptrdiff_t>(from),

@@ -60,12 +60,7 @@ namespace {
 
 using distributed::allreduce_gradients;
 using distributed::gather_rows;
-
-// This rank's rows [begin, end) of n (distributed::shard_rows).
-std::pair<int64_t, int64_t> my_rows(int64_t n, const core::Communicator& comm) {
-  const auto rows = distributed::shard_rows(n, comm);
-  return {rows.begin, rows.end};
-}
+using distributed::shard_rows;
 
 // Every rank's value of x, in rank order.
 std::vector<double> all_values(core::Communicator& comm, double x) {
@@ -78,7 +73,7 @@ std::vector<double> all_values(core::Communicator& comm, double x) {
 // Per-token [B, T] output of `f` on this rank's rows of `batch`, reassembled over the group.
 template <class F>
 torch::Tensor sharded_rows(core::Communicator& comm, const SequenceBatch& batch, F&& f) {
-  const auto [begin, end] = my_rows(batch.size(), comm);
+  const auto [begin, end] = shard_rows(batch.size(), comm);
   torch::Tensor mine;
   if (end > begin) mine = f(batch.select(torch::arange(begin, end, torch::kLong)));
   return gather_rows(comm, mine, {batch.size(), batch.response_length()});
@@ -256,7 +251,7 @@ Message ActorRole::train(const Message& m) {
     for (const torch::Tensor& order : batches) {
       const torch::Tensor idx = order.to(device_);
       const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
-      const auto [begin, end] = my_rows(idx.numel(), comm_);
+      const auto [begin, end] = shard_rows(idx.numel(), comm_);
       std::vector<double> local(kStats, 0.0);
       optimizer_->zero_grad();
       if (end > begin) {
@@ -296,7 +291,7 @@ Message ActorRole::train(const Message& m) {
       if (ptx_) {
         // PPO-ptx (InstructGPT): every rank draws the same pretraining batch and takes its rows of it.
         const core::LmBatch b = ptx_->next_random();
-        const auto [pb, pe] = my_rows(b.input_ids.size(0), comm_);
+        const auto [pb, pe] = shard_rows(b.input_ids.size(0), comm_);
         if (pe > pb) {
           models::GptInput in;
           in.ids = b.input_ids.slice(0, pb, pe);
@@ -408,7 +403,7 @@ class CriticRole final : public Role {
         const torch::Tensor idx = order.to(device_);
         // The same schedule as the actor; each rank takes its rows, the loss is a mean over all tokens.
         const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
-        const auto [begin, end] = my_rows(idx.numel(), comm_);
+        const auto [begin, end] = shard_rows(idx.numel(), comm_);
         torch::Tensor local = torch::zeros({2}, torch::kFloat64);
         optimizer_->zero_grad();
         if (end > begin) {

@@ -6,11 +6,11 @@
 #include <torch/torch.h>
 
 #include <functional>
-#include <thread>
 
 #include "core/errors.h"
 #include "distributed/data_parallel.h"
 #include "distributed/thread_communicator.h"
+#include "tests/support/test_support.h"
 
 namespace troupe::distributed {
 namespace {
@@ -21,20 +21,7 @@ using ::testing::HasSubstr;
 void on_group(int world, const std::function<void(int, core::Communicator&)>& body,
               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   auto comms = make_thread_group(world, timeout);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        body(r, *comms[static_cast<size_t>(r)]);
-      } catch (...) {
-        errors[static_cast<size_t>(r)] = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  testing::on_rank_threads(world, [&](int r) { body(r, *comms[static_cast<size_t>(r)]); });
 }
 
 TEST(ThreadCommunicator, EveryCollectiveMatchesItsDefinitionForOneToFourRanks) {

@@ -11,7 +11,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/errors.h"
@@ -508,24 +507,6 @@ TEST(RewardRole, ScoresWithARewardModelCheckpointAndNormalises) {
   EXPECT_THROW(make_role("reward", c), Error);
 }
 
-// Runs body(rank) on one thread per rank and rethrows the first exception on the caller's thread.
-void on_rank_threads(int world, const std::function<void(int)>& body) {
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        body(r);
-      } catch (...) {
-        errors[static_cast<size_t>(r)] = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 // The roles' data parallelism in one process: W ranks as threads of an in-memory group (every rank gets every
 // request, as the group relay delivers them) compute what one rank does: the same PPO update (metrics and the
 // log-probs after it), the same value update and the same gathered values, up to float summation order. W = 3
@@ -555,7 +536,7 @@ TEST(RolesDataParallel, ActorAndCriticGroupsOfThreadsMatchOneRank) {
     }
     std::vector<Message> actor_replies(static_cast<size_t>(world)), critic_replies(static_cast<size_t>(world));
     std::vector<torch::Tensor> afters(static_cast<size_t>(world)), value_sets(static_cast<size_t>(world));
-    on_rank_threads(world, [&](int r) {
+    testing::on_rank_threads(world, [&](int r) {
       const auto i = static_cast<size_t>(r);
       actor_replies[i] = actors[i]->handle(train);
       critic_replies[i] = critics[i]->handle(value_train);

@@ -64,6 +64,10 @@ class ChildProcess {
 // Polls `condition` every few milliseconds until it holds; false if `timeout` passes first.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
+// Runs body(rank) on one thread per rank in [0, ranks), joins them all, and rethrows the first rank's exception on the
+// caller's thread (for in-process tests of data-parallel code, one thread per rank).
+void on_rank_threads(int ranks, const std::function<void(int)>& body);
+
 // Path of the troupe CLI and of a test helper executable built next to the tests.
 std::string cli_path();
 // run_process of the troupe CLI with `args`.
