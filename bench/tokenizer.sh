@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-${TMPDIR:-/tmp}/troupe-tokenizer-bench}
 shift || true
 troupe=${TROUPE:-$root/build/cli/troupe}
-tokenizer=${TOKENIZER:-$root/tests/data/tokenizers/gpt2.tiktoken}
+tokenizer=${TOKENIZER:-$root/tests/fixtures/tokenizers/gpt2.tiktoken}
 for tool in spm_train spm_encode; do
   command -v "$tool" >/dev/null || { echo "tokenizer bench: $tool not found (sentencepiece, from scripts/install-deps.sh)" >&2; exit 1; }
 done

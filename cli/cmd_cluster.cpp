@@ -17,6 +17,7 @@
 #include "cluster/slurm_client.h"
 #include "cluster/submit.h"
 #include "core/errors.h"
+#include "core/runtime.h"
 #include "experiments/registry.h"
 
 namespace troupe::cli {
@@ -167,7 +168,7 @@ void add_submit_command(CLI::App& app, int& exit_code) {
     const auto plan = cluster::plan_launch(args->file, args->overrides, [](const core::ConfigNode& t) {
       experiments::find_kind(t).show(t, false, false);
     });
-    const auto prepared = cluster::prepare_submission(plan, cluster::current_executable(), fs::current_path());
+    const auto prepared = cluster::prepare_submission(plan, core::current_executable(), fs::current_path());
     if (args->dry_run) {
       cluster::check_targets(plan, /*remove=*/false);
       std::cout << prepared.script;

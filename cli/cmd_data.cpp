@@ -1,6 +1,6 @@
 // `troupe data prepare`: a corpus of text files -> DIR/train.bin and DIR/val.bin token files for LM training
-// (read with core/lm_data.h). Thin argument handling over core/tokenizer_corpus.h; it does not clean or
-// deduplicate text, and SFT/preference JSONL is read directly by core/text_datasets.h instead.
+// (read with data/lm_data.h). Thin argument handling over tokenizers/corpus.h; it does not clean or
+// deduplicate text, and SFT/preference JSONL is read directly by data/text_datasets.h instead.
 //
 // Split: each input file is one document. The files are sorted, shuffled with a SplitMix64 Fisher-Yates seeded by
 // --seed, and the first max(1, round(fraction * n)) of that order (at most n - 1) go to val, so every split gets
@@ -17,12 +17,13 @@
 #include <optional>
 
 #include "cli/commands.h"
-#include "core/bpe_tokenizer.h"
+#include "tokenizers/bpe_tokenizer.h"
 #include "core/errors.h"
 #include "core/seeding.h"
-#include "core/token_file.h"
-#include "core/tokenizer_corpus.h"
-#include "core/tokenizer_file.h"
+#include "data/token_file.h"
+#include "data/corpus_encoding.h"
+#include "tokenizers/corpus.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::cli {
 
@@ -75,12 +76,12 @@ void prepare(const PrepareArgs& a) {
   if (fs::exists(out_dir) && !fs::is_directory(out_dir)) {
     throw ConfigError("--output " + a.output + " exists and is not a directory");
   }
-  core::resolve_threads(a.threads);  // ConfigError for a negative count, before any work
-  const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
-  core::EncodeFilesOptions options;
+  tokenizers::resolve_threads(a.threads);  // ConfigError for a negative count, before any work
+  const auto tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
+  data::EncodeFilesOptions options;
   options.threads = a.threads;
-  options.separator = core::document_separator(tok, a.separator);
-  const std::vector<fs::path> files = core::list_text_files(a.inputs);
+  options.separator = data::document_separator(tok, a.separator);
+  const std::vector<fs::path> files = tokenizers::list_text_files(a.inputs);
   const std::vector<size_t> val_index = choose_val(files.size(), a.val_fraction, a.seed);
 
   std::vector<fs::path> train, val;
@@ -93,11 +94,11 @@ void prepare(const PrepareArgs& a) {
     }
   }
   fs::create_directories(out_dir);
-  const auto train_report = core::encode_files_to_token_file(tok, train, out_dir / "train.bin", options);
+  const auto train_report = data::encode_files_to_token_file(tok, train, out_dir / "train.bin", options);
   std::cout << fmt::format("train.bin: {} documents, {} tokens ({:.1f} MB of text)\n", train_report.files,
                            train_report.tokens, train_report.bytes / 1e6);
   if (!val.empty()) {
-    const auto val_report = core::encode_files_to_token_file(tok, val, out_dir / "val.bin", options);
+    const auto val_report = data::encode_files_to_token_file(tok, val, out_dir / "val.bin", options);
     std::cout << fmt::format("val.bin: {} documents, {} tokens ({:.1f} MB of text)\n", val_report.files,
                              val_report.tokens, val_report.bytes / 1e6);
   } else {

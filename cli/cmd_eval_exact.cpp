@@ -8,10 +8,12 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/id_list.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
+#include "core/torch_runtime.h"
 #include "experiments/exact_eval.h"
 #include "models/gpt_checkpoint.h"
 
@@ -66,7 +68,7 @@ void add_eval_exact_command(CLI::App& eval, int& exit_code) {
     o.betas = args->betas;
     o.batch_size = args->batch_size;
     rlhf::RewardFunctionConfig rc;
-    rc.type = "pattern";
+    rc.type = rlhf::RewardFunctionType::kPattern;
     rc.pattern = parse_id_list<int64_t>(args->pattern, "--pattern");
     const auto reward = rlhf::make_reward_function(rc);
     const experiments::ExactEvalResult r = experiments::exact_eval(policy, reference, *reward, o);

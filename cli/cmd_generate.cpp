@@ -11,11 +11,13 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/id_list.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
-#include "core/tokenizer_file.h"
+#include "core/torch_runtime.h"
+#include "tokenizers/tokenizer_file.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
@@ -53,8 +55,8 @@ void run_generate(const GenerateArgs& a) {
   if (a.prompts.empty() == a.prompt_ids.empty()) {
     throw ConfigError("generate: give prompts as --prompt TEXT (with --tokenizer) or as --prompt-ids, not both");
   }
-  std::optional<core::BpeTokenizer> tok;
-  if (!a.tokenizer.empty()) tok = core::open_tokenizer(a.tokenizer, a.encoding);
+  std::optional<tokenizers::BpeTokenizer> tok;
+  if (!a.tokenizer.empty()) tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
   if (!a.prompts.empty() && !tok) throw ConfigError("generate: --prompt needs --tokenizer");
 
   std::vector<std::vector<int64_t>> prompts;

@@ -8,6 +8,7 @@
 #include "core/device_spec.h"
 #include "core/build_info.h"
 #include "core/runtime.h"
+#include "core/torch_runtime.h"
 #include "distributed/library_versions.h"
 
 namespace troupe::cli {
@@ -43,16 +44,6 @@ void print_info(int threads) {
 }
 
 }  // namespace
-
-void add_device_option(CLI::App* cmd, std::string& spec) {
-  cmd->add_option("--device", spec, "auto | cpu | cuda | cuda:N (auto: this process's GPU when one is visible)")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            return core::valid_device_spec(v) ? std::string() : "'" + v + "' is not " + core::device_spec_expected();
-          },
-          "DEVICE"))
-      ->capture_default_str();
-}
 
 void add_info_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("info", "Show versions, the torch build and its backends, devices, threads and CPU features");

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/id_list.h"
 #include "core/errors.h"
 #include "experiments/policy_tools.h"
@@ -29,7 +30,8 @@ struct RewardArgs {
   }
   rlhf::RewardFunctionConfig config() const {
     rlhf::RewardFunctionConfig c;
-    c.type = type;
+    c.type = core::parse_enum<rlhf::RewardFunctionType>(type);
+    if (!c.type) throw ConfigError("--reward " + type + ": expected " + core::enum_choices<rlhf::RewardFunctionType>());
     c.lexicon = lexicon;
     c.target_length = target_length;
     c.eos_bonus = eos_bonus;

@@ -7,8 +7,6 @@
 // ancestor directory of the executable (build/cli/troupe -> ../../scripts/plot_report.py).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,10 +22,10 @@
 
 #include "cli/commands.h"
 #include "core/errors.h"
+#include "core/subprocess.h"
 #include "core/run_log.h"
 #include "core/runtime.h"
 
-extern char** environ;
 
 namespace troupe::cli {
 
@@ -224,17 +222,11 @@ fs::path find_plot_script() {
 // Runs argv to completion with our stdout/stderr (the script prints the paths it writes); returns its exit status.
 int run_child(const std::vector<std::string>& argv) {
   std::cout.flush();
-  std::vector<char*> cargv;
-  std::vector<std::string> copy = argv;
-  for (auto& a : copy) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  pid_t pid = 0;
-  if (const int rc = ::posix_spawn(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ); rc != 0)
-    throw IoError("cannot start " + argv[0] + ": " + std::strerror(rc));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw IoError(std::string("waitpid: ") + std::strerror(errno));
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  core::SubprocessOptions o;
+  o.argv = argv;
+  core::Subprocess child(std::move(o));
+  while (true)
+    if (const auto status = child.wait_for(std::chrono::seconds(1))) return *status;
 }
 
 constexpr const char* kInstallHint = "run `make deps` (matplotlib and h5py in the project venv, scripts/requirements.txt)";

@@ -8,8 +8,8 @@
 #include "cluster/launch_plan.h"
 #include "cluster/launch_sections.h"
 #include "cluster/local_sweep.h"
-#include "cluster/subprocess.h"
 #include "core/config_tree.h"
+#include "core/runtime.h"
 #include "experiments/ppo_experiment.h"
 #include "experiments/registry.h"
 
@@ -40,7 +40,7 @@ void add_run_command(CLI::App& app, int& exit_code, const std::string& command_l
     if (sections.has_sweep && !args->no_sweep) {
       const auto plan = cluster::plan_launch(
           args->file, overrides, [](const core::ConfigNode& t) { experiments::find_kind(t).show(t, false, false); });
-      exit_code = cluster::run_sweep_locally(plan, cluster::current_executable(), std::cout);
+      exit_code = cluster::run_sweep_locally(plan, core::current_executable(), std::cout);
       return;
     }
     exit_code = experiments::find_kind(tree).run(tree, command_line);

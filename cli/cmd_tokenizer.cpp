@@ -1,5 +1,5 @@
 // `troupe tokenizer train|encode|decode|inspect` (and `bench`, registered from cmd_tokenizer_bench.cpp).
-// Thin argument handling over core/tokenizer_file.h and core/tokenizer_corpus.h.
+// Thin argument handling over tokenizers/tokenizer_file.h and tokenizers/corpus.h.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -7,15 +7,17 @@
 #include <iostream>
 #include <sstream>
 
+#include "bench/commands.h"
 #include "cli/commands.h"
 #include "cli/id_list.h"
-#include "core/bpe_tokenizer.h"
+#include "tokenizers/bpe_tokenizer.h"
 #include "core/errors.h"
-#include "core/pretokenizer.h"
-#include "core/token_file.h"
-#include "core/tokenizer_corpus.h"
-#include "core/tokenizer_file.h"
-#include "core/tokenizer_files.h"
+#include "tokenizers/pretokenizer.h"
+#include "data/token_file.h"
+#include "data/corpus_encoding.h"
+#include "tokenizers/corpus.h"
+#include "tokenizers/tokenizer_file.h"
+#include "tokenizers/foreign_formats.h"
 
 namespace troupe::cli {
 
@@ -68,7 +70,7 @@ std::string join_ids(const std::vector<int>& ids) {
 }
 
 void inspect(const TokenizerArgs& a) {
-  const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
+  const auto tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
   size_t total = 0;
   for (const auto& piece : tok.pieces(a.text)) {
     auto ids = tok.encode_ordinary(piece);
@@ -84,7 +86,7 @@ void inspect(const TokenizerArgs& a) {
 void encode(const TokenizerArgs& a) {
   const int modes = (!a.text.empty() ? 1 : 0) + (!a.inputs.empty() ? 1 : 0) + (!a.jsonl.empty() ? 1 : 0);
   if (modes != 1) throw ConfigError("tokenizer encode: give exactly one of TEXT, --input FILES or --jsonl FILE");
-  const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
+  const auto tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
   if (!a.text.empty()) {
     std::set<std::string> allowed;
     if (a.allow_special)
@@ -94,31 +96,31 @@ void encode(const TokenizerArgs& a) {
   }
   if (a.output.empty()) throw ConfigError("tokenizer encode: --output is required with --input or --jsonl");
   if (!a.jsonl.empty()) {
-    core::JsonlEncodeOptions options;
+    data::JsonlEncodeOptions options;
     options.text_field = a.text_field;
     options.ids_field = a.ids_field;
     options.allow_special = a.allow_special;
     options.threads = a.threads;
-    const auto report = core::encode_jsonl(tok, a.jsonl, a.output, options);
+    const auto report = data::encode_jsonl(tok, a.jsonl, a.output, options);
     std::cout << fmt::format("{}: {} lines, {} tokens in {:.2f} s -> {}\n", a.jsonl, report.lines, report.tokens,
                              report.seconds, a.output);
     return;
   }
-  core::EncodeFilesOptions options;
+  data::EncodeFilesOptions options;
   options.threads = a.threads;
-  options.separator = core::document_separator(tok, a.separator);
-  const auto files = core::list_text_files(a.inputs);
-  const auto report = core::encode_files_to_token_file(tok, files, a.output, options);
+  options.separator = data::document_separator(tok, a.separator);
+  const auto files = tokenizers::list_text_files(a.inputs);
+  const auto report = data::encode_files_to_token_file(tok, files, a.output, options);
   std::cout << fmt::format("{} files, {:.1f} MB -> {} tokens ({}) in {:.2f} s ({:.1f} MB/s) -> {} (+ {}.json)\n",
                            report.files, report.bytes / 1e6, report.tokens, report.info.dtype, report.seconds,
                            report.bytes / 1e6 / std::max(report.seconds, 1e-9), a.output, a.output);
 }
 
 void decode(const TokenizerArgs& a) {
-  const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
+  const auto tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
   if (!a.inputs.empty()) {
     if (a.inputs.size() != 1 || !a.text.empty()) throw ConfigError("tokenizer decode: give ids or one --input token file");
-    const core::TokenFile file(a.inputs[0]);
+    const data::TokenFile file(a.inputs[0]);
     std::vector<int64_t> buf(1 << 16);
     for (uint64_t at = 0; at < file.size(); at += buf.size()) {
       const uint64_t n = std::min<uint64_t>(buf.size(), file.size() - at);
@@ -133,11 +135,11 @@ void decode(const TokenizerArgs& a) {
 
 // Writes the tokenizer in another format: "hf" (tokenizer.json for the `tokenizers` package) or "troupe".
 void export_tokenizer(const TokenizerArgs& a) {
-  const auto tok = core::open_tokenizer(a.tokenizer, a.encoding);
+  const auto tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
   if (a.format == "hf") {
-    core::save_hf_tokenizer_json(a.output, tok.spec());
+    tokenizers::save_hf_tokenizer_json(a.output, tok.spec());
   } else if (a.format == "troupe") {
-    core::save_tokenizer_file(a.output, core::TokenizerFile{tok.spec(), {}, {}});
+    tokenizers::save_tokenizer_file(a.output, tokenizers::TokenizerFile{tok.spec(), {}, {}});
   } else {
     throw ConfigError("--format must be hf or troupe, not '" + a.format + "'");
   }
@@ -146,17 +148,17 @@ void export_tokenizer(const TokenizerArgs& a) {
 }
 
 void train(const TokenizerArgs& a) {
-  core::BpeTrainingConfig config;
+  tokenizers::BpeTrainingConfig config;
   config.vocab_size = a.vocab_size;
   config.min_frequency = a.min_frequency;
   config.pattern = resolve_pattern(a.pattern);
   config.special_tokens = a.specials;
   config.threads = a.threads;
   config.name = a.name.empty() ? fs::path(a.output).stem().string() : a.name;
-  const auto files = core::list_text_files(a.inputs);
-  core::BpeTrainingReport report;
-  core::TokenizerFile file = core::train_bpe_on_files(files, config, &report);
-  core::save_tokenizer_file(a.output, file);
+  const auto files = tokenizers::list_text_files(a.inputs);
+  tokenizers::BpeTrainingReport report;
+  tokenizers::TokenizerFile file = tokenizers::train_bpe_on_files(files, config, &report);
+  tokenizers::save_tokenizer_file(a.output, file);
   std::cout << fmt::format(
       "trained {} on {} files ({:.1f} MB, {} pieces, {} distinct): {} merges, vocab {} + {} special; "
       "counting {:.2f} s, merging {:.2f} s -> {}\n",
@@ -172,8 +174,8 @@ void train(const TokenizerArgs& a) {
 }  // namespace
 
 std::string resolve_pattern(const std::string& choice) {
-  if (choice == "gpt2" || choice == "r50k_base" || choice == "p50k_base") return core::kGpt2Pattern;
-  if (choice == "cl100k" || choice == "cl100k_base") return core::kCl100kPattern;
+  if (choice == "gpt2" || choice == "r50k_base" || choice == "p50k_base") return tokenizers::kGpt2Pattern;
+  if (choice == "cl100k" || choice == "cl100k_base") return tokenizers::kCl100kPattern;
   if (choice.empty()) throw ConfigError("--pattern must not be empty");
   return choice;  // a custom regex; compiled (and checked) by the Pretokenizer
 }
@@ -249,7 +251,7 @@ void add_tokenizer_command(CLI::App& app, int& exit_code) {
     exit_code = 0;
   });
 
-  add_tokenizer_bench_command(*cmd, exit_code);
+  bench::add_tokenizer_bench_command(*cmd, exit_code);
 }
 
 }  // namespace troupe::cli

@@ -11,8 +11,9 @@
 #include "cluster/launch_sections.h"
 #include "core/config_tree.h"
 #include "core/errors.h"
-#include "core/lm_data.h"
+#include "data/lm_data.h"
 #include "core/runtime.h"
+#include "core/torch_runtime.h"
 #include "experiments/registry.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
@@ -70,7 +71,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
     core::set_threads(args->threads);
     models::Gpt model = models::load_pretrained_gpt(args->checkpoint);
     model->eval();
-    core::LmBatchOptions o;
+    data::LmBatchOptions o;
     o.batch_size = args->batch_size;
     o.block_size = args->block_size > 0 ? args->block_size : model->config().block_size;
     o.model_vocab_size = model->config().vocab_size;
@@ -78,7 +79,7 @@ void add_eval_command(CLI::App& app, int& exit_code) {
       throw ConfigError("--block-size " + std::to_string(o.block_size) + " exceeds the model's block_size " +
                         std::to_string(model->config().block_size));
     }
-    core::LmBatchSampler sampler(args->data, o);
+    data::LmBatchSampler sampler(args->data, o);
     torch::NoGradGuard no_grad;
     double sum = 0;
     int64_t tokens = 0, batches = 0;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "bench/commands.h"
 #include "cli/commands.h"
 #include "core/build_info.h"
 #include "core/errors.h"
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   troupe::cli::add_info_command(app, exit_code);
   troupe::cli::add_config_command(app, exit_code);
-  troupe::cli::add_bench_command(app, exit_code);
+  troupe::bench::add_bench_command(app, exit_code);
   troupe::cli::add_run_command(app, exit_code, join_argv(argc, argv));
   troupe::cli::add_log_command(app, exit_code);
   troupe::cli::add_worker_command(app, exit_code);

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "cluster/run_progress.h"
-#include "cluster/subprocess.h"
+#include "core/subprocess.h"
 #include "core/run_dir.h"
 #include "core/signals.h"
 
@@ -42,9 +42,9 @@ int run_sweep_locally(const LaunchPlan& plan, const fs::path& troupe, std::ostre
     std::vector<std::string> argv = {troupe.string(), "run", "--no-sweep", plan.config_file.string()};
     argv.insert(argv.end(), plan.overrides.begin(), plan.overrides.end());
     argv.insert(argv.end(), t.overrides.begin(), t.overrides.end());
-    out << fmt::format("sweep {}: run {}/{}: {}\n", plan.name, i + 1, plan.targets.size(), join_command(argv))
+    out << fmt::format("sweep {}: run {}/{}: {}\n", plan.name, i + 1, plan.targets.size(), core::join_command(argv))
         << std::flush;
-    outcomes[i].exit_code = run_foreground(argv);
+    outcomes[i].exit_code = core::run_foreground(argv);
     code = *outcomes[i].exit_code;
     if (code == 0 && core::stop_requested()) code = 128 + core::stop_signal();
   }

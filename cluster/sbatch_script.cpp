@@ -1,7 +1,7 @@
 // Implementation of cluster/sbatch_script.h.
 #include "cluster/sbatch_script.h"
 
-#include "cluster/subprocess.h"
+#include "core/subprocess.h"
 #include "core/errors.h"
 
 namespace troupe::cluster {
@@ -82,10 +82,10 @@ std::string sbatch_script(const ClusterSection& c, const BatchJob& job) {
   s += "#   2 config or data error; 1 runtime failure; other 128+N troupe killed by signal N.\n";
   for (const auto& option : sbatch_options(c, job)) s += "#SBATCH " + option + "\n";
   s += "\nset -u\n";
-  s += "cd " + shell_quote(job.submit_dir.string()) + " || exit 1\n";
+  s += "cd " + core::shell_quote(job.submit_dir.string()) + " || exit 1\n";
   s += "# Open MPI refuses to run as root without these (under srun and as a singleton alike).\n";
   s += "if [ \"$(id -u)\" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi\n";
-  s += "slurm_dir=" + shell_quote(job.slurm_dir.string()) + "\n";
+  s += "slurm_dir=" + core::shell_quote(job.slurm_dir.string()) + "\n";
   s += "tag=\"job ${SLURM_JOB_ID:-none}${SLURM_ARRAY_TASK_ID:+ (array ${SLURM_ARRAY_JOB_ID:-}_${SLURM_ARRAY_TASK_ID})}"
        " restart ${SLURM_RESTART_COUNT:-0}\"\n";
   s += "event() {\n"
@@ -93,7 +93,7 @@ std::string sbatch_script(const ClusterSection& c, const BatchJob& job) {
        "  echo \"troupe-slurm: $*\"\n"
        "}\n";
   s += "args=(";
-  for (size_t i = 0; i < job.troupe_args.size(); ++i) s += (i ? " " : "") + shell_quote(job.troupe_args[i]);
+  for (size_t i = 0; i < job.troupe_args.size(); ++i) s += (i ? " " : "") + core::shell_quote(job.troupe_args[i]);
   s += ")\n";
   if (job.array_size > 0) {
     s += "# This array task's run: row $SLURM_ARRAY_TASK_ID of sweep.tsv (index, run directory, overrides...).\n";
@@ -112,7 +112,7 @@ std::string sbatch_script(const ClusterSection& c, const BatchJob& job) {
        "trap 'forward USR1' USR1\n"
        "trap 'forward TERM' TERM\n";
   s += "event \"starting on $(hostname): troupe ${args[*]}\"\n";
-  const std::string troupe = shell_quote(job.troupe.string());
+  const std::string troupe = core::shell_quote(job.troupe.string());
   if (c.ntasks > 1)
     s += "srun --mpi=" + c.srun_mpi + " " + troupe + " \"${args[@]}\" &\n";
   else

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/runtime.h"
 
 namespace troupe::cluster {
 namespace fs = std::filesystem;
@@ -27,26 +28,25 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
 }  // namespace
 
 fs::path slurm_program(const std::string& name) {
-  if (auto p = find_on_path(name)) return *p;
+  if (auto p = core::find_on_path(name)) return *p;
   throw IoError(name +
                 " not found on PATH: install slurm-client (scripts/install-deps.sh installs it with "
                 "slurm-wlm), or run where Slurm's commands are available");
 }
 
-CommandResult run_slurm(const std::string& name, const std::vector<std::string>& args, std::chrono::seconds timeout,
-                        const fs::path& cwd) {
-  std::vector<std::string> argv = {slurm_program(name).string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  CommandOptions options;
-  options.timeout = timeout;
+core::CommandOutput run_slurm(const std::string& name, const std::vector<std::string>& args,
+                              std::chrono::seconds timeout, const fs::path& cwd) {
+  core::SubprocessOptions options;
+  options.argv = {slurm_program(name).string()};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
   options.cwd = cwd;
-  return run_command(argv, options);
+  return core::run_captured(std::move(options), timeout);
 }
 
 std::string sbatch_submit(const fs::path& script, const fs::path& cwd) {
   const auto r = run_slurm("sbatch", {"--parsable", script.string()}, std::chrono::seconds(60), cwd);
-  if (r.exit_code != 0)
-    throw IoError("sbatch " + script.string() + " failed (exit " + std::to_string(r.exit_code) +
+  if (r.status != 0)
+    throw IoError("sbatch " + script.string() + " failed (exit " + std::to_string(r.status) +
                   "): " + trim(r.err + r.out));
   // --parsable prints "<jobid>" or "<jobid>;<cluster>", possibly after warnings on other lines.
   std::istringstream lines(r.out);
@@ -87,12 +87,12 @@ std::vector<JobState> job_states(const std::vector<std::string>& ids) {
   std::vector<JobState> states;
   // squeue fails for the whole list when one id is unknown: ask per id then.
   auto r = run_slurm("squeue", {"--noheader", "--array", "--states=all", "--jobs=" + list, "--format=%i|%T|%M|%R"});
-  if (r.exit_code == 0) {
+  if (r.status == 0) {
     states = parse_job_states(r.out, "squeue");
   } else {
     for (const auto& id : ids) {
       auto one = run_slurm("squeue", {"--noheader", "--array", "--states=all", "--jobs=" + id, "--format=%i|%T|%M|%R"});
-      if (one.exit_code == 0) {
+      if (one.status == 0) {
         auto s = parse_job_states(one.out, "squeue");
         states.insert(states.end(), s.begin(), s.end());
       }
@@ -103,10 +103,10 @@ std::vector<JobState> job_states(const std::vector<std::string>& ids) {
   std::vector<std::string> missing;
   for (const auto& id : ids)
     if (!known.count(id)) missing.push_back(id);
-  if (missing.empty() || !find_on_path("sacct")) return states;
+  if (missing.empty() || !core::find_on_path("sacct")) return states;
   auto acct = run_slurm("sacct", {"--noheader", "--parsable2", "--allocations", "--jobs=" + join(missing, ","),
                                   "--format=JobID,State,Elapsed,NodeList"});
-  if (acct.exit_code == 0) {
+  if (acct.status == 0) {
     auto s = parse_job_states(acct.out, "sacct");
     states.insert(states.end(), s.begin(), s.end());
   }
@@ -116,8 +116,8 @@ std::vector<JobState> job_states(const std::vector<std::string>& ids) {
 void scancel(const std::vector<std::string>& ids) {
   if (ids.empty()) return;
   auto r = run_slurm("scancel", ids);
-  if (r.exit_code != 0)
-    throw IoError("scancel " + join(ids, " ") + " failed (exit " + std::to_string(r.exit_code) +
+  if (r.status != 0)
+    throw IoError("scancel " + join(ids, " ") + " failed (exit " + std::to_string(r.status) +
                   "): " + trim(r.err + r.out));
 }
 

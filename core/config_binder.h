@@ -11,19 +11,35 @@
 //
 // Binding rejects unknown keys (suggesting the nearest valid one) and wrong types, naming
 // the file:line:col of the offending value and its dotted key path.
+//
+// Choices are enums bound by name: declare the names next to the enum with a `config_names` function that
+// argument-dependent lookup finds, and the binder accepts exactly those names (anything else is an error naming
+// file:line:col and listing the choices); emitting writes the name back.
+//
+//   enum class Schedule { Cosine, Linear };
+//   constexpr auto config_names(Schedule) { return std::array{std::pair{Schedule::Cosine, "cosine"},
+//                                                             std::pair{Schedule::Linear, "linear"}}; }
+//
+// Paths are declared with `v.path(key, value, doc)` instead of `field`: a relative path written in a config file
+// resolves against that file's directory (as `base:` does), so a config works from any working directory; a
+// path given as a command-line override stays relative to the working directory, and one starting with "${"
+// (a placeholder such as ${run}) is left for its consumer to expand.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -35,6 +51,35 @@ namespace troupe::core {
 // Origin of every bound leaf value, by dotted path ("runtime.threads").
 using OriginMap = std::map<std::string, Origin>;
 
+// The config name of an enum value (its `config_names` entry).
+template <class E>
+std::string enum_name(E value) {
+  for (const auto& [v, name] : config_names(E{}))
+    if (v == value) return name;
+  return "?";
+}
+
+// The value named `name`, or nullopt.
+template <class E>
+std::optional<E> parse_enum(std::string_view name) {
+  for (const auto& [v, n] : config_names(E{}))
+    if (name == n) return v;
+  return std::nullopt;
+}
+
+// "a, b or c": the accepted names, for error messages and docs.
+template <class E>
+std::string enum_choices() {
+  const auto names = config_names(E{});
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + std::string(names[i].second);
+  return out;
+}
+
+// A path value written in `file` resolved against the file's directory (absolute, lexically normal); empty paths,
+// absolute paths and placeholders ("${run}/...") are returned unchanged.
+std::string resolve_config_path(const std::string& value, const std::string& file);
+
 namespace detail {
 
 inline std::string join_path(const std::string& prefix, const std::string& key) {
@@ -45,6 +90,7 @@ inline std::string join_path(const std::string& prefix, const std::string& key) 
 struct ProbeVisitor {
   template <class T>
   void field(const char*, T&, const char*) {}
+  void path(const char*, std::string&, const char*) {}
 };
 template <class T, class = void>
 struct is_config_struct : std::false_type {};
@@ -83,6 +129,7 @@ std::string type_description() {
            std::to_string(std::numeric_limits<T>::max()) + "]";
   else if constexpr (std::is_floating_point_v<T>) return "a number";
   else if constexpr (std::is_same_v<T, std::string>) return "a string";
+  else if constexpr (std::is_enum_v<T>) return enum_choices<T>();
   else if constexpr (is_vector<T>::value) return "a list";
   else return "a mapping";
 }
@@ -98,6 +145,10 @@ void read_scalar(const ConfigNode& n, const std::string& path, T& out) {
     if (n.is_null()) out.clear();
     else if (n.is_scalar()) out = n.text();
     else type_error(n, path, "a string");
+  } else if constexpr (std::is_enum_v<T>) {
+    const auto v = n.is_scalar() ? parse_enum<T>(n.text()) : std::nullopt;
+    if (!v) type_error(n, path, enum_choices<T>());
+    out = *v;
   } else {
     if (!n.is_scalar()) type_error(n, path, type_description<T>());
     const std::string& s = n.text();
@@ -145,6 +196,13 @@ class ConfigBinder {
     const ConfigNode* child = node_ ? node_->find(key) : nullptr;
     if (child) detail::read_value(*child, path, value, origins_);
     else detail::read_value(ConfigNode{}, path, value, origins_, /*absent=*/true);
+  }
+
+  // A path field: bound like a string, then resolved against the directory of the file that wrote it.
+  void path(const char* key, std::string& value, const char* doc) {
+    field(key, value, doc);
+    const auto it = origins_.find(detail::join_path(prefix_, key));
+    if (it != origins_.end() && it->second.kind == Origin::Kind::File) value = resolve_config_path(value, it->second.file);
   }
 
   // Throws ConfigError for any key in the node that no field claimed.
@@ -233,6 +291,7 @@ void read_value(const ConfigNode& n, const std::string& path, T& out, OriginMap&
 template <class T>
 std::string format_scalar(const T& v) {
   if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+  else if constexpr (std::is_enum_v<T>) return enum_name(v);
   else if constexpr (std::is_integral_v<T>) return std::to_string(v);
   else if constexpr (std::is_floating_point_v<T>) {
     if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
@@ -321,6 +380,7 @@ class ConfigEmitter {
       lines_.push_back({pad + key + ": " + flow(value), comment_for(path, doc)});
     }
   }
+  void path(const char* key, const std::string& value, const char* doc) { field(key, value, doc); }
 
   // The YAML text; comments aligned in one column.
   std::string str() const {
@@ -349,6 +409,7 @@ class ConfigEmitter {
     void field(const char* key, const T& value, const char*) {
       text += (text.empty() ? "" : ", ") + std::string(key) + ": " + flow(value);
     }
+    void path(const char* key, const std::string& value, const char* doc) { field(key, value, doc); }
   };
 
   template <class T>

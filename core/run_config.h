@@ -2,30 +2,48 @@
 // Subsystem configs (model, train, ppo, ...) live with their modules and embed these.
 #pragma once
 
+#include <array>
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <utility>
 
 #include "core/config_binder.h"
 #include "core/device_spec.h"
 
 namespace troupe::core {
 
+// What to do with an existing unfinished run of the same name.
+enum class ResumePolicy { kAuto, kNever, kMust };
+constexpr auto config_names(ResumePolicy) {
+  return std::array{std::pair{ResumePolicy::kAuto, "auto"}, std::pair{ResumePolicy::kNever, "never"},
+                    std::pair{ResumePolicy::kMust, "must"}};
+}
+
+// Console and text-log verbosity (spdlog's levels).
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+constexpr auto config_names(LogLevel) {
+  return std::array{std::pair{LogLevel::kTrace, "trace"}, std::pair{LogLevel::kDebug, "debug"},
+                    std::pair{LogLevel::kInfo, "info"}, std::pair{LogLevel::kWarn, "warn"},
+                    std::pair{LogLevel::kError, "error"}};
+}
+
 // Where a run's directory is and what to do when it already exists.
 struct RunSection {
   std::string name;            // run directory name under `dir`; empty = a UTC timestamp
   std::string dir = "runs";    // parent directory of run directories
-  std::string resume = "auto"; // auto: resume an unfinished run; never: refuse; must: fail if nothing to resume
+  ResumePolicy resume = ResumePolicy::kAuto;  // auto: resume an unfinished run; never: refuse; must: fail if none
   bool overwrite = false;      // replace an existing (even finished) run directory
 
   template <class V>
   void visit(V& v) {
     v.field("name", name, "run directory name under run.dir; empty = UTC timestamp");
-    v.field("dir", dir, "parent directory of run directories");
+    v.path("dir", dir, "parent directory of run directories");
     v.field("resume", resume, "auto | never | must: what to do with an unfinished run of this name");
     v.field("overwrite", overwrite, "replace an existing run directory, even a finished one");
   }
   void validate(ConfigValidator& v) const {
-    v.require(resume == "auto" || resume == "never" || resume == "must", "resume", resume, "one of auto, never, must");
     v.require(name.find('/') == std::string::npos && name != "." && name != "..", "name", name,
               "a plain directory name (no '/')");
     v.require(!dir.empty(), "dir", dir, "a non-empty path");
@@ -35,7 +53,7 @@ struct RunSection {
 // Process-wide runtime settings.
 struct RuntimeSection {
   int threads = 0;                // ATen threads (and so MKL/oneDNN); 0 = all cores
-  std::string log_level = "info"; // trace | debug | info | warn | error
+  LogLevel log_level = LogLevel::kInfo;  // trace | debug | info | warn | error
   std::string device = "auto";    // auto | cpu | cuda | cuda:N (auto: the local rank's GPU when one exists, else CPU)
   bool deterministic = false;     // deterministic algorithms on CPU and CUDA (slower on GPUs)
 
@@ -49,9 +67,6 @@ struct RuntimeSection {
   void validate(ConfigValidator& v) const {
     v.require(threads >= 0 && threads <= 1024, "threads", threads, "an integer in [0, 1024] (0 = all cores)");
     v.require(valid_device_spec(device), "device", device, device_spec_expected());
-    v.require(log_level == "trace" || log_level == "debug" || log_level == "info" || log_level == "warn" ||
-                  log_level == "error",
-              "log_level", log_level, "one of trace, debug, info, warn, error");
   }
 };
 

@@ -85,13 +85,13 @@ RunDirectory RunDirectory::open(const RunSection& section) {
     } else if (finished) {
       throw ConfigError("run.name: run '" + name + "' already finished in " + path.string() +
                         "; pick another run.name or set run.overwrite=true");
-    } else if (section.resume == "never") {
+    } else if (section.resume == ResumePolicy::kNever) {
       throw ConfigError("run.resume: run '" + name + "' exists unfinished (" + to_string(status) + ") in " +
                         path.string() + " and run.resume=never; set run.resume=auto or run.overwrite=true");
     } else {
       resuming = true;
     }
-  } else if (section.resume == "must") {
+  } else if (section.resume == ResumePolicy::kMust) {
     throw ConfigError("run.resume: run.resume=must but there is no run '" + name + "' in " + section.dir);
   }
   fs::create_directories(path / "checkpoints");

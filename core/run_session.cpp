@@ -8,13 +8,14 @@
 #include "core/logging.h"
 #include "core/device.h"
 #include "core/runtime.h"
+#include "core/torch_runtime.h"
 #include "core/signals.h"
 
 namespace troupe::core {
 
 RunSession::RunSession(const RunSessionOptions& options)
     : options_(options), dir_(RunDirectory::open(options.run)) {
-  init_logging(options.runtime.log_level, dir_.text_log_file());
+  init_logging(enum_name(options.runtime.log_level), dir_.text_log_file());
   threads_ = set_threads(options.runtime.threads);
   if (options.runtime.deterministic) set_deterministic(true);
   install_stop_handlers();

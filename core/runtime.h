@@ -1,5 +1,6 @@
-// Process runtime facts and knobs: ATen's thread count, the libtorch build and the backends it uses, CPU
-// features, library versions, the reference Python. Not a config: see core/run_config.h.
+// Process runtime facts that need no torch: hardware threads, CPU features, paths, host name, time stamps, the
+// reference Python. The torch half (ATen threads, the libtorch build and its backends) is core/torch_runtime.h.
+// Not a config: see core/run_config.h.
 #pragma once
 
 #include <chrono>
@@ -11,9 +12,6 @@
 
 namespace troupe::core {
 
-// Sets intra-op threads for ATen (and so for MKL and oneDNN, which libtorch configures from it).
-// n == 0 means "all cores". Returns the count applied.
-int set_threads(int n);
 int hardware_threads();
 
 // The absolute path of `name` found on $PATH (or `name` itself when it contains a '/' and is executable).
@@ -23,26 +21,11 @@ std::optional<std::filesystem::path> find_on_path(const std::string& name);
 // IoError when it cannot be read.
 std::filesystem::path current_executable();
 
-// The libtorch this process runs on, and the backends it dispatches to.
-struct TorchInfo {
-  std::string version;         // TORCH_VERSION, e.g. "2.15.0"
-  bool cuda_build = false;     // libtorch was built with CUDA (the PyPI wheel is)
-  std::string cuda_runtime;    // CUDA runtime version libtorch was built against ("13.2"), "" for CPU builds
-  int cuda_devices = 0;        // visible GPUs (0 without a GPU or driver)
-  bool cudnn = false;          // cuDNN usable (needs a GPU)
-  std::string blas;            // "MKL 2024.2 ..." or what at::show_config() names
-  std::string onednn;          // oneDNN (MKL-DNN) version, "" when absent
-  std::string openmp;          // OpenMP version libtorch was built with
-  std::string cpu_capability;  // the vector ISA ATen's CPU kernels dispatch to ("AVX512", "AVX2", "DEFAULT")
-};
-TorchInfo torch_info();
 
 // x86 feature flags of interest (avx2, fma, avx512f, avx512_bf16, avx512_vnni, amx...).
 std::vector<std::string> cpu_features();
 std::string cpu_model();
 
-// Versions of the libraries this binary uses that core can see (libtorch, HDF5, yaml-cpp...).
-std::map<std::string, std::string> core_library_versions();
 
 std::string hostname();
 

@@ -18,7 +18,7 @@ RowRange shard_rows(int64_t n, int rank, int world) {
   return {begin, begin + base + (r < extra ? 1 : 0)};
 }
 
-void allreduce_sum_anywhere(core::Communicator& comm, at::Tensor& tensor) {
+void allreduce_sum_anywhere(distributed::Communicator& comm, at::Tensor& tensor) {
   if (comm.accepts(tensor.device())) {
     comm.allreduce_sum(tensor);
     return;
@@ -28,7 +28,7 @@ void allreduce_sum_anywhere(core::Communicator& comm, at::Tensor& tensor) {
   tensor.copy_(host);
 }
 
-void allreduce_gradients(core::Communicator& comm, const std::vector<at::Tensor>& params, std::vector<double>* sums) {
+void allreduce_gradients(distributed::Communicator& comm, const std::vector<at::Tensor>& params, std::vector<double>* sums) {
   if (comm.size() == 1 || params.empty()) return;
   std::vector<at::Tensor> parts;
   for (const auto& p : params) {
@@ -52,7 +52,7 @@ void allreduce_gradients(core::Communicator& comm, const std::vector<at::Tensor>
   }
 }
 
-at::Tensor gather_rows(core::Communicator& comm, const at::Tensor& mine, const std::vector<int64_t>& shape) {
+at::Tensor gather_rows(distributed::Communicator& comm, const at::Tensor& mine, const std::vector<int64_t>& shape) {
   if (comm.size() == 1) return mine;
   at::Tensor full = torch::zeros(shape, torch::kFloat32);
   const RowRange rows = shard_rows(shape.at(0), comm);
@@ -64,6 +64,14 @@ at::Tensor gather_rows(core::Communicator& comm, const at::Tensor& mine, const s
   }
   comm.allreduce_sum(full);
   return full;
+}
+
+double optimizer_step(distributed::Communicator& comm, const std::vector<at::Tensor>& params,
+                      torch::optim::Optimizer& optimizer, double max_norm) {
+  allreduce_gradients(comm, params);
+  const double norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+  optimizer.step();
+  return norm;
 }
 
 }  // namespace troupe::distributed

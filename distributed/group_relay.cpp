@@ -9,8 +9,8 @@
 
 namespace troupe::distributed {
 
-void broadcast_request(core::Communicator& comm, const Message& message) {
-  std::vector<zmq::message_t> frames = encode(message);
+void broadcast_request(distributed::Communicator& comm, const Message& message) {
+  std::vector<Frame> frames = encode(message);
   torch::Tensor sizes = torch::empty({static_cast<int64_t>(frames.size()) + 1}, torch::kLong);
   sizes[0] = static_cast<int64_t>(frames.size());
   int64_t total = 0;
@@ -30,7 +30,7 @@ void broadcast_request(core::Communicator& comm, const Message& message) {
   comm.broadcast(bytes, 0);
 }
 
-Message receive_request(core::Communicator& comm) {
+Message receive_request(distributed::Communicator& comm) {
   torch::Tensor header = torch::zeros({1}, torch::kLong);
   comm.broadcast(header, 0);
   const int64_t n = header[0].item<int64_t>();
@@ -41,17 +41,19 @@ Message receive_request(core::Communicator& comm) {
   for (int64_t i = 1; i < n; ++i) total += sizes[i].item<int64_t>();
   torch::Tensor bytes = torch::empty({total}, torch::kUInt8);
   comm.broadcast(bytes, 0);
-  std::vector<zmq::message_t> frames;
+  // The frames alias the received buffer, which they keep alive: no copy.
+  auto owner = std::make_shared<const torch::Tensor>(bytes);
+  std::vector<Frame> frames;
   const auto* in = static_cast<const uint8_t*>(bytes.data_ptr());
   for (int64_t i = 1; i < n; ++i) {
     const auto size = static_cast<size_t>(sizes[i].item<int64_t>());
-    frames.emplace_back(in, size);
+    frames.emplace_back(in, size, owner);
     in += size;
   }
   return decode(std::move(frames));
 }
 
-void serve_group(core::Communicator& comm, Server* server, const Handler& handler, const ServeOptions& options,
+void serve_group(distributed::Communicator& comm, Server* server, const Handler& handler, const ServeOptions& options,
                  std::chrono::milliseconds keepalive) {
   if (comm.rank() != 0) {
     while (true) {

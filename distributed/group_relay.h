@@ -6,7 +6,7 @@
 
 #include <chrono>
 
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 #include "distributed/message.h"
 #include "distributed/transport.h"
 
@@ -14,13 +14,13 @@ namespace troupe::distributed {
 
 // Root: sends `message` to every other rank. Others: receive_request returns it. Cost: the message is encoded
 // once and broadcast as two collectives (sizes, then bytes).
-void broadcast_request(core::Communicator& comm, const Message& message);
-Message receive_request(core::Communicator& comm);
+void broadcast_request(distributed::Communicator& comm, const Message& message);
+Message receive_request(distributed::Communicator& comm);
 
 // The worker loop of one rank of a group. Rank 0 serves `server` (others pass nullptr) and relays each request
 // before handling it; while idle it relays a heartbeat every `keepalive`, so the others' receive never reaches the
 // communicator's deadline unless rank 0 is gone. Ends on kShutdown (relayed to all) or options.should_stop.
-void serve_group(core::Communicator& comm, Server* server, const Handler& handler, const ServeOptions& options,
+void serve_group(distributed::Communicator& comm, Server* server, const Handler& handler, const ServeOptions& options,
                  std::chrono::milliseconds keepalive = std::chrono::seconds(5));
 
 }  // namespace troupe::distributed

@@ -1,9 +1,7 @@
 // Implementation of distributed/launcher.h.
 #include "distributed/launcher.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,12 +19,6 @@
 namespace troupe::distributed {
 
 namespace {
-int decode_status(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
 // pid -> (parent pid, state letter) of every process, from /proc/<pid>/stat ("pid (comm) S ppid ...": comm may hold
 // spaces and parentheses, so the fields after it are found from the last ')').
 std::map<int, std::pair<int, char>> process_table() {
@@ -62,64 +54,25 @@ int stopped_in_tree(int root, const std::map<int, std::pair<int, char>>& table) 
 }
 }  // namespace
 
+namespace {
+core::SubprocessOptions worker_options(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+  core::SubprocessOptions o = core::output_to_file(argv, log, /*append=*/true);
+  // Dies with its parent, even one killed with -9. Its own process group: a terminal's Ctrl-C reaches only the
+  // controller, which stops the workers itself after its last checkpoint.
+  o.parent_death_signal = SIGKILL;
+  o.new_process_group = true;
+  return o;
+}
+}  // namespace
+
 WorkerProcess::WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log)
-    : name_(std::move(name)), log_(log) {
-  if (argv.empty()) throw IoError("launcher: empty command for " + name_);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError("launcher: cannot open " + log.string() + ": " + std::strerror(errno));
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fd);
-    throw IoError("launcher: fork failed for " + name_ + ": " + std::strerror(errno));
-  }
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec. Dies with its parent, even one killed with -9.
-    // Its own process group: a terminal's Ctrl-C reaches only the controller, which stops the workers itself
-    // after its last checkpoint.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::setpgid(0, 0);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(cargv[0], cargv.data());
-    ::_exit(127);
-  }
-  ::close(fd);
-  pid_ = pid;
-}
+    : name_(std::move(name)), log_(log), process_(worker_options(argv, log)) {}
 
-WorkerProcess::~WorkerProcess() {
-  if (!poll()) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-}
+std::optional<int> WorkerProcess::poll() { return process_.poll(); }
 
-std::optional<int> WorkerProcess::poll() {
-  if (status_) return status_;
-  int status = 0;
-  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) status_ = decode_status(status);
-  return status_;
-}
+void WorkerProcess::signal(int signal_number) { process_.signal(signal_number); }
 
-void WorkerProcess::signal(int signal_number) {
-  if (!poll()) ::kill(pid_, signal_number);
-}
-
-std::optional<int> WorkerProcess::wait(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!poll()) {
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return status_;
-}
+std::optional<int> WorkerProcess::wait(std::chrono::milliseconds timeout) { return process_.wait_for(timeout); }
 
 std::string tail_lines(const std::filesystem::path& file, size_t lines) {
   std::ifstream in(file);

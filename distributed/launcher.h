@@ -12,18 +12,20 @@
 #include <string>
 #include <vector>
 
+#include "core/subprocess.h"
+
 namespace troupe::distributed {
 
 class WorkerProcess {
  public:
-  // fork + exec of argv[0] (an absolute path) with stdout and stderr appended to `log`. IoError when it fails.
+  // Starts argv (core::Subprocess) with stdout and stderr appended to `log`, in its own process group, killed
+  // (SIGKILL) when this process dies. IoError when it cannot be started.
   WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
-  ~WorkerProcess();  // SIGKILLs and reaps the process if it is still running
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
   const std::string& name() const { return name_; }
-  int pid() const { return pid_; }
+  int pid() const { return process_.pid(); }
   const std::filesystem::path& log() const { return log_; }
   // The exit status (128 + signal when killed) once it has exited; nullopt while it runs. Never blocks.
   std::optional<int> poll();
@@ -34,8 +36,7 @@ class WorkerProcess {
  private:
   std::string name_;
   std::filesystem::path log_;
-  int pid_ = -1;
-  std::optional<int> status_;
+  core::Subprocess process_;  // SIGKILLed and reaped on destruction if still running
 };
 
 // A set of workers that live and die together.

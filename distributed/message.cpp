@@ -103,16 +103,10 @@ at::Tensor sendable(const std::string& name, const at::Tensor& t) {
 
 // A frame pointing into the tensor's storage; the heap copy of the handle keeps the storage alive until ZeroMQ
 // calls the free function (possibly from its I/O thread: tensor refcounts are atomic).
-zmq::message_t tensor_frame(const at::Tensor& t) {
-  if (t.nbytes() == 0) return zmq::message_t();
-  auto* hold = new at::Tensor(t);
-  try {
-    return zmq::message_t(
-        hold->data_ptr(), hold->nbytes(), [](void*, void* hint) { delete static_cast<at::Tensor*>(hint); }, hold);
-  } catch (...) {
-    delete hold;  // zmq_msg_init_data failed (ENOMEM) without taking ownership
-    throw;
-  }
+Frame tensor_frame(const at::Tensor& t) {
+  if (t.nbytes() == 0) return Frame();
+  auto hold = std::make_shared<const at::Tensor>(t);
+  return Frame(hold->data_ptr(), hold->nbytes(), hold);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -139,7 +133,7 @@ struct HeaderSource {
 // Reading past the end makes cereal throw, which decode turns into a ProtocolError.
 class HeaderReader {
  public:
-  HeaderReader(HeaderSource& source, const zmq::message_t& frame)
+  HeaderReader(HeaderSource& source, const Frame& frame)
       : buffer_((source.buffer.reset(static_cast<const char*>(frame.data()), frame.size()), source.buffer)),
         archive_(source.stream) {}
 
@@ -215,7 +209,7 @@ TensorDesc read_tensor_desc(HeaderReader& r, const DecodeLimits& limits) {
 }
 
 // Parses and validates frame 0; fills `m`'s fields and returns the tensor descriptions.
-std::vector<TensorDesc> read_header(const zmq::message_t& frame, size_t tensor_frames, const DecodeLimits& limits,
+std::vector<TensorDesc> read_header(const Frame& frame, size_t tensor_frames, const DecodeLimits& limits,
                                     Message& m) {
   if (frame.size() > limits.max_header_bytes)
     throw ProtocolError(
@@ -266,9 +260,9 @@ std::vector<TensorDesc> read_header(const zmq::message_t& frame, size_t tensor_f
   return descs;
 }
 
-// A tensor over the frame's bytes; the from_blob deleter owns the zmq message. Copies when the frame's data is
+// A tensor over the frame's bytes; the from_blob deleter owns the frame. Copies when the frame's data is
 // not aligned to the element size (compilers may vectorise assuming it is).
-at::Tensor tensor_from_frame(zmq::message_t&& frame, const TensorDesc& d) {
+at::Tensor tensor_from_frame(Frame&& frame, const TensorDesc& d) {
   const auto options = at::TensorOptions().dtype(d.dtype->type);
   if (d.nbytes == 0) return at::empty(d.shape, options);
   if (reinterpret_cast<uintptr_t>(frame.data()) % c10::elementSize(d.dtype->type) != 0) {
@@ -276,9 +270,9 @@ at::Tensor tensor_from_frame(zmq::message_t&& frame, const TensorDesc& d) {
     std::memcpy(copy.data_ptr(), frame.data(), d.nbytes);
     return copy;
   }
-  auto* owned = new zmq::message_t(std::move(frame));
-  return at::for_blob(owned->data(), d.shape)
-      .context(owned, [](void* p) { delete static_cast<zmq::message_t*>(p); })  // freed even if make_tensor throws
+  auto* owned = new Frame(std::move(frame));
+  return at::for_blob(const_cast<void*>(owned->data()), d.shape)
+      .context(owned, [](void* p) { delete static_cast<Frame*>(p); })  // freed even if make_tensor throws
       .options(options)
       .make_tensor();
 }
@@ -332,7 +326,14 @@ std::string to_string(MessageType type) {
   return "unknown(" + std::to_string(static_cast<uint16_t>(type)) + ")";
 }
 
-std::vector<zmq::message_t> encode(const Message& m) {
+Frame::Frame(std::string bytes) {
+  auto owned = std::make_shared<const std::string>(std::move(bytes));
+  data_ = owned->data();
+  size_ = owned->size();
+  owner_ = std::move(owned);
+}
+
+std::vector<Frame> encode(const Message& m) {
   std::vector<at::Tensor> payload;
   payload.reserve(m.tensors.size());
   std::set<std::string> names;
@@ -364,14 +365,14 @@ std::vector<zmq::message_t> encode(const Message& m) {
       ar(static_cast<uint64_t>(t.nbytes()));
     }
   }
-  std::vector<zmq::message_t> frames;
+  std::vector<Frame> frames;
   frames.reserve(payload.size() + 1);
-  frames.emplace_back(header.bytes.data(), header.bytes.size());
+  frames.emplace_back(std::string(header.bytes.data(), header.bytes.size()));
   for (const auto& t : payload) frames.push_back(tensor_frame(t));
   return frames;
 }
 
-Message decode(std::vector<zmq::message_t>&& frames, const DecodeLimits& limits) {
+Message decode(std::vector<Frame>&& frames, const DecodeLimits& limits) {
   if (frames.empty()) throw ProtocolError("bad message: no frames");
   Message m;
   std::vector<TensorDesc> descs;
@@ -399,7 +400,7 @@ Message decode(std::vector<zmq::message_t>&& frames, const DecodeLimits& limits)
   return m;
 }
 
-std::optional<uint64_t> peek_request_id(const zmq::message_t& header) {
+std::optional<uint64_t> peek_request_id(const Frame& header) {
   // Layout of a version-1 prefix: flag (1) | magic (4) | version (4) | type (2) | request id (8).
   if (header.size() < 19) return std::nullopt;
   const auto* p = static_cast<const char*>(header.data());

@@ -1,17 +1,19 @@
 // The wire format between the RLHF controller and its worker roles: a plain Message struct and the free functions
-// encode/decode that turn it into ZeroMQ frames and back (header frame + one raw frame per tensor, zero-copy).
-// Not the transport (sockets, deadlines, retries): see distributed/transport.h.
+// encode/decode that turn it into frames and back (header frame + one raw frame per tensor, zero-copy). A Frame is
+// Troupe's own byte range, not a ZeroMQ type: this codec knows nothing of sockets. The transport
+// (distributed/transport.cpp, the only code that sees <zmq.hpp>) moves frames over ZeroMQ; the group relay
+// (distributed/group_relay.h) moves them over a communicator.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-#include <zmq.hpp>
 
 namespace troupe::distributed {
 
@@ -29,6 +31,25 @@ enum class MessageType : uint16_t {
   kShutdown,      // ends serve() after the reply
   kReply = 100,   // the answer to any request
   kError = 101,   // the request failed; strings["error"] says why
+};
+
+// One frame of an encoded message: a byte range and whatever keeps it alive (a tensor's storage, a received network
+// buffer, or the frame's own string). Moving or copying a Frame never copies the bytes.
+class Frame {
+ public:
+  Frame() = default;
+  explicit Frame(std::string bytes);  // owns these bytes
+  Frame(const void* data, size_t size, std::shared_ptr<const void> owner)
+      : data_(data), size_(size), owner_(std::move(owner)) {}
+  const void* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::shared_ptr<const void>& owner() const { return owner_; }
+  std::string to_string() const { return std::string(static_cast<const char*>(data_), size_); }
+
+ private:
+  const void* data_ = nullptr;
+  size_t size_ = 0;
+  std::shared_ptr<const void> owner_;
 };
 
 // Bumped on any change to the header layout or to the meaning of a field.
@@ -80,14 +101,14 @@ struct DecodeLimits {
 // tensor's storage and holds a reference to it until ZeroMQ is done with it; a CUDA tensor is copied once into
 // pinned host memory. Throws ProtocolError for a tensor that cannot travel: undefined, on another device than the
 // CPU or a GPU, not strided, unsupported dtype, rank above kMaxTensorRank, or a duplicate name.
-std::vector<zmq::message_t> encode(const Message& message);
+std::vector<Frame> encode(const Message& message);
 
 // Inverse of encode. Validates everything against the header and `limits` (magic, version, type, frame count,
 // dtype, shape, byte sizes, bool values) and throws ProtocolError on any inconsistency; never crashes or
-// allocates according to an unchecked length. Tensors alias the received frames zero-copy (each tensor owns its
-// zmq message through the from_blob deleter); a frame whose data is not aligned to its element size (small
+// allocates according to an unchecked length. Tensors alias the received frames zero-copy (each tensor holds its
+// frame's owner through the from_blob deleter); a frame whose data is not aligned to its element size (small
 // frames inside ZeroMQ's receive buffer can be) is copied instead.
-Message decode(std::vector<zmq::message_t>&& frames, const DecodeLimits& limits = {});
+Message decode(std::vector<Frame>&& frames, const DecodeLimits& limits = {});
 
 // `message` with every tensor moved to `device` (received tensors land on the receiver's device; a no-op on the
 // CPU).
@@ -95,6 +116,6 @@ Message to_device(Message message, const c10::Device& device);
 
 // The request id of a header frame of this protocol version, without decoding the rest; nullopt when the
 // prefix is not a version-1 header. Lets a server answer a malformed request with an error the client can match.
-std::optional<uint64_t> peek_request_id(const zmq::message_t& header);
+std::optional<uint64_t> peek_request_id(const Frame& header);
 
 }  // namespace troupe::distributed

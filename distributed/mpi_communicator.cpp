@@ -99,7 +99,7 @@ void MpiCommunicator::broadcast(at::Tensor& tensor, int root) {
 void MpiCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
   check_tensor(input);
   check_tensor(output);
-  core::check_gather_shapes("MPI all_gather", input, output, size_);
+  distributed::check_gather_shapes("MPI all_gather", input, output, size_);
   MPI_Request request;
   TROUPE_MPI(MPI_Iallgather(input.data_ptr(), static_cast<int>(input.numel()), mpi_type(input), output.data_ptr(),
                             static_cast<int>(input.numel()), mpi_type(output), comm_, &request));
@@ -109,7 +109,7 @@ void MpiCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
 void MpiCommunicator::reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) {
   check_tensor(input);
   check_tensor(output);
-  core::check_gather_shapes("MPI reduce_scatter_sum", output, input, size_);
+  distributed::check_gather_shapes("MPI reduce_scatter_sum", output, input, size_);
   MPI_Request request;
   TROUPE_MPI(MPI_Ireduce_scatter_block(input.data_ptr(), output.data_ptr(), static_cast<int>(output.numel()),
                                        mpi_type(output), MPI_SUM, comm_, &request));

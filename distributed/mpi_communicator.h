@@ -1,4 +1,4 @@
-// core::Communicator over MPI (a communicator split from MPI_COMM_WORLD or the world itself). Collectives are
+// distributed::Communicator over MPI (a communicator split from MPI_COMM_WORLD or the world itself). Collectives are
 // non-blocking MPI calls polled until a deadline, so a peer that died or stopped answering raises TimeoutError
 // instead of hanging. Initialises MPI (thread level FUNNELED) on first use and finalises it at exit.
 #pragma once
@@ -8,7 +8,7 @@
 #include <chrono>
 #include <memory>
 
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 
 namespace troupe::distributed {
 
@@ -18,7 +18,7 @@ bool launched_by_mpi();
 // MPI_Init_thread once per process (idempotent); MPI_Finalize runs at exit.
 void ensure_mpi_initialized();
 
-class MpiCommunicator final : public core::Communicator {
+class MpiCommunicator final : public distributed::Communicator {
  public:
   // The world communicator (duplicated, so Troupe's traffic never mixes with other users of the world).
   static std::unique_ptr<MpiCommunicator> world(std::chrono::milliseconds timeout = std::chrono::seconds(300));

@@ -26,7 +26,7 @@ bool nccl_compiled_in() { return false; }
 
 struct NcclCommunicator::Impl {};
 
-std::unique_ptr<NcclCommunicator> NcclCommunicator::create(core::Communicator&, int, std::chrono::milliseconds) {
+std::unique_ptr<NcclCommunicator> NcclCommunicator::create(distributed::Communicator&, int, std::chrono::milliseconds) {
   throw ConfigError("NCCL: this Troupe was built without CUDA (TROUPE_WITH_CUDA=OFF)");
 }
 NcclCommunicator::NcclCommunicator(std::unique_ptr<Impl> impl, int rank, int size)
@@ -128,7 +128,7 @@ struct NcclCommunicator::Impl {
   }
 };
 
-std::unique_ptr<NcclCommunicator> NcclCommunicator::create(core::Communicator& bootstrap, int device_index,
+std::unique_ptr<NcclCommunicator> NcclCommunicator::create(distributed::Communicator& bootstrap, int device_index,
                                                            std::chrono::milliseconds timeout) {
   int visible = 0;
   if (cudaGetDeviceCount(&visible) != cudaSuccess) visible = 0;
@@ -185,7 +185,7 @@ void NcclCommunicator::broadcast(at::Tensor& t, int root) {
 }
 
 void NcclCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
-  core::check_gather_shapes("NCCL all_gather", input, output, size_);
+  distributed::check_gather_shapes("NCCL all_gather", input, output, size_);
   impl_->check(input, "all_gather");
   impl_->run("all_gather", output, [&] {
     return ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), nccl_type(input), impl_->comm,
@@ -194,7 +194,7 @@ void NcclCommunicator::all_gather(const at::Tensor& input, at::Tensor& output) {
 }
 
 void NcclCommunicator::reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) {
-  core::check_gather_shapes("NCCL reduce_scatter_sum", output, input, size_);
+  distributed::check_gather_shapes("NCCL reduce_scatter_sum", output, input, size_);
   impl_->check(input, "reduce_scatter");
   impl_->run("reduce_scatter", output, [&] {
     return ncclReduceScatter(input.data_ptr(), output.data_ptr(), output.numel(), nccl_type(output), ncclSum,

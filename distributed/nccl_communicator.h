@@ -1,4 +1,4 @@
-// core::Communicator over NCCL, for data-parallel groups whose ranks each drive one GPU. The NCCL unique id is made
+// distributed::Communicator over NCCL, for data-parallel groups whose ranks each drive one GPU. The NCCL unique id is made
 // on rank 0 and broadcast over a bootstrap communicator (MPI); collectives run on CUDA tensors on a stream of the
 // communicator's own, and the calling thread waits for them with a deadline: a dead or stuck peer aborts the NCCL
 // communicator and raises TimeoutError naming this rank and the collective, never a hang. Not the MPI path for CPU
@@ -8,18 +8,18 @@
 #include <chrono>
 #include <memory>
 
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 
 namespace troupe::distributed {
 
 // Whether this build has the NCCL path (TROUPE_WITH_CUDA).
 bool nccl_compiled_in();
 
-class NcclCommunicator final : public core::Communicator {
+class NcclCommunicator final : public distributed::Communicator {
  public:
   // Collective over the ranks of `bootstrap`: every rank calls it with the GPU it drives. Raises ConfigError when
   // CUDA is not compiled in or no such GPU is visible, TimeoutError when a peer does not join within `timeout`.
-  static std::unique_ptr<NcclCommunicator> create(core::Communicator& bootstrap, int device_index,
+  static std::unique_ptr<NcclCommunicator> create(distributed::Communicator& bootstrap, int device_index,
                                                   std::chrono::milliseconds timeout = std::chrono::seconds(300));
   ~NcclCommunicator() override;
 

@@ -73,7 +73,7 @@ struct Group {
   }
 };
 
-class ThreadCommunicator final : public core::Communicator {
+class ThreadCommunicator final : public distributed::Communicator {
  public:
   ThreadCommunicator(std::shared_ptr<Group> group, int rank) : group_(std::move(group)), rank_(rank) {}
   int rank() const override { return rank_; }
@@ -94,13 +94,13 @@ class ThreadCommunicator final : public core::Communicator {
     tensor.copy_(all[static_cast<size_t>(root)]);
   }
   void all_gather(const at::Tensor& input, at::Tensor& output) override {
-    core::check_gather_shapes("thread all_gather", input, output, size());
+    distributed::check_gather_shapes("thread all_gather", input, output, size());
     const auto all = group_->exchange(rank_, input, "all_gather");
     const int64_t n = input.numel();
     for (int r = 0; r < size(); ++r) output.view({-1}).narrow(0, r * n, n).copy_(all[static_cast<size_t>(r)].reshape({-1}));
   }
   void reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) override {
-    core::check_gather_shapes("thread reduce_scatter_sum", output, input, size());
+    distributed::check_gather_shapes("thread reduce_scatter_sum", output, input, size());
     at::Tensor whole = input.clone();
     allreduce_sum(whole);
     const int64_t n = output.numel();
@@ -120,10 +120,10 @@ class ThreadCommunicator final : public core::Communicator {
 
 }  // namespace
 
-std::vector<std::unique_ptr<core::Communicator>> make_thread_group(int size, std::chrono::milliseconds timeout) {
+std::vector<std::unique_ptr<distributed::Communicator>> make_thread_group(int size, std::chrono::milliseconds timeout) {
   if (size < 1) throw ConfigError("thread group: size must be >= 1, got " + std::to_string(size));
   auto group = std::make_shared<Group>(size, timeout);
-  std::vector<std::unique_ptr<core::Communicator>> out;
+  std::vector<std::unique_ptr<distributed::Communicator>> out;
   for (int r = 0; r < size; ++r) out.push_back(std::make_unique<ThreadCommunicator>(group, r));
   return out;
 }

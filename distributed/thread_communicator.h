@@ -1,4 +1,4 @@
-// N ranks of a group as threads of one process: core::Communicator over shared memory, so every user of
+// N ranks of a group as threads of one process: distributed::Communicator over shared memory, so every user of
 // collectives (the trainer, the PPO roles, the group relay) can be tested per rank count in one process before the
 // mpirun tests. Each collective copies the ranks' inputs and meets at a barrier with a deadline: a rank that does
 // not arrive (a dead thread, a rank calling a different collective) is a TimeoutError or ProtocolError naming the
@@ -10,12 +10,12 @@
 #include <memory>
 #include <vector>
 
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 
 namespace troupe::distributed {
 
 // `size` communicators of one group; hand communicator r to the thread playing rank r.
-std::vector<std::unique_ptr<core::Communicator>> make_thread_group(
+std::vector<std::unique_ptr<distributed::Communicator>> make_thread_group(
     int size, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 }  // namespace troupe::distributed

@@ -1,10 +1,12 @@
 // Implementation of distributed/transport.h over ZeroMQ's C API (each call checked by TROUPE_ZMQ); cppzmq is used
-// only for zmq::message_t, the frame type of encode/decode.
+// only for zmq::message_t, which Frames (distributed/message.h) are turned into and out of here, zero-copy.
 #include "distributed/transport.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <zmq.h>
+
+#include <zmq.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -51,7 +53,7 @@ bool wait_readable(void* socket, Clock::time_point deadline) {
 // All frames of the next message (ZeroMQ delivers a multipart message whole, so after the first frame the others
 // are there). Keeps at most `max_frames`; the rest are read and discarded, so decode sees a count mismatch
 // without this side holding an unbounded number of frames.
-std::vector<zmq::message_t> receive_frames(void* socket, size_t max_frames) {
+std::vector<zmq::message_t> receive_messages(void* socket, size_t max_frames) {
   std::vector<zmq::message_t> frames;
   zmq::message_t discard;
   bool more = true;
@@ -63,6 +65,33 @@ std::vector<zmq::message_t> receive_frames(void* socket, size_t max_frames) {
     more = TROUPE_ZMQ(zmq_msg_more(frame.handle())) != 0;
   }
   return frames;
+}
+
+// A Frame over a received ZeroMQ message (which the frame then owns): no copy.
+Frame to_frame(zmq::message_t&& message) {
+  auto owned = std::make_shared<zmq::message_t>(std::move(message));
+  return Frame(owned->data(), owned->size(), owned);
+}
+
+std::vector<Frame> receive_frames(void* socket, size_t max_frames) {
+  std::vector<Frame> frames;
+  for (auto& m : receive_messages(socket, max_frames)) frames.push_back(to_frame(std::move(m)));
+  return frames;
+}
+
+// A ZeroMQ message over a Frame's bytes: no copy; the heap copy of the frame keeps its owner (a tensor's storage)
+// alive until ZeroMQ calls the free function, possibly from its I/O thread (shared_ptr counts are atomic).
+zmq::message_t to_message(Frame&& frame) {
+  if (frame.size() == 0) return zmq::message_t();
+  auto* hold = new Frame(std::move(frame));
+  try {
+    return zmq::message_t(
+        const_cast<void*>(hold->data()), hold->size(), [](void*, void* hint) { delete static_cast<Frame*>(hint); },
+        hold);
+  } catch (...) {
+    delete hold;  // zmq_msg_init_data failed (ENOMEM) without taking ownership
+    throw;
+  }
 }
 
 enum class SendResult { kSent, kPeerGone, kQueueFull };
@@ -91,10 +120,12 @@ Message error_message(const std::string& text) {
 
 }  // namespace
 
-zmq::context_t& zmq_context() {
+static zmq::context_t& zmq_context() {
   static auto* context = new zmq::context_t();  // leaked on purpose: see the header
   return *context;
 }
+
+void* zmq_context_handle() { return zmq_context().handle(); }
 
 namespace detail {
 
@@ -168,7 +199,7 @@ void Server::send_to(const std::string& peer, const Message& reply) {
   std::vector<zmq::message_t> frames;
   frames.reserve(reply.tensors.size() + 2);
   frames.emplace_back(peer.data(), peer.size());
-  for (auto& frame : encode(reply)) frames.push_back(std::move(frame));
+  for (auto& frame : encode(reply)) frames.push_back(to_message(std::move(frame)));
   const SendResult sent = send_frames(socket_.get(), frames);
   if (sent == SendResult::kPeerGone)
     spdlog::warn("{}: client disconnected; reply to request {} dropped", endpoint_, reply.request_id);
@@ -190,7 +221,8 @@ std::string Client::describe() const { return fmt::format("{} ({})", name_, endp
 uint64_t Client::send(Message request) {
   const uint64_t id = next_id_++;
   request.request_id = id;
-  auto frames = encode(request);
+  std::vector<zmq::message_t> frames;
+  for (auto& frame : encode(request)) frames.push_back(to_message(std::move(frame)));
   if (send_frames(socket_.get(), frames) != SendResult::kSent)
     throw TimeoutError(fmt::format("{}: send queue stayed full for {} ms", describe(), kSendTimeoutMs));
   outstanding_[id] = request.type;

@@ -17,17 +17,18 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <zmq.hpp>
 
 #include "core/errors.h"
 #include "distributed/message.h"
 
 namespace troupe::distributed {
 
-// The process-wide ZeroMQ context (inproc endpoints only connect within one context). Created on first use and
-// deliberately never terminated: zmq_ctx_term blocks until every socket is closed, and process exit must not
-// hang on a socket some thread still holds.
-zmq::context_t& zmq_context();
+// The process-wide ZeroMQ context (inproc endpoints only connect within one context), as ZeroMQ's C API handle, for
+// code that must speak ZeroMQ itself (the transport benchmark's raw peer and the transport's own tests). Created on
+// first use and deliberately never terminated: zmq_ctx_term blocks until every socket is closed, and process exit
+// must not hang on a socket some thread still holds. Nothing outside distributed/transport.cpp includes
+// <zmq.hpp>.
+void* zmq_context_handle();
 
 // The peer answered a request with kError; what() is "<client name> (<endpoint>): request <id> (<type>)
 // failed: <the remote error text>".

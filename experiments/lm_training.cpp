@@ -5,10 +5,10 @@
 #include <torch/torch.h>
 
 #include "core/errors.h"
-#include "core/lm_data.h"
+#include "data/lm_data.h"
 #include "core/seeding.h"
-#include "core/text_datasets.h"
-#include "core/tokenizer_file.h"
+#include "data/text_datasets.h"
+#include "tokenizers/tokenizer_file.h"
 #include "distributed/data_parallel.h"
 
 namespace troupe::experiments {
@@ -24,7 +24,7 @@ torch::Tensor lm_loss_sum(models::Gpt& model, const LmMicro& m) {
   models::GptInput in;
   in.ids = m.ids;
   in.attention_mask = m.mask;
-  return model->lm_loss_sum(model->hidden(in), m.targets, core::kIgnoreIndex);
+  return model->lm_loss_sum(model->hidden(in), m.targets, data::kIgnoreIndex);
 }
 
 std::map<std::string, double> eval_metrics(double sum, int64_t count) {
@@ -37,18 +37,18 @@ std::map<std::string, double> eval_metrics(double sum, int64_t count) {
 class PretrainObjective final : public Objective {
  public:
   PretrainObjective(const TrainingConfig& c, models::Gpt& model) : c_(c) {
-    core::LmBatchOptions o;
+    data::LmBatchOptions o;
     o.batch_size = c.train.batch_size;
     o.block_size = c.train.block_size > 0 ? c.train.block_size : model->config().block_size;
     o.seed = core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0);
     o.model_vocab_size = model->config().vocab_size;
-    train_ = std::make_unique<core::LmBatchSampler>(c.data.train, o);
-    if (!c.data.val.empty()) core::LmBatchSampler check(c.data.val, o);  // fail early on a bad file
+    train_ = std::make_unique<data::LmBatchSampler>(c.data.train, o);
+    if (!c.data.val.empty()) data::LmBatchSampler check(c.data.val, o);  // fail early on a bad file
   }
   const char* unit_name() const override { return "tokens"; }
 
   std::unique_ptr<MicroBatch> next(int rank, int world) override {
-    const core::LmBatch b = train_->next_random();
+    const data::LmBatch b = train_->next_random();
     // Every rank draws the same global batch (same seed) and keeps its rows, so W ranks see what one rank would.
     const auto [begin, end] = distributed::shard_rows(c_.train.batch_size, rank, world);
     auto m = std::make_unique<LmMicro>();
@@ -63,7 +63,7 @@ class PretrainObjective final : public Objective {
   // Mean token loss over the first eval_batches windows of the validation file (all when 0), in order.
   std::map<std::string, double> evaluate(models::Gpt& model) override {
     if (c_.data.val.empty()) return {};
-    core::LmBatchSampler val(c_.data.val, train_->options());
+    data::LmBatchSampler val(c_.data.val, train_->options());
     double sum = 0;
     int64_t count = 0;
     for (int64_t batches = 0; c_.train.eval_batches == 0 || batches < c_.train.eval_batches; ++batches) {
@@ -78,28 +78,28 @@ class PretrainObjective final : public Objective {
     return eval_metrics(sum, count);
   }
   std::vector<int64_t> data_state() const override { return train_->state().to_vector(); }
-  void restore_data(const std::vector<int64_t>& s) override { train_->restore(core::LmBatchState::from_vector(s)); }
+  void restore_data(const std::vector<int64_t>& s) override { train_->restore(data::LmBatchState::from_vector(s)); }
 
  private:
   const TrainingConfig& c_;
-  std::unique_ptr<core::LmBatchSampler> train_;
+  std::unique_ptr<data::LmBatchSampler> train_;
 };
 
 class SftObjective final : public Objective {
  public:
   SftObjective(const TrainingConfig& c, models::Gpt& model, core::RunLog* log) : c_(c) {
-    tokenizer_.emplace(core::open_tokenizer(c.data.tokenizer, c.data.encoding));
+    tokenizer_.emplace(tokenizers::open_tokenizer(c.data.tokenizer, c.data.encoding));
     if (tokenizer_->vocab_size() > model->config().vocab_size) {
       throw ConfigError("data.tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
                         " ids but the model's vocab_size is " + std::to_string(model->config().vocab_size));
     }
-    core::TextDatasetOptions o;
-    o.eos_id = core::eos_id_of(*tokenizer_);
+    data::TextDatasetOptions o;
+    o.eos_id = data::eos_id_of(*tokenizer_);
     o.max_length = std::min(c.data.max_length, model->config().block_size);
-    o.overlong = c.data.overlong == "drop" ? core::Overlong::kDrop : core::Overlong::kTruncate;
+    o.overlong = c.data.overlong;
     pad_id_ = o.eos_id.value_or(0);
-    train_ = core::load_sft_jsonl(*tokenizer_, c.data.train, o);
-    if (!c.data.val.empty()) val_ = core::load_sft_jsonl(*tokenizer_, c.data.val, o);
+    train_ = data::load_sft_jsonl(*tokenizer_, c.data.train, o);
+    if (!c.data.val.empty()) val_ = data::load_sft_jsonl(*tokenizer_, c.data.val, o);
     const auto& s = train_.stats;
     spdlog::info("sft data: {} examples ({} truncated, {} dropped), {} tokens", s.examples, s.truncated, s.dropped,
                  s.tokens);
@@ -109,7 +109,7 @@ class SftObjective final : public Objective {
                            {"data/dropped", static_cast<double>(s.dropped)},
                            {"data/tokens", static_cast<double>(s.tokens)}});
     }
-    shuffler_ = std::make_unique<core::EpochShuffler>(train_.examples.size(), c.train.batch_size,
+    shuffler_ = std::make_unique<data::EpochShuffler>(train_.examples.size(), c.train.batch_size,
                                                       core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0));
   }
   const char* unit_name() const override { return "tokens"; }
@@ -125,7 +125,7 @@ class SftObjective final : public Objective {
     if (none) mine.push_back(global.front());  // keep shapes; masked out below
     auto m = micro(train_, mine);
     if (none) {
-      m->targets.fill_(core::kIgnoreIndex);
+      m->targets.fill_(data::kIgnoreIndex);
       m->units = 0;
     }
     return m;
@@ -149,39 +149,43 @@ class SftObjective final : public Objective {
     return eval_metrics(sum, count);
   }
   std::vector<int64_t> data_state() const override { return shuffler_->state().to_vector(); }
-  void restore_data(const std::vector<int64_t>& s) override { shuffler_->restore(core::ShuffleState::from_vector(s)); }
+  void restore_data(const std::vector<int64_t>& s) override { shuffler_->restore(data::ShuffleState::from_vector(s)); }
 
  private:
-  std::unique_ptr<LmMicro> micro(const core::SftDataset& data, const std::vector<int64_t>& indices) const {
-    std::vector<core::SftExample> examples;
+  std::unique_ptr<LmMicro> micro(const data::SftDataset& data, const std::vector<int64_t>& indices) const {
+    std::vector<data::SftExample> examples;
     for (int64_t i : indices) examples.push_back(data.examples[static_cast<size_t>(i)]);
-    const core::TextBatch b = core::collate_sft(examples, pad_id_);
+    const data::TextBatch b = data::collate_sft(examples, pad_id_);
     auto m = std::make_unique<LmMicro>();
     const int64_t L = b.input_ids.size(1);
     m->ids = b.input_ids.slice(1, 0, L - 1);
     m->mask = b.attention_mask.slice(1, 0, L - 1);
     m->targets = b.labels.slice(1, 1, L);  // position t predicts token t + 1
-    m->units = (m->targets != core::kIgnoreIndex).sum().item<int64_t>();
+    m->units = (m->targets != data::kIgnoreIndex).sum().item<int64_t>();
     return m;
   }
 
   const TrainingConfig& c_;
-  std::optional<core::BpeTokenizer> tokenizer_;
-  core::SftDataset train_, val_;
-  std::unique_ptr<core::EpochShuffler> shuffler_;
+  std::optional<tokenizers::BpeTokenizer> tokenizer_;
+  data::SftDataset train_, val_;
+  std::unique_ptr<data::EpochShuffler> shuffler_;
   int64_t pad_id_ = 0;
 };
 
 int run_lm(const TrainingConfig& c, const std::string& yaml, const std::string& command_line) {
-  ObjectiveFactory f;
-  f.make = [](const TrainingConfig& cfg, models::Gpt& model, core::RunLog* log) -> std::unique_ptr<Objective> {
-    if (cfg.kind == "pretrain") return std::make_unique<PretrainObjective>(cfg, model);
-    return std::make_unique<SftObjective>(cfg, model, log);
-  };
-  return run_training(c, yaml, command_line, f);
+  return run_training(c, yaml, command_line, lm_objectives());
 }
 
 }  // namespace
+
+ObjectiveFactory lm_objectives() {
+  ObjectiveFactory f;
+  f.make = [](const TrainingConfig& cfg, models::Gpt& model, core::RunLog* log) -> std::unique_ptr<Objective> {
+    if (cfg.kind == TrainKind::kPretrain) return std::make_unique<PretrainObjective>(cfg, model);
+    return std::make_unique<SftObjective>(cfg, model, log);
+  };
+  return f;
+}
 
 ExperimentKind pretrain_kind() {
   return make_kind<TrainingConfig>("pretrain", "causal-LM pretraining of a GPT on token files", run_lm);

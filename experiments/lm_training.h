@@ -12,4 +12,7 @@ namespace troupe::experiments {
 ExperimentKind pretrain_kind();
 ExperimentKind sft_kind();
 
+// The objectives of `pretrain` and `sft` (by the config's kind), for run_training.
+ObjectiveFactory lm_objectives();
+
 }  // namespace troupe::experiments

@@ -17,7 +17,7 @@
 #include "core/run_session.h"
 #include "core/runtime.h"
 #include "core/signals.h"
-#include "distributed/launcher.h"
+#include "core/subprocess.h"
 
 namespace troupe::experiments {
 
@@ -103,9 +103,11 @@ void report_summary(const fs::path& file, core::RunLog& log) {
   std::cout << "\nsummary (" << file.string() << "):\n" << text << std::flush;
 }
 
-int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, const std::string& command_line) {
+int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, const std::string& command_line,
+                 const fs::path& stage_cwd) {
   core::RunSession session(session_options(c, resolved_yaml, command_line));
-  const fs::path run_dir = session.directory().path();
+  // Absolute: stages run in the config's directory, not ours.
+  const fs::path run_dir = fs::absolute(session.directory().path()).lexically_normal();
   const fs::path stage_dir = run_dir / "stages";
   fs::create_directories(stage_dir);
   const fs::path exe = core::current_executable();
@@ -132,11 +134,18 @@ int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, cons
       std::error_code ec;
       fs::remove(log_file, ec);
       const auto t0 = Clock::now();
-      distributed::WorkerProcess child(stage.name, argv, log_file);
+      // Relative paths in a stage's command are relative to the pipeline config (its working directory); the stage
+      // has its own process group (a terminal's Ctrl-C reaches only us, and we forward it) and gets SIGTERM, so that
+      // it checkpoints, if we die.
+      core::SubprocessOptions options = core::output_to_file(argv, log_file, /*append=*/true);
+      options.cwd = stage_cwd;
+      options.parent_death_signal = SIGTERM;
+      options.new_process_group = true;
+      core::Subprocess child(std::move(options));
       std::streamoff offset = 0;
       std::optional<int> status;
       bool forwarded = false;
-      while (!(status = child.wait(std::chrono::milliseconds(200)))) {
+      while (!(status = child.wait_for(std::chrono::milliseconds(200)))) {
         echo_new_output(log_file, offset);
         if (core::stop_requested() && !forwarded) {
           child.signal(core::stop_signal());
@@ -184,8 +193,22 @@ int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, cons
 }  // namespace
 
 ExperimentKind pipeline_kind() {
-  return make_kind<PipelineConfig>("pipeline", "troupe commands run one after another under one run directory",
-                                   run_pipeline);
+  ExperimentKind kind = make_kind<PipelineConfig>(
+      "pipeline", "troupe commands run one after another under one run directory",
+      [](const PipelineConfig& c, const std::string& yaml, const std::string& command_line) {
+        return run_pipeline(c, yaml, command_line, fs::current_path());
+      });
+  // Stage commands run in the directory of the file that lists them, so that their relative paths (stage configs,
+  // data files) mean the same from any working directory, as every path inside a config does.
+  kind.run = [](const core::ConfigNode& tree, const std::string& command_line) {
+    auto bound = core::bind_config<PipelineConfig>(tree);
+    const auto it = bound.origins.find("stages");
+    const fs::path cwd = it != bound.origins.end() && it->second.kind == core::Origin::Kind::File
+                             ? fs::absolute(it->second.file).parent_path()
+                             : fs::current_path();
+    return run_pipeline(bound.value, core::emit_config(bound.value, nullptr, {}), command_line, cwd);
+  };
+  return kind;
 }
 
 }  // namespace troupe::experiments

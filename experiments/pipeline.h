@@ -1,5 +1,6 @@
 // `kind: pipeline`: a sequence of troupe commands run one after another as child processes of this run (tokenizer
-// → data → pretrain → SFT → labels → RM → PPO → DPO → evaluation in the quickstart), each stage's output in
+// → data → pretrain → SFT → labels → RM → PPO → DPO → evaluation in the quickstart), each run in the directory of
+// the config file that lists the stages (so relative paths in a command are relative to that file), each stage's output in
 // <run>/stages/<name>.log (and echoed), its time and exit status in the run log. "${run}" in a stage's arguments is
 // the pipeline's run directory, so every stage writes under it. A stage that finished gets <run>/stages/<name>.done;
 // a resumed pipeline (`troupe run CONFIG --resume`) skips those. A failing stage stops the pipeline with its exit
@@ -44,7 +45,7 @@ struct PipelineConfig {
     v.field("runtime", runtime, "threads and logging of the pipeline process");
     v.field("checkpoint", checkpoint, "unused (stages checkpoint themselves)");
     v.field("stages", stages, "the commands, in order");
-    v.field("summary", summary, "JSON table written by a stage, printed and logged at the end");
+    v.path("summary", summary, "JSON table written by a stage, printed and logged at the end");
   }
   void validate(core::ConfigValidator& v) const;
 };

@@ -12,14 +12,15 @@
 #include <set>
 #include <sstream>
 
-#include "core/bpe_tokenizer.h"
+#include "tokenizers/bpe_tokenizer.h"
 #include "core/errors.h"
 #include "core/device.h"
 #include "core/runtime.h"
+#include "core/torch_runtime.h"
 #include "core/seeding.h"
-#include "core/text_datasets.h"
-#include "core/tokenizer_corpus.h"
-#include "core/tokenizer_file.h"
+#include "data/text_datasets.h"
+#include "tokenizers/corpus.h"
+#include "tokenizers/tokenizer_file.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "rlhf/rollout.h"
@@ -73,11 +74,11 @@ struct Prompt {
 };
 
 // The prompts of `file`, each cut to its last `max_tokens` tokens (block_size - max_new_tokens).
-std::vector<Prompt> read_prompts(const fs::path& file, const core::BpeTokenizer& tok, int64_t limit,
+std::vector<Prompt> read_prompts(const fs::path& file, const tokenizers::BpeTokenizer& tok, int64_t limit,
                                  int64_t max_tokens) {
   if (max_tokens < 1) throw ConfigError("--max-new-tokens leaves no room for a prompt in the model's block_size");
   std::vector<Prompt> prompts;
-  core::for_each_jsonl_object(file, "prompts file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
+  data::for_each_jsonl_object(file, "prompts file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
     if (!j.contains("prompt") || !j["prompt"].is_string())
       throw DataError(where + ": expected an object with a string field 'prompt'");
     Prompt p;
@@ -163,12 +164,12 @@ std::vector<double> sequence_logprobs(models::Gpt& model, const std::vector<std:
   return sums;
 }
 
-std::vector<int64_t> stop_tokens_of(const core::BpeTokenizer& tok) {
-  const auto eos = core::eos_id_of(tok);
+std::vector<int64_t> stop_tokens_of(const tokenizers::BpeTokenizer& tok) {
+  const auto eos = data::eos_id_of(tok);
   return eos ? std::vector<int64_t>{*eos} : std::vector<int64_t>{};
 }
 
-rlhf::RewardSample reward_sample(const core::BpeTokenizer& tok, const Prompt& p, const std::vector<int64_t>& tokens,
+rlhf::RewardSample reward_sample(const tokenizers::BpeTokenizer& tok, const Prompt& p, const std::vector<int64_t>& tokens,
                                  bool stopped) {
   rlhf::RewardSample r;
   r.prompt = p.ids;
@@ -197,7 +198,7 @@ SplitDocumentsReport split_documents(const SplitDocumentsOptions& o) {
   SplitDocumentsReport rep;
   std::vector<std::string> docs;
   std::set<fs::path> seen;  // a file reached twice (e.g. fortunes' `name.u8 -> name` links) is read once
-  for (const auto& file : core::list_text_files(o.inputs)) {
+  for (const auto& file : tokenizers::list_text_files(o.inputs)) {
     if (!seen.insert(fs::weakly_canonical(file)).second) continue;
     std::ifstream in(file, std::ios::binary);
     if (!in) throw IoError("cannot read " + file.string());
@@ -279,7 +280,7 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
   check_sampling(o.sampling);
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw ConfigError("--val-fraction must be in [0, 1)");
   core::set_threads(o.threads);
-  const auto tok = core::open_tokenizer(o.tokenizer, o.encoding);
+  const auto tok = tokenizers::open_tokenizer(o.tokenizer, o.encoding);
   auto reward = rlhf::make_reward_function(o.reward);
   models::Gpt model = models::load_pretrained_gpt(o.policy);
   model->to(core::resolve_device(o.device, core::local_rank(), "--device"));
@@ -333,7 +334,7 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
   check_sampling(o.sampling);
   if (o.samples < 1) throw ConfigError("--samples must be >= 1");
   core::set_threads(o.threads);
-  const auto tok = core::open_tokenizer(o.tokenizer, o.encoding);
+  const auto tok = tokenizers::open_tokenizer(o.tokenizer, o.encoding);
   auto reward = rlhf::make_reward_function(o.reward);
   const torch::Device device = core::resolve_device(o.device, core::local_rank(), "--device");
   models::Gpt ref = models::load_pretrained_gpt(o.reference);

@@ -14,11 +14,13 @@
 #include "core/errors.h"
 #include "core/run_session.h"
 #include "core/runtime.h"
+#include "core/torch_runtime.h"
 #include "core/signals.h"
 #include "distributed/group_relay.h"
 #include "distributed/launcher.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/transport.h"
+#include "distributed/worker_launch.h"
 #include "rlhf/controller.h"
 #include "rlhf/roles.h"
 
@@ -89,81 +91,51 @@ std::string required_program(const std::string& name, const std::string& why) {
 
 // placement.launcher: srun when asked, or (auto) when this process runs inside a Slurm job.
 bool use_srun(const rlhf::PlacementSection& p) {
-  if (p.launcher == "srun") return true;
-  return p.launcher == "auto" && std::getenv("SLURM_JOB_ID") != nullptr;
+  if (p.launcher == rlhf::WorkerLauncher::kSrun) return true;
+  return p.launcher == rlhf::WorkerLauncher::kAuto && std::getenv("SLURM_JOB_ID") != nullptr;
 }
 
-std::vector<std::string> split_words(const std::string& s) {
-  std::vector<std::string> words;
-  std::stringstream ss(s);
-  for (std::string w; ss >> w;) words.push_back(w);
-  return words;
-}
-
-// The endpoint to publish for a bound one: a wildcard bind address is replaced by this host's name, so that a
-// controller on another node can connect.
-std::string reachable_endpoint(std::string endpoint) {
-  for (const std::string any : {"tcp://0.0.0.0:", "tcp://*:"}) {
-    if (endpoint.rfind(any, 0) == 0) return "tcp://" + core::hostname() + ":" + endpoint.substr(any.size());
-  }
-  return endpoint;
-}
-
-// One `troupe worker` process per role; endpoints come back through rendezvous files.
+// One `troupe worker` process (or mpirun job, or srun step) per role group (distributed/worker_launch.h); the
+// endpoints come back through the rendezvous store in <run>/workers.
 class WorkerRoles {
  public:
-  WorkerRoles(const rlhf::PpoConfig& c, const fs::path& run_dir) {
-    const fs::path dir = run_dir / "workers";
-    fs::create_directories(dir);
-    for (const std::vector<std::string>& group : process_groups(c)) {
-      std::vector<std::string> argv = {core::current_executable().string(), "worker", "--config",
-                                       (run_dir / "config.yaml").string()};
+  WorkerRoles(const rlhf::PpoConfig& c, const fs::path& run_dir) : store_(run_dir / "workers") {
+    std::vector<distributed::WorkerGroup> groups;
+    for (const std::vector<std::string>& roles : process_groups(c)) {
+      distributed::WorkerGroup g;
+      g.roles = roles;
+      g.ranks = c.placement.ranks(roles.front());
       std::string label;
-      for (const std::string& name : group) {
-        const fs::path file = dir / (name + ".endpoint");
-        fs::remove(file);
-        // ipc paths are limited to ~107 bytes, so the sockets live in /tmp under a per-run name.
-        const std::string endpoint = c.placement.transport == "tcp"
-                                         ? "tcp://" + c.placement.bind_host + ":*"
-                                         : "ipc:///tmp/troupe-" + std::to_string(::getpid()) + "-" + name + ".sock";
-        argv.insert(argv.end(), {"--role", name, "--endpoint", endpoint, "--endpoint-file", file.string()});
-        files_[name] = file;
-        label += (label.empty() ? "" : "+") + name;
+      for (const auto& r : roles) label += (label.empty() ? "" : "+") + r;
+      if (auto it = c.placement.srun_args.find(label); it != c.placement.srun_args.end()) g.srun_args = it->second;
+      groups.push_back(g);
+    }
+    distributed::WorkerLaunchOptions o;
+    o.executable = core::current_executable().string();
+    o.config = (run_dir / "config.yaml").string();
+    o.dir = store_.dir();
+    o.tcp = c.placement.transport == rlhf::WorkerTransport::kTcp;
+    o.bind_host = c.placement.bind_host;
+    o.ipc_prefix = "ipc:///tmp/troupe-" + std::to_string(::getpid()) + "-";
+    if (use_srun(c.placement)) o.srun = required_program("srun", "placement.launcher srun");
+    bool multi_rank = false;
+    for (const auto& g : groups) multi_rank |= g.ranks > 1;
+    if (o.srun.empty() && multi_rank) o.mpirun = required_program("mpirun", "a role with more than one rank");
+    o.as_root = ::geteuid() == 0;
+    for (const distributed::WorkerLaunch& launch : distributed::plan_worker_launches(groups, o)) {
+      for (const auto& [role, key] : launch.keys) {
+        store_.remove(key);
+        keys_[role] = key;
       }
-      const int64_t ranks = c.placement.ranks(group.front());
-      if (use_srun(c.placement)) {
-        // Inside a Slurm allocation: the group is one job step (srun --mpi=pmix; `ranks` tasks form its MPI world),
-        // placed by Slurm per placement.srun_args[label] (e.g. --nodes=1 --nodelist=...). Killing srun ends the step.
-        std::vector<std::string> srun = {required_program("srun", "placement.launcher srun"), "--mpi=pmix", "--overlap",
-                                         "--ntasks=" + std::to_string(ranks), "--kill-on-bad-exit=1",
-                                         "--job-name=troupe-" + label};
-        if (auto it = c.placement.srun_args.find(label); it != c.placement.srun_args.end()) {
-          for (const std::string& w : split_words(it->second)) srun.push_back(w);
-        }
-        argv.insert(argv.begin(), srun.begin(), srun.end());
-      } else if (ranks > 1) {
-        // A data-parallel group: one mpirun job of `ranks` workers; its world is the role's communicator.
-        std::vector<std::string> mpi = {required_program("mpirun", "a role with more than one rank")};
-        if (::geteuid() == 0) mpi.push_back("--allow-run-as-root");
-        mpi.insert(mpi.end(), {"--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np",
-                               std::to_string(ranks)});
-        argv.insert(argv.begin(), mpi.begin(), mpi.end());
-      }
-      const distributed::WorkerProcess& w =
-          group_.start("role " + label + (ranks > 1 ? " (" + std::to_string(ranks) + " ranks)" : " rank 0"), argv,
-                       dir / (label + ".log"));
-      for (const std::string& name : group) std::ofstream(dir / (name + ".pid")) << w.pid() << "\n";
+      const distributed::WorkerProcess& w = group_.start(
+          "role " + launch.label + (launch.ranks > 1 ? " (" + std::to_string(launch.ranks) + " ranks)" : " rank 0"),
+          launch.argv, launch.log);
+      for (const auto& [role, key] : launch.keys) store_.set(role + ".pid", std::to_string(w.pid()));
     }
     // Rendezvous: wait for every worker to publish its bound endpoint (or die trying).
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(c.placement.request_timeout_s);
-    for (const auto& [name, file] : files_) {
-      while (!fs::exists(file)) {
-        group_.check();
-        if (std::chrono::steady_clock::now() > deadline) throw TimeoutError("role " + name + " did not start in time");
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      std::ifstream in(file);
-      std::getline(in, endpoints_[name]);
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c.placement.request_timeout_s * 1000));
+    for (const auto& [role, key] : keys_) {
+      endpoints_[role] = store_.wait(key, timeout, [this] { group_.check(); }, "the endpoint of role " + role);
     }
   }
   const std::map<std::string, std::string>& endpoints() const { return endpoints_; }
@@ -171,8 +143,9 @@ class WorkerRoles {
   void terminate() { group_.terminate(std::chrono::seconds(5)); }
 
  private:
+  distributed::FileStore store_;
   distributed::ProcessGroup group_;
-  std::map<std::string, fs::path> files_;
+  std::map<std::string, std::string> keys_;
   std::map<std::string, std::string> endpoints_;
 };
 
@@ -181,7 +154,7 @@ int run_ppo(const rlhf::PpoConfig& c, const std::string& yaml, const std::string
   try {
     rlhf::ControllerOptions options;
     int code = 0;
-    if (c.placement.mode == "inproc") {
+    if (c.placement.mode == rlhf::PlacementMode::kInproc) {
       InprocRoles roles(c);
       options.endpoints = roles.endpoints();
       code = rlhf::run_ppo_controller(c, session, options);
@@ -207,6 +180,12 @@ ExperimentKind ppo_kind() {
 
 namespace {
 
+// Publishes a bound endpoint at `file`: a key of the rendezvous store that is the file's directory.
+void publish_endpoint(const std::string& file, const std::string& bound) {
+  const fs::path path(file);
+  distributed::FileStore(path.parent_path()).set(path.filename().string(), distributed::reachable_endpoint(bound));
+}
+
 // One rank of a role's data-parallel group (started under mpirun): every rank builds the role over the group's
 // communicator; rank 0 binds the endpoint and relays each request to the others.
 int run_group_worker(const rlhf::PpoConfig& c, const std::vector<std::string>& roles,
@@ -219,9 +198,7 @@ int run_group_worker(const rlhf::PpoConfig& c, const std::vector<std::string>& r
   std::unique_ptr<distributed::Server> server;
   if (comm->rank() == 0) {
     server = std::make_unique<distributed::Server>(endpoints[0]);
-    const std::string tmp = endpoint_files[0] + ".tmp";
-    std::ofstream(tmp) << reachable_endpoint(server->endpoint()) << "\n";
-    fs::rename(tmp, endpoint_files[0]);
+    publish_endpoint(endpoint_files[0], server->endpoint());
     spdlog::info("{} ({} ranks) serving on {}", roles[0], comm->size(), server->endpoint());
   }
   distributed::ServeOptions o;
@@ -252,9 +229,7 @@ int run_ppo_worker(const std::string& config_file, const std::vector<std::string
   for (size_t i = 0; i < roles.size(); ++i) {
     built.push_back(rlhf::make_role(roles[i], c));
     servers.push_back(std::make_unique<distributed::Server>(endpoints[i]));
-    const std::string tmp = endpoint_files[i] + ".tmp";
-    std::ofstream(tmp) << reachable_endpoint(servers.back()->endpoint()) << "\n";
-    fs::rename(tmp, endpoint_files[i]);
+    publish_endpoint(endpoint_files[i], servers.back()->endpoint());
     spdlog::info("{} serving on {}", roles[i], servers.back()->endpoint());
   }
   std::atomic<int> running{static_cast<int>(roles.size())};

@@ -8,8 +8,8 @@
 
 #include "core/errors.h"
 #include "core/seeding.h"
-#include "core/text_datasets.h"
-#include "core/tokenizer_file.h"
+#include "data/text_datasets.h"
+#include "tokenizers/tokenizer_file.h"
 #include "distributed/data_parallel.h"
 #include "experiments/trainer.h"
 #include "rlhf/preference_losses.h"
@@ -24,10 +24,10 @@ struct PairMicro : MicroBatch {
   int64_t pairs = 0;                // B
 };
 
-PairMicro collate_pairs(const core::PreferenceDataset& data, const std::vector<int64_t>& indices, int64_t pad_id) {
-  std::vector<core::PreferenceExample> examples;
+PairMicro collate_pairs(const data::PreferenceDataset& data, const std::vector<int64_t>& indices, int64_t pad_id) {
+  std::vector<data::PreferenceExample> examples;
   for (int64_t i : indices) examples.push_back(data.examples[static_cast<size_t>(i)]);
-  const core::PreferenceBatch b = core::collate_preference(examples, pad_id);
+  const data::PreferenceBatch b = data::collate_preference(examples, pad_id);
   PairMicro m;
   m.ids = torch::cat({b.chosen.input_ids, b.rejected.input_ids});
   m.mask = torch::cat({b.chosen.attention_mask, b.rejected.attention_mask});
@@ -46,7 +46,7 @@ std::pair<torch::Tensor, torch::Tensor> response_logprobs(models::Gpt& model, co
   in.attention_mask = m.mask.slice(1, 0, L - 1);
   const torch::Tensor logits = model->logits(model->hidden(in)).to(torch::kFloat32);  // [2B, L-1, V]
   const torch::Tensor targets = m.labels.slice(1, 1, L).to(logits.device());          // position t predicts t + 1
-  const torch::Tensor real = targets != core::kIgnoreIndex;
+  const torch::Tensor real = targets != data::kIgnoreIndex;
   const torch::Tensor logp =
       torch::log_softmax(logits, -1).gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1);  // [2B, L-1]
   return {(logp * real).sum(1), real.sum(1).to(torch::kFloat32)};
@@ -56,24 +56,24 @@ std::pair<torch::Tensor, torch::Tensor> response_logprobs(models::Gpt& model, co
 class PreferenceData {
  public:
   PreferenceData(const TrainingConfig& c, models::Gpt& model, core::RunLog* log) : c_(c) {
-    core::TextDatasetOptions o;
+    data::TextDatasetOptions o;
     if (!c.data.tokenizer.empty()) {  // optional: pre-tokenised (*_ids) data needs none
-      tokenizer_.emplace(core::open_tokenizer(c.data.tokenizer, c.data.encoding));
+      tokenizer_.emplace(tokenizers::open_tokenizer(c.data.tokenizer, c.data.encoding));
       if (tokenizer_->vocab_size() > model->config().vocab_size) {
         throw ConfigError("data.tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
                           " ids but the model's vocab_size is " + std::to_string(model->config().vocab_size));
       }
-      o.eos_id = core::eos_id_of(*tokenizer_);
+      o.eos_id = data::eos_id_of(*tokenizer_);
     }
     o.vocab_size = model->config().vocab_size;
     o.max_length = std::min(c.data.max_length, model->config().block_size);
-    o.overlong = c.data.overlong == "drop" ? core::Overlong::kDrop : core::Overlong::kTruncate;
+    o.overlong = c.data.overlong;
     pad_id_ = o.eos_id.value_or(0);
-    const core::BpeTokenizer* tok = tokenizer_ ? &*tokenizer_ : nullptr;
-    train_ = core::load_preference_jsonl(tok, c.data.train, o);
-    if (!c.data.val.empty()) val_ = core::load_preference_jsonl(tok, c.data.val, o);
+    const tokenizers::BpeTokenizer* tok = tokenizer_ ? &*tokenizer_ : nullptr;
+    train_ = data::load_preference_jsonl(tok, c.data.train, o);
+    if (!c.data.val.empty()) val_ = data::load_preference_jsonl(tok, c.data.val, o);
     const auto& s = train_.stats;
-    spdlog::info("{} data: {} pairs ({} truncated, {} dropped), {} tokens", c.kind, s.examples, s.truncated,
+    spdlog::info("{} data: {} pairs ({} truncated, {} dropped), {} tokens", core::enum_name(c.kind), s.examples, s.truncated,
                  s.dropped, s.tokens);
     if (log != nullptr) {
       log->log_scalars(0, {{"data/pairs", static_cast<double>(s.examples)},
@@ -81,7 +81,7 @@ class PreferenceData {
                            {"data/dropped", static_cast<double>(s.dropped)},
                            {"data/tokens", static_cast<double>(s.tokens)}});
     }
-    shuffler_ = std::make_unique<core::EpochShuffler>(train_.examples.size(), c.train.batch_size,
+    shuffler_ = std::make_unique<data::EpochShuffler>(train_.examples.size(), c.train.batch_size,
                                                       core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0));
   }
 
@@ -104,7 +104,7 @@ class PreferenceData {
 
   // Batches over a whole dataset in order (evaluation, reference log-probs, reward statistics).
   template <class F>
-  void for_each_batch(const core::PreferenceDataset& data, int64_t max_batches, F&& f) const {
+  void for_each_batch(const data::PreferenceDataset& data, int64_t max_batches, F&& f) const {
     const auto n = static_cast<int64_t>(data.examples.size());
     int64_t batches = 0;
     for (int64_t at = 0; at < n && (max_batches == 0 || batches < max_batches); at += c_.train.batch_size, ++batches) {
@@ -114,17 +114,17 @@ class PreferenceData {
     }
   }
 
-  const core::PreferenceDataset& train() const { return train_; }
-  const core::PreferenceDataset& val() const { return val_; }
+  const data::PreferenceDataset& train() const { return train_; }
+  const data::PreferenceDataset& val() const { return val_; }
   bool has_val() const { return !c_.data.val.empty(); }
   std::vector<int64_t> state() const { return shuffler_->state().to_vector(); }
-  void restore(const std::vector<int64_t>& s) { shuffler_->restore(core::ShuffleState::from_vector(s)); }
+  void restore(const std::vector<int64_t>& s) { shuffler_->restore(data::ShuffleState::from_vector(s)); }
 
  private:
   const TrainingConfig& c_;
-  std::optional<core::BpeTokenizer> tokenizer_;
-  core::PreferenceDataset train_, val_;
-  std::unique_ptr<core::EpochShuffler> shuffler_;
+  std::optional<tokenizers::BpeTokenizer> tokenizer_;
+  data::PreferenceDataset train_, val_;
+  std::unique_ptr<data::EpochShuffler> shuffler_;
   int64_t pad_id_ = 0;
 };
 
@@ -211,9 +211,10 @@ class DpoObjective final : public Objective {
   // `model` is the starting policy, before adapters or freezing: it is the reference.
   DpoObjective(const TrainingConfig& c, models::Gpt& model, core::RunLog* log) : c_(c), data_(c, model, log) {
     options_.beta = c.dpo.beta;
-    options_.loss = rlhf::parse_dpo_loss(c.dpo.loss);
+    options_.loss = c.dpo.loss;
     options_.label_smoothing = c.dpo.label_smoothing;
-    mean_ = c.dpo.logprobs == "mean" || (c.dpo.logprobs == "auto" && options_.loss == rlhf::DpoLoss::kIpo);
+    mean_ = c.dpo.logprobs == LogprobReduction::kMean ||
+            (c.dpo.logprobs == LogprobReduction::kAuto && options_.loss == rlhf::DpoLoss::kIpo);
     train_ref_ = reference_logprobs(model, data_.train());
     if (data_.has_val()) val_ref_ = reference_logprobs(model, data_.val());
     spdlog::info("dpo: reference log-probs of {} pairs computed once ({} per response)",
@@ -274,7 +275,7 @@ class DpoObjective final : public Objective {
   }
 
   // [N, 2] (chosen, rejected) reference log-probs of every pair, in fp32 with dropout off.
-  torch::Tensor reference_logprobs(models::Gpt& model, const core::PreferenceDataset& data) const {
+  torch::Tensor reference_logprobs(models::Gpt& model, const data::PreferenceDataset& data) const {
     torch::NoGradGuard no_grad;
     model->eval();
     torch::Tensor out = torch::zeros({static_cast<int64_t>(data.examples.size()), 2}, torch::kFloat32);

@@ -6,17 +6,19 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <mutex>
 #include <cmath>
 #include <csignal>
 #include <optional>
 
 #include "core/checkpoint.h"
 #include "core/checkpoint_manager.h"
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/run_session.h"
 #include "core/runtime.h"
+#include "core/torch_runtime.h"
 #include "core/seeding.h"
 #include "core/signals.h"
 #include "distributed/data_parallel.h"
@@ -30,7 +32,6 @@ namespace troupe::experiments {
 void TrainDataSection::validate(core::ConfigValidator& v) const {
   v.require(!train.empty(), "train", train, "a path to the training data");
   v.require(max_length >= 2, "max_length", max_length, "an integer >= 2");
-  v.require(overlong == "truncate" || overlong == "drop", "overlong", overlong, "truncate or drop");
 }
 
 void TrainLoopSection::validate(core::ConfigValidator& v) const {
@@ -41,7 +42,6 @@ void TrainLoopSection::validate(core::ConfigValidator& v) const {
   v.require(eval_every >= 1, "eval_every", eval_every, "an integer >= 1");
   v.require(eval_batches >= 0, "eval_batches", eval_batches, "an integer >= 0");
   v.require(log_every >= 1, "log_every", log_every, "an integer >= 1");
-  v.require(dtype == "fp32" || dtype == "bf16", "dtype", dtype, "fp32 or bf16");
 }
 
 void LoraSection::validate(core::ConfigValidator& v) const {
@@ -57,15 +57,11 @@ void RmSection::validate(core::ConfigValidator& v) const {
 
 void DpoSection::validate(core::ConfigValidator& v) const {
   v.require(beta > 0, "beta", beta, "a number > 0");
-  v.require(loss == "dpo" || loss == "ipo" || loss == "cdpo", "loss", loss, "dpo, ipo or cdpo");
   v.require(label_smoothing >= 0 && label_smoothing < 0.5, "label_smoothing", label_smoothing, "a number in [0, 0.5)");
-  v.require(loss == "cdpo" || label_smoothing == 0, "label_smoothing", label_smoothing, "0 unless loss is cdpo");
-  v.require(logprobs == "auto" || logprobs == "sum" || logprobs == "mean", "logprobs", logprobs, "auto, sum or mean");
+  v.require(loss == rlhf::DpoLoss::kConservative || label_smoothing == 0, "label_smoothing", label_smoothing, "0 unless loss is cdpo");
 }
 
 void TrainingConfig::validate(core::ConfigValidator& v) const {
-  v.require(kind == "pretrain" || kind == "sft" || kind == "rm" || kind == "dpo", "kind", kind,
-            "pretrain, sft, rm or dpo");
   v.nested("run", run);
   v.nested("runtime", runtime);
   v.nested("checkpoint", checkpoint);
@@ -78,7 +74,7 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
   v.nested("dpo", dpo);
   // rm and dpo data may be pre-tokenised (prompt_ids/chosen_ids/rejected_ids lines need no tokenizer); a text
   // line without one is a DataError naming file:line when the data is loaded.
-  v.require(kind != "sft" || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer, "a tokenizer for " + kind);
+  v.require(kind != TrainKind::kSft || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer, "a tokenizer for sft");
   v.require(init_from.empty() ? train.block_size <= model.block_size : true, "train.block_size", train.block_size,
             "at most model.block_size");
 }
@@ -103,13 +99,18 @@ class Trainer {
   // carries control (stop flags, unit counts, the run directory) on CPU tensors; `grads` all-reduces the gradients:
   // NCCL on the model's GPU when the ranks drive GPUs, else `comm` itself.
   Trainer(const TrainingConfig& c, const ObjectiveFactory& factory, core::RunSession* session,
-          core::Communicator& comm, core::Communicator& grads, torch::Device device,
+          distributed::Communicator& comm, distributed::Communicator& grads, torch::Device device,
           const std::optional<core::CheckpointState>& resume)
       : c_(c), session_(session), comm_(comm), grads_(grads), device_(device) {
     if (c.train.batch_size % comm.size() != 0) {
       throw ConfigError("train.batch_size = " + std::to_string(c.train.batch_size) + " must be a multiple of the " +
                         std::to_string(comm.size()) + " data-parallel ranks (it is the global micro-batch)");
     }
+    // Seeding and every random draw of the set-up (weights, LoRA adapters) come from torch's global generator: one
+    // rank at a time in a process (ranks may be threads of one process), so each rank draws exactly what a rank of
+    // its own process would.
+    static std::mutex setup_mutex;
+    std::unique_lock<std::mutex> setup_lock(setup_mutex);
     core::seed_torch(core::derive_seed(static_cast<uint64_t>(c.seed), "torch", 0));
     model_ = build_model(c, factory.heads);
     model_->to(device_);
@@ -127,6 +128,7 @@ class Trainer {
       spdlog::info("LoRA rank {} on {} layers", lora.rank, adapted.size());
       model_->to(device_);  // the adapters are made on the CPU
     }
+    setup_lock.unlock();
     trainable_ = models::trainable_parameter_count(*model_);
     optimizer_ = models::make_adamw(*model_, c.optim);
     for (const auto& p : model_->parameters()) {
@@ -138,7 +140,7 @@ class Trainer {
 
   int run() {
     spdlog::info("{}: {:.2f}M parameters ({:.2f}M trainable), {} steps of {} x {} sequences on {} rank(s), {}",
-                 c_.kind, model_->config().parameter_count() / 1e6, trainable_ / 1e6, c_.train.steps,
+                 core::enum_name(c_.kind), model_->config().parameter_count() / 1e6, trainable_ / 1e6, c_.train.steps,
                  c_.train.batch_size, c_.train.grad_accum, comm_.size(), device_.str());
     const auto t0 = Clock::now();
     const int64_t first = step_;
@@ -185,7 +187,7 @@ class Trainer {
     for (const auto& m : micros) {
       LossSums out;
       {
-        models::Bf16Autocast autocast(c_.train.dtype == "bf16");
+        models::Bf16Autocast autocast(c_.train.dtype == TrainDtype::kBf16);
         out = objective_->loss_sums(model_, *m);
       }
       // Mean over the whole accumulated global batch, not a mean of per-micro-batch means.
@@ -231,7 +233,7 @@ class Trainer {
     model_->eval();
     std::map<std::string, double> e;
     {
-      models::Bf16Autocast autocast(c_.train.dtype == "bf16");
+      models::Bf16Autocast autocast(c_.train.dtype == TrainDtype::kBf16);
       e = objective_->evaluate(model_);
     }
     model_->train();
@@ -244,7 +246,7 @@ class Trainer {
     const double eta = rate > 0 ? static_cast<double>(c_.train.steps - step_) / rate : 0.0;
     std::string eval;
     if (last_eval_) eval = fmt::format(" | eval loss {:.4f}", *last_eval_);
-    if (last_eval_ && (c_.kind == "pretrain" || c_.kind == "sft")) eval += fmt::format(" ppl {:.2f}", std::exp(*last_eval_));
+    if (last_eval_ && (c_.kind == TrainKind::kPretrain || c_.kind == TrainKind::kSft)) eval += fmt::format(" ppl {:.2f}", std::exp(*last_eval_));
     spdlog::info("step {:>6}/{} loss {:.4f} lr {:.2e} | {:.0f} {}/s, ETA {:.0f}s{}", step_, c_.train.steps, last_loss_,
                  models::lr_at(c_.optim, step_ - 1, c_.train.steps), last_rate_, objective_->unit_name(), eta, eval);
   }
@@ -282,8 +284,8 @@ class Trainer {
 
   const TrainingConfig& c_;
   core::RunSession* session_;
-  core::Communicator& comm_;
-  core::Communicator& grads_;
+  distributed::Communicator& comm_;
+  distributed::Communicator& grads_;
   torch::Device device_;
   models::Gpt model_{nullptr};
   std::unique_ptr<Objective> objective_;
@@ -299,7 +301,7 @@ class Trainer {
 };
 
 // Rank 0 tells the other ranks where the run directory is and which checkpoint step (or -1) to resume from.
-void announce_resume(core::Communicator& comm, const fs_path& dir, int64_t step) {
+void announce_resume(distributed::Communicator& comm, const fs_path& dir, int64_t step) {
   if (comm.size() == 1) return;
   const std::string path = dir.string();
   torch::Tensor header = torch::tensor({static_cast<int64_t>(path.size()), step}, torch::kLong);
@@ -309,8 +311,8 @@ void announce_resume(core::Communicator& comm, const fs_path& dir, int64_t step)
   comm.broadcast(bytes, 0);
 }
 
-int run_training_worker(const TrainingConfig& config, const ObjectiveFactory& factory, core::Communicator& comm,
-                        core::Communicator& grads, torch::Device device) {
+int run_training_worker(const TrainingConfig& config, const ObjectiveFactory& factory, distributed::Communicator& comm,
+                        distributed::Communicator& grads, torch::Device device) {
   spdlog::set_level(spdlog::level::warn);  // rank 0 reports progress
   core::set_threads(config.runtime.threads);
   torch::Tensor header = torch::zeros({2}, torch::kLong);
@@ -329,34 +331,46 @@ int run_training_worker(const TrainingConfig& config, const ObjectiveFactory& fa
   return trainer.run();
 }
 
-}  // namespace
-
-int run_training(const TrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line,
-                 const ObjectiveFactory& factory) {
-  std::unique_ptr<core::Communicator> comm;
-  if (distributed::launched_by_mpi()) {
-    comm = distributed::MpiCommunicator::world();
-  } else {
-    comm = std::make_unique<core::SingleProcessCommunicator>();
-  }
-  // Each rank drives the GPU of its local rank (or the CPU); GPU ranks all-reduce gradients over NCCL.
-  const torch::Device device = core::resolve_device(config.runtime.device, core::local_rank());
-  std::unique_ptr<core::Communicator> nccl;
-  if (device.is_cuda() && comm->size() > 1 && distributed::nccl_compiled_in())
-    nccl = distributed::NcclCommunicator::create(*comm, device.index());
-  core::Communicator& grads = nccl ? *nccl : *comm;
-  if (comm->rank() != 0) return run_training_worker(config, factory, *comm, grads, device);
+// Rank 0 opens the run session and announces it; the other ranks follow.
+int run_on_group(const TrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line,
+                 const ObjectiveFactory& factory, distributed::Communicator& comm, distributed::Communicator& grads,
+                 const torch::Device& device) {
+  if (comm.rank() != 0) return run_training_worker(config, factory, comm, grads, device);
   core::RunSessionOptions options = session_options(config, resolved_yaml, command_line);
-  options.world_size = comm->size();
+  options.world_size = comm.size();
   core::RunSession session(options);
   try {
-    announce_resume(*comm, session.directory().path(), session.resume_state() ? session.resume_state()->step : -1);
-    Trainer trainer(config, factory, &session, *comm, grads, device, session.resume_state());
+    announce_resume(comm, session.directory().path(), session.resume_state() ? session.resume_state()->step : -1);
+    Trainer trainer(config, factory, &session, comm, grads, device, session.resume_state());
     return trainer.run();
   } catch (const std::exception& e) {
     session.finish(core::RunStatus::Failed, -1, e.what());
     throw;
   }
+}
+
+}  // namespace
+
+int run_training(const TrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line,
+                 const ObjectiveFactory& factory) {
+  std::unique_ptr<distributed::Communicator> comm;
+  if (distributed::launched_by_mpi()) {
+    comm = distributed::MpiCommunicator::world();
+  } else {
+    comm = std::make_unique<distributed::SingleProcessCommunicator>();
+  }
+  // Each rank drives the GPU of its local rank (or the CPU); GPU ranks all-reduce gradients over NCCL.
+  const torch::Device device = core::resolve_device(config.runtime.device, core::local_rank());
+  std::unique_ptr<distributed::Communicator> nccl;
+  if (device.is_cuda() && comm->size() > 1 && distributed::nccl_compiled_in())
+    nccl = distributed::NcclCommunicator::create(*comm, device.index());
+  distributed::Communicator& grads = nccl ? *nccl : *comm;
+  return run_on_group(config, resolved_yaml, command_line, factory, *comm, grads, device);
+}
+
+int run_training(const TrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line,
+                 const ObjectiveFactory& factory, distributed::Communicator& comm, const torch::Device& device) {
+  return run_on_group(config, resolved_yaml, command_line, factory, comm, comm, device);
 }
 
 }  // namespace troupe::experiments

@@ -6,23 +6,47 @@
 // and what its loss is. Not the PPO loop (rlhf/), which drives several models through workers.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include "core/checkpoint_state.h"
 #include "core/run_config.h"
 #include "core/run_log.h"
+#include "distributed/communicator.h"
+#include "data/text_datasets.h"
 #include "experiments/registry.h"
 #include "models/gpt.h"
 #include "models/optim.h"
+#include "rlhf/preference_losses.h"
 
 namespace troupe::experiments {
+
+// Which objective `troupe train` runs (the config's `kind:`).
+enum class TrainKind { kPretrain, kSft, kRm, kDpo };
+constexpr auto config_names(TrainKind) {
+  return std::array{std::pair{TrainKind::kPretrain, "pretrain"}, std::pair{TrainKind::kSft, "sft"},
+                    std::pair{TrainKind::kRm, "rm"}, std::pair{TrainKind::kDpo, "dpo"}};
+}
+// Training precision: fp32, or bf16 autocast.
+enum class TrainDtype { kFp32, kBf16 };
+constexpr auto config_names(TrainDtype) {
+  return std::array{std::pair{TrainDtype::kFp32, "fp32"}, std::pair{TrainDtype::kBf16, "bf16"}};
+}
+// How DPO reduces a response's token log-probs: auto = mean for IPO, sum otherwise.
+enum class LogprobReduction { kAuto, kSum, kMean };
+constexpr auto config_names(LogprobReduction) {
+  return std::array{std::pair{LogprobReduction::kAuto, "auto"}, std::pair{LogprobReduction::kSum, "sum"},
+                    std::pair{LogprobReduction::kMean, "mean"}};
+}
 
 struct RmSection {
   double margin = 0.0;  // Bradley-Terry margin: loss -log σ(r_chosen - r_rejected - margin)
@@ -36,10 +60,10 @@ struct RmSection {
 
 struct DpoSection {
   double beta = 0.1;             // KL strength
-  std::string loss = "dpo";      // dpo | ipo | cdpo
+  rlhf::DpoLoss loss = rlhf::DpoLoss::kSigmoid;  // dpo | ipo | cdpo
   double label_smoothing = 0.0;  // cdpo: probability that a label is flipped
   // IPO compares per-token mean log-probs (as the IPO paper and TRL do); sum (DPO's choice) or mean for all.
-  std::string logprobs = "auto";  // auto (ipo: mean, else sum) | sum | mean
+  LogprobReduction logprobs = LogprobReduction::kAuto;  // auto (ipo: mean, else sum) | sum | mean
 
   template <class V>
   void visit(V& v) {
@@ -57,13 +81,13 @@ struct TrainDataSection {
   std::string tokenizer;  // sft, rm, dpo: tokenizer (any format troupe tokenizer accepts); rm, dpo: optional for *_ids data
   std::string encoding;   // sft: encoding name for a .tiktoken tokenizer
   int64_t max_length = 512;     // sft, rm, dpo: prompt + response tokens at most
-  std::string overlong = "truncate";  // sft, rm, dpo: truncate | drop
+  data::Overlong overlong = data::Overlong::kTruncate;  // sft, rm, dpo: truncate | drop
 
   template <class V>
   void visit(V& v) {
-    v.field("train", train, "training data: token file (pretrain) or JSONL (sft, rm, dpo)");
-    v.field("val", val, "evaluation data in the same format; empty = no evaluation");
-    v.field("tokenizer", tokenizer, "sft, rm, dpo: tokenizer file (rm, dpo: not needed for *_ids data)");
+    v.path("train", train, "training data: token file (pretrain) or JSONL (sft, rm, dpo)");
+    v.path("val", val, "evaluation data in the same format; empty = no evaluation");
+    v.path("tokenizer", tokenizer, "sft, rm, dpo: tokenizer file (rm, dpo: not needed for *_ids data)");
     v.field("encoding", encoding, "sft: encoding for a .tiktoken tokenizer");
     v.field("max_length", max_length, "sft, rm, dpo: maximum prompt + response tokens");
     v.field("overlong", overlong, "truncate | drop examples longer than max_length");
@@ -79,7 +103,7 @@ struct TrainLoopSection {
   int64_t eval_every = 100;   // evaluate every N steps (and at the end)
   int64_t eval_batches = 20;  // batches per evaluation (0 = the whole validation set)
   int64_t log_every = 10;     // progress line every N steps
-  std::string dtype = "fp32"; // fp32 | bf16 (CPU autocast)
+  TrainDtype dtype = TrainDtype::kFp32;  // fp32 | bf16 (autocast)
 
   template <class V>
   void visit(V& v) {
@@ -112,7 +136,7 @@ struct LoraSection {
 };
 
 struct TrainingConfig {
-  std::string kind = "pretrain";
+  TrainKind kind = TrainKind::kPretrain;
   int64_t seed = 1234;
   core::RunSection run;
   core::RuntimeSection runtime;
@@ -135,7 +159,7 @@ struct TrainingConfig {
     v.field("runtime", runtime, "threads and logging");
     v.field("checkpoint", checkpoint, "checkpointing");
     v.field("model", model, "GPT shape (ignored with init_from)");
-    v.field("init_from", init_from, "Hugging Face GPT-2 directory or Troupe run to start from (empty = random init)");
+    v.path("init_from", init_from, "Hugging Face GPT-2 directory or Troupe run to start from (empty = random init)");
     v.field("optim", optim, "optimizer and schedule");
     v.field("train", train, "training loop");
     v.field("data", data, "datasets");
@@ -189,5 +213,11 @@ struct ObjectiveFactory {
 // directory); else one process. Returns the exit code.
 int run_training(const TrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line,
                  const ObjectiveFactory& factory);
+
+// The same on a group the caller made: every rank calls it with its own communicator (rank 0 owns the run
+// directory and tells the others where it is), all on `device` for gradients over `comm`. In-process tests run N
+// ranks as threads of one process this way (distributed/thread_communicator.h), before the mpirun tests.
+int run_training(const TrainingConfig& config, const std::string& resolved_yaml, const std::string& command_line,
+                 const ObjectiveFactory& factory, distributed::Communicator& comm, const torch::Device& device);
 
 }  // namespace troupe::experiments

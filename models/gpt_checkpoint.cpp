@@ -52,20 +52,55 @@ GptConfig parse_config_json(const std::string& text, const std::string& key) {
 
 }  // namespace
 
-void add_gpt_to_checkpoint(core::CheckpointState& state, const std::string& group, Gpt& model) {
-  state.add_module(group, *model);
-  state.extra[group + ".config"] = gpt_config_json(model->config());
-  state.extra[group + ".heads"] =
-      std::vector<int64_t>{model->heads().value ? 1 : 0, model->heads().reward ? 1 : 0};
-  double alpha = 0.0;
+GptState gpt_state(Gpt& model) {
+  GptState s;
+  for (const auto& p : model->named_parameters()) s.tensors[p.key()] = p.value().detach().clone();
+  for (const auto& b : model->named_buffers())
+    if (b.value().defined()) s.tensors[b.key()] = b.value().detach().clone();
+  s.config_json = gpt_config_json(model->config());
+  s.value_head = model->heads().value;
+  s.reward_head = model->heads().reward;
   for (auto& [name, layer] : model->linear_layers()) {
     if (!layer->has_lora()) continue;
-    if (layer->merged()) {
-      throw Error("add_gpt_to_checkpoint: LoRA adapter of " + name + " is merged; unmerge before saving");
-    }
-    alpha = layer->lora_alpha();
+    if (layer->merged()) throw Error("gpt_state: LoRA adapter of " + name + " is merged; unmerge before saving");
+    s.lora_alpha = layer->lora_alpha();
   }
-  state.extra[group + ".lora_alpha"] = alpha;
+  return s;
+}
+
+void add_gpt_state_to_checkpoint(core::CheckpointState& state, const std::string& group, const GptState& gpt) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& [name, t] : gpt.tensors) tensors[name] = t.detach().cpu();  // gpt_state copied already
+  state.tensor_groups[group] = std::move(tensors);
+  state.extra[group + ".config"] = gpt.config_json;
+  state.extra[group + ".heads"] = std::vector<int64_t>{gpt.value_head ? 1 : 0, gpt.reward_head ? 1 : 0};
+  state.extra[group + ".lora_alpha"] = gpt.lora_alpha;
+}
+
+GptState gpt_state_from_checkpoint(const core::CheckpointState& state, const std::string& group) {
+  const auto tensors = state.tensor_groups.find(group);
+  if (tensors == state.tensor_groups.end() || state.extra.count(group + ".config") == 0) {
+    throw DataError("checkpoint step " + std::to_string(state.step) + " holds no GPT named '" + group +
+                    "' (expected tensor group '" + group + "' and extra state '" + group + ".config')");
+  }
+  GptState s;
+  s.tensors = tensors->second;
+  s.config_json = state.get<std::string>(group + ".config");
+  const auto heads = state.get_or<std::vector<int64_t>>(group + ".heads", {0, 0});
+  s.value_head = heads.size() > 0 && heads[0] != 0;
+  s.reward_head = heads.size() > 1 && heads[1] != 0;
+  s.lora_alpha = state.get_or<double>(group + ".lora_alpha", 0.0);
+  return s;
+}
+
+void load_gpt_state(Gpt& model, const GptState& gpt) {
+  core::CheckpointState holder;
+  holder.tensor_groups["model"] = gpt.tensors;
+  holder.load_module("model", *model);  // checks names and shapes, copies onto the model's device
+}
+
+void add_gpt_to_checkpoint(core::CheckpointState& state, const std::string& group, Gpt& model) {
+  add_gpt_state_to_checkpoint(state, group, gpt_state(model));
 }
 
 Gpt gpt_from_checkpoint(const core::CheckpointState& state, const std::string& group) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "core/checkpoint_state.h"
@@ -13,6 +14,27 @@ namespace troupe::models {
 
 // GptConfig as one line of JSON (all fields), as stored under "<group>.config".
 std::string gpt_config_json(const GptConfig& config);
+
+// A GPT detached from its module: what a checkpoint stores of it, and what a PPO worker role sends the controller to
+// be checkpointed. The checkpoint schema (the tensor group and the "<group>.*" extra keys) lives only here.
+struct GptState {
+  std::map<std::string, at::Tensor> tensors;  // parameters and buffers by name
+  std::string config_json;                    // gpt_config_json of its GptConfig
+  bool value_head = false;
+  bool reward_head = false;
+  double lora_alpha = 0.0;  // the adapters' alpha (0 without LoRA)
+};
+
+// Copies of the model's tensors (on its device) and its description. Error when a LoRA adapter is merged (its
+// weight would count it twice on load).
+GptState gpt_state(Gpt& model);
+// Stores `gpt` as tensor group `group` (moved to the CPU; CPU tensors are shared, not copied) and extra keys "<group>.config", "<group>.heads" and
+// "<group>.lora_alpha".
+void add_gpt_state_to_checkpoint(core::CheckpointState& state, const std::string& group, const GptState& gpt);
+// The GptState stored under `group`; DataError naming the group when there is none.
+GptState gpt_state_from_checkpoint(const core::CheckpointState& state, const std::string& group);
+// Copies `gpt`'s tensors into `model` (onto its device). DataError naming every missing, extra or misshapen tensor.
+void load_gpt_state(Gpt& model, const GptState& gpt);
 
 // Adds `model` as tensor group `group` (parameters and buffers, LoRA adapters unmerged as they are) and records
 // under extra keys "<group>.config" (GptConfig as JSON), "<group>.heads" and "<group>.lora_alpha". Error when an adapter is merged (its weight would count it twice on load).

@@ -3,6 +3,9 @@
 // No loop and no data here: experiments/lm_training.cpp drives them.
 #pragma once
 
+#include <array>
+#include <utility>
+
 #include <memory>
 #include <string>
 
@@ -18,11 +21,18 @@ class AdamW;
 
 namespace troupe::models {
 
+// The learning-rate schedule after warmup.
+enum class LrSchedule { kCosine, kLinear, kConstant };
+constexpr auto config_names(LrSchedule) {
+  return std::array{std::pair{LrSchedule::kCosine, "cosine"}, std::pair{LrSchedule::kLinear, "linear"},
+                    std::pair{LrSchedule::kConstant, "constant"}};
+}
+
 struct OptimConfig {
   double lr = 6e-4;              // peak learning rate
   double min_lr = 6e-5;          // end of the decay
   int64_t warmup_steps = 100;    // linear warmup from lr / warmup_steps
-  std::string schedule = "cosine";  // cosine | linear | constant (after warmup)
+  LrSchedule schedule = LrSchedule::kCosine;  // cosine | linear | constant (after warmup)
   double weight_decay = 0.1;     // decoupled (AdamW)
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   double grad_clip = 1.0;        // max global grad norm; 0 = off

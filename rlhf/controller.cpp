@@ -16,12 +16,13 @@
 #include "core/errors.h"
 #include "core/seeding.h"
 #include "core/signals.h"
-#include "core/text_datasets.h"
-#include "core/tokenizer_file.h"
+#include "data/text_datasets.h"
+#include "tokenizers/tokenizer_file.h"
 #include "distributed/transport.h"
 #include "models/generation.h"
 #include "rlhf/kl_controller.h"
 #include "rlhf/ppo_math.h"
+#include "rlhf/protocol.h"
 #include "rlhf/roles.h"
 #include "rlhf/rollout.h"
 
@@ -52,8 +53,8 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
     }
     return prompts;
   }
-  const core::BpeTokenizer tok = core::open_tokenizer(p.tokenizer, p.encoding);
-  core::for_each_jsonl_object(p.file, "prompts.file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
+  const tokenizers::BpeTokenizer tok = tokenizers::open_tokenizer(p.tokenizer, p.encoding);
+  data::for_each_jsonl_object(p.file, "prompts.file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
     if (!j.contains(p.field) || !j[p.field].is_string())
       throw DataError(where + ": expected an object with a string field '" + p.field + "'");
     const auto ids = tok.encode_ordinary(j[p.field].get<std::string>());
@@ -89,7 +90,7 @@ class PpoController {
   int run() {
     spdlog::info("ppo: {} iterations of {} rollouts ({} prompts), {} epoch(s) of minibatch {}, KL {} ({} coef {})",
                  c_.ppo.iterations, c_.ppo.rollout_batch, prompts_.size(), c_.ppo.epochs, c_.ppo.minibatch,
-                 c_.ppo.kl_mode, c_.ppo.kl.type, kl_.value());
+                 core::enum_name(c_.ppo.kl_mode), core::enum_name(c_.ppo.kl.type), kl_.value());
     while (iteration_ < c_.ppo.iterations) {
       if (core::stop_requested()) return stop(core::stop_signal());
       iterate();
@@ -117,13 +118,13 @@ class PpoController {
     }
   }
 
-  Message request(MessageType type, const SequenceBatch* batch = nullptr) {
-    Message m;
-    m.type = type;
+  // Sends a typed request to `role` (stamped with the iteration and the policy version the controller holds).
+  template <class Request>
+  uint64_t send(RoleKind role, const Request& request) {
+    Message m = to_message(request);
     m.step = iteration_;
-    m.weight_version = version_;
-    if (batch != nullptr) batch->add_to(m);
-    return m;
+    if (m.weight_version == 0) m.weight_version = version_;
+    return clients_[role]->send(std::move(m));
   }
 
   void iterate() {
@@ -134,46 +135,44 @@ class PpoController {
     std::vector<std::vector<int64_t>> batch;
     for (int64_t i : shuffler_.next()) batch.push_back(prompts_[static_cast<size_t>(i)]);
     const models::PaddedBatch padded = models::left_pad(batch, c_.generation.pad_id);
-    Message gen = request(MessageType::kGenerate);
-    gen.tensors = {{"prompt_ids", padded.ids}, {"prompt_mask", padded.mask}};
-    gen.scalars["seed"] = static_cast<double>(core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout",
-                                                                 static_cast<int>(iteration_)) >> 11);
+    GenerateRequest gen{padded.ids, padded.mask,
+                        core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout", static_cast<int>(iteration_)) >> 11};
     auto t = Clock::now();
-    const Message rollout = wait(RoleKind::kActor, clients_[RoleKind::kActor]->send(std::move(gen)));
+    const Message generated = wait(RoleKind::kActor, send(RoleKind::kActor, gen));
     row["time/generate_s"] = seconds_since(t);
+    const GenerateReply rollout = from_message<GenerateReply>(generated);
     if (rollout.weight_version != version_) {
       throw Error(fmt::format("rollout generated with policy version {} but the controller expects version {}",
                               rollout.weight_version, version_));
     }
-    const SequenceBatch seqs = SequenceBatch::from(rollout);
+    const SequenceBatch& seqs = rollout.rollout;
     const torch::Tensor mask = seqs.response_mask;
-    const torch::Tensor eos = rollout.tensor("eos");
+    const torch::Tensor eos = rollout.rollout.eos;
 
     // 2. Score, reference, values and the policy's own log-probs, concurrently.
     t = Clock::now();
-    Message score = request(MessageType::kScore, &seqs);
-    score.tensors.emplace_back("eos", eos);
-    const uint64_t id_score = clients_[RoleKind::kReward]->send(std::move(score));
-    const uint64_t id_ref = clients_[RoleKind::kReference]->send(request(MessageType::kLogprobs, &seqs));
-    const uint64_t id_val = clients_[RoleKind::kCritic]->send(request(MessageType::kValues, &seqs));
-    const uint64_t id_old = clients_[RoleKind::kActor]->send(request(MessageType::kLogprobs, &seqs));
-    const Message scored = wait(RoleKind::kReward, id_score), ref = wait(RoleKind::kReference, id_ref), val = wait(RoleKind::kCritic, id_val),
-                  old = wait(RoleKind::kActor, id_old);
+    const uint64_t id_score = send(RoleKind::kReward, ScoreRequest{seqs, eos});
+    const uint64_t id_ref = send(RoleKind::kReference, LogprobsRequest{seqs});
+    const uint64_t id_val = send(RoleKind::kCritic, ValuesRequest{seqs});
+    const uint64_t id_old = send(RoleKind::kActor, LogprobsRequest{seqs});
+    const Message scored = wait(RoleKind::kReward, id_score), ref = wait(RoleKind::kReference, id_ref),
+                  val = wait(RoleKind::kCritic, id_val), old = wait(RoleKind::kActor, id_old);
     row["time/score_phase_s"] = seconds_since(t);
-    row["time/reward_s"] = scored.scalar("time_s");
-    row["time/reference_s"] = ref.scalar("time_s");
-    row["time/critic_values_s"] = val.scalar("time_s");
-    row["time/actor_logprobs_s"] = old.scalar("time_s");
-    row["time/actor_generate_s"] = rollout.scalar("time_s");
+    row["time/reward_s"] = reply_seconds(scored);
+    row["time/reference_s"] = reply_seconds(ref);
+    row["time/critic_values_s"] = reply_seconds(val);
+    row["time/actor_logprobs_s"] = reply_seconds(old);
+    row["time/actor_generate_s"] = reply_seconds(generated);
 
     // 3. Rewards, KL, advantages.
-    const torch::Tensor raw = scored.tensor("scores").to(torch::kFloat32);
+    const torch::Tensor raw = from_message<ScoreReply>(scored).scores.to(torch::kFloat32);
     const torch::Tensor scores = adjust_scores(raw, eos, c_.reward.missing_eos_penalty, c_.reward.clip);
-    const torch::Tensor old_logp = old.tensor("logprobs"), ref_logp = ref.tensor("logprobs");
-    const torch::Tensor values = val.tensor("values");
+    const torch::Tensor old_logp = from_message<LogprobsReply>(old).logprobs;
+    const torch::Tensor ref_logp = from_message<LogprobsReply>(ref).logprobs;
+    const torch::Tensor values = from_message<ValuesReply>(val).values;
     const torch::Tensor kl_tok = (old_logp - ref_logp) * mask;  // k1 per token
     const double kl_coef = kl_.value();
-    const bool in_reward = c_.ppo.kl_mode == "reward";
+    const bool in_reward = c_.ppo.kl_mode == KlMode::kReward;
     const torch::Tensor rewards = shape_rewards(scores, kl_tok, mask, in_reward ? kl_coef : 0.0);
     const GaeOut g = gae(rewards, values, mask, c_.ppo.gamma, c_.ppo.lambda);
     torch::Tensor advantages = g.advantages;
@@ -182,29 +181,23 @@ class PpoController {
 
     // 4. Update actor and critic concurrently.
     t = Clock::now();
-    Message train_policy = request(MessageType::kTrainPolicy, &seqs);
-    train_policy.weight_version = rollout.weight_version;
-    train_policy.tensors.emplace_back("old_logprobs", old_logp);
-    train_policy.tensors.emplace_back("ref_logprobs", ref_logp);
-    train_policy.tensors.emplace_back("advantages", advantages);
-    train_policy.scalars["kl_coef"] = kl_coef;
-    Message train_value = request(MessageType::kTrainValue, &seqs);
-    train_value.tensors.emplace_back("old_values", values);
-    train_value.tensors.emplace_back("returns", g.returns);
-    const uint64_t id_pol = clients_[RoleKind::kActor]->send(std::move(train_policy));
-    const uint64_t id_vf = clients_[RoleKind::kCritic]->send(std::move(train_value));
-    const Message pol = wait(RoleKind::kActor, id_pol), vf = wait(RoleKind::kCritic, id_vf);
+    TrainPolicyRequest train_policy{seqs, old_logp, ref_logp, advantages, kl_coef, iteration_, rollout.weight_version};
+    TrainValueRequest train_value{seqs, values, g.returns, iteration_};
+    const uint64_t id_pol = send(RoleKind::kActor, train_policy);
+    const uint64_t id_vf = send(RoleKind::kCritic, train_value);
+    const Message pol_message = wait(RoleKind::kActor, id_pol), vf_message = wait(RoleKind::kCritic, id_vf);
     row["time/train_phase_s"] = seconds_since(t);
-    row["time/actor_train_s"] = pol.scalar("time_s");
-    row["time/critic_train_s"] = vf.scalar("time_s");
+    row["time/actor_train_s"] = reply_seconds(pol_message);
+    row["time/critic_train_s"] = reply_seconds(vf_message);
+    const TrainReply pol = from_message<TrainReply>(pol_message), vf = from_message<TrainReply>(vf_message);
     if (pol.weight_version != version_ + 1) {
       throw Error(fmt::format("actor reports policy version {} after an update from {}", pol.weight_version, version_));
     }
     version_ = pol.weight_version;
-    for (const auto& [k, v] : pol.scalars) {
+    for (const auto& [k, v] : pol.metrics) {
       if (k.rfind("actor/", 0) == 0) row[k] = v;
     }
-    for (const auto& [k, v] : vf.scalars) {
+    for (const auto& [k, v] : vf.metrics) {
       if (k.rfind("critic/", 0) == 0) row[k] = v;
     }
     kl_.update(seq_kl, c_.ppo.rollout_batch);
@@ -235,30 +228,18 @@ class PpoController {
 
   // Gathers the actor's and critic's state and saves one checkpoint with the controller's own state.
   void checkpoint() {
-    Message save_actor = request(MessageType::kSaveState), save_critic = request(MessageType::kSaveState);
-    const uint64_t ia = clients_[RoleKind::kActor]->send(std::move(save_actor));
-    const uint64_t ic = clients_[RoleKind::kCritic]->send(std::move(save_critic));
-    const Message a = wait(RoleKind::kActor, ia), cr = wait(RoleKind::kCritic, ic);
+    const uint64_t ia = send(RoleKind::kActor, SaveStateRequest{});
+    const uint64_t ic = send(RoleKind::kCritic, SaveStateRequest{});
+    const RoleState actor = from_message<RoleState>(wait(RoleKind::kActor, ia));
+    const RoleState critic = from_message<RoleState>(wait(RoleKind::kCritic, ic));
     core::CheckpointState s;
     s.step = iteration_;
-    for (const auto& [group, m] : {std::pair<std::string, const Message*>{"model", &a}, {"critic", &cr}}) {
-      for (const auto& [name, tensor] : m->tensors) {
-        if (name.rfind("state.", 0) == 0) s.tensor_groups[group][name.substr(6)] = tensor;
-      }
-      const torch::Tensor& bytes = m->tensor("optimizer");
-      s.optimizer_blobs[group] = std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+    // The policy is group "model" (what `troupe generate`, evaluation and init_from read); the critic "critic".
+    for (const auto& [group, state] : {std::pair<std::string, const RoleState*>{"model", &actor}, {"critic", &critic}}) {
+      models::add_gpt_state_to_checkpoint(s, group, state->model);
+      s.optimizer_blobs[group] = state->optimizer;
     }
-    if (a.strings.count("model_config")) {
-      s.extra["model.config"] = a.strings.at("model_config");
-      s.extra["model.heads"] = std::vector<int64_t>{0, 0};
-      s.extra["model.lora_alpha"] = 0.0;
-    }
-    for (const auto& [name, tensor] : a.tensors) {
-      if (name == "ptx_state") {
-        const torch::Tensor v = tensor.contiguous();
-        s.extra["ptx_state"] = std::vector<int64_t>(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
-      }
-    }
+    if (actor.ptx) s.extra["ptx_state"] = *actor.ptx;
     s.extra["iteration"] = iteration_;
     s.extra["policy_version"] = version_;
     s.extra["kl_controller"] = kl_.state();
@@ -271,19 +252,16 @@ class PpoController {
     iteration_ = s.get<int64_t>("iteration");
     version_ = s.get<int64_t>("policy_version");
     kl_.restore(s.get<std::vector<double>>("kl_controller"));
-    shuffler_.restore(core::ShuffleState::from_vector(s.get<std::vector<int64_t>>("prompt_state")));
+    shuffler_.restore(data::ShuffleState::from_vector(s.get<std::vector<int64_t>>("prompt_state")));
     for (const auto& [role, group] :
          {std::pair<RoleKind, std::string>{RoleKind::kActor, "model"}, {RoleKind::kCritic, "critic"}}) {
-      Message m = request(MessageType::kLoadState);
-      m.weight_version = version_;
-      for (const auto& [name, tensor] : s.tensor_groups.at(group)) m.tensors.emplace_back("state." + name, tensor);
-      const std::string& blob = s.optimizer_blobs.at(group);
-      torch::Tensor bytes = torch::empty({static_cast<int64_t>(blob.size())}, torch::kUInt8);
-      std::memcpy(bytes.data_ptr(), blob.data(), blob.size());
-      m.tensors.emplace_back("optimizer", bytes);
-      if (role == RoleKind::kActor && s.extra.count("ptx_state")) {
-        m.tensors.emplace_back("ptx_state", torch::tensor(s.get<std::vector<int64_t>>("ptx_state"), torch::kLong));
-      }
+      RoleState state;
+      state.model = models::gpt_state_from_checkpoint(s, group);
+      state.optimizer = s.optimizer_blobs.at(group);
+      state.weight_version = version_;
+      if (role == RoleKind::kActor && s.extra.count("ptx_state")) state.ptx = s.get<std::vector<int64_t>>("ptx_state");
+      Message m = to_message(state, /*as_request=*/true);
+      m.step = iteration_;
       wait(role, clients_[role]->send(std::move(m)));
     }
     last_checkpoint_ = iteration_;
@@ -315,7 +293,7 @@ class PpoController {
   ControllerOptions options_;
   KlController kl_;
   std::vector<std::vector<int64_t>> prompts_;
-  core::EpochShuffler shuffler_;
+  data::EpochShuffler shuffler_;
   RoleMap<std::unique_ptr<distributed::Client>> clients_;
   int64_t iteration_ = 0;
   int64_t version_ = 0;

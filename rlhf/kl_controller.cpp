@@ -9,19 +9,15 @@
 namespace troupe::rlhf {
 
 void KlControlConfig::validate(core::ConfigValidator& v) const {
-  v.require(type == "fixed" || type == "adaptive", "type", type, "fixed or adaptive");
   v.require(std::isfinite(init_coef) && init_coef >= 0.0, "init_coef", init_coef, "a number >= 0");
   // β only ever gets multiplied, so an adaptive controller started at 0 would stay at 0.
-  v.require(type != "adaptive" || init_coef > 0.0, "init_coef", init_coef, "a number > 0 for an adaptive controller");
+  v.require(type != KlControlType::kAdaptive || init_coef > 0.0, "init_coef", init_coef, "a number > 0 for an adaptive controller");
   v.require(std::isfinite(target) && target > 0.0, "target", target, "a number > 0");
   v.require(horizon >= 1, "horizon", horizon, "an integer >= 1");
 }
 
 KlController::KlController(const KlControlConfig& config)
-    : config_(config), adaptive_(config.type == "adaptive"), value_(config.init_coef) {
-  if (config.type != "fixed" && config.type != "adaptive")
-    throw ConfigError("kl.type = '" + config.type + "': expected fixed or adaptive");
-}
+    : config_(config), adaptive_(config.type == KlControlType::kAdaptive), value_(config.init_coef) {}
 
 void KlController::update(double current_kl, int64_t n_steps) {
   if (n_steps < 0) throw DataError("KlController::update: n_steps = " + std::to_string(n_steps) + " < 0");

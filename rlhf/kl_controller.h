@@ -3,7 +3,9 @@
 // KL (and all-reducing it over ranks) is the caller's job.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -11,8 +13,13 @@
 
 namespace troupe::rlhf {
 
+enum class KlControlType { kFixed, kAdaptive };
+constexpr auto config_names(KlControlType) {
+  return std::array{std::pair{KlControlType::kFixed, "fixed"}, std::pair{KlControlType::kAdaptive, "adaptive"}};
+}
+
 struct KlControlConfig {
-  std::string type = "fixed";  // fixed | adaptive
+  KlControlType type = KlControlType::kFixed;  // fixed | adaptive
   double init_coef = 0.05;     // β at the start (the whole run for fixed)
   double target = 6.0;         // adaptive: KL (nats per sequence, as measured by the caller) to steer towards
   int64_t horizon = 10000;     // adaptive: samples over which a 20% error moves β by about 20%

@@ -41,9 +41,6 @@ void PpoSection::validate(core::ConfigValidator& v) const {
   v.require(entropy_coef >= 0, "entropy_coef", entropy_coef, "a number >= 0");
   v.require(gamma > 0 && gamma <= 1, "gamma", gamma, "a number in (0, 1]");
   v.require(lambda >= 0 && lambda <= 1, "lambda", lambda, "a number in [0, 1]");
-  v.require(kl_mode == "reward" || kl_mode == "loss", "kl_mode", kl_mode, "reward or loss");
-  v.require(kl_estimator == "k1" || kl_estimator == "k2" || kl_estimator == "k3", "kl_estimator", kl_estimator,
-            "k1, k2 or k3");
   v.nested("kl", kl);
   v.require(ptx_coef >= 0, "ptx_coef", ptx_coef, "a number >= 0");
   v.require(ptx_coef == 0 || !ptx_data.empty(), "ptx_data", ptx_data, "a token file when ptx_coef > 0");
@@ -51,16 +48,13 @@ void PpoSection::validate(core::ConfigValidator& v) const {
 }
 
 void PlacementSection::validate(core::ConfigValidator& v) const {
-  v.require(mode == "inproc" || mode == "processes", "mode", mode, "inproc or processes");
-  v.require(transport == "ipc" || transport == "tcp", "transport", transport, "ipc or tcp");
   v.require(!bind_host.empty(), "bind_host", bind_host, "an interface address");
   v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
   v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
-  v.require(launcher == "auto" || launcher == "local" || launcher == "srun", "launcher", launcher, "auto, local or srun");
   for (const auto& [key, n] : {std::pair<const char*, int64_t>{"actor_ranks", actor_ranks},
                                 {"critic_ranks", critic_ranks}, {"reference_ranks", reference_ranks}}) {
     v.require(n >= 1, key, n, "an integer >= 1");
-    v.require(n == 1 || mode == "processes", key, n, "1 unless mode is processes");
+    v.require(n == 1 || mode == PlacementMode::kProcesses, key, n, "1 unless mode is processes");
   }
   for (const std::string& group : colocate) {
     std::stringstream ss(group);

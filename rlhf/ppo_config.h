@@ -4,7 +4,9 @@
 // Not the loop (rlhf/controller.h) and not the roles (rlhf/roles.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <utility>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,9 +17,32 @@
 #include "models/gpt_config.h"
 #include "models/optim.h"
 #include "rlhf/kl_controller.h"
+#include "rlhf/ppo_math.h"
 #include "rlhf/reward_functions.h"
 
 namespace troupe::rlhf {
+
+// Where the KL penalty to the reference goes.
+enum class KlMode { kReward, kLoss };
+constexpr auto config_names(KlMode) {
+  return std::array{std::pair{KlMode::kReward, "reward"}, std::pair{KlMode::kLoss, "loss"}};
+}
+// How the roles are placed: threads of this process, or worker processes.
+enum class PlacementMode { kInproc, kProcesses };
+constexpr auto config_names(PlacementMode) {
+  return std::array{std::pair{PlacementMode::kInproc, "inproc"}, std::pair{PlacementMode::kProcesses, "processes"}};
+}
+// The ZeroMQ transport between worker processes.
+enum class WorkerTransport { kIpc, kTcp };
+constexpr auto config_names(WorkerTransport) {
+  return std::array{std::pair{WorkerTransport::kIpc, "ipc"}, std::pair{WorkerTransport::kTcp, "tcp"}};
+}
+// What starts the worker processes.
+enum class WorkerLauncher { kAuto, kLocal, kSrun };
+constexpr auto config_names(WorkerLauncher) {
+  return std::array{std::pair{WorkerLauncher::kAuto, "auto"}, std::pair{WorkerLauncher::kLocal, "local"},
+                    std::pair{WorkerLauncher::kSrun, "srun"}};
+}
 
 // The policy (actor) and everything that starts from it.
 struct PolicySection {
@@ -27,7 +52,7 @@ struct PolicySection {
 
   template <class V>
   void visit(V& v) {
-    v.field("init_from", init_from, "HF GPT-2 directory or Troupe run to start from (empty = random init)");
+    v.path("init_from", init_from, "HF GPT-2 directory or Troupe run to start from (empty = random init)");
     v.field("model", model, "GPT shape when init_from is empty");
     v.field("optim", optim, "actor optimizer");
   }
@@ -40,7 +65,7 @@ struct CriticSection {
 
   template <class V>
   void visit(V& v) {
-    v.field("init_from", init_from, "model to start the critic trunk from (empty = the policy's start)");
+    v.path("init_from", init_from, "model to start the critic trunk from (empty = the policy's start)");
     v.field("optim", optim, "critic optimizer");
   }
   void validate(core::ConfigValidator& v) const;
@@ -55,7 +80,7 @@ struct RewardSection {
 
   template <class V>
   void visit(V& v) {
-    v.field("model", model, "reward-model run directory (empty = programmatic function)");
+    v.path("model", model, "reward-model run directory (empty = programmatic function)");
     v.field("function", function, "programmatic reward");
     v.field("normalize", normalize, "normalise RM scores with the RM's reward.mean / reward.std");
     v.field("clip", clip, "clip scores to [-clip, clip] (0 = off)");
@@ -75,9 +100,9 @@ struct PromptSection {
 
   template <class V>
   void visit(V& v) {
-    v.field("file", file, "prompt JSONL (empty = synthetic prompts of random ids)");
+    v.path("file", file, "prompt JSONL (empty = synthetic prompts of random ids)");
     v.field("field", field, "JSON field holding the prompt text");
-    v.field("tokenizer", tokenizer, "tokenizer for prompt text and reward decoding");
+    v.path("tokenizer", tokenizer, "tokenizer for prompt text and reward decoding");
     v.field("encoding", encoding, "encoding for a .tiktoken tokenizer");
     v.field("max_length", max_length, "prompt tokens at most (longer prompts keep their tail)");
     v.field("synthetic_count", synthetic_count, "number of synthetic prompts");
@@ -99,8 +124,8 @@ struct PpoSection {
   double gamma = 1.0;             // GAE discount
   double lambda = 0.95;           // GAE λ
   bool whiten_advantages = true;  // whiten advantages over the global batch
-  std::string kl_mode = "reward"; // reward (per-token k1 penalty in the reward) | loss (KL term in the policy loss)
-  std::string kl_estimator = "k1";  // kl_mode loss: k1 | k2 | k3
+  KlMode kl_mode = KlMode::kReward;  // reward (per-token k1 penalty in the reward) | loss (KL term in the policy loss)
+  KlEstimator kl_estimator = KlEstimator::kK1;  // kl_mode loss: k1 | k2 | k3
   KlControlConfig kl;             // coefficient: fixed or adaptive
   double ptx_coef = 0.0;          // PPO-ptx: γ times the pretraining loss (0 = off)
   std::string ptx_data;           // token file for PPO-ptx
@@ -125,7 +150,7 @@ struct PpoSection {
     v.field("kl_estimator", kl_estimator, "k1 | k2 | k3 (kl_mode loss)");
     v.field("kl", kl, "KL coefficient control");
     v.field("ptx_coef", ptx_coef, "PPO-ptx pretraining loss coefficient (0 = off)");
-    v.field("ptx_data", ptx_data, "token file for PPO-ptx");
+    v.path("ptx_data", ptx_data, "token file for PPO-ptx");
     v.field("ptx_batch", ptx_batch, "pretraining windows per minibatch");
     v.field("assert_first_ratio", assert_first_ratio, "check the ratio is 1 on the first minibatch");
   }
@@ -135,8 +160,8 @@ struct PpoSection {
 // Where the roles run. inproc: every role on a thread of this process (tests, the quickstart, debugging);
 // processes: each role a `troupe worker` process of its own, talking over `transport`.
 struct PlacementSection {
-  std::string mode = "inproc";     // inproc | processes
-  std::string transport = "ipc";   // processes: ipc | tcp
+  PlacementMode mode = PlacementMode::kInproc;  // inproc | processes
+  WorkerTransport transport = WorkerTransport::kIpc;  // processes: ipc | tcp
   std::string bind_host = "127.0.0.1";  // tcp: interface the workers bind
   double request_timeout_s = 120;  // a reply later than this means the role is dead or stuck
   double heartbeat_s = 2;          // processes: liveness check interval while waiting
@@ -144,7 +169,7 @@ struct PlacementSection {
   int64_t actor_ranks = 1;      // processes: data-parallel ranks of the actor (an mpirun group)
   int64_t critic_ranks = 1;     // processes: data-parallel ranks of the critic
   int64_t reference_ranks = 1;  // processes: ranks of the reference
-  std::string launcher = "auto";  // processes: local (fork/exec, mpirun for groups) | srun (a job step per group) | auto
+  WorkerLauncher launcher = WorkerLauncher::kAuto;  // processes: local (fork/exec, mpirun for groups) | srun (a job step per group) | auto
   std::map<std::string, std::string> srun_args;  // srun: extra srun arguments per process group ("actor", "reward+reference")
 
   template <class V>
@@ -163,7 +188,7 @@ struct PlacementSection {
   }
   // Ranks of `role` (1 for the reward and for any role under inproc).
   int64_t ranks(const std::string& role) const {
-    if (mode != "processes") return 1;
+    if (mode != PlacementMode::kProcesses) return 1;
     if (role == "actor") return actor_ranks;
     if (role == "critic") return critic_ranks;
     if (role == "reference") return reference_ranks;

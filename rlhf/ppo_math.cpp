@@ -98,13 +98,6 @@ at::Tensor whiten(const at::Tensor& x, const at::Tensor& mask, bool shift_mean) 
 
 // ---- KL estimators ----
 
-KlEstimator parse_kl_estimator(const std::string& name, const std::string& key) {
-  if (name == "k1") return KlEstimator::kK1;
-  if (name == "k2") return KlEstimator::kK2;
-  if (name == "k3") return KlEstimator::kK3;
-  throw ConfigError(key + " = '" + name + "': expected k1, k2 or k3");
-}
-
 at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, KlEstimator estimator) {
   check_same_shape("kl_estimate", "logp", logp, ref_logp);
   const at::Tensor lr = logp - ref_logp;
@@ -253,6 +246,28 @@ double explained_variance(const at::Tensor& values, const at::Tensor& returns, c
   const double var_residual = masked_moments(returns - values.detach(), mask).variance(/*unbiased=*/false);
   if (var_returns == 0.0) return std::numeric_limits<double>::quiet_NaN();
   return 1.0 - var_residual / var_returns;
+}
+
+ActorLossOut actor_loss(const at::Tensor& logp, const at::Tensor& entropy, const at::Tensor& old_logp,
+                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask,
+                        double tokens, const ActorLossOptions& o) {
+  ActorLossOut out;
+  out.policy = policy_loss(logp, old_logp, advantages, mask, o.clip_eps, o.dual_clip);
+  const at::Tensor policy = out.policy.per_token.sum();
+  at::Tensor loss = policy / tokens;
+  out.policy_sum = policy.item<double>();
+  if (entropy.defined()) {
+    const at::Tensor h = masked_sum(entropy, mask);
+    out.entropy_sum = h.item<double>();
+    if (o.entropy_coef > 0) loss = loss - o.entropy_coef * h / tokens;
+  }
+  if (o.kl_loss) {
+    const at::Tensor kl = masked_sum(kl_estimate(logp, ref_logp, o.kl), mask);
+    out.kl_sum = kl.item<double>();
+    loss = loss + o.kl_coef * kl / tokens;
+  }
+  out.loss = loss;
+  return out;
 }
 
 }  // namespace troupe::rlhf

@@ -8,6 +8,9 @@
 // (a sync point on an accelerator).
 #pragma once
 
+#include <array>
+#include <utility>
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -56,9 +59,11 @@ enum class KlEstimator {
   kK2,  // ½ lr²: biased, non-negative, low variance
   kK3,  // (e^{−lr} − 1) + lr: unbiased and non-negative ((r − 1) − log r with r = π_ref/π)
 };
+constexpr auto config_names(KlEstimator) {
+  return std::array{std::pair{KlEstimator::kK1, "k1"}, std::pair{KlEstimator::kK2, "k2"},
+                    std::pair{KlEstimator::kK3, "k3"}};
+}
 
-// "k1" | "k2" | "k3" -> KlEstimator; anything else is a ConfigError naming `key`.
-KlEstimator parse_kl_estimator(const std::string& name, const std::string& key = "ppo.kl_estimator");
 
 // The estimator at every position. logp, ref_logp: [B, T] log-probs of the sampled tokens -> [B, T] (not masked).
 // Examples at lr = 1: k1 = 1, k2 = 0.5, k3 = e^{−1} − 1 + 1 = 0.3679.
@@ -116,6 +121,29 @@ struct PolicyLossOut {
 // max(1.5, 1.2) = 1.5 (unclipped), and with c = 1.3 -> min(1.5, 1.3) = 1.3.
 PolicyLossOut policy_loss(const at::Tensor& logp, const at::Tensor& old_logp, const at::Tensor& advantages,
                           const at::Tensor& mask, double clip_eps, double dual_clip = 0.0);
+
+// The actor's PPO loss on one minibatch shard, as in its equation:
+//   L = [Σ_t clip-surrogate_t − c_H Σ_t H_t + β Σ_t KL_t] / N
+// with the clipped surrogate of policy_loss, the entropy bonus (entropy_coef c_H; entropy may be undefined when
+// c_H = 0) and the KL penalty (kl_coef β with estimator `kl`, on when `kl_loss`), summed over this shard's real
+// tokens and divided by N, the token count of the whole minibatch over all ranks (so that summing gradients over
+// ranks gives the gradient of the global token mean). The sums (not divided by N) come back for statistics.
+struct ActorLossOptions {
+  double clip_eps = 0.2;
+  double dual_clip = 0.0;
+  double entropy_coef = 0.0;
+  bool kl_loss = false;
+  double kl_coef = 0.0;
+  KlEstimator kl = KlEstimator::kK1;
+};
+struct ActorLossOut {
+  at::Tensor loss;       // scalar, differentiable
+  PolicyLossOut policy;  // per-token surrogate and ratios
+  double policy_sum = 0, entropy_sum = 0, kl_sum = 0;
+};
+ActorLossOut actor_loss(const at::Tensor& logp, const at::Tensor& entropy, const at::Tensor& old_logp,
+                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask,
+                        double tokens, const ActorLossOptions& options);
 
 struct ValueLossOut {
   at::Tensor per_token;        // [B, T] loss, 0 at padding; the caller divides by the global token count

@@ -15,13 +15,6 @@ at::Tensor bradley_terry_loss(const at::Tensor& r_chosen, const at::Tensor& r_re
   return F::softplus(-x);  // −log σ(x)
 }
 
-DpoLoss parse_dpo_loss(const std::string& name, const std::string& key) {
-  if (name == "dpo" || name == "sigmoid") return DpoLoss::kSigmoid;
-  if (name == "ipo") return DpoLoss::kIpo;
-  if (name == "cdpo") return DpoLoss::kConservative;
-  throw ConfigError(key + " = '" + name + "': expected dpo, ipo or cdpo");
-}
-
 DpoLossOut dpo_loss(const at::Tensor& policy_chosen, const at::Tensor& policy_rejected,
                     const at::Tensor& reference_chosen, const at::Tensor& reference_rejected,
                     const DpoOptions& options) {

@@ -3,6 +3,9 @@
 // caller chooses the reduction (a mean over the global batch under data parallelism). No models, no data here.
 #pragma once
 
+#include <array>
+#include <utility>
+
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -19,9 +22,11 @@ enum class DpoLoss {
   kIpo,      // IPO (Azar et al. 2023): (h − 1/(2β))²
   kConservative,  // cDPO / label smoothing ε: −(1−ε) log σ(β h) − ε log σ(−β h)
 };
-
-// "dpo" | "ipo" | "cdpo" -> DpoLoss; anything else is a ConfigError naming `key`.
-DpoLoss parse_dpo_loss(const std::string& name, const std::string& key = "dpo.loss");
+// Config names: dpo | ipo | cdpo.
+constexpr auto config_names(DpoLoss) {
+  return std::array{std::pair{DpoLoss::kSigmoid, "dpo"}, std::pair{DpoLoss::kIpo, "ipo"},
+                    std::pair{DpoLoss::kConservative, "cdpo"}};
+}
 
 struct DpoOptions {
   double beta = 0.1;             // KL strength: higher keeps the policy closer to the reference

@@ -3,6 +3,12 @@
 // Scalar functions of one sample on the CPU; not learned reward models and not the reward worker role.
 #pragma once
 
+#include <utility>
+
+#include <optional>
+
+#include <array>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -92,8 +98,14 @@ class TargetPatternReward : public RewardFunction {
   std::vector<int64_t> target_;
 };
 
+enum class RewardFunctionType { kLexicon, kLength, kPattern };
+constexpr auto config_names(RewardFunctionType) {
+  return std::array{std::pair{RewardFunctionType::kLexicon, "lexicon"}, std::pair{RewardFunctionType::kLength, "length"},
+                    std::pair{RewardFunctionType::kPattern, "pattern"}};
+}
+
 struct RewardFunctionConfig {
-  std::string type;              // lexicon | length | pattern
+  std::optional<RewardFunctionType> type;  // lexicon | length | pattern (required)
   std::string lexicon;           // lexicon: path of the word<TAB>score TSV
   int64_t target_length = 16;    // length: response tokens that score 0
   double eos_bonus = 0.0;        // length: added when the response ended with EOS
@@ -102,7 +114,7 @@ struct RewardFunctionConfig {
   template <class V>
   void visit(V& v) {
     v.field("type", type, "lexicon | length | pattern");
-    v.field("lexicon", lexicon, "lexicon: word<TAB>score TSV (AFINN format)");
+    v.path("lexicon", lexicon, "lexicon: word<TAB>score TSV (AFINN format)");
     v.field("target_length", target_length, "length: response tokens that score 0");
     v.field("eos_bonus", eos_bonus, "length: bonus for ending with EOS");
     v.field("pattern", pattern, "pattern: target token ids");

@@ -11,17 +11,18 @@
 #include <optional>
 
 #include "core/checkpoint_state.h"
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 #include "core/device.h"
 #include "core/errors.h"
-#include "core/lm_data.h"
+#include "data/lm_data.h"
 #include "core/seeding.h"
-#include "core/text_datasets.h"
-#include "core/tokenizer_file.h"
+#include "data/text_datasets.h"
+#include "tokenizers/tokenizer_file.h"
 #include "distributed/data_parallel.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
 #include "rlhf/ppo_math.h"
+#include "rlhf/protocol.h"
 #include "rlhf/rollout.h"
 
 namespace troupe::rlhf {
@@ -34,7 +35,7 @@ Message Role::handle(const Message& request) {
   Message reply = dispatch(distributed::to_device(request, device_));
   reply.type = MessageType::kReply;
   reply.step = request.step;
-  reply.scalars["time_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  set_reply_seconds(reply, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return reply;
 }
 
@@ -58,12 +59,12 @@ namespace {
 // are reassembled by summing zero-padded row blocks, gradients by one flat all-reduce. With one rank all of this
 // is the identity.
 
-using distributed::allreduce_gradients;
 using distributed::gather_rows;
+using distributed::optimizer_step;
 using distributed::shard_rows;
 
 // Every rank's value of x, in rank order.
-std::vector<double> all_values(core::Communicator& comm, double x) {
+std::vector<double> all_values(distributed::Communicator& comm, double x) {
   torch::Tensor v = torch::zeros({comm.size()}, torch::kFloat64);
   v[comm.rank()] = x;
   comm.allreduce_sum(v);
@@ -72,15 +73,15 @@ std::vector<double> all_values(core::Communicator& comm, double x) {
 
 // Per-token [B, T] output of `f` on this rank's rows of `batch`, reassembled over the group.
 template <class F>
-torch::Tensor sharded_rows(core::Communicator& comm, const SequenceBatch& batch, F&& f) {
+torch::Tensor sharded_rows(distributed::Communicator& comm, const SequenceBatch& batch, F&& f) {
   const auto [begin, end] = shard_rows(batch.size(), comm);
   torch::Tensor mine;
   if (end > begin) mine = f(batch.select(torch::arange(begin, end, torch::kLong)));
   return gather_rows(comm, mine, {batch.size(), batch.response_length()});
 }
 
-core::Communicator& single_rank() {
-  static core::SingleProcessCommunicator one;
+distributed::Communicator& single_rank() {
+  static distributed::SingleProcessCommunicator one;
   return one;
 }
 
@@ -97,53 +98,50 @@ models::Gpt on_device(models::Gpt model, const c10::Device& device) {
   return model;
 }
 
-// Full state of a trained role as tensors: "state.<name>" per parameter and buffer (so a checkpoint group loads
-// into a fresh module), "optimizer" (serialised bytes).
-void add_state(Message& m, models::Gpt& model, torch::optim::Optimizer& optimizer) {
-  for (const auto& p : model->named_parameters()) m.tensors.emplace_back("state." + p.key(), p.value().detach().clone());
-  for (const auto& b : model->named_buffers()) m.tensors.emplace_back("state." + b.key(), b.value().clone());
+// A trained role's model and optimizer state (rank 0 of a group: every rank holds the same).
+RoleState role_state(models::Gpt& model, torch::optim::Optimizer& optimizer, int64_t version) {
+  RoleState r;
+  r.model = models::gpt_state(model);
   core::CheckpointState s;
   s.add_optimizer("o", optimizer);
-  const std::string& blob = s.optimizer_blobs.at("o");
-  torch::Tensor bytes = torch::empty({static_cast<int64_t>(blob.size())}, torch::kUInt8);
-  std::memcpy(bytes.data_ptr(), blob.data(), blob.size());
-  m.tensors.emplace_back("optimizer", bytes);
+  r.optimizer = s.optimizer_blobs.at("o");
+  r.weight_version = version;
+  return r;
 }
 
-void load_state(const Message& m, models::Gpt& model, torch::optim::Optimizer& optimizer) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : model->named_parameters()) {
-    const torch::Tensor& t = m.tensor("state." + p.key());
-    if (!t.sizes().equals(p.value().sizes())) {
-      throw DataError("state for " + p.key() + " has the wrong shape");
-    }
-    p.value().copy_(t);
-  }
-  const torch::Tensor bytes = m.tensor("optimizer").cpu();  // requests land on the role's device
+void restore_role_state(const RoleState& r, models::Gpt& model, torch::optim::Optimizer& optimizer) {
+  models::load_gpt_state(model, r.model);
   core::CheckpointState s;
-  s.optimizer_blobs["o"] = std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+  s.optimizer_blobs["o"] = r.optimizer;
   s.load_optimizer("o", optimizer);
+}
+
+// The empty reply to a kLoadState request.
+Message loaded(int64_t version) {
+  RoleState none;
+  none.weight_version = version;
+  return to_message(none, /*as_request=*/false);
 }
 
 class ActorRole final : public Role {
  public:
-  ActorRole(const PpoConfig& c, core::Communicator& comm, c10::Device device)
+  ActorRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
       : Role(device), c_(c), comm_(comm), model_(on_device(starting_policy(c), device)), gen_(c.generation) {
     model_->eval();  // dropout off: PPO's ratio must be exactly 1 before the first update
     // Responses end at the tokenizer's <|endoftext|> unless stop tokens are configured.
     if (gen_.stop_tokens.empty() && !c.prompts.tokenizer.empty()) {
-      const auto eos = core::eos_id_of(core::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
+      const auto eos = data::eos_id_of(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
       if (eos) gen_.stop_tokens.push_back(*eos);
     }
     optimizer_ = models::make_adamw(*model_, c.actor.optim);
     for (const auto& p : model_->parameters()) params_.push_back(p);
     if (c.ppo.ptx_coef > 0) {
-      core::LmBatchOptions o;
+      data::LmBatchOptions o;
       o.batch_size = c.ppo.ptx_batch;
       o.block_size = model_->config().block_size;
       o.seed = core::derive_seed(static_cast<uint64_t>(c.seed), "ptx", 0);
       o.model_vocab_size = model_->config().vocab_size;
-      ptx_ = std::make_unique<core::LmBatchSampler>(c.ppo.ptx_data, o);
+      ptx_ = std::make_unique<data::LmBatchSampler>(c.ppo.ptx_data, o);
     }
   }
   std::string name() const override { return role_name(RoleKind::kActor); }
@@ -151,72 +149,55 @@ class ActorRole final : public Role {
  protected:
   Message dispatch(const Message& m) override {
     switch (m.type) {
-      case MessageType::kGenerate: return generate(m);
-      case MessageType::kLogprobs: return logprobs(m);
-      case MessageType::kTrainPolicy: return train(m);
-      case MessageType::kSaveState: return save();
-      case MessageType::kLoadState: return load(m);
+      case MessageType::kGenerate: return to_message(generate(from_message<GenerateRequest>(m)));
+      case MessageType::kLogprobs: return to_message(logprobs(from_message<LogprobsRequest>(m)));
+      case MessageType::kTrainPolicy: return to_message(train(from_message<TrainPolicyRequest>(m)));
+      case MessageType::kSaveState: return to_message(save(), /*as_request=*/false);
+      case MessageType::kLoadState: load(from_message<RoleState>(m)); return loaded(version_);
       default: unsupported(name(), m);
     }
   }
 
  private:
   // Rollouts are sampled by rank 0 of the group (the others have nothing to add yet: same weights, same seed).
-  Message generate(const Message& m) {
-    if (comm_.rank() != 0) return Message();
-    const Rollout r = generate_rollout(model_, m.tensor("prompt_ids"), m.tensor("prompt_mask"), gen_,
-                                       static_cast<uint64_t>(m.scalar("seed")));
-    Message out;
+  GenerateReply generate(const GenerateRequest& r) {
+    GenerateReply out;
     out.weight_version = version_;
-    r.add_to(out);
-    out.tensors.emplace_back("eos", r.eos);
-    out.tensors.emplace_back("sample_logprobs", r.sample_logprobs);
+    if (comm_.rank() == 0) out.rollout = generate_rollout(model_, r.prompt_ids, r.prompt_mask, gen_, r.seed);
     return out;
   }
 
-  Message logprobs(const Message& m) {
+  LogprobsReply logprobs(const LogprobsRequest& r) {
     torch::NoGradGuard no_grad;
-    const SequenceBatch s = SequenceBatch::from(m);
-    Message out;
-    out.weight_version = version_;
-    out.tensors = {{"logprobs", sharded_rows(comm_, s, [&](const SequenceBatch& b) {
-                      return response_logprobs(model_, b).logprobs;
-                    })}};
+    return {sharded_rows(comm_, r.batch, [&](const SequenceBatch& b) { return response_logprobs(model_, b).logprobs; }),
+            version_};
+  }
+
+  TrainReply train(const TrainPolicyRequest& r);
+
+  RoleState save() {
+    if (comm_.rank() != 0) return RoleState{{}, {}, {}, version_};  // every rank holds the same state
+    RoleState out = role_state(model_, *optimizer_, version_);
+    if (ptx_) out.ptx = ptx_->state().to_vector();
     return out;
   }
 
-  Message train(const Message& m);
-
-  Message save() {
-    Message out;
-    out.weight_version = version_;
-    if (comm_.rank() != 0) return out;  // every rank holds the same weights and optimizer state
-    add_state(out, model_, *optimizer_);
-    out.strings["model_config"] = models::gpt_config_json(model_->config());
-    if (ptx_) out.tensors.emplace_back("ptx_state", torch::tensor(ptx_->state().to_vector(), torch::kLong));
-    return out;
-  }
-
-  Message load(const Message& m) {
-    load_state(m, model_, *optimizer_);
-    version_ = m.weight_version;
+  void load(const RoleState& r) {
+    restore_role_state(r, model_, *optimizer_);
+    version_ = r.weight_version;
     if (ptx_) {
-      const torch::Tensor s = m.tensor("ptx_state").to(torch::kCPU).contiguous();
-      ptx_->restore(core::LmBatchState::from_vector(
-          std::vector<int64_t>(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel())));
+      if (!r.ptx) throw ProtocolError("actor: the state to load has no PPO-ptx sampler state");
+      ptx_->restore(data::LmBatchState::from_vector(*r.ptx));
     }
-    Message out;
-    out.weight_version = version_;
-    return out;
   }
 
   const PpoConfig c_;
-  core::Communicator& comm_;
+  distributed::Communicator& comm_;
   models::Gpt model_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> params_;
   models::GenerationConfig gen_;
-  std::unique_ptr<core::LmBatchSampler> ptx_;
+  std::unique_ptr<data::LmBatchSampler> ptx_;
   int64_t version_ = 0;
 };
 
@@ -224,19 +205,20 @@ class ActorRole final : public Role {
 // (the critic uses the same schedule). Each minibatch's loss is its token mean (the minibatch is the global
 // batch of that optimizer step). The first minibatch must see ratio 1: the log-probs it was given come from
 // this very policy, unchanged — anything else means stale or off-policy data.
-Message ActorRole::train(const Message& m) {
-  if (m.weight_version != version_) {
-    throw Error("actor: rollout generated with policy version " + std::to_string(m.weight_version) +
+TrainReply ActorRole::train(const TrainPolicyRequest& r) {
+  if (r.weight_version != version_) {
+    throw Error("actor: rollout generated with policy version " + std::to_string(r.weight_version) +
                 " but the actor is at version " + std::to_string(version_) + " (off-policy data refused)");
   }
-  const SequenceBatch all = SequenceBatch::from(m);
-  const torch::Tensor old_logp = m.tensor("old_logprobs");
-  const torch::Tensor ref_logp = m.tensor("ref_logprobs");
-  const torch::Tensor advantages = m.tensor("advantages");
-  const double kl_coef = m.scalar("kl_coef");
-  const bool kl_loss = c_.ppo.kl_mode == "loss";
-  const KlEstimator estimator = parse_kl_estimator(c_.ppo.kl_estimator);
-  const int64_t iteration = m.step;
+  const SequenceBatch& all = r.batch;
+  const int64_t iteration = r.iteration;
+  ActorLossOptions loss_options;
+  loss_options.clip_eps = c_.ppo.clip_eps;
+  loss_options.dual_clip = c_.ppo.dual_clip;
+  loss_options.entropy_coef = c_.ppo.entropy_coef;
+  loss_options.kl_loss = c_.ppo.kl_mode == KlMode::kLoss;
+  loss_options.kl_coef = r.kl_coef;
+  loss_options.kl = c_.ppo.kl_estimator;
   models::set_lr(*optimizer_, models::lr_at(c_.actor.optim, iteration, c_.ppo.iterations));
   const double clip = c_.actor.optim.grad_clip > 0 ? c_.actor.optim.grad_clip : std::numeric_limits<double>::infinity();
 
@@ -260,8 +242,10 @@ Message ActorRole::train(const Message& m) {
         const torch::Tensor mask = mb.response_mask;
         const double my_tokens = mask.sum().item<double>();
         const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true);
-        const PolicyLossOut p = policy_loss(f.logprobs, old_logp.index_select(0, mine),
-                                            advantages.index_select(0, mine), mask, c_.ppo.clip_eps, c_.ppo.dual_clip);
+        const ActorLossOut a = actor_loss(f.logprobs, f.entropy, r.old_logprobs.index_select(0, mine),
+                                          r.ref_logprobs.index_select(0, mine), r.advantages.index_select(0, mine),
+                                          mask, tokens, loss_options);
+        const PolicyLossOut& p = a.policy;
         const torch::Tensor ratios = p.ratio.masked_select(mask > 0);
         if (epoch == 0 && steps == 0 && c_.ppo.assert_first_ratio) {
           const double worst = (ratios - 1).abs().max().item<double>();
@@ -270,27 +254,19 @@ Message ActorRole::train(const Message& m) {
                         "): the rollout log-probs do not come from the current policy");
           }
         }
-        const torch::Tensor policy = p.per_token.sum();
-        const torch::Tensor entropy = masked_sum(f.entropy, mask);
-        torch::Tensor loss = policy / tokens;
-        if (c_.ppo.entropy_coef > 0) loss = loss - c_.ppo.entropy_coef * entropy / tokens;
-        if (kl_loss) {
-          const torch::Tensor kl = masked_sum(kl_estimate(f.logprobs, ref_logp.index_select(0, mine), estimator), mask);
-          loss = loss + kl_coef * kl / tokens;
-          local[kKl] = kl.item<double>();
-        }
-        loss.backward();
-        local[kPolicy] = policy.item<double>();
+        a.loss.backward();
+        local[kPolicy] = a.policy_sum;
+        local[kKl] = a.kl_sum;
         local[kClipped] = p.clip_fraction * my_tokens;
         local[kApproxKl] = p.approx_kl * my_tokens;
-        local[kEntropy] = entropy.item<double>();
+        local[kEntropy] = a.entropy_sum;
         local[kRatio] = ratios.sum().item<double>();
         ratio_min = std::min(ratio_min, ratios.min().item<double>());
         ratio_max = std::max(ratio_max, ratios.max().item<double>());
       }
       if (ptx_) {
         // PPO-ptx (InstructGPT): every rank draws the same pretraining batch and takes its rows of it.
-        const core::LmBatch b = ptx_->next_random();
+        const data::LmBatch b = ptx_->next_random();
         const auto [pb, pe] = shard_rows(b.input_ids.size(0), comm_);
         if (pe > pb) {
           models::GptInput in;
@@ -301,9 +277,7 @@ Message ActorRole::train(const Message& m) {
           local[kPtx] = lm.item<double>();
         }
       }
-      allreduce_gradients(comm_, params_);
-      local[kGradNorm] = torch::nn::utils::clip_grad_norm_(params_, clip) / comm_.size();  // same on every rank
-      optimizer_->step();
+      local[kGradNorm] = optimizer_step(comm_, params_, *optimizer_, clip) / comm_.size();  // same on every rank
       torch::Tensor stats = torch::tensor(local, torch::kFloat64);
       comm_.allreduce_sum(stats);
       for (int k = 0; k < kStats; ++k) {
@@ -321,18 +295,18 @@ Message ActorRole::train(const Message& m) {
   std::map<std::string, double> sums;
   for (int k = 0; k < kStats; ++k) sums[names[k]] = totals[static_cast<size_t>(k)];
   ++version_;
-  Message out;
+  TrainReply out;
   out.weight_version = version_;
-  for (const auto& [k, v] : sums) out.scalars["actor/" + k] = v / static_cast<double>(steps);
-  out.scalars["actor/ratio_min"] = ratio_min;
-  out.scalars["actor/ratio_max"] = ratio_max;
-  out.scalars["actor/lr"] = models::lr_at(c_.actor.optim, iteration, c_.ppo.iterations);
+  for (const auto& [k, v] : sums) out.metrics["actor/" + k] = v / static_cast<double>(steps);
+  out.metrics["actor/ratio_min"] = ratio_min;
+  out.metrics["actor/ratio_max"] = ratio_max;
+  out.metrics["actor/lr"] = models::lr_at(c_.actor.optim, iteration, c_.ppo.iterations);
   return out;
 }
 
 class CriticRole final : public Role {
  public:
-  CriticRole(const PpoConfig& c, core::Communicator& comm, c10::Device device) : Role(device), c_(c), comm_(comm) {
+  CriticRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device) : Role(device), c_(c), comm_(comm) {
     models::GptHeads heads;
     heads.value = true;
     if (c.critic.init_from.empty()) {
@@ -353,23 +327,13 @@ class CriticRole final : public Role {
  protected:
   Message dispatch(const Message& m) override {
     switch (m.type) {
-      case MessageType::kValues: {
-        torch::NoGradGuard no_grad;
-        Message out;
-        out.tensors = {{"values", sharded_rows(comm_, SequenceBatch::from(m), [&](const SequenceBatch& b) {
-                          return response_values(model_, b);
-                        })}};
-        return out;
-      }
-      case MessageType::kTrainValue: return train(m);
-      case MessageType::kSaveState: {
-        Message out;
-        if (comm_.rank() == 0) add_state(out, model_, *optimizer_);
-        return out;
-      }
+      case MessageType::kValues: return to_message(values(from_message<ValuesRequest>(m)));
+      case MessageType::kTrainValue: return to_message(train(from_message<TrainValueRequest>(m)));
+      case MessageType::kSaveState:
+        return to_message(comm_.rank() == 0 ? role_state(model_, *optimizer_, 0) : RoleState{}, /*as_request=*/false);
       case MessageType::kLoadState:
-        load_state(m, model_, *optimizer_);
-        return Message();
+        restore_role_state(from_message<RoleState>(m), model_, *optimizer_);
+        return loaded(0);
       default: unsupported(name(), m);
     }
   }
@@ -388,11 +352,16 @@ class CriticRole final : public Role {
     }
   }
 
-  Message train(const Message& m) {
-    const SequenceBatch all = SequenceBatch::from(m);
-    const torch::Tensor old_values = m.tensor("old_values");
-    const torch::Tensor returns = m.tensor("returns");
-    const int64_t iteration = m.step;
+  ValuesReply values(const ValuesRequest& r) {
+    torch::NoGradGuard no_grad;
+    return {sharded_rows(comm_, r.batch, [&](const SequenceBatch& b) { return response_values(model_, b); })};
+  }
+
+  TrainReply train(const TrainValueRequest& r) {
+    const SequenceBatch& all = r.batch;
+    const torch::Tensor& old_values = r.old_values;
+    const torch::Tensor& returns = r.returns;
+    const int64_t iteration = r.iteration;
     models::set_lr(*optimizer_, models::lr_at(c_.critic.optim, iteration, c_.ppo.iterations));
     const double clip = c_.critic.optim.grad_clip > 0 ? c_.critic.optim.grad_clip : std::numeric_limits<double>::infinity();
     double loss_sum = 0, clip_sum = 0, grad_sum = 0;
@@ -417,24 +386,22 @@ class CriticRole final : public Role {
           local[0] = loss.item<double>();
           local[1] = v.clip_fraction * mb.response_mask.sum().item<double>() / tokens;
         }
-        allreduce_gradients(comm_, params_);
-        grad_sum += torch::nn::utils::clip_grad_norm_(params_, clip);
-        optimizer_->step();
+        grad_sum += optimizer_step(comm_, params_, *optimizer_, clip);
         comm_.allreduce_sum(local);
         loss_sum += local[0].item<double>();
         clip_sum += local[1].item<double>();
         ++steps;
       }
     }
-    Message out;
-    out.scalars["critic/value_loss"] = loss_sum / static_cast<double>(steps);
-    out.scalars["critic/clip_fraction"] = clip_sum / static_cast<double>(steps);
-    out.scalars["critic/grad_norm"] = grad_sum / static_cast<double>(steps);
+    TrainReply out;
+    out.metrics["critic/value_loss"] = loss_sum / static_cast<double>(steps);
+    out.metrics["critic/clip_fraction"] = clip_sum / static_cast<double>(steps);
+    out.metrics["critic/grad_norm"] = grad_sum / static_cast<double>(steps);
     return out;
   }
 
   const PpoConfig c_;
-  core::Communicator& comm_;
+  distributed::Communicator& comm_;
   models::Gpt model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> params_;
@@ -442,7 +409,7 @@ class CriticRole final : public Role {
 
 class ReferenceRole final : public Role {
  public:
-  ReferenceRole(const PpoConfig& c, core::Communicator& comm, c10::Device device)
+  ReferenceRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
       : Role(device), comm_(comm), model_(on_device(starting_policy(c), device)) {
     model_->eval();
     for (const auto& p : model_->parameters()) p.set_requires_grad(false);
@@ -453,22 +420,21 @@ class ReferenceRole final : public Role {
   Message dispatch(const Message& m) override {
     if (m.type != MessageType::kLogprobs) unsupported(name(), m);
     torch::NoGradGuard no_grad;
-    Message out;
-    out.tensors = {{"logprobs", sharded_rows(comm_, SequenceBatch::from(m), [&](const SequenceBatch& b) {
-                      return response_logprobs(model_, b).logprobs;
-                    })}};
-    return out;
+    const LogprobsRequest r = from_message<LogprobsRequest>(m);
+    return to_message(LogprobsReply{
+        sharded_rows(comm_, r.batch, [&](const SequenceBatch& b) { return response_logprobs(model_, b).logprobs; }),
+        0});
   }
 
  private:
-  core::Communicator& comm_;
+  distributed::Communicator& comm_;
   models::Gpt model_;
 };
 
 class RewardRole final : public Role {
  public:
   RewardRole(const PpoConfig& c, c10::Device device) : Role(c.reward.model.empty() ? c10::kCPU : device), c_(c) {
-    if (!c.prompts.tokenizer.empty()) tokenizer_.emplace(core::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
+    if (!c.prompts.tokenizer.empty()) tokenizer_.emplace(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
     if (c.reward.model.empty()) {
       function_ = make_reward_function(c.reward.function);
       return;
@@ -488,10 +454,8 @@ class RewardRole final : public Role {
  protected:
   Message dispatch(const Message& m) override {
     if (m.type != MessageType::kScore) unsupported(name(), m);
-    const SequenceBatch s = SequenceBatch::from(m);
-    Message out;
-    out.tensors = {{"scores", model_ ? model_scores(s) : function_scores(s, m.tensor("eos"))}};
-    return out;
+    const ScoreRequest r = from_message<ScoreRequest>(m);
+    return to_message(ScoreReply{model_ ? model_scores(r.batch) : function_scores(r.batch, r.eos)});
   }
 
  private:
@@ -531,7 +495,7 @@ class RewardRole final : public Role {
   }
 
   const PpoConfig c_;
-  std::optional<core::BpeTokenizer> tokenizer_;
+  std::optional<tokenizers::BpeTokenizer> tokenizer_;
   std::unique_ptr<RewardFunction> function_;
   models::Gpt model_{nullptr};
   double mean_ = 0, std_ = 1;
@@ -539,8 +503,8 @@ class RewardRole final : public Role {
 
 }  // namespace
 
-std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, core::Communicator* group) {
-  core::Communicator& comm = group != nullptr ? *group : single_rank();
+std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, distributed::Communicator* group) {
+  distributed::Communicator& comm = group != nullptr ? *group : single_rank();
   const c10::Device device = core::resolve_device(config.runtime.device, core::local_rank());
   switch (kind) {
     case RoleKind::kActor: return std::make_unique<ActorRole>(config, comm, device);
@@ -551,7 +515,7 @@ std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, core::Co
   throw ConfigError("make_role: unknown role kind");
 }
 
-std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, core::Communicator* group) {
+std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, distributed::Communicator* group) {
   return make_role(role_kind(name), config, group);
 }
 

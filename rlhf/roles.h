@@ -20,7 +20,7 @@
 #include <memory>
 #include <string>
 
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 #include "distributed/message.h"
 #include "rlhf/ppo_config.h"
 #include "rlhf/role_kind.h"
@@ -49,9 +49,9 @@ class Role {
 // one rank) is the role's data-parallel group: every rank gets every request (distributed/group_relay.h), takes
 // its share of the rows and all-reduces gradients, so N ranks compute what one would (up to summation order).
 // Rollouts are sampled by rank 0 alone; the reward role scores on every rank.
-std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, core::Communicator* group = nullptr);
+std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, distributed::Communicator* group = nullptr);
 // As above, by name (a worker's --role); ConfigError for an unknown name.
-std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, core::Communicator* group = nullptr);
+std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, distributed::Communicator* group = nullptr);
 
 // The role names, in the order the controller starts them.
 const std::vector<std::string>& role_names();

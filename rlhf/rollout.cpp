@@ -19,27 +19,6 @@ SequenceBatch SequenceBatch::select(const at::Tensor& rows) const {
   return s;
 }
 
-SequenceBatch SequenceBatch::from(const distributed::Message& m) {
-  SequenceBatch s;
-  s.sequences = m.tensor("sequences");
-  s.attention_mask = m.tensor("attention_mask");
-  s.response_mask = m.tensor("response_mask");
-  s.prompt_length = static_cast<int64_t>(m.scalar("prompt_length"));
-  const bool ok = s.sequences.dim() == 2 && s.attention_mask.sizes().equals(s.sequences.sizes()) &&
-                  s.response_mask.dim() == 2 && s.response_mask.size(0) == s.sequences.size(0) &&
-                  s.prompt_length >= 1 && s.response_mask.size(1) == s.sequences.size(1) - s.prompt_length &&
-                  s.response_mask.size(1) >= 1 && s.sequences.scalar_type() == torch::kLong;
-  if (!ok) throw ProtocolError("inconsistent rollout tensors (sequences, attention_mask, response_mask, prompt_length)");
-  return s;
-}
-
-void SequenceBatch::add_to(distributed::Message& m) const {
-  m.tensors.emplace_back("sequences", sequences);
-  m.tensors.emplace_back("attention_mask", attention_mask);
-  m.tensors.emplace_back("response_mask", response_mask);
-  m.scalars["prompt_length"] = static_cast<double>(prompt_length);
-}
-
 at::Tensor positions_of(const at::Tensor& attention_mask) {
   return (attention_mask.to(torch::kLong).cumsum(1) - 1).clamp_min(0);
 }

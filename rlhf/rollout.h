@@ -15,7 +15,6 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "distributed/message.h"
 #include "models/generation.h"
 #include "models/gpt.h"
 
@@ -29,9 +28,6 @@ struct SequenceBatch {
   int64_t response_length() const { return sequences.size(1) - prompt_length; }
   // Rows `idx` ([n] int64) of every tensor.
   SequenceBatch select(const at::Tensor& idx) const;
-  // Reads / writes the three tensors and the scalar "prompt_length"; ProtocolError when shapes disagree.
-  static SequenceBatch from(const distributed::Message& m);
-  void add_to(distributed::Message& m) const;
 };
 
 struct Rollout : SequenceBatch {

@@ -109,8 +109,8 @@ TEST(Cli, ConfigErrorsExitWithTwoAndNameTheFileLineAndKey) {
 }
 
 TEST(Cli, TokenizerEncodeDecodeInspect) {
-  const std::string gpt2 = (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string();
-  const std::string encoder_dir = (source_dir() / "tests/data/tokenizers/gpt2-encoder").string();
+  const std::string gpt2 = (source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string();
+  const std::string encoder_dir = (source_dir() / "tests/fixtures/tokenizers/gpt2-encoder").string();
   auto r = testing::run_troupe({"tokenizer", "encode", "-t", gpt2, "Hello, world"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "15496,11,995\n");  // GPT-2's ids, as tiktoken gives them
@@ -160,7 +160,7 @@ TEST(Cli, TokenizerTrainEncodeFilesAndJsonlRoundTrip) {
 
   // JSONL with custom field names; a malformed line names file:line and exits 2.
   write_file(dir / "in.jsonl", "{\"prompt\": \"Hello, world\", \"k\": 1}\n");
-  auto js = testing::run_troupe({"tokenizer", "encode", "-t", (source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string(),
+  auto js = testing::run_troupe({"tokenizer", "encode", "-t", (source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string(),
                     "--jsonl", (dir / "in.jsonl").string(), "--text-field", "prompt", "--ids-field", "input_ids",
                     "-o", (dir / "out.jsonl").string()});
   ASSERT_EQ(js.exit_code, 0) << js.output;

@@ -61,7 +61,7 @@ TEST(CliGenerate, JsonIdsAndLogprobsEqualTheLibrary) {
 TEST(CliGenerate, TextPromptsWithATokenizerAndClearErrors) {
   ScratchDir dir;
   saved_model(dir / "hf", 50257);
-  const std::string gpt2 = (testing::source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string();
+  const std::string gpt2 = (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string();
   auto r = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "-t", gpt2, "--prompt", "Hello, world", "-n", "4"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.rfind("Hello, world", 0), 0u) << r.output;

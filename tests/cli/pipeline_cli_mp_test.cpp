@@ -98,12 +98,12 @@ class PipelineCli : public ::testing::Test {
       corpus += "\n%\n";
     }
     write_file(dir_ / "corpus/c.txt", corpus);
-    lexicon_ = (testing::source_dir() / "tests/data/lexicons/afinn165.tsv").string();
+    lexicon_ = (testing::source_dir() / "tests/fixtures/lexicons/afinn165.tsv").string();
   }
 
   std::string config(const std::string& input) const {
     return "kind: pipeline\n"
-           "run: {name: pipe, dir: " + (dir_ / "runs").string() + "}\n"
+           "run: {name: pipe, dir: runs}\n"  // relative to this file, like every path in it
            "runtime: {threads: 1}\n"
            "summary: ${run}/summary.json\n"
            "stages:\n"
@@ -113,7 +113,7 @@ class PipelineCli : public ::testing::Test {
            "     '${run}/tok.json', --vocab-size, '280', --special, '<|endoftext|>', --threads, '1']}\n"
            "  - {name: tokens, command: [data, prepare, -t, '${run}/tok.json', --input, '${run}/data/docs', -o,"
            "     '${run}/tokens', --val-fraction, '0.1', --threads, '1']}\n"
-           "  - {name: pretrain, command: [train, pretrain, " + (dir_ / "pretrain.yaml").string() + ","
+           "  - {name: pretrain, command: [train, pretrain, pretrain.yaml,"  // stages run in this file's directory
            "     'run.dir=${run}', 'data.train=${run}/tokens/train.bin']}\n"
            "  - {name: evaluate, command: [eval, policies, --reference, '${run}/pretrain', --policy,"
            "     'same=${run}/pretrain', -t, '${run}/tok.json', --prompts, '${run}/data/prompts_val.jsonl',"
@@ -128,10 +128,12 @@ class PipelineCli : public ::testing::Test {
                "train: {steps: 80, batch_size: 8, block_size: 16, log_every: 40}\n"
                "data: {train: tokens/train.bin}\n");
   }
+  // From another working directory: every path in the configs resolves against the file that names it.
   testing::ProcessResult run(const std::vector<std::string>& extra = {}) const {
     std::vector<std::string> argv{testing::cli_path(), "run", (dir_ / "pipe.yaml").string()};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return run_process(argv, std::chrono::seconds(240));
+    fs::create_directories(dir_ / "elsewhere");
+    return run_process(argv, std::chrono::seconds(240), {}, dir_ / "elsewhere");
   }
   fs::path run_dir() const { return dir_ / "runs/pipe"; }
 
@@ -166,6 +168,7 @@ TEST_F(PipelineCli, RunsEveryStageLogsStagesAndSummaryAndLabelsPreferences) {
   EXPECT_NEAR(j["rows"][1][5].get<double>(), 0.0, 1e-3);
   EXPECT_EQ(j["rows"][0][5].get<double>(), 0.0);
   EXPECT_EQ(log.attribute("status").value_or(""), "finished");
+  EXPECT_TRUE(fs::is_empty(dir_ / "elsewhere")) << "nothing is written to the working directory";
 
   // The labeller: chosen beats rejected under the same lexicon, for every pair written.
   const auto lp = run_process({testing::cli_path(), "data", "label-preferences", "--policy",

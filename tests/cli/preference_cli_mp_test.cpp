@@ -43,7 +43,7 @@ class PreferenceCli : public ::testing::Test {
             "runtime: {threads: 1}\n"
             "model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 50257, dropout: 0.0}\n"
             "data: {train: " + (dir_ / "train.jsonl").string() + ", val: " + (dir_ / "val.jsonl").string() +
-            ", tokenizer: " + (testing::source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string() + "}\n";
+            ", tokenizer: " + (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string() + "}\n";
   }
   testing::ProcessResult train(const std::string& kind, const std::string& yaml, std::vector<std::string> extra) {
     write_file(dir_ / (kind + ".yaml"), "kind: " + kind + "\n" + base_ + yaml);

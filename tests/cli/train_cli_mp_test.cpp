@@ -13,8 +13,9 @@
 #include "core/checkpoint.h"
 #include "core/run_dir.h"
 #include "core/run_log.h"
-#include "core/token_file.h"
+#include "data/token_file.h"
 #include "tests/support/test_support.h"
+#include "tests/support/token_streams.h"
 
 namespace troupe {
 namespace {
@@ -26,26 +27,12 @@ using testing::last_step_printed;
 using testing::run_process;
 using testing::write_file;
 
-// A stream where the next id is usually (5 id + 3) mod 97: a small GPT learns it quickly.
-void write_tokens(const std::filesystem::path& path, int64_t n, uint64_t seed) {
-  core::TokenFileWriter writer(path, 97, "synthetic");
-  std::mt19937_64 rng(seed);
-  std::vector<int> ids;
-  int id = 1;
-  for (int64_t i = 0; i < n; ++i) {
-    ids.push_back(id);
-    id = rng() % 10 == 0 ? static_cast<int>(rng() % 97) : (5 * id + 3) % 97;
-  }
-  writer.append(ids);
-  writer.end_document();
-  writer.finish();
-}
 
 class TrainCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    write_tokens(dir_ / "train.bin", 20000, 1);
-    write_tokens(dir_ / "val.bin", 3000, 2);
+    testing::write_learnable_tokens(dir_ / "train.bin", 20000, 1);
+    testing::write_learnable_tokens(dir_ / "val.bin", 3000, 2);
     write_file(dir_ / "pre.yaml", "kind: pretrain\n"
                                   "seed: 5\n"
                                   "run: {dir: " + dir_.path().string() + "/runs}\n"
@@ -125,7 +112,7 @@ TEST_F(TrainCli, SftTrainsOnResponsesAndKindMismatchesAreErrors) {
                                 "optim: {warmup_steps: 1}\n"
                                 "train: {steps: 4, batch_size: 4, eval_every: 2, log_every: 1}\n"
                                 "data: {train: " + (dir_ / "sft.jsonl").string() + ", val: " + (dir_ / "sft.jsonl").string() +
-                                ", tokenizer: " + (testing::source_dir() / "tests/data/tokenizers/gpt2.tiktoken").string() + "}\n");
+                                ", tokenizer: " + (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string() + "}\n");
   auto r = run_process({testing::cli_path(), "train", "sft", (dir_ / "sft.yaml").string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("sft data: 12 examples (0 truncated, 0 dropped)"));

@@ -122,14 +122,19 @@ TEST_F(LaunchPlanTest, SweepElementsLiveUnderTheSweepDirectory) {
   const auto plan = plan_launch(dir_ / "c.yaml", {}, validator());
   ASSERT_TRUE(plan.sweep);
   ASSERT_EQ(plan.targets.size(), 2u);
+  // run.dir written in the config is relative to the config's directory, not to where troupe runs.
+  const std::string sweep_dir = (dir_.path() / "runs" / "sw").string();
   EXPECT_EQ(plan.targets[1].run_name, "1_seed-2");
-  EXPECT_EQ(plan.targets[1].run_dir, "runs/sw");
-  EXPECT_EQ(plan.targets[1].path, std::filesystem::absolute("runs/sw/1_seed-2").lexically_normal());
-  EXPECT_THAT(plan.targets[1].overrides, ElementsAre("seed=2", "run.dir=runs/sw", "run.name=1_seed-2"));
+  EXPECT_EQ(plan.targets[1].run_dir, sweep_dir);
+  EXPECT_EQ(plan.targets[1].path, dir_.path() / "runs" / "sw" / "1_seed-2");
+  EXPECT_THAT(plan.targets[1].overrides, ElementsAre("seed=2", "run.dir=" + sweep_dir, "run.name=1_seed-2"));
   EXPECT_THAT(seen_, ElementsAre("sw", "0_seed-1", "1_seed-2"));  // the base config, then each element
-  EXPECT_EQ(sweep_tsv(plan),
-            "# index\trun\toverrides...\n0\truns/sw/0_seed-1\tseed=1\trun.dir=runs/sw\t"
-            "run.name=0_seed-1\n1\truns/sw/1_seed-2\tseed=2\trun.dir=runs/sw\trun.name=1_seed-2\n");
+  EXPECT_EQ(sweep_tsv(plan), "# index\trun\toverrides...\n0\t" + sweep_dir + "/0_seed-1\tseed=1\trun.dir=" + sweep_dir +
+                                 "\trun.name=0_seed-1\n1\t" + sweep_dir + "/1_seed-2\tseed=2\trun.dir=" + sweep_dir +
+                                 "\trun.name=1_seed-2\n");
+  // On the command line it stays relative to the working directory.
+  const auto cli = plan_launch(dir_ / "c.yaml", {"run.dir=elsewhere"}, validator());
+  EXPECT_EQ(cli.targets[1].run_dir, "elsewhere/sw");
 }
 
 TEST_F(LaunchPlanTest, ABadElementIsNamed) {

@@ -7,7 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "cluster/subprocess.h"
+#include "core/subprocess.h"
 #include "core/errors.h"
 #include "tests/support/test_support.h"
 
@@ -27,6 +27,13 @@ BatchJob sample_job() {
   job.slurm_dir = "/home/me/my project/runs/lr-test/slurm";
   job.troupe_args = {"run", "/home/me/my project/cfg.yaml", "task.lr=0.1", "run.name=lr-test"};
   return job;
+}
+
+// `bash -n`: the script parses.
+core::CommandOutput bash_syntax_check(const std::string& script) {
+  core::SubprocessOptions o;
+  o.argv = {"/bin/bash", "-n", "-c", script};
+  return core::run_captured(o, std::chrono::seconds(30));
 }
 
 TEST(SbatchScript, OptionsFromTheClusterSection) {
@@ -66,8 +73,8 @@ TEST(SbatchScript, ScriptQuotesPathsAndRunsTroupe) {
   EXPECT_THAT(s, HasSubstr("OMPI_ALLOW_RUN_AS_ROOT=1"));
   EXPECT_THAT(s, Not(HasSubstr("\nsrun ")));
   EXPECT_THAT(s, Not(HasSubstr("--array")));
-  const auto check = run_command({"/bin/bash", "-n", "-c", s});
-  EXPECT_EQ(check.exit_code, 0) << check.err;
+  const auto check = bash_syntax_check(s);
+  EXPECT_EQ(check.status, 0) << check.err;
 }
 
 TEST(SbatchScript, ArraysMultiTaskAndNoRequeue) {
@@ -84,18 +91,18 @@ TEST(SbatchScript, ArraysMultiTaskAndNoRequeue) {
   EXPECT_THAT(s, HasSubstr("\nsrun --mpi=pmix /opt/troupe/bin/troupe \"${args[@]}\" &\n"));
   EXPECT_THAT(s, HasSubstr("sweep.tsv"));
   EXPECT_THAT(s, Not(HasSubstr("scontrol requeue")));
-  const auto check = run_command({"/bin/bash", "-n", "-c", s});
-  EXPECT_EQ(check.exit_code, 0) << check.err;
+  const auto check = bash_syntax_check(s);
+  EXPECT_EQ(check.status, 0) << check.err;
   job.slurm_dir = "/r/a\"b";
   EXPECT_THROW(sbatch_script(c, job), ConfigError);
 }
 
 TEST(SbatchScript, ShellQuoting) {
-  EXPECT_EQ(shell_quote("run.name=x-1"), "run.name=x-1");
-  EXPECT_EQ(shell_quote("a b"), "'a b'");
-  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
-  EXPECT_EQ(shell_quote(""), "''");
-  EXPECT_EQ(shell_quote("$HOME"), "'$HOME'");
+  EXPECT_EQ(core::shell_quote("run.name=x-1"), "run.name=x-1");
+  EXPECT_EQ(core::shell_quote("a b"), "'a b'");
+  EXPECT_EQ(core::shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(core::shell_quote(""), "''");
+  EXPECT_EQ(core::shell_quote("$HOME"), "'$HOME'");
 }
 
 // Runs the generated script with bash outside Slurm: a fake troupe that records its arguments and exits like

@@ -15,8 +15,9 @@
 #include <regex>
 #include <thread>
 
-#include "cluster/subprocess.h"
+#include "core/subprocess.h"
 #include "core/errors.h"
+#include "core/runtime.h"
 #include "core/run_log.h"
 #include "tests/support/test_support.h"
 
@@ -66,12 +67,12 @@ class SlurmCluster {
   static std::string missing_programs() {
     std::string missing;
     for (const char* p : {"munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo"})
-      if (!find_on_path(p) && !find_on_path(std::string("/usr/sbin/") + p)) missing += std::string(" ") + p;
+      if (!core::find_on_path(p) && !core::find_on_path(std::string("/usr/sbin/") + p)) missing += std::string(" ") + p;
     return missing;
   }
 
   static fs::path program(const std::string& name) {
-    if (auto p = find_on_path(name)) return *p;
+    if (auto p = core::find_on_path(name)) return *p;
     return "/usr/sbin/" + name;
   }
 

@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <utility>
+
 #include "core/config_binder.h"
 #include "core/config_tree.h"
 #include "core/run_config.h"
@@ -14,7 +17,12 @@ using troupe::testing::ScratchDir;
 using troupe::testing::write_file;
 using ::testing::HasSubstr;
 
+enum class Shade { kLight, kDark };
+constexpr auto config_names(Shade) { return std::array{std::pair{Shade::kLight, "light"}, std::pair{Shade::kDark, "dark"}}; }
+
 struct TestSection {
+  Shade shade = Shade::kLight;
+  std::string data;  // a path
   int64_t count = 5;
   double lr = 3e-4;
   bool flag = false;
@@ -26,6 +34,8 @@ struct TestSection {
 
   template <class V>
   void visit(V& v) {
+    v.field("shade", shade, "light | dark");
+    v.path("data", data, "a data file");
     v.field("count", count, "a count");
     v.field("lr", lr, "a rate");
     v.field("flag", flag, "a switch");
@@ -134,7 +144,7 @@ TEST_F(ConfigTest, UnknownKeyWithoutPlausibleSuggestionListsValidKeys) {
   auto msg = error_of([&] { load("a.yaml"); });
   EXPECT_THAT(msg, HasSubstr("unknown key 'test.zzzzzzzzzz'"));
   EXPECT_THAT(msg, ::testing::Not(HasSubstr("did you mean")));
-  EXPECT_THAT(msg, HasSubstr("valid keys in 'test': count, lr, flag"));
+  EXPECT_THAT(msg, HasSubstr("valid keys in 'test': shade, data, count, lr, flag"));
 }
 
 TEST_F(ConfigTest, WrongTypeNamesFileLineColumnAndKey) {
@@ -169,7 +179,7 @@ TEST_F(ConfigTest, OutOfRangeNamesFileLineKeyAndExpectation) {
   EXPECT_THAT(msg, HasSubstr(file("a.yaml") + ":3:12: runtime.threads = -3: expected an integer in [0, 1024]"));
   write_file(dir_ / "b.yaml", "run:\n  resume: sometimes\n");
   EXPECT_THAT(error_of([&] { load("b.yaml"); }),
-              HasSubstr(":2:11: run.resume = sometimes: expected one of auto, never, must"));
+              HasSubstr(":2:11: run.resume: expected auto, never or must, got 'sometimes'"));
 }
 
 TEST_F(ConfigTest, MalformedYamlNamesFileAndLine) {
@@ -225,7 +235,7 @@ TEST_F(ConfigTest, BaseChainMergesAndRecordsOrigins) {
   auto cfg = load("sub/top.yaml");
   EXPECT_EQ(cfg.value.seed, 1);
   EXPECT_EQ(cfg.value.runtime.threads, 4);
-  EXPECT_EQ(cfg.value.runtime.log_level, "warn");
+  EXPECT_EQ(cfg.value.runtime.log_level, LogLevel::kWarn);
   EXPECT_EQ(cfg.value.test.count, 11);
   EXPECT_EQ(cfg.value.test.dims, std::vector<int>{9});
   EXPECT_EQ(cfg.origins.at("runtime.threads").describe(), file("sub/mid.yaml") + ":3:12");
@@ -267,7 +277,7 @@ TEST_F(ConfigTest, OverridesOfEveryType) {
   EXPECT_EQ(c.test.env.at("X"), "1");
   EXPECT_DOUBLE_EQ(*c.test.maybe, 0.5);
   EXPECT_EQ(c.seed, -5);
-  EXPECT_EQ(c.runtime.log_level, "debug");
+  EXPECT_EQ(c.runtime.log_level, LogLevel::kDebug);
   EXPECT_EQ(cfg.origins.at("test.count").describe(), "override 'test.count=12'");
   EXPECT_EQ(cfg.origins.at("test.count").kind, Origin::Kind::Override);
 }
@@ -305,6 +315,42 @@ TEST_F(ConfigTest, EmitRoundTripsAndShowsOrigins) {
   EXPECT_THAT(shown, HasSubstr("# override 'test.count=3'"));
   EXPECT_THAT(shown, HasSubstr("threads: 0"));
   EXPECT_THAT(shown, HasSubstr("# default"));
+}
+
+TEST_F(ConfigTest, ChoicesBindAsEnumsAndUnknownNamesListTheChoices) {
+  write_file(dir_ / "a.yaml", "test:\n  shade: dark\n");
+  auto cfg = load("a.yaml");
+  EXPECT_EQ(cfg.value.test.shade, Shade::kDark);
+  EXPECT_THAT(emit_config(cfg.value, nullptr, {}), HasSubstr("shade: dark"));
+  EXPECT_EQ(load("a.yaml", {"test.shade=light"}).value.test.shade, Shade::kLight);
+  EXPECT_EQ(load("a.yaml", {"runtime.log_level=error"}).value.runtime.log_level, LogLevel::kError);
+
+  write_file(dir_ / "b.yaml", "test:\n  shade: grey\n");
+  const std::string msg = error_of([&] { load("b.yaml"); });
+  EXPECT_THAT(msg, HasSubstr(file("b.yaml") + ":2:10"));
+  EXPECT_THAT(msg, HasSubstr("test.shade: expected light or dark, got 'grey'"));
+  EXPECT_THAT(error_of([&] { load("a.yaml", {"run.resume=sometimes"}); }),
+              HasSubstr("run.resume: expected auto, never or must"));
+}
+
+TEST_F(ConfigTest, PathsResolveAgainstTheFileThatWritesThem) {
+  // A relative path in a file is relative to that file (also through base:), not to the working directory; an
+  // override on the command line stays relative to the working directory; absolute paths and ${...} placeholders
+  // are left alone.
+  write_file(dir_ / "shared/base.yaml", "test:\n  data: corpus/train.bin\nrun:\n  dir: ../runs\n");
+  write_file(dir_ / "exp/top.yaml", "base: ../shared/base.yaml\n");
+  auto cfg = load("exp/top.yaml").value;
+  EXPECT_EQ(cfg.test.data, file("shared/corpus/train.bin"));
+  EXPECT_EQ(cfg.run.dir, file("runs"));
+  EXPECT_EQ(load("exp/top.yaml", {"test.data=mine.bin"}).value.test.data, "mine.bin");
+  write_file(dir_ / "exp/abs.yaml", "test:\n  data: /srv/data.bin\n");
+  EXPECT_EQ(load("exp/abs.yaml").value.test.data, "/srv/data.bin");
+  write_file(dir_ / "exp/run.yaml", "test:\n  data: ${run}/data.bin\n");
+  EXPECT_EQ(load("exp/run.yaml").value.test.data, "${run}/data.bin");
+  EXPECT_EQ(load("exp/run.yaml").value.run.dir, "runs");  // the default stays relative to the working directory
+  // The resolved config re-binds to the same values from anywhere (paths are now absolute).
+  write_file(dir_ / "elsewhere/resolved.yaml", emit_config(cfg, nullptr, {}));
+  EXPECT_EQ(load("elsewhere/resolved.yaml").value.test.data, file("shared/corpus/train.bin"));
 }
 
 TEST(ConfigTree, EditDistanceAndNearestKey) {

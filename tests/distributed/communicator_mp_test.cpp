@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "core/communicator.h"
+#include "distributed/communicator.h"
 #include "core/errors.h"
 #include "tests/support/test_support.h"
 
@@ -26,7 +26,7 @@ TEST(MpiCommunicator, CollectivesAgreeWithRankArithmetic) {
 }
 
 TEST(SingleProcessCommunicator, GatherAndScatterAreCopies) {
-  core::SingleProcessCommunicator one;
+  distributed::SingleProcessCommunicator one;
   const torch::Tensor x = torch::arange(6, torch::kFloat32);
   torch::Tensor out = torch::empty({6});
   one.all_gather(x, out);

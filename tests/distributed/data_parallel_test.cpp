@@ -18,7 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 
 // Runs body(rank, comm) on one thread per rank of a fresh group; rethrows the first exception.
-void on_group(int world, const std::function<void(int, core::Communicator&)>& body,
+void on_group(int world, const std::function<void(int, distributed::Communicator&)>& body,
               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   auto comms = make_thread_group(world, timeout);
   testing::on_rank_threads(world, [&](int r) { body(r, *comms[static_cast<size_t>(r)]); });
@@ -26,7 +26,7 @@ void on_group(int world, const std::function<void(int, core::Communicator&)>& bo
 
 TEST(ThreadCommunicator, EveryCollectiveMatchesItsDefinitionForOneToFourRanks) {
   for (int world = 1; world <= 4; ++world) {
-    on_group(world, [world](int rank, core::Communicator& comm) {
+    on_group(world, [world](int rank, distributed::Communicator& comm) {
       EXPECT_EQ(comm.rank(), rank);
       EXPECT_EQ(comm.size(), world);
       // allreduce: sum over r of (r + 1) * arange(5) = W (W + 1) / 2 * arange(5), several times in a row.
@@ -75,7 +75,7 @@ TEST(ThreadCommunicator, AMissingRankIsATimeoutNamingTheRankAndCollective) {
 
 TEST(ThreadCommunicator, RanksCallingDifferentCollectivesIsAProtocolError) {
   EXPECT_THROW(on_group(2,
-                        [](int rank, core::Communicator& comm) {
+                        [](int rank, distributed::Communicator& comm) {
                           torch::Tensor t = torch::ones({2});
                           if (rank == 0) comm.allreduce_sum(t);
                           else comm.broadcast(t, 0);
@@ -102,7 +102,7 @@ TEST(DataParallel, ShardRowsCoverTheBatchInBalancedContiguousBlocks) {
 
 TEST(DataParallel, GradientsAndMetricSumsAreSummedAndRowsReassembled) {
   for (int world = 1; world <= 4; ++world) {
-    on_group(world, [world](int rank, core::Communicator& comm) {
+    on_group(world, [world](int rank, distributed::Communicator& comm) {
       // Two parameters; the second has no gradient on odd ranks (counts as zeros).
       torch::Tensor a = torch::zeros({2, 3}, torch::requires_grad()), b = torch::zeros({4}, torch::requires_grad());
       a.mutable_grad() = torch::full({2, 3}, static_cast<float>(rank + 1));

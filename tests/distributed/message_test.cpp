@@ -20,15 +20,15 @@ namespace {
 using ::testing::HasSubstr;
 
 // Frames <-> byte strings, so one encoded message can be mutated and decoded many times.
-std::vector<std::string> to_parts(const std::vector<zmq::message_t>& frames) {
+std::vector<std::string> to_parts(const std::vector<Frame>& frames) {
   std::vector<std::string> parts;
   for (const auto& f : frames) parts.push_back(f.to_string());
   return parts;
 }
 
-std::vector<zmq::message_t> to_frames(const std::vector<std::string>& parts) {
-  std::vector<zmq::message_t> frames;
-  for (const auto& p : parts) frames.emplace_back(p.data(), p.size());
+std::vector<Frame> to_frames(const std::vector<std::string>& parts) {
+  std::vector<Frame> frames;
+  for (const auto& p : parts) frames.emplace_back(p);
   return frames;
 }
 
@@ -185,9 +185,9 @@ TEST(Message, MisalignedFrameIsCopiedNotAliased) {
   auto parts = to_parts(encode(m));
   std::vector<char> buffer(parts[1].size() + 1);
   std::memcpy(buffer.data() + 1, parts[1].data(), parts[1].size());
-  std::vector<zmq::message_t> frames;
-  frames.emplace_back(parts[0].data(), parts[0].size());
-  frames.emplace_back(buffer.data() + 1, parts[1].size(), nullptr, nullptr);  // constant data, odd address
+  std::vector<Frame> frames;
+  frames.emplace_back(parts[0]);
+  frames.emplace_back(buffer.data() + 1, parts[1].size(), nullptr);  // not owned, odd address
   const Message out = decode(std::move(frames));
   EXPECT_NE(out.tensor("x").data_ptr(), static_cast<void*>(buffer.data() + 1));
   EXPECT_TRUE(torch::equal(out.tensor("x"), m.tensor("x")));
@@ -412,7 +412,7 @@ TEST(Message, PeekRequestIdReadsOnlyVersionOneHeaders) {
   auto parts = to_parts(frames);
   parts[0][5] = 9;  // version 9
   EXPECT_EQ(peek_request_id(to_frames(parts)[0]), std::nullopt);
-  EXPECT_EQ(peek_request_id(zmq::message_t(std::string("short"))), std::nullopt);
+  EXPECT_EQ(peek_request_id(Frame(std::string("short"))), std::nullopt);
 }
 
 }  // namespace

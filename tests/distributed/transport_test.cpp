@@ -8,6 +8,8 @@
 #include <torch/torch.h>
 #include <zmq.h>
 
+#include <zmq.hpp>
+
 #include <atomic>
 #include <future>
 #include <regex>
@@ -219,16 +221,17 @@ TEST(Transport, MalformedRequestGetsAnErrorReplyAndTheServerLivesOn) {
   Server server(inproc("w"));
   ServeThread thread(server, doubling_handler);
   // A raw DEALER sends a message whose last tensor frame is missing.
-  void* raw = TROUPE_ZMQ_PTR(zmq_socket(zmq_context().handle(), ZMQ_DEALER));
+  void* raw = TROUPE_ZMQ_PTR(zmq_socket(zmq_context_handle(), ZMQ_DEALER));
   int linger = 0;
   TROUPE_ZMQ(zmq_setsockopt(raw, ZMQ_LINGER, &linger, sizeof(linger)));
   TROUPE_ZMQ(zmq_connect(raw, server.endpoint().c_str()));
   Message m;
   m.request_id = 77;
   m.tensors = {{"a", torch::ones({2})}, {"b", torch::ones({3})}};
-  auto frames = encode(m);
-  TROUPE_ZMQ(zmq_msg_send(frames[0].handle(), raw, ZMQ_SNDMORE));
-  TROUPE_ZMQ(zmq_msg_send(frames[1].handle(), raw, 0));
+  const auto encoded = encode(m);
+  zmq::message_t header(encoded[0].data(), encoded[0].size()), first(encoded[1].data(), encoded[1].size());
+  TROUPE_ZMQ(zmq_msg_send(header.handle(), raw, ZMQ_SNDMORE));
+  TROUPE_ZMQ(zmq_msg_send(first.handle(), raw, 0));
   zmq_pollitem_t item{raw, 0, ZMQ_POLLIN, 0};
   ASSERT_EQ(TROUPE_ZMQ(zmq_poll(&item, 1, 5000)), 1);
   std::vector<zmq::message_t> reply_frames;
@@ -238,7 +241,9 @@ TEST(Transport, MalformedRequestGetsAnErrorReplyAndTheServerLivesOn) {
     more = TROUPE_ZMQ(zmq_msg_more(reply_frames.back().handle()));
   }
   TROUPE_ZMQ(zmq_close(raw));
-  const Message reply = decode(std::move(reply_frames));
+  std::vector<Frame> frames;
+  for (const auto& f : reply_frames) frames.emplace_back(f.to_string());
+  const Message reply = decode(std::move(frames));
   EXPECT_EQ(reply.type, MessageType::kError);
   EXPECT_EQ(reply.request_id, 77u);  // matched from the readable header prefix
   EXPECT_THAT(reply.strings.at("error"), HasSubstr("header declares 2 tensors but 1 tensor frames arrived"));

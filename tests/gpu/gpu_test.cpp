@@ -11,12 +11,13 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/run_log.h"
-#include "core/token_file.h"
+#include "data/token_file.h"
 #include "distributed/message.h"
 #include "distributed/nccl_communicator.h"
 #include "models/generation.h"
 #include "models/gpt_io.h"
 #include "tests/support/test_support.h"
+#include "tests/support/token_streams.h"
 
 namespace troupe {
 namespace {
@@ -115,7 +116,7 @@ TEST(Gpu, ModelSavedFromCudaLoadsOnTheCpu) {
 
 TEST(Gpu, NcclOneRankCollectivesAreIdentities) {
   TROUPE_REQUIRE_GPU();
-  core::SingleProcessCommunicator bootstrap;
+  distributed::SingleProcessCommunicator bootstrap;
   auto nccl = distributed::NcclCommunicator::create(bootstrap, 0, std::chrono::seconds(60));
   ASSERT_EQ(nccl->size(), 1);
   torch::Tensor t = torch::arange(10, torch::TensorOptions(torch::kFloat32).device(torch::kCUDA));
@@ -130,7 +131,7 @@ TEST(Gpu, NcclOneRankCollectivesAreIdentities) {
 
 TEST(Gpu, NcclRefusesATensorOnTheCpu) {
   TROUPE_REQUIRE_GPU();
-  core::SingleProcessCommunicator bootstrap;
+  distributed::SingleProcessCommunicator bootstrap;
   auto nccl = distributed::NcclCommunicator::create(bootstrap, 0, std::chrono::seconds(60));
   torch::Tensor t = torch::ones({4});
   EXPECT_THROW(nccl->allreduce_sum(t), ConfigError);
@@ -160,19 +161,8 @@ TEST(Gpu, CudaTensorsTravelThroughHostMemoryAndLandOnTheReceiversDevice) {
 class GpuTrain : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const auto& [name, n, seed] : {std::tuple{"train.bin", 20000, 1}, std::tuple{"val.bin", 3000, 2}}) {
-      core::TokenFileWriter writer(dir_ / name, 97, "synthetic");
-      std::mt19937_64 rng(static_cast<uint64_t>(seed));
-      std::vector<int> ids;
-      int id = 1;
-      for (int i = 0; i < n; ++i) {
-        ids.push_back(id);
-        id = rng() % 10 == 0 ? static_cast<int>(rng() % 97) : (5 * id + 3) % 97;
-      }
-      writer.append(ids);
-      writer.end_document();
-      writer.finish();
-    }
+    testing::write_learnable_tokens(dir_ / "train.bin", 20000, 1);
+    testing::write_learnable_tokens(dir_ / "val.bin", 3000, 2);
     testing::write_file(dir_ / "pre.yaml",
                         "kind: pretrain\nseed: 5\nrun: {dir: " + dir_.path().string() + "/runs}\n"
                         "runtime: {threads: 1, device: cuda, deterministic: true}\n"

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config_binder.h"
 #include "core/errors.h"
 
 namespace troupe::rlhf {
@@ -134,16 +135,13 @@ TEST(KlEstimators, K1AndK3AreUnbiasedUnderThePolicy) {
               0.35 * std::pow(std::log(2.5), 2), 1e-12);
 }
 
-TEST(KlEstimators, Parse) {
-  EXPECT_EQ(parse_kl_estimator("k1"), KlEstimator::kK1);
-  EXPECT_EQ(parse_kl_estimator("k2"), KlEstimator::kK2);
-  EXPECT_EQ(parse_kl_estimator("k3"), KlEstimator::kK3);
-  try {
-    parse_kl_estimator("kl", "ppo.kl_penalty");
-    FAIL() << "expected ConfigError";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("ppo.kl_penalty"), std::string::npos) << e.what();
-  }
+TEST(KlEstimators, ConfigNames) {
+  EXPECT_EQ(core::parse_enum<KlEstimator>("k1"), KlEstimator::kK1);
+  EXPECT_EQ(core::parse_enum<KlEstimator>("k2"), KlEstimator::kK2);
+  EXPECT_EQ(core::parse_enum<KlEstimator>("k3"), KlEstimator::kK3);
+  EXPECT_FALSE(core::parse_enum<KlEstimator>("kl"));
+  EXPECT_EQ(core::enum_name(KlEstimator::kK3), "k3");
+  EXPECT_EQ(core::enum_choices<KlEstimator>(), "k1, k2 or k3");
 }
 
 TEST(ShapeRewards, ScoreOnLastRealTokenAndKlPenaltyEverywhere) {

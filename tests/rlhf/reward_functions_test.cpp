@@ -98,7 +98,7 @@ TEST(LexiconSentimentReward, MalformedLinesNameFileAndLine) {
 }
 
 TEST(LexiconSentimentReward, LoadsAfinn165) {
-  const LexiconSentimentReward reward((testing::source_dir() / "tests/data/lexicons/afinn165.tsv").string());
+  const LexiconSentimentReward reward((testing::source_dir() / "tests/fixtures/lexicons/afinn165.tsv").string());
   EXPECT_EQ(reward.size(), 3382u);  // every line, multi-word and hyphenated entries included
   EXPECT_DOUBLE_EQ(reward.score(text("I love this great movie")), 1.2);    // love 3, great 3 over 5 words
   EXPECT_DOUBLE_EQ(reward.score(text("This movie was not good.")), -0.4);  // "not good" −2 over 5 words
@@ -136,7 +136,7 @@ void validate_reward(const RewardFunctionConfig& c) {
 TEST(RewardFunctionConfig, ValidateAndMake) {
   RewardFunctionConfig c;
   EXPECT_THROW(validate_reward(c), ConfigError);  // no type
-  c.type = "length";
+  c.type = RewardFunctionType::kLength;
   c.target_length = 4;
   c.eos_bonus = 0.5;
   EXPECT_NO_THROW(validate_reward(c));
@@ -144,7 +144,7 @@ TEST(RewardFunctionConfig, ValidateAndMake) {
   EXPECT_EQ(length->name(), "length");
   EXPECT_DOUBLE_EQ(length->score(tokens({1, 2}, true)), 0.0);  // −2/4 + 0.5
 
-  c.type = "pattern";
+  c.type = RewardFunctionType::kPattern;
   EXPECT_THROW(validate_reward(c), ConfigError);  // empty pattern
   c.pattern = {7, -1};
   EXPECT_THROW(validate_reward(c), ConfigError);  // negative id
@@ -152,7 +152,7 @@ TEST(RewardFunctionConfig, ValidateAndMake) {
   EXPECT_NO_THROW(validate_reward(c));
   EXPECT_DOUBLE_EQ(make_reward_function(c)->score(tokens({7, 0})), 0.5);
 
-  c.type = "lexicon";
+  c.type = RewardFunctionType::kLexicon;
   try {
     validate_reward(c);
     FAIL() << "expected ConfigError";
@@ -165,8 +165,13 @@ TEST(RewardFunctionConfig, ValidateAndMake) {
   EXPECT_NO_THROW(validate_reward(c));
   EXPECT_DOUBLE_EQ(make_reward_function(c)->score(text("good bad good")), 1.0);
 
-  c.type = "classifier";
-  EXPECT_THROW(validate_reward(c), ConfigError);
+  c.type.reset();  // no type: an error naming reward.type and the choices
+  try {
+    validate_reward(c);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lexicon, length or pattern"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(make_reward_function(c), ConfigError);
 }
 

@@ -1,6 +1,7 @@
 // Tests for rlhf/roles.h, calling Role::handle directly (no transport): the actor's rollouts, log-probs, PPO update
 // and its guards (off-policy version, first-minibatch ratio), the KL-in-loss term, the critic's values and value
 // training, the pattern reward, the frozen reference, and the actor's save/load round trip. Not the controller.
+#include "rlhf/protocol.h"
 #include "rlhf/roles.h"
 
 #include <gtest/gtest.h>
@@ -16,7 +17,7 @@
 #include "core/errors.h"
 #include "core/checkpoint_manager.h"
 #include "core/checkpoint_state.h"
-#include "core/token_file.h"
+#include "data/token_file.h"
 #include "distributed/message.h"
 #include "distributed/thread_communicator.h"
 #include "models/generation.h"
@@ -47,9 +48,9 @@ PpoConfig tiny_ppo_config() {
   c.actor.model.dropout = 0.0;
   c.actor.optim.lr = 3e-3;
   c.actor.optim.warmup_steps = 0;
-  c.actor.optim.schedule = "constant";
+  c.actor.optim.schedule = models::LrSchedule::kConstant;
   c.critic.optim = c.actor.optim;
-  c.reward.function.type = "pattern";
+  c.reward.function.type = RewardFunctionType::kPattern;
   c.reward.function.pattern = {3, 5, 1, 6};
   c.generation.max_new_tokens = kMaxNew;
   c.generation.do_sample = true;
@@ -70,36 +71,30 @@ Message generate_request(uint64_t seed) {
     prompts.push_back(p);
   }
   const models::PaddedBatch p = models::left_pad(prompts, 0);
-  Message m(MessageType::kGenerate);
-  m.tensors = {{"prompt_ids", p.ids}, {"prompt_mask", p.mask}};
-  m.scalars["seed"] = static_cast<double>(seed);
-  return m;
+  return to_message(GenerateRequest{p.ids, p.mask, seed});
 }
 
-// A request of `type` carrying the sequences of a kGenerate reply.
+// The sequences of a kGenerate reply.
+SequenceBatch batch_of(const Message& rollout) { return from_message<GenerateReply>(rollout).rollout; }
+
+// A request of `type` carrying the sequences of a kGenerate reply (the protocol's batch fields; tests add the rest).
 Message batch_request(MessageType type, const Message& rollout) {
-  Message m(type);
-  SequenceBatch::from(rollout).add_to(m);
+  Message m = to_message(LogprobsRequest{batch_of(rollout)});
+  m.type = type;
   return m;
 }
 
 // Fixed advantages: +1 on even response tokens, −1 on odd ones, 0 at padding. [B, T]
 torch::Tensor fixed_advantages(const Message& rollout) {
-  const SequenceBatch s = SequenceBatch::from(rollout);
+  const SequenceBatch s = batch_of(rollout);
   const torch::Tensor response = s.sequences.slice(1, s.prompt_length);
   return (1.0 - 2.0 * response.remainder(2).to(torch::kFloat32)) * s.response_mask;
 }
 
 Message train_request(const Message& rollout, const torch::Tensor& old_logprobs, const torch::Tensor& ref_logprobs,
                       double kl_coef, int64_t iteration, int64_t weight_version) {
-  Message m = batch_request(MessageType::kTrainPolicy, rollout);
-  m.tensors.emplace_back("old_logprobs", old_logprobs);
-  m.tensors.emplace_back("ref_logprobs", ref_logprobs);
-  m.tensors.emplace_back("advantages", fixed_advantages(rollout));
-  m.scalars["kl_coef"] = kl_coef;
-  m.step = iteration;
-  m.weight_version = weight_version;
-  return m;
+  return to_message(TrainPolicyRequest{batch_of(rollout), old_logprobs, ref_logprobs, fixed_advantages(rollout), kl_coef,
+                                        iteration, weight_version});
 }
 
 torch::Tensor logprobs_of(Role& role, const Message& rollout) {
@@ -154,8 +149,9 @@ TEST(ActorRole, GenerateReplyCarriesTheRollout) {
   EXPECT_EQ(gen.type, MessageType::kReply);
   EXPECT_EQ(gen.step, 3);
   EXPECT_EQ(gen.weight_version, 0);
-  EXPECT_GE(gen.scalar("time_s"), 0.0);
-  const SequenceBatch s = SequenceBatch::from(gen);
+  EXPECT_GE(reply_seconds(gen), 0.0);
+  EXPECT_GT(gen.scalars.count("time_s"), 0u);
+  const SequenceBatch s = batch_of(gen);
   const int64_t P = request.tensor("prompt_ids").size(1);
   EXPECT_EQ(s.prompt_length, P);
   EXPECT_EQ(s.sequences.sizes(), (std::vector<int64_t>{kBatch, P + kMaxNew}));  // no stop tokens: full length
@@ -165,7 +161,7 @@ TEST(ActorRole, GenerateReplyCarriesTheRollout) {
   EXPECT_EQ(gen.tensor("sample_logprobs").sizes(), s.response_mask.sizes());
   EXPECT_EQ(s.response_mask.sum().item<double>(), static_cast<double>(kBatch * kMaxNew));
   // Same seed, same rollout.
-  EXPECT_TRUE(torch::equal(SequenceBatch::from(actor->handle(generate_request(1))).sequences, s.sequences));
+  EXPECT_TRUE(torch::equal(batch_of(actor->handle(generate_request(1))).sequences, s.sequences));
 }
 
 TEST(ActorRole, LogprobsEqualTheSamplingLogprobs) {
@@ -256,8 +252,8 @@ TEST(ActorRole, TrainingBumpsTheVersionAndReportsMetrics) {
 
 TEST(ActorRole, KlLossIsZeroAtTheReferenceAndPositiveAfterMoving) {
   PpoConfig c = tiny_ppo_config();
-  c.ppo.kl_mode = "loss";
-  c.ppo.kl_estimator = "k3";
+  c.ppo.kl_mode = KlMode::kLoss;
+  c.ppo.kl_estimator = KlEstimator::kK3;
   c.ppo.epochs = 1;
   c.ppo.minibatch = kBatch;  // one minibatch per update: the reported KL is the first minibatch's
   auto actor = make_role("actor", c);
@@ -339,15 +335,14 @@ TEST(RewardRole, PatternScoresAreTheFractionOfMatches) {
                                    torch::kLong)
                          .reshape({5, 7});
   s.response_mask = s.attention_mask.slice(1, 2).to(torch::kFloat32);
-  s.add_to(m);
-  m.tensors.emplace_back("eos", torch::tensor(std::vector<float>{0, 1, 0, 1, 0}));
+  m = to_message(ScoreRequest{s, torch::tensor(std::vector<float>{0, 1, 0, 1, 0})});
   const torch::Tensor scores = reward->handle(m).tensor("scores");
   ASSERT_EQ(scores.sizes(), (std::vector<int64_t>{5}));
   EXPECT_EQ(scores.scalar_type(), torch::kFloat32);
   const std::vector<float> expected = {1.0f, 0.5f, 0.0f, 0.75f, 0.25f};
   for (int64_t b = 0; b < 5; ++b) EXPECT_FLOAT_EQ(scores[b].item<float>(), expected[static_cast<size_t>(b)]) << b;
 
-  EXPECT_THROW(reward->handle(batch_request(MessageType::kLogprobs, m)), ProtocolError);
+  EXPECT_THROW(reward->handle(to_message(LogprobsRequest{s})), ProtocolError);
 }
 
 TEST(ReferenceRole, MatchesTheUntrainedActorAndAnswersOnlyLogprobs) {
@@ -374,11 +369,9 @@ TEST(ActorRole, SaveAndLoadStateTransferWeightsAndOptimizer) {
   const Message gen = first->handle(generate_request(11));
   first->handle(train_request(gen, logprobs_of(*first, gen), logprobs_of(*first, gen), 0.02, 0, 0));
 
-  const Message saved = first->handle(Message(MessageType::kSaveState));
+  const Message saved = first->handle(to_message(SaveStateRequest{}));
   EXPECT_EQ(saved.weight_version, 1);
-  Message load(MessageType::kLoadState);
-  load.tensors = saved.tensors;
-  load.weight_version = saved.weight_version;
+  const Message load = to_message(from_message<RoleState>(saved), /*as_request=*/true);
   auto second = make_role("actor", c);
   const torch::Tensor mask = gen.tensor("response_mask");
   const torch::Tensor trained = logprobs_of(*first, gen);
@@ -407,18 +400,14 @@ TEST(ActorRole, WeightsAloneDoNotReproduceTheNextStep) {
   auto first = make_role("actor", c);
   const Message gen = first->handle(generate_request(11));
   first->handle(train_request(gen, logprobs_of(*first, gen), logprobs_of(*first, gen), 0.02, 0, 0));
-  const Message saved = first->handle(Message(MessageType::kSaveState));
+  const Message saved = first->handle(to_message(SaveStateRequest{}));
 
   // A second actor trained to the same weights by a different optimizer history is impractical; instead load the
   // saved weights together with the optimizer state of an untouched actor.
   auto second = make_role("actor", c);
-  const Message fresh = second->handle(Message(MessageType::kSaveState));
-  Message load(MessageType::kLoadState);
-  for (const auto& [name, t] : saved.tensors) {
-    load.tensors.emplace_back(name, name == "optimizer" ? fresh.tensor("optimizer") : t);
-  }
-  load.weight_version = saved.weight_version;
-  second->handle(load);
+  RoleState mixed = from_message<RoleState>(saved);
+  mixed.optimizer = from_message<RoleState>(second->handle(to_message(SaveStateRequest{}))).optimizer;
+  second->handle(to_message(mixed, /*as_request=*/true));
   const Message gen_a = first->handle(generate_request(12));
   const torch::Tensor old = logprobs_of(*first, gen_a);
   first->handle(train_request(gen_a, old, old, 0.02, 1, 1));
@@ -437,7 +426,7 @@ namespace {
 TEST(ActorRole, PtxMixesAPretrainingLossAndSavesItsCursor) {
   testing::ScratchDir dir;
   {
-    core::TokenFileWriter writer(dir / "ptx.bin", 8, "synthetic");
+    data::TokenFileWriter writer(dir / "ptx.bin", 8, "synthetic");
     std::vector<int> ids;
     for (int i = 0; i < 4000; ++i) ids.push_back(1 + (i % 7));  // 1 2 3 4 5 6 7 1 2 ...: learnable
     writer.append(ids);
@@ -460,10 +449,9 @@ TEST(ActorRole, PtxMixesAPretrainingLossAndSavesItsCursor) {
     last = actor->handle(train_request(g, lp, lp, 0.02, it, it)).scalar("actor/ptx_loss");
   }
   EXPECT_LT(last, first.scalar("actor/ptx_loss") - 0.2) << "the pretraining term is being optimised";
-  Message save(MessageType::kSaveState);
-  const Message state = actor->handle(save);
-  const torch::Tensor cursor = state.tensor("ptx_state");
-  EXPECT_GT(cursor.numel(), 0);
+  const RoleState state = from_message<RoleState>(actor->handle(to_message(SaveStateRequest{})));
+  ASSERT_TRUE(state.ptx.has_value());
+  EXPECT_GT(state.ptx->size(), 0u);
 }
 
 }  // namespace

@@ -1,10 +1,6 @@
-// Implementation of tests/support/test_support.h (POSIX spawn, pipes, polling).
+// Implementation of tests/support/test_support.h (child processes through core/subprocess.h, polling).
 #include "tests/support/test_support.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -15,8 +11,6 @@
 #include <thread>
 
 #include "core/errors.h"
-
-extern char** environ;
 
 namespace troupe::testing {
 namespace fs = std::filesystem;
@@ -56,56 +50,24 @@ std::string read_file(const fs::path& path) {
 
 namespace {
 
-std::vector<std::string> merged_environment(const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string entry(*e);
-    auto key = entry.substr(0, entry.find('='));
-    bool overridden = false;
-    for (const auto& x : extra) overridden |= x.substr(0, x.find('=')) == key;
-    if (!overridden) env.push_back(entry);
+core::SubprocessOptions child_options(const std::vector<std::string>& argv, const fs::path& output_file,
+                                      const std::vector<std::string>& extra_env, const fs::path& cwd) {
+  core::SubprocessOptions o = core::output_to_file(argv, output_file, /*append=*/false);
+  o.cwd = cwd;
+  for (const auto& entry : extra_env) {
+    const size_t eq = entry.find('=');
+    o.env[entry.substr(0, eq)] = eq == std::string::npos ? "" : entry.substr(eq + 1);
   }
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
-}
-
-std::vector<char*> c_strings(std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (auto& s : v) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-int spawn(const std::vector<std::string>& argv_in, int out_fd, const std::vector<std::string>& extra_env) {
-  std::vector<std::string> argv = argv_in;
-  auto env = merged_environment(extra_env);
-  auto c_argv = c_strings(argv);
-  auto c_env = c_strings(env);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, c_argv[0], &actions, nullptr, c_argv.data(), c_env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw IoError("posix_spawn " + argv[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
-int decode_status(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  return o;
 }
 
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::seconds timeout,
-                          const std::vector<std::string>& extra_env) {
+                          const std::vector<std::string>& extra_env, const fs::path& cwd) {
   ScratchDir dir("troupe-proc");
   auto out_path = dir / "output.txt";
-  ChildProcess child(argv, out_path, extra_env);
+  ChildProcess child(argv, out_path, extra_env, cwd);
   ProcessResult result;
   result.exit_code = child.wait(timeout);
   result.output = child.output();
@@ -113,50 +75,15 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::sec
 }
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const fs::path& output_file,
-                           const std::vector<std::string>& extra_env)
-    : output_file_(output_file) {
-  int fd = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw IoError("cannot open " + output_file.string());
-  try {
-    pid_ = spawn(argv, fd, extra_env);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-}
+                           const std::vector<std::string>& extra_env, const fs::path& cwd)
+    : process_(child_options(argv, output_file, extra_env, cwd)), output_file_(output_file) {}
 
-ChildProcess::~ChildProcess() {
-  if (!reaped_ && pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-}
-
-void ChildProcess::kill(int signal_number) {
-  if (!reaped_) ::kill(pid_, signal_number);
-}
+void ChildProcess::kill(int signal_number) { process_.signal(signal_number); }
 
 int ChildProcess::wait(std::chrono::milliseconds timeout) {
-  if (reaped_) return status_;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      reaped_ = true;
-      status_ = decode_status(status);
-      return status_;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      reaped_ = true;
-      throw TimeoutError("child " + std::to_string(pid_) + " did not exit in time; output:\n" + output());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  if (const auto status = process_.wait_for(timeout)) return *status;
+  process_.kill();
+  throw TimeoutError("child " + std::to_string(process_.pid()) + " did not exit in time; output:\n" + output());
 }
 
 std::string ChildProcess::output() const { return read_file(output_file_); }

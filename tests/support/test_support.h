@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/subprocess.h"
+
 namespace troupe::testing {
 
 // A fresh directory under $TMPDIR, removed when the object dies.
@@ -36,28 +38,27 @@ struct ProcessResult {
 };
 
 // Runs argv[0] with arguments (no shell), capturing stdout+stderr; kills it after `timeout`.
+// `cwd`: the child's working directory (empty = ours).
 ProcessResult run_process(const std::vector<std::string>& argv,
                           std::chrono::seconds timeout = std::chrono::seconds(120),
-                          const std::vector<std::string>& extra_env = {});
+                          const std::vector<std::string>& extra_env = {}, const std::filesystem::path& cwd = {});
 
 // A child process running in the background, with its output going to a file.
 class ChildProcess {
  public:
+  // argv[0]: an absolute path or a name on PATH; stdout and stderr go to `output_file`; extra_env: "NAME=value".
   ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& output_file,
-               const std::vector<std::string>& extra_env = {});
-  ~ChildProcess();  // kills (SIGKILL) and reaps the child if still running
+               const std::vector<std::string>& extra_env = {}, const std::filesystem::path& cwd = {});
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
-  int pid() const { return pid_; }
+  int pid() const { return process_.pid(); }
   void kill(int signal_number);
   // Waits for exit; returns exit status or 128 + signal. Throws TimeoutError after `timeout`.
   int wait(std::chrono::milliseconds timeout);
   std::string output() const;
 
  private:
-  int pid_ = -1;
-  bool reaped_ = false;
-  int status_ = -1;
+  core::Subprocess process_;  // SIGKILLed and reaped on destruction if still running
   std::filesystem::path output_file_;
 };
 

@@ -1,0 +1,413 @@
+// Implementation of data/text_datasets.h: JSONL parsing with file:line errors, encoding on all threads,
+// truncation, collation into padded tensors, and the SplitMix64 Fisher-Yates epoch order.
+#include "data/text_datasets.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/errors.h"
+#include "core/seeding.h"
+#include "tokenizers/corpus.h"
+
+namespace troupe::data {
+namespace fs = std::filesystem;
+
+void for_each_jsonl_object(
+    const fs::path& path, const std::string& what,
+    const std::function<bool(const nlohmann::json& object, const std::string& where, int64_t line)>& fn) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open " + what + " " + path.string());
+  int64_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = path.string() + ":" + std::to_string(line_no);
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw DataError(where + ": invalid JSON: " + e.what());
+    }
+    if (!obj.is_object()) throw DataError(where + ": expected a JSON object, got " + std::string(obj.type_name()));
+    if (!fn(obj, where, line_no)) return;
+  }
+  if (in.bad()) throw IoError("cannot read " + what + " " + path.string());
+}
+
+namespace {
+
+// The string fields of every non-blank line, in file order, and the line numbers they came from.
+struct JsonlFields {
+  std::vector<std::vector<std::string>> rows;  // rows[i][f] = field f of example i
+  std::vector<int64_t> line_numbers;
+  int64_t lines = 0;
+};
+
+JsonlFields read_fields(const fs::path& path, const std::vector<std::string>& fields) {
+  JsonlFields out;
+  for_each_jsonl_object(path, "dataset", [&](const nlohmann::json& obj, const std::string& where, int64_t line_no) {
+    std::vector<std::string> row;
+    for (const std::string& field : fields) {
+      const auto it = obj.find(field);
+      if (it == obj.end()) throw DataError(where + ": missing field '" + field + "'");
+      if (!it->is_string()) {
+        throw DataError(where + ": field '" + field + "' must be a string, got " + std::string(it->type_name()));
+      }
+      row.push_back(it->get<std::string>());
+    }
+    out.rows.push_back(std::move(row));
+    out.line_numbers.push_back(line_no);
+    ++out.lines;
+    return true;
+  });
+  return out;
+}
+
+// Encodes every field of every row on all threads: ids[i][f].
+std::vector<std::vector<std::vector<int>>> encode_rows(const tokenizers::BpeTokenizer& tok, const JsonlFields& data,
+                                                       const TextDatasetOptions& options) {
+  std::set<std::string> allowed;
+  if (options.allow_special) {
+    for (const auto& [text, id] : tok.spec().special_tokens) allowed.insert(text);
+  }
+  const size_t width = data.rows.empty() ? 0 : data.rows[0].size();
+  std::vector<std::string_view> texts;
+  texts.reserve(data.rows.size() * width);
+  for (const auto& row : data.rows)
+    for (const auto& text : row) texts.push_back(text);
+  std::vector<std::vector<int>> flat = tokenizers::encode_batch(tok, texts, options.threads, allowed);
+  std::vector<std::vector<std::vector<int>>> ids(data.rows.size());
+  for (size_t i = 0; i < data.rows.size(); ++i)
+    for (size_t f = 0; f < width; ++f) ids[i].push_back(std::move(flat[i * width + f]));
+  return ids;
+}
+
+// One preference line in either form: the three fields as text (ids empty) or as ids (texts empty).
+struct PreferenceRow {
+  bool is_ids = false;
+  std::vector<std::string> texts;       // prompt, chosen, rejected (text form)
+  std::vector<std::vector<int>> ids;    // prompt, chosen, rejected (ids form, or filled in after encoding)
+  int64_t line = 0;
+};
+
+// A JSON array of integers in [0, vocab_size) (vocab_size 0: only >= 0), else DataError naming where and key.
+std::vector<int> parse_ids(const nlohmann::json& value, const std::string& where, const std::string& key,
+                           int64_t vocab_size) {
+  if (!value.is_array())
+    throw DataError(where + ": field '" + key + "' must be an array of integer ids, got " + value.type_name());
+  const int64_t limit = vocab_size > 0 ? vocab_size : static_cast<int64_t>(std::numeric_limits<int>::max());
+  std::vector<int> out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    const nlohmann::json& v = value[i];
+    if (!v.is_number_integer()) {
+      throw DataError(where + ": field '" + key + "'[" + std::to_string(i) + "] must be an integer id, got " +
+                      (v.is_number() ? std::string("a non-integer number ") + v.dump() : std::string(v.type_name())));
+    }
+    const auto id = v.get<int64_t>();
+    if (id < 0 || id >= limit) {
+      throw DataError(where + ": field '" + key + "'[" + std::to_string(i) + "] = " + std::to_string(id) +
+                      " is outside the vocabulary [0, " + std::to_string(limit) + ")");
+    }
+    out.push_back(static_cast<int>(id));
+  }
+  return out;
+}
+
+// Reads preference lines, each either all text fields or all "<field>_ids" fields.
+std::vector<PreferenceRow> read_preference_rows(const fs::path& path, const std::vector<std::string>& fields,
+                                                int64_t vocab_size, int64_t& lines) {
+  std::vector<PreferenceRow> rows;
+  for_each_jsonl_object(path, "dataset", [&](const nlohmann::json& obj, const std::string& where, int64_t line_no) {
+    PreferenceRow row;
+    row.line = line_no;
+    for (const std::string& field : fields) row.is_ids = row.is_ids || obj.contains(field + "_ids");
+    for (const std::string& field : fields) {
+      const std::string key = row.is_ids ? field + "_ids" : field;
+      const std::string other = row.is_ids ? field : field + "_ids";
+      if (obj.contains(other)) {
+        throw DataError(where + ": both text and ids forms on one line ('" + other + "' next to '" + key +
+                        "'): use prompt/chosen/rejected or prompt_ids/chosen_ids/rejected_ids");
+      }
+      const auto it = obj.find(key);
+      if (it == obj.end()) throw DataError(where + ": missing field '" + key + "'");
+      if (row.is_ids) {
+        row.ids.push_back(parse_ids(*it, where, key, vocab_size));
+        if (row.ids.back().empty()) {
+          throw DataError(where + ": field '" + key + "' is empty" +
+                          (&field == &fields[0] ? std::string(": the first token would have no context")
+                                                : std::string(": no token to train on")));
+        }
+      } else {
+        if (!it->is_string())
+          throw DataError(where + ": field '" + key + "' must be a string, got " + std::string(it->type_name()));
+        row.texts.push_back(it->get<std::string>());
+      }
+    }
+    rows.push_back(std::move(row));
+    ++lines;
+    return true;
+  });
+  return rows;
+}
+
+// Encodes the text rows' fields on all threads into row.ids; DataError at the first text row without `tok`.
+void encode_text_rows(const tokenizers::BpeTokenizer* tok, std::vector<PreferenceRow>& rows, const fs::path& path,
+                      const TextDatasetOptions& options) {
+  JsonlFields text;
+  std::vector<PreferenceRow*> targets;
+  for (PreferenceRow& row : rows) {
+    if (row.is_ids) continue;
+    if (tok == nullptr) {
+      throw DataError(path.string() + ":" + std::to_string(row.line) +
+                      ": text fields need a tokenizer (data.tokenizer); or give prompt_ids/chosen_ids/rejected_ids");
+    }
+    text.rows.push_back(row.texts);
+    targets.push_back(&row);
+  }
+  if (targets.empty()) return;
+  auto ids = encode_rows(*tok, text, options);
+  for (size_t i = 0; i < targets.size(); ++i) targets[i]->ids = std::move(ids[i]);
+}
+
+int64_t prompt_budget(const TextDatasetOptions& o) {
+  return o.max_prompt_length > 0 ? o.max_prompt_length : o.max_length / 2;
+}
+
+void validate(const TextDatasetOptions& o) {
+  if (o.max_length < 0)
+    throw ConfigError("dataset: max_length must be >= 0 (0 = no limit), got " + std::to_string(o.max_length));
+  if (o.max_prompt_length < 0) throw ConfigError("dataset: max_prompt_length must be >= 0");
+  if (o.max_length > 0 && prompt_budget(o) >= o.max_length) {
+    throw ConfigError("dataset: max_prompt_length (" + std::to_string(prompt_budget(o)) +
+                      ") must be below max_length (" + std::to_string(o.max_length) + ") so a response keeps a token");
+  }
+}
+
+// Appends EOS and checks the response is not empty.
+void finish_response(std::vector<int>& ids, const TextDatasetOptions& o, const std::string& where,
+                     const std::string& field) {
+  if (o.eos_id) ids.push_back(*o.eos_id);
+  if (ids.empty())
+    throw DataError(where + ": field '" + field + "' is empty and no eos_id is set: no token to train on");
+}
+
+enum class Fit { kFits, kTruncated, kDropped };
+
+// Applies the truncation policy of TextDatasetOptions to a prompt and its responses (all cut to one budget).
+Fit fit_example(std::vector<int>& prompt, std::vector<std::vector<int>*> responses, const TextDatasetOptions& o) {
+  int64_t longest = 0;
+  for (const auto* r : responses) longest = std::max<int64_t>(longest, static_cast<int64_t>(r->size()));
+  const auto p_len = static_cast<int64_t>(prompt.size());
+  if (o.max_length == 0 || p_len + longest <= o.max_length) return Fit::kFits;
+  if (o.overlong == Overlong::kDrop) return Fit::kDropped;
+  const int64_t keep_prompt = std::min(p_len, std::max(o.max_length - longest, prompt_budget(o)));
+  prompt.erase(prompt.begin(), prompt.begin() + (p_len - keep_prompt));  // keep the prompt's tail
+  const int64_t budget = o.max_length - keep_prompt;
+  for (auto* r : responses)
+    if (static_cast<int64_t>(r->size()) > budget) r->resize(static_cast<size_t>(budget));  // keep the head
+  return Fit::kTruncated;
+}
+
+void count(TextDatasetStats& stats, Fit fit, int64_t tokens) {
+  if (fit == Fit::kDropped) {
+    ++stats.dropped;
+    return;
+  }
+  if (fit == Fit::kTruncated) ++stats.truncated;
+  ++stats.examples;
+  stats.tokens += tokens;
+}
+
+void check_not_empty(const fs::path& path, const TextDatasetStats& stats) {
+  if (stats.examples > 0) return;
+  if (stats.lines == 0) throw DataError(path.string() + ": no examples (the file is empty or only blank lines)");
+  throw DataError(path.string() + ": no examples left: all " + std::to_string(stats.dropped) +
+                  " were longer than max_length and dropped");
+}
+
+// Fills rows of (B, L) tensors from sequences (prompt + response): labels mask the first prompt_len[b] ids.
+TextBatch fill_batch(const std::vector<const std::vector<int>*>& prompts,
+                     const std::vector<const std::vector<int>*>& responses, int64_t L, int64_t pad_id) {
+  const auto B = static_cast<int64_t>(prompts.size());
+  TextBatch batch;
+  batch.input_ids = torch::full({B, L}, pad_id, torch::kInt64);
+  batch.attention_mask = torch::zeros({B, L}, torch::kInt64);
+  batch.labels = torch::full({B, L}, kIgnoreIndex, torch::kInt64);
+  int64_t* ids = batch.input_ids.data_ptr<int64_t>();
+  int64_t* mask = batch.attention_mask.data_ptr<int64_t>();
+  int64_t* labels = batch.labels.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t t = b * L;
+    for (int id : *prompts[static_cast<size_t>(b)]) {
+      ids[t] = id;
+      mask[t++] = 1;
+    }
+    for (int id : *responses[static_cast<size_t>(b)]) {
+      ids[t] = id;
+      mask[t] = 1;
+      labels[t++] = id;
+    }
+  }
+  return batch;
+}
+
+// Uniform in [0, n) from a SplitMix64 stream, unbiased (rejection).
+uint64_t uniform(uint64_t& state, uint64_t n) {
+  const uint64_t threshold = (0 - n) % n;
+  for (;;) {
+    const uint64_t r = core::splitmix64(state);
+    state += 0x9e3779b97f4a7c15ULL;
+    if (r >= threshold) return r % n;
+  }
+}
+
+}  // namespace
+
+std::optional<int> eos_id_of(const tokenizers::BpeTokenizer& tok) {
+  const auto& specials = tok.spec().special_tokens;
+  const auto it = specials.find("<|endoftext|>");
+  return it == specials.end() ? std::nullopt : std::optional<int>(it->second);
+}
+
+SftDataset load_sft_jsonl(const tokenizers::BpeTokenizer& tok, const fs::path& path, const TextDatasetOptions& options) {
+  validate(options);
+  const JsonlFields data = read_fields(path, {options.prompt_field, options.response_field});
+  auto ids = encode_rows(tok, data, options);
+  SftDataset out;
+  out.stats.lines = data.lines;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string where = path.string() + ":" + std::to_string(data.line_numbers[i]);
+    SftExample ex{std::move(ids[i][0]), std::move(ids[i][1])};
+    finish_response(ex.response, options, where, options.response_field);
+    const Fit fit = fit_example(ex.prompt, {&ex.response}, options);
+    count(out.stats, fit, static_cast<int64_t>(ex.prompt.size() + ex.response.size()));
+    if (fit != Fit::kDropped) out.examples.push_back(std::move(ex));
+  }
+  check_not_empty(path, out.stats);
+  return out;
+}
+
+PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer& tok, const fs::path& path,
+                                        const TextDatasetOptions& options) {
+  return load_preference_jsonl(&tok, path, options);
+}
+
+PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer* tok, const fs::path& path,
+                                        const TextDatasetOptions& options) {
+  validate(options);
+  const std::vector<std::string> fields{options.prompt_field, options.chosen_field, options.rejected_field};
+  PreferenceDataset out;
+  std::vector<PreferenceRow> rows = read_preference_rows(path, fields, options.vocab_size, out.stats.lines);
+  encode_text_rows(tok, rows, path, options);
+  for (PreferenceRow& row : rows) {
+    const std::string where = path.string() + ":" + std::to_string(row.line);
+    PreferenceExample ex{std::move(row.ids[0]), std::move(row.ids[1]), std::move(row.ids[2])};
+    if (!row.is_ids) {  // ids lines are verbatim: no EOS (see the header)
+      finish_response(ex.chosen, options, where, options.chosen_field);
+      finish_response(ex.rejected, options, where, options.rejected_field);
+    }
+    const Fit fit = fit_example(ex.prompt, {&ex.chosen, &ex.rejected}, options);
+    count(out.stats, fit, static_cast<int64_t>(ex.prompt.size() + ex.chosen.size() + ex.rejected.size()));
+    if (fit != Fit::kDropped) out.examples.push_back(std::move(ex));
+  }
+  check_not_empty(path, out.stats);
+  return out;
+}
+
+TextBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id) {
+  if (examples.empty()) throw ConfigError("collate_sft: no examples");
+  std::vector<const std::vector<int>*> prompts, responses;
+  int64_t L = 0;
+  for (const auto& ex : examples) {
+    prompts.push_back(&ex.prompt);
+    responses.push_back(&ex.response);
+    L = std::max<int64_t>(L, static_cast<int64_t>(ex.prompt.size() + ex.response.size()));
+  }
+  return fill_batch(prompts, responses, L, pad_id);
+}
+
+PreferenceBatch collate_preference(const std::vector<PreferenceExample>& examples, int64_t pad_id) {
+  if (examples.empty()) throw ConfigError("collate_preference: no examples");
+  std::vector<const std::vector<int>*> prompts, chosen, rejected;
+  int64_t L = 0;
+  for (const auto& ex : examples) {
+    prompts.push_back(&ex.prompt);
+    chosen.push_back(&ex.chosen);
+    rejected.push_back(&ex.rejected);
+    L = std::max<int64_t>(L, static_cast<int64_t>(ex.prompt.size() + std::max(ex.chosen.size(), ex.rejected.size())));
+  }
+  return {fill_batch(prompts, chosen, L, pad_id), fill_batch(prompts, rejected, L, pad_id)};
+}
+
+std::vector<int64_t> ShuffleState::to_vector() const {
+  return {static_cast<int64_t>(epoch), static_cast<int64_t>(cursor)};
+}
+
+ShuffleState ShuffleState::from_vector(const std::vector<int64_t>& v) {
+  if (v.size() != 2 || v[0] < 0 || v[1] < 0)
+    throw DataError("shuffle state: expected 2 non-negative values {epoch, cursor}");
+  return {static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1])};
+}
+
+EpochShuffler::EpochShuffler(uint64_t n, int64_t batch_size, uint64_t seed, bool shuffle, bool drop_last)
+    : n_(n), batch_size_(batch_size), seed_(seed), shuffle_(shuffle), drop_last_(drop_last) {
+  if (n == 0) throw ConfigError("shuffler: the dataset has no examples");
+  if (batch_size <= 0) throw ConfigError("shuffler: batch_size must be > 0, got " + std::to_string(batch_size));
+  if (drop_last && static_cast<uint64_t>(batch_size) > n) {
+    throw ConfigError("shuffler: batch_size " + std::to_string(batch_size) + " exceeds the " + std::to_string(n) +
+                      " examples and drop_last is set: no batch would ever be produced");
+  }
+}
+
+uint64_t EpochShuffler::batches_per_epoch() const {
+  const auto b = static_cast<uint64_t>(batch_size_);
+  return drop_last_ ? n_ / b : (n_ + b - 1) / b;
+}
+
+std::vector<int64_t> EpochShuffler::order(uint64_t epoch) const {
+  std::vector<int64_t> out(n_);
+  for (uint64_t i = 0; i < n_; ++i) out[i] = static_cast<int64_t>(i);
+  if (!shuffle_) return out;
+  uint64_t state = core::splitmix64(core::splitmix64(seed_) ^ epoch);
+  for (uint64_t i = n_ - 1; i > 0; --i) std::swap(out[i], out[uniform(state, i + 1)]);
+  return out;
+}
+
+std::vector<int64_t> EpochShuffler::next() {
+  const auto b = static_cast<uint64_t>(batch_size_);
+  auto epoch_done = [&] { return state_.cursor >= n_ || (drop_last_ && n_ - state_.cursor < b); };
+  if (epoch_done()) {  // only for a restored end-of-epoch state; next() itself moves on eagerly below
+    ++state_.epoch;
+    state_.cursor = 0;
+  }
+  if (order_epoch_ != state_.epoch) {
+    order_ = order(state_.epoch);
+    order_epoch_ = state_.epoch;
+  }
+  const uint64_t take = std::min(b, n_ - state_.cursor);
+  std::vector<int64_t> batch(order_.begin() + static_cast<std::ptrdiff_t>(state_.cursor),
+                             order_.begin() + static_cast<std::ptrdiff_t>(state_.cursor + take));
+  state_.cursor += take;
+  if (epoch_done()) {
+    ++state_.epoch;
+    state_.cursor = 0;
+  }
+  return batch;
+}
+
+void EpochShuffler::restore(const ShuffleState& state) {
+  if (state.cursor > n_) {
+    throw DataError("shuffle state: cursor " + std::to_string(state.cursor) + " is past the dataset's " +
+                    std::to_string(n_) + " examples (a different dataset?)");
+  }
+  state_ = state;
+}
+
+}  // namespace troupe::data

@@ -1,0 +1,309 @@
+// Implementation of rlhf/protocol.h: every tensor and scalar name on the wire is written here and nowhere else.
+#include "rlhf/protocol.h"
+
+#include <torch/torch.h>
+
+#include <cstring>
+
+#include "core/errors.h"
+
+namespace troupe::rlhf {
+
+using distributed::Message;
+using distributed::MessageType;
+
+namespace {
+
+constexpr const char* kSeconds = "time_s";
+constexpr const char* kStatePrefix = "state.";
+
+Message typed(MessageType type) {
+  Message m;
+  m.type = type;
+  return m;
+}
+
+// ProtocolError unless `t` has `dim` dimensions (and, for each non-negative entry of `sizes`, that size).
+const at::Tensor& checked(const Message& m, const std::string& name, int64_t dim, std::vector<int64_t> sizes = {}) {
+  const at::Tensor& t = m.tensor(name);
+  bool ok = t.dim() == dim;
+  for (size_t i = 0; ok && i < sizes.size(); ++i) ok = sizes[i] < 0 || t.size(static_cast<int64_t>(i)) == sizes[i];
+  if (!ok) {
+    std::string want = "[";
+    for (size_t i = 0; i < static_cast<size_t>(dim); ++i)
+      want += (i ? ", " : "") + (i < sizes.size() && sizes[i] >= 0 ? std::to_string(sizes[i]) : std::string("?"));
+    throw ProtocolError(distributed::to_string(m.type) + " message: tensor '" + name + "' has shape " +
+                        c10::str(t.sizes()) + ", expected " + want + "]");
+  }
+  return t;
+}
+
+void add_batch(Message& m, const SequenceBatch& s) {
+  m.tensors.emplace_back("sequences", s.sequences);
+  m.tensors.emplace_back("attention_mask", s.attention_mask);
+  m.tensors.emplace_back("response_mask", s.response_mask);
+  m.scalars["prompt_length"] = static_cast<double>(s.prompt_length);
+}
+
+SequenceBatch read_batch(const Message& m) {
+  SequenceBatch s;
+  s.sequences = m.tensor("sequences");
+  s.attention_mask = m.tensor("attention_mask");
+  s.response_mask = m.tensor("response_mask");
+  s.prompt_length = static_cast<int64_t>(m.scalar("prompt_length"));
+  const bool ok = s.sequences.dim() == 2 && s.attention_mask.sizes().equals(s.sequences.sizes()) &&
+                  s.response_mask.dim() == 2 && s.response_mask.size(0) == s.sequences.size(0) &&
+                  s.prompt_length >= 1 && s.response_mask.size(1) == s.sequences.size(1) - s.prompt_length &&
+                  s.response_mask.size(1) >= 1 && s.sequences.scalar_type() == torch::kLong;
+  if (!ok) {
+    throw ProtocolError(distributed::to_string(m.type) +
+                        " message: inconsistent rollout tensors (sequences, attention_mask, response_mask, "
+                        "prompt_length)");
+  }
+  return s;
+}
+
+// A [B, T] per-token tensor matching the batch.
+const at::Tensor& per_token(const Message& m, const std::string& name, const SequenceBatch& s) {
+  return checked(m, name, 2, {s.size(), s.response_length()});
+}
+
+at::Tensor bytes_tensor(const std::string& blob) {
+  at::Tensor bytes = torch::empty({static_cast<int64_t>(blob.size())}, torch::kUInt8);
+  if (!blob.empty()) std::memcpy(bytes.data_ptr(), blob.data(), blob.size());
+  return bytes;
+}
+
+std::string bytes_of(const at::Tensor& t) {
+  const at::Tensor bytes = t.to(torch::kCPU).contiguous();
+  return std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+}
+
+std::map<std::string, double> metrics_of(const Message& m) {
+  std::map<std::string, double> out;
+  for (const auto& [k, v] : m.scalars)
+    if (k != kSeconds) out[k] = v;
+  return out;
+}
+
+}  // namespace
+
+// ---- generate ----
+
+Message to_message(const GenerateRequest& r) {
+  Message m = typed(MessageType::kGenerate);
+  m.tensors = {{"prompt_ids", r.prompt_ids}, {"prompt_mask", r.prompt_mask}};
+  m.scalars["seed"] = static_cast<double>(r.seed);
+  return m;
+}
+
+template <>
+GenerateRequest from_message<GenerateRequest>(const Message& m) {
+  GenerateRequest r;
+  r.prompt_ids = checked(m, "prompt_ids", 2);
+  r.prompt_mask = checked(m, "prompt_mask", 2, {r.prompt_ids.size(0), r.prompt_ids.size(1)});
+  r.seed = static_cast<uint64_t>(m.scalar("seed"));
+  return r;
+}
+
+Message to_message(const GenerateReply& r) {
+  Message m = typed(MessageType::kReply);
+  m.weight_version = r.weight_version;
+  if (!r.rollout.sequences.defined()) return m;  // a rank that did not sample
+  add_batch(m, r.rollout);
+  m.tensors.emplace_back("eos", r.rollout.eos);
+  m.tensors.emplace_back("sample_logprobs", r.rollout.sample_logprobs);
+  return m;
+}
+
+template <>
+GenerateReply from_message<GenerateReply>(const Message& m) {
+  GenerateReply r;
+  r.weight_version = m.weight_version;
+  static_cast<SequenceBatch&>(r.rollout) = read_batch(m);
+  r.rollout.eos = checked(m, "eos", 1, {r.rollout.size()});
+  r.rollout.sample_logprobs = per_token(m, "sample_logprobs", r.rollout);
+  return r;
+}
+
+// ---- log-probs, values, scores ----
+
+Message to_message(const LogprobsRequest& r) {
+  Message m = typed(MessageType::kLogprobs);
+  add_batch(m, r.batch);
+  return m;
+}
+
+template <>
+LogprobsRequest from_message<LogprobsRequest>(const Message& m) {
+  return LogprobsRequest{read_batch(m)};
+}
+
+Message to_message(const LogprobsReply& r) {
+  Message m = typed(MessageType::kReply);
+  m.weight_version = r.weight_version;
+  m.tensors = {{"logprobs", r.logprobs}};
+  return m;
+}
+
+template <>
+LogprobsReply from_message<LogprobsReply>(const Message& m) {
+  return LogprobsReply{checked(m, "logprobs", 2), m.weight_version};
+}
+
+Message to_message(const ValuesRequest& r) {
+  Message m = typed(MessageType::kValues);
+  add_batch(m, r.batch);
+  return m;
+}
+
+template <>
+ValuesRequest from_message<ValuesRequest>(const Message& m) {
+  return ValuesRequest{read_batch(m)};
+}
+
+Message to_message(const ValuesReply& r) {
+  Message m = typed(MessageType::kReply);
+  m.tensors = {{"values", r.values}};
+  return m;
+}
+
+template <>
+ValuesReply from_message<ValuesReply>(const Message& m) {
+  return ValuesReply{checked(m, "values", 2)};
+}
+
+Message to_message(const ScoreRequest& r) {
+  Message m = typed(MessageType::kScore);
+  add_batch(m, r.batch);
+  m.tensors.emplace_back("eos", r.eos);
+  return m;
+}
+
+template <>
+ScoreRequest from_message<ScoreRequest>(const Message& m) {
+  ScoreRequest r;
+  r.batch = read_batch(m);
+  r.eos = checked(m, "eos", 1, {r.batch.size()});
+  return r;
+}
+
+Message to_message(const ScoreReply& r) {
+  Message m = typed(MessageType::kReply);
+  m.tensors = {{"scores", r.scores}};
+  return m;
+}
+
+template <>
+ScoreReply from_message<ScoreReply>(const Message& m) {
+  return ScoreReply{checked(m, "scores", 1)};
+}
+
+// ---- training ----
+
+Message to_message(const TrainPolicyRequest& r) {
+  Message m = typed(MessageType::kTrainPolicy);
+  m.step = r.iteration;
+  m.weight_version = r.weight_version;
+  add_batch(m, r.batch);
+  m.tensors.emplace_back("old_logprobs", r.old_logprobs);
+  m.tensors.emplace_back("ref_logprobs", r.ref_logprobs);
+  m.tensors.emplace_back("advantages", r.advantages);
+  m.scalars["kl_coef"] = r.kl_coef;
+  return m;
+}
+
+template <>
+TrainPolicyRequest from_message<TrainPolicyRequest>(const Message& m) {
+  TrainPolicyRequest r;
+  r.batch = read_batch(m);
+  r.old_logprobs = per_token(m, "old_logprobs", r.batch);
+  r.ref_logprobs = per_token(m, "ref_logprobs", r.batch);
+  r.advantages = per_token(m, "advantages", r.batch);
+  r.kl_coef = m.scalar("kl_coef");
+  r.iteration = m.step;
+  r.weight_version = m.weight_version;
+  return r;
+}
+
+Message to_message(const TrainValueRequest& r) {
+  Message m = typed(MessageType::kTrainValue);
+  m.step = r.iteration;
+  add_batch(m, r.batch);
+  m.tensors.emplace_back("old_values", r.old_values);
+  m.tensors.emplace_back("returns", r.returns);
+  return m;
+}
+
+template <>
+TrainValueRequest from_message<TrainValueRequest>(const Message& m) {
+  TrainValueRequest r;
+  r.batch = read_batch(m);
+  r.old_values = per_token(m, "old_values", r.batch);
+  r.returns = per_token(m, "returns", r.batch);
+  r.iteration = m.step;
+  return r;
+}
+
+Message to_message(const TrainReply& r) {
+  Message m = typed(MessageType::kReply);
+  m.weight_version = r.weight_version;
+  m.scalars.insert(r.metrics.begin(), r.metrics.end());
+  return m;
+}
+
+template <>
+TrainReply from_message<TrainReply>(const Message& m) {
+  return TrainReply{metrics_of(m), m.weight_version};
+}
+
+// ---- state ----
+
+Message to_message(const SaveStateRequest&) { return typed(MessageType::kSaveState); }
+
+Message to_message(const RoleState& r, bool as_request) {
+  Message m = typed(as_request ? MessageType::kLoadState : MessageType::kReply);
+  m.weight_version = r.weight_version;
+  if (r.empty()) return m;
+  for (const auto& [name, t] : r.model.tensors) m.tensors.emplace_back(kStatePrefix + name, t);
+  m.tensors.emplace_back("optimizer", bytes_tensor(r.optimizer));
+  if (r.ptx) m.tensors.emplace_back("ptx_state", torch::tensor(*r.ptx, torch::kLong));
+  m.strings["model_config"] = r.model.config_json;
+  m.scalars["value_head"] = r.model.value_head ? 1 : 0;
+  m.scalars["reward_head"] = r.model.reward_head ? 1 : 0;
+  m.scalars["lora_alpha"] = r.model.lora_alpha;
+  return m;
+}
+
+template <>
+RoleState from_message<RoleState>(const Message& m) {
+  RoleState r;
+  r.weight_version = m.weight_version;
+  for (const auto& [name, t] : m.tensors) {
+    if (name.rfind(kStatePrefix, 0) == 0) r.model.tensors[name.substr(std::strlen(kStatePrefix))] = t;
+  }
+  if (r.model.tensors.empty()) return r;
+  r.optimizer = bytes_of(m.tensor("optimizer"));
+  for (const auto& [name, t] : m.tensors) {
+    if (name != "ptx_state") continue;
+    const at::Tensor v = t.to(torch::kCPU).to(torch::kLong).contiguous();
+    r.ptx = std::vector<int64_t>(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
+  }
+  const auto config = m.strings.find("model_config");
+  if (config == m.strings.end())
+    throw ProtocolError(distributed::to_string(m.type) + " message: role state without 'model_config'");
+  r.model.config_json = config->second;
+  r.model.value_head = m.scalar("value_head") != 0;
+  r.model.reward_head = m.scalar("reward_head") != 0;
+  r.model.lora_alpha = m.scalar("lora_alpha");
+  return r;
+}
+
+double reply_seconds(const Message& reply) {
+  const auto it = reply.scalars.find(kSeconds);
+  return it == reply.scalars.end() ? 0.0 : it->second;
+}
+
+void set_reply_seconds(Message& reply, double seconds) { reply.scalars[kSeconds] = seconds; }
+
+}  // namespace troupe::rlhf
