@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -17,10 +18,9 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
-#include "bench/stats.h"
 #include "bench/commands.h"
+#include "bench/stats.h"
 #include "cli/options.h"
 #include "core/device.h"
 #include "core/errors.h"
@@ -102,8 +102,9 @@ int run_allreduce(const AllreduceArgs& a) {
   }
   if (rank != 0) return 0;
   const double bus = 2.0 * (world - 1) / world;
-  std::cout << fmt::format("allreduce: {} ranks, device {} ({}), float32 sum, median of {}; peer torch.distributed ({})\n",
-                           world, device.str(), nccl ? "NCCL" : "MPI", a.repeats, device.is_cuda() ? "nccl" : "gloo");
+  std::cout << fmt::format(
+      "allreduce: {} ranks, device {} ({}), float32 sum, median of {}; peer torch.distributed ({})\n", world,
+      device.str(), nccl ? "NCCL" : "MPI", a.repeats, device.is_cuda() ? "nccl" : "gloo");
   std::cout << fmt::format("{:>10} {:>12} {:>14} {:>14} {:>14} {:>8}\n", "size", "troupe ms", "troupe algbw",
                            "troupe busbw", "peer busbw", "ratio");
   for (size_t i = 0; i < bytes.size(); ++i) {
@@ -125,8 +126,9 @@ int run_allreduce(const AllreduceArgs& a) {
 
 void add_bench_allreduce_command(CLI::App& bench, int& exit_code) {
   auto a = std::make_shared<AllreduceArgs>();
-  auto* cmd = bench.add_subcommand("allreduce", "All-reduce bus bandwidth (NCCL on GPUs, MPI on the CPU) vs "
-                                                "torch.distributed; run under mpirun");
+  auto* cmd = bench.add_subcommand("allreduce",
+                                   "All-reduce bus bandwidth (NCCL on GPUs, MPI on the CPU) vs "
+                                   "torch.distributed; run under mpirun");
   cmd->add_option("--sizes-mib", a->sizes_mib, "tensor sizes in MiB")->delimiter(',')->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "timed all-reduces per size (median)")->capture_default_str();
   cli::add_device_option(cmd, a->device);

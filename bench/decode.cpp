@@ -3,16 +3,16 @@
 // same run; the ratio is the KV cache's speed-up. A cached step must read every weight and the cache once, so it
 // is also compared with the memory-bandwidth bound: read bandwidth (a streaming sum over 1 GiB, best of 5, same
 // threads) / bytes per token.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <iostream>
 
-#include "bench/stats.h"
 #include "bench/commands.h"
+#include "bench/stats.h"
 #include "cli/options.h"
 #include "core/device.h"
 #include "core/errors.h"
@@ -41,7 +41,7 @@ double read_bandwidth(const torch::Device& device) {
 
 struct DecodeArgs {
   int64_t n_layer = 12, n_head = 12, n_embd = 768, vocab = 50257;  // GPT-2 small (124M)
-  int64_t context = 256;  // prompt + new tokens
+  int64_t context = 256;                                           // prompt + new tokens
   int64_t new_tokens = 32;
   int repeats = 3;
   int threads = 1;
@@ -67,11 +67,11 @@ int run_decode(const DecodeArgs& a) {
   for (int64_t i = 0; i < prompt_len; ++i) prompt[static_cast<size_t>(i)] = (i * 7919) % a.vocab;
   models::GenerationConfig g;
   g.max_new_tokens = a.new_tokens;
-  std::cout << fmt::format("decode: GPT n_layer {} n_head {} n_embd {} vocab {} ({:.1f}M params), batch 1, prompt {} "
-                           "+ {} new tokens = context {}, {} thread(s), median of {}; ATen CPU kernels {}, device {}\n",
-                           c.n_layer, c.n_head, c.n_embd, c.vocab_size, c.parameter_count() / 1e6, prompt_len,
-                           a.new_tokens, a.context, threads, a.repeats,
-                           core::torch_info().cpu_capability, device.str());
+  std::cout << fmt::format(
+      "decode: GPT n_layer {} n_head {} n_embd {} vocab {} ({:.1f}M params), batch 1, prompt {} "
+      "+ {} new tokens = context {}, {} thread(s), median of {}; ATen CPU kernels {}, device {}\n",
+      c.n_layer, c.n_head, c.n_embd, c.vocab_size, c.parameter_count() / 1e6, prompt_len, a.new_tokens, a.context,
+      threads, a.repeats, core::torch_info().cpu_capability, device.str());
   // Decode time = time(prompt + new_tokens) - time(prompt + 1 token): the prompt's forward pass (prefill) and the
   // first token are the same work in both modes and are left out.
   std::vector<int64_t> tokens_cached;
@@ -95,8 +95,8 @@ int run_decode(const DecodeArgs& a) {
     for (int r = 0; r < a.repeats; ++r) times.push_back(timed(a.new_tokens, cache, nullptr) - timed(1, cache, nullptr));
     const double s = median(times);
     tps[mode] = static_cast<double>(a.new_tokens - 1) / s;
-    std::cout << fmt::format("  {:<10} {:>9.1f} tokens/s  ({:.3f} s for {} decode steps)\n", cache ? "KV cache" : "no cache",
-                             tps[mode], s, a.new_tokens - 1);
+    std::cout << fmt::format("  {:<10} {:>9.1f} tokens/s  ({:.3f} s for {} decode steps)\n",
+                             cache ? "KV cache" : "no cache", tps[mode], s, a.new_tokens - 1);
   }
   const double speedup = tps[0] / tps[1];
   std::cout << fmt::format("  KV-cache speed-up: {:.1f}x (goal >= 10x); identical tokens\n", speedup);
@@ -106,11 +106,12 @@ int run_decode(const DecodeArgs& a) {
   const double kv_bytes = 2.0 * c.n_layer * c.n_embd * 4.0 * (prompt_len + a.new_tokens / 2.0);
   const double bandwidth = read_bandwidth(device);
   const double bound = bandwidth / (weight_bytes + kv_bytes);
-  std::cout << fmt::format("  memory-bandwidth bound: read bandwidth {:.1f} GB/s / {:.1f} MB per token (fp32 weights "
-                           "{:.1f} MB + KV cache {:.1f} MB) = {:.1f} tokens/s; KV-cache decode reaches {:.0f}% of it "
-                           "(goal >= 50%)\n",
-                           bandwidth / 1e9, (weight_bytes + kv_bytes) / 1e6, weight_bytes / 1e6, kv_bytes / 1e6, bound,
-                           100.0 * tps[0] / bound);
+  std::cout << fmt::format(
+      "  memory-bandwidth bound: read bandwidth {:.1f} GB/s / {:.1f} MB per token (fp32 weights "
+      "{:.1f} MB + KV cache {:.1f} MB) = {:.1f} tokens/s; KV-cache decode reaches {:.0f}% of it "
+      "(goal >= 50%)\n",
+      bandwidth / 1e9, (weight_bytes + kv_bytes) / 1e6, weight_bytes / 1e6, kv_bytes / 1e6, bound,
+      100.0 * tps[0] / bound);
   return a.min_speedup > 0 && speedup < a.min_speedup ? 1 : 0;
 }
 

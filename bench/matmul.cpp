@@ -1,9 +1,9 @@
 // `troupe bench matmul`: fp32 matmul GFLOP/s at 1 and N threads (median of repeats),
 // next to the same matmul in Python torch measured in the same run, as a ratio.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,8 +12,8 @@
 #include <map>
 #include <sstream>
 
-#include "bench/stats.h"
 #include "bench/commands.h"
+#include "bench/stats.h"
 #include "cli/options.h"
 #include "core/errors.h"
 #include "core/runtime.h"
@@ -57,16 +57,22 @@ std::map<std::pair<int, int64_t>, double> time_peer(const MatmulArgs& args, cons
   for (int t : threads) {
     const std::string script =
         "import time,statistics,torch\n"
-        "torch.set_num_threads(" + std::to_string(t) + ")\n"
-        "for n in [" + sizes.str() + "]:\n"
+        "torch.set_num_threads(" +
+        std::to_string(t) +
+        ")\n"
+        "for n in [" +
+        sizes.str() +
+        "]:\n"
         " torch.manual_seed(0); a=torch.randn(n,n); b=torch.randn(n,n); c=torch.empty(n,n)\n"
         " for _ in range(2): torch.matmul(a,b,out=c)\n"
         " s=[]\n"
-        " for _ in range(" + std::to_string(args.repeats) + "):\n"
+        " for _ in range(" +
+        std::to_string(args.repeats) +
+        "):\n"
         "  t0=time.perf_counter(); torch.matmul(a,b,out=c); s.append(time.perf_counter()-t0)\n"
         " print(n, statistics.median(s))\n";
-    const std::string cmd = "OMP_NUM_THREADS=" + std::to_string(t) +
-                            " " + args.peer + " -c '" + script + "' 2>/dev/null";
+    const std::string cmd =
+        "OMP_NUM_THREADS=" + std::to_string(t) + " " + args.peer + " -c '" + script + "' 2>/dev/null";
     FILE* pipe = popen(cmd.c_str(), "r");
     if (!pipe) return out;
     long long n = 0;
@@ -122,7 +128,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   matmul->add_option("--sizes", args->sizes, "matrix sizes n (n×n×n)")->delimiter(',')->capture_default_str();
   matmul->add_option("--threads", args->threads, "thread counts (default: 1 and all cores)")->delimiter(',');
   matmul->add_option("--repeats", args->repeats, "timed repeats per point (median reported)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   matmul->add_option("--peer", args->peer, "python with torch for the peer measurement ('' to skip)")
       ->capture_default_str();
   matmul->add_option("--min-gflops", args->min_gflops, "exit 1 if the best 1-thread GFLOP/s is below this");

@@ -3,10 +3,10 @@
 // equal tiktoken's exactly, and the tokenizers package's on the tokenizer.json Troupe exports); training compares
 // `train_bpe_on_files` with `spm_train --model_type=bpe` on the same slice and vocab sizes.
 // bench/tokenizer.sh prepares the corpus; the Python peers come from the project venv.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -15,17 +15,16 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "bench/stats.h"
 #include "bench/commands.h"
+#include "bench/stats.h"
 #include "cli/options.h"
 #include "core/errors.h"
-#include "core/subprocess.h"
-#include "tokenizers/pretokenizer.h"
 #include "core/runtime.h"
+#include "core/subprocess.h"
 #include "tokenizers/corpus.h"
-#include "tokenizers/tokenizer_file.h"
 #include "tokenizers/foreign_formats.h"
-
+#include "tokenizers/pretokenizer.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::bench {
 
@@ -124,9 +123,11 @@ void bench(const BenchArgs& a) {
   const double mb = text.size() / 1e6;
   const auto tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
   const int threads = tokenizers::resolve_threads(a.threads);
-  std::cout << fmt::format("corpus {} ({:.1f} MB), tokenizer {} (vocab {}), {} runs per encoder; host {}\n",
-                           a.corpus, mb, tok.spec().name, tok.vocab_size(), a.runs, core::hostname());
-  nlohmann::json results = {{"corpus", a.corpus}, {"bytes", text.size()}, {"encode", nlohmann::json::array()},
+  std::cout << fmt::format("corpus {} ({:.1f} MB), tokenizer {} (vocab {}), {} runs per encoder; host {}\n", a.corpus,
+                           mb, tok.spec().name, tok.vocab_size(), a.runs, core::hostname());
+  nlohmann::json results = {{"corpus", a.corpus},
+                            {"bytes", text.size()},
+                            {"encode", nlohmann::json::array()},
                             {"train", nlohmann::json::array()}};
 
   // ---- encoding ----
@@ -174,10 +175,10 @@ void bench(const BenchArgs& a) {
     tokenizers::save_hf_tokenizer_json(hf_json, tok.spec());
     for (const std::string lib : {"tiktoken", "tokenizers"}) {
       const fs::path ids_path = work / (lib + ".ids");
-      const Ran ran = run({a.python, fs::absolute(a.peer_script).string(), lib, fs::absolute(a.corpus).string(),
-                           std::to_string(a.runs), ids_path.string(), tiktoken_file.string(), meta.string(),
-                           hf_json.string()},
-                          work);
+      const Ran ran =
+          run({a.python, fs::absolute(a.peer_script).string(), lib, fs::absolute(a.corpus).string(),
+               std::to_string(a.runs), ids_path.string(), tiktoken_file.string(), meta.string(), hf_json.string()},
+              work);
       if (ran.rc != 0) throw Error(lib + " peer failed (exit " + std::to_string(ran.rc) + "): " + ran.err);
       const auto j = nlohmann::json::parse(ran.out);
       Row row;
@@ -233,7 +234,8 @@ void bench(const BenchArgs& a) {
                              "--model_type=bpe", fmt::format("--vocab_size={}", vocab), "--character_coverage=1.0",
                              fmt::format("--num_threads={}", threads), "--minloglevel=1"},
                             work);
-        if (ran.rc != 0) throw Error("spm_train failed: " + ran.err.substr(std::max<size_t>(ran.err.size(), 2000) - 2000));
+        if (ran.rc != 0)
+          throw Error("spm_train failed: " + ran.err.substr(std::max<size_t>(ran.err.size(), 2000) - 2000));
         times.push_back(ran.seconds);
       }
       tr.spm = median(times);
@@ -280,8 +282,11 @@ void bench(const BenchArgs& a) {
     const double mbps = mb / row.seconds;
     std::cout << fmt::format("{:<26} {:>9.3f} {:>8.2f} {:>12.3f} {:>15.2f}x  {}\n", row.name, row.seconds, mbps,
                              row.tokens / row.seconds / 1e6, ours_mbps / mbps, row.ids);
-    results["encode"].push_back({{"encoder", row.name}, {"seconds", row.seconds}, {"mb_per_s", mbps},
-                                 {"tokens", row.tokens}, {"ids", row.ids}});
+    results["encode"].push_back({{"encoder", row.name},
+                                 {"seconds", row.seconds},
+                                 {"mb_per_s", mbps},
+                                 {"tokens", row.tokens},
+                                 {"ids", row.ids}});
   }
   if (fastest_peer > 0) {
     const double ratio = ours_mbps / fastest_peer;
@@ -295,7 +300,9 @@ void bench(const BenchArgs& a) {
   for (const TrainRow& tr : train_rows) {
     std::cout << fmt::format("{:<8} {:>12.2f} {:>14.2f} {:>9.2f}x\n", tr.vocab, tr.troupe, tr.spm,
                              tr.spm > 0 ? tr.spm / tr.troupe : 0.0);
-    results["train"].push_back({{"vocab", tr.vocab}, {"troupe_seconds", tr.troupe}, {"spm_seconds", tr.spm},
+    results["train"].push_back({{"vocab", tr.vocab},
+                                {"troupe_seconds", tr.troupe},
+                                {"spm_seconds", tr.spm},
                                 {"troupe_tokens", tr.troupe_tokens}});
   }
   if (!a.json_out.empty()) std::ofstream(a.json_out) << results.dump(1) << "\n";
@@ -309,7 +316,8 @@ void bench(const BenchArgs& a) {
 void add_tokenizer_bench_command(CLI::App& tokenizer, int& exit_code) {
   auto args = std::make_shared<BenchArgs>();
   auto* cmd = tokenizer.add_subcommand(
-      "bench", "Encode and training speed against native tiktoken, HF tokenizers and sentencepiece (bench/tokenizer.sh)");
+      "bench",
+      "Encode and training speed against native tiktoken, HF tokenizers and sentencepiece (bench/tokenizer.sh)");
   cmd->add_option("--corpus", args->corpus, "UTF-8 text to encode (>= 20 MB for the reported figures)")->required();
   cmd->add_option("--tokenizer,-t", args->tokenizer, "GPT-2 vocabulary, e.g. tests/fixtures/tokenizers/gpt2.tiktoken")
       ->required();

@@ -2,12 +2,12 @@
 // same architecture in eager Python torch (bench/train_peer.py), both from the same initial weights on the same
 // batches, in fp32 and bf16 autocast, in one run. Also the loss-curve agreement with the fp32 peer and the model
 // FLOP utilisation against a matmul peak measured in the same process.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,8 +18,8 @@
 #include <optional>
 #include <random>
 
-#include "bench/stats.h"
 #include "bench/commands.h"
+#include "bench/stats.h"
 #include "cli/options.h"
 #include "core/device.h"
 #include "core/errors.h"
@@ -40,8 +40,8 @@ struct TrainBenchArgs {
   std::string python = core::reference_python();
   std::string peer_script = "bench/train_peer.py";
   std::string work_dir = "bench-work/train";
-  std::string profile;  // when set: chrome traces of one timed Troupe step per dtype, written here
-  bool compile = true;  // also run the peer under torch.compile (inductor)
+  std::string profile;             // when set: chrome traces of one timed Troupe step per dtype, written here
+  bool compile = true;             // also run the peer under torch.compile (inductor)
   std::string attention = "auto";  // Troupe's attention: auto | sdpa | troupe
   std::vector<std::string> dtypes{"fp32", "bf16"};
   std::string device = "auto";
@@ -57,7 +57,8 @@ struct Curve {
 };
 
 Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const models::OptimConfig& oc, bool bf16,
-                 int warmup, const std::string& profile, models::AttentionKernel attention, const torch::Device& device) {
+                 int warmup, const std::string& profile, models::AttentionKernel attention,
+                 const torch::Device& device) {
   models::Gpt model = models::load_hf_gpt2(init);
   model->to(device);
   model->set_attention_kernel(attention);
@@ -68,7 +69,8 @@ Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const model
   Curve c;
   for (int64_t s = 0; s < batches.size(0); ++s) {
     std::optional<torch::autograd::profiler::RecordProfile> trace;
-    if (!profile.empty() && s == warmup - 1) trace.emplace(profile + (bf16 ? "/troupe_bf16.json" : "/troupe_fp32.json"));
+    if (!profile.empty() && s == warmup - 1)
+      trace.emplace(profile + (bf16 ? "/troupe_bf16.json" : "/troupe_fp32.json"));
     const auto t0 = Clock::now();
     const torch::Tensor b = batches[s].to(device);
     const torch::Tensor x = b.slice(1, 0, b.size(1) - 1), y = b.slice(1, 1, b.size(1));
@@ -170,20 +172,17 @@ int run_train_bench(const TrainBenchArgs& a) {
   oc.lr = 1e-3;
   oc.weight_decay = 0.1;
   oc.grad_clip = 1.0;
-  std::ofstream(work / "settings.json") << nlohmann::json{{"lr", oc.lr},
-                                                          {"weight_decay", oc.weight_decay},
-                                                          {"betas", {oc.beta1, oc.beta2}},
-                                                          {"eps", oc.eps},
-                                                          {"grad_clip", oc.grad_clip},
-                                                          {"warmup", a.warmup}}
-                                               .dump();
+  std::ofstream(work / "settings.json")
+      << nlohmann::json{{"lr", oc.lr},   {"weight_decay", oc.weight_decay}, {"betas", {oc.beta1, oc.beta2}},
+                        {"eps", oc.eps}, {"grad_clip", oc.grad_clip},       {"warmup", a.warmup}}
+             .dump();
   const double tokens_per_step = static_cast<double>(a.batch * a.block);
   const double flops_per_token = c.training_flops_per_token(a.block);
-  std::cout << fmt::format("train: GPT {}x{} (heads {}), vocab {}, context {}, batch {} ({:.2f}M params, {:.1f} MFLOP/"
-                           "token), {} timed steps after {} warm-up, {} thread(s), ATen CPU kernels {}, device {}\n",
-                           c.n_layer, c.n_embd, c.n_head, c.vocab_size, a.block, a.batch, c.parameter_count() / 1e6,
-                           flops_per_token / 1e6, a.steps, a.warmup, threads,
-                           core::torch_info().cpu_capability, device.str());
+  std::cout << fmt::format(
+      "train: GPT {}x{} (heads {}), vocab {}, context {}, batch {} ({:.2f}M params, {:.1f} MFLOP/"
+      "token), {} timed steps after {} warm-up, {} thread(s), ATen CPU kernels {}, device {}\n",
+      c.n_layer, c.n_embd, c.n_head, c.vocab_size, a.block, a.batch, c.parameter_count() / 1e6, flops_per_token / 1e6,
+      a.steps, a.warmup, threads, core::torch_info().cpu_capability, device.str());
   if (!a.profile.empty()) {
     if (a.warmup < 1) throw ConfigError("--profile traces the last warm-up step: needs --warmup >= 1");
     fs::create_directories(a.profile);
@@ -202,10 +201,11 @@ int run_train_bench(const TrainBenchArgs& a) {
   const bool fp32 = std::count(a.dtypes.begin(), a.dtypes.end(), "fp32") > 0;
   const bool bf16 = std::count(a.dtypes.begin(), a.dtypes.end(), "bf16") > 0;
   if (fp32)
-    rows.push_back({"troupe fp32", run_troupe(work / "init", batches, oc, false, a.warmup, a.profile, attention, device)});
+    rows.push_back(
+        {"troupe fp32", run_troupe(work / "init", batches, oc, false, a.warmup, a.profile, attention, device)});
   if (bf16)
-    rows.push_back({"troupe bf16 autocast",
-                    run_troupe(work / "init", batches, oc, true, a.warmup, a.profile, attention, device)});
+    rows.push_back(
+        {"troupe bf16 autocast", run_troupe(work / "init", batches, oc, true, a.warmup, a.profile, attention, device)});
   for (const char* mode : {"eager", "compile"}) {
     if (std::string(mode) == "compile" && !a.compile) continue;
     for (const std::string dtype : {"fp32", "bf16"})
@@ -219,10 +219,10 @@ int run_train_bench(const TrainBenchArgs& a) {
   for (const Row& r : rows) {
     const double tps = tokens_per_step / median(r.curve.seconds);
     if (r.name.find("peer") != std::string::npos) best_peer = std::max(best_peer, tps);
-    std::cout << fmt::format("{:<30} {:>10.4f} {:>12.0f} {:>7.1f}% {:>12.4f}\n", r.name, median(r.curve.seconds), tps,
-                             100.0 * flops_per_token * tps /
-                                 ((r.name.find("bf16") != std::string::npos ? peak_bf16 : peak) * 1e9),
-                             r.curve.loss.back());
+    std::cout << fmt::format(
+        "{:<30} {:>10.4f} {:>12.0f} {:>7.1f}% {:>12.4f}\n", r.name, median(r.curve.seconds), tps,
+        100.0 * flops_per_token * tps / ((r.name.find("bf16") != std::string::npos ? peak_bf16 : peak) * 1e9),
+        r.curve.loss.back());
   }
   auto max_diff_of = [](const Curve& x, const Curve& y) {
     double d = 0;
@@ -260,7 +260,8 @@ int run_train_bench(const TrainBenchArgs& a) {
 
 void add_bench_train_command(CLI::App& bench, int& exit_code) {
   auto a = std::make_shared<TrainBenchArgs>();
-  auto* cmd = bench.add_subcommand("train", "Training tokens/s and MFU vs the same GPT in Python torch (eager and torch.compile)");
+  auto* cmd = bench.add_subcommand(
+      "train", "Training tokens/s and MFU vs the same GPT in Python torch (eager and torch.compile)");
   cmd->add_option("--n-layer", a->n_layer)->capture_default_str();
   cmd->add_option("--n-head", a->n_head)->capture_default_str();
   cmd->add_option("--n-embd", a->n_embd)->capture_default_str();

@@ -12,12 +12,12 @@
 // about half the raw rate, because ZeroMQ's I/O thread then reallocates its 8 KiB receive buffer behind each
 // (zero-copy) header frame and glibc trims and regrows that thread's heap around the large receive buffers, so every
 // message page-faults. Sizes measured alone, or GLIBC_TUNABLES=glibc.malloc.top_pad=16777216, show ratios near 1.
+#include "distributed/transport.h"
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <unistd.h>
 #include <zmq.h>
-
-#include <zmq.hpp>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -27,13 +27,13 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <zmq.hpp>
 
-#include "bench/stats.h"
 #include "bench/commands.h"
+#include "bench/stats.h"
 #include "cli/options.h"
 #include "core/errors.h"
 #include "distributed/checked_call.h"
-#include "distributed/transport.h"
 
 namespace troupe::bench {
 

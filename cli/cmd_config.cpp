@@ -1,7 +1,6 @@
 // `troupe config show|check FILE [key=value ...]`: resolve a config (base files and
 // overrides), validate it against its kind's schema, and print it with value origins.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/commands.h"

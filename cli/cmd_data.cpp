@@ -17,11 +17,11 @@
 #include <optional>
 
 #include "cli/commands.h"
-#include "tokenizers/bpe_tokenizer.h"
 #include "core/errors.h"
 #include "core/seeding.h"
-#include "data/token_file.h"
 #include "data/corpus_encoding.h"
+#include "data/token_file.h"
+#include "tokenizers/bpe_tokenizer.h"
 #include "tokenizers/corpus.h"
 #include "tokenizers/tokenizer_file.h"
 

@@ -8,8 +8,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/options.h"
 #include "cli/id_list.h"
+#include "cli/options.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
@@ -30,8 +30,9 @@ void add_eval_exact_command(CLI::App& eval, int& exit_code) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = eval.add_subcommand(
-      "exact", "Exact E[r*] and KL(policy || reference) over every fixed-length response of a tiny-vocabulary model "
-               "(no stop token), and the optimum pi*_beta ∝ pi_ref exp(r*/beta) for each --beta");
+      "exact",
+      "Exact E[r*] and KL(policy || reference) over every fixed-length response of a tiny-vocabulary model "
+      "(no stop token), and the optimum pi*_beta ∝ pi_ref exp(r*/beta) for each --beta");
   cmd->add_option("--policy,-c", args->policy, "policy: Troupe run / checkpoint or Hugging Face GPT-2 directory")
       ->required();
   cmd->add_option("--reference,-r", args->reference, "reference policy (same forms)")->required();
@@ -85,8 +86,7 @@ void add_eval_exact_command(CLI::App& eval, int& exit_code) {
       out << experiments::exact_eval_json(r) << "\n";
       if (!out.flush()) throw IoError("cannot write " + args->json);
     }
-    if (!args->dump_csv.empty())
-      experiments::write_distribution_csv(args->dump_csv, policy, reference, *reward, o);
+    if (!args->dump_csv.empty()) experiments::write_distribution_csv(args->dump_csv, policy, reference, *reward, o);
     exit_code = 0;
   });
 }

@@ -1,9 +1,10 @@
 // `troupe generate`: continue prompts with a GPT checkpoint (a Hugging Face GPT-2 directory: config.json +
-// model.safetensors, or a Troupe run / checkpoint directory). Prompts as text (with --tokenizer) or raw ids; prints text, or JSON with ids and log-probs.
-#include <CLI/CLI.hpp>
+// model.safetensors, or a Troupe run / checkpoint directory). Prompts as text (with --tokenizer) or raw ids; prints
+// text, or JSON with ids and log-probs.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -11,16 +12,16 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "cli/options.h"
 #include "cli/id_list.h"
+#include "cli/options.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "core/torch_runtime.h"
-#include "tokenizers/tokenizer_file.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::cli {
 
@@ -119,7 +120,9 @@ void run_generate(const GenerateArgs& a) {
 void add_generate_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Continue prompts with a GPT (Hugging Face GPT-2 directory)");
-  cmd->add_option("--checkpoint,-c", args->checkpoint, "Hugging Face GPT-2 directory, or a Troupe run / checkpoint directory")->required();
+  cmd->add_option("--checkpoint,-c", args->checkpoint,
+                  "Hugging Face GPT-2 directory, or a Troupe run / checkpoint directory")
+      ->required();
   cmd->add_option("--tokenizer,-t", args->tokenizer, "tokenizer for --prompt and for printing text");
   cmd->add_option("--encoding", args->encoding, "encoding name for a .tiktoken tokenizer");
   cmd->add_option("--prompt,-p", args->prompts, "prompt text (repeatable: a batch)");

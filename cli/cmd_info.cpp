@@ -1,12 +1,12 @@
 // `troupe info`: version, git sha, library versions, the torch build and backends, devices, threads, CPU.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "cli/commands.h"
-#include "core/device_spec.h"
 #include "core/build_info.h"
+#include "core/device_spec.h"
 #include "core/runtime.h"
 #include "core/torch_runtime.h"
 #include "distributed/library_versions.h"
@@ -28,9 +28,9 @@ void print_info(int threads) {
 #else
   row("troupe cuda path", "not built (TROUPE_WITH_CUDA=OFF)");
 #endif
-  row("devices", torch.cuda_devices > 0 ? "cpu, " + std::to_string(torch.cuda_devices) + " CUDA GPU(s)" +
-                                              (torch.cudnn ? ", cuDNN" : "")
-                                        : "cpu (no CUDA GPU visible)");
+  row("devices", torch.cuda_devices > 0
+                     ? "cpu, " + std::to_string(torch.cuda_devices) + " CUDA GPU(s)" + (torch.cudnn ? ", cuDNN" : "")
+                     : "cpu (no CUDA GPU visible)");
   row("blas", torch.blas);
   row("onednn", torch.onednn.empty() ? "(not built)" : torch.onednn);
   row("openmp", torch.openmp);
@@ -46,7 +46,8 @@ void print_info(int threads) {
 }  // namespace
 
 void add_info_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("info", "Show versions, the torch build and its backends, devices, threads and CPU features");
+  auto* cmd =
+      app.add_subcommand("info", "Show versions, the torch build and its backends, devices, threads and CPU features");
   auto threads = std::make_shared<int>(0);
   cmd->add_option("--threads", *threads, "ATen threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->callback([threads, &exit_code] {

@@ -1,8 +1,8 @@
 // `troupe log RUN`: summarise a run's log.h5 (metadata, metrics, tables, events), or print
 // one metric as CSV. Reads the log without locking, so it works on a live run.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
@@ -41,7 +41,8 @@ void print_summary(const core::RunLogReader& log, int max_events) {
     std::cout << "\n";
   }
   auto events = log.events();
-  std::cout << fmt::format("\nevents ({} total, last {}):\n", events.size(), std::min<size_t>(events.size(), max_events));
+  std::cout << fmt::format("\nevents ({} total, last {}):\n", events.size(),
+                           std::min<size_t>(events.size(), max_events));
   const size_t first = events.size() > static_cast<size_t>(max_events) ? events.size() - max_events : 0;
   for (size_t i = first; i < events.size(); ++i)
     std::cout << fmt::format("  step {:>6}  {:<12} {}\n", events[i].step, events[i].kind, events[i].message);

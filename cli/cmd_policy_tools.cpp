@@ -7,8 +7,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/options.h"
 #include "cli/id_list.h"
+#include "cli/options.h"
 #include "core/errors.h"
 #include "experiments/policy_tools.h"
 
@@ -56,11 +56,13 @@ void add_policy_tool_commands(CLI::App& app, int& exit_code) {
   auto split = std::make_shared<experiments::SplitDocumentsOptions>();
   auto split_out = std::make_shared<std::string>();
   auto* sp = data->add_subcommand(
-      "split", "Cut text files into documents at separator lines (fortune files: '%'), one file per document in "
-               "OUT/docs/{train,val}/, plus SFT pairs and prompt files with --prompt-words");
+      "split",
+      "Cut text files into documents at separator lines (fortune files: '%'), one file per document in "
+      "OUT/docs/{train,val}/, plus SFT pairs and prompt files with --prompt-words");
   sp->add_option("--input", split->inputs, "text files or directories (recursive; binary files skipped)")->required();
   sp->add_option("--output,-o", *split_out, "output directory")->required();
-  sp->add_option("--separator-line", split->separator_line, "a line equal to this ends a document (\"\" = one per file)")
+  sp->add_option("--separator-line", split->separator_line,
+                 "a line equal to this ends a document (\"\" = one per file)")
       ->capture_default_str();
   sp->add_option("--min-words", split->min_words, "drop shorter documents")->capture_default_str();
   sp->add_option("--max-words", split->max_words, "drop longer documents (0 = no limit)")->capture_default_str();
@@ -85,8 +87,9 @@ void add_policy_tool_commands(CLI::App& app, int& exit_code) {
     RewardArgs reward;
   };
   auto label = std::make_shared<LabelArgs>();
-  auto* lp = data->add_subcommand(
-      "label-preferences", "A programmatic labeller: sample two responses per prompt from a policy, score them with a "
+  auto* lp =
+      data->add_subcommand("label-preferences",
+                           "A programmatic labeller: sample two responses per prompt from a policy, score them with a "
                            "reward function, write preference JSONL (OUT/train.jsonl, OUT/val.jsonl)");
   lp->add_option("--policy,-c", label->policy, "HF GPT-2 directory or Troupe run/checkpoint")->required();
   lp->add_option("--tokenizer,-t", label->o.tokenizer, "tokenizer")->required();
@@ -120,8 +123,9 @@ void add_policy_tool_commands(CLI::App& app, int& exit_code) {
   };
   auto ev = std::make_shared<EvalArgs>();
   auto* pe = eval->add_subcommand(
-      "policies", "Compare policies with a reference under a reward: mean reward, win rate against the reference "
-                  "and the sequence KL to it, from K samples per prompt");
+      "policies",
+      "Compare policies with a reference under a reward: mean reward, win rate against the reference "
+      "and the sequence KL to it, from K samples per prompt");
   pe->add_option("--reference", ev->reference, "the reference policy (e.g. the SFT run)")->required();
   pe->add_option("--policy", ev->policies, "NAME=PATH of a policy to compare (repeatable)")->required();
   pe->add_option("--tokenizer,-t", ev->o.tokenizer, "tokenizer")->required();

@@ -5,10 +5,10 @@
 // The script is found at run time, since the CLI runs from its build tree and has no install step:
 // $TROUPE_SOURCE_DIR/scripts/plot_report.py if that variable is set, else scripts/plot_report.py in the nearest
 // ancestor directory of the executable (build/cli/troupe -> ../../scripts/plot_report.py).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -22,10 +22,9 @@
 
 #include "cli/commands.h"
 #include "core/errors.h"
-#include "core/subprocess.h"
 #include "core/run_log.h"
 #include "core/runtime.h"
-
+#include "core/subprocess.h"
 
 namespace troupe::cli {
 
@@ -229,13 +228,13 @@ int run_child(const std::vector<std::string>& argv) {
     if (const auto status = child.wait_for(std::chrono::seconds(1))) return *status;
 }
 
-constexpr const char* kInstallHint = "run `make deps` (matplotlib and h5py in the project venv, scripts/requirements.txt)";
+constexpr const char* kInstallHint =
+    "run `make deps` (matplotlib and h5py in the project venv, scripts/requirements.txt)";
 constexpr int kScriptMissingModule = 3;  // plot_report.py's exit status when an import fails
 
 void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<std::string>& metrics) {
   if (::access(a.python.c_str(), X_OK) != 0)
-    throw IoError(
-        fmt::format("report: cannot plot: {} not found; {}, or pass --no-plot", a.python, kInstallHint));
+    throw IoError(fmt::format("report: cannot plot: {} not found; {}, or pass --no-plot", a.python, kInstallHint));
   std::vector<std::string> argv = {a.python, find_plot_script().string(), "--out", a.out};
   if (!a.title.empty()) argv.insert(argv.end(), {"--title", a.title});
   for (const auto& m : metrics) argv.insert(argv.end(), {"--metric", m});
@@ -244,8 +243,7 @@ void plot(const ReportArgs& a, const std::vector<Run>& runs, const std::vector<s
   for (const auto& r : runs) argv.push_back(r.log.string());
   const int rc = run_child(argv);
   if (rc == kScriptMissingModule)
-    throw IoError(
-        fmt::format("report: cannot plot: {} cannot import matplotlib or h5py; {}", a.python, kInstallHint));
+    throw IoError(fmt::format("report: cannot plot: {} cannot import matplotlib or h5py; {}", a.python, kInstallHint));
   if (rc != 0) throw IoError(fmt::format("report: plotting failed: {} exited with status {}", argv[1], rc));
 }
 

@@ -1,7 +1,6 @@
 // `troupe run CONFIG [key=value ...] [--resume] [--no-sweep]`: run (or resume) the experiment a config describes,
 // or each run of its sweep one after another; and `troupe worker`, one PPO role as a process.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/commands.h"
@@ -53,8 +52,9 @@ void add_worker_command(CLI::App& app, int& exit_code) {
     std::vector<std::string> roles, endpoints, endpoint_files;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("worker", "One PPO role as a process (started by `troupe run` with placement.mode "
-                                           "= processes, or by a launcher such as srun)");
+  auto* cmd = app.add_subcommand("worker",
+                                 "One PPO role as a process (started by `troupe run` with placement.mode "
+                                 "= processes, or by a launcher such as srun)");
   cmd->add_option("--config", args->config, "the run's resolved config.yaml")->required();
   cmd->add_option("--role", args->roles, "actor | critic | reward | reference (repeat to host several roles)")
       ->required();

@@ -1,8 +1,8 @@
 // `troupe tokenizer train|encode|decode|inspect` (and `bench`, registered from cmd_tokenizer_bench.cpp).
 // Thin argument handling over tokenizers/tokenizer_file.h and tokenizers/corpus.h.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -10,14 +10,14 @@
 #include "bench/commands.h"
 #include "cli/commands.h"
 #include "cli/id_list.h"
-#include "tokenizers/bpe_tokenizer.h"
 #include "core/errors.h"
-#include "tokenizers/pretokenizer.h"
-#include "data/token_file.h"
 #include "data/corpus_encoding.h"
+#include "data/token_file.h"
+#include "tokenizers/bpe_tokenizer.h"
 #include "tokenizers/corpus.h"
-#include "tokenizers/tokenizer_file.h"
 #include "tokenizers/foreign_formats.h"
+#include "tokenizers/pretokenizer.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::cli {
 
@@ -54,11 +54,16 @@ struct TokenizerArgs {
 std::string escape(const std::string& bytes) {
   std::string out;
   for (unsigned char c : bytes) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
-    else out += static_cast<char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
   }
   return out;
 }
@@ -119,7 +124,8 @@ void encode(const TokenizerArgs& a) {
 void decode(const TokenizerArgs& a) {
   const auto tok = tokenizers::open_tokenizer(a.tokenizer, a.encoding);
   if (!a.inputs.empty()) {
-    if (a.inputs.size() != 1 || !a.text.empty()) throw ConfigError("tokenizer decode: give ids or one --input token file");
+    if (a.inputs.size() != 1 || !a.text.empty())
+      throw ConfigError("tokenizer decode: give ids or one --input token file");
     const data::TokenFile file(a.inputs[0]);
     std::vector<int64_t> buf(1 << 16);
     for (uint64_t at = 0; at < file.size(); at += buf.size()) {

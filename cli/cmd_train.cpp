@@ -1,9 +1,9 @@
 // `troupe train pretrain|sft|rm|dpo CONFIG [overrides]` (the experiment kinds of the same names, checked against the
 // config's `kind:`) and `troupe eval perplexity` (a model directory on a token file).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <iostream>
 
@@ -11,9 +11,9 @@
 #include "cluster/launch_sections.h"
 #include "core/config_tree.h"
 #include "core/errors.h"
-#include "data/lm_data.h"
 #include "core/runtime.h"
 #include "core/torch_runtime.h"
+#include "data/lm_data.h"
 #include "experiments/registry.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
@@ -42,8 +42,8 @@ void add_train_command(CLI::App& app, int& exit_code, const std::string& command
       cluster::take_launch_sections(tree);  // cluster: / sweep: are for `troupe run` and `troupe submit`
       const auto& found = experiments::find_kind(tree);
       if (found.name != kind) {
-        throw ConfigError(tree.find("kind")->origin().describe() + ": kind is '" + found.name + "', but `troupe train " +
-                          kind + "` needs kind: " + kind);
+        throw ConfigError(tree.find("kind")->origin().describe() + ": kind is '" + found.name +
+                          "', but `troupe train " + kind + "` needs kind: " + kind);
       }
       exit_code = found.run(tree, command_line);
     });
@@ -60,7 +60,8 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   };
   auto args = std::make_shared<Args>();
   auto* ppl = cmd->add_subcommand("perplexity", "Token-mean loss and perplexity of a model on a token file");
-  ppl->add_option("--checkpoint,-c", args->checkpoint, "Hugging Face GPT-2 directory or Troupe run / checkpoint")->required();
+  ppl->add_option("--checkpoint,-c", args->checkpoint, "Hugging Face GPT-2 directory or Troupe run / checkpoint")
+      ->required();
   ppl->add_option("--data", args->data, "token file (troupe data prepare / tokenizer encode)")->required();
   ppl->add_option("--block-size", args->block_size, "tokens per window (0 = the model's block_size)")
       ->capture_default_str();
@@ -87,9 +88,10 @@ void add_eval_command(CLI::App& app, int& exit_code) {
       const auto b = sampler.next_sequential();
       if (!b) break;
       const torch::Tensor logits = model->forward(b->input_ids);
-      sum += torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), b->targets.reshape({-1}),
-                                                  torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                 .item<double>();
+      sum +=
+          torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), b->targets.reshape({-1}),
+                                               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+              .item<double>();
       tokens += b->input_ids.numel();
       ++batches;
     }

@@ -1,10 +1,9 @@
 // Entry point of the `troupe` CLI: registers subcommands, maps errors to exit codes
 // (2: config or data error, 1: runtime failure, 128+N: stopped by signal N).
-#include <CLI/CLI.hpp>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
-#include <malloc.h>
-
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 
@@ -39,8 +38,8 @@ void tune_allocator() {
 int main(int argc, char** argv) {
   tune_allocator();
   CLI::App app{"Troupe: train and align language models (RLHF, DPO) with workers over ZeroMQ and MPI"};
-  app.set_version_flag("--version", std::string("troupe ") + troupe::core::troupe_version() + " (" +
-                                        troupe::core::git_sha() + ")");
+  app.set_version_flag("--version",
+                       std::string("troupe ") + troupe::core::troupe_version() + " (" + troupe::core::git_sha() + ")");
   app.require_subcommand(1);
   int exit_code = 0;
   troupe::cli::add_info_command(app, exit_code);

@@ -19,11 +19,11 @@
 namespace troupe::cluster {
 
 struct LaunchTarget {
-  int index = 0;                       // sweep element index; 0 for a single run
-  std::string label;                   // sweep element label ("" for a single run)
-  std::string run_name;                // run.name the run gets
-  std::string run_dir;                 // run.dir the run gets (absolute when the config file sets it; as given otherwise)
-  std::filesystem::path path;          // absolute run directory
+  int index = 0;               // sweep element index; 0 for a single run
+  std::string label;           // sweep element label ("" for a single run)
+  std::string run_name;        // run.name the run gets
+  std::string run_dir;         // run.dir the run gets (absolute when the config file sets it; as given otherwise)
+  std::filesystem::path path;  // absolute run directory
   std::vector<std::string> overrides;  // the element's overrides, then run.dir (sweeps) and run.name
 };
 

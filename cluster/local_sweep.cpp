@@ -4,9 +4,9 @@
 #include <fmt/format.h>
 
 #include "cluster/run_progress.h"
-#include "core/subprocess.h"
 #include "core/run_dir.h"
 #include "core/signals.h"
+#include "core/subprocess.h"
 
 namespace troupe::cluster {
 namespace fs = std::filesystem;

@@ -1,8 +1,8 @@
 // Implementation of cluster/sbatch_script.h.
 #include "cluster/sbatch_script.h"
 
-#include "core/subprocess.h"
 #include "core/errors.h"
+#include "core/subprocess.h"
 
 namespace troupe::cluster {
 namespace {

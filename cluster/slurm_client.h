@@ -18,7 +18,8 @@ std::filesystem::path slurm_program(const std::string& name);
 
 // Runs a Slurm command (by name) and returns its result whatever the exit status. TimeoutError after `timeout`.
 core::CommandOutput run_slurm(const std::string& name, const std::vector<std::string>& args,
-                        std::chrono::seconds timeout = std::chrono::seconds(30), const std::filesystem::path& cwd = {});
+                              std::chrono::seconds timeout = std::chrono::seconds(30),
+                              const std::filesystem::path& cwd = {});
 
 // `sbatch --parsable SCRIPT` from `cwd`; the job id ("1234" of "1234;cluster"). IoError with sbatch's message when
 // it refuses the job.

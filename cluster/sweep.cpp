@@ -160,10 +160,8 @@ std::string label_text(const ConfigNode& value) {
 
 std::string override_value_text(const ConfigNode& value) {
   switch (value.type()) {
-    case ConfigNode::Type::Null:
-      return "null";
-    case ConfigNode::Type::Scalar:
-      return plain_scalar(value.text()) ? value.text() : double_quoted(value.text());
+    case ConfigNode::Type::Null: return "null";
+    case ConfigNode::Type::Scalar: return plain_scalar(value.text()) ? value.text() : double_quoted(value.text());
     case ConfigNode::Type::Sequence: {
       std::string s = "[";
       for (size_t i = 0; i < value.items().size(); ++i) s += (i ? ", " : "") + override_value_text(value.items()[i]);

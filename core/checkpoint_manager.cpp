@@ -3,9 +3,9 @@
 // Not a general file-system utility: every helper here serves the step_<N>/ layout.
 #include "core/checkpoint_manager.h"
 
-#include "core/runtime.h"
-
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,8 +23,8 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
-#include <spdlog/spdlog.h>
-#include <torch/torch.h>
+
+#include "core/runtime.h"
 
 namespace troupe::core {
 namespace fs = std::filesystem;
@@ -52,7 +52,7 @@ struct ManifestFile {
 struct Manifest {
   int64_t step = 0;
   int64_t created_unix_ms = 0;
-  std::string created_utc;                                         // ISO 8601, for people
+  std::string created_utc;                                        // ISO 8601, for people
   std::map<std::string, std::vector<std::string>> tensor_groups;  // group -> tensor names
   std::vector<std::string> optimizers;
   bool torch_rng = false;
@@ -62,9 +62,8 @@ struct Manifest {
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(CEREAL_NVP(step), CEREAL_NVP(created_unix_ms), CEREAL_NVP(created_utc),
-       CEREAL_NVP(tensor_groups), CEREAL_NVP(optimizers), CEREAL_NVP(torch_rng),
-       CEREAL_NVP(rng_engines), CEREAL_NVP(extra), CEREAL_NVP(files));
+    ar(CEREAL_NVP(step), CEREAL_NVP(created_unix_ms), CEREAL_NVP(created_utc), CEREAL_NVP(tensor_groups),
+       CEREAL_NVP(optimizers), CEREAL_NVP(torch_rng), CEREAL_NVP(rng_engines), CEREAL_NVP(extra), CEREAL_NVP(files));
   }
 };
 
@@ -158,14 +157,16 @@ void validate_state(const CheckpointState& state) {
     check_checkpoint_name(group, "tensor group");
     for (const auto& [name, t] : tensors) {
       if (name.empty() || !t.defined()) {
-        throw DataError("checkpoint tensor group '" + group + "' has an empty name or undefined "
-                        "tensor '" + name + "'");
+        throw DataError("checkpoint tensor group '" + group +
+                        "' has an empty name or undefined "
+                        "tensor '" +
+                        name + "'");
       }
     }
   }
   for (const auto& entry : state.optimizer_blobs) check_checkpoint_name(entry.first, "optimizer");
-  if (state.torch_rng && (!state.torch_rng->defined() || state.torch_rng->dim() != 1 ||
-                          state.torch_rng->scalar_type() != torch::kUInt8)) {
+  if (state.torch_rng &&
+      (!state.torch_rng->defined() || state.torch_rng->dim() != 1 || state.torch_rng->scalar_type() != torch::kUInt8)) {
     throw DataError("checkpoint torch_rng must be a 1-D uint8 tensor (a generator state)");
   }
 }
@@ -175,8 +176,7 @@ Manifest describe(const CheckpointState& state) {
   Manifest m;
   const auto now = std::chrono::system_clock::now();
   m.step = state.step;
-  m.created_unix_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  m.created_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   m.created_utc = format_utc(now, "%Y-%m-%dT%H:%M:%SZ");
   for (const auto& [group, tensors] : state.tensor_groups) {
     auto& names = m.tensor_groups[group];
@@ -196,8 +196,7 @@ void write_group(const std::map<std::string, torch::Tensor>& tensors, DurableFil
   try {
     archive.save_to([&file](const void* data, size_t n) { return file.write_some(data, n); });
   } catch (const c10::Error& e) {
-    throw DataError(std::string("cannot serialise a checkpoint tensor group: ") +
-                    e.what_without_backtrace());
+    throw DataError(std::string("cannot serialise a checkpoint tensor group: ") + e.what_without_backtrace());
   }
 }
 
@@ -217,8 +216,8 @@ std::string rng_bytes(const CheckpointState& state) {
 
 template <class Archive>
 void write_manifest_to(Archive& ar, const Manifest& m) {
-  ar(cereal::make_nvp("magic", std::string(kManifestMagic)),
-     cereal::make_nvp("version", kManifestVersion), cereal::make_nvp("manifest", m));
+  ar(cereal::make_nvp("magic", std::string(kManifestMagic)), cereal::make_nvp("version", kManifestVersion),
+     cereal::make_nvp("manifest", m));
 }
 
 std::string manifest_bytes(const Manifest& m, bool json) {
@@ -238,8 +237,7 @@ Manifest read_manifest(const fs::path& dir) {
   const fs::path path = dir / kManifestBin;
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
-    throw DataError("checkpoint " + dir.string() + " has no " + kManifestBin +
-                    " (incomplete or half-written)");
+    throw DataError("checkpoint " + dir.string() + " has no " + kManifestBin + " (incomplete or half-written)");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_errno("cannot open", path);
@@ -279,9 +277,8 @@ void check_sizes(const fs::path& dir, const Manifest& m) {
     const auto size = fs::file_size(dir / f.name, ec);
     if (ec) throw DataError("checkpoint file " + (dir / f.name).string() + " is missing");
     if (size != f.bytes) {
-      throw DataError("checkpoint file " + (dir / f.name).string() + " has " +
-                      std::to_string(size) + " bytes; the manifest says " +
-                      std::to_string(f.bytes) + " (truncated or overwritten)");
+      throw DataError("checkpoint file " + (dir / f.name).string() + " has " + std::to_string(size) +
+                      " bytes; the manifest says " + std::to_string(f.bytes) + " (truncated or overwritten)");
     }
   }
 }
@@ -296,8 +293,7 @@ std::string read_whole_file(const fs::path& path) {
 
 // The bytes of manifest entry `name`, after checking its size and CRC-32.
 std::string read_verified(const fs::path& dir, const Manifest& m, const std::string& name) {
-  auto f = std::find_if(m.files.begin(), m.files.end(),
-                        [&](const ManifestFile& x) { return x.name == name; });
+  auto f = std::find_if(m.files.begin(), m.files.end(), [&](const ManifestFile& x) { return x.name == name; });
   if (f == m.files.end()) {
     throw DataError("checkpoint " + dir.string() + " manifest does not list file " + name);
   }
@@ -307,15 +303,14 @@ std::string read_verified(const fs::path& dir, const Manifest& m, const std::str
   crc.process_bytes(bytes.data(), bytes.size());
   if (bytes.size() != f->bytes || crc.checksum() != f->crc32) {
     char detail[96];
-    std::snprintf(detail, sizeof detail, "%zu bytes, CRC-32 %08x; the manifest says %llu bytes, %08x",
-                  bytes.size(), crc.checksum(), static_cast<unsigned long long>(f->bytes), f->crc32);
+    std::snprintf(detail, sizeof detail, "%zu bytes, CRC-32 %08x; the manifest says %llu bytes, %08x", bytes.size(),
+                  crc.checksum(), static_cast<unsigned long long>(f->bytes), f->crc32);
     throw DataError("checkpoint file " + path.string() + " is corrupted: " + detail);
   }
   return bytes;
 }
 
-std::map<std::string, torch::Tensor> parse_group(const std::string& bytes,
-                                                 const std::vector<std::string>& names,
+std::map<std::string, torch::Tensor> parse_group(const std::string& bytes, const std::vector<std::string>& names,
                                                  const fs::path& path) {
   std::map<std::string, torch::Tensor> tensors;
   try {
@@ -329,14 +324,13 @@ std::map<std::string, torch::Tensor> parse_group(const std::string& bytes,
       tensors[name] = t;
     }
   } catch (const c10::Error& e) {
-    throw DataError("checkpoint file " + path.string() + " is not a readable torch archive: " +
-                    e.what_without_backtrace());
+    throw DataError("checkpoint file " + path.string() +
+                    " is not a readable torch archive: " + e.what_without_backtrace());
   }
   return tensors;
 }
 
-void parse_rng(const std::string& bytes, const Manifest& m, const fs::path& path,
-               CheckpointState& state) {
+void parse_rng(const std::string& bytes, const Manifest& m, const fs::path& path, CheckpointState& state) {
   std::vector<uint8_t> torch_state;
   try {
     std::istringstream is(bytes);
@@ -360,9 +354,7 @@ void CheckpointOptions::validate() const {
   if (keep_last < 0) throw ConfigError("checkpoint keep_last must be >= 0 (0 keeps all)");
 }
 
-CheckpointManager::CheckpointManager(CheckpointOptions options) : options_(std::move(options)) {
-  options_.validate();
-}
+CheckpointManager::CheckpointManager(CheckpointOptions options) : options_(std::move(options)) { options_.validate(); }
 
 fs::path CheckpointManager::step_dir(int64_t step) const {
   char name[32];
@@ -439,8 +431,8 @@ void CheckpointManager::publish(const fs::path& tmp_dir, const fs::path& final_d
   }
   if (errno != EINVAL && errno != ENOSYS) throw_errno("cannot exchange", final_dir);
   // No RENAME_EXCHANGE on this file system: two renames, with a moment without step_N.
-  const fs::path old = options_.root / (kTmpPrefix + std::string("replaced-") +
-                                        final_dir.filename().string() + pid_suffix());
+  const fs::path old =
+      options_.root / (kTmpPrefix + std::string("replaced-") + final_dir.filename().string() + pid_suffix());
   fs::remove_all(old);
   fs::rename(final_dir, old);
   fs::rename(tmp_dir, final_dir);
@@ -550,8 +542,8 @@ void CheckpointManager::prune(int64_t just_saved) const {
   for (const auto& [step, dir] : dirs) {
     if (step >= oldest_kept || step == just_saved) continue;
     // Rename first so a crash mid-delete leaves a .tmp-* entry, never a half-deleted step_N.
-    const fs::path doomed = options_.root / (kTmpPrefix + std::string("pruned-") +
-                                             dir.filename().string() + pid_suffix());
+    const fs::path doomed =
+        options_.root / (kTmpPrefix + std::string("pruned-") + dir.filename().string() + pid_suffix());
     std::error_code ec;
     fs::rename(dir, doomed, ec);
     if (!ec) fs::remove_all(doomed, ec);

@@ -46,11 +46,11 @@ std::vector<std::string> mismatches(const std::map<std::string, torch::Tensor>& 
     if (it == saved.end()) {
       problems.push_back("missing '" + name + "' (in the module, not in the checkpoint)");
     } else if (!it->second.sizes().equals(t.sizes())) {
-      problems.push_back("'" + name + "' has shape " + shape_string(it->second) +
-                         " in the checkpoint but " + shape_string(t) + " in the module");
+      problems.push_back("'" + name + "' has shape " + shape_string(it->second) + " in the checkpoint but " +
+                         shape_string(t) + " in the module");
     } else if (it->second.scalar_type() != t.scalar_type()) {
-      problems.push_back("'" + name + "' has dtype " + dtype_string(it->second) +
-                         " in the checkpoint but " + dtype_string(t) + " in the module");
+      problems.push_back("'" + name + "' has dtype " + dtype_string(it->second) + " in the checkpoint but " +
+                         dtype_string(t) + " in the module");
     }
   }
   for (const auto& [name, t] : saved) {
@@ -100,8 +100,7 @@ const char* extra_type_name(const ExtraValue& value) {
 void check_checkpoint_name(const std::string& name, const char* what) {
   bool ok = !name.empty() && name.size() <= 100;
   for (char c : name) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '_' || c == '-');
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
   }
   if (!ok) {
     throw DataError(std::string("checkpoint ") + what + " name '" + name +
@@ -121,14 +120,12 @@ void CheckpointState::add_module(const std::string& name, const torch::nn::Modul
 void CheckpointState::load_module(const std::string& name, torch::nn::Module& m) const {
   auto group = tensor_groups.find(name);
   if (group == tensor_groups.end()) {
-    throw DataError("checkpoint has no tensor group '" + name + "' (groups: " +
-                    key_list(tensor_groups) + ")");
+    throw DataError("checkpoint has no tensor group '" + name + "' (groups: " + key_list(tensor_groups) + ")");
   }
   auto target = module_tensors(m);
   auto problems = mismatches(group->second, target);
   if (!problems.empty()) {
-    throw DataError("checkpoint tensor group '" + name + "' does not match the module: " +
-                    join(problems, "; "));
+    throw DataError("checkpoint tensor group '" + name + "' does not match the module: " + join(problems, "; "));
   }
   torch::NoGradGuard no_grad;
   for (auto& [key, t] : target) t.copy_(group->second.at(key));
@@ -146,8 +143,7 @@ void CheckpointState::add_optimizer(const std::string& name, const torch::optim:
 void CheckpointState::load_optimizer(const std::string& name, torch::optim::Optimizer& o) const {
   auto blob = optimizer_blobs.find(name);
   if (blob == optimizer_blobs.end()) {
-    throw DataError("checkpoint has no optimizer '" + name + "' (optimizers: " +
-                    key_list(optimizer_blobs) + ")");
+    throw DataError("checkpoint has no optimizer '" + name + "' (optimizers: " + key_list(optimizer_blobs) + ")");
   }
   try {
     // State tensors land on the device of the optimizer's parameters, whatever device wrote them.
@@ -159,8 +155,7 @@ void CheckpointState::load_optimizer(const std::string& name, torch::optim::Opti
     o.load(archive);
     restore_group_options(archive, o);
   } catch (const c10::Error& e) {
-    throw DataError("cannot restore optimizer '" + name + "' from the checkpoint: " +
-                    e.what_without_backtrace());
+    throw DataError("cannot restore optimizer '" + name + "' from the checkpoint: " + e.what_without_backtrace());
   }
 }
 
@@ -188,8 +183,7 @@ void CheckpointState::restore_torch_rng() const {
   try {
     gen.set_state(*torch_rng);
   } catch (const c10::Error& e) {
-    throw DataError(std::string("checkpoint torch RNG state is invalid: ") +
-                    e.what_without_backtrace());
+    throw DataError(std::string("checkpoint torch RNG state is invalid: ") + e.what_without_backtrace());
   }
   // GPU generators only where the same GPU exists now: a checkpoint written on a GPU resumes on the CPU (the CPU
   // draws then continue exactly; GPU draws cannot, there is no GPU).
@@ -214,8 +208,7 @@ void CheckpointState::add_rng(const std::string& name, const std::mt19937_64& en
 void CheckpointState::load_rng(const std::string& name, std::mt19937_64& engine) const {
   auto it = std_rngs.find(name);
   if (it == std_rngs.end()) {
-    throw DataError("checkpoint has no RNG engine '" + name + "' (engines: " + key_list(std_rngs) +
-                    ")");
+    throw DataError("checkpoint has no RNG engine '" + name + "' (engines: " + key_list(std_rngs) + ")");
   }
   std::istringstream is(it->second);
   std::mt19937_64 restored;
@@ -227,16 +220,13 @@ void CheckpointState::load_rng(const std::string& name, std::mt19937_64& engine)
 const ExtraValue& CheckpointState::extra_at(const std::string& key) const {
   auto it = extra.find(key);
   if (it == extra.end()) {
-    throw DataError("checkpoint extra state has no key '" + key + "' (keys: " + key_list(extra) +
-                    ")");
+    throw DataError("checkpoint extra state has no key '" + key + "' (keys: " + key_list(extra) + ")");
   }
   return it->second;
 }
 
-void CheckpointState::throw_wrong_type(const std::string& key, const ExtraValue& found,
-                                       const char* wanted) {
-  throw DataError("checkpoint extra state '" + key + "' holds " + extra_type_name(found) +
-                  ", not " + wanted);
+void CheckpointState::throw_wrong_type(const std::string& key, const ExtraValue& found, const char* wanted) {
+  throw DataError("checkpoint extra state '" + key + "' holds " + extra_type_name(found) + ", not " + wanted);
 }
 
 }  // namespace troupe::core

@@ -3,6 +3,8 @@
 // Not the on-disk format, durability or directory management: see core/checkpoint_manager.h.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -11,8 +13,6 @@
 #include <type_traits>
 #include <variant>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "core/errors.h"
 
@@ -27,8 +27,7 @@ namespace troupe::core {
 
 // One value of extra state: step counters, the data cursor, a KL coefficient, a weight version.
 // Assign with the exact type (`extra["epoch"] = int64_t{3}`, `extra["kl"] = 0.1`).
-using ExtraValue = std::variant<int64_t, double, bool, std::string, std::vector<int64_t>,
-                                std::vector<double>>;
+using ExtraValue = std::variant<int64_t, double, bool, std::string, std::vector<int64_t>, std::vector<double>>;
 
 // Name of the alternative `value` holds: "int64", "double", "bool", "string", "int64[]", "double[]".
 const char* extra_type_name(const ExtraValue& value);
@@ -43,7 +42,7 @@ struct CheckpointState {
   std::map<std::string, std::map<std::string, torch::Tensor>> tensor_groups;
   // name -> bytes of a torch::serialize::OutputArchive written by Optimizer::save.
   std::map<std::string, std::string> optimizer_blobs;
-  std::optional<torch::Tensor> torch_rng;  // (S,) uint8: default CPU generator state, if captured
+  std::optional<torch::Tensor> torch_rng;       // (S,) uint8: default CPU generator state, if captured
   std::map<std::string, std::string> std_rngs;  // engine name -> std::mt19937_64 text state
   std::map<std::string, ExtraValue> extra;      // typed scalars and small vectors
 
@@ -80,8 +79,7 @@ struct CheckpointState {
 
  private:
   const ExtraValue& extra_at(const std::string& key) const;
-  [[noreturn]] static void throw_wrong_type(const std::string& key, const ExtraValue& found,
-                                            const char* wanted);
+  [[noreturn]] static void throw_wrong_type(const std::string& key, const ExtraValue& found, const char* wanted);
 };
 
 // ---- template implementations ----

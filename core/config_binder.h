@@ -72,7 +72,8 @@ template <class E>
 std::string enum_choices() {
   const auto names = config_names(E{});
   std::string out;
-  for (size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + std::string(names[i].second);
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + std::string(names[i].second);
   return out;
 }
 
@@ -123,15 +124,21 @@ inline std::string lower(std::string s) {
 
 template <class T>
 std::string type_description() {
-  if constexpr (std::is_same_v<T, bool>) return "a boolean (true/false)";
+  if constexpr (std::is_same_v<T, bool>)
+    return "a boolean (true/false)";
   else if constexpr (std::is_integral_v<T>)
     return "an integer in [" + std::to_string(std::numeric_limits<T>::lowest()) + ", " +
            std::to_string(std::numeric_limits<T>::max()) + "]";
-  else if constexpr (std::is_floating_point_v<T>) return "a number";
-  else if constexpr (std::is_same_v<T, std::string>) return "a string";
-  else if constexpr (std::is_enum_v<T>) return enum_choices<T>();
-  else if constexpr (is_vector<T>::value) return "a list";
-  else return "a mapping";
+  else if constexpr (std::is_floating_point_v<T>)
+    return "a number";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return "a string";
+  else if constexpr (std::is_enum_v<T>)
+    return enum_choices<T>();
+  else if constexpr (is_vector<T>::value)
+    return "a list";
+  else
+    return "a mapping";
 }
 
 template <class T>
@@ -142,9 +149,12 @@ void read_value(const ConfigNode& n, const std::string& path, T& out, OriginMap&
 template <class T>
 void read_scalar(const ConfigNode& n, const std::string& path, T& out) {
   if constexpr (std::is_same_v<T, std::string>) {
-    if (n.is_null()) out.clear();
-    else if (n.is_scalar()) out = n.text();
-    else type_error(n, path, "a string");
+    if (n.is_null())
+      out.clear();
+    else if (n.is_scalar())
+      out = n.text();
+    else
+      type_error(n, path, "a string");
   } else if constexpr (std::is_enum_v<T>) {
     const auto v = n.is_scalar() ? parse_enum<T>(n.text()) : std::nullopt;
     if (!v) type_error(n, path, enum_choices<T>());
@@ -154,9 +164,12 @@ void read_scalar(const ConfigNode& n, const std::string& path, T& out) {
     const std::string& s = n.text();
     if constexpr (std::is_same_v<T, bool>) {
       const std::string l = lower(s);
-      if (l == "true" || l == "yes" || l == "on") out = true;
-      else if (l == "false" || l == "no" || l == "off") out = false;
-      else type_error(n, path, type_description<T>());
+      if (l == "true" || l == "yes" || l == "on")
+        out = true;
+      else if (l == "false" || l == "no" || l == "off")
+        out = false;
+      else
+        type_error(n, path, type_description<T>());
     } else if constexpr (std::is_integral_v<T>) {
       T v{};
       auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -164,8 +177,14 @@ void read_scalar(const ConfigNode& n, const std::string& path, T& out) {
       out = v;
     } else if constexpr (std::is_floating_point_v<T>) {
       const std::string l = lower(s);
-      if (l == ".inf" || l == "inf") { out = std::numeric_limits<T>::infinity(); return; }
-      if (l == "-.inf" || l == "-inf") { out = -std::numeric_limits<T>::infinity(); return; }
+      if (l == ".inf" || l == "inf") {
+        out = std::numeric_limits<T>::infinity();
+        return;
+      }
+      if (l == "-.inf" || l == "-inf") {
+        out = -std::numeric_limits<T>::infinity();
+        return;
+      }
       char* end = nullptr;
       errno = 0;
       double v = std::strtod(s.c_str(), &end);
@@ -194,15 +213,18 @@ class ConfigBinder {
     known_.emplace_back(key);
     const std::string path = detail::join_path(prefix_, key);
     const ConfigNode* child = node_ ? node_->find(key) : nullptr;
-    if (child) detail::read_value(*child, path, value, origins_);
-    else detail::read_value(ConfigNode{}, path, value, origins_, /*absent=*/true);
+    if (child)
+      detail::read_value(*child, path, value, origins_);
+    else
+      detail::read_value(ConfigNode{}, path, value, origins_, /*absent=*/true);
   }
 
   // A path field: bound like a string, then resolved against the directory of the file that wrote it.
   void path(const char* key, std::string& value, const char* doc) {
     field(key, value, doc);
     const auto it = origins_.find(detail::join_path(prefix_, key));
-    if (it != origins_.end() && it->second.kind == Origin::Kind::File) value = resolve_config_path(value, it->second.file);
+    if (it != origins_.end() && it->second.kind == Origin::Kind::File)
+      value = resolve_config_path(value, it->second.file);
   }
 
   // Throws ConfigError for any key in the node that no field claimed.
@@ -254,7 +276,8 @@ void read_value(const ConfigNode& n, const std::string& path, T& out, OriginMap&
     sub.reject_unknown_keys();
     return;
   } else if constexpr (is_optional<T>::value) {
-    if (n.is_null()) out.reset();
+    if (n.is_null())
+      out.reset();
     else {
       typename T::value_type v{};
       read_value(n, path, v, origins);
@@ -271,8 +294,9 @@ void read_value(const ConfigNode& n, const std::string& path, T& out, OriginMap&
     }
     out = std::move(result);
   } else if constexpr (is_string_map<T>::value) {
-    if (n.is_null()) { out.clear(); }
-    else {
+    if (n.is_null()) {
+      out.clear();
+    } else {
       if (!n.is_map()) type_error(n, path, "a mapping");
       T result;
       for (const auto& [k, child] : n.entries()) {
@@ -290,9 +314,12 @@ void read_value(const ConfigNode& n, const std::string& path, T& out, OriginMap&
 // YAML text for one scalar, quoted only where YAML needs it.
 template <class T>
 std::string format_scalar(const T& v) {
-  if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
-  else if constexpr (std::is_enum_v<T>) return enum_name(v);
-  else if constexpr (std::is_integral_v<T>) return std::to_string(v);
+  if constexpr (std::is_same_v<T, bool>)
+    return v ? "true" : "false";
+  else if constexpr (std::is_enum_v<T>)
+    return enum_name(v);
+  else if constexpr (std::is_integral_v<T>)
+    return std::to_string(v);
   else if constexpr (std::is_floating_point_v<T>) {
     if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
     std::ostringstream ss;
@@ -340,8 +367,10 @@ class ConfigValidator {
     auto it = origins_.find(path);
     const std::string where = it == origins_.end() ? std::string("config") : it->second.describe();
     std::string shown;
-    if constexpr (detail::is_vector<T>::value) shown = "[" + std::to_string(value.size()) + " items]";
-    else shown = detail::format_scalar(value);
+    if constexpr (detail::is_vector<T>::value)
+      shown = "[" + std::to_string(value.size()) + " items]";
+    else
+      shown = detail::format_scalar(value);
     throw ConfigError(where + ": " + path + " = " + shown + ": expected " + expected);
   }
 
@@ -385,12 +414,14 @@ class ConfigEmitter {
   // The YAML text; comments aligned in one column.
   std::string str() const {
     size_t width = 0;
-    for (const auto& l : lines_) if (!l.comment.empty()) width = std::max(width, l.text.size());
+    for (const auto& l : lines_)
+      if (!l.comment.empty()) width = std::max(width, l.text.size());
     width = std::min<size_t>(width + 2, 56);
     std::string out;
     for (const auto& l : lines_) {
       out += l.text;
-      if (!l.comment.empty()) out += std::string(l.text.size() < width ? width - l.text.size() : 1, ' ') + "# " + l.comment;
+      if (!l.comment.empty())
+        out += std::string(l.text.size() < width ? width - l.text.size() : 1, ' ') + "# " + l.comment;
       out += "\n";
     }
     return out;
@@ -414,13 +445,13 @@ class ConfigEmitter {
 
   template <class T>
   static std::string flow(const T& v) {
-    if constexpr (detail::is_optional<T>::value) return v ? flow(*v) : "null";
+    if constexpr (detail::is_optional<T>::value)
+      return v ? flow(*v) : "null";
     else if constexpr (detail::is_config_struct<T>::value) {
       FlowFields f;
       const_cast<T&>(v).visit(f);
       return "{" + f.text + "}";
-    }
-    else if constexpr (detail::is_vector<T>::value) {
+    } else if constexpr (detail::is_vector<T>::value) {
       std::string s = "[";
       for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + flow(v[i]);
       return s + "]";

@@ -14,10 +14,8 @@ namespace fs = std::filesystem;
 
 std::string Origin::describe() const {
   switch (kind) {
-    case Kind::Default:
-      return "default";
-    case Kind::Override:
-      return "override '" + file + "'";
+    case Kind::Default: return "default";
+    case Kind::Override: return "override '" + file + "'";
     case Kind::File:
       if (line > 0) return file + ":" + std::to_string(line) + ":" + std::to_string(column);
       return file;
@@ -25,9 +23,7 @@ std::string Origin::describe() const {
   return "?";
 }
 
-Origin Origin::in_file(const std::string& file, int line, int column) {
-  return Origin{Kind::File, file, line, column};
-}
+Origin Origin::in_file(const std::string& file, int line, int column) { return Origin{Kind::File, file, line, column}; }
 
 Origin Origin::from_override(const std::string& text) { return Origin{Kind::Override, text, 0, 0}; }
 
@@ -65,7 +61,8 @@ const ConfigNode* ConfigNode::find(const std::string& key) const {
 
 ConfigNode& ConfigNode::child(const std::string& key, const Origin* key_origin) {
   if (type_ == Type::Null) type_ = Type::Map;
-  if (type_ != Type::Map) throw ConfigError(origin_.describe() + ": cannot set key '" + key + "' inside " + type_name());
+  if (type_ != Type::Map)
+    throw ConfigError(origin_.describe() + ": cannot set key '" + key + "' inside " + type_name());
   for (size_t i = 0; i < entries_.size(); ++i) {
     if (entries_[i].first != key) continue;
     if (key_origin) key_origins_[i] = *key_origin;
@@ -144,8 +141,7 @@ ConfigNode convert(const YAML::Node& node, const std::string& source, const Orig
       n.set_origin(here);
       return n;
     }
-    case YAML::NodeType::Scalar:
-      return ConfigNode::scalar(node.Scalar(), here);
+    case YAML::NodeType::Scalar: return ConfigNode::scalar(node.Scalar(), here);
     case YAML::NodeType::Sequence: {
       ConfigNode n;
       n.make_sequence(here);
@@ -158,8 +154,7 @@ ConfigNode convert(const YAML::Node& node, const std::string& source, const Orig
         if (!kv.first.IsScalar())
           throw ConfigError(origin_of(kv.first, source).describe() + ": config keys must be plain names");
         const std::string key = kv.first.Scalar();
-        if (n.find(key))
-          throw ConfigError(origin_of(kv.first, source).describe() + ": duplicate key '" + key + "'");
+        if (n.find(key)) throw ConfigError(origin_of(kv.first, source).describe() + ": duplicate key '" + key + "'");
         ConfigNode value = convert(kv.second, source, override_origin, budget, depth + 1);
         const Origin key_origin = from_override ? override_origin : origin_of(kv.first, source);
         if (value.is_null()) value.set_origin(key_origin);
@@ -208,14 +203,19 @@ ConfigNode load_chain(const fs::path& file, std::vector<fs::path>& stack, const 
   if (!base) return node;
 
   std::vector<const ConfigNode*> bases;
-  if (base->is_scalar()) bases.push_back(base);
-  else if (base->is_sequence()) for (const auto& b : base->items()) bases.push_back(&b);
-  else throw ConfigError(base->origin().describe() + ": base: expected a file path or a list of paths, got " + base->type_name());
+  if (base->is_scalar())
+    bases.push_back(base);
+  else if (base->is_sequence())
+    for (const auto& b : base->items()) bases.push_back(&b);
+  else
+    throw ConfigError(base->origin().describe() + ": base: expected a file path or a list of paths, got " +
+                      base->type_name());
 
   stack.push_back(canonical);
   ConfigNode merged = ConfigNode::map(node.origin());
   for (const ConfigNode* b : bases) {
-    if (!b->is_scalar()) throw ConfigError(b->origin().describe() + ": base: expected a file path, got " + b->type_name());
+    if (!b->is_scalar())
+      throw ConfigError(b->origin().describe() + ": base: expected a file path, got " + b->type_name());
     fs::path base_path = fs::path(b->text());
     if (base_path.is_relative()) base_path = file.parent_path() / base_path;
     ConfigNode loaded = load_chain(base_path, stack, &b->origin());
@@ -260,8 +260,7 @@ void merge_config(ConfigNode& base, const ConfigNode& overlay) {
 
 void apply_override(ConfigNode& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError("override '" + assignment + "': expected key.path=value");
+  if (eq == std::string::npos || eq == 0) throw ConfigError("override '" + assignment + "': expected key.path=value");
   const std::string path = assignment.substr(0, eq);
   const std::string value_text = assignment.substr(eq + 1);
   const Origin origin = Origin::from_override(assignment);

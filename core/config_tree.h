@@ -37,7 +37,7 @@ class ConfigNode {
   bool is_scalar() const { return type_ == Type::Scalar; }
   bool is_sequence() const { return type_ == Type::Sequence; }
   bool is_map() const { return type_ == Type::Map; }
-  const std::string& text() const { return text_; }       // scalar text
+  const std::string& text() const { return text_; }  // scalar text
   const Origin& origin() const { return origin_; }
   void set_origin(const Origin& o) { origin_ = o; }
   // "null", "a scalar", "a list", "a mapping": for error messages.

@@ -7,8 +7,8 @@
 namespace troupe {
 
 Interrupted::Interrupted(int signal_number)
-    : Error("interrupted by signal " + std::to_string(signal_number) + " (" +
-            std::string(strsignal(signal_number)) + ")"),
+    : Error("interrupted by signal " + std::to_string(signal_number) + " (" + std::string(strsignal(signal_number)) +
+            ")"),
       signal_number_(signal_number) {}
 
 int exit_code_for(const std::exception& e) {

@@ -57,22 +57,14 @@ namespace {
 
 herr_t close_by_type(hid_t id) {
   switch (H5Iget_type(id)) {
-    case H5I_FILE:
-      return H5Fclose(id);
-    case H5I_GROUP:
-      return H5Gclose(id);
-    case H5I_DATASET:
-      return H5Dclose(id);
-    case H5I_ATTR:
-      return H5Aclose(id);
-    case H5I_DATASPACE:
-      return H5Sclose(id);
-    case H5I_DATATYPE:
-      return H5Tclose(id);
-    case H5I_GENPROP_LST:
-      return H5Pclose(id);
-    default:
-      return -1;
+    case H5I_FILE: return H5Fclose(id);
+    case H5I_GROUP: return H5Gclose(id);
+    case H5I_DATASET: return H5Dclose(id);
+    case H5I_ATTR: return H5Aclose(id);
+    case H5I_DATASPACE: return H5Sclose(id);
+    case H5I_DATATYPE: return H5Tclose(id);
+    case H5I_GENPROP_LST: return H5Pclose(id);
+    default: return -1;
   }
 }
 
@@ -140,8 +132,7 @@ std::string read_attribute_text(hid_t obj, const std::string& key) {
     throw DataError("attribute '" + key + "' is not a scalar");
   }
   switch (TROUPE_H5(H5Tget_class(type.get()))) {
-    case H5T_STRING:
-      return read_string_attribute(attr.get(), type.get());
+    case H5T_STRING: return read_string_attribute(attr.get(), type.get());
     case H5T_INTEGER: {
       int64_t value = 0;
       TROUPE_H5(H5Aread(attr.get(), H5T_NATIVE_INT64, &value));
@@ -154,8 +145,7 @@ std::string read_attribute_text(hid_t obj, const std::string& key) {
       std::snprintf(buf, sizeof buf, "%.17g", value);
       return buf;
     }
-    default:
-      throw DataError("attribute '" + key + "' is not a string, integer or float");
+    default: throw DataError("attribute '" + key + "' is not a string, integer or float");
   }
 }
 

@@ -9,8 +9,7 @@
 
 namespace troupe::core {
 
-void init_logging(const std::string& level, const std::optional<std::filesystem::path>& file,
-                  const std::string& tag) {
+void init_logging(const std::string& level, const std::optional<std::filesystem::path>& file, const std::string& tag) {
   std::vector<spdlog::sink_ptr> sinks;
   sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   if (file) {

@@ -3,10 +3,8 @@
 #pragma once
 
 #include <array>
-#include <array>
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <utility>
 
 #include "core/config_binder.h"
@@ -31,10 +29,10 @@ constexpr auto config_names(LogLevel) {
 
 // Where a run's directory is and what to do when it already exists.
 struct RunSection {
-  std::string name;            // run directory name under `dir`; empty = a UTC timestamp
-  std::string dir = "runs";    // parent directory of run directories
+  std::string name;                           // run directory name under `dir`; empty = a UTC timestamp
+  std::string dir = "runs";                   // parent directory of run directories
   ResumePolicy resume = ResumePolicy::kAuto;  // auto: resume an unfinished run; never: refuse; must: fail if none
-  bool overwrite = false;      // replace an existing (even finished) run directory
+  bool overwrite = false;                     // replace an existing (even finished) run directory
 
   template <class V>
   void visit(V& v) {
@@ -52,10 +50,10 @@ struct RunSection {
 
 // Process-wide runtime settings.
 struct RuntimeSection {
-  int threads = 0;                // ATen threads (and so MKL/oneDNN); 0 = all cores
+  int threads = 0;                       // ATen threads (and so MKL/oneDNN); 0 = all cores
   LogLevel log_level = LogLevel::kInfo;  // trace | debug | info | warn | error
-  std::string device = "auto";    // auto | cpu | cuda | cuda:N (auto: the local rank's GPU when one exists, else CPU)
-  bool deterministic = false;     // deterministic algorithms on CPU and CUDA (slower on GPUs)
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N (auto: the local rank's GPU when one exists, else CPU)
+  bool deterministic = false;   // deterministic algorithms on CPU and CUDA (slower on GPUs)
 
   template <class V>
   void visit(V& v) {
@@ -72,9 +70,9 @@ struct RuntimeSection {
 
 // When checkpoints are written and how many are kept.
 struct CheckpointSection {
-  int64_t every = 0;     // write a checkpoint every N steps; 0 = only at the end and on signals
-  int keep_last = 3;     // keep the newest K checkpoints; 0 = keep all
-  bool on_signal = true; // checkpoint on SIGTERM/SIGUSR1 (Slurm preemption) and SIGINT before exiting
+  int64_t every = 0;      // write a checkpoint every N steps; 0 = only at the end and on signals
+  int keep_last = 3;      // keep the newest K checkpoints; 0 = keep all
+  bool on_signal = true;  // checkpoint on SIGTERM/SIGUSR1 (Slurm preemption) and SIGINT before exiting
 
   template <class V>
   void visit(V& v) {

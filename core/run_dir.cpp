@@ -105,7 +105,9 @@ RunDirectory::RunDirectory(fs::path path, std::string name, bool resuming, int l
     : path_(std::move(path)), name_(std::move(name)), resuming_(resuming), lock_fd_(lock_fd) {}
 
 RunDirectory::RunDirectory(RunDirectory&& other) noexcept
-    : path_(std::move(other.path_)), name_(std::move(other.name_)), resuming_(other.resuming_),
+    : path_(std::move(other.path_)),
+      name_(std::move(other.name_)),
+      resuming_(other.resuming_),
       lock_fd_(other.lock_fd_) {
   other.lock_fd_ = -1;
 }

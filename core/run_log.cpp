@@ -29,12 +29,12 @@ IoError unreadable_log(const fs::path& file, const std::string& h5_message, cons
     if (f.find("truncated") != std::string::npos || f.find("signature") != std::string::npos) reason = f;
   std::error_code ec;
   const auto size = fs::file_size(file, ec);
-  return IoError("run log " + file.string() + " (" + (ec ? std::string("size unknown") : std::to_string(size) + " bytes") +
-                 ") cannot be opened " + purpose + ": " + reason +
+  return IoError("run log " + file.string() + " (" +
+                 (ec ? std::string("size unknown") : std::to_string(size) + " bytes") + ") cannot be opened " +
+                 purpose + ": " + reason +
                  "; it is truncated, corrupt or not a Troupe log (a run's checkpoints are separate: delete the log "
                  "or restore it from a copy)");
 }
-
 
 constexpr hsize_t kChunkRows = 1024;  // 8 KiB per numeric chunk; one chunk touched per append
 constexpr int64_t kNoStep = std::numeric_limits<int64_t>::min();

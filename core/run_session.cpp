@@ -5,16 +5,15 @@
 
 #include "core/build_info.h"
 #include "core/checkpoint.h"
-#include "core/logging.h"
 #include "core/device.h"
+#include "core/logging.h"
 #include "core/runtime.h"
-#include "core/torch_runtime.h"
 #include "core/signals.h"
+#include "core/torch_runtime.h"
 
 namespace troupe::core {
 
-RunSession::RunSession(const RunSessionOptions& options)
-    : options_(options), dir_(RunDirectory::open(options.run)) {
+RunSession::RunSession(const RunSessionOptions& options) : options_(options), dir_(RunDirectory::open(options.run)) {
   init_logging(enum_name(options.runtime.log_level), dir_.text_log_file());
   threads_ = set_threads(options.runtime.threads);
   if (options.runtime.deterministic) set_deterministic(true);
@@ -86,8 +85,10 @@ void RunSession::finish(RunStatus status, int64_t step, const std::string& messa
   log_->set_attribute("end_time", utc_timestamp());
   log_->flush();
   dir_.set_status(status);
-  if (status == RunStatus::Finished) spdlog::info("run {}: {}", to_string(status), message);
-  else spdlog::error("run {}: {}", to_string(status), message);
+  if (status == RunStatus::Finished)
+    spdlog::info("run {}: {}", to_string(status), message);
+  else
+    spdlog::error("run {}: {}", to_string(status), message);
   flush_logging();
 }
 

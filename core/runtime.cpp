@@ -22,9 +22,9 @@ namespace troupe::core {
 int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 std::vector<std::string> cpu_features() {
-  static const std::vector<std::string> kInteresting = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f",
-                                                        "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni",
-                                                        "avx512_fp16", "amx_bf16", "amx_tile"};
+  static const std::vector<std::string> kInteresting = {
+      "sse4_2",   "avx",         "avx2",        "fma",         "f16c",     "avx512f", "avx512bw",
+      "avx512vl", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_tile"};
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
@@ -85,7 +85,8 @@ std::optional<std::filesystem::path> find_on_path(const std::string& name) {
     if (!dir.empty()) {
       const std::filesystem::path candidate = std::filesystem::path(dir) / name;
       std::error_code ec;
-      if (std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) return std::filesystem::absolute(candidate);
+      if (std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0)
+        return std::filesystem::absolute(candidate);
     }
     start = end + 1;
   }

@@ -21,11 +21,9 @@ std::optional<std::filesystem::path> find_on_path(const std::string& name);
 // IoError when it cannot be read.
 std::filesystem::path current_executable();
 
-
 // x86 feature flags of interest (avx2, fma, avx512f, avx512_bf16, avx512_vnni, amx...).
 std::vector<std::string> cpu_features();
 std::string cpu_model();
-
 
 std::string hostname();
 

@@ -53,8 +53,7 @@ void seed_torch(uint64_t seed);
 // to seed its engines (data shuffling, sampling, torch) without reusing a seed twice.
 class SeedSequence {
  public:
-  SeedSequence(uint64_t base_seed, std::string_view role, int rank)
-      : state_(derive_seed(base_seed, role, rank)) {}
+  SeedSequence(uint64_t base_seed, std::string_view role, int rank) : state_(derive_seed(base_seed, role, rank)) {}
 
   // The next seed in the stream (the first call returns derive_seed(base, role, rank)).
   uint64_t next() {

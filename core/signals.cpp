@@ -1,9 +1,8 @@
 // Implementation of core/signals.h: async-signal-safe flag setting only.
 #include "core/signals.h"
 
-#include <csignal>
-
 #include <atomic>
+#include <csignal>
 
 namespace troupe::core {
 namespace {

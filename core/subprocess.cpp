@@ -131,15 +131,10 @@ Subprocess::Subprocess(SubprocessOptions options) : options_(std::move(options))
   auto prepare = [&](OutputMode mode, const fs::path& file, Fd& write_end, Fd& read_end, const char* what) {
     switch (mode) {
       case OutputMode::kInherit:
-      case OutputMode::kStdout:
-        break;
-      case OutputMode::kNull:
-        write_end.fd = ::fcntl(null_fd.fd, F_DUPFD_CLOEXEC, 3);
-        break;
+      case OutputMode::kStdout: break;
+      case OutputMode::kNull: write_end.fd = ::fcntl(null_fd.fd, F_DUPFD_CLOEXEC, 3); break;
       case OutputMode::kFile:
-      case OutputMode::kAppend:
-        write_end.fd = open_output(mode, file, what);
-        break;
+      case OutputMode::kAppend: write_end.fd = open_output(mode, file, what); break;
       case OutputMode::kCapture: {
         int p[2];
         if (::pipe2(p, O_CLOEXEC) != 0) throw IoError("pipe failed: " + std::string(std::strerror(errno)));
@@ -160,8 +155,7 @@ Subprocess::Subprocess(SubprocessOptions options) : options_(std::move(options))
   const pid_t pid = ::fork();
   if (pid < 0) throw IoError("fork failed for " + argv[0] + ": " + std::strerror(errno));
   if (pid == 0) {
-    exec_child(options_, parent, out_write.fd, err_write.fd, null_fd.fd, c_argv.data(), c_env.data(),
-               report_write.fd);
+    exec_child(options_, parent, out_write.fd, err_write.fd, null_fd.fd, c_argv.data(), c_env.data(), report_write.fd);
   }
   pid_ = pid;
   report_write.reset();
@@ -252,8 +246,10 @@ std::optional<int> Subprocess::wait_for(std::chrono::milliseconds timeout) {
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     const int step = static_cast<int>(std::min<int64_t>(left.count(), 5));
-    if (out_fd_ >= 0 || err_fd_ >= 0) drain(step);
-    else std::this_thread::sleep_for(std::chrono::milliseconds(step));
+    if (out_fd_ >= 0 || err_fd_ >= 0)
+      drain(step);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(step));
   }
   return status_;
 }

@@ -25,17 +25,17 @@ enum class OutputMode {
 };
 
 struct SubprocessOptions {
-  std::vector<std::string> argv;            // argv[0]: an absolute path, or a program name looked up on $PATH
-  std::map<std::string, std::string> env;   // set in the child, on top of our environment
-  std::vector<std::string> unset_env;       // removed from the child's environment
-  std::filesystem::path cwd;                // working directory; empty = ours
+  std::vector<std::string> argv;           // argv[0]: an absolute path, or a program name looked up on $PATH
+  std::map<std::string, std::string> env;  // set in the child, on top of our environment
+  std::vector<std::string> unset_env;      // removed from the child's environment
+  std::filesystem::path cwd;               // working directory; empty = ours
   OutputMode out = OutputMode::kInherit;
-  std::filesystem::path out_file;           // kFile / kAppend
+  std::filesystem::path out_file;  // kFile / kAppend
   OutputMode err = OutputMode::kInherit;
-  std::filesystem::path err_file;           // kFile / kAppend
-  bool stdin_null = true;                   // stdin from /dev/null (else ours)
-  int parent_death_signal = 0;              // sent to the child when we die, even by SIGKILL (0 = none)
-  bool new_process_group = false;           // its own process group: a terminal's Ctrl-C reaches only us
+  std::filesystem::path err_file;  // kFile / kAppend
+  bool stdin_null = true;          // stdin from /dev/null (else ours)
+  int parent_death_signal = 0;     // sent to the child when we die, even by SIGKILL (0 = none)
+  bool new_process_group = false;  // its own process group: a terminal's Ctrl-C reaches only us
 };
 
 // Options for `argv` with its stdout and stderr both in `file`: appended to when `append` (a log several starts

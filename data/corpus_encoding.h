@@ -23,9 +23,9 @@ using tokenizers::BpeTokenizer;
 std::optional<int> document_separator(const BpeTokenizer& tok, const std::string& choice);
 
 struct EncodeFilesOptions {
-  int threads = 0;                   // 0 = hardware concurrency
-  size_t block_bytes = 16u << 20;    // bytes read per step; a file is never held whole unless its pattern forbids cuts
-  std::optional<int> separator;      // id appended after each file (document), e.g. <|endoftext|>
+  int threads = 0;                 // 0 = hardware concurrency
+  size_t block_bytes = 16u << 20;  // bytes read per step; a file is never held whole unless its pattern forbids cuts
+  std::optional<int> separator;    // id appended after each file (document), e.g. <|endoftext|>
 };
 
 struct EncodeFilesReport {

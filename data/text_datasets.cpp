@@ -91,8 +91,8 @@ std::vector<std::vector<std::vector<int>>> encode_rows(const tokenizers::BpeToke
 // One preference line in either form: the three fields as text (ids empty) or as ids (texts empty).
 struct PreferenceRow {
   bool is_ids = false;
-  std::vector<std::string> texts;       // prompt, chosen, rejected (text form)
-  std::vector<std::vector<int>> ids;    // prompt, chosen, rejected (ids form, or filled in after encoding)
+  std::vector<std::string> texts;     // prompt, chosen, rejected (text form)
+  std::vector<std::vector<int>> ids;  // prompt, chosen, rejected (ids form, or filled in after encoding)
   int64_t line = 0;
 };
 
@@ -276,7 +276,8 @@ std::optional<int> eos_id_of(const tokenizers::BpeTokenizer& tok) {
   return it == specials.end() ? std::nullopt : std::optional<int>(it->second);
 }
 
-SftDataset load_sft_jsonl(const tokenizers::BpeTokenizer& tok, const fs::path& path, const TextDatasetOptions& options) {
+SftDataset load_sft_jsonl(const tokenizers::BpeTokenizer& tok, const fs::path& path,
+                          const TextDatasetOptions& options) {
   validate(options);
   const JsonlFields data = read_fields(path, {options.prompt_field, options.response_field});
   auto ids = encode_rows(tok, data, options);

@@ -1,22 +1,21 @@
 // JSONL datasets for fine-tuning, tokenized with a BpeTokenizer: SFT ({"prompt", "response"}) and preference
-// pairs ({"prompt", "chosen", "rejected"}, or pre-tokenised {"prompt_ids", "chosen_ids", "rejected_ids"}), the collation of examples into padded (B, L) tensors with the prompt
-// masked out of the labels, and a seeded, resumable shuffling epoch iterator. Not a chat template (prompts are
-// used as given) and not streaming: a dataset is held in memory as token ids.
+// pairs ({"prompt", "chosen", "rejected"}, or pre-tokenised {"prompt_ids", "chosen_ids", "rejected_ids"}), the
+// collation of examples into padded (B, L) tensors with the prompt masked out of the labels, and a seeded, resumable
+// shuffling epoch iterator. Not a chat template (prompts are used as given) and not streaming: a dataset is held in
+// memory as token ids.
 #pragma once
-
-#include <array>
-#include <utility>
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "tokenizers/bpe_tokenizer.h"
 
@@ -90,8 +89,9 @@ struct PreferenceDataset {
 };
 
 // Calls fn(object, where, line) for every non-blank line of the JSONL file `path` in order (a trailing '\r' is
-// dropped), `where` being "file:line", until fn returns false. IoError "cannot open <what> <path>" (or "cannot read") when the file fails;
-// DataError naming file:line for invalid JSON or a line that is not a JSON object. Every JSONL reader uses it.
+// dropped), `where` being "file:line", until fn returns false. IoError "cannot open <what> <path>" (or "cannot read")
+// when the file fails; DataError naming file:line for invalid JSON or a line that is not a JSON object. Every JSONL
+// reader uses it.
 void for_each_jsonl_object(
     const std::filesystem::path& path, const std::string& what,
     const std::function<bool(const nlohmann::json& object, const std::string& where, int64_t line)>& fn);

@@ -108,7 +108,8 @@ TokenFileInfo TokenFileWriter::finish() {
 TokenFileInfo read_token_file_info(const fs::path& path) {
   const fs::path meta_path = sidecar_path(path);
   std::ifstream in(meta_path);
-  if (!in) throw IoError("cannot open token file sidecar " + meta_path.string() + " (written beside " + path.string() + ")");
+  if (!in)
+    throw IoError("cannot open token file sidecar " + meta_path.string() + " (written beside " + path.string() + ")");
   std::stringstream ss;
   ss << in.rdbuf();
   nlohmann::json meta;
@@ -149,9 +150,9 @@ TokenFile::TokenFile(const fs::path& path) : path_(path), info_(read_token_file_
   const uint64_t expected = info_.count * static_cast<uint64_t>(info_.width());
   if (static_cast<uint64_t>(st.st_size) != expected) {
     ::close(fd);
-    throw DataError("token file " + path.string() + " has " + std::to_string(st.st_size) + " bytes but its sidecar says " +
-                    std::to_string(info_.count) + " " + info_.dtype + " ids (" + std::to_string(expected) +
-                    " bytes): truncated or not finished");
+    throw DataError("token file " + path.string() + " has " + std::to_string(st.st_size) +
+                    " bytes but its sidecar says " + std::to_string(info_.count) + " " + info_.dtype + " ids (" +
+                    std::to_string(expected) + " bytes): truncated or not finished");
   }
   mapped_bytes_ = static_cast<size_t>(expected);
   if (mapped_bytes_ > 0) {

@@ -16,7 +16,8 @@ int check_mpi(int rc, const char* expr, const char* file, int line) {
   char text[MPI_MAX_ERROR_STRING] = {};
   int len = 0;
   if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) len = 0;
-  const std::string message = len > 0 ? std::string(text, static_cast<size_t>(len)) : "MPI error code " + std::to_string(rc);
+  const std::string message =
+      len > 0 ? std::string(text, static_cast<size_t>(len)) : "MPI error code " + std::to_string(rc);
   troupe::detail::throw_io_error(file, line, std::string("MPI call failed: ") + expr + ": " + message);
 }
 

@@ -28,7 +28,8 @@ void allreduce_sum_anywhere(distributed::Communicator& comm, at::Tensor& tensor)
   tensor.copy_(host);
 }
 
-void allreduce_gradients(distributed::Communicator& comm, const std::vector<at::Tensor>& params, std::vector<double>* sums) {
+void allreduce_gradients(distributed::Communicator& comm, const std::vector<at::Tensor>& params,
+                         std::vector<double>* sums) {
   if (comm.size() == 1 || params.empty()) return;
   std::vector<at::Tensor> parts;
   for (const auto& p : params) {

@@ -1,14 +1,14 @@
 // Data parallelism's three pieces, one rule each, for every user (the trainer, the PPO roles): which rows a rank
 // takes, how gradients (and the metric sums logged with them) are summed over the group, and how per-row results are
-// reassembled. N ranks then compute what one would, up to float summation order. Works with any distributed::Communicator:
-// tensors on a device the communicator does not take (GPU tensors over MPI) go through host memory.
+// reassembled. N ranks then compute what one would, up to float summation order. Works with any
+// distributed::Communicator: tensors on a device the communicator does not take (GPU tensors over MPI) go through host
+// memory.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
-#include <limits>
-
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "distributed/communicator.h"
@@ -28,7 +28,9 @@ struct RowRange {
 // The rows `rank` of `world` takes of n: contiguous blocks in rank order, the first n % world ranks one row more
 // (so every rank knows every other's rows, and a gather needs no sizes on the wire).
 RowRange shard_rows(int64_t n, int rank, int world);
-inline RowRange shard_rows(int64_t n, const distributed::Communicator& comm) { return shard_rows(n, comm.rank(), comm.size()); }
+inline RowRange shard_rows(int64_t n, const distributed::Communicator& comm) {
+  return shard_rows(n, comm.rank(), comm.size());
+}
 
 // Sums `tensor` over the group in place, through host memory when the communicator does not take its device.
 void allreduce_sum_anywhere(distributed::Communicator& comm, at::Tensor& tensor);
@@ -43,8 +45,7 @@ void allreduce_gradients(distributed::Communicator& comm, const std::vector<at::
 // before clipping (equal on every rank). Each rank's loss must already be divided by the global normaliser (e.g.
 // the group's token count), so that the summed gradient is the gradient of the global loss.
 double optimizer_step(distributed::Communicator& comm, const std::vector<at::Tensor>& params,
-                      torch::optim::Optimizer& optimizer,
-                      double max_norm = std::numeric_limits<double>::infinity());
+                      torch::optim::Optimizer& optimizer, double max_norm = std::numeric_limits<double>::infinity());
 
 // [shape...] float32 on the CPU from every rank's rows: rank r passes its rows shard_rows(shape[0], r, W) as `mine`
 // (undefined or empty when it has none). Zero-padded blocks summed in one all-reduce. One rank: `mine` as it is.

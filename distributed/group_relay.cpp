@@ -76,11 +76,14 @@ void serve_group(distributed::Communicator& comm, Server* server, const Handler&
     }
     return false;
   };
-  serve(*server, [&](const Message& m) {
-    broadcast_request(comm, m);
-    last = std::chrono::steady_clock::now();
-    return handler(m);
-  }, relay);
+  serve(
+      *server,
+      [&](const Message& m) {
+        broadcast_request(comm, m);
+        last = std::chrono::steady_clock::now();
+        return handler(m);
+      },
+      relay);
   Message stop;
   stop.type = MessageType::kShutdown;
   broadcast_request(comm, stop);

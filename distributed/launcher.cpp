@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
-#include <map>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -125,7 +125,8 @@ void ProcessGroup::terminate(std::chrono::milliseconds grace) {
   }
   const auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& w : workers_) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (!w->wait(std::max(left, std::chrono::milliseconds(0)))) w->signal(SIGKILL);
     w->wait(std::chrono::seconds(5));
   }

@@ -209,8 +209,7 @@ TensorDesc read_tensor_desc(HeaderReader& r, const DecodeLimits& limits) {
 }
 
 // Parses and validates frame 0; fills `m`'s fields and returns the tensor descriptions.
-std::vector<TensorDesc> read_header(const Frame& frame, size_t tensor_frames, const DecodeLimits& limits,
-                                    Message& m) {
+std::vector<TensorDesc> read_header(const Frame& frame, size_t tensor_frames, const DecodeLimits& limits, Message& m) {
   if (frame.size() > limits.max_header_bytes)
     throw ProtocolError(
         fmt::format("bad message: header is {} bytes, limit {}", frame.size(), limits.max_header_bytes));
@@ -296,32 +295,19 @@ double Message::scalar(const std::string& name) const {
 
 std::string to_string(MessageType type) {
   switch (type) {
-    case MessageType::kGenerate:
-      return "generate";
-    case MessageType::kLogprobs:
-      return "logprobs";
-    case MessageType::kValues:
-      return "values";
-    case MessageType::kScore:
-      return "score";
-    case MessageType::kTrainPolicy:
-      return "train_policy";
-    case MessageType::kTrainValue:
-      return "train_value";
-    case MessageType::kSyncWeights:
-      return "sync_weights";
-    case MessageType::kSaveState:
-      return "save_state";
-    case MessageType::kLoadState:
-      return "load_state";
-    case MessageType::kHeartbeat:
-      return "heartbeat";
-    case MessageType::kShutdown:
-      return "shutdown";
-    case MessageType::kReply:
-      return "reply";
-    case MessageType::kError:
-      return "error";
+    case MessageType::kGenerate: return "generate";
+    case MessageType::kLogprobs: return "logprobs";
+    case MessageType::kValues: return "values";
+    case MessageType::kScore: return "score";
+    case MessageType::kTrainPolicy: return "train_policy";
+    case MessageType::kTrainValue: return "train_value";
+    case MessageType::kSyncWeights: return "sync_weights";
+    case MessageType::kSaveState: return "save_state";
+    case MessageType::kLoadState: return "load_state";
+    case MessageType::kHeartbeat: return "heartbeat";
+    case MessageType::kShutdown: return "shutdown";
+    case MessageType::kReply: return "reply";
+    case MessageType::kError: return "error";
   }
   return "unknown(" + std::to_string(static_cast<uint16_t>(type)) + ")";
 }

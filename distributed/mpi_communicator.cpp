@@ -75,7 +75,8 @@ MPI_Datatype mpi_type(const torch::Tensor& t) {
   }
 }
 void check_tensor(const torch::Tensor& t) {
-  if (!t.is_contiguous() || !t.device().is_cpu()) throw ConfigError("MPI collective: tensor must be contiguous on the CPU");
+  if (!t.is_contiguous() || !t.device().is_cpu())
+    throw ConfigError("MPI collective: tensor must be contiguous on the CPU");
 }
 }  // namespace
 

@@ -80,8 +80,8 @@ struct NcclCommunicator::Impl {
       ncclCommAbort(comm);  // frees every rank of ours still inside NCCL; the communicator is unusable after
       aborted = true;
     }
-    const std::string msg = "NCCL " + what + " on rank " + std::to_string(rank) + " (cuda:" + std::to_string(device) +
-                            "): " + why;
+    const std::string msg =
+        "NCCL " + what + " on rank " + std::to_string(rank) + " (cuda:" + std::to_string(device) + "): " + why;
     if (timed_out) throw TimeoutError(msg);
     throw Error(msg);
   }
@@ -121,7 +121,8 @@ struct NcclCommunicator::Impl {
       ncclCommGetAsyncError(comm, &async);
       if (async != ncclSuccess && async != ncclInProgress) fail(what, ncclGetErrorString(async), false);
       if (Clock::now() > deadline)
-        fail(what, "no answer from all ranks within " + std::to_string(timeout.count()) + " ms (a peer died or is stuck)",
+        fail(what,
+             "no answer from all ranks within " + std::to_string(timeout.count()) + " ms (a peer died or is stuck)",
              true);
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
@@ -207,7 +208,8 @@ bool NcclCommunicator::accepts(const c10::Device& device) const {
 }
 
 bool NcclCommunicator::any(bool flag) {
-  at::Tensor t = torch::full({1}, flag ? 1 : 0, torch::TensorOptions().dtype(torch::kInt32).device(torch::kCUDA, impl_->device));
+  at::Tensor t =
+      torch::full({1}, flag ? 1 : 0, torch::TensorOptions().dtype(torch::kInt32).device(torch::kCUDA, impl_->device));
   allreduce_sum(t);
   return t.item<int>() != 0;
 }

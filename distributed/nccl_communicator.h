@@ -1,5 +1,5 @@
-// distributed::Communicator over NCCL, for data-parallel groups whose ranks each drive one GPU. The NCCL unique id is made
-// on rank 0 and broadcast over a bootstrap communicator (MPI); collectives run on CUDA tensors on a stream of the
+// distributed::Communicator over NCCL, for data-parallel groups whose ranks each drive one GPU. The NCCL unique id is
+// made on rank 0 and broadcast over a bootstrap communicator (MPI); collectives run on CUDA tensors on a stream of the
 // communicator's own, and the calling thread waits for them with a deadline: a dead or stuck peer aborts the NCCL
 // communicator and raises TimeoutError naming this rank and the collective, never a hang. Not the MPI path for CPU
 // tensors (distributed/mpi_communicator.h). Without TROUPE_WITH_CUDA, create() raises ConfigError.

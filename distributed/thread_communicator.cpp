@@ -18,8 +18,8 @@ using Clock = std::chrono::steady_clock;
 // The meeting point of one group: each collective is a round in which every rank posts a copy of its input, then
 // each reads all of them and leaves; the next round starts when the last rank has left.
 struct Group {
-  explicit Group(int n, std::chrono::milliseconds t) : size(n), timeout(t), posted(static_cast<size_t>(n)),
-                                                       names(static_cast<size_t>(n)) {}
+  explicit Group(int n, std::chrono::milliseconds t)
+      : size(n), timeout(t), posted(static_cast<size_t>(n)), names(static_cast<size_t>(n)) {}
   const int size;
   const std::chrono::milliseconds timeout;
   std::mutex mutex;
@@ -37,8 +37,8 @@ struct Group {
     const auto deadline = Clock::now() + timeout;
     auto wait = [&](auto ready, const char* waiting_for) {
       if (!cv.wait_until(lock, deadline, [&] { return !broken.empty() || ready(); })) {
-        broken = "rank " + std::to_string(rank) + ": " + what + " timed out after " +
-                 std::to_string(timeout.count()) + " ms waiting for " + waiting_for;
+        broken = "rank " + std::to_string(rank) + ": " + what + " timed out after " + std::to_string(timeout.count()) +
+                 " ms waiting for " + waiting_for;
         cv.notify_all();
         throw TimeoutError("thread communicator " + broken);
       }
@@ -97,7 +97,8 @@ class ThreadCommunicator final : public distributed::Communicator {
     distributed::check_gather_shapes("thread all_gather", input, output, size());
     const auto all = group_->exchange(rank_, input, "all_gather");
     const int64_t n = input.numel();
-    for (int r = 0; r < size(); ++r) output.view({-1}).narrow(0, r * n, n).copy_(all[static_cast<size_t>(r)].reshape({-1}));
+    for (int r = 0; r < size(); ++r)
+      output.view({-1}).narrow(0, r * n, n).copy_(all[static_cast<size_t>(r)].reshape({-1}));
   }
   void reduce_scatter_sum(const at::Tensor& input, at::Tensor& output) override {
     distributed::check_gather_shapes("thread reduce_scatter_sum", output, input, size());

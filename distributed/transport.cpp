@@ -6,10 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <zmq.h>
 
-#include <zmq.hpp>
-
 #include <algorithm>
 #include <cerrno>
+#include <zmq.hpp>
 
 #include "distributed/checked_call.h"
 

@@ -19,8 +19,11 @@ FileStore::FileStore(fs::path dir) : dir_(std::move(dir)) {
 }
 
 fs::path FileStore::path_of(const std::string& key) const {
-  const bool ok = !key.empty() && key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                        "0123456789._+-") == std::string::npos && key[0] != '.';
+  const bool ok = !key.empty() &&
+                  key.find_first_not_of(
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789._+-") == std::string::npos &&
+                  key[0] != '.';
   if (!ok) throw ConfigError("rendezvous: bad key '" + key + "' (letters, digits and ._+- only)");
   return dir_ / key;
 }
@@ -73,7 +76,11 @@ std::vector<WorkerLaunch> plan_worker_launches(const std::vector<WorkerGroup>& g
     if (!o.srun.empty()) {
       // Inside a Slurm allocation: the group is one job step (srun --mpi=pmix; `ranks` tasks form its MPI world),
       // placed by Slurm per its srun_args (e.g. --nodes=1 --nodelist=...). Killing srun ends the step.
-      prefix = {o.srun, "--mpi=pmix", "--overlap", "--ntasks=" + std::to_string(group.ranks), "--kill-on-bad-exit=1",
+      prefix = {o.srun,
+                "--mpi=pmix",
+                "--overlap",
+                "--ntasks=" + std::to_string(group.ranks),
+                "--kill-on-bad-exit=1",
                 "--job-name=troupe-" + w.label};
       std::stringstream words(group.srun_args);
       for (std::string word; words >> word;) prefix.push_back(word);

@@ -46,23 +46,23 @@ struct WorkerGroup {
 };
 
 struct WorkerLaunchOptions {
-  std::string executable;        // troupe
-  std::string config;            // the run's resolved config.yaml
-  std::filesystem::path dir;     // logs and rendezvous files (<run>/workers)
-  bool tcp = false;              // tcp://<bind_host>:* endpoints; else ipc:// sockets under /tmp
+  std::string executable;     // troupe
+  std::string config;         // the run's resolved config.yaml
+  std::filesystem::path dir;  // logs and rendezvous files (<run>/workers)
+  bool tcp = false;           // tcp://<bind_host>:* endpoints; else ipc:// sockets under /tmp
   std::string bind_host = "127.0.0.1";
-  std::string ipc_prefix;        // "ipc:///tmp/troupe-<pid>-": ipc paths are limited to ~107 bytes
-  std::string srun;              // the srun program: each group is a job step (empty: start locally)
-  std::string mpirun;            // the mpirun program, for local groups of more than one rank
-  bool as_root = false;          // mpirun needs --allow-run-as-root
+  std::string ipc_prefix;  // "ipc:///tmp/troupe-<pid>-": ipc paths are limited to ~107 bytes
+  std::string srun;        // the srun program: each group is a job step (empty: start locally)
+  std::string mpirun;      // the mpirun program, for local groups of more than one rank
+  bool as_root = false;    // mpirun needs --allow-run-as-root
 };
 
 struct WorkerLaunch {
-  std::string label;                          // "actor", "reward+reference"
+  std::string label;  // "actor", "reward+reference"
   int64_t ranks = 1;
   std::vector<std::string> argv;
-  std::filesystem::path log;                  // <dir>/<label>.log
-  std::map<std::string, std::string> keys;    // role -> its rendezvous key in the FileStore over `dir`
+  std::filesystem::path log;                // <dir>/<label>.log
+  std::map<std::string, std::string> keys;  // role -> its rendezvous key in the FileStore over `dir`
 };
 
 // One launch per group, in order. ConfigError when a multi-rank group would need mpirun and none is given.

@@ -21,8 +21,10 @@ at::Tensor prompts_tensor(const std::vector<std::vector<int64_t>>& prompts, int6
   std::vector<int64_t> flat;
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].size() != P) {
-      throw ConfigError(fmt::format("exact eval: prompt {} has {} tokens, prompt 0 has {}: all prompts must have one "
-                                    "length", i, prompts[i].size(), P));
+      throw ConfigError(
+          fmt::format("exact eval: prompt {} has {} tokens, prompt 0 has {}: all prompts must have one "
+                      "length",
+                      i, prompts[i].size(), P));
     }
     for (int64_t id : prompts[i]) {
       if (id < 0 || id >= vocab)
@@ -107,8 +109,9 @@ at::Tensor sequence_logprobs(models::Gpt& model, const at::Tensor& prompts, cons
     const int64_t n = std::min(batch_size, N * M - start);
     const at::Tensor idx = torch::arange(start, start + n, torch::kInt64);
     rlhf::SequenceBatch b;
-    b.sequences = torch::cat({prompts.index_select(0, idx.div(M, "floor")), responses.index_select(0, idx.remainder(M))},
-                             1);  // [n, P + L]
+    b.sequences =
+        torch::cat({prompts.index_select(0, idx.div(M, "floor")), responses.index_select(0, idx.remainder(M))},
+                   1);  // [n, P + L]
     b.attention_mask = torch::ones({n, P + L}, torch::kInt64);
     b.response_mask = torch::ones({n, L}, torch::kFloat32);
     b.prompt_length = P;
@@ -192,8 +195,8 @@ void write_distribution_csv(const std::filesystem::path& path, models::Gpt& poli
     const std::string prompt = join_ids(prompts[n].contiguous());
     for (int64_t m = 0; m < M; ++m) {
       const int64_t k = n * M + m;
-      out << prompt << ',' << response_text[static_cast<size_t>(m)] << ',' << fmt::format("{:.17g},{:.17g},{:.17g}\n",
-                                                                                          lp[k], lr[k], rw[k]);
+      out << prompt << ',' << response_text[static_cast<size_t>(m)] << ','
+          << fmt::format("{:.17g},{:.17g},{:.17g}\n", lp[k], lr[k], rw[k]);
     }
   }
   if (!out.flush()) throw IoError("cannot write " + path.string());

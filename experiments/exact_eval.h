@@ -5,12 +5,12 @@
 // Not a sampler and not for real vocabularies: V^L is capped (kMaxResponses).
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "models/gpt.h"
 #include "rlhf/reward_functions.h"

@@ -5,11 +5,11 @@
 #include <torch/torch.h>
 
 #include "core/errors.h"
-#include "data/lm_data.h"
 #include "core/seeding.h"
+#include "data/lm_data.h"
 #include "data/text_datasets.h"
-#include "tokenizers/tokenizer_file.h"
 #include "distributed/data_parallel.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::experiments {
 namespace {
@@ -32,7 +32,6 @@ std::map<std::string, double> eval_metrics(double sum, int64_t count) {
   const double loss = sum / static_cast<double>(count);
   return {{"eval/loss", loss}, {"eval/ppl", std::exp(loss)}};
 }
-
 
 class PretrainObjective final : public Objective {
  public:
@@ -121,7 +120,7 @@ class SftObjective final : public Objective {
     const auto to = std::min<size_t>(global.size(), static_cast<size_t>(end));
     std::vector<int64_t> mine(global.begin() + static_cast<std::ptrdiff_t>(from),
                               global.begin() + static_cast<std::ptrdiff_t>(to));
-    const bool none = mine.empty();  // the epoch's last batch may not reach this rank
+    const bool none = mine.empty();            // the epoch's last batch may not reach this rank
     if (none) mine.push_back(global.front());  // keep shapes; masked out below
     auto m = micro(train_, mine);
     if (none) {

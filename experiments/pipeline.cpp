@@ -31,8 +31,9 @@ void PipelineConfig::validate(core::ConfigValidator& v) const {
   v.require(!stages.empty(), "stages", std::string("[]"), "at least one stage");
   std::set<std::string> names;
   for (const auto& s : stages) {
-    const bool ok_name = !s.name.empty() && s.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                                     "0123456789_-") == std::string::npos;
+    const bool ok_name = !s.name.empty() && s.name.find_first_not_of(
+                                                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                "0123456789_-") == std::string::npos;
     v.require(ok_name, "stages", s.name, "stage names of letters, digits, '_' and '-'");
     v.require(names.insert(s.name).second, "stages", s.name, "unique stage names");
     v.require(!s.command.empty(), "stages", s.name, "a non-empty command for every stage");
@@ -161,9 +162,8 @@ int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, cons
                                    {"status", *status == 0 ? "ok" : "exit " + std::to_string(*status)},
                                    {"seconds", fmt::format("{:.1f}", seconds)}});
       if (*status != 0) {
-        const std::string msg =
-            fmt::format("stage {} ({}) exited with status {} after {:.1f} s; its log: {}", index, stage.name, *status,
-                        seconds, log_file.string());
+        const std::string msg = fmt::format("stage {} ({}) exited with status {} after {:.1f} s; its log: {}", index,
+                                            stage.name, *status, seconds, log_file.string());
         std::cerr << "troupe: " << msg << "\n";
         session.log().log_event(index, "stage_failed", msg);
         const bool stopped = forwarded || *status > 128;
@@ -193,11 +193,11 @@ int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, cons
 }  // namespace
 
 ExperimentKind pipeline_kind() {
-  ExperimentKind kind = make_kind<PipelineConfig>(
-      "pipeline", "troupe commands run one after another under one run directory",
-      [](const PipelineConfig& c, const std::string& yaml, const std::string& command_line) {
-        return run_pipeline(c, yaml, command_line, fs::current_path());
-      });
+  ExperimentKind kind =
+      make_kind<PipelineConfig>("pipeline", "troupe commands run one after another under one run directory",
+                                [](const PipelineConfig& c, const std::string& yaml, const std::string& command_line) {
+                                  return run_pipeline(c, yaml, command_line, fs::current_path());
+                                });
   // Stage commands run in the directory of the file that lists them, so that their relative paths (stage configs,
   // data files) mean the same from any working directory, as every path inside a config does.
   kind.run = [](const core::ConfigNode& tree, const std::string& command_line) {

@@ -1,7 +1,7 @@
 // `kind: pipeline`: a sequence of troupe commands run one after another as child processes of this run (tokenizer
 // → data → pretrain → SFT → labels → RM → PPO → DPO → evaluation in the quickstart), each run in the directory of
-// the config file that lists the stages (so relative paths in a command are relative to that file), each stage's output in
-// <run>/stages/<name>.log (and echoed), its time and exit status in the run log. "${run}" in a stage's arguments is
+// the config file that lists the stages (so relative paths in a command are relative to that file), each stage's output
+// in <run>/stages/<name>.log (and echoed), its time and exit status in the run log. "${run}" in a stage's arguments is
 // the pipeline's run directory, so every stage writes under it. A stage that finished gets <run>/stages/<name>.done;
 // a resumed pipeline (`troupe run CONFIG --resume`) skips those. A failing stage stops the pipeline with its exit
 // status and the tail of its log; SIGINT/SIGTERM are forwarded to the running stage. A stage may write a JSON table

@@ -12,18 +12,18 @@
 #include <set>
 #include <sstream>
 
-#include "tokenizers/bpe_tokenizer.h"
-#include "core/errors.h"
 #include "core/device.h"
+#include "core/errors.h"
 #include "core/runtime.h"
-#include "core/torch_runtime.h"
 #include "core/seeding.h"
+#include "core/torch_runtime.h"
 #include "data/text_datasets.h"
-#include "tokenizers/corpus.h"
-#include "tokenizers/tokenizer_file.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "rlhf/rollout.h"
+#include "tokenizers/bpe_tokenizer.h"
+#include "tokenizers/corpus.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::experiments {
 
@@ -169,8 +169,8 @@ std::vector<int64_t> stop_tokens_of(const tokenizers::BpeTokenizer& tok) {
   return eos ? std::vector<int64_t>{*eos} : std::vector<int64_t>{};
 }
 
-rlhf::RewardSample reward_sample(const tokenizers::BpeTokenizer& tok, const Prompt& p, const std::vector<int64_t>& tokens,
-                                 bool stopped) {
+rlhf::RewardSample reward_sample(const tokenizers::BpeTokenizer& tok, const Prompt& p,
+                                 const std::vector<int64_t>& tokens, bool stopped) {
   rlhf::RewardSample r;
   r.prompt = p.ids;
   r.response = tokens;
@@ -238,10 +238,10 @@ SplitDocumentsReport split_documents(const SplitDocumentsOptions& o) {
   if (o.max_documents > 0 && order.size() > static_cast<size_t>(o.max_documents))
     order.resize(static_cast<size_t>(o.max_documents));
   rep.documents = static_cast<int64_t>(order.size());
-  const auto n_val = o.val_fraction == 0
-                         ? size_t{0}
-                         : std::clamp<size_t>(static_cast<size_t>(std::llround(o.val_fraction * order.size())), 1,
-                                              order.size() - 1);
+  const auto n_val =
+      o.val_fraction == 0
+          ? size_t{0}
+          : std::clamp<size_t>(static_cast<size_t>(std::llround(o.val_fraction * order.size())), 1, order.size() - 1);
   for (const char* part : {"train", "val"}) {
     fs::remove_all(o.output / "docs" / part);
     fs::create_directories(o.output / "docs" / part);
@@ -284,7 +284,8 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
   auto reward = rlhf::make_reward_function(o.reward);
   models::Gpt model = models::load_pretrained_gpt(o.policy);
   model->to(core::resolve_device(o.device, core::local_rank(), "--device"));
-  const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, model->config().block_size - o.sampling.max_new_tokens);
+  const auto prompts =
+      read_prompts(o.prompts, tok, o.max_prompts, model->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;
   for (size_t i = 0; i < prompts.size(); ++i) rows.push_back(i);
   const auto stop = stop_tokens_of(tok);
@@ -339,7 +340,8 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
   const torch::Device device = core::resolve_device(o.device, core::local_rank(), "--device");
   models::Gpt ref = models::load_pretrained_gpt(o.reference);
   ref->to(device);
-  const auto prompts = read_prompts(o.prompts, tok, o.max_prompts, ref->config().block_size - o.sampling.max_new_tokens);
+  const auto prompts =
+      read_prompts(o.prompts, tok, o.max_prompts, ref->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;  // prompt i repeated `samples` times
   for (size_t i = 0; i < prompts.size(); ++i)
     for (int64_t k = 0; k < o.samples; ++k) rows.push_back(i);
@@ -393,7 +395,8 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
     // KL(π‖π_ref) estimated on π's samples: log π(y) − log π_ref(y) per sequence, at temperature 1 (the
     // sampling log-probs are the policy's own only then; otherwise both are recomputed at temperature 1).
     std::vector<double> lp_pol = sc.s.logprob_sum;
-    if (o.sampling.temperature != 1.0) lp_pol = sequence_logprobs(model, prompt_rows, sc.s.tokens, o.sampling.batch_size);
+    if (o.sampling.temperature != 1.0)
+      lp_pol = sequence_logprobs(model, prompt_rows, sc.s.tokens, o.sampling.batch_size);
     const auto lp_ref = sequence_logprobs(ref, prompt_rows, sc.s.tokens, o.sampling.batch_size);
     std::vector<double> kl(rows.size());
     for (size_t j = 0; j < rows.size(); ++j) kl[j] = lp_pol[j] - lp_ref[j];
@@ -413,11 +416,12 @@ std::string format_policy_table(const std::vector<PolicyEvalRow>& rows) {
 
 std::string policy_table_json(const std::vector<PolicyEvalRow>& rows) {
   nlohmann::json j;
-  j["columns"] = {"policy", "path", "reward_mean", "reward_std", "win_rate", "kl_to_reference", "length_mean", "eos_rate"};
+  j["columns"] = {"policy",          "path",        "reward_mean", "reward_std", "win_rate",
+                  "kl_to_reference", "length_mean", "eos_rate"};
   j["rows"] = nlohmann::json::array();
   for (const auto& r : rows)
-    j["rows"].push_back({r.name, r.path, r.reward_mean, r.reward_std, r.win_rate, r.kl_to_reference, r.length_mean,
-                         r.eos_rate});
+    j["rows"].push_back(
+        {r.name, r.path, r.reward_mean, r.reward_std, r.win_rate, r.kl_to_reference, r.length_mean, r.eos_rate});
   return j.dump(2);
 }
 

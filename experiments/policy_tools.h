@@ -19,16 +19,16 @@
 namespace troupe::experiments {
 
 struct SplitDocumentsOptions {
-  std::vector<std::string> inputs;  // files or directories (recursive); files holding a NUL byte are skipped
-  std::string separator_line = "%"; // a line equal to this (after trimming \r) ends a document; "" = one per file
-  int64_t min_words = 1;            // documents with fewer whitespace-separated words are dropped
-  int64_t max_words = 0;            // ... and with more (0 = no limit)
-  int64_t max_documents = 0;        // keep at most this many (after the seeded shuffle; 0 = all)
-  int64_t prompt_words = 0;         // > 0: also write SFT pairs: the first N words are the prompt ...
-  int64_t response_words = 32;      // ... and at most this many following words the response
-  double val_fraction = 0.1;        // share of documents in the val files
-  uint64_t seed = 1234;             // shuffle and split
-  std::filesystem::path output;     // directory
+  std::vector<std::string> inputs;   // files or directories (recursive); files holding a NUL byte are skipped
+  std::string separator_line = "%";  // a line equal to this (after trimming \r) ends a document; "" = one per file
+  int64_t min_words = 1;             // documents with fewer whitespace-separated words are dropped
+  int64_t max_words = 0;             // ... and with more (0 = no limit)
+  int64_t max_documents = 0;         // keep at most this many (after the seeded shuffle; 0 = all)
+  int64_t prompt_words = 0;          // > 0: also write SFT pairs: the first N words are the prompt ...
+  int64_t response_words = 32;       // ... and at most this many following words the response
+  double val_fraction = 0.1;         // share of documents in the val files
+  uint64_t seed = 1234;              // shuffle and split
+  std::filesystem::path output;      // directory
 };
 
 struct SplitDocumentsReport {
@@ -55,10 +55,10 @@ struct LabelPreferencesOptions {
   int64_t max_prompts = 0;          // 0 = all
   rlhf::RewardFunctionConfig reward;
   SamplingOptions sampling;
-  double val_fraction = 0.1;        // share of pairs written to val.jsonl
+  double val_fraction = 0.1;  // share of pairs written to val.jsonl
   int threads = 0;
-  std::string device = "auto";      // auto | cpu | cuda | cuda:N
-  std::filesystem::path output;     // directory: train.jsonl, val.jsonl
+  std::string device = "auto";   // auto | cpu | cuda | cuda:N
+  std::filesystem::path output;  // directory: train.jsonl, val.jsonl
 };
 
 struct LabelPreferencesReport {
@@ -69,7 +69,7 @@ struct LabelPreferencesReport {
 LabelPreferencesReport label_preferences(const LabelPreferencesOptions& options);
 
 struct PolicyEvalOptions {
-  std::filesystem::path reference;                          // the policy others are compared with (e.g. SFT)
+  std::filesystem::path reference;  // the policy others are compared with (e.g. SFT)
   std::vector<std::pair<std::string, std::filesystem::path>> policies;  // name -> model path
   std::string tokenizer, encoding;
   std::filesystem::path prompts;  // JSONL with a string field "prompt"

@@ -14,8 +14,8 @@
 #include "core/errors.h"
 #include "core/run_session.h"
 #include "core/runtime.h"
-#include "core/torch_runtime.h"
 #include "core/signals.h"
+#include "core/torch_runtime.h"
 #include "distributed/group_relay.h"
 #include "distributed/launcher.h"
 #include "distributed/mpi_communicator.h"
@@ -45,7 +45,8 @@ class InprocRoles {
         distributed::ServeOptions o;
         o.should_stop = [this] { return stop_.load(); };
         try {
-          distributed::serve(*server, [role](const distributed::Message& m) { return role->handle(m); }, o);
+          distributed::serve(
+              *server, [role](const distributed::Message& m) { return role->handle(m); }, o);
         } catch (const std::exception& e) {
           spdlog::error("{} stopped: {}", role->name(), e.what());
         }
@@ -135,7 +136,8 @@ class WorkerRoles {
     // Rendezvous: wait for every worker to publish its bound endpoint (or die trying).
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c.placement.request_timeout_s * 1000));
     for (const auto& [role, key] : keys_) {
-      endpoints_[role] = store_.wait(key, timeout, [this] { group_.check(); }, "the endpoint of role " + role);
+      endpoints_[role] = store_.wait(
+          key, timeout, [this] { group_.check(); }, "the endpoint of role " + role);
     }
   }
   const std::map<std::string, std::string>& endpoints() const { return endpoints_; }
@@ -203,7 +205,8 @@ int run_group_worker(const rlhf::PpoConfig& c, const std::vector<std::string>& r
   }
   distributed::ServeOptions o;
   o.should_stop = [] { return core::stop_requested(); };
-  distributed::serve_group(*comm, server.get(), [&role](const distributed::Message& m) { return role->handle(m); }, o);
+  distributed::serve_group(
+      *comm, server.get(), [&role](const distributed::Message& m) { return role->handle(m); }, o);
   return core::stop_requested() ? 128 + core::stop_signal() : 0;
 }
 
@@ -240,7 +243,8 @@ int run_ppo_worker(const std::string& config_file, const std::vector<std::string
       distributed::ServeOptions o;
       o.should_stop = [parent] { return ::getppid() != parent || core::stop_requested(); };
       try {
-        distributed::serve(*servers[i], [&role = *built[i]](const distributed::Message& m) { return role.handle(m); }, o);
+        distributed::serve(
+            *servers[i], [&role = *built[i]](const distributed::Message& m) { return role.handle(m); }, o);
       } catch (const std::exception& e) {
         spdlog::error("{} stopped: {}", roles[i], e.what());
       }

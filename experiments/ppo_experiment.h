@@ -1,6 +1,7 @@
 // `kind: ppo`: RLHF with PPO, the controller in this process and the four roles placed per `placement.mode`:
 //   inproc    — each role on a thread of this process behind an inproc:// endpoint (tests, the quickstart);
-//   processes — each role (or each group in placement.colocate) a `troupe worker` process this process spawns, over ipc:// (or tcp:// on loopback),
+//   processes — each role (or each group in placement.colocate) a `troupe worker` process this process spawns, over
+//   ipc:// (or tcp:// on loopback),
 //               with endpoints handed back through rendezvous files in <run>/workers/. The controller watches the
 //               processes while it waits for replies: a dead worker stops the run within one heartbeat, naming
 //               the role and its exit status, and every worker is torn down (and dies with this process anyway).

@@ -9,10 +9,10 @@
 #include "core/errors.h"
 #include "core/seeding.h"
 #include "data/text_datasets.h"
-#include "tokenizers/tokenizer_file.h"
 #include "distributed/data_parallel.h"
 #include "experiments/trainer.h"
 #include "rlhf/preference_losses.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::experiments {
 namespace {
@@ -73,8 +73,8 @@ class PreferenceData {
     train_ = data::load_preference_jsonl(tok, c.data.train, o);
     if (!c.data.val.empty()) val_ = data::load_preference_jsonl(tok, c.data.val, o);
     const auto& s = train_.stats;
-    spdlog::info("{} data: {} pairs ({} truncated, {} dropped), {} tokens", core::enum_name(c.kind), s.examples, s.truncated,
-                 s.dropped, s.tokens);
+    spdlog::info("{} data: {} pairs ({} truncated, {} dropped), {} tokens", core::enum_name(c.kind), s.examples,
+                 s.truncated, s.dropped, s.tokens);
     if (log != nullptr) {
       log->log_scalars(0, {{"data/pairs", static_cast<double>(s.examples)},
                            {"data/truncated", static_cast<double>(s.truncated)},
@@ -133,8 +133,7 @@ double weight_of(const PairMicro& m) { return m.units == 0 ? 0.0 : 1.0; }
 
 class RewardModelObjective final : public Objective {
  public:
-  RewardModelObjective(const TrainingConfig& c, models::Gpt& model, core::RunLog* log)
-      : c_(c), data_(c, model, log) {}
+  RewardModelObjective(const TrainingConfig& c, models::Gpt& model, core::RunLog* log) : c_(c), data_(c, model, log) {}
   const char* unit_name() const override { return "pairs"; }
   std::unique_ptr<MicroBatch> next(int rank, int world) override { return data_.next(rank, world); }
 

@@ -29,8 +29,8 @@ Dataset make_dataset(const QuickstartTask& t, uint64_t seed, int64_t n, std::str
   auto task_gen = at::detail::createCPUGenerator(core::derive_seed(seed, "task", 0));
   auto w = torch::randn({t.features, 2}, task_gen) / std::sqrt(static_cast<double>(t.features));  // (F, 2)
   auto gen = at::detail::createCPUGenerator(core::derive_seed(seed, role, 0));
-  auto x = torch::randn({n, t.features}, gen);           // (N, F)
-  auto proj = torch::matmul(x, w) * 2.0;                   // (N, 2)
+  auto x = torch::randn({n, t.features}, gen);  // (N, F)
+  auto proj = torch::matmul(x, w) * 2.0;        // (N, 2)
   auto clean = torch::sin(proj.select(1, 0)) + 0.5 * proj.select(1, 1);
   auto y = clean + t.noise * torch::randn({n}, gen);
   return {x, y.unsqueeze(1)};
@@ -38,8 +38,8 @@ Dataset make_dataset(const QuickstartTask& t, uint64_t seed, int64_t n, std::str
 
 torch::nn::Sequential make_model(const QuickstartTask& t) {
   return torch::nn::Sequential(torch::nn::Linear(t.features, t.hidden), torch::nn::GELU(),
-                               torch::nn::Dropout(t.dropout), torch::nn::Linear(t.hidden, t.hidden),
-                               torch::nn::GELU(), torch::nn::Dropout(t.dropout), torch::nn::Linear(t.hidden, 1));
+                               torch::nn::Dropout(t.dropout), torch::nn::Linear(t.hidden, t.hidden), torch::nn::GELU(),
+                               torch::nn::Dropout(t.dropout), torch::nn::Linear(t.hidden, 1));
 }
 
 // Linear warmup to lr over warmup_steps, then cosine decay to 10% of lr at the last step.
@@ -114,7 +114,9 @@ EvalResult evaluate(torch::nn::Sequential& model, const Dataset& data) {
 class QuickstartRun {
  public:
   QuickstartRun(const QuickstartConfig& c, core::RunSession& session)
-      : c_(c), session_(session), model_(seeded_model(c)),
+      : c_(c),
+        session_(session),
+        model_(seeded_model(c)),
         shuffler_(c.task.train_samples, core::derive_seed(c.seed, "shuffle", 0)) {
     train_ = make_dataset(c.task, c.seed, c.task.train_samples, "train");
     eval_ = make_dataset(c.task, c.seed, c.task.eval_samples, "eval");
@@ -147,8 +149,7 @@ class QuickstartRun {
  private:
   void train_step() {
     const double lr = lr_at(c_.task, step_);
-    for (auto& group : optimizer_->param_groups())
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     auto idx = torch::tensor(shuffler_.next(c_.task.batch_size), torch::kLong);  // (B,)
     auto pred = model_->forward(train_.x.index_select(0, idx));                  // (B, 1)
     auto loss = torch::mse_loss(pred, train_.y.index_select(0, idx));
@@ -188,8 +189,8 @@ class QuickstartRun {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double rate = secs > 0 ? static_cast<double>(step_ - first_step_) / secs : 0.0;
     const double eta = rate > 0 ? static_cast<double>(c_.task.steps - step_) / rate : 0.0;
-    spdlog::info("step {:>5}/{} loss {:.4f} lr {:.2e} | {:.0f} steps/s, ETA {:.1f}s", step_, c_.task.steps,
-                 last_loss_, lr_at(c_.task, step_ - 1), rate, eta);
+    spdlog::info("step {:>5}/{} loss {:.4f} lr {:.2e} | {:.0f} steps/s, ETA {:.1f}s", step_, c_.task.steps, last_loss_,
+                 lr_at(c_.task, step_ - 1), rate, eta);
   }
 
   void checkpoint() {
@@ -252,8 +253,7 @@ void QuickstartTask::validate(core::ConfigValidator& v) const {
   v.require(sample_every >= 1, "sample_every", sample_every, "an integer >= 1");
 }
 
-int run_quickstart(const QuickstartConfig& config, const std::string& resolved_yaml,
-                   const std::string& command_line) {
+int run_quickstart(const QuickstartConfig& config, const std::string& resolved_yaml, const std::string& command_line) {
   core::RunSessionOptions options = session_options(config, resolved_yaml, command_line);
   core::RunSession session(options);
   try {
@@ -266,8 +266,7 @@ int run_quickstart(const QuickstartConfig& config, const std::string& resolved_y
 }
 
 ExperimentKind quickstart_kind() {
-  return make_kind<QuickstartConfig>("quickstart", "MLP regression through the full run spine (no LM)",
-                                     run_quickstart);
+  return make_kind<QuickstartConfig>("quickstart", "MLP regression through the full run spine (no LM)", run_quickstart);
 }
 
 }  // namespace troupe::experiments

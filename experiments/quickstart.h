@@ -74,8 +74,7 @@ struct QuickstartConfig {
 };
 
 // Runs (or resumes) the quickstart; returns 0 when finished, 128+signal when stopped.
-int run_quickstart(const QuickstartConfig& config, const std::string& resolved_yaml,
-                   const std::string& command_line);
+int run_quickstart(const QuickstartConfig& config, const std::string& resolved_yaml, const std::string& command_line);
 
 ExperimentKind quickstart_kind();
 

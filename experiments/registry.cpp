@@ -11,8 +11,8 @@
 namespace troupe::experiments {
 
 const std::vector<ExperimentKind>& experiment_kinds() {
-  static const std::vector<ExperimentKind> kinds = {quickstart_kind(), pretrain_kind(), sft_kind(),
-                                                      rm_kind(),        dpo_kind(),   ppo_kind(), pipeline_kind()};
+  static const std::vector<ExperimentKind> kinds = {quickstart_kind(), pretrain_kind(), sft_kind(),     rm_kind(),
+                                                    dpo_kind(),        ppo_kind(),      pipeline_kind()};
   return kinds;
 }
 

@@ -31,9 +31,9 @@ const ExperimentKind& find_kind(const core::ConfigNode& tree);
 // Builds a kind from a typed config struct Cfg (with visit/validate) and its entry point,
 // which receives the bound config and its resolved YAML (what goes into the run log).
 template <class Cfg>
-ExperimentKind make_kind(std::string name, std::string summary,
-                         std::function<int(const Cfg&, const std::string& resolved_yaml,
-                                           const std::string& command_line)> entry) {
+ExperimentKind make_kind(
+    std::string name, std::string summary,
+    std::function<int(const Cfg&, const std::string& resolved_yaml, const std::string& command_line)> entry) {
   ExperimentKind kind;
   kind.name = std::move(name);
   kind.summary = std::move(summary);

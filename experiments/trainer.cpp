@@ -6,21 +6,21 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <mutex>
 #include <cmath>
 #include <csignal>
+#include <mutex>
 #include <optional>
 
 #include "core/checkpoint.h"
 #include "core/checkpoint_manager.h"
-#include "distributed/communicator.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/run_session.h"
 #include "core/runtime.h"
-#include "core/torch_runtime.h"
 #include "core/seeding.h"
 #include "core/signals.h"
+#include "core/torch_runtime.h"
+#include "distributed/communicator.h"
 #include "distributed/data_parallel.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/nccl_communicator.h"
@@ -51,14 +51,13 @@ void LoraSection::validate(core::ConfigValidator& v) const {
   v.require(rank == 0 || !targets.empty(), "targets", targets, "at least one pattern when rank > 0");
 }
 
-void RmSection::validate(core::ConfigValidator& v) const {
-  v.require(margin >= 0, "margin", margin, "a number >= 0");
-}
+void RmSection::validate(core::ConfigValidator& v) const { v.require(margin >= 0, "margin", margin, "a number >= 0"); }
 
 void DpoSection::validate(core::ConfigValidator& v) const {
   v.require(beta > 0, "beta", beta, "a number > 0");
   v.require(label_smoothing >= 0 && label_smoothing < 0.5, "label_smoothing", label_smoothing, "a number in [0, 0.5)");
-  v.require(loss == rlhf::DpoLoss::kConservative || label_smoothing == 0, "label_smoothing", label_smoothing, "0 unless loss is cdpo");
+  v.require(loss == rlhf::DpoLoss::kConservative || label_smoothing == 0, "label_smoothing", label_smoothing,
+            "0 unless loss is cdpo");
 }
 
 void TrainingConfig::validate(core::ConfigValidator& v) const {
@@ -74,7 +73,8 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
   v.nested("dpo", dpo);
   // rm and dpo data may be pre-tokenised (prompt_ids/chosen_ids/rejected_ids lines need no tokenizer); a text
   // line without one is a DataError naming file:line when the data is loaded.
-  v.require(kind != TrainKind::kSft || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer, "a tokenizer for sft");
+  v.require(kind != TrainKind::kSft || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer,
+            "a tokenizer for sft");
   v.require(init_from.empty() ? train.block_size <= model.block_size : true, "train.block_size", train.block_size,
             "at most model.block_size");
 }
@@ -246,7 +246,8 @@ class Trainer {
     const double eta = rate > 0 ? static_cast<double>(c_.train.steps - step_) / rate : 0.0;
     std::string eval;
     if (last_eval_) eval = fmt::format(" | eval loss {:.4f}", *last_eval_);
-    if (last_eval_ && (c_.kind == TrainKind::kPretrain || c_.kind == TrainKind::kSft)) eval += fmt::format(" ppl {:.2f}", std::exp(*last_eval_));
+    if (last_eval_ && (c_.kind == TrainKind::kPretrain || c_.kind == TrainKind::kSft))
+      eval += fmt::format(" ppl {:.2f}", std::exp(*last_eval_));
     spdlog::info("step {:>6}/{} loss {:.4f} lr {:.2e} | {:.0f} {}/s, ETA {:.0f}s{}", step_, c_.train.steps, last_loss_,
                  models::lr_at(c_.optim, step_ - 1, c_.train.steps), last_rate_, objective_->unit_name(), eta, eval);
   }

@@ -6,6 +6,9 @@
 // and what its loss is. Not the PPO loop (rlhf/), which drives several models through workers.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -15,14 +18,11 @@
 #include <utility>
 #include <vector>
 
-#include <ATen/core/Tensor.h>
-#include <c10/core/Device.h>
-
 #include "core/checkpoint_state.h"
 #include "core/run_config.h"
 #include "core/run_log.h"
-#include "distributed/communicator.h"
 #include "data/text_datasets.h"
+#include "distributed/communicator.h"
 #include "experiments/registry.h"
 #include "models/gpt.h"
 #include "models/optim.h"
@@ -59,9 +59,9 @@ struct RmSection {
 };
 
 struct DpoSection {
-  double beta = 0.1;             // KL strength
+  double beta = 0.1;                             // KL strength
   rlhf::DpoLoss loss = rlhf::DpoLoss::kSigmoid;  // dpo | ipo | cdpo
-  double label_smoothing = 0.0;  // cdpo: probability that a label is flipped
+  double label_smoothing = 0.0;                  // cdpo: probability that a label is flipped
   // IPO compares per-token mean log-probs (as the IPO paper and TRL do); sum (DPO's choice) or mean for all.
   LogprobReduction logprobs = LogprobReduction::kAuto;  // auto (ipo: mean, else sum) | sum | mean
 
@@ -76,11 +76,13 @@ struct DpoSection {
 };
 
 struct TrainDataSection {
-  std::string train;      // pretrain: token file (troupe data prepare); sft: prompt/response JSONL; rm, dpo: preference JSONL
-  std::string val;        // same format; empty = no evaluation
-  std::string tokenizer;  // sft, rm, dpo: tokenizer (any format troupe tokenizer accepts); rm, dpo: optional for *_ids data
-  std::string encoding;   // sft: encoding name for a .tiktoken tokenizer
-  int64_t max_length = 512;     // sft, rm, dpo: prompt + response tokens at most
+  std::string
+      train;        // pretrain: token file (troupe data prepare); sft: prompt/response JSONL; rm, dpo: preference JSONL
+  std::string val;  // same format; empty = no evaluation
+  std::string
+      tokenizer;  // sft, rm, dpo: tokenizer (any format troupe tokenizer accepts); rm, dpo: optional for *_ids data
+  std::string encoding;                                 // sft: encoding name for a .tiktoken tokenizer
+  int64_t max_length = 512;                             // sft, rm, dpo: prompt + response tokens at most
   data::Overlong overlong = data::Overlong::kTruncate;  // sft, rm, dpo: truncate | drop
 
   template <class V>
@@ -96,13 +98,13 @@ struct TrainDataSection {
 };
 
 struct TrainLoopSection {
-  int64_t steps = 1000;       // optimizer steps
-  int64_t batch_size = 8;     // sequences per micro-batch
-  int64_t grad_accum = 1;     // micro-batches per optimizer step
-  int64_t block_size = 0;     // pretrain: tokens per sequence; 0 = model.block_size
-  int64_t eval_every = 100;   // evaluate every N steps (and at the end)
-  int64_t eval_batches = 20;  // batches per evaluation (0 = the whole validation set)
-  int64_t log_every = 10;     // progress line every N steps
+  int64_t steps = 1000;                  // optimizer steps
+  int64_t batch_size = 8;                // sequences per micro-batch
+  int64_t grad_accum = 1;                // micro-batches per optimizer step
+  int64_t block_size = 0;                // pretrain: tokens per sequence; 0 = model.block_size
+  int64_t eval_every = 100;              // evaluate every N steps (and at the end)
+  int64_t eval_batches = 20;             // batches per evaluation (0 = the whole validation set)
+  int64_t log_every = 10;                // progress line every N steps
   TrainDtype dtype = TrainDtype::kFp32;  // fp32 | bf16 (autocast)
 
   template <class V>
@@ -180,8 +182,8 @@ struct MicroBatch {
 // Sums over a micro-batch's units. The trainer divides by the units of the whole global batch (all ranks, all
 // accumulation steps), so the loss is a true global mean, not a mean of per-micro-batch means.
 struct LossSums {
-  at::Tensor loss;                         // scalar, differentiable: sum of per-unit losses
-  std::map<std::string, double> metrics;   // "train/<name>" sums over units (e.g. correct pairs)
+  at::Tensor loss;                        // scalar, differentiable: sum of per-unit losses
+  std::map<std::string, double> metrics;  // "train/<name>" sums over units (e.g. correct pairs)
 };
 
 // What a training kind supplies. All data-dependent randomness must come from the objective's own seeded

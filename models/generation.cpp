@@ -20,7 +20,8 @@ void GenerationConfig::validate(core::ConfigValidator& v) const {
   v.require(top_p > 0 && top_p <= 1, "top_p", top_p, "a number in (0, 1]");
   v.require(repetition_penalty > 0, "repetition_penalty", repetition_penalty, "a positive number");
   v.require(num_beams >= 1, "num_beams", num_beams, "an integer >= 1");
-  v.require(num_beams == 1 || !do_sample, "num_beams", num_beams, "1 when do_sample is true (beam search is deterministic)");
+  v.require(num_beams == 1 || !do_sample, "num_beams", num_beams,
+            "1 when do_sample is true (beam search is deterministic)");
   v.require(pad_id >= 0, "pad_id", pad_id, "an integer >= 0");
 }
 
@@ -286,7 +287,8 @@ GenerationOutput beam_search(Gpt& model, const std::vector<std::vector<int64_t>>
     seen = seen.index_select(0, rows);
     next_pos = next_pos.index_select(0, rows);
     const torch::Tensor input = torch::tensor(token, torch::kLong).unsqueeze(1);
-    if (c.repetition_penalty != 1.0) seen.scatter_(1, input, torch::tensor(live, torch::kLong).to(torch::kBool).unsqueeze(1));
+    if (c.repetition_penalty != 1.0)
+      seen.scatter_(1, input, torch::tensor(live, torch::kLong).to(torch::kBool).unsqueeze(1));
     logits = stepper.step(input, torch::tensor(live, torch::kLong).unsqueeze(1), next_pos.unsqueeze(1));
     next_pos = next_pos + 1;
   }
@@ -296,8 +298,8 @@ GenerationOutput beam_search(Gpt& model, const std::vector<std::vector<int64_t>>
     if (!done[static_cast<size_t>(n)]) {
       for (int64_t j = 0; j < K; ++j) {
         const auto r = static_cast<size_t>(n * K + j);
-        if (beam_score[r] > -1e29) hyps.push_back({normalised(beam_score[r], beam_tokens[r].size()), beam_tokens[r],
-                                                   beam_logprobs[r], false});
+        if (beam_score[r] > -1e29)
+          hyps.push_back({normalised(beam_score[r], beam_tokens[r].size()), beam_tokens[r], beam_logprobs[r], false});
       }
     }
     const auto best = std::max_element(hyps.begin(), hyps.end(),

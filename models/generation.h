@@ -15,17 +15,17 @@ namespace troupe::models {
 
 struct GenerationConfig {
   int64_t max_new_tokens = 32;
-  bool do_sample = false;             // false: greedy (or beam search when num_beams > 1)
-  double temperature = 1.0;           // sampling temperature (> 0); also scales the returned log-probs
-  int64_t top_k = 0;                  // keep the k most likely tokens (0 = off)
-  double top_p = 1.0;                 // nucleus: smallest set with cumulative probability >= top_p (1 = off)
-  double repetition_penalty = 1.0;    // CTRL penalty on tokens already in prompt or output (1 = off)
-  std::vector<int64_t> stop_tokens;   // generation of a row ends after emitting one of these (it is kept)
-  int64_t num_beams = 1;              // > 1: beam search (deterministic; do_sample must be false)
-  double length_penalty = 1.0;        // beam score = sum log p / length^length_penalty
-  int64_t pad_id = 0;                 // fills finished rows and left padding
-  uint64_t seed = 0;                  // sampling generator seed
-  bool use_cache = true;              // false: recompute the whole sequence every step (for checking)
+  bool do_sample = false;            // false: greedy (or beam search when num_beams > 1)
+  double temperature = 1.0;          // sampling temperature (> 0); also scales the returned log-probs
+  int64_t top_k = 0;                 // keep the k most likely tokens (0 = off)
+  double top_p = 1.0;                // nucleus: smallest set with cumulative probability >= top_p (1 = off)
+  double repetition_penalty = 1.0;   // CTRL penalty on tokens already in prompt or output (1 = off)
+  std::vector<int64_t> stop_tokens;  // generation of a row ends after emitting one of these (it is kept)
+  int64_t num_beams = 1;             // > 1: beam search (deterministic; do_sample must be false)
+  double length_penalty = 1.0;       // beam score = sum log p / length^length_penalty
+  int64_t pad_id = 0;                // fills finished rows and left padding
+  uint64_t seed = 0;                 // sampling generator seed
+  bool use_cache = true;             // false: recompute the whole sequence every step (for checking)
 
   template <class V>
   void visit(V& v) {

@@ -2,9 +2,9 @@
 // KV cache and padding mask, heads, initialisation, LoRA and freezing.
 #include "models/gpt.h"
 
-#include <fnmatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <fnmatch.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -115,8 +115,8 @@ bool fused_dtype(const torch::Tensor& t) {
 // bf16 straight to the next matmul (autocast would cast the fp32 output there anyway).
 torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, double eps,
                    bool bf16_out) {
-  const bool fp32_params = weight.scalar_type() == torch::kFloat32 &&
-                           (!bias.defined() || bias.scalar_type() == torch::kFloat32);
+  const bool fp32_params =
+      weight.scalar_type() == torch::kFloat32 && (!bias.defined() || bias.scalar_type() == torch::kFloat32);
   if (!fused_dtype(x) || !fp32_params) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
   const bool bf16 = bf16_out || x.scalar_type() == torch::kBFloat16;
   return kernels::layer_norm(x, weight, bias, eps, bf16 ? torch::kBFloat16 : torch::kFloat32);
@@ -217,8 +217,7 @@ GptImpl::GptImpl(GptConfig config, Heads heads) : config_(std::move(config)), he
   if (!config_.tie_embeddings) lm_head_ = register_module("lm_head", Linear(config_.n_embd, config_.vocab_size, false));
   if (heads_.value) value_head_ = register_module("value_head", Linear(config_.n_embd, 1, true));
   if (heads_.reward) reward_head_ = register_module("reward_head", Linear(config_.n_embd, 1, true));
-  causal_ = register_buffer("causal_mask",
-                            torch::ones({config_.block_size, config_.block_size}, torch::kBool).tril());
+  causal_ = register_buffer("causal_mask", torch::ones({config_.block_size, config_.block_size}, torch::kBool).tril());
   reset_parameters();
 }
 
@@ -294,8 +293,9 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     keep = keep & in.attention_mask.to(dev, torch::kBool).view({B, 1, 1, S});
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  const bool sdpa = attention_ == AttentionKernel::kSdpa ||
-                    (attention_ == AttentionKernel::kAuto && (!ids.device().is_cpu() || kCpuAttention == AttentionKernel::kSdpa));
+  const bool sdpa =
+      attention_ == AttentionKernel::kSdpa ||
+      (attention_ == AttentionKernel::kAuto && (!ids.device().is_cpu() || kCpuAttention == AttentionKernel::kSdpa));
   const bool causal_only = cache == nullptr && !in.attention_mask.defined();  // keep is the plain T x T causal mask
   torch::Tensor sdpa_bias;  // [B or 1, 1, T, S] additive mask, made once for all layers
   const bool bf16_norm_out = autocast_bf16();
@@ -430,7 +430,8 @@ std::vector<std::string> apply_lora(Gpt& model, const LoraConfig& config, bool t
       }
     }
   }
-  if (adapted.empty()) throw ConfigError("lora.targets match no linear layer (names look like transformer.h.0.attn.c_attn)");
+  if (adapted.empty())
+    throw ConfigError("lora.targets match no linear layer (names look like transformer.h.0.attn.c_attn)");
   for (auto& item : model->named_parameters(true)) {
     const std::string& name = item.key();
     const bool adapter = name.find(".lora_") != std::string::npos;

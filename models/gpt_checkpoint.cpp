@@ -1,9 +1,9 @@
 // Implementation of models/gpt_checkpoint.h.
 #include "models/gpt_checkpoint.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/checkpoint_manager.h"
@@ -13,15 +13,17 @@
 namespace troupe::models {
 namespace fs = std::filesystem;
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::string gpt_config_json(const GptConfig& c) {
-  const nlohmann::ordered_json j{{"n_layer", c.n_layer},       {"n_head", c.n_head},
-                                 {"n_embd", c.n_embd},         {"block_size", c.block_size},
-                                 {"vocab_size", c.vocab_size}, {"dropout", c.dropout},
-                                 {"bias", c.bias},             {"tie_embeddings", c.tie_embeddings},
+  const nlohmann::ordered_json j{{"n_layer", c.n_layer},
+                                 {"n_head", c.n_head},
+                                 {"n_embd", c.n_embd},
+                                 {"block_size", c.block_size},
+                                 {"vocab_size", c.vocab_size},
+                                 {"dropout", c.dropout},
+                                 {"bias", c.bias},
+                                 {"tie_embeddings", c.tie_embeddings},
                                  {"layer_norm_eps", c.layer_norm_eps}};
   return j.dump();
 }
@@ -144,7 +146,8 @@ core::CheckpointState load_checkpoint_at(const fs::path& path) {
   options.root = fs::is_directory(path / "checkpoints") ? path / "checkpoints" : path;
   std::optional<core::CheckpointState> state = core::CheckpointManager(options).load_latest();
   if (!state) {
-    throw IoError(path.string() + ": no complete checkpoint (expected a run directory with checkpoints/, a "
+    throw IoError(path.string() +
+                  ": no complete checkpoint (expected a run directory with checkpoints/, a "
                   "checkpoint root with `latest`, or a step_<N> directory with manifest.bin)");
   }
   return std::move(*state);
@@ -153,7 +156,8 @@ core::CheckpointState load_checkpoint_at(const fs::path& path) {
 Gpt load_pretrained_gpt(const fs::path& path, GptHeads heads) {
   if (fs::exists(path / "config.json") && fs::exists(path / "model.safetensors")) return load_hf_gpt2(path, heads);
   if (!fs::is_directory(path) || !is_troupe_checkpoint_path(path)) {
-    throw ConfigError("'" + path.string() + "': expected a Hugging Face GPT-2 directory (config.json + "
+    throw ConfigError("'" + path.string() +
+                      "': expected a Hugging Face GPT-2 directory (config.json + "
                       "model.safetensors) or a Troupe run or checkpoint directory");
   }
   Gpt stored = gpt_from_checkpoint(load_checkpoint_at(path), "model");

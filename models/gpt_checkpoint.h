@@ -28,7 +28,8 @@ struct GptState {
 // Copies of the model's tensors (on its device) and its description. Error when a LoRA adapter is merged (its
 // weight would count it twice on load).
 GptState gpt_state(Gpt& model);
-// Stores `gpt` as tensor group `group` (moved to the CPU; CPU tensors are shared, not copied) and extra keys "<group>.config", "<group>.heads" and
+// Stores `gpt` as tensor group `group` (moved to the CPU; CPU tensors are shared, not copied) and extra keys
+// "<group>.config", "<group>.heads" and
 // "<group>.lora_alpha".
 void add_gpt_state_to_checkpoint(core::CheckpointState& state, const std::string& group, const GptState& gpt);
 // The GptState stored under `group`; DataError naming the group when there is none.
@@ -37,7 +38,8 @@ GptState gpt_state_from_checkpoint(const core::CheckpointState& state, const std
 void load_gpt_state(Gpt& model, const GptState& gpt);
 
 // Adds `model` as tensor group `group` (parameters and buffers, LoRA adapters unmerged as they are) and records
-// under extra keys "<group>.config" (GptConfig as JSON), "<group>.heads" and "<group>.lora_alpha". Error when an adapter is merged (its weight would count it twice on load).
+// under extra keys "<group>.config" (GptConfig as JSON), "<group>.heads" and "<group>.lora_alpha". Error when an
+// adapter is merged (its weight would count it twice on load).
 void add_gpt_to_checkpoint(core::CheckpointState& state, const std::string& group, Gpt& model);
 
 // Rebuilds the GPT stored by add_gpt_to_checkpoint: same shape, heads and adapters, then loads the tensors.

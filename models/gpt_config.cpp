@@ -25,8 +25,8 @@ int64_t GptConfig::parameter_count() const {
   const int64_t d = n_embd;
   const int64_t b = bias ? 1 : 0;
   const int64_t ln = bias ? 2 * d : d;
-  const int64_t per_block = ln + (d * 3 * d + b * 3 * d) + (d * d + b * d) + ln + (d * 4 * d + b * 4 * d) +
-                            (4 * d * d + b * d);
+  const int64_t per_block =
+      ln + (d * 3 * d + b * 3 * d) + (d * d + b * d) + ln + (d * 4 * d + b * 4 * d) + (4 * d * d + b * d);
   int64_t total = vocab_size * d + block_size * d + n_layer * per_block + ln;
   if (!tie_embeddings) total += vocab_size * d;
   return total;

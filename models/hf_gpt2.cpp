@@ -155,9 +155,7 @@ NamedTensors to_hf_gpt2(const NamedTensors& troupe_params, const GptConfig& cfg)
 NamedTensors from_hf_gpt2(const NamedTensors& hf_params, const GptConfig& cfg, const std::string& source) {
   cfg.check();
   Problems problems(source);
-  auto canonical = [](const std::string& n) {
-    return n.rfind(kPrefix, 0) == 0 || n == kLmHead ? n : kPrefix + n;
-  };
+  auto canonical = [](const std::string& n) { return n.rfind(kPrefix, 0) == 0 || n == kLmHead ? n : kPrefix + n; };
   NamedTensors kept;  // without the attention-mask buffers, which GPT2Attention recomputes
   for (const auto& [name, t] : hf_params) {
     if (!name.ends_with(".attn.bias") && !name.ends_with(".attn.masked_bias")) kept.emplace_back(name, t);
@@ -328,7 +326,8 @@ void export_hf_gpt2_dir(const fs::path& dir, const NamedTensors& params, const G
 HfGpt2Checkpoint import_hf_gpt2_dir(const fs::path& dir) {
   const fs::path weights = dir / "model.safetensors";
   if (!fs::exists(weights)) {
-    throw IoError(weights.string() + ": not found (only single-file model.safetensors checkpoints are read; "
+    throw IoError(weights.string() +
+                  ": not found (only single-file model.safetensors checkpoints are read; "
                   "convert pytorch_model.bin or sharded checkpoints first)");
   }
   HfGpt2Checkpoint out;

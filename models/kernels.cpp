@@ -235,14 +235,14 @@ TROUPE_INLINE void layer_norm_backward_row(const Tx* x, const Ty* dy, const floa
   }
 }
 
-#define TROUPE_LN_VARIANT(NAME, TX, TY)                                                                         \
-  TROUPE_CLONES void layer_norm_row_##NAME(const TX* x, const float* w, const float* b, float eps, TY* y,       \
-                                           float* mean, float* rstd, int64_t C) {                               \
-    layer_norm_row(x, w, b, eps, y, mean, rstd, C);                                                             \
-  }                                                                                                             \
-  TROUPE_CLONES void layer_norm_backward_row_##NAME(const TX* x, const TY* dy, const float* w, float mean,      \
-                                                    float rstd, TX* dx, float* dw_acc, float* db_acc, int64_t C) { \
-    layer_norm_backward_row(x, dy, w, mean, rstd, dx, dw_acc, db_acc, C);                                       \
+#define TROUPE_LN_VARIANT(NAME, TX, TY)                                                                                \
+  TROUPE_CLONES void layer_norm_row_##NAME(const TX* x, const float* w, const float* b, float eps, TY* y, float* mean, \
+                                           float* rstd, int64_t C) {                                                   \
+    layer_norm_row(x, w, b, eps, y, mean, rstd, C);                                                                    \
+  }                                                                                                                    \
+  TROUPE_CLONES void layer_norm_backward_row_##NAME(const TX* x, const TY* dy, const float* w, float mean, float rstd, \
+                                                    TX* dx, float* dw_acc, float* db_acc, int64_t C) {                 \
+    layer_norm_backward_row(x, dy, w, mean, rstd, dx, dw_acc, db_acc, C);                                              \
   }
 TROUPE_LN_VARIANT(f32_f32, float, float)
 TROUPE_LN_VARIANT(f32_bf16, float, bf16_t)
@@ -284,7 +284,8 @@ bool is_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16; }
 
 void check_float(const at::Tensor& t, const char* what) {
   if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kBFloat16) {
-    throw ConfigError(std::string(what) + ": expected fp32 or bf16, got " + std::string(c10::toString(t.scalar_type())));
+    throw ConfigError(std::string(what) + ": expected fp32 or bf16, got " +
+                      std::string(c10::toString(t.scalar_type())));
   }
 }
 
@@ -435,7 +436,8 @@ struct LayerNormFn : torch::autograd::Function<LayerNormFn> {
         float* mo = mean.data_ptr<float>() + r;
         float* ro = rstd.data_ptr<float>() + r;
         if (!xb && !yb) {
-          layer_norm_row_f32_f32(ptr<float>(x) + r * C, w, b, static_cast<float>(eps), ptr<float>(y) + r * C, mo, ro, C);
+          layer_norm_row_f32_f32(ptr<float>(x) + r * C, w, b, static_cast<float>(eps), ptr<float>(y) + r * C, mo, ro,
+                                 C);
         } else if (!xb) {
           layer_norm_row_f32_bf16(ptr<float>(x) + r * C, w, b, static_cast<float>(eps), ptr<bf16_t>(y) + r * C, mo, ro,
                                   C);
@@ -515,7 +517,7 @@ struct LinearBf16Fn : torch::autograd::Function<LinearBf16Fn> {
     NoAutocast no_autocast;
     const int64_t in = weight.size(1), out = weight.size(0);
     const at::Tensor xb = convert(x, at::kBFloat16).view({-1, in});  // [N, in]
-    const at::Tensor wb = convert(weight, at::kBFloat16);             // [out, in]
+    const at::Tensor wb = convert(weight, at::kBFloat16);            // [out, in]
     at::Tensor y = bias.numel() > 0 ? at::addmm(convert(bias, at::kBFloat16), xb, wb.t()) : at::mm(xb, wb.t());
     ctx->save_for_backward({xb, wb});
     ctx->saved_data["x_bf16"] = x.scalar_type() == at::kBFloat16;
@@ -530,7 +532,7 @@ struct LinearBf16Fn : torch::autograd::Function<LinearBf16Fn> {
     const at::Tensor &xb = saved[0], &wb = saved[1];
     const int64_t out = wb.size(0);
     const at::Tensor dy = convert(grad[0], at::kBFloat16).view({-1, out});  // [N, out]
-    at::Tensor dx = at::mm(dy, wb);                                        // [N, in] bf16
+    at::Tensor dx = at::mm(dy, wb);                                         // [N, in] bf16
     if (!ctx->saved_data["x_bf16"].toBool()) dx = convert(dx, at::kFloat);
     std::vector<int64_t> shape = grad[0].sizes().vec();
     shape.back() = wb.size(1);
@@ -556,8 +558,8 @@ struct LinearCrossEntropyFn : torch::autograd::Function<LinearCrossEntropyFn> {
     NoAutocast no_autocast;
     const int64_t N = hidden.size(0), V = weight.size(0);
     const auto mm_type = bf16 ? at::kBFloat16 : at::kFloat;
-    const at::Tensor w = weight.to(mm_type).contiguous();   // [V, C]
-    const at::Tensor h = hidden.to(mm_type).contiguous();   // [N, C]
+    const at::Tensor w = weight.to(mm_type).contiguous();  // [V, C]
+    const at::Tensor h = hidden.to(mm_type).contiguous();  // [N, C]
     const at::Tensor tgt = targets.to(at::kLong).contiguous();
     const int64_t* tp = tgt.data_ptr<int64_t>();
     for (int64_t n = 0; n < N; ++n) {
@@ -581,8 +583,9 @@ struct LinearCrossEntropyFn : torch::autograd::Function<LinearCrossEntropyFn> {
         std::vector<float> scratch(static_cast<size_t>(V));
         for (int64_t r = begin; r < end; ++r) {
           if (tp[r] == ignore_index) {
-            if (want_grad) std::memset(static_cast<char*>(logits.data_ptr()) + (r - r0) * V * logits.element_size(), 0,
-                                       static_cast<size_t>(V * logits.element_size()));
+            if (want_grad)
+              std::memset(static_cast<char*>(logits.data_ptr()) + (r - r0) * V * logits.element_size(), 0,
+                          static_cast<size_t>(V * logits.element_size()));
             continue;
           }
           if (bf16) {
@@ -611,8 +614,13 @@ struct LinearCrossEntropyFn : torch::autograd::Function<LinearCrossEntropyFn> {
                                                  torch::autograd::variable_list grad) {
     if (!ctx->saved_data.count("dh")) throw Error("linear_cross_entropy_sum: backward without saved gradients");
     const at::Tensor g = grad[0];
-    return {ctx->saved_data["dh"].toTensor() * g, ctx->saved_data["dw"].toTensor() * g, at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+    return {ctx->saved_data["dh"].toTensor() * g,
+            ctx->saved_data["dw"].toTensor() * g,
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -628,9 +636,10 @@ at::Tensor masked_softmax(const at::Tensor& scores, const at::Tensor& keep) {
   if (scores.dim() != 4 || keep.dim() != 4 || keep.scalar_type() != at::kBool || keep.size(1) != 1 ||
       (keep.size(0) != 1 && keep.size(0) != scores.size(0)) || keep.size(2) != scores.size(2) ||
       keep.size(3) != scores.size(3) || keep.stride(3) != 1) {
-    throw ConfigError("masked_softmax: scores must be [B, H, T, S] and keep bool [1 or B, 1, T, S] with unit stride "
-                      "along S; got " +
-                      c10::str(scores.sizes()) + " and " + c10::str(keep.sizes()));
+    throw ConfigError(
+        "masked_softmax: scores must be [B, H, T, S] and keep bool [1 or B, 1, T, S] with unit stride "
+        "along S; got " +
+        c10::str(scores.sizes()) + " and " + c10::str(keep.sizes()));
   }
   return MaskedSoftmaxFn::apply(scores.contiguous(), keep);
 }
@@ -639,15 +648,17 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::T
                       at::ScalarType out) {
   check_float(x, "layer_norm");
   const int64_t C = x.size(-1);
-  const bool ok_params = weight.scalar_type() == at::kFloat && weight.dim() == 1 && weight.size(0) == C &&
-                         weight.is_contiguous() &&
-                         (!bias.defined() || (bias.scalar_type() == at::kFloat && bias.dim() == 1 &&
-                                              bias.size(0) == C && bias.is_contiguous()));
+  const bool ok_params =
+      weight.scalar_type() == at::kFloat && weight.dim() == 1 && weight.size(0) == C && weight.is_contiguous() &&
+      (!bias.defined() ||
+       (bias.scalar_type() == at::kFloat && bias.dim() == 1 && bias.size(0) == C && bias.is_contiguous()));
   const bool ok_out = out == at::kFloat ? !is_bf16(x) : out == at::kBFloat16;
   if (!ok_params || !ok_out) {
-    throw ConfigError("layer_norm: needs fp32 weight/bias [C] and an output dtype of fp32 (for fp32 input) or bf16; "
-                      "got input " + c10::str(x.sizes()) + " " + std::string(c10::toString(x.scalar_type())) +
-                      ", output " + std::string(c10::toString(out)));
+    throw ConfigError(
+        "layer_norm: needs fp32 weight/bias [C] and an output dtype of fp32 (for fp32 input) or bf16; "
+        "got input " +
+        c10::str(x.sizes()) + " " + std::string(c10::toString(x.scalar_type())) + ", output " +
+        std::string(c10::toString(out)));
   }
   // A custom Function cannot take an undefined tensor (1.13): no bias travels as an empty one.
   const at::Tensor b = bias.defined() ? bias : at::empty({0}, weight.options());
@@ -691,8 +702,7 @@ at::Tensor linear_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& 
   if (hidden.dim() != 2 || weight.dim() != 2 || targets.dim() != 1 || hidden.size(1) != weight.size(1) ||
       targets.size(0) != hidden.size(0)) {
     throw ConfigError("linear_cross_entropy_sum: hidden must be [N, C], weight [V, C] and targets [N]; got " +
-                      c10::str(hidden.sizes()) + ", " + c10::str(weight.sizes()) + " and " +
-                      c10::str(targets.sizes()));
+                      c10::str(hidden.sizes()) + ", " + c10::str(weight.sizes()) + " and " + c10::str(targets.sizes()));
   }
   const bool want_grad = at::GradMode::is_enabled() && (hidden.requires_grad() || weight.requires_grad());
   return LinearCrossEntropyFn::apply(hidden, weight, targets, ignore_index, bf16, want_grad, chunk_logits);

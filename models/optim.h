@@ -4,10 +4,9 @@
 #pragma once
 
 #include <array>
-#include <utility>
-
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/config_binder.h"
 
@@ -29,15 +28,15 @@ constexpr auto config_names(LrSchedule) {
 }
 
 struct OptimConfig {
-  double lr = 6e-4;              // peak learning rate
-  double min_lr = 6e-5;          // end of the decay
-  int64_t warmup_steps = 100;    // linear warmup from lr / warmup_steps
+  double lr = 6e-4;                           // peak learning rate
+  double min_lr = 6e-5;                       // end of the decay
+  int64_t warmup_steps = 100;                 // linear warmup from lr / warmup_steps
   LrSchedule schedule = LrSchedule::kCosine;  // cosine | linear | constant (after warmup)
-  double weight_decay = 0.1;     // decoupled (AdamW)
+  double weight_decay = 0.1;                  // decoupled (AdamW)
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-  double grad_clip = 1.0;        // max global grad norm; 0 = off
-  bool decay_embeddings = false;       // weight decay on wte/wpe
-  bool decay_biases_and_norms = false; // weight decay on biases and LayerNorm gains
+  double grad_clip = 1.0;               // max global grad norm; 0 = off
+  bool decay_embeddings = false;        // weight decay on wte/wpe
+  bool decay_biases_and_norms = false;  // weight decay on biases and LayerNorm gains
 
   template <class V>
   void visit(V& v) {
@@ -56,11 +55,11 @@ struct OptimConfig {
   void validate(core::ConfigValidator& v) const;
 };
 
-// AdamW over the trainable parameters of `module`, in two groups (an empty one is left out): the first decays (2-D weights of linear layers
-// and heads, plus embeddings / biases / norms when asked), the second does not. Frozen parameters are left out.
-// The optimizer is torch::optim::AdamW with its step done by models/kernels.h's one-pass update for contiguous
-// fp32 parameters (torch's step makes about nine passes over each tensor); its state and checkpoint format are
-// torch's, so checkpoints load either way.
+// AdamW over the trainable parameters of `module`, in two groups (an empty one is left out): the first decays (2-D
+// weights of linear layers and heads, plus embeddings / biases / norms when asked), the second does not. Frozen
+// parameters are left out. The optimizer is torch::optim::AdamW with its step done by models/kernels.h's one-pass
+// update for contiguous fp32 parameters (torch's step makes about nine passes over each tensor); its state and
+// checkpoint format are torch's, so checkpoints load either way.
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const OptimConfig& config);
 
 // Learning rate for 0-based `step` of `total_steps`: warmup lr * (step + 1) / warmup_steps, then the schedule

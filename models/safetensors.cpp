@@ -4,9 +4,8 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -42,9 +41,7 @@ constexpr std::array<DtypeInfo, 10> kDtypes{{{"F64", at::kDouble},
                                              {"U8", at::kByte},
                                              {"BOOL", at::kBool}}};
 
-[[noreturn]] void bad(const fs::path& path, const std::string& what) {
-  throw DataError(path.string() + ": " + what);
-}
+[[noreturn]] void bad(const fs::path& path, const std::string& what) { throw DataError(path.string() + ": " + what); }
 
 [[noreturn]] void bad_tensor(const fs::path& path, const std::string& name, const std::string& what) {
   throw DataError(path.string() + ": tensor '" + name + "': " + what);
@@ -124,8 +121,7 @@ std::map<std::string, std::string> parse_metadata(const fs::path& path, const Js
   return out;
 }
 
-SafetensorsEntry parse_entry(const fs::path& path, const std::string& name, const Json& value,
-                             uint64_t data_size) {
+SafetensorsEntry parse_entry(const fs::path& path, const std::string& name, const Json& value, uint64_t data_size) {
   if (!value.is_object()) bad_tensor(path, name, "expected an object with dtype, shape and data_offsets");
   SafetensorsEntry e;
   e.name = name;
@@ -160,9 +156,10 @@ SafetensorsEntry parse_entry(const fs::path& path, const std::string& name, cons
   const uint64_t element = c10::elementSize(e.scalar_type);
   uint64_t bytes = 0;
   if (__builtin_mul_overflow(numel, element, &bytes) || bytes != e.end - e.begin) {
-    bad_tensor(path, name, "size mismatch: " + range + " holds " + std::to_string(e.end - e.begin) +
-                               " bytes but shape " + value["shape"].dump() + " x " + e.dtype + " needs " +
-                               std::to_string(numel) + " x " + std::to_string(element));
+    bad_tensor(path, name,
+               "size mismatch: " + range + " holds " + std::to_string(e.end - e.begin) + " bytes but shape " +
+                   value["shape"].dump() + " x " + e.dtype + " needs " + std::to_string(numel) + " x " +
+                   std::to_string(element));
   }
   return e;
 }
@@ -179,12 +176,14 @@ void check_coverage(const fs::path& path, const std::vector<SafetensorsEntry>& e
   const SafetensorsEntry* previous = nullptr;
   for (const SafetensorsEntry* e : sorted) {
     if (e->begin < covered) {
-      bad_tensor(path, e->name, "overlaps tensor '" + previous->name + "' (bytes " + std::to_string(e->begin) +
-                                    ".." + std::to_string(covered) + " of the data buffer)");
+      bad_tensor(path, e->name,
+                 "overlaps tensor '" + previous->name + "' (bytes " + std::to_string(e->begin) + ".." +
+                     std::to_string(covered) + " of the data buffer)");
     }
     if (e->begin > covered) {
-      bad_tensor(path, e->name, "gap in the data buffer: bytes " + std::to_string(covered) + ".." +
-                                    std::to_string(e->begin) + " belong to no tensor");
+      bad_tensor(path, e->name,
+                 "gap in the data buffer: bytes " + std::to_string(covered) + ".." + std::to_string(e->begin) +
+                     " belong to no tensor");
     }
     covered = e->end;
     if (e->end > e->begin) previous = e;
@@ -204,9 +203,11 @@ SafetensorsHeader read_header(const Fd& fd, const fs::path& path) {
   read_exact(fd, path, 0, prefix, 8);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | prefix[i];
-  if (n > kMaxHeaderBytes) bad(path, "header length " + std::to_string(n) + " is absurd (over 100 MB): not a safetensors file?");
+  if (n > kMaxHeaderBytes)
+    bad(path, "header length " + std::to_string(n) + " is absurd (over 100 MB): not a safetensors file?");
   if (n > file_size - 8) {
-    bad(path, "header length " + std::to_string(n) + " exceeds the file size (" + std::to_string(file_size) + " bytes)");
+    bad(path,
+        "header length " + std::to_string(n) + " exceeds the file size (" + std::to_string(file_size) + " bytes)");
   }
   std::string text(n, '\0');
   read_exact(fd, path, 8, text.data(), n);

@@ -21,15 +21,15 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // The header's description of one tensor.
 struct SafetensorsEntry {
   std::string name;
-  std::string dtype;              // as written in the file: "F32", "BF16", "I64", "BOOL", ...
-  at::ScalarType scalar_type;     // the torch type it loads as
-  std::vector<int64_t> shape;     // [] for a 0-d tensor
-  uint64_t begin = 0, end = 0;    // byte range within the data buffer (after the header)
+  std::string dtype;            // as written in the file: "F32", "BF16", "I64", "BOOL", ...
+  at::ScalarType scalar_type;   // the torch type it loads as
+  std::vector<int64_t> shape;   // [] for a 0-d tensor
+  uint64_t begin = 0, end = 0;  // byte range within the data buffer (after the header)
 };
 
 // A validated header: every entry checked against the file size, the buffer fully covered.
 struct SafetensorsHeader {
-  std::vector<SafetensorsEntry> entries;       // in header order
+  std::vector<SafetensorsEntry> entries;        // in header order
   std::map<std::string, std::string> metadata;  // "__metadata__", empty when absent
   uint64_t data_start = 0;                      // file offset of the data buffer (8 + N)
   uint64_t data_size = 0;                       // bytes in the data buffer
@@ -38,7 +38,7 @@ struct SafetensorsHeader {
 // A loaded file: owning, contiguous CPU tensors.
 struct SafetensorsFile {
   std::filesystem::path path;
-  NamedTensors tensors;                         // in header order
+  NamedTensors tensors;  // in header order
   std::map<std::string, std::string> metadata;
 
   std::vector<std::string> names() const;

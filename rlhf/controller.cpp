@@ -2,29 +2,29 @@
 #include "rlhf/controller.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/checkpoint_state.h"
-#include "models/gpt_checkpoint.h"
 #include "core/errors.h"
 #include "core/seeding.h"
 #include "core/signals.h"
 #include "data/text_datasets.h"
-#include "tokenizers/tokenizer_file.h"
 #include "distributed/transport.h"
 #include "models/generation.h"
+#include "models/gpt_checkpoint.h"
 #include "rlhf/kl_controller.h"
 #include "rlhf/ppo_math.h"
 #include "rlhf/protocol.h"
 #include "rlhf/roles.h"
 #include "rlhf/rollout.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::rlhf {
 
@@ -59,7 +59,8 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
       throw DataError(where + ": expected an object with a string field '" + p.field + "'");
     const auto ids = tok.encode_ordinary(j[p.field].get<std::string>());
     if (ids.empty()) throw DataError(where + ": empty prompt");
-    const size_t from = ids.size() > static_cast<size_t>(p.max_length) ? ids.size() - static_cast<size_t>(p.max_length) : 0;
+    const size_t from =
+        ids.size() > static_cast<size_t>(p.max_length) ? ids.size() - static_cast<size_t>(p.max_length) : 0;
     prompts.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
     return true;
   });
@@ -70,13 +71,19 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
 class PpoController {
  public:
   PpoController(const PpoConfig& c, core::RunSession& session, const ControllerOptions& options)
-      : c_(c), session_(session), options_(options), kl_(c.ppo.kl), prompts_(load_prompts(c)),
+      : c_(c),
+        session_(session),
+        options_(options),
+        kl_(c.ppo.kl),
+        prompts_(load_prompts(c)),
         shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
                   /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
     for (RoleKind role : kRoleKinds) {
       const auto endpoint = options.endpoints.find(role_name(role));
-      if (endpoint == options.endpoints.end()) throw ConfigError(std::string("ppo: no endpoint for role ") + role_name(role));
-      clients_[role] = std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second);
+      if (endpoint == options.endpoints.end())
+        throw ConfigError(std::string("ppo: no endpoint for role ") + role_name(role));
+      clients_[role] =
+          std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second);
     }
     // Roles take a while to build their models: wait until each answers a heartbeat.
     for (RoleKind role : kRoleKinds) {
@@ -135,8 +142,9 @@ class PpoController {
     std::vector<std::vector<int64_t>> batch;
     for (int64_t i : shuffler_.next()) batch.push_back(prompts_[static_cast<size_t>(i)]);
     const models::PaddedBatch padded = models::left_pad(batch, c_.generation.pad_id);
-    GenerateRequest gen{padded.ids, padded.mask,
-                        core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout", static_cast<int>(iteration_)) >> 11};
+    GenerateRequest gen{
+        padded.ids, padded.mask,
+        core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout", static_cast<int>(iteration_)) >> 11};
     auto t = Clock::now();
     const Message generated = wait(RoleKind::kActor, send(RoleKind::kActor, gen));
     row["time/generate_s"] = seconds_since(t);
@@ -219,11 +227,11 @@ class PpoController {
     row["time/iteration_s"] = seconds_since(t0);
     session_.log().log_scalars(iteration_, row);
     last_reward_ = row["reward/mean"];
-    spdlog::info("iter {:>4}/{} reward {:+.4f} kl {:.4f} (coef {:.3f}) ratio [{:.3f}, {:.3f}] clip {:.3f} vloss {:.4f} "
-                 "len {:.1f} | {:.2f}s",
-                 iteration_, c_.ppo.iterations, last_reward_, seq_kl, kl_coef, row["actor/ratio_min"],
-                 row["actor/ratio_max"], row["actor/clip_fraction"], row["critic/value_loss"],
-                 row["response/length_mean"], row["time/iteration_s"]);
+    spdlog::info(
+        "iter {:>4}/{} reward {:+.4f} kl {:.4f} (coef {:.3f}) ratio [{:.3f}, {:.3f}] clip {:.3f} vloss {:.4f} "
+        "len {:.1f} | {:.2f}s",
+        iteration_, c_.ppo.iterations, last_reward_, seq_kl, kl_coef, row["actor/ratio_min"], row["actor/ratio_max"],
+        row["actor/clip_fraction"], row["critic/value_loss"], row["response/length_mean"], row["time/iteration_s"]);
   }
 
   // Gathers the actor's and critic's state and saves one checkpoint with the controller's own state.
@@ -235,7 +243,8 @@ class PpoController {
     core::CheckpointState s;
     s.step = iteration_;
     // The policy is group "model" (what `troupe generate`, evaluation and init_from read); the critic "critic".
-    for (const auto& [group, state] : {std::pair<std::string, const RoleState*>{"model", &actor}, {"critic", &critic}}) {
+    for (const auto& [group, state] :
+         {std::pair<std::string, const RoleState*>{"model", &actor}, {"critic", &critic}}) {
       models::add_gpt_state_to_checkpoint(s, group, state->model);
       s.optimizer_blobs[group] = state->optimizer;
     }

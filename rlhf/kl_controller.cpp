@@ -11,7 +11,8 @@ namespace troupe::rlhf {
 void KlControlConfig::validate(core::ConfigValidator& v) const {
   v.require(std::isfinite(init_coef) && init_coef >= 0.0, "init_coef", init_coef, "a number >= 0");
   // β only ever gets multiplied, so an adaptive controller started at 0 would stay at 0.
-  v.require(type != KlControlType::kAdaptive || init_coef > 0.0, "init_coef", init_coef, "a number > 0 for an adaptive controller");
+  v.require(type != KlControlType::kAdaptive || init_coef > 0.0, "init_coef", init_coef,
+            "a number > 0 for an adaptive controller");
   v.require(std::isfinite(target) && target > 0.0, "target", target, "a number > 0");
   v.require(horizon >= 1, "horizon", horizon, "an integer >= 1");
 }

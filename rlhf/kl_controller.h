@@ -5,8 +5,8 @@
 
 #include <array>
 #include <cstdint>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config_binder.h"
@@ -20,9 +20,9 @@ constexpr auto config_names(KlControlType) {
 
 struct KlControlConfig {
   KlControlType type = KlControlType::kFixed;  // fixed | adaptive
-  double init_coef = 0.05;     // β at the start (the whole run for fixed)
-  double target = 6.0;         // adaptive: KL (nats per sequence, as measured by the caller) to steer towards
-  int64_t horizon = 10000;     // adaptive: samples over which a 20% error moves β by about 20%
+  double init_coef = 0.05;                     // β at the start (the whole run for fixed)
+  double target = 6.0;      // adaptive: KL (nats per sequence, as measured by the caller) to steer towards
+  int64_t horizon = 10000;  // adaptive: samples over which a 20% error moves β by about 20%
 
   template <class V>
   void visit(V& v) {

@@ -1,10 +1,10 @@
 // Implementation of rlhf/ppo_config.h: range and consistency checks.
 #include "rlhf/ppo_config.h"
 
-#include "rlhf/role_kind.h"
-
 #include <cmath>
 #include <sstream>
+
+#include "rlhf/role_kind.h"
 
 namespace troupe::rlhf {
 
@@ -52,7 +52,8 @@ void PlacementSection::validate(core::ConfigValidator& v) const {
   v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
   v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
   for (const auto& [key, n] : {std::pair<const char*, int64_t>{"actor_ranks", actor_ranks},
-                                {"critic_ranks", critic_ranks}, {"reference_ranks", reference_ranks}}) {
+                               {"critic_ranks", critic_ranks},
+                               {"reference_ranks", reference_ranks}}) {
     v.require(n >= 1, key, n, "an integer >= 1");
     v.require(n == 1 || mode == PlacementMode::kProcesses, key, n, "1 unless mode is processes");
   }

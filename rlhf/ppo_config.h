@@ -6,9 +6,9 @@
 
 #include <array>
 #include <cstdint>
-#include <utility>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config_binder.h"
@@ -72,10 +72,10 @@ struct CriticSection {
 };
 
 struct RewardSection {
-  std::string model;           // a Troupe `rm` run directory; empty = the programmatic `function`
+  std::string model;  // a Troupe `rm` run directory; empty = the programmatic `function`
   RewardFunctionConfig function;
-  bool normalize = false;      // (score - mean) / std with the RM's stored statistics
-  double clip = 0.0;           // clip scores to [-clip, clip] (0 = off)
+  bool normalize = false;            // (score - mean) / std with the RM's stored statistics
+  double clip = 0.0;                 // clip scores to [-clip, clip] (0 = off)
   double missing_eos_penalty = 0.0;  // added to the score of a response that hit max_new_tokens without EOS
 
   template <class V>
@@ -90,11 +90,11 @@ struct RewardSection {
 };
 
 struct PromptSection {
-  std::string file;        // JSONL with a prompt field (needs tokenizer); empty = synthetic prompts
+  std::string file;  // JSONL with a prompt field (needs tokenizer); empty = synthetic prompts
   std::string field = "prompt";
-  std::string tokenizer;   // needed by a file, by the lexicon reward (to decode) and for EOS
-  std::string encoding;    // for a .tiktoken tokenizer
-  int64_t max_length = 64;      // prompts longer than this keep their last max_length tokens
+  std::string tokenizer;         // needed by a file, by the lexicon reward (to decode) and for EOS
+  std::string encoding;          // for a .tiktoken tokenizer
+  int64_t max_length = 64;       // prompts longer than this keep their last max_length tokens
   int64_t synthetic_count = 64;  // synthetic prompts: how many
   int64_t synthetic_length = 2;  // synthetic prompts: tokens each, uniform over [1, vocab) from the seed
 
@@ -112,25 +112,25 @@ struct PromptSection {
 };
 
 struct PpoSection {
-  int64_t iterations = 100;       // rollout + update rounds
-  int64_t rollout_batch = 32;     // prompts per rollout
-  int64_t minibatch = 8;          // sequences per PPO minibatch (one optimizer step each)
-  int64_t epochs = 1;             // passes over the rollout per iteration
-  double clip_eps = 0.2;          // policy ratio clip ε
-  double dual_clip = 0.0;         // dual-clip c > 1 (0 = off)
-  double value_clip = 0.2;        // value clip range (0 = off)
-  double value_coef = 1.0;        // critic loss scale
-  double entropy_coef = 0.0;      // entropy bonus in the policy loss
-  double gamma = 1.0;             // GAE discount
-  double lambda = 0.95;           // GAE λ
-  bool whiten_advantages = true;  // whiten advantages over the global batch
+  int64_t iterations = 100;          // rollout + update rounds
+  int64_t rollout_batch = 32;        // prompts per rollout
+  int64_t minibatch = 8;             // sequences per PPO minibatch (one optimizer step each)
+  int64_t epochs = 1;                // passes over the rollout per iteration
+  double clip_eps = 0.2;             // policy ratio clip ε
+  double dual_clip = 0.0;            // dual-clip c > 1 (0 = off)
+  double value_clip = 0.2;           // value clip range (0 = off)
+  double value_coef = 1.0;           // critic loss scale
+  double entropy_coef = 0.0;         // entropy bonus in the policy loss
+  double gamma = 1.0;                // GAE discount
+  double lambda = 0.95;              // GAE λ
+  bool whiten_advantages = true;     // whiten advantages over the global batch
   KlMode kl_mode = KlMode::kReward;  // reward (per-token k1 penalty in the reward) | loss (KL term in the policy loss)
   KlEstimator kl_estimator = KlEstimator::kK1;  // kl_mode loss: k1 | k2 | k3
-  KlControlConfig kl;             // coefficient: fixed or adaptive
-  double ptx_coef = 0.0;          // PPO-ptx: γ times the pretraining loss (0 = off)
-  std::string ptx_data;           // token file for PPO-ptx
-  int64_t ptx_batch = 4;          // ptx windows per minibatch
-  bool assert_first_ratio = true; // fail when the first minibatch's ratio is not 1 (stale logprobs)
+  KlControlConfig kl;                           // coefficient: fixed or adaptive
+  double ptx_coef = 0.0;                        // PPO-ptx: γ times the pretraining loss (0 = off)
+  std::string ptx_data;                         // token file for PPO-ptx
+  int64_t ptx_batch = 4;                        // ptx windows per minibatch
+  bool assert_first_ratio = true;               // fail when the first minibatch's ratio is not 1 (stale logprobs)
 
   template <class V>
   void visit(V& v) {
@@ -160,17 +160,19 @@ struct PpoSection {
 // Where the roles run. inproc: every role on a thread of this process (tests, the quickstart, debugging);
 // processes: each role a `troupe worker` process of its own, talking over `transport`.
 struct PlacementSection {
-  PlacementMode mode = PlacementMode::kInproc;  // inproc | processes
+  PlacementMode mode = PlacementMode::kInproc;        // inproc | processes
   WorkerTransport transport = WorkerTransport::kIpc;  // processes: ipc | tcp
-  std::string bind_host = "127.0.0.1";  // tcp: interface the workers bind
-  double request_timeout_s = 120;  // a reply later than this means the role is dead or stuck
-  double heartbeat_s = 2;          // processes: liveness check interval while waiting
-  std::vector<std::string> colocate;  // processes: roles sharing one process, e.g. ["reward,reference"]
-  int64_t actor_ranks = 1;      // processes: data-parallel ranks of the actor (an mpirun group)
-  int64_t critic_ranks = 1;     // processes: data-parallel ranks of the critic
-  int64_t reference_ranks = 1;  // processes: ranks of the reference
-  WorkerLauncher launcher = WorkerLauncher::kAuto;  // processes: local (fork/exec, mpirun for groups) | srun (a job step per group) | auto
-  std::map<std::string, std::string> srun_args;  // srun: extra srun arguments per process group ("actor", "reward+reference")
+  std::string bind_host = "127.0.0.1";                // tcp: interface the workers bind
+  double request_timeout_s = 120;                     // a reply later than this means the role is dead or stuck
+  double heartbeat_s = 2;                             // processes: liveness check interval while waiting
+  std::vector<std::string> colocate;                  // processes: roles sharing one process, e.g. ["reward,reference"]
+  int64_t actor_ranks = 1;                            // processes: data-parallel ranks of the actor (an mpirun group)
+  int64_t critic_ranks = 1;                           // processes: data-parallel ranks of the critic
+  int64_t reference_ranks = 1;                        // processes: ranks of the reference
+  WorkerLauncher launcher =
+      WorkerLauncher::kAuto;  // processes: local (fork/exec, mpirun for groups) | srun (a job step per group) | auto
+  std::map<std::string, std::string>
+      srun_args;  // srun: extra srun arguments per process group ("actor", "reward+reference")
 
   template <class V>
   void visit(V& v) {
@@ -183,8 +185,10 @@ struct PlacementSection {
     v.field("actor_ranks", actor_ranks, "processes: data-parallel ranks of the actor (started with mpirun)");
     v.field("critic_ranks", critic_ranks, "processes: data-parallel ranks of the critic");
     v.field("reference_ranks", reference_ranks, "processes: ranks of the reference");
-    v.field("launcher", launcher, "processes: local | srun (one job step per role group) | auto (srun inside a Slurm job)");
-    v.field("srun_args", srun_args, "srun: extra srun arguments per group label, e.g. {actor: \"--nodes=1 --nodelist=n1\"}");
+    v.field("launcher", launcher,
+            "processes: local | srun (one job step per role group) | auto (srun inside a Slurm job)");
+    v.field("srun_args", srun_args,
+            "srun: extra srun arguments per group label, e.g. {actor: \"--nodes=1 --nodelist=n1\"}");
   }
   // Ranks of `role` (1 for the reward and for any role under inproc).
   int64_t ranks(const std::string& role) const {

@@ -102,10 +102,8 @@ at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, KlEst
   check_same_shape("kl_estimate", "logp", logp, ref_logp);
   const at::Tensor lr = logp - ref_logp;
   switch (estimator) {
-    case KlEstimator::kK1:
-      return lr;
-    case KlEstimator::kK2:
-      return 0.5 * lr * lr;
+    case KlEstimator::kK1: return lr;
+    case KlEstimator::kK2: return 0.5 * lr * lr;
     case KlEstimator::kK3:
       return torch::expm1(-lr) + lr;  // expm1 keeps precision where lr ≈ 0 and the terms nearly cancel
   }
@@ -249,8 +247,8 @@ double explained_variance(const at::Tensor& values, const at::Tensor& returns, c
 }
 
 ActorLossOut actor_loss(const at::Tensor& logp, const at::Tensor& entropy, const at::Tensor& old_logp,
-                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask,
-                        double tokens, const ActorLossOptions& o) {
+                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask, double tokens,
+                        const ActorLossOptions& o) {
   ActorLossOut out;
   out.policy = policy_loss(logp, old_logp, advantages, mask, o.clip_eps, o.dual_clip);
   const at::Tensor policy = out.policy.per_token.sum();

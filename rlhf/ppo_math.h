@@ -8,13 +8,12 @@
 // (a sync point on an accelerator).
 #pragma once
 
-#include <array>
-#include <utility>
-
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace troupe::rlhf {
 
@@ -63,7 +62,6 @@ constexpr auto config_names(KlEstimator) {
   return std::array{std::pair{KlEstimator::kK1, "k1"}, std::pair{KlEstimator::kK2, "k2"},
                     std::pair{KlEstimator::kK3, "k3"}};
 }
-
 
 // The estimator at every position. logp, ref_logp: [B, T] log-probs of the sampled tokens -> [B, T] (not masked).
 // Examples at lr = 1: k1 = 1, k2 = 0.5, k3 = e^{−1} − 1 + 1 = 0.3679.
@@ -142,8 +140,8 @@ struct ActorLossOut {
   double policy_sum = 0, entropy_sum = 0, kl_sum = 0;
 };
 ActorLossOut actor_loss(const at::Tensor& logp, const at::Tensor& entropy, const at::Tensor& old_logp,
-                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask,
-                        double tokens, const ActorLossOptions& options);
+                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask, double tokens,
+                        const ActorLossOptions& options);
 
 struct ValueLossOut {
   at::Tensor per_token;        // [B, T] loss, 0 at padding; the caller divides by the global token count

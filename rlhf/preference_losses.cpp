@@ -24,12 +24,8 @@ DpoLossOut dpo_loss(const at::Tensor& policy_chosen, const at::Tensor& policy_re
   const double beta = options.beta;
   DpoLossOut out;
   switch (options.loss) {
-    case DpoLoss::kSigmoid:
-      out.loss = F::softplus(-beta * h);
-      break;
-    case DpoLoss::kIpo:
-      out.loss = (h - 1.0 / (2.0 * beta)).pow(2);
-      break;
+    case DpoLoss::kSigmoid: out.loss = F::softplus(-beta * h); break;
+    case DpoLoss::kIpo: out.loss = (h - 1.0 / (2.0 * beta)).pow(2); break;
     case DpoLoss::kConservative: {
       const double eps = options.label_smoothing;
       out.loss = (1.0 - eps) * F::softplus(-beta * h) + eps * F::softplus(beta * h);

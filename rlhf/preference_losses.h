@@ -3,12 +3,11 @@
 // caller chooses the reduction (a mean over the global batch under data parallelism). No models, no data here.
 #pragma once
 
-#include <array>
-#include <utility>
-
-#include <string>
-
 #include <ATen/core/Tensor.h>
+
+#include <array>
+#include <string>
+#include <utility>
 
 namespace troupe::rlhf {
 
@@ -18,8 +17,8 @@ at::Tensor bradley_terry_loss(const at::Tensor& r_chosen, const at::Tensor& r_re
                               const at::Tensor& margin = at::Tensor());
 
 enum class DpoLoss {
-  kSigmoid,  // DPO (Rafailov et al. 2023): −log σ(β h)
-  kIpo,      // IPO (Azar et al. 2023): (h − 1/(2β))²
+  kSigmoid,       // DPO (Rafailov et al. 2023): −log σ(β h)
+  kIpo,           // IPO (Azar et al. 2023): (h − 1/(2β))²
   kConservative,  // cDPO / label smoothing ε: −(1−ε) log σ(β h) − ε log σ(−β h)
 };
 // Config names: dpo | ipo | cdpo.
@@ -29,7 +28,7 @@ constexpr auto config_names(DpoLoss) {
 }
 
 struct DpoOptions {
-  double beta = 0.1;             // KL strength: higher keeps the policy closer to the reference
+  double beta = 0.1;  // KL strength: higher keeps the policy closer to the reference
   DpoLoss loss = DpoLoss::kSigmoid;
   double label_smoothing = 0.0;  // ε, the assumed probability that a preference label is flipped (cDPO only)
 };

@@ -68,11 +68,11 @@ struct ScoreReply {
 
 struct TrainPolicyRequest {
   SequenceBatch batch;
-  at::Tensor old_logprobs;  // [B, T] under the policy that sampled the batch
-  at::Tensor ref_logprobs;  // [B, T] under the reference
-  at::Tensor advantages;    // [B, T]
-  double kl_coef = 0;       // β of the KL loss term (kl_mode loss)
-  int64_t iteration = 0;    // sets the learning rate and the minibatch schedule
+  at::Tensor old_logprobs;     // [B, T] under the policy that sampled the batch
+  at::Tensor ref_logprobs;     // [B, T] under the reference
+  at::Tensor advantages;       // [B, T]
+  double kl_coef = 0;          // β of the KL loss term (kl_mode loss)
+  int64_t iteration = 0;       // sets the learning rate and the minibatch schedule
   int64_t weight_version = 0;  // the version that sampled the batch: must be the actor's
 };
 
@@ -93,8 +93,8 @@ struct SaveStateRequest {};
 // A trained role's whole state: what a checkpoint needs to rebuild it exactly.
 struct RoleState {
   models::GptState model;
-  std::string optimizer;                       // serialised optimizer state (core::CheckpointState blob)
-  std::optional<std::vector<int64_t>> ptx;     // the actor's PPO-ptx sampler state, when it has one
+  std::string optimizer;                    // serialised optimizer state (core::CheckpointState blob)
+  std::optional<std::vector<int64_t>> ptx;  // the actor's PPO-ptx sampler state, when it has one
   int64_t weight_version = 0;
   bool empty() const { return model.tensors.empty(); }  // from a rank other than 0
 };
@@ -120,18 +120,30 @@ distributed::Message to_message(const RoleState& r, bool as_request);
 template <class T>
 T from_message(const distributed::Message& m);
 
-template <> GenerateRequest from_message<GenerateRequest>(const distributed::Message& m);
-template <> GenerateReply from_message<GenerateReply>(const distributed::Message& m);
-template <> LogprobsRequest from_message<LogprobsRequest>(const distributed::Message& m);
-template <> LogprobsReply from_message<LogprobsReply>(const distributed::Message& m);
-template <> ValuesRequest from_message<ValuesRequest>(const distributed::Message& m);
-template <> ValuesReply from_message<ValuesReply>(const distributed::Message& m);
-template <> ScoreRequest from_message<ScoreRequest>(const distributed::Message& m);
-template <> ScoreReply from_message<ScoreReply>(const distributed::Message& m);
-template <> TrainPolicyRequest from_message<TrainPolicyRequest>(const distributed::Message& m);
-template <> TrainValueRequest from_message<TrainValueRequest>(const distributed::Message& m);
-template <> TrainReply from_message<TrainReply>(const distributed::Message& m);
-template <> RoleState from_message<RoleState>(const distributed::Message& m);
+template <>
+GenerateRequest from_message<GenerateRequest>(const distributed::Message& m);
+template <>
+GenerateReply from_message<GenerateReply>(const distributed::Message& m);
+template <>
+LogprobsRequest from_message<LogprobsRequest>(const distributed::Message& m);
+template <>
+LogprobsReply from_message<LogprobsReply>(const distributed::Message& m);
+template <>
+ValuesRequest from_message<ValuesRequest>(const distributed::Message& m);
+template <>
+ValuesReply from_message<ValuesReply>(const distributed::Message& m);
+template <>
+ScoreRequest from_message<ScoreRequest>(const distributed::Message& m);
+template <>
+ScoreReply from_message<ScoreReply>(const distributed::Message& m);
+template <>
+TrainPolicyRequest from_message<TrainPolicyRequest>(const distributed::Message& m);
+template <>
+TrainValueRequest from_message<TrainValueRequest>(const distributed::Message& m);
+template <>
+TrainReply from_message<TrainReply>(const distributed::Message& m);
+template <>
+RoleState from_message<RoleState>(const distributed::Message& m);
 
 // Seconds the role's handler took (every reply carries it); 0 when absent.
 double reply_seconds(const distributed::Message& reply);

@@ -160,10 +160,12 @@ double TargetPatternReward::score(const RewardSample& sample) const {
 
 void RewardFunctionConfig::validate(core::ConfigValidator& v) const {
   v.require(type.has_value(), "type", std::string("null"), core::enum_choices<RewardFunctionType>());
-  v.require(type != RewardFunctionType::kLexicon || !lexicon.empty(), "lexicon", lexicon, "a lexicon TSV path for type lexicon");
+  v.require(type != RewardFunctionType::kLexicon || !lexicon.empty(), "lexicon", lexicon,
+            "a lexicon TSV path for type lexicon");
   v.require(target_length >= 1, "target_length", target_length, "an integer >= 1");
   v.require(std::isfinite(eos_bonus), "eos_bonus", eos_bonus, "a finite number");
-  v.require(type != RewardFunctionType::kPattern || !pattern.empty(), "pattern", pattern, "at least one token id for type pattern");
+  v.require(type != RewardFunctionType::kPattern || !pattern.empty(), "pattern", pattern,
+            "at least one token id for type pattern");
   bool ids_ok = true;
   for (const int64_t id : pattern) ids_ok = ids_ok && id >= 0;
   v.require(ids_ok, "pattern", pattern, "token ids >= 0");
@@ -172,12 +174,10 @@ void RewardFunctionConfig::validate(core::ConfigValidator& v) const {
 std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig& config) {
   if (!config.type) throw ConfigError("reward.type: expected " + core::enum_choices<RewardFunctionType>());
   switch (*config.type) {
-    case RewardFunctionType::kLexicon:
-      return std::make_unique<LexiconSentimentReward>(config.lexicon);
+    case RewardFunctionType::kLexicon: return std::make_unique<LexiconSentimentReward>(config.lexicon);
     case RewardFunctionType::kLength:
       return std::make_unique<LengthFormatReward>(config.target_length, config.eos_bonus);
-    case RewardFunctionType::kPattern:
-      return std::make_unique<TargetPatternReward>(config.pattern);
+    case RewardFunctionType::kPattern: return std::make_unique<TargetPatternReward>(config.pattern);
   }
   throw ConfigError("reward.type: unknown value");
 }

@@ -3,16 +3,13 @@
 // Scalar functions of one sample on the CPU; not learned reward models and not the reward worker role.
 #pragma once
 
-#include <utility>
-
-#include <optional>
-
 #include <array>
-
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/config_binder.h"
@@ -100,16 +97,17 @@ class TargetPatternReward : public RewardFunction {
 
 enum class RewardFunctionType { kLexicon, kLength, kPattern };
 constexpr auto config_names(RewardFunctionType) {
-  return std::array{std::pair{RewardFunctionType::kLexicon, "lexicon"}, std::pair{RewardFunctionType::kLength, "length"},
+  return std::array{std::pair{RewardFunctionType::kLexicon, "lexicon"},
+                    std::pair{RewardFunctionType::kLength, "length"},
                     std::pair{RewardFunctionType::kPattern, "pattern"}};
 }
 
 struct RewardFunctionConfig {
   std::optional<RewardFunctionType> type;  // lexicon | length | pattern (required)
-  std::string lexicon;           // lexicon: path of the word<TAB>score TSV
-  int64_t target_length = 16;    // length: response tokens that score 0
-  double eos_bonus = 0.0;        // length: added when the response ended with EOS
-  std::vector<int64_t> pattern;  // pattern: target token ids
+  std::string lexicon;                     // lexicon: path of the word<TAB>score TSV
+  int64_t target_length = 16;              // length: response tokens that score 0
+  double eos_bonus = 0.0;                  // length: added when the response ended with EOS
+  std::vector<int64_t> pattern;            // pattern: target token ids
 
   template <class V>
   void visit(V& v) {

@@ -14,7 +14,7 @@ enum class RoleKind { kActor, kCritic, kReward, kReference };
 
 // Every role, in the order the controller starts them and checkpoints list them.
 inline constexpr std::array<RoleKind, 4> kRoleKinds = {RoleKind::kActor, RoleKind::kCritic, RoleKind::kReward,
-                                                      RoleKind::kReference};
+                                                       RoleKind::kReference};
 
 // "actor", "critic", "reward", "reference".
 const char* role_name(RoleKind kind);

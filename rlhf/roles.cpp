@@ -6,24 +6,24 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "core/checkpoint_state.h"
-#include "distributed/communicator.h"
 #include "core/device.h"
 #include "core/errors.h"
-#include "data/lm_data.h"
 #include "core/seeding.h"
+#include "data/lm_data.h"
 #include "data/text_datasets.h"
-#include "tokenizers/tokenizer_file.h"
+#include "distributed/communicator.h"
 #include "distributed/data_parallel.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
 #include "rlhf/ppo_math.h"
 #include "rlhf/protocol.h"
 #include "rlhf/rollout.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::rlhf {
 
@@ -229,7 +229,8 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
   double ratio_min = std::numeric_limits<double>::infinity(), ratio_max = -std::numeric_limits<double>::infinity();
   int64_t steps = 0;
   for (int64_t epoch = 0; epoch < c_.ppo.epochs; ++epoch) {
-    const auto batches = minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
+    const auto batches =
+        minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
     for (const torch::Tensor& order : batches) {
       const torch::Tensor idx = order.to(device_);
       const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
@@ -290,8 +291,8 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
   const auto mins = all_values(comm_, ratio_min), maxs = all_values(comm_, ratio_max);
   ratio_min = *std::min_element(mins.begin(), mins.end());
   ratio_max = *std::max_element(maxs.begin(), maxs.end());
-  const char* names[kStats] = {"policy_loss", "clip_fraction", "approx_kl", "entropy", "ratio_mean", "kl_loss",
-                               "ptx_loss", "grad_norm"};
+  const char* names[kStats] = {"policy_loss", "clip_fraction", "approx_kl", "entropy",
+                               "ratio_mean",  "kl_loss",       "ptx_loss",  "grad_norm"};
   std::map<std::string, double> sums;
   for (int k = 0; k < kStats; ++k) sums[names[k]] = totals[static_cast<size_t>(k)];
   ++version_;
@@ -306,7 +307,8 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
 
 class CriticRole final : public Role {
  public:
-  CriticRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device) : Role(device), c_(c), comm_(comm) {
+  CriticRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
+      : Role(device), c_(c), comm_(comm) {
     models::GptHeads heads;
     heads.value = true;
     if (c.critic.init_from.empty()) {
@@ -363,11 +365,13 @@ class CriticRole final : public Role {
     const torch::Tensor& returns = r.returns;
     const int64_t iteration = r.iteration;
     models::set_lr(*optimizer_, models::lr_at(c_.critic.optim, iteration, c_.ppo.iterations));
-    const double clip = c_.critic.optim.grad_clip > 0 ? c_.critic.optim.grad_clip : std::numeric_limits<double>::infinity();
+    const double clip =
+        c_.critic.optim.grad_clip > 0 ? c_.critic.optim.grad_clip : std::numeric_limits<double>::infinity();
     double loss_sum = 0, clip_sum = 0, grad_sum = 0;
     int64_t steps = 0;
     for (int64_t epoch = 0; epoch < c_.ppo.epochs; ++epoch) {
-      const auto batches = minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
+      const auto batches =
+          minibatch_order(all.size(), c_.ppo.minibatch, static_cast<uint64_t>(c_.seed), iteration, epoch);
       for (const torch::Tensor& order : batches) {
         const torch::Tensor idx = order.to(device_);
         // The same schedule as the actor; each rank takes its rows, the loss is a mean over all tokens.
@@ -434,14 +438,16 @@ class ReferenceRole final : public Role {
 class RewardRole final : public Role {
  public:
   RewardRole(const PpoConfig& c, c10::Device device) : Role(c.reward.model.empty() ? c10::kCPU : device), c_(c) {
-    if (!c.prompts.tokenizer.empty()) tokenizer_.emplace(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
+    if (!c.prompts.tokenizer.empty())
+      tokenizer_.emplace(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
     if (c.reward.model.empty()) {
       function_ = make_reward_function(c.reward.function);
       return;
     }
     const core::CheckpointState state = models::load_checkpoint_at(c.reward.model);
     model_ = on_device(models::gpt_from_checkpoint(state, "model"), device_);
-    if (!model_->heads().reward) throw ConfigError("reward.model '" + c.reward.model + "' has no reward head (train it with troupe train rm)");
+    if (!model_->heads().reward)
+      throw ConfigError("reward.model '" + c.reward.model + "' has no reward head (train it with troupe train rm)");
     model_->eval();
     mean_ = state.get_or<double>("reward.mean", 0.0);
     std_ = state.get_or<double>("reward.std", 1.0);

@@ -45,13 +45,14 @@ class Role {
 
 // "actor" | "critic" | "reward" | "reference"; ConfigError for any other name. Builds the model on the CPU (seeded
 // from config.seed and the role name, so every placement builds the same weights), then moves it to
-// config.runtime.device resolved for this process's local rank (a programmatic reward always runs on the CPU). `group` (kept by reference; null =
-// one rank) is the role's data-parallel group: every rank gets every request (distributed/group_relay.h), takes
-// its share of the rows and all-reduces gradients, so N ranks compute what one would (up to summation order).
-// Rollouts are sampled by rank 0 alone; the reward role scores on every rank.
+// config.runtime.device resolved for this process's local rank (a programmatic reward always runs on the CPU). `group`
+// (kept by reference; null = one rank) is the role's data-parallel group: every rank gets every request
+// (distributed/group_relay.h), takes its share of the rows and all-reduces gradients, so N ranks compute what one would
+// (up to summation order). Rollouts are sampled by rank 0 alone; the reward role scores on every rank.
 std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, distributed::Communicator* group = nullptr);
 // As above, by name (a worker's --role); ConfigError for an unknown name.
-std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config, distributed::Communicator* group = nullptr);
+std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config,
+                                distributed::Communicator* group = nullptr);
 
 // The role names, in the order the controller starts them.
 const std::vector<std::string>& role_names();

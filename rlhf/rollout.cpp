@@ -89,7 +89,8 @@ at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch) {
 
 std::vector<at::Tensor> minibatch_order(int64_t n, int64_t size, uint64_t seed, int64_t iteration, int64_t epoch) {
   // Fisher-Yates over SplitMix64, identical on every platform and standard library.
-  uint64_t state = core::derive_seed(seed, "minibatch", 0) ^ (static_cast<uint64_t>(iteration) * 0xd1b54a32d192ed03ULL) ^
+  uint64_t state = core::derive_seed(seed, "minibatch", 0) ^
+                   (static_cast<uint64_t>(iteration) * 0xd1b54a32d192ed03ULL) ^
                    (static_cast<uint64_t>(epoch) * 0x8cb92ba72f3d8dd7ULL);
   auto next = [&state] {
     uint64_t z = (state += 0x9e3779b97f4a7c15ULL);

@@ -10,10 +10,10 @@
 // it both come from that position's hidden state.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "models/generation.h"
 #include "models/gpt.h"

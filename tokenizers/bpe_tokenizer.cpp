@@ -3,9 +3,9 @@
 #include "tokenizers/bpe_tokenizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <atomic>
 #include <limits>
 #include <queue>
 #include <unordered_map>

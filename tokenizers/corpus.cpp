@@ -13,11 +13,11 @@
 #include <thread>
 #include <unordered_map>
 
-#include "tokenizers/bpe_trainer.h"
 #include "core/build_info.h"
 #include "core/errors.h"
-#include "tokenizers/pretokenizer.h"
 #include "core/runtime.h"
+#include "tokenizers/bpe_trainer.h"
+#include "tokenizers/pretokenizer.h"
 
 namespace troupe::tokenizers {
 namespace fs = std::filesystem;

@@ -1,20 +1,20 @@
 // Tokenizers at corpus scale: listing text files, training BPE on them, encoding many documents on all
-// threads, and the block reader and index-parallel loop data/corpus_encoding.h builds on. The per-string algorithms live in
-// tokenizers/bpe_tokenizer.h and tokenizers/bpe_trainer.h; this file only splits work and reads/writes files.
+// threads, and the block reader and index-parallel loop data/corpus_encoding.h builds on. The per-string algorithms
+// live in tokenizers/bpe_tokenizer.h and tokenizers/bpe_trainer.h; this file only splits work and reads/writes files.
 #pragma once
 
-#include <cstdint>
-#include <thread>
-#include <mutex>
-#include <fstream>
-#include <exception>
-#include <atomic>
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <exception>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/errors.h"
@@ -70,9 +70,9 @@ uint64_t for_each_text_block(const std::filesystem::path& path, size_t block_byt
 // ---- training ------------------------------------------------------------------------------------------------
 
 struct BpeTrainingConfig {
-  int vocab_size = 8192;       // ordinary tokens including the 256 bytes; special tokens come after
+  int vocab_size = 8192;  // ordinary tokens including the 256 bytes; special tokens come after
   int64_t min_frequency = 2;
-  std::string pattern;         // pre-tokenisation regex (e.g. kGpt2Pattern)
+  std::string pattern;                      // pre-tokenisation regex (e.g. kGpt2Pattern)
   std::vector<std::string> special_tokens;  // ids vocab..vocab+k-1 in this order; never learned from the text
   int threads = 0;
   std::string name = "troupe-bpe";
@@ -94,7 +94,6 @@ struct BpeTrainingReport {
 // text are removed before counting. The result's metadata records the sources and settings.
 TokenizerFile train_bpe_on_files(const std::vector<std::filesystem::path>& files, const BpeTrainingConfig& config,
                                  BpeTrainingReport* report = nullptr);
-
 
 // ---- template definitions ----
 

@@ -11,8 +11,8 @@
 #include <unordered_set>
 
 #include "core/errors.h"
-#include "tokenizers/pretokenizer.h"
 #include "core/run_dir.h"
+#include "tokenizers/pretokenizer.h"
 #include "tokenizers/tokenizer_file.h"
 
 namespace troupe::tokenizers {
@@ -364,7 +364,6 @@ BpeSpec load_hf_tokenizer_json(const fs::path& path) {
   }
 }
 
-
 namespace {
 
 // The GPT-2 byte-to-unicode spelling of `bytes`, as UTF-8 (what tokenizer.json's vocab and merges hold).
@@ -390,7 +389,8 @@ void save_tiktoken_files(const BpeSpec& spec, const fs::path& ranks, const fs::p
   for (size_t r = 0; r < spec.tokens_by_rank.size(); ++r)
     lines += detail::base64_encode(spec.tokens_by_rank[r]) + ' ' + std::to_string(r) + '\n';
   core::write_file_atomic(ranks, lines);
-  core::write_file_atomic(meta, nlohmann::json{{"pat_str", spec.pattern}, {"special_tokens", spec.special_tokens}}.dump());
+  core::write_file_atomic(meta,
+                          nlohmann::json{{"pat_str", spec.pattern}, {"special_tokens", spec.special_tokens}}.dump());
 }
 
 void save_hf_tokenizer_json(const fs::path& path, const BpeSpec& spec) {
@@ -400,8 +400,8 @@ void save_hf_tokenizer_json(const fs::path& path, const BpeSpec& spec) {
   size_t multi_byte = 0;
   for (const auto& t : tokens) multi_byte += t.size() >= 2;
   if (merges.size() != multi_byte) {
-    throw DataError(path.string() + ": " + std::to_string(multi_byte - merges.size()) +
-                    " token(s) of tokenizer '" + spec.name +
+    throw DataError(path.string() + ": " + std::to_string(multi_byte - merges.size()) + " token(s) of tokenizer '" +
+                    spec.name +
                     "' are not built by any merge of lower-ranked tokens; tokenizer.json cannot express them");
   }
   json vocab = json::object();
@@ -415,11 +415,16 @@ void save_hf_tokenizer_json(const fs::path& path, const BpeSpec& spec) {
   std::sort(specials.begin(), specials.end());
   for (const auto& [id, text] : specials) {
     vocab[text] = id;
-    added.push_back({{"id", id}, {"content", text}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-                     {"normalized", false}, {"special", true}});
+    added.push_back({{"id", id},
+                     {"content", text},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
   }
-  const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
-                           {"use_regex", false}};
+  const json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}};
   const json root = {
       {"version", "1.0"},
       {"truncation", nullptr},
@@ -429,8 +434,9 @@ void save_hf_tokenizer_json(const fs::path& path, const BpeSpec& spec) {
       {"pre_tokenizer",
        {{"type", "Sequence"},
         {"pretokenizers",
-         json::array({{{"type", "Split"}, {"pattern", {{"Regex", spec.pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
-                      byte_level})}}},
+         json::array(
+             {{{"type", "Split"}, {"pattern", {{"Regex", spec.pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+              byte_level})}}},
       {"post_processor", nullptr},
       {"decoder", byte_level},
       {"model",

@@ -10,9 +10,9 @@
 #include <unordered_map>
 
 #include "core/errors.h"
-#include "tokenizers/pretokenizer.h"
 #include "core/run_dir.h"
 #include "tokenizers/foreign_formats.h"
+#include "tokenizers/pretokenizer.h"
 
 namespace troupe::tokenizers {
 namespace fs = std::filesystem;
@@ -109,8 +109,9 @@ TokenizerFile parse_troupe_file(const fs::path& path, const nlohmann::json& root
   const auto& version = root.contains("version") ? root["version"] : nlohmann::json();
   if (!version.is_number_integer()) bad_key(path, "version", "expected an integer");
   if (version.get<int>() != kTokenizerFileVersion) {
-    bad_key(path, "version", "unsupported version " + version.dump() + " (this build reads version " +
-                                 std::to_string(kTokenizerFileVersion) + ")");
+    bad_key(path, "version",
+            "unsupported version " + version.dump() + " (this build reads version " +
+                std::to_string(kTokenizerFileVersion) + ")");
   }
   auto require = [&](const char* key, bool ok, const char* expected) -> const nlohmann::json& {
     if (!root.contains(key)) bad_key(path, key, std::string("missing; expected ") + expected);
@@ -122,8 +123,8 @@ TokenizerFile parse_troupe_file(const fs::path& path, const nlohmann::json& root
   TokenizerFile file;
   file.spec.name = require("name", has("name") && root["name"].is_string(), "a string").get<std::string>();
   file.spec.pattern = require("pattern", has("pattern") && root["pattern"].is_string(), "a string").get<std::string>();
-  const auto& specials = require("special_tokens", has("special_tokens") && root["special_tokens"].is_object(),
-                                 "an object of text -> id");
+  const auto& specials =
+      require("special_tokens", has("special_tokens") && root["special_tokens"].is_object(), "an object of text -> id");
   for (const auto& [text, id] : specials.items()) {
     if (!id.is_number_integer()) bad_key(path, "special_tokens." + text, "expected an integer id");
     file.spec.special_tokens[text] = id.get<int>();
@@ -164,8 +165,9 @@ TokenizerFile parse_troupe_file(const fs::path& path, const nlohmann::json& root
         bad_key(path, key, "left and right must be ranks below " + std::to_string(rank));
       }
       if (file.spec.tokens_by_rank[left] + file.spec.tokens_by_rank[right] != file.spec.tokens_by_rank[rank]) {
-        bad_key(path, key, "token " + std::to_string(rank) + " is not tokens[" + std::to_string(left) + "] + tokens[" +
-                               std::to_string(right) + "]");
+        bad_key(path, key,
+                "token " + std::to_string(rank) + " is not tokens[" + std::to_string(left) + "] + tokens[" +
+                    std::to_string(right) + "]");
       }
       file.merges.push_back(merge);
       previous = rank;
@@ -271,8 +273,10 @@ BpeTokenizer open_tokenizer(const std::string& path_text, const std::string& enc
       BpeSpec spec = tiktoken_encoding(stem, path.parent_path());
       return BpeTokenizer(std::move(spec));
     } else if (!known_encoding(stem, pattern, specials)) {
-      throw ConfigError(path_text + ": cannot tell this .tiktoken file's pattern and special tokens: give "
-                        "--encoding gpt2|cl100k_base or put " + stem + ".meta.json beside it");
+      throw ConfigError(path_text +
+                        ": cannot tell this .tiktoken file's pattern and special tokens: give "
+                        "--encoding gpt2|cl100k_base or put " +
+                        stem + ".meta.json beside it");
     }
     BpeSpec spec = load_tiktoken_file(path, pattern, specials);
     spec.name = encoding.empty() ? stem : encoding;
@@ -286,7 +290,8 @@ BpeTokenizer open_tokenizer(const std::string& path_text, const std::string& enc
     if (is_troupe_file(root)) return BpeTokenizer(parse_troupe_file(path, root).spec);
     return BpeTokenizer(load_hf_tokenizer_json(path));
   }
-  throw DataError(path_text + ": expected a Troupe tokenizer .json, a Hugging Face tokenizer.json, a .tiktoken "
+  throw DataError(path_text +
+                  ": expected a Troupe tokenizer .json, a Hugging Face tokenizer.json, a .tiktoken "
                   "file, or GPT-2's encoder.json + vocab.bpe (file or directory)");
 }
 

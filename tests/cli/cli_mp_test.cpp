@@ -16,13 +16,13 @@ namespace troupe {
 namespace {
 
 using testing::ChildProcess;
-using testing::ScratchDir;
-using testing::last_step_printed;
 using testing::cli_path;
+using ::testing::HasSubstr;
+using testing::last_step_printed;
 using testing::run_process;
+using testing::ScratchDir;
 using testing::source_dir;
 using testing::write_file;
-using ::testing::HasSubstr;
 
 core::CheckpointManager checkpoints_of(const std::filesystem::path& run) {
   core::CheckpointOptions options;
@@ -36,9 +36,12 @@ TEST(Cli, HelpListsEverySubcommand) {
   auto r = testing::run_troupe({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* sub : {"info", "config", "bench", "run", "log", "tokenizer"}) EXPECT_THAT(r.output, HasSubstr(sub));
-  for (auto sub : std::vector<std::vector<std::string>>{
-           {"info", "--help"}, {"config", "show", "--help"}, {"config", "check", "--help"},
-           {"bench", "matmul", "--help"}, {"run", "--help"}, {"log", "--help"}}) {
+  for (auto sub : std::vector<std::vector<std::string>>{{"info", "--help"},
+                                                        {"config", "show", "--help"},
+                                                        {"config", "check", "--help"},
+                                                        {"bench", "matmul", "--help"},
+                                                        {"run", "--help"},
+                                                        {"log", "--help"}}) {
     auto h = testing::run_troupe(sub);
     EXPECT_EQ(h.exit_code, 0) << sub[0] << ": " << h.output;
     EXPECT_THAT(h.output, HasSubstr("Usage"));
@@ -72,7 +75,8 @@ TEST(Cli, ConfigCheckAcceptsTheRlhfQuickstart) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("OK (kind ppo)"));
   ScratchDir dir;
-  auto bad = testing::run_troupe({"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string(), "ppo.kl_mode=both"});
+  auto bad = testing::run_troupe(
+      {"config", "check", (source_dir() / "experiments/quickstart/ppo.yaml").string(), "ppo.kl_mode=both"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.output, HasSubstr("ppo.kl_mode"));
   EXPECT_THAT(bad.output, HasSubstr("reward or loss"));
@@ -80,7 +84,8 @@ TEST(Cli, ConfigCheckAcceptsTheRlhfQuickstart) {
 
 TEST(Cli, ConfigCheckAcceptsTheExampleTrainingConfigs) {
   for (const char* kind : {"pretrain", "sft"}) {
-    auto r = testing::run_troupe({"config", "check", (source_dir() / "experiments/lm" / (std::string(kind) + "_tiny.yaml")).string()});
+    auto r = testing::run_troupe(
+        {"config", "check", (source_dir() / "experiments/lm" / (std::string(kind) + "_tiny.yaml")).string()});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_THAT(r.output, HasSubstr(std::string("OK (kind ") + kind + ")"));
   }
@@ -115,7 +120,8 @@ TEST(Cli, TokenizerEncodeDecodeInspect) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "15496,11,995\n");  // GPT-2's ids, as tiktoken gives them
   EXPECT_EQ(testing::run_troupe({"tokenizer", "encode", "-t", encoder_dir, "Hello, world"}).output, "15496,11,995\n");
-  EXPECT_EQ(testing::run_troupe({"tokenizer", "encode", "-t", gpt2, "--allow-special", "<|endoftext|>"}).output, "50256\n");
+  EXPECT_EQ(testing::run_troupe({"tokenizer", "encode", "-t", gpt2, "--allow-special", "<|endoftext|>"}).output,
+            "50256\n");
   EXPECT_EQ(testing::run_troupe({"tokenizer", "decode", "-t", gpt2, "15496,11,995"}).output, "Hello, world\n");
   auto insp = testing::run_troupe({"tokenizer", "inspect", "-t", gpt2, "Hello, world"});
   ASSERT_EQ(insp.exit_code, 0);
@@ -137,8 +143,8 @@ TEST(Cli, TokenizerTrainEncodeFilesAndJsonlRoundTrip) {
   write_file(dir / "corpus/a.txt", text);
   write_file(dir / "corpus/b.txt", "Another document <|endoftext|> with special text.\n");
   const std::string tok = (dir / "tok.json").string();
-  auto r = testing::run_troupe({"tokenizer", "train", "--input", (dir / "corpus").string(), "--vocab-size", "300", "--special",
-                   "<|endoftext|>", "-o", tok, "--threads", "2"});
+  auto r = testing::run_troupe({"tokenizer", "train", "--input", (dir / "corpus").string(), "--vocab-size", "300",
+                                "--special", "<|endoftext|>", "-o", tok, "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("44 merges, vocab 300 + 1 special"));
 
@@ -150,8 +156,8 @@ TEST(Cli, TokenizerTrainEncodeFilesAndJsonlRoundTrip) {
   EXPECT_EQ(dec.output, "the fox<|endoftext|>\n");
 
   // Files -> token file -> text again (documents separated by <|endoftext|>).
-  auto files = testing::run_troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
-                       (dir / "tokens.bin").string()});
+  auto files = testing::run_troupe(
+      {"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o", (dir / "tokens.bin").string()});
   ASSERT_EQ(files.exit_code, 0) << files.output;
   EXPECT_THAT(files.output, HasSubstr("2 files"));
   auto back = testing::run_troupe({"tokenizer", "decode", "-t", tok, "--input", (dir / "tokens.bin").string()});
@@ -160,18 +166,20 @@ TEST(Cli, TokenizerTrainEncodeFilesAndJsonlRoundTrip) {
 
   // JSONL with custom field names; a malformed line names file:line and exits 2.
   write_file(dir / "in.jsonl", "{\"prompt\": \"Hello, world\", \"k\": 1}\n");
-  auto js = testing::run_troupe({"tokenizer", "encode", "-t", (source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string(),
-                    "--jsonl", (dir / "in.jsonl").string(), "--text-field", "prompt", "--ids-field", "input_ids",
-                    "-o", (dir / "out.jsonl").string()});
+  auto js = testing::run_troupe({"tokenizer", "encode", "-t",
+                                 (source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string(), "--jsonl",
+                                 (dir / "in.jsonl").string(), "--text-field", "prompt", "--ids-field", "input_ids",
+                                 "-o", (dir / "out.jsonl").string()});
   ASSERT_EQ(js.exit_code, 0) << js.output;
-  EXPECT_EQ(testing::read_file(dir / "out.jsonl"), "{\"input_ids\":[15496,11,995],\"k\":1,\"prompt\":\"Hello, world\"}\n");
+  EXPECT_EQ(testing::read_file(dir / "out.jsonl"),
+            "{\"input_ids\":[15496,11,995],\"k\":1,\"prompt\":\"Hello, world\"}\n");
   write_file(dir / "bad.jsonl", "{\"text\": \"a\"}\n{oops\n");
-  auto bad = testing::run_troupe({"tokenizer", "encode", "-t", tok, "--jsonl", (dir / "bad.jsonl").string(), "-o",
-                     (dir / "o.jsonl").string()});
+  auto bad = testing::run_troupe(
+      {"tokenizer", "encode", "-t", tok, "--jsonl", (dir / "bad.jsonl").string(), "-o", (dir / "o.jsonl").string()});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.output, HasSubstr((dir / "bad.jsonl").string() + ":2: invalid JSON"));
   auto sep = testing::run_troupe({"tokenizer", "encode", "-t", tok, "--input", (dir / "corpus").string(), "-o",
-                     (dir / "t2.bin").string(), "--separator", "<|nope|>"});
+                                  (dir / "t2.bin").string(), "--separator", "<|nope|>"});
   EXPECT_EQ(sep.exit_code, 2);
   EXPECT_THAT(sep.output, HasSubstr("known: <|endoftext|>"));
 }
@@ -188,10 +196,19 @@ TEST(Cli, ConfigShowPrintsOrigins) {
 class QuickstartRun : public ::testing::Test {
  protected:
   std::vector<std::string> run_args(const std::string& name, std::vector<std::string> extra) const {
-    std::vector<std::string> args = {cli_path(), "run", quickstart_config(), "run.dir=" + dir_.path().string(),
-                                     "run.name=" + name, "run.overwrite=false", "runtime.threads=1",
-                                     "task.log_every=1", "task.train_samples=512", "task.eval_every=10",
-                                     "task.sample_every=20", "checkpoint.every=10", "checkpoint.keep_last=0"};
+    std::vector<std::string> args = {cli_path(),
+                                     "run",
+                                     quickstart_config(),
+                                     "run.dir=" + dir_.path().string(),
+                                     "run.name=" + name,
+                                     "run.overwrite=false",
+                                     "runtime.threads=1",
+                                     "task.log_every=1",
+                                     "task.train_samples=512",
+                                     "task.eval_every=10",
+                                     "task.sample_every=20",
+                                     "checkpoint.every=10",
+                                     "checkpoint.keep_last=0"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -226,8 +243,7 @@ TEST_F(QuickstartRun, ResumeAfterKillIsBitExact) {
 
   {
     ChildProcess child(run_args("cut", {"task.steps=60"}), dir_ / "cut.out");
-    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 35; },
-                                    std::chrono::seconds(120)))
+    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 35; }, std::chrono::seconds(120)))
         << child.output();
     child.kill(SIGKILL);
     EXPECT_EQ(child.wait(std::chrono::seconds(30)), 128 + SIGKILL);
@@ -259,8 +275,7 @@ TEST_F(QuickstartRun, ResumeAfterKillIsBitExact) {
 TEST_F(QuickstartRun, SigintCheckpointsAndExitsWith130ThenResumes) {
   {
     ChildProcess child(run_args("int", {"task.steps=100000"}), dir_ / "int.out");
-    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 5; },
-                                    std::chrono::seconds(120)))
+    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 5; }, std::chrono::seconds(120)))
         << child.output();
     // A second process must not write the same run while the first holds it.
     auto second = run_process(run_args("int", {"task.steps=100000"}));
@@ -302,7 +317,8 @@ TEST_F(QuickstartRun, SigtermExitsWith143) {
 TEST_F(QuickstartRun, FailedResumeKeepsLogAndCheckpoints) {
   {
     ChildProcess child(run_args("f", {"task.steps=100000"}), dir_ / "f.out");
-    ASSERT_TRUE(testing::wait_until([&] { return last_step_printed(child.output()) >= 12; }, std::chrono::seconds(120)));
+    ASSERT_TRUE(
+        testing::wait_until([&] { return last_step_printed(child.output()) >= 12; }, std::chrono::seconds(120)));
     child.kill(SIGKILL);
     child.wait(std::chrono::seconds(30));
   }
@@ -322,7 +338,9 @@ TEST_F(QuickstartRun, FailedResumeKeepsLogAndCheckpoints) {
 TEST_F(QuickstartRun, SameSeedSameRunOtherSeedOtherRun) {
   for (auto [name, seed] : std::vector<std::pair<std::string, std::string>>{{"s1", "7"}, {"s2", "7"}, {"s3", "8"}})
     ASSERT_EQ(run_process(run_args(name, {"task.steps=10", "seed=" + seed})).exit_code, 0) << name;
-  auto loss = [&](const std::string& name) { return core::RunLogReader(run_path(name) / "log.h5").metric("train/loss").values; };
+  auto loss = [&](const std::string& name) {
+    return core::RunLogReader(run_path(name) / "log.h5").metric("train/loss").values;
+  };
   EXPECT_EQ(loss("s1"), loss("s2"));
   EXPECT_NE(loss("s1"), loss("s3"));
 }

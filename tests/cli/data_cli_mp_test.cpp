@@ -5,10 +5,10 @@
 
 #include <set>
 
-#include "tokenizers/bpe_tokenizer.h"
 #include "data/token_file.h"
-#include "tokenizers/tokenizer_file.h"
 #include "tests/support/test_support.h"
+#include "tokenizers/bpe_tokenizer.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe {
 namespace {
@@ -43,7 +43,7 @@ TEST(DataCli, PrepareWritesTrainAndValTokenFilesSplitByDocument) {
   ScratchDir dir;
   write_corpus(dir / "corpus");
   auto r = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
-                   (dir / "out").string(), "--val-fraction", "0.2", "--seed", "7", "--threads", "2"});
+                                (dir / "out").string(), "--val-fraction", "0.2", "--seed", "7", "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("train.bin: 4 documents"));
   EXPECT_THAT(r.output, HasSubstr("val.bin: 1 documents"));
@@ -71,16 +71,16 @@ TEST(DataCli, PrepareWritesTrainAndValTokenFilesSplitByDocument) {
   EXPECT_EQ(sources.size(), 5u);
 
   // Same seed, same split; the split changes with the seed (five seeds cannot all pick the same document).
-  auto again = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
-                       (dir / "again").string(), "--val-fraction", "0.2", "--seed", "7"});
+  auto again = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(),
+                                    "--output", (dir / "again").string(), "--val-fraction", "0.2", "--seed", "7"});
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(testing::read_file(dir / "again/val.bin"), testing::read_file(dir / "out/val.bin"));
   EXPECT_EQ(testing::read_file(dir / "again/train.bin"), testing::read_file(dir / "out/train.bin"));
   std::set<std::string> val_docs;
   for (int seed = 1; seed <= 5; ++seed) {
     const fs::path out = dir / ("seed" + std::to_string(seed));
-    auto s = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
-                     out.string(), "--val-fraction", "0.2", "--seed", std::to_string(seed)});
+    auto s = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(),
+                                  "--output", out.string(), "--val-fraction", "0.2", "--seed", std::to_string(seed)});
     ASSERT_EQ(s.exit_code, 0) << s.output;
     val_docs.insert(data::TokenFile(out / "val.bin").info().sources.at(0));
   }
@@ -92,8 +92,9 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
   write_corpus(dir / "corpus");
   // 0.005 * 5 rounds to 0, but val still gets one document; a fraction near 1 still leaves one for train.
   for (const char* fraction : {"0.005", "0.99"}) {
-    auto r = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
-                     (dir / "out").string(), "--val-fraction", fraction, "--separator", "none"});
+    auto r =
+        testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
+                             (dir / "out").string(), "--val-fraction", fraction, "--separator", "none"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const data::TokenFile train(dir / "out/train.bin"), val(dir / "out/val.bin");
     EXPECT_GE(train.info().documents, 1u);
@@ -103,7 +104,7 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
   }
   // --val-fraction 0: everything in train.bin, and no val.bin (an old one is removed).
   auto r = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
-                   (dir / "out").string(), "--val-fraction", "0"});
+                                (dir / "out").string(), "--val-fraction", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(data::TokenFile(dir / "out/train.bin").info().documents, 5u);
   EXPECT_FALSE(fs::exists(dir / "out/val.bin"));
@@ -113,30 +114,31 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
 TEST(DataCli, PrepareErrorsAreClearWithExitCodeTwo) {
   ScratchDir dir;
   write_file(dir / "one.txt", "A single document.\n");
-  auto one = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
-                     (dir / "out").string()});
+  auto one = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(),
+                                  "--output", (dir / "out").string()});
   EXPECT_EQ(one.exit_code, 2) << one.output;
   EXPECT_THAT(one.output, HasSubstr("only one document"));
   EXPECT_FALSE(fs::exists(dir / "out/train.bin"));
-  auto single_ok = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
-                           (dir / "out").string(), "--val-fraction", "0"});
+  auto single_ok = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(),
+                                        "--output", (dir / "out").string(), "--val-fraction", "0"});
   EXPECT_EQ(single_ok.exit_code, 0) << single_ok.output;
 
-  auto fraction = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
-                          (dir / "out").string(), "--val-fraction", "1"});
+  auto fraction = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(),
+                                       "--output", (dir / "out").string(), "--val-fraction", "1"});
   EXPECT_EQ(fraction.exit_code, 2) << fraction.output;
   EXPECT_THAT(fraction.output, HasSubstr("--val-fraction"));
-  auto separator = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
+  auto separator =
+      testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
                            (dir / "out").string(), "--val-fraction", "0", "--separator", "<|nope|>"});
   EXPECT_EQ(separator.exit_code, 2) << separator.output;
   EXPECT_THAT(separator.output, HasSubstr("<|nope|>"));
-  auto missing = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "nothing").string(), "--output",
-                         (dir / "out").string()});
+  auto missing = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "nothing").string(),
+                                      "--output", (dir / "out").string()});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.output, HasSubstr("nothing"));
   write_file(dir / "file", "x");
-  auto not_dir = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(), "--output",
-                         (dir / "file").string(), "--val-fraction", "0"});
+  auto not_dir = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "one.txt").string(),
+                                      "--output", (dir / "file").string(), "--val-fraction", "0"});
   EXPECT_EQ(not_dir.exit_code, 2) << not_dir.output;
   EXPECT_NE(testing::run_troupe({"data", "prepare", "--input", (dir / "one.txt").string()}).exit_code, 0);
   auto help = testing::run_troupe({"data", "prepare", "--help"});

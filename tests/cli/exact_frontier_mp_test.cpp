@@ -17,8 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-using testing::ScratchDir;
 using testing::run_process;
+using testing::ScratchDir;
 using testing::write_file;
 
 constexpr int kVocab = 4;
@@ -67,19 +67,21 @@ TEST(ExactFrontierCli, ReferenceIsExactlyItselfAndSmallerDpoBetaMovesFurther) {
   const auto minutes = std::chrono::seconds(120);
   write_token_file(dir / "tokens.bin", 4000);
   write_file(dir / "ref.yaml",
-             "kind: pretrain\nseed: 5\nrun: {name: ref, dir: " + dir.path().string() + "}\nruntime: {threads: 1}\n"
-             "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 8, vocab_size: 4, dropout: 0.0}\n"
-             "optim: {lr: 3.0e-3, warmup_steps: 0, schedule: constant}\n"
-             "train: {steps: 30, batch_size: 16, eval_every: 100, log_every: 10}\n"
-             "data: {train: " + (dir / "tokens.bin").string() + "}\n");
+             "kind: pretrain\nseed: 5\nrun: {name: ref, dir: " + dir.path().string() +
+                 "}\nruntime: {threads: 1}\n"
+                 "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 8, vocab_size: 4, dropout: 0.0}\n"
+                 "optim: {lr: 3.0e-3, warmup_steps: 0, schedule: constant}\n"
+                 "train: {steps: 30, batch_size: 16, eval_every: 100, log_every: 10}\n"
+                 "data: {train: " +
+                 (dir / "tokens.bin").string() + "}\n");
   auto r = run_process({cli, "train", "pretrain", (dir / "ref.yaml").string()}, minutes);
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   // 1. The reference against itself: KL exactly 0, reward = Σ_y π_ref(y|x) r*(y) from its own distribution dump.
-  const std::vector<std::string> exact = {"--all-prompts", "1", "--response-length", "3", "--pattern", "1,2,3",
-                                          "--threads", "1"};
+  const std::vector<std::string> exact = {"--all-prompts", "1",     "--response-length", "3",
+                                          "--pattern",     "1,2,3", "--threads",         "1"};
   auto eval = [&](const fs::path& policy, const fs::path& json, std::vector<std::string> extra) {
-    std::vector<std::string> a = {cli, "eval", "exact", "-c", policy.string(), "-r", (dir / "ref").string(),
+    std::vector<std::string> a = {cli,      "eval",       "exact", "-c", policy.string(), "-r", (dir / "ref").string(),
                                   "--json", json.string()};
     a.insert(a.end(), exact.begin(), exact.end());
     a.insert(a.end(), extra.begin(), extra.end());
@@ -129,13 +131,17 @@ TEST(ExactFrontierCli, ReferenceIsExactlyItselfAndSmallerDpoBetaMovesFurther) {
              ", \"rejected_ids\": " + json_ids(a_wins ? b : a) + "}\n";
   }
   write_file(dir / "prefs.jsonl", prefs);
-  write_file(dir / "dpo.yaml",
-             "kind: dpo\nseed: 9\nrun: {name: dpo, dir: " + dir.path().string() + "}\nruntime: {threads: 1}\n"
-             "init_from: " + (dir / "ref").string() + "\n"
-             "optim: {lr: 3.0e-3, warmup_steps: 0, schedule: constant}\n"
-             "train: {steps: 40, batch_size: 16, eval_every: 100, log_every: 20}\n"
-             "data: {train: " + (dir / "prefs.jsonl").string() + ", max_length: 8}\n"
-             "sweep:\n  grid:\n    dpo.beta: [0.1, 2.0]\n");
+  write_file(dir / "dpo.yaml", "kind: dpo\nseed: 9\nrun: {name: dpo, dir: " + dir.path().string() +
+                                   "}\nruntime: {threads: 1}\n"
+                                   "init_from: " +
+                                   (dir / "ref").string() +
+                                   "\n"
+                                   "optim: {lr: 3.0e-3, warmup_steps: 0, schedule: constant}\n"
+                                   "train: {steps: 40, batch_size: 16, eval_every: 100, log_every: 20}\n"
+                                   "data: {train: " +
+                                   (dir / "prefs.jsonl").string() +
+                                   ", max_length: 8}\n"
+                                   "sweep:\n  grid:\n    dpo.beta: [0.1, 2.0]\n");
   r = run_process({cli, "run", (dir / "dpo.yaml").string()}, minutes);
   ASSERT_EQ(r.exit_code, 0) << r.output;
 

@@ -33,8 +33,9 @@ models::Gpt saved_model(const std::filesystem::path& dir, int64_t vocab) {
 TEST(CliGenerate, JsonIdsAndLogprobsEqualTheLibrary) {
   ScratchDir dir;
   models::Gpt model = saved_model(dir / "hf", 97);
-  auto r = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,2,3", "--prompt-ids", "40,41",
-                   "-n", "6", "--sample", "--temperature", "0.9", "--top-k", "20", "--seed", "4", "--json"});
+  auto r =
+      testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,2,3", "--prompt-ids", "40,41",
+                           "-n", "6", "--sample", "--temperature", "0.9", "--top-k", "20", "--seed", "4", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   models::GenerationConfig c;
@@ -53,7 +54,8 @@ TEST(CliGenerate, JsonIdsAndLogprobsEqualTheLibrary) {
   }
   // Greedy with and without the KV cache print the same ids.
   auto cached = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "5,6,7", "-n", "8"});
-  auto plain = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "5,6,7", "-n", "8", "--no-cache"});
+  auto plain =
+      testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "5,6,7", "-n", "8", "--no-cache"});
   ASSERT_EQ(cached.exit_code, 0) << cached.output;
   EXPECT_EQ(cached.output, plain.output);
 }
@@ -62,7 +64,8 @@ TEST(CliGenerate, TextPromptsWithATokenizerAndClearErrors) {
   ScratchDir dir;
   saved_model(dir / "hf", 50257);
   const std::string gpt2 = (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string();
-  auto r = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "-t", gpt2, "--prompt", "Hello, world", "-n", "4"});
+  auto r =
+      testing::run_troupe({"generate", "-c", (dir / "hf").string(), "-t", gpt2, "--prompt", "Hello, world", "-n", "4"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.rfind("Hello, world", 0), 0u) << r.output;
   auto missing = testing::run_troupe({"generate", "-c", (dir / "nope").string(), "--prompt-ids", "1"});

@@ -54,8 +54,8 @@ TEST(DataSplit, CutsAtSeparatorLinesAndWritesSftPairs) {
   write_file(dir / "corpus/a.dat", std::string("\0\1\2binary", 9));
   fs::create_symlink("a.txt", dir / "corpus/a.u8");  // fortunes' duplicate links: read once
   const auto r = run_process({testing::cli_path(), "data", "split", "--input", (dir / "corpus").string(), "-o",
-                              (dir / "out").string(), "--min-words", "5", "--prompt-words", "3", "--response-words", "4",
-                              "--val-fraction", "0.2", "--seed", "1"});
+                              (dir / "out").string(), "--min-words", "5", "--prompt-words", "3", "--response-words",
+                              "4", "--val-fraction", "0.2", "--seed", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("1 files (1 binary skipped): 10 documents (1 dropped by length): 8 train, 2 val; "
                                   "10 SFT pairs"));
@@ -107,7 +107,9 @@ class PipelineCli : public ::testing::Test {
            "runtime: {threads: 1}\n"
            "summary: ${run}/summary.json\n"
            "stages:\n"
-           "  - {name: corpus, command: [data, split, --input, " + input + ", -o, '${run}/data', --min-words, '4',"
+           "  - {name: corpus, command: [data, split, --input, " +
+           input +
+           ", -o, '${run}/data', --min-words, '4',"
            "     --prompt-words, '2', --response-words, '4', --val-fraction, '0.2']}\n"
            "  - {name: tokenizer, command: [tokenizer, train, --input, '${run}/data/docs/train', -o,"
            "     '${run}/tok.json', --vocab-size, '280', --special, '<|endoftext|>', --threads, '1']}\n"
@@ -117,7 +119,9 @@ class PipelineCli : public ::testing::Test {
            "     'run.dir=${run}', 'data.train=${run}/tokens/train.bin']}\n"
            "  - {name: evaluate, command: [eval, policies, --reference, '${run}/pretrain', --policy,"
            "     'same=${run}/pretrain', -t, '${run}/tok.json', --prompts, '${run}/data/prompts_val.jsonl',"
-           "     --samples, '3', --reward, lexicon, --lexicon, " + lexicon_ + ", -n, '6', --threads, '1',"
+           "     --samples, '3', --reward, lexicon, --lexicon, " +
+           lexicon_ +
+           ", -n, '6', --threads, '1',"
            "     --out, '${run}/summary.json']}\n";
   }
   void write_pretrain_config() const {
@@ -171,11 +175,29 @@ TEST_F(PipelineCli, RunsEveryStageLogsStagesAndSummaryAndLabelsPreferences) {
   EXPECT_TRUE(fs::is_empty(dir_ / "elsewhere")) << "nothing is written to the working directory";
 
   // The labeller: chosen beats rejected under the same lexicon, for every pair written.
-  const auto lp = run_process({testing::cli_path(), "data", "label-preferences", "--policy",
-                               (run_dir() / "pretrain").string(), "-t", (run_dir() / "tok.json").string(), "--prompts",
-                               (run_dir() / "data/prompts_train.jsonl").string(), "-o", (dir_ / "prefs").string(),
-                               "--reward", "lexicon", "--lexicon", lexicon_, "-n", "12", "--val-fraction", "0",
-                               "--threads", "1", "--seed", "2"});
+  const auto lp = run_process({testing::cli_path(),
+                               "data",
+                               "label-preferences",
+                               "--policy",
+                               (run_dir() / "pretrain").string(),
+                               "-t",
+                               (run_dir() / "tok.json").string(),
+                               "--prompts",
+                               (run_dir() / "data/prompts_train.jsonl").string(),
+                               "-o",
+                               (dir_ / "prefs").string(),
+                               "--reward",
+                               "lexicon",
+                               "--lexicon",
+                               lexicon_,
+                               "-n",
+                               "12",
+                               "--val-fraction",
+                               "0",
+                               "--threads",
+                               "1",
+                               "--seed",
+                               "2"});
   ASSERT_EQ(lp.exit_code, 0) << lp.output;
   const rlhf::LexiconSentimentReward lex(lexicon_);
   const auto pairs = read_jsonl(dir_ / "prefs/train.jsonl");
@@ -186,8 +208,8 @@ TEST_F(PipelineCli, RunsEveryStageLogsStagesAndSummaryAndLabelsPreferences) {
     rj.response_text = p["rejected"];
     EXPECT_GT(lex.score(c), lex.score(rj)) << p.dump();
   }
-  EXPECT_THAT(lp.output, HasSubstr(std::to_string(pairs.size()) + " pairs (" + std::to_string(pairs.size()) +
-                                   " train, 0 val)"));
+  EXPECT_THAT(lp.output,
+              HasSubstr(std::to_string(pairs.size()) + " pairs (" + std::to_string(pairs.size()) + " train, 0 val)"));
 }
 
 TEST_F(PipelineCli, AFailingStageStopsThePipelineAndResumeSkipsFinishedStages) {

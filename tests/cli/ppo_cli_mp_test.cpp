@@ -8,7 +8,6 @@
 //    worker is left running, and `--resume` completes the run with metrics identical to the uninterrupted one.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <chrono>
@@ -22,10 +21,10 @@
 namespace troupe {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::ChildProcess;
-using testing::ScratchDir;
+using ::testing::HasSubstr;
 using testing::run_process;
+using testing::ScratchDir;
 using testing::write_file;
 
 int64_t last_iteration_printed(const std::string& output) {
@@ -56,18 +55,20 @@ class PpoCli : public ::testing::Test {
     write_file(dir_ / "ppo.yaml",
                "kind: ppo\n"
                "seed: 7\n"
-               "run: {dir: " + dir_.path().string() + "/runs}\n"
-               "runtime: {threads: 1}\n"
-               "checkpoint: {every: 5, keep_last: 0}\n"
-               "actor:\n"
-               "  model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 8, dropout: 0.0}\n"
-               "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}\n"
-               "critic: {optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}}\n"
-               "reward: {function: {type: pattern, pattern: [3, 5, 1, 6]}}\n"
-               "prompts: {synthetic_count: 64, synthetic_length: 2}\n"
-               "generation: {max_new_tokens: 4, do_sample: true}\n"
-               "ppo: {iterations: 40, rollout_batch: 32, minibatch: 8, epochs: 2, kl: {init_coef: 0.02}}\n"
-               "placement: {heartbeat_s: 0.2}\n");
+               "run: {dir: " +
+                   dir_.path().string() +
+                   "/runs}\n"
+                   "runtime: {threads: 1}\n"
+                   "checkpoint: {every: 5, keep_last: 0}\n"
+                   "actor:\n"
+                   "  model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 8, dropout: 0.0}\n"
+                   "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}\n"
+                   "critic: {optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}}\n"
+                   "reward: {function: {type: pattern, pattern: [3, 5, 1, 6]}}\n"
+                   "prompts: {synthetic_count: 64, synthetic_length: 2}\n"
+                   "generation: {max_new_tokens: 4, do_sample: true}\n"
+                   "ppo: {iterations: 40, rollout_batch: 32, minibatch: 8, epochs: 2, kl: {init_coef: 0.02}}\n"
+                   "placement: {heartbeat_s: 0.2}\n");
   }
   std::vector<std::string> args(const std::string& name, std::vector<std::string> extra = {}) const {
     std::vector<std::string> a = {testing::cli_path(), "run", (dir_ / "ppo.yaml").string(), "run.name=" + name};
@@ -100,8 +101,8 @@ TEST_F(PpoCli, LearnsThePatternAndWorkerProcessesMatchInproc) {
   // The first minibatch of every update saw ratio 1 exactly (the actor asserts it; the log shows it).
   EXPECT_EQ(log.metric("policy/version").values.back(), 40.0);
   // The run directory is a model `troupe generate` can use: greedy continuations follow the pattern.
-  auto gen = run_process({testing::cli_path(), "generate", "-c", run("inproc").string(), "--prompt-ids", "2,4", "-n", "4",
-                          "--no-stop", "--json"});
+  auto gen = run_process({testing::cli_path(), "generate", "-c", run("inproc").string(), "--prompt-ids", "2,4", "-n",
+                          "4", "--no-stop", "--json"});
   ASSERT_EQ(gen.exit_code, 0) << gen.output;
   const auto ids = nlohmann::json::parse(gen.output)[0]["ids"].get<std::vector<int64_t>>();
   ASSERT_EQ(ids.size(), 4u);
@@ -164,8 +165,8 @@ TEST_F(PpoCli, KilledCriticStopsTheRunAndResumeMatchesAnUninterruptedRun) {
 TEST_F(PpoCli, StoppedCriticIsAnErrorWithinSecondsNotAtTheRequestTimeout) {
   int critic = -1;
   ChildProcess controller(args("stopped", {"placement.mode=processes", "ppo.iterations=400"}), dir_ / "stopped.out");
-  ASSERT_TRUE(testing::wait_until([&] { return last_iteration_printed(controller.output()) >= 11; },
-                                  std::chrono::seconds(120)))
+  ASSERT_TRUE(
+      testing::wait_until([&] { return last_iteration_printed(controller.output()) >= 11; }, std::chrono::seconds(120)))
       << controller.output();
   {
     std::ifstream in(run("stopped") / "workers" / "critic.pid");
@@ -180,7 +181,8 @@ TEST_F(PpoCli, StoppedCriticIsAnErrorWithinSecondsNotAtTheRequestTimeout) {
   EXPECT_THAT(controller.output(), HasSubstr("worker role critic rank 0"));
   EXPECT_THAT(controller.output(), HasSubstr("is stopped"));
   EXPECT_FALSE(process_alive(critic)) << "the stopped worker was left behind";
-  EXPECT_TRUE(std::filesystem::exists(run("stopped") / "checkpoints" / "step_00000010")) << "the last checkpoint is kept";
+  EXPECT_TRUE(std::filesystem::exists(run("stopped") / "checkpoints" / "step_00000010"))
+      << "the last checkpoint is kept";
 }
 
 // Actor, critic and reference as data-parallel groups of 2 MPI ranks each (each group its own mpirun): every rank

@@ -16,8 +16,8 @@ namespace troupe {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::ScratchDir;
 using testing::run_process;
+using testing::ScratchDir;
 using testing::write_file;
 
 // Chosen answers are cheerful, rejected ones gloomy; the prompts vary.
@@ -38,12 +38,16 @@ class PreferenceCli : public ::testing::Test {
   void SetUp() override {
     write_file(dir_ / "train.jsonl", preference_jsonl(32, 0));
     write_file(dir_ / "val.jsonl", preference_jsonl(16, 100));
-    base_ = "seed: 3\n"
-            "run: {dir: " + dir_.path().string() + "/runs}\n"
-            "runtime: {threads: 1}\n"
-            "model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 50257, dropout: 0.0}\n"
-            "data: {train: " + (dir_ / "train.jsonl").string() + ", val: " + (dir_ / "val.jsonl").string() +
-            ", tokenizer: " + (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string() + "}\n";
+    base_ =
+        "seed: 3\n"
+        "run: {dir: " +
+        dir_.path().string() +
+        "/runs}\n"
+        "runtime: {threads: 1}\n"
+        "model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 50257, dropout: 0.0}\n"
+        "data: {train: " +
+        (dir_ / "train.jsonl").string() + ", val: " + (dir_ / "val.jsonl").string() +
+        ", tokenizer: " + (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string() + "}\n";
   }
   testing::ProcessResult train(const std::string& kind, const std::string& yaml, std::vector<std::string> extra) {
     write_file(dir_ / (kind + ".yaml"), "kind: " + kind + "\n" + base_ + yaml);
@@ -57,8 +61,9 @@ class PreferenceCli : public ::testing::Test {
 };
 
 TEST_F(PreferenceCli, RewardModelLearnsToRankAndRecordsRewardStatistics) {
-  auto r = train("rm", "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
-                       "train: {steps: 40, batch_size: 8, eval_every: 20, log_every: 10}\n",
+  auto r = train("rm",
+                 "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
+                 "train: {steps: 40, batch_size: 8, eval_every: 20, log_every: 10}\n",
                  {"run.name=rm"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("rm data: 32 pairs (0 truncated, 0 dropped)"));
@@ -81,9 +86,10 @@ TEST_F(PreferenceCli, RewardModelLearnsToRankAndRecordsRewardStatistics) {
 }
 
 TEST_F(PreferenceCli, DpoStartsAtLogTwoLearnsThePreferenceAndMatchesAcrossRanks) {
-  const std::string yaml = "optim: {lr: 1.0e-2, warmup_steps: 2}\n"
-                           "train: {steps: 16, batch_size: 8, eval_every: 16, log_every: 4}\n"
-                           "dpo: {beta: 0.1}\n";
+  const std::string yaml =
+      "optim: {lr: 1.0e-2, warmup_steps: 2}\n"
+      "train: {steps: 16, batch_size: 8, eval_every: 16, log_every: 4}\n"
+      "dpo: {beta: 0.1}\n";
   auto r = train("dpo", yaml, {"run.name=dpo"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("reference log-probs of 48 pairs computed once (sum per response)"));
@@ -104,9 +110,10 @@ TEST_F(PreferenceCli, DpoStartsAtLogTwoLearnsThePreferenceAndMatchesAcrossRanks)
   EXPECT_NEAR(core::RunLogReader(run("ipo") / "log.h5").metric("train/loss").values.front(), 25.0, 1e-4);
 
   // Two ranks, each half of the same global batch of 8, give the same losses.
-  std::vector<std::string> two = {TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2", "--mca",
-                                  "btl", "self,vader", testing::cli_path(), "train", "dpo",
-                                  (dir_ / "dpo.yaml").string(), "run.name=dpo2"};
+  std::vector<std::string> two = {
+      TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe",   "-np",   "2",   "--mca",
+      "btl",          "self,vader",          testing::cli_path(), "train", "dpo", (dir_ / "dpo.yaml").string(),
+      "run.name=dpo2"};
   auto r2 = run_process(two, std::chrono::seconds(180));
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
   const auto loss2 = core::RunLogReader(run("dpo2") / "log.h5").metric("train/loss");

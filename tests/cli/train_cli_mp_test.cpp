@@ -20,31 +20,35 @@
 namespace troupe {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::ChildProcess;
-using testing::ScratchDir;
+using ::testing::HasSubstr;
 using testing::last_step_printed;
 using testing::run_process;
+using testing::ScratchDir;
 using testing::write_file;
-
 
 class TrainCli : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::write_learnable_tokens(dir_ / "train.bin", 20000, 1);
     testing::write_learnable_tokens(dir_ / "val.bin", 3000, 2);
-    write_file(dir_ / "pre.yaml", "kind: pretrain\n"
-                                  "seed: 5\n"
-                                  "run: {dir: " + dir_.path().string() + "/runs}\n"
-                                  "runtime: {threads: 1}\n"
-                                  "checkpoint: {every: 10, keep_last: 0}\n"
-                                  "model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 97, dropout: 0.1}\n"
-                                  "optim: {lr: 1.0e-2, min_lr: 1.0e-3, warmup_steps: 5}\n"
-                                  "train: {steps: 40, batch_size: 8, grad_accum: 2, eval_every: 10, eval_batches: 0, log_every: 1}\n"
-                                  "data: {train: " + (dir_ / "train.bin").string() + ", val: " + (dir_ / "val.bin").string() + "}\n");
+    write_file(dir_ / "pre.yaml",
+               "kind: pretrain\n"
+               "seed: 5\n"
+               "run: {dir: " +
+                   dir_.path().string() +
+                   "/runs}\n"
+                   "runtime: {threads: 1}\n"
+                   "checkpoint: {every: 10, keep_last: 0}\n"
+                   "model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 97, dropout: 0.1}\n"
+                   "optim: {lr: 1.0e-2, min_lr: 1.0e-3, warmup_steps: 5}\n"
+                   "train: {steps: 40, batch_size: 8, grad_accum: 2, eval_every: 10, eval_batches: 0, log_every: 1}\n"
+                   "data: {train: " +
+                   (dir_ / "train.bin").string() + ", val: " + (dir_ / "val.bin").string() + "}\n");
   }
   std::vector<std::string> args(const std::string& name, std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a = {testing::cli_path(), "train", "pretrain", (dir_ / "pre.yaml").string(), "run.name=" + name};
+    std::vector<std::string> a = {testing::cli_path(), "train", "pretrain", (dir_ / "pre.yaml").string(),
+                                  "run.name=" + name};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -105,14 +109,18 @@ TEST_F(TrainCli, SftTrainsOnResponsesAndKindMismatchesAreErrors) {
              std::to_string(i + 1) + "\"}\n";
   }
   write_file(dir_ / "sft.jsonl", jsonl);
-  write_file(dir_ / "sft.yaml", "kind: sft\n"
-                                "run: {dir: " + dir_.path().string() + "/runs, name: sft}\n"
-                                "runtime: {threads: 1}\n"
-                                "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 32, vocab_size: 50257}\n"
-                                "optim: {warmup_steps: 1}\n"
-                                "train: {steps: 4, batch_size: 4, eval_every: 2, log_every: 1}\n"
-                                "data: {train: " + (dir_ / "sft.jsonl").string() + ", val: " + (dir_ / "sft.jsonl").string() +
-                                ", tokenizer: " + (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string() + "}\n");
+  write_file(dir_ / "sft.yaml",
+             "kind: sft\n"
+             "run: {dir: " +
+                 dir_.path().string() +
+                 "/runs, name: sft}\n"
+                 "runtime: {threads: 1}\n"
+                 "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 32, vocab_size: 50257}\n"
+                 "optim: {warmup_steps: 1}\n"
+                 "train: {steps: 4, batch_size: 4, eval_every: 2, log_every: 1}\n"
+                 "data: {train: " +
+                 (dir_ / "sft.jsonl").string() + ", val: " + (dir_ / "sft.jsonl").string() + ", tokenizer: " +
+                 (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string() + "}\n");
   auto r = run_process({testing::cli_path(), "train", "sft", (dir_ / "sft.yaml").string()});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("sft data: 12 examples (0 truncated, 0 dropped)"));
@@ -134,9 +142,10 @@ TEST_F(TrainCli, SftTrainsOnResponsesAndKindMismatchesAreErrors) {
   EXPECT_EQ(g1.output, g2.output);
 
   // Data parallel SFT: two ranks, each half of the same global batch of 4, log the losses of one rank.
-  std::vector<std::string> two = {TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2",
-                                  "--mca", "btl", "self,vader", testing::cli_path(), "train", "sft",
-                                  (dir_ / "sft.yaml").string(), "run.name=sft2"};
+  std::vector<std::string> two = {
+      TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe",   "-np",   "2",   "--mca",
+      "btl",          "self,vader",          testing::cli_path(), "train", "sft", (dir_ / "sft.yaml").string(),
+      "run.name=sft2"};
   auto r2 = run_process(two, std::chrono::seconds(180));
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
   core::RunLogReader log2(run("sft2") / "log.h5");
@@ -161,8 +170,16 @@ TEST_F(TrainCli, TwoMpiRanksMatchOneRankOnTheSameGlobalBatch) {
   std::vector<std::string> one = args("one", common);
   auto r1 = run_process(one);
   ASSERT_EQ(r1.exit_code, 0) << r1.output;
-  std::vector<std::string> two = {TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2",
-                                  "--mca", "btl", "self,vader", "-x", "OMPI_MCA_rmaps_base_oversubscribe=1"};
+  std::vector<std::string> two = {TROUPE_MPIEXEC,
+                                  "--allow-run-as-root",
+                                  "--oversubscribe",
+                                  "-np",
+                                  "2",
+                                  "--mca",
+                                  "btl",
+                                  "self,vader",
+                                  "-x",
+                                  "OMPI_MCA_rmaps_base_oversubscribe=1"};
   const auto rest = args("two", common);
   two.insert(two.end(), rest.begin(), rest.end());
   auto r2 = run_process(two, std::chrono::seconds(180));

@@ -7,8 +7,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "core/subprocess.h"
 #include "core/errors.h"
+#include "core/subprocess.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::cluster {

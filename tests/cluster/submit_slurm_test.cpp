@@ -15,10 +15,10 @@
 #include <regex>
 #include <thread>
 
-#include "core/subprocess.h"
 #include "core/errors.h"
-#include "core/runtime.h"
 #include "core/run_log.h"
+#include "core/runtime.h"
+#include "core/subprocess.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::cluster {
@@ -419,15 +419,14 @@ TEST_F(SlurmTest, SweepRunsAsAJobArray) {
   EXPECT_THAT(status.output, HasSubstr("step 60 at"));
 }
 
-
 // PPO under Slurm: with placement.launcher auto, each role group is a job step of its own (srun --mpi=pmix), the
 // workers bind every interface and publish this host's name, and the run finishes like a local one.
 TEST_F(SlurmTest, PpoRolesRunAsJobSteps) {
   const fs::path run = runs() / "ppo";
-  const auto submit = troupe({"submit", (testing::source_dir() / "experiments/quickstart/ppo.yaml").string(),
-                              "run.dir=" + runs().string(), "run.name=ppo", "ppo.iterations=6", "checkpoint.every=3",
-                              "placement.transport=tcp", "placement.bind_host=0.0.0.0",
-                              "placement.colocate=['reward,reference']"});
+  const auto submit =
+      troupe({"submit", (testing::source_dir() / "experiments/quickstart/ppo.yaml").string(),
+              "run.dir=" + runs().string(), "run.name=ppo", "ppo.iterations=6", "checkpoint.every=3",
+              "placement.transport=tcp", "placement.bind_host=0.0.0.0", "placement.colocate=['reward,reference']"});
   ASSERT_EQ(submit.exit_code, 0) << submit.output;
   const std::string id = submitted_id(submit.output);
   ASSERT_FALSE(id.empty()) << submit.output;

@@ -98,7 +98,8 @@ TEST(Sweep, ErrorsNameFileLineAndKey) {
               AllOf(HasSubstr("sweep.yaml:2:3"), HasSubstr("unknown key 'sweep.gird'"),
                     HasSubstr("did you mean 'sweep.grid'")));
   EXPECT_THAT(sweep_error_of("sweep:\n  list: []\n"), AllOf(HasSubstr("sweep.yaml:2:9"), HasSubstr("non-empty list")));
-  EXPECT_THAT(sweep_error_of("sweep:\n  list:\n    - 3\n"), AllOf(HasSubstr("sweep.yaml:3:7"), HasSubstr("sweep.list[0]")));
+  EXPECT_THAT(sweep_error_of("sweep:\n  list:\n    - 3\n"),
+              AllOf(HasSubstr("sweep.yaml:3:7"), HasSubstr("sweep.list[0]")));
   EXPECT_THAT(sweep_error_of("sweep:\n  list:\n    - {run.name: x}\n"),
               AllOf(HasSubstr("sweep.yaml:3:8"), HasSubstr("cannot set kind, run.name")));
   EXPECT_THAT(sweep_error_of("sweep:\n  grid:\n    a: [1]\n  list:\n    - {a: 2}\n"),

@@ -26,12 +26,11 @@ std::vector<fs::path> temporaries(const fs::path& root) {
 }
 
 // Starts the helper, waits until it reports `line_part`, kills it, returns its output.
-std::string kill_writer_after(const fs::path& root, const std::string& mode,
-                              const std::string& line_part, const fs::path& log) {
-  ChildProcess writer({troupe::testing::helper_path("checkpoint_writer_helper"), root.string(), mode},
-                      log);
-  const bool reached = troupe::testing::wait_until(
-      [&] { return writer.output().find(line_part) != std::string::npos; }, 120s);
+std::string kill_writer_after(const fs::path& root, const std::string& mode, const std::string& line_part,
+                              const fs::path& log) {
+  ChildProcess writer({troupe::testing::helper_path("checkpoint_writer_helper"), root.string(), mode}, log);
+  const bool reached =
+      troupe::testing::wait_until([&] { return writer.output().find(line_part) != std::string::npos; }, 120s);
   EXPECT_TRUE(reached) << "helper output:\n" << writer.output();
   writer.kill(SIGKILL);
   EXPECT_EQ(writer.wait(30s), 128 + SIGKILL) << writer.output();
@@ -51,8 +50,8 @@ void expect_only_step_one(const fs::path& root) {
   const auto loaded = manager.load_latest();
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->step, 1);
-  EXPECT_TRUE(torch::equal(loaded->tensor_groups.at("model").at("w"),
-                           torch::tensor({{0.0f, 0.5f, 1.0f}, {1.5f, 2.0f, 2.5f}})));
+  EXPECT_TRUE(
+      torch::equal(loaded->tensor_groups.at("model").at("w"), torch::tensor({{0.0f, 0.5f, 1.0f}, {1.5f, 2.0f, 2.5f}})));
   EXPECT_EQ(loaded->get<std::string>("marker"), "complete");
   EXPECT_EQ(manager.latest_hint(), "step_00000001");
   EXPECT_EQ(manager.complete_steps(), (std::vector<int64_t>{1}));

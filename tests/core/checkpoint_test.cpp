@@ -1,6 +1,8 @@
 // Tests for core/checkpoint*.h: round trips of every kind of state, pruning, the latest pointer,
 // recovery past broken checkpoints, error messages, and a bit-exact training resume.
 // Crash-during-save behaviour with a real killed process lives in checkpoint_crash_mp_test.cpp.
+#include "core/checkpoint.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -13,7 +15,6 @@
 #include <numeric>
 #include <random>
 
-#include "core/checkpoint.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::core {
@@ -37,9 +38,7 @@ CheckpointState small_state(int64_t step) {
   return s;
 }
 
-float first_value(const CheckpointState& s) {
-  return s.tensor_groups.at("model").at("w")[0][0].item<float>();
-}
+float first_value(const CheckpointState& s) { return s.tensor_groups.at("model").at("w")[0][0].item<float>(); }
 
 // Asserts `fn` throws DataError whose message contains every one of `parts`.
 template <class Fn>
@@ -48,8 +47,8 @@ void expect_data_error(Fn&& fn, const std::vector<std::string>& parts) {
     fn();
     ADD_FAILURE() << "expected DataError";
   } catch (const DataError& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-        << "message lacks '" << part << "': " << e.what();
+    for (const auto& part : parts)
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << "message lacks '" << part << "': " << e.what();
   }
 }
 
@@ -67,7 +66,7 @@ TEST(Checkpoint, TensorGroupsRoundTripEveryDtype) {
   g["bf16"] = torch::tensor({1.0f, 2.5f, -0.125f}).to(torch::kBFloat16);
   g["f16"] = torch::tensor({1.0f, 65504.0f}).to(torch::kFloat16);
   g["transposed"] = torch::arange(6, torch::kFloat32).reshape({2, 3}).t();  // non-contiguous (3, 2)
-  g["scalar"] = torch::tensor(42.0);                                         // 0-d
+  g["scalar"] = torch::tensor(42.0);                                        // 0-d
   g["empty"] = torch::zeros({0, 3});
   g["layer.0.weight"] = torch::ones({2});  // dotted names, as module parameters have
   s.tensor_groups["other"]["x"] = torch::tensor({9});
@@ -315,8 +314,8 @@ TEST(Checkpoint, ObserverSeesEveryFileAndManifestLast) {
   s.add_optimizer("sgd", sgd);
   s.add_rng("data", std::mt19937_64(1));
   manager.save(s);
-  EXPECT_EQ(seen, (std::vector<std::string>{"critic.pt", "model.pt", "sgd.optim.pt", "rng.bin",
-                                            "manifest.json", "manifest.bin", "latest"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"critic.pt", "model.pt", "sgd.optim.pt", "rng.bin", "manifest.json",
+                                            "manifest.bin", "latest"}));
   const std::string json = troupe::testing::read_file(dir / "step_00000004" / "manifest.json");
   EXPECT_NE(json.find("\"version\": 1"), std::string::npos) << json;
   EXPECT_NE(json.find("\"step\": 4"), std::string::npos) << json;
@@ -412,14 +411,12 @@ TEST(Checkpoint, LoadModuleNamesEveryMismatchAndChangesNothing) {
   TwoLayer wider(3, 5);
   const torch::Tensor before = wider->fc1->weight.clone();
   expect_data_error([&] { s.load_module("net", *wider); },
-                    {"'net'", "'fc1.weight' has shape [4, 3] in the checkpoint but [5, 3]",
-                     "'fc2.weight'"});
+                    {"'net'", "'fc1.weight' has shape [4, 3] in the checkpoint but [5, 3]", "'fc2.weight'"});
   EXPECT_TRUE(torch::equal(wider->fc1->weight, before));
 
   s.tensor_groups["net"].erase("fc2.bias");
   s.tensor_groups["net"]["fc3.weight"] = torch::zeros({1});
-  expect_data_error([&] { s.load_module("net", *TwoLayer(3, 4)); },
-                    {"missing 'fc2.bias'", "unexpected 'fc3.weight'"});
+  expect_data_error([&] { s.load_module("net", *TwoLayer(3, 4)); }, {"missing 'fc2.bias'", "unexpected 'fc3.weight'"});
   expect_data_error([&] { s.load_module("critic", *TwoLayer(3, 4)); }, {"'critic'", "net"});
 }
 
@@ -461,7 +458,7 @@ struct TinyRun {
 
   void train_step() {
     const torch::Tensor x = torch::linspace(-1, 1, 128).reshape({32, 4});  // (32, 4)
-    const torch::Tensor y = x.sum(1, /*keepdim=*/true).sin();             // (32, 1)
+    const torch::Tensor y = x.sum(1, /*keepdim=*/true).sin();              // (32, 1)
     std::vector<int64_t> order(32);
     std::iota(order.begin(), order.end(), 0);
     std::shuffle(order.begin(), order.end(), shuffle);

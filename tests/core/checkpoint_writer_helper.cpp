@@ -1,12 +1,12 @@
 // Test helper for checkpoint_crash_mp_test: saves checkpoint step 1 completely, then starts
 // step 2 and blocks forever inside the save so the test can SIGKILL it mid-write.
 // Usage: troupe_checkpoint_writer_helper <root> first|before-manifest. Not a benchmark.
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 #include <string>
-#include <torch/torch.h>
 
 #include "core/checkpoint.h"
 #include "core/errors.h"

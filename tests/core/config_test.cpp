@@ -13,12 +13,14 @@
 namespace troupe::core {
 namespace {
 
+using ::testing::HasSubstr;
 using troupe::testing::ScratchDir;
 using troupe::testing::write_file;
-using ::testing::HasSubstr;
 
 enum class Shade { kLight, kDark };
-constexpr auto config_names(Shade) { return std::array{std::pair{Shade::kLight, "light"}, std::pair{Shade::kDark, "dark"}}; }
+constexpr auto config_names(Shade) {
+  return std::array{std::pair{Shade::kLight, "light"}, std::pair{Shade::kDark, "dark"}};
+}
 
 struct TestSection {
   Shade shade = Shade::kLight;
@@ -264,9 +266,9 @@ TEST_F(ConfigTest, BaseCycleIsDetected) {
 
 TEST_F(ConfigTest, OverridesOfEveryType) {
   write_file(dir_ / "a.yaml", "test:\n  count: 1\n");
-  auto cfg = load("a.yaml", {"test.count=12", "test.lr=1e-4", "test.flag=true", "test.label=two words",
-                             "test.dims=[7, 8]", "test.tags=[p, q]", "test.env.X=1", "test.maybe=0.5",
-                             "seed=-5", "runtime.log_level=debug"});
+  auto cfg =
+      load("a.yaml", {"test.count=12", "test.lr=1e-4", "test.flag=true", "test.label=two words", "test.dims=[7, 8]",
+                      "test.tags=[p, q]", "test.env.X=1", "test.maybe=0.5", "seed=-5", "runtime.log_level=debug"});
   const auto& c = cfg.value;
   EXPECT_EQ(c.test.count, 12);
   EXPECT_DOUBLE_EQ(c.test.lr, 1e-4);

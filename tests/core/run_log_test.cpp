@@ -287,8 +287,10 @@ TEST(RunLog, TruncatedLogIsOneClearLineForReadersAndAppenders) {
   for (int purpose = 0; purpose < 2; ++purpose) {
     std::string message;
     try {
-      if (purpose == 0) RunLogReader r(file);
-      else RunLog::open_for_append(file);
+      if (purpose == 0)
+        RunLogReader r(file);
+      else
+        RunLog::open_for_append(file);
     } catch (const IoError& e) {
       message = e.what();
     }

@@ -1,11 +1,11 @@
 // Tests for core/seeding.h: pinned reference values, determinism, distinct seeds per role and
 // rank, and torch seeding. Not a statistical test of SplitMix64's quality.
+#include "core/seeding.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <set>
-
-#include "core/seeding.h"
 
 namespace troupe::core {
 namespace {

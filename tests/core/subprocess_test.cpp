@@ -4,10 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-
-#include <fstream>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <fstream>
 
 #include "core/errors.h"
 #include "core/runtime.h"
@@ -120,7 +120,8 @@ TEST(Subprocess, ParentDeathSignalReachesTheChild) {
     ::pause();
     ::_exit(0);
   }
-  ASSERT_TRUE(testing::wait_until([&] { return std::filesystem::exists(pid_file) && !testing::read_file(pid_file).empty(); }, 10s));
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return std::filesystem::exists(pid_file) && !testing::read_file(pid_file).empty(); }, 10s));
   const int grandchild = std::stoi(testing::read_file(pid_file));
   ::kill(middle, SIGKILL);
   int status = 0;
@@ -133,13 +134,10 @@ TEST(Subprocess, ParentDeathSignalReachesTheChild) {
     const size_t close = text.rfind(')');
     return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
   };
-  EXPECT_TRUE(testing::wait_until([&] { return !alive(); }, 10s))
-      << "the grandchild outlived its SIGKILLed parent";
+  EXPECT_TRUE(testing::wait_until([&] { return !alive(); }, 10s)) << "the grandchild outlived its SIGKILLed parent";
 }
 
-TEST(Subprocess, QuotesCommandsForMessages) {
-  EXPECT_EQ(join_command({"a", "b c", "it's"}), "a 'b c' 'it'\\''s'");
-}
+TEST(Subprocess, QuotesCommandsForMessages) { EXPECT_EQ(join_command({"a", "b c", "it's"}), "a 'b c' 'it'\\''s'"); }
 
 }  // namespace
 }  // namespace troupe::core

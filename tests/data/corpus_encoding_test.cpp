@@ -10,19 +10,19 @@
 #include <random>
 
 #include "core/errors.h"
-#include "tokenizers/corpus.h"
-#include "tokenizers/pretokenizer.h"
-#include "tokenizers/foreign_formats.h"
-#include "tests/support/tokenizer_test_data.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tokenizer_test_data.h"
+#include "tokenizers/corpus.h"
+#include "tokenizers/foreign_formats.h"
+#include "tokenizers/pretokenizer.h"
 
 namespace troupe::data {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-using testing::ScratchDir;
 using testing::read_file;
+using testing::ScratchDir;
 using testing::write_file;
 
 using Vector = testing::TokenizerVector;
@@ -31,7 +31,6 @@ using namespace tokenizers;
 using testing::concat;
 using testing::corpus_text;
 using testing::error_message;
-
 
 // ---- token files ------------------------------------------------------------------------------------------
 
@@ -91,7 +90,8 @@ TEST(TokenFiles, FailuresLeaveNothingBehindAndTruncationIsDetected) {
   ScratchDir dir;
   write_file(dir / "a.txt", "fine");
   EncodeFilesOptions options;
-  EXPECT_THROW(encode_files_to_token_file(testing::gpt2_tokenizer(), {dir / "a.txt", dir / "missing.txt"}, dir / "t.bin", options),
+  EXPECT_THROW(encode_files_to_token_file(testing::gpt2_tokenizer(), {dir / "a.txt", dir / "missing.txt"},
+                                          dir / "t.bin", options),
                IoError);
   EXPECT_FALSE(fs::exists(dir / "t.bin"));
   EXPECT_FALSE(fs::exists(dir / "t.bin.tmp"));
@@ -141,7 +141,8 @@ TEST(Jsonl, BadLinesNameFileAndLineAndWriteNothing) {
   JsonlEncodeOptions options;
   auto try_input = [&](const std::string& text) {
     write_file(dir / "in.jsonl", text);
-    const std::string message = error_message([&] { encode_jsonl(testing::gpt2_tokenizer(), dir / "in.jsonl", dir / "o.jsonl", options); });
+    const std::string message =
+        error_message([&] { encode_jsonl(testing::gpt2_tokenizer(), dir / "in.jsonl", dir / "o.jsonl", options); });
     EXPECT_FALSE(fs::exists(dir / "o.jsonl"));
     EXPECT_FALSE(fs::exists(dir / "o.jsonl.tmp"));
     return message;
@@ -156,7 +157,6 @@ TEST(Jsonl, BadLinesNameFileAndLineAndWriteNothing) {
   encode_jsonl(testing::gpt2_tokenizer(), dir / "in.jsonl", dir / "o.jsonl", options);
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "o.jsonl"))["ids"], nlohmann::json({87, 50256}));
 }
-
 
 }  // namespace
 }  // namespace troupe::data

@@ -10,8 +10,8 @@
 #include <set>
 
 #include "core/errors.h"
-#include "tokenizers/tokenizer_file.h"
 #include "tests/support/test_support.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::data {
 namespace {

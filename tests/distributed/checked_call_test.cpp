@@ -1,12 +1,13 @@
 // The MPI/ZeroMQ checking helpers turn a failed C call into an IoError with the call site
 // and the library's message.
+#include "distributed/checked_call.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <zmq.h>
 
 #include "core/errors.h"
-#include "distributed/checked_call.h"
 #include "distributed/library_versions.h"
 
 namespace troupe::distributed {

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "distributed/communicator.h"
 #include "core/errors.h"
+#include "distributed/communicator.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::distributed {
@@ -14,10 +14,10 @@ namespace {
 
 TEST(MpiCommunicator, CollectivesAgreeWithRankArithmetic) {
   for (int n : {2, 3, 4}) {
-    const auto r = testing::run_process({TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np",
-                                         std::to_string(n), "--mca", "btl", "self,vader",
-                                         testing::helper_path("communicator_helper")},
-                                        std::chrono::seconds(120));
+    const auto r =
+        testing::run_process({TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", std::to_string(n),
+                              "--mca", "btl", "self,vader", testing::helper_path("communicator_helper")},
+                             std::chrono::seconds(120));
     EXPECT_EQ(r.exit_code, 0) << "np " << n << ":\n" << r.output;
     for (int rank = 0; rank < n; ++rank)
       EXPECT_THAT(r.output, ::testing::HasSubstr("rank " + std::to_string(rank) + " of " + std::to_string(n) +

@@ -1,6 +1,8 @@
 // Tests for distributed/thread_communicator.h and distributed/data_parallel.h in one process: every collective of
 // the in-memory group per rank count against its definition, deadlines and mismatched collectives, the row-sharding
 // rule, and the gradient all-reduce and row gather that the trainer and the roles use.
+#include "distributed/data_parallel.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -8,7 +10,6 @@
 #include <functional>
 
 #include "core/errors.h"
-#include "distributed/data_parallel.h"
 #include "distributed/thread_communicator.h"
 #include "tests/support/test_support.h"
 
@@ -77,8 +78,10 @@ TEST(ThreadCommunicator, RanksCallingDifferentCollectivesIsAProtocolError) {
   EXPECT_THROW(on_group(2,
                         [](int rank, distributed::Communicator& comm) {
                           torch::Tensor t = torch::ones({2});
-                          if (rank == 0) comm.allreduce_sum(t);
-                          else comm.broadcast(t, 0);
+                          if (rank == 0)
+                            comm.allreduce_sum(t);
+                          else
+                            comm.broadcast(t, 0);
                         }),
                Error);
 }

@@ -29,8 +29,10 @@ TEST(GroupRelay, BroadcastDeliversTheMessageToEveryRank) {
     m.tensors = {{"x", torch::arange(12, torch::kFloat).reshape({3, 4})}, {"ids", torch::tensor({1, 2}, torch::kLong)}};
     std::vector<Message> got(static_cast<size_t>(world));
     testing::on_rank_threads(world, [&](int rank) {
-      if (rank == 0) broadcast_request(*group[0], m);
-      else got[static_cast<size_t>(rank)] = receive_request(*group[rank]);
+      if (rank == 0)
+        broadcast_request(*group[0], m);
+      else
+        got[static_cast<size_t>(rank)] = receive_request(*group[rank]);
     });
     for (int r = 1; r < world; ++r) {
       const Message& g = got[static_cast<size_t>(r)];

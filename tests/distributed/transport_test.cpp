@@ -8,12 +8,11 @@
 #include <torch/torch.h>
 #include <zmq.h>
 
-#include <zmq.hpp>
-
 #include <atomic>
 #include <future>
 #include <regex>
 #include <thread>
+#include <zmq.hpp>
 
 #include "core/errors.h"
 #include "distributed/checked_call.h"

@@ -30,9 +30,9 @@ TEST(WorkerLaunch, OneProcessPerGroupWithEndpointsAndRendezvousKeys) {
   const auto plan = plan_worker_launches({{{"actor"}, 1, ""}, {{"reward", "reference"}, 1, ""}}, options());
   ASSERT_EQ(plan.size(), 2u);
   EXPECT_EQ(plan[0].label, "actor");
-  EXPECT_THAT(plan[0].argv, ElementsAre("/opt/troupe", "worker", "--config", "/r/config.yaml", "--role", "actor",
-                                        "--endpoint", "ipc:///tmp/troupe-7-actor.sock", "--endpoint-file",
-                                        "/r/workers/actor.endpoint"));
+  EXPECT_THAT(plan[0].argv,
+              ElementsAre("/opt/troupe", "worker", "--config", "/r/config.yaml", "--role", "actor", "--endpoint",
+                          "ipc:///tmp/troupe-7-actor.sock", "--endpoint-file", "/r/workers/actor.endpoint"));
   EXPECT_EQ(plan[0].log, "/r/workers/actor.log");
   EXPECT_EQ(plan[1].label, "reward+reference");
   EXPECT_EQ(plan[1].keys.at("reference"), "reference.endpoint");
@@ -81,9 +81,11 @@ TEST(FileStore, SetGetWaitAndDeadlines) {
   EXPECT_THAT([&] { store.wait("reward.endpoint", 100ms, {}, "the endpoint of role reward"); },
               ::testing::ThrowsMessage<TimeoutError>(HasSubstr("the endpoint of role reward did not appear")));
   int checks = 0;
-  EXPECT_THROW(store.wait("reward.endpoint", 10s, [&] {
-    if (++checks == 3) throw Error("worker died");
-  }), Error);
+  EXPECT_THROW(store.wait("reward.endpoint", 10s,
+                          [&] {
+                            if (++checks == 3) throw Error("worker died");
+                          }),
+               Error);
   EXPECT_EQ(checks, 3);
 }
 

@@ -29,7 +29,7 @@ TEST(ExactEval, EnumeratesResponsesLexicographically) {
   EXPECT_EQ(row(y, 3), (std::vector<int64_t>{1, 1}));
   EXPECT_EQ(enumerate_responses(8, 4).size(0), 4096);
   EXPECT_EQ(row(enumerate_responses(3, 3), 5), (std::vector<int64_t>{0, 1, 2}));  // 5 = 012 in base 3
-  EXPECT_THROW(enumerate_responses(50257, 2), ConfigError);                         // above kMaxResponses
+  EXPECT_THROW(enumerate_responses(50257, 2), ConfigError);                       // above kMaxResponses
   const auto prompts = all_prompts(8, 2);
   ASSERT_EQ(prompts.size(), 49u);  // ids 1..7 at both positions
   EXPECT_EQ(prompts.front(), (std::vector<int64_t>{1, 1}));
@@ -41,7 +41,7 @@ struct UniformCase {
   at::Tensor responses = enumerate_responses(2, 2);
   at::Tensor prompts = torch::tensor({1}, torch::kInt64).view({1, 1});
   rlhf::TargetPatternReward reward{{1, 1}};
-  at::Tensor r = reward_table(reward, prompts, responses);                       // [1, 4]
+  at::Tensor r = reward_table(reward, prompts, responses);                     // [1, 4]
   at::Tensor logp_ref = torch::full({1, 4}, std::log(0.25), torch::kFloat64);  // [1, 4]
 };
 

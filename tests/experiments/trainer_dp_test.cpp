@@ -20,15 +20,18 @@ namespace {
 
 using testing::ScratchDir;
 
-
 TrainingConfig config(const ScratchDir& dir, const std::string& name, int64_t batch) {
-  const std::string yaml = "kind: pretrain\nseed: 5\nruntime: {threads: 1}\n"
-                           "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 97, dropout: 0.0}\n"
-                           "optim: {lr: 1.0e-2, warmup_steps: 2}\n"
-                           "train: {steps: 6, batch_size: " + std::to_string(batch) +
-                           ", grad_accum: 2, eval_every: 100, log_every: 1}\n"
-                           "run: {name: " + name + ", dir: .}\n"  // relative to this file: the scratch directory
-                           "data: {train: train.bin}\n";
+  const std::string yaml =
+      "kind: pretrain\nseed: 5\nruntime: {threads: 1}\n"
+      "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 97, dropout: 0.0}\n"
+      "optim: {lr: 1.0e-2, warmup_steps: 2}\n"
+      "train: {steps: 6, batch_size: " +
+      std::to_string(batch) +
+      ", grad_accum: 2, eval_every: 100, log_every: 1}\n"
+      "run: {name: " +
+      name +
+      ", dir: .}\n"  // relative to this file: the scratch directory
+      "data: {train: train.bin}\n";
   testing::write_file(dir / (name + ".yaml"), yaml);
   return core::bind_config<TrainingConfig>(core::load_config(dir / (name + ".yaml"), {})).value;
 }

@@ -137,9 +137,9 @@ TEST(Gpu, NcclRefusesATensorOnTheCpu) {
   EXPECT_THROW(nccl->allreduce_sum(t), ConfigError);
 }
 
-#define TROUPE_REQUIRE_GPUS(n)                                                                      \
-  if (torch::cuda::device_count() < (n))                                                             \
-  GTEST_SKIP() << "needs " << (n) << " CUDA GPUs, sees " << torch::cuda::device_count()            \
+#define TROUPE_REQUIRE_GPUS(n)                                                          \
+  if (torch::cuda::device_count() < (n))                                                \
+  GTEST_SKIP() << "needs " << (n) << " CUDA GPUs, sees " << torch::cuda::device_count() \
                << "; run bench/gpu_check.sh on a machine with " << (n) << " GPUs"
 
 TEST(Gpu, CudaTensorsTravelThroughHostMemoryAndLandOnTheReceiversDevice) {
@@ -164,15 +164,16 @@ class GpuTrain : public ::testing::Test {
     testing::write_learnable_tokens(dir_ / "train.bin", 20000, 1);
     testing::write_learnable_tokens(dir_ / "val.bin", 3000, 2);
     testing::write_file(dir_ / "pre.yaml",
-                        "kind: pretrain\nseed: 5\nrun: {dir: " + dir_.path().string() + "/runs}\n"
-                        "runtime: {threads: 1, device: cuda, deterministic: true}\n"
-                        "checkpoint: {every: 5, keep_last: 0}\n"
-                        "model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 97, dropout: 0.0}\n"
-                        "optim: {lr: 1.0e-2, min_lr: 1.0e-3, warmup_steps: 5}\n"
-                        "train: {steps: 20, batch_size: 8, grad_accum: 2, eval_every: 10, eval_batches: 0, "
-                        "log_every: 1}\n"
-                        "data: {train: " + (dir_ / "train.bin").string() + ", val: " + (dir_ / "val.bin").string() +
-                        "}\n");
+                        "kind: pretrain\nseed: 5\nrun: {dir: " + dir_.path().string() +
+                            "/runs}\n"
+                            "runtime: {threads: 1, device: cuda, deterministic: true}\n"
+                            "checkpoint: {every: 5, keep_last: 0}\n"
+                            "model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 32, vocab_size: 97, dropout: 0.0}\n"
+                            "optim: {lr: 1.0e-2, min_lr: 1.0e-3, warmup_steps: 5}\n"
+                            "train: {steps: 20, batch_size: 8, grad_accum: 2, eval_every: 10, eval_batches: 0, "
+                            "log_every: 1}\n"
+                            "data: {train: " +
+                            (dir_ / "train.bin").string() + ", val: " + (dir_ / "val.bin").string() + "}\n");
   }
   std::vector<std::string> args(const std::string& name, std::vector<std::string> extra = {}) const {
     std::vector<std::string> a = {testing::cli_path(), "train", "pretrain", (dir_ / "pre.yaml").string(),
@@ -204,14 +205,14 @@ TEST_F(GpuTrain, CheckpointWrittenOnCudaResumesOnTheCpu) {
   TROUPE_REQUIRE_GPU();
   {
     testing::ChildProcess child(args("moved", {"train.steps=400"}), dir_ / "moved.out");
-    ASSERT_TRUE(testing::wait_until([&] { return testing::last_step_printed(child.output()) >= 7; },
-                                    std::chrono::seconds(240)))
+    ASSERT_TRUE(
+        testing::wait_until([&] { return testing::last_step_printed(child.output()) >= 7; }, std::chrono::seconds(240)))
         << child.output();
     child.kill(SIGTERM);
     EXPECT_EQ(child.wait(std::chrono::seconds(60)), 128 + SIGTERM) << child.output();
   }
-  auto resumed = testing::run_process(args("moved", {"train.steps=400", "runtime.device=cpu"}),
-                                      std::chrono::seconds(600));
+  auto resumed =
+      testing::run_process(args("moved", {"train.steps=400", "runtime.device=cpu"}), std::chrono::seconds(600));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resumed at step"), std::string::npos) << resumed.output;
   auto cpu = testing::run_process(args("cpu", {"train.steps=400", "runtime.device=cpu"}), std::chrono::seconds(600));
@@ -228,8 +229,8 @@ TEST_F(GpuTrain, TwoNcclRanksMatchOneRankOnTheSameGlobalBatch) {
   TROUPE_REQUIRE_GPUS(2);
   auto one = testing::run_process(args("one"), std::chrono::seconds(300));
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  std::vector<std::string> two = {TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2",
-                                  "--mca", "btl", "self,vader"};
+  std::vector<std::string> two = {TROUPE_MPIEXEC, "--allow-run-as-root", "--oversubscribe", "-np", "2", "--mca",
+                                  "btl",          "self,vader"};
   const auto rest = args("two");
   two.insert(two.end(), rest.begin(), rest.end());
   auto r2 = testing::run_process(two, std::chrono::seconds(300));
@@ -245,10 +246,10 @@ TEST_F(GpuTrain, TwoNcclRanksMatchOneRankOnTheSameGlobalBatch) {
 TEST(Gpu, PpoQuickstartLearnsOnCuda) {
   TROUPE_REQUIRE_GPU();
   ScratchDir dir;
-  auto r = testing::run_process({testing::cli_path(), "run", (testing::source_dir() / "experiments/quickstart/ppo.yaml")
-                                                                 .string(),
-                                 "run.dir=" + (dir / "runs").string(), "runtime.device=cuda"},
-                                std::chrono::seconds(600));
+  auto r = testing::run_process(
+      {testing::cli_path(), "run", (testing::source_dir() / "experiments/quickstart/ppo.yaml").string(),
+       "run.dir=" + (dir / "runs").string(), "runtime.device=cuda"},
+      std::chrono::seconds(600));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   core::RunLogReader log(dir / "runs/ppo-quickstart/log.h5");
   const auto reward = log.metric("reward/mean");

@@ -29,8 +29,9 @@ Gpt random_model(GptConfig c, uint64_t seed) {
 torch::Tensor python_logits(const std::filesystem::path& model_dir, const torch::Tensor& ids, const ScratchDir& dir,
                             int64_t vocab) {
   testing::write_ids(dir / "ids.bin", ids);
-  const auto r = testing::run_process({TROUPE_PYTHON, (testing::source_dir() / "tests/models/gpt2_reference.py").string(),
-                                       model_dir.string(), (dir / "ids.bin").string(), (dir / "logits.bin").string()});
+  const auto r =
+      testing::run_process({TROUPE_PYTHON, (testing::source_dir() / "tests/models/gpt2_reference.py").string(),
+                            model_dir.string(), (dir / "ids.bin").string(), (dir / "logits.bin").string()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return testing::read_logits(dir / "logits.bin", ids, vocab);
 }

@@ -120,8 +120,9 @@ TEST(HfGpt2, TransposesTheFourConv1DWeightsElementWise) {
     }
   }
   // Everything else passes through unchanged, under the same name.
-  for (const char* name : {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
-                           "transformer.h.1.attn.c_attn.bias", "transformer.h.0.mlp.c_fc.bias", "transformer.ln_f.bias"}) {
+  for (const char* name :
+       {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
+        "transformer.h.1.attn.c_attn.bias", "transformer.h.0.mlp.c_fc.bias", "transformer.ln_f.bias"}) {
     EXPECT_TRUE(torch::equal(find(params, name), find(hf, name))) << name;
   }
 }
@@ -130,7 +131,8 @@ TEST(HfGpt2, AcceptsHubNamesWithoutPrefixAndIgnoresMaskBuffers) {
   const GptConfig cfg = hf_tiny_config();
   const NamedTensors params = random_params(cfg);
   NamedTensors hub;
-  for (const auto& [name, t] : to_hf_gpt2(params, cfg)) hub.emplace_back(name.substr(std::string("transformer.").size()), t);
+  for (const auto& [name, t] : to_hf_gpt2(params, cfg))
+    hub.emplace_back(name.substr(std::string("transformer.").size()), t);
   for (int i = 0; i < 2; ++i) {
     const std::string h = "h." + std::to_string(i) + ".attn.";
     hub.emplace_back(h + "bias", torch::ones({16, 16}).tril().view({1, 1, 16, 16}));
@@ -165,7 +167,8 @@ TEST(HfGpt2, RejectsMissingUnexpectedAndMisshapedTensors) {
 
   NamedTensors extra = hf;
   extra.emplace_back("transformer.h.2.ln_1.weight", torch::ones({8}));
-  EXPECT_THAT(error_of([&] { from_hf_gpt2(extra, cfg); }), HasSubstr("unexpected tensor 'transformer.h.2.ln_1.weight'"));
+  EXPECT_THAT(error_of([&] { from_hf_gpt2(extra, cfg); }),
+              HasSubstr("unexpected tensor 'transformer.h.2.ln_1.weight'"));
 
   // A Troupe-layout (untransposed) c_attn weight is exactly the mistake the shape check must catch.
   NamedTensors misshaped = hf;
@@ -187,7 +190,7 @@ TEST(HfGpt2, RejectsMissingUnexpectedAndMisshapedTensors) {
 TEST(HfGpt2, ToHfRejectsWrongTroupeParameters) {
   const GptConfig cfg = hf_tiny_config();
   NamedTensors params = random_params(cfg);
-  params.erase(params.begin() + 1);  // wpe
+  params.erase(params.begin() + 1);                              // wpe
   params.emplace_back("lm_head.weight", torch::zeros({11, 8}));  // tied: not a parameter
   for (auto& [name, t] : params) {
     if (name == "transformer.h.1.mlp.c_fc.weight") t = t.t();  // HF layout given by mistake

@@ -6,8 +6,8 @@
 #include <torch/torch.h>
 
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "models/generation.h"
 #include "models/gpt_io.h"

@@ -129,7 +129,8 @@ TEST(LayerNormKernel, MatchesAtenValuesAndGradientsInFp32WithAndWithoutBias) {
     const auto g = torch::autograd::grad({y}, in, {dy});
     const auto gr = torch::autograd::grad({yr}, in, {dy});
     EXPECT_LT(max_abs(y, yr), 1e-5);
-    for (size_t i = 0; i < in.size(); ++i) EXPECT_LT(max_abs(g[i], gr[i]), 1e-4) << "input " << i << " bias " << with_bias;
+    for (size_t i = 0; i < in.size(); ++i)
+      EXPECT_LT(max_abs(g[i], gr[i]), 1e-4) << "input " << i << " bias " << with_bias;
   }
 }
 
@@ -247,11 +248,10 @@ TEST(AdamWKernel, FusedStepTracksTorchAdamWAndKeepsItsState) {
   in.load_from(saved);
   auto& state = fused->state();
   ASSERT_EQ(state.size(), 2u);
-  const auto& st = static_cast<const torch::optim::AdamWParamState&>(
-      *state.at(a->weight.unsafeGetTensorImpl()));
+  const auto& st = static_cast<const torch::optim::AdamWParamState&>(*state.at(a->weight.unsafeGetTensorImpl()));
   EXPECT_EQ(st.step(), 5);
-  const auto& stp = static_cast<const torch::optim::AdamWParamState&>(
-      *plain.state().at(b->weight.unsafeGetTensorImpl()));
+  const auto& stp =
+      static_cast<const torch::optim::AdamWParamState&>(*plain.state().at(b->weight.unsafeGetTensorImpl()));
   EXPECT_LT(max_abs(st.exp_avg_sq(), stp.exp_avg_sq()) / stp.exp_avg_sq().abs().max().item<double>(), 1e-6);
   EXPECT_NO_THROW(plain.load(in));
 }

@@ -26,7 +26,9 @@ std::string le64(uint64_t n) {
 }
 
 // A file whose header is `header` verbatim (length prefix computed) followed by `data`.
-std::string file_bytes(const std::string& header, const std::string& data) { return le64(header.size()) + header + data; }
+std::string file_bytes(const std::string& header, const std::string& data) {
+  return le64(header.size()) + header + data;
+}
 
 // The DataError message load_safetensors throws for `path`; checks read_safetensors_header agrees.
 std::string data_error_of(const fs::path& path) {
@@ -72,9 +74,9 @@ NamedTensors every_dtype() {
           {"i8", torch::tensor({-128, -1, 0, 127}, torch::kInt8)},
           {"u8", torch::tensor({0, 1, 200, 255}, torch::kUInt8)},
           {"bool", torch::tensor({true, false, true})},
-          {"scalar", torch::tensor(3.25)},                       // 0-d
-          {"empty", torch::empty({0, 3})},                       // no bytes
-          {"empty_i64", torch::empty({4, 0, 2}, torch::kInt64)},  // no bytes, between others
+          {"scalar", torch::tensor(3.25)},                                         // 0-d
+          {"empty", torch::empty({0, 3})},                                         // no bytes
+          {"empty_i64", torch::empty({4, 0, 2}, torch::kInt64)},                   // no bytes, between others
           {"transposed", torch::arange(12, torch::kFloat32).reshape({3, 4}).t()},  // not contiguous
           {"scalar_i8", torch::tensor(-7, torch::kInt8)}};
 }
@@ -319,8 +321,8 @@ TEST(Safetensors, ReadsAFileWrittenByPython) {
   ScratchDir dir("safetensors");
   const fs::path path = dir / "py.safetensors";
   const fs::path expected_path = dir / "expected.json";
-  const auto result = troupe::testing::run_process(
-      {TROUPE_PYTHON, "-c", kPythonWriter, path.string(), expected_path.string()});
+  const auto result =
+      troupe::testing::run_process({TROUPE_PYTHON, "-c", kPythonWriter, path.string(), expected_path.string()});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const nlohmann::json expected = nlohmann::json::parse(troupe::testing::read_file(expected_path));
   const SafetensorsFile file = load_safetensors(path);

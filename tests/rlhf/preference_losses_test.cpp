@@ -18,7 +18,7 @@ TEST(BradleyTerry, MatchesClosedFormWithAndWithoutMargin) {
   const auto rc = torch::tensor({2.0, 0.0, -1.0}, torch::kDouble);
   const auto rr = torch::tensor({1.0, 0.0, 1.0}, torch::kDouble);
   const auto loss = bradley_terry_loss(rc, rr);
-  EXPECT_NEAR(loss[0].item<double>(), -log_sigmoid(1.0), 1e-12);  // 0.31326
+  EXPECT_NEAR(loss[0].item<double>(), -log_sigmoid(1.0), 1e-12);   // 0.31326
   EXPECT_NEAR(loss[1].item<double>(), std::log(2.0), 1e-12);       // equal rewards: log 2
   EXPECT_NEAR(loss[2].item<double>(), -log_sigmoid(-2.0), 1e-12);  // 2.12693
   const auto with_margin = bradley_terry_loss(rc, rr, torch::tensor({0.5, 0.0, 0.0}, torch::kDouble));
@@ -84,7 +84,9 @@ TEST(Dpo, GradientPushesChosenUpAndRejectedDown) {
   auto pc = torch::tensor({-3.0}, opts), pr = torch::tensor({-5.0}, opts);
   DpoOptions o;
   o.beta = 0.5;
-  dpo_loss(pc, pr, torch::tensor({-4.0}, torch::kDouble), torch::tensor({-4.0}, torch::kDouble), o).loss.sum().backward();
+  dpo_loss(pc, pr, torch::tensor({-4.0}, torch::kDouble), torch::tensor({-4.0}, torch::kDouble), o)
+      .loss.sum()
+      .backward();
   const double g = -0.5 / (1.0 + std::exp(1.0));  // d/dpc of softplus(−β h) = −β σ(−β h)
   EXPECT_NEAR(pc.grad().item<double>(), g, 1e-12);
   EXPECT_NEAR(pr.grad().item<double>(), -g, 1e-12);

@@ -142,10 +142,11 @@ TEST(Protocol, RoleStateRoundTripsAsRequestAndReply) {
 }
 
 TEST(Protocol, MissingOrMisshapenFieldsNameTheMessageAndField) {
-  Message m = to_message(TrainPolicyRequest{batch(), torch::zeros({2, 3}), torch::zeros({2, 3}), torch::zeros({2, 4}),
-                                            0, 0, 0});
+  Message m = to_message(
+      TrainPolicyRequest{batch(), torch::zeros({2, 3}), torch::zeros({2, 3}), torch::zeros({2, 4}), 0, 0, 0});
   EXPECT_THAT([&] { from_message<TrainPolicyRequest>(m); },
-              ::testing::ThrowsMessage<ProtocolError>(HasSubstr("train_policy message: tensor 'advantages' has shape [2, 4], expected [2, 3]")));
+              ::testing::ThrowsMessage<ProtocolError>(
+                  HasSubstr("train_policy message: tensor 'advantages' has shape [2, 4], expected [2, 3]")));
   m.tensors.pop_back();
   EXPECT_THAT([&] { from_message<TrainPolicyRequest>(m); },
               ::testing::ThrowsMessage<ProtocolError>(HasSubstr("has no tensor 'advantages'")));
@@ -156,7 +157,8 @@ TEST(Protocol, MissingOrMisshapenFieldsNameTheMessageAndField) {
   bad.response_mask = torch::ones({2, 2});  // T must be 5 - 2 = 3
   EXPECT_THAT([&] { from_message<LogprobsRequest>(to_message(LogprobsRequest{bad})); },
               ::testing::ThrowsMessage<ProtocolError>(HasSubstr("inconsistent rollout tensors")));
-  Message no_seed = to_message(GenerateRequest{torch::zeros({1, 1}, torch::kLong), torch::ones({1, 1}, torch::kLong), 1});
+  Message no_seed =
+      to_message(GenerateRequest{torch::zeros({1, 1}, torch::kLong), torch::ones({1, 1}, torch::kLong), 1});
   no_seed.scalars.clear();
   EXPECT_THAT([&] { from_message<GenerateRequest>(no_seed); },
               ::testing::ThrowsMessage<ProtocolError>(HasSubstr("no scalar 'seed'")));

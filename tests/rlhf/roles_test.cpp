@@ -1,7 +1,6 @@
 // Tests for rlhf/roles.h, calling Role::handle directly (no transport): the actor's rollouts, log-probs, PPO update
 // and its guards (off-policy version, first-minibatch ratio), the KL-in-loss term, the critic's values and value
 // training, the pattern reward, the frozen reference, and the actor's save/load round trip. Not the controller.
-#include "rlhf/protocol.h"
 #include "rlhf/roles.h"
 
 #include <gtest/gtest.h>
@@ -14,15 +13,16 @@
 #include <string>
 #include <vector>
 
-#include "core/errors.h"
 #include "core/checkpoint_manager.h"
 #include "core/checkpoint_state.h"
+#include "core/errors.h"
 #include "data/token_file.h"
 #include "distributed/message.h"
 #include "distributed/thread_communicator.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "rlhf/ppo_math.h"
+#include "rlhf/protocol.h"
 #include "rlhf/rollout.h"
 #include "tests/support/test_support.h"
 
@@ -93,8 +93,8 @@ torch::Tensor fixed_advantages(const Message& rollout) {
 
 Message train_request(const Message& rollout, const torch::Tensor& old_logprobs, const torch::Tensor& ref_logprobs,
                       double kl_coef, int64_t iteration, int64_t weight_version) {
-  return to_message(TrainPolicyRequest{batch_of(rollout), old_logprobs, ref_logprobs, fixed_advantages(rollout), kl_coef,
-                                        iteration, weight_version});
+  return to_message(TrainPolicyRequest{batch_of(rollout), old_logprobs, ref_logprobs, fixed_advantages(rollout),
+                                       kl_coef, iteration, weight_version});
 }
 
 torch::Tensor logprobs_of(Role& role, const Message& rollout) {

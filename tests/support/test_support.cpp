@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 ScratchDir::ScratchDir(const std::string& tag) {
   std::random_device rd;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    auto candidate = fs::temp_directory_path() / (tag + "-" + std::to_string(::getpid()) + "-" +
-                                                  std::to_string(rd() % 1000000));
+    auto candidate =
+        fs::temp_directory_path() / (tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000));
     if (fs::create_directory(candidate)) {
       path_ = candidate;
       return;

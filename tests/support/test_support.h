@@ -33,8 +33,8 @@ std::string read_file(const std::filesystem::path& path);
 
 // Result of running a child process to completion.
 struct ProcessResult {
-  int exit_code = -1;    // exit status, or 128 + signal if it was killed
-  std::string output;    // stdout and stderr interleaved
+  int exit_code = -1;  // exit status, or 128 + signal if it was killed
+  std::string output;  // stdout and stderr interleaved
 };
 
 // Runs argv[0] with arguments (no shell), capturing stdout+stderr; kills it after `timeout`.
@@ -72,7 +72,8 @@ void on_rank_threads(int ranks, const std::function<void(int)>& body);
 // Path of the troupe CLI and of a test helper executable built next to the tests.
 std::string cli_path();
 // run_process of the troupe CLI with `args`.
-ProcessResult run_troupe(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(120));
+ProcessResult run_troupe(const std::vector<std::string>& args,
+                         std::chrono::seconds timeout = std::chrono::seconds(120));
 // Highest N in "step N/" progress lines printed so far (-1 if none): how far a training run got.
 int64_t last_step_printed(const std::string& output);
 std::string helper_path(const std::string& name);

@@ -10,9 +10,9 @@
 #include <random>
 
 #include "core/errors.h"
-#include "tokenizers/pretokenizer.h"
-#include "tokenizers/foreign_formats.h"
 #include "tests/support/tokenizer_test_data.h"
+#include "tokenizers/foreign_formats.h"
+#include "tokenizers/pretokenizer.h"
 
 namespace troupe::tokenizers {
 namespace {
@@ -53,8 +53,8 @@ TEST(BpeTokenizer, HandCheckedSmallCases) {
 }
 
 TEST(BpeTokenizer, Gpt2EncoderJsonGivesSameIdsAsTiktokenFile) {
-  const BpeTokenizer original(
-      load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json", testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe"));
+  const BpeTokenizer original(load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json",
+                                                testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe"));
   size_t matched = 0;
   for (const Vector& v : testing::read_tokenizer_vectors("gpt2")) {
     const auto ids = original.encode_ordinary(v.text);
@@ -122,7 +122,8 @@ TEST(BpeTokenizer, SpecialTokens) {
   EXPECT_EQ(with_special, expected);
   EXPECT_EQ(testing::gpt2_tokenizer().decode(with_special), text);
   EXPECT_THROW(testing::gpt2_tokenizer().encode(text, {}), DataError);
-  EXPECT_EQ(testing::gpt2_tokenizer().encode(text, {}, /*disallowed_is_error=*/false), testing::gpt2_tokenizer().encode_ordinary(text));
+  EXPECT_EQ(testing::gpt2_tokenizer().encode(text, {}, /*disallowed_is_error=*/false),
+            testing::gpt2_tokenizer().encode_ordinary(text));
   EXPECT_EQ(testing::cl100k_tokenizer().encode("<|fim_prefix|>x<|endoftext|>", {"<|fim_prefix|>", "<|endoftext|>"}),
             (std::vector<int>{100258, testing::cl100k_tokenizer().encode_ordinary("x")[0], 100257}));
   // Allowing one special does not excuse another.

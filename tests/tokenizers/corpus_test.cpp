@@ -11,18 +11,18 @@
 #include <random>
 
 #include "core/errors.h"
-#include "tokenizers/pretokenizer.h"
-#include "tokenizers/foreign_formats.h"
-#include "tests/support/tokenizer_test_data.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tokenizer_test_data.h"
+#include "tokenizers/foreign_formats.h"
+#include "tokenizers/pretokenizer.h"
 
 namespace troupe::tokenizers {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-using testing::ScratchDir;
 using testing::read_file;
+using testing::ScratchDir;
 using testing::write_file;
 
 using Vector = testing::TokenizerVector;
@@ -61,7 +61,8 @@ TEST(TokenizerFile, RoundTripsGpt2AndEncodesEveryVectorIdentically) {
   EXPECT_EQ(loaded.metadata.at("source"), "gpt2.tiktoken");
   EXPECT_EQ(loaded.merges.size(), 50000u);
   const BpeTokenizer tok = open_tokenizer((dir / "gpt2.json").string());
-  for (const Vector& v : testing::read_tokenizer_vectors("gpt2")) ASSERT_EQ(tok.encode_ordinary(v.text), v.ids) << v.text;
+  for (const Vector& v : testing::read_tokenizer_vectors("gpt2"))
+    ASSERT_EQ(tok.encode_ordinary(v.text), v.ids) << v.text;
 }
 
 TEST(TokenizerFile, MalformedFilesNameTheLineOrKey) {
@@ -98,9 +99,13 @@ TEST(TokenizerFile, MalformedFilesNameTheLineOrKey) {
 TEST(TokenizerFile, OpenTokenizerAcceptsEveryFormat) {
   ScratchDir dir;
   const std::vector<int> hello{15496, 11, 995};
-  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2.tiktoken").string()).encode_ordinary("Hello, world"), hello);
-  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2-encoder").string()).encode_ordinary("Hello, world"), hello);
-  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json").string()).encode_ordinary("Hello, world"), hello);
+  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2.tiktoken").string()).encode_ordinary("Hello, world"),
+            hello);
+  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2-encoder").string()).encode_ordinary("Hello, world"),
+            hello);
+  EXPECT_EQ(open_tokenizer((testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json").string())
+                .encode_ordinary("Hello, world"),
+            hello);
   // A .tiktoken file without meta.json beside it: by --encoding, or by its stem when that is a known name.
   fs::copy_file(testing::tokenizer_data_dir() / "gpt2.tiktoken", dir / "ranks.tiktoken");
   const BpeTokenizer by_name = open_tokenizer((dir / "ranks.tiktoken").string(), "gpt2");
@@ -140,11 +145,12 @@ TEST(Cuts, RefusesNewlinesNextToWhitespaceWhereANaiveCutChangesTheIds) {
   // With whitespace before the newline, GPT-2's `\s+(?!\S)` matches "<ws>\n" whole at the end of a first half,
   // where the whole text splits it as "<ws>" + "\n". Some of these change the ids; the cut rule refuses them all.
   size_t changed = 0;
-  for (const std::string ws : {" ", "  ", "   ", "    ", "        ", "\t", "\t\t", " \t", "\n", "\r", " \r",
-                               "\xc2\xa0", "\xe3\x80\x80"}) {
+  for (const std::string ws :
+       {" ", "  ", "   ", "    ", "        ", "\t", "\t\t", " \t", "\n", "\r", " \r", "\xc2\xa0", "\xe3\x80\x80"}) {
     const std::string first = "foo" + ws + "\n";
     const std::string text = first + "bar";
-    if (concat(testing::gpt2_tokenizer().encode_ordinary(first), testing::gpt2_tokenizer().encode_ordinary("bar")) != testing::gpt2_tokenizer().encode_ordinary(text)) {
+    if (concat(testing::gpt2_tokenizer().encode_ordinary(first), testing::gpt2_tokenizer().encode_ordinary("bar")) !=
+        testing::gpt2_tokenizer().encode_ordinary(text)) {
       ++changed;
     }
     EXPECT_EQ(find_cut(text, 0, text.size()), std::string_view::npos) << ws;
@@ -176,11 +182,13 @@ TEST(ParallelEncode, BatchKeepsOrderAndSpecialHandling) {
   const auto out = encode_batch(testing::cl100k_tokenizer(), texts, 3);
   ASSERT_EQ(out.size(), vectors.size());
   for (size_t i = 0; i < vectors.size(); ++i) EXPECT_EQ(out[i], vectors[i].ids) << vectors[i].text;
-  const auto special = encode_batch(testing::gpt2_tokenizer(), {"a<|endoftext|>b", "<|endoftext|>"}, 2, {"<|endoftext|>"});
+  const auto special =
+      encode_batch(testing::gpt2_tokenizer(), {"a<|endoftext|>b", "<|endoftext|>"}, 2, {"<|endoftext|>"});
   EXPECT_EQ(special[0], (std::vector<int>{64, 50256, 65}));
   EXPECT_EQ(special[1], (std::vector<int>{50256}));
   // Without allowing it, special text is ordinary text.
-  EXPECT_EQ(encode_batch(testing::gpt2_tokenizer(), {"<|endoftext|>"}, 2)[0], testing::gpt2_tokenizer().encode_ordinary("<|endoftext|>"));
+  EXPECT_EQ(encode_batch(testing::gpt2_tokenizer(), {"<|endoftext|>"}, 2)[0],
+            testing::gpt2_tokenizer().encode_ordinary("<|endoftext|>"));
 }
 
 TEST(ParallelEncode, PieceCacheNeverMixesTokenizersOnOneThread) {

@@ -9,15 +9,14 @@
 #include <sstream>
 
 #include "core/errors.h"
-#include "tokenizers/pretokenizer.h"
 #include "tests/support/test_support.h"
 #include "tests/support/tokenizer_test_data.h"
+#include "tokenizers/pretokenizer.h"
 
 namespace troupe::tokenizers {
 namespace {
 
 using ::testing::HasSubstr;
-
 
 // Runs fn, expecting a DataError; returns its message.
 template <typename Fn>
@@ -45,8 +44,8 @@ TEST(TokenizerFiles, LoadsTiktokenEncodings) {
 }
 
 TEST(TokenizerFiles, Gpt2EncoderJsonEqualsTiktokenRanks) {
-  const BpeSpec original =
-      load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json", testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe");
+  const BpeSpec original = load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json",
+                                             testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe");
   const BpeSpec tiktoken = tiktoken_encoding("gpt2", testing::tokenizer_data_dir());
   EXPECT_EQ(original.tokens_by_rank, tiktoken.tokens_by_rank);
   EXPECT_EQ(original.special_tokens, tiktoken.special_tokens);
@@ -100,17 +99,19 @@ TEST(TokenizerFiles, TruncatedEncoderJsonNamesFile) {
   testing::ScratchDir dir("bpe-files");
   const std::string full = testing::read_file(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json");
   testing::write_file(dir / "encoder.json", full.substr(0, full.size() / 2));
-  EXPECT_THAT(
-      data_error_message([&] { load_gpt2_encoder(dir / "encoder.json", testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe"); }),
-      HasSubstr((dir / "encoder.json").string() + ":1:"));
+  EXPECT_THAT(data_error_message([&] {
+                load_gpt2_encoder(dir / "encoder.json", testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe");
+              }),
+              HasSubstr((dir / "encoder.json").string() + ":1:"));
 }
 
 TEST(TokenizerFiles, MalformedVocabBpeNamesFileAndLine) {
   testing::ScratchDir dir("bpe-files");
   testing::write_file(dir / "vocab.bpe", "#version: 0.2\n\xC4\xA0 t\nabc\n");
-  EXPECT_THAT(
-      data_error_message([&] { load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json", dir / "vocab.bpe"); }),
-      HasSubstr((dir / "vocab.bpe").string() + ":3:"));
+  EXPECT_THAT(data_error_message([&] {
+                load_gpt2_encoder(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json", dir / "vocab.bpe");
+              }),
+              HasSubstr((dir / "vocab.bpe").string() + ":3:"));
 }
 
 TEST(TokenizerFiles, BadMetaJsonIsDataError) {
@@ -123,7 +124,8 @@ TEST(TokenizerFiles, BadMetaJsonIsDataError) {
 
 // A Hugging Face tokenizer.json built from the GPT-2 encoder.json + vocab.bpe, as HF's own gpt2 file is.
 nlohmann::json hf_gpt2_json() {
-  nlohmann::json vocab = nlohmann::json::parse(testing::read_file(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json"));
+  nlohmann::json vocab =
+      nlohmann::json::parse(testing::read_file(testing::tokenizer_data_dir() / "gpt2-encoder/encoder.json"));
   nlohmann::json merges = nlohmann::json::array();
   std::istringstream lines(testing::read_file(testing::tokenizer_data_dir() / "gpt2-encoder/vocab.bpe"));
   std::string line;
