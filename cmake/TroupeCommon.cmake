@@ -31,6 +31,17 @@ if(TROUPE_USE_PCH)
   target_precompile_headers(troupe_pch PRIVATE <torch/torch.h> <string> <vector> <map>)
 endif()
 
+# Test code compiles at TROUPE_TEST_OPT (-O0): a test body only drives the libraries, which stay optimised, and at
+# -O2 the test binaries' template-heavy code (GoogleTest, torch) was about half of the from-scratch build. Their torch
+# sources reuse a second precompiled header made with the same flag (GCC rejects a PCH built with other -O options).
+set(TROUPE_TEST_OPT "-O0" CACHE STRING "Optimisation flag for test code (tests/)")
+add_library(troupe_test_pch OBJECT ${CMAKE_SOURCE_DIR}/cmake/pch.cpp)
+target_link_libraries(troupe_test_pch PRIVATE troupe_common)
+target_compile_options(troupe_test_pch PRIVATE ${TROUPE_TEST_OPT})
+if(TROUPE_USE_PCH)
+  target_precompile_headers(troupe_test_pch PRIVATE <torch/torch.h> <string> <vector> <map>)
+endif()
+
 # troupe_uses_torch(file out): whether `file` includes a torch header, directly or through the project's own
 # headers ("dir/name.h", resolved against the source root). Memoised in global properties.
 function(troupe_uses_torch file out)
@@ -61,18 +72,23 @@ function(troupe_uses_torch file out)
   set(${out} ${value} PARENT_SCOPE)
 endfunction()
 
-# troupe_use_common(target): link torch and reuse the PCH in the sources that include torch; torch-free
+# troupe_use_common(target [pch]): link torch and reuse the PCH (troupe_pch, or `pch`) in the sources that include
+# torch; torch-free
 # sources of the same target compile without it (loading the 0.9 GB PCH costs ~15 CPU-seconds per file).
 # With TROUPE_UNITY the target's sources compile in unity groups of TROUPE_UNITY_BATCH: torch groups with the PCH
 # (one header load and one set of template instantiations per group instead of per file) and torch-free groups
 # without it (CLI11, nlohmann/json, fmt and spdlog parsed once per group). Sources with their own compile options
 # (SKIP_UNITY_BUILD_INCLUSION) compile alone.
 function(troupe_use_common target)
+  set(pch troupe_pch)
+  if(ARGC GREATER 1)
+    set(pch ${ARGV1})
+  endif()
   target_link_libraries(${target} PRIVATE troupe_common)
   if(NOT TROUPE_USE_PCH)
     return()
   endif()
-  target_precompile_headers(${target} REUSE_FROM troupe_pch)
+  target_precompile_headers(${target} REUSE_FROM ${pch})
   get_target_property(sources ${target} SOURCES)
   get_target_property(dir ${target} SOURCE_DIR)
   set(torch_sources "")
