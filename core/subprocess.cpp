@@ -100,6 +100,7 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) fail(2);
   ::execve(argv[0], argv, envp);
   fail(3);
+  ::_exit(127);  // fail() does not return either
 }
 
 }  // namespace

@@ -265,7 +265,11 @@ class PpoController {
     for (const auto& [role, group] :
          {std::pair<RoleKind, std::string>{RoleKind::kActor, "model"}, {RoleKind::kCritic, "critic"}}) {
       RoleState state;
-      state.model = models::gpt_state_from_checkpoint(s, group);
+      if (s.extra.count(group + ".config") != 0) {
+        state.model = models::gpt_state_from_checkpoint(s, group);
+      } else {  // a checkpoint from before the critic's description was stored: its tensors are all loading needs
+        state.model.tensors = s.tensor_groups.at(group);
+      }
       state.optimizer = s.optimizer_blobs.at(group);
       state.weight_version = version_;
       if (role == RoleKind::kActor && s.extra.count("ptx_state")) state.ptx = s.get<std::vector<int64_t>>("ptx_state");

@@ -25,7 +25,6 @@ using testing::read_file;
 using testing::ScratchDir;
 using testing::write_file;
 
-using Vector = testing::TokenizerVector;
 using namespace tokenizers;
 
 using testing::concat;
