@@ -59,10 +59,17 @@ std::string FileStore::wait(const std::string& key, std::chrono::milliseconds ti
   }
 }
 
+std::string worker_group_label(const std::vector<std::string>& roles) {
+  std::string label;
+  for (const std::string& role : roles) label += (label.empty() ? "" : "+") + role;
+  return label;
+}
+
 std::vector<WorkerLaunch> plan_worker_launches(const std::vector<WorkerGroup>& groups, const WorkerLaunchOptions& o) {
   std::vector<WorkerLaunch> launches;
   for (const WorkerGroup& group : groups) {
     WorkerLaunch w;
+    w.label = worker_group_label(group.roles);
     w.ranks = group.ranks;
     w.argv = {o.executable, "worker", "--config", o.config};
     for (const std::string& role : group.roles) {
@@ -70,7 +77,6 @@ std::vector<WorkerLaunch> plan_worker_launches(const std::vector<WorkerGroup>& g
       const std::string endpoint = o.tcp ? "tcp://" + o.bind_host + ":*" : o.ipc_prefix + role + ".sock";
       w.argv.insert(w.argv.end(), {"--role", role, "--endpoint", endpoint, "--endpoint-file", (o.dir / key).string()});
       w.keys[role] = key;
-      w.label += (w.label.empty() ? "" : "+") + role;
     }
     std::vector<std::string> prefix;
     if (!o.srun.empty()) {

@@ -65,6 +65,9 @@ struct WorkerLaunch {
   std::map<std::string, std::string> keys;  // role -> its rendezvous key in the FileStore over `dir`
 };
 
+// "actor", "reward+reference": how a group is named in logs, file names and placement.srun_args.
+std::string worker_group_label(const std::vector<std::string>& roles);
+
 // One launch per group, in order. ConfigError when a multi-rank group would need mpirun and none is given.
 std::vector<WorkerLaunch> plan_worker_launches(const std::vector<WorkerGroup>& groups, const WorkerLaunchOptions& o);
 

@@ -106,9 +106,8 @@ class WorkerRoles {
       distributed::WorkerGroup g;
       g.roles = roles;
       g.ranks = c.placement.ranks(roles.front());
-      std::string label;
-      for (const auto& r : roles) label += (label.empty() ? "" : "+") + r;
-      if (auto it = c.placement.srun_args.find(label); it != c.placement.srun_args.end()) g.srun_args = it->second;
+      const auto it = c.placement.srun_args.find(distributed::worker_group_label(roles));
+      if (it != c.placement.srun_args.end()) g.srun_args = it->second;
       groups.push_back(g);
     }
     distributed::WorkerLaunchOptions o;
