@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/seeding.h"
+#include "data/arithmetic.h"
 #include "data/corpus_encoding.h"
 #include "data/token_file.h"
 #include "tokenizers/bpe_tokenizer.h"
@@ -143,6 +144,30 @@ void add_data_command(CLI::App& app, int& exit_code) {
   prep->add_option("--threads", args->threads, "threads (0 = all cores)")->capture_default_str();
   prep->callback([args, &exit_code] {
     prepare(*args);
+    exit_code = 0;
+  });
+
+  auto arith = std::make_shared<data::ArithmeticOptions>();
+  auto arith_out = std::make_shared<std::string>();
+  auto* ar = cmd->add_subcommand(
+      "arithmetic",
+      "Write the arithmetic task (a verifiable-reward RL task): DIR/tokenizer.json, DIR/sft.jsonl, DIR/prompts.jsonl "
+      "and DIR/test.jsonl (prompt + reference answer; test problems are disjoint from the others)");
+  ar->add_option("--output,-o", *arith_out, "output directory")->required();
+  ar->add_option("--digits", arith->digits, "operand digits (difficulty), 1..9")->capture_default_str();
+  ar->add_option("--ops", arith->ops, "operators, some of + - *")->capture_default_str();
+  ar->add_option("--sft", arith->sft_count, "SFT examples")->capture_default_str();
+  ar->add_option("--prompts", arith->prompt_count, "RL prompts")->capture_default_str();
+  ar->add_option("--test", arith->test_count, "held-out test problems")->capture_default_str();
+  ar->add_option("--sft-error-rate", arith->sft_error_rate,
+                 "fraction of SFT answers made wrong (off by one), for a weaker starting policy")
+      ->capture_default_str();
+  ar->add_option("--seed", arith->seed, "seed")->capture_default_str();
+  ar->callback([arith, arith_out, &exit_code] {
+    const data::ArithmeticTaskFiles f = data::write_arithmetic_task(*arith_out, *arith);
+    std::cout << fmt::format("arithmetic ({} digits, ops '{}'): {} SFT, {} prompts, {} test -> {}\n", arith->digits,
+                             arith->ops, arith->sft_count, arith->prompt_count, arith->test_count,
+                             f.tokenizer.parent_path().string());
     exit_code = 0;
   });
 }

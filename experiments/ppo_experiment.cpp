@@ -36,7 +36,7 @@ class InprocRoles {
   explicit InprocRoles(const rlhf::PpoConfig& c) {
     static std::atomic<int> counter{0};
     const std::string prefix = "inproc://troupe-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-";
-    for (const std::string& name : rlhf::role_names()) {
+    for (const std::string& name : rlhf::active_role_names(c)) {
       auto role = std::shared_ptr<rlhf::Role>(rlhf::make_role(name, c));
       auto server = std::make_shared<distributed::Server>(prefix + name);
       endpoints_[name] = server->endpoint();
@@ -78,7 +78,7 @@ std::vector<std::vector<std::string>> process_groups(const rlhf::PpoConfig& c) {
     }
     groups.push_back(group);
   }
-  for (const std::string& name : rlhf::role_names()) {
+  for (const std::string& name : rlhf::active_role_names(c)) {
     if (placed.count(name) == 0) groups.push_back({name});
   }
   return groups;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <tuple>
 
 #include "core/checkpoint_state.h"
 #include "core/errors.h"
@@ -19,6 +20,7 @@
 #include "distributed/transport.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
+#include "rlhf/advantages.h"
 #include "rlhf/kl_controller.h"
 #include "rlhf/ppo_math.h"
 #include "rlhf/protocol.h"
@@ -72,13 +74,15 @@ class PpoController {
  public:
   PpoController(const PpoConfig& c, core::RunSession& session, const ControllerOptions& options)
       : c_(c),
+        roles_(active_roles(c)),
+        critic_(needs_critic(c.ppo.advantage_estimator)),
         session_(session),
         options_(options),
         kl_(c.ppo.kl),
         prompts_(load_prompts(c)),
         shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
                   /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
-    for (RoleKind role : kRoleKinds) {
+    for (RoleKind role : roles_) {
       const auto endpoint = options.endpoints.find(role_name(role));
       if (endpoint == options.endpoints.end())
         throw ConfigError(std::string("ppo: no endpoint for role ") + role_name(role));
@@ -86,7 +90,7 @@ class PpoController {
           std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second);
     }
     // Roles take a while to build their models: wait until each answers a heartbeat.
-    for (RoleKind role : kRoleKinds) {
+    for (RoleKind role : roles_) {
       Message ping;
       ping.type = MessageType::kHeartbeat;
       wait(role, clients_[role]->send(ping));
@@ -95,9 +99,12 @@ class PpoController {
   }
 
   int run() {
-    spdlog::info("ppo: {} iterations of {} rollouts ({} prompts), {} epoch(s) of minibatch {}, KL {} ({} coef {})",
-                 c_.ppo.iterations, c_.ppo.rollout_batch, prompts_.size(), c_.ppo.epochs, c_.ppo.minibatch,
-                 core::enum_name(c_.ppo.kl_mode), core::enum_name(c_.ppo.kl.type), kl_.value());
+    spdlog::info(
+        "ppo: {} iterations of {} prompts x {} samples ({} prompts), advantages {}, {} epoch(s) of minibatch {}, KL {} "
+        "({} coef {}){}",
+        c_.ppo.iterations, c_.ppo.rollout_batch, c_.ppo.group_size, prompts_.size(),
+        core::enum_name(c_.ppo.advantage_estimator), c_.ppo.epochs, c_.ppo.minibatch, core::enum_name(c_.ppo.kl_mode),
+        core::enum_name(c_.ppo.kl.type), kl_.value(), critic_ ? "" : ", no critic");
     while (iteration_ < c_.ppo.iterations) {
       if (core::stop_requested()) return stop(core::stop_signal());
       iterate();
@@ -134,70 +141,178 @@ class PpoController {
     return clients_[role]->send(std::move(m));
   }
 
+  // One generation round: rollout_batch prompts, each repeated group_size times (rows g·G … g·G + G − 1), sampled
+  // by the actor at the controller's policy version and scored. scores are adjusted (missing-EOS penalty, clip,
+  // overlong shaping); raw are the reward role's.
+  struct Scored {
+    Rollout rollout;
+    torch::Tensor scores, raw;
+  };
+
+  Scored sample_round(int64_t round, std::map<std::string, double>& row) {
+    std::vector<std::vector<int64_t>> batch;
+    for (int64_t i : shuffler_.next()) {
+      for (int64_t g = 0; g < c_.ppo.group_size; ++g) batch.push_back(prompts_[static_cast<size_t>(i)]);
+    }
+    const models::PaddedBatch padded = models::left_pad(batch, c_.generation.pad_id);
+    // Round 0 draws the seed PPO always used; extra rounds (dynamic sampling) their own.
+    const uint64_t seed =
+        round == 0 ? core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout", static_cast<int>(iteration_))
+                   : core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout_round",
+                                       static_cast<int>(iteration_ * 1000 + round));
+    Scored out;
+    out.rollout = generate(GenerateRequest{padded.ids, padded.mask, seed >> 11}, row);
+    std::tie(out.scores, out.raw) = score(out.rollout, row);
+    return out;
+  }
+
+  // The actor's rollout for `request`, checked to come from the controller's policy version.
+  Rollout generate(const GenerateRequest& request, std::map<std::string, double>& row) {
+    const auto t = Clock::now();
+    const Message generated = wait(RoleKind::kActor, send(RoleKind::kActor, request));
+    row["time/generate_s"] += seconds_since(t);
+    row["time/actor_generate_s"] += reply_seconds(generated);
+    const GenerateReply reply = from_message<GenerateReply>(generated);
+    if (reply.weight_version != version_) {
+      throw Error(fmt::format("rollout generated with policy version {} but the controller expects version {}",
+                              reply.weight_version, version_));
+    }
+    return reply.rollout;
+  }
+
+  // {adjusted, raw} scores of a rollout from the reward role.
+  std::pair<torch::Tensor, torch::Tensor> score(const Rollout& r, std::map<std::string, double>& row) {
+    const Message scored = wait(RoleKind::kReward, send(RoleKind::kReward, ScoreRequest{r, r.eos}));
+    row["time/reward_s"] += reply_seconds(scored);
+    const torch::Tensor raw = from_message<ScoreReply>(scored).scores.to(torch::kFloat32);
+    torch::Tensor scores = adjust_scores(raw, r.eos, c_.reward.missing_eos_penalty, c_.reward.clip);
+    if (c_.ppo.overlong.buffer > 0) {
+      scores = scores + overlong_shaping(r.response_mask.sum(1), c_.generation.max_new_tokens, c_.ppo.overlong.buffer,
+                                         c_.ppo.overlong.penalty);
+    }
+    return {scores, raw};
+  }
+
+  // The iteration's batch: one round, or with dynamic sampling as many rounds as it takes (at most max_rounds) to
+  // collect rollout_batch groups whose rewards are not all equal, cut to exactly that many.
+  Scored sample_batch(std::map<std::string, double>& row) {
+    const int64_t G = c_.ppo.group_size, want = c_.ppo.rollout_batch;
+    if (!c_.ppo.dynamic_sampling.enabled) {
+      Scored s = sample_round(0, row);
+      row["sampling/rounds"] = 1;
+      row["sampling/groups"] = static_cast<double>(want);
+      return s;
+    }
+    std::vector<Rollout> kept;
+    std::vector<torch::Tensor> scores, raw;
+    int64_t groups = 0, rounds = 0, drawn = 0;
+    while (groups < want && rounds < c_.ppo.dynamic_sampling.max_rounds) {
+      const Scored s = sample_round(rounds++, row);
+      drawn += s.scores.size(0) / G;
+      const torch::Tensor by_group = s.scores.reshape({-1, G});
+      const torch::Tensor informative =
+          (std::get<0>(by_group.max(1)) != std::get<0>(by_group.min(1))).nonzero().reshape({-1});
+      const int64_t take = std::min(informative.size(0), want - groups);
+      if (take == 0) continue;
+      const torch::Tensor rows =
+          (informative.slice(0, 0, take).unsqueeze(1) * G + torch::arange(G, torch::kLong).unsqueeze(0)).reshape({-1});
+      kept.push_back(select_rows(s.rollout, rows));
+      scores.push_back(s.scores.index_select(0, rows));
+      raw.push_back(s.raw.index_select(0, rows));
+      groups += take;
+    }
+    row["sampling/rounds"] = static_cast<double>(rounds);
+    row["sampling/groups"] = static_cast<double>(groups);
+    row["sampling/informative_fraction"] = static_cast<double>(groups) / static_cast<double>(drawn);
+    if (groups == 0) {
+      throw Error(
+          fmt::format("dynamic sampling: every group of {} rounds had equal rewards (no learning signal); raise "
+                      "ppo.dynamic_sampling.max_rounds or check the reward",
+                      rounds));
+    }
+    return Scored{concat_rollouts(kept, c_.generation.pad_id), torch::cat(scores), torch::cat(raw)};
+  }
+
+  // ReMax's baseline: the score of the greedy response to each row's prompt (one greedy decode per group).
+  torch::Tensor greedy_baseline(const Rollout& r, std::map<std::string, double>& row) {
+    const int64_t G = c_.ppo.group_size;
+    const torch::Tensor firsts = torch::arange(0, r.size(), G, torch::kLong);
+    const SequenceBatch prompts = r.select(firsts);
+    const int64_t P = r.prompt_length;
+    GenerateRequest request{prompts.sequences.slice(1, 0, P), prompts.attention_mask.slice(1, 0, P), 0, true};
+    const Rollout greedy = generate(request, row);
+    return score(greedy, row).first.repeat_interleave(G);
+  }
+
   void iterate() {
     const auto t0 = Clock::now();
     std::map<std::string, double> row;
 
-    // 1. Rollout.
-    std::vector<std::vector<int64_t>> batch;
-    for (int64_t i : shuffler_.next()) batch.push_back(prompts_[static_cast<size_t>(i)]);
-    const models::PaddedBatch padded = models::left_pad(batch, c_.generation.pad_id);
-    GenerateRequest gen{
-        padded.ids, padded.mask,
-        core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout", static_cast<int>(iteration_)) >> 11};
-    auto t = Clock::now();
-    const Message generated = wait(RoleKind::kActor, send(RoleKind::kActor, gen));
-    row["time/generate_s"] = seconds_since(t);
-    const GenerateReply rollout = from_message<GenerateReply>(generated);
-    if (rollout.weight_version != version_) {
-      throw Error(fmt::format("rollout generated with policy version {} but the controller expects version {}",
-                              rollout.weight_version, version_));
-    }
-    const SequenceBatch& seqs = rollout.rollout;
+    // 1. Rollout and rewards.
+    const Scored sampled = sample_batch(row);
+    const Rollout& seqs = sampled.rollout;
     const torch::Tensor mask = seqs.response_mask;
-    const torch::Tensor eos = rollout.rollout.eos;
+    const torch::Tensor eos = seqs.eos;
+    const torch::Tensor& scores = sampled.scores;
+    const torch::Tensor& raw = sampled.raw;
+    const int64_t B = seqs.size();
 
-    // 2. Score, reference, values and the policy's own log-probs, concurrently.
-    t = Clock::now();
-    const uint64_t id_score = send(RoleKind::kReward, ScoreRequest{seqs, eos});
+    // 2. Reference, values and the policy's own log-probs, concurrently.
+    auto t = Clock::now();
     const uint64_t id_ref = send(RoleKind::kReference, LogprobsRequest{seqs});
-    const uint64_t id_val = send(RoleKind::kCritic, ValuesRequest{seqs});
     const uint64_t id_old = send(RoleKind::kActor, LogprobsRequest{seqs});
-    const Message scored = wait(RoleKind::kReward, id_score), ref = wait(RoleKind::kReference, id_ref),
-                  val = wait(RoleKind::kCritic, id_val), old = wait(RoleKind::kActor, id_old);
+    const uint64_t id_val = critic_ ? send(RoleKind::kCritic, ValuesRequest{seqs}) : 0;
+    const Message ref = wait(RoleKind::kReference, id_ref), old = wait(RoleKind::kActor, id_old);
+    torch::Tensor values;
+    if (critic_) {
+      const Message val = wait(RoleKind::kCritic, id_val);
+      row["time/critic_values_s"] = reply_seconds(val);
+      values = from_message<ValuesReply>(val).values;
+    }
+    torch::Tensor baseline;
+    if (c_.ppo.advantage_estimator == AdvantageEstimator::kRemax) baseline = greedy_baseline(seqs, row);
     row["time/score_phase_s"] = seconds_since(t);
-    row["time/reward_s"] = reply_seconds(scored);
     row["time/reference_s"] = reply_seconds(ref);
-    row["time/critic_values_s"] = reply_seconds(val);
     row["time/actor_logprobs_s"] = reply_seconds(old);
-    row["time/actor_generate_s"] = reply_seconds(generated);
 
-    // 3. Rewards, KL, advantages.
-    const torch::Tensor raw = from_message<ScoreReply>(scored).scores.to(torch::kFloat32);
-    const torch::Tensor scores = adjust_scores(raw, eos, c_.reward.missing_eos_penalty, c_.reward.clip);
+    // 3. KL and advantages.
     const torch::Tensor old_logp = from_message<LogprobsReply>(old).logprobs;
     const torch::Tensor ref_logp = from_message<LogprobsReply>(ref).logprobs;
-    const torch::Tensor values = from_message<ValuesReply>(val).values;
     const torch::Tensor kl_tok = (old_logp - ref_logp) * mask;  // k1 per token
     const double kl_coef = kl_.value();
-    const bool in_reward = c_.ppo.kl_mode == KlMode::kReward;
-    const torch::Tensor rewards = shape_rewards(scores, kl_tok, mask, in_reward ? kl_coef : 0.0);
-    const GaeOut g = gae(rewards, values, mask, c_.ppo.gamma, c_.ppo.lambda);
-    torch::Tensor advantages = g.advantages;
-    if (c_.ppo.whiten_advantages) advantages = whiten(advantages, mask, /*shift_mean=*/true);
+    AdvantageInputs in;
+    in.scores = scores;
+    in.kl = kl_tok;
+    in.mask = mask;
+    in.values = values;
+    in.baseline = baseline;
+    in.kl_coef = c_.ppo.kl_mode == KlMode::kReward ? kl_coef : 0.0;
+    in.gamma = c_.ppo.gamma;
+    in.lambda = c_.ppo.lambda;
+    in.group_size = c_.ppo.group_size;
+    in.whiten_gae = c_.ppo.whiten_advantages;
+    const AdvantageOutputs adv = compute_advantages(c_.ppo.advantage_estimator, in);
     const double seq_kl = kl_tok.sum(1).mean().item<double>();
 
-    // 4. Update actor and critic concurrently.
+    // 4. Update the actor (and the critic) concurrently.
     t = Clock::now();
-    TrainPolicyRequest train_policy{seqs, old_logp, ref_logp, advantages, kl_coef, iteration_, rollout.weight_version};
-    TrainValueRequest train_value{seqs, values, g.returns, iteration_};
+    TrainPolicyRequest train_policy{seqs, old_logp, ref_logp, adv.advantages, kl_coef, iteration_, version_};
     const uint64_t id_pol = send(RoleKind::kActor, train_policy);
-    const uint64_t id_vf = send(RoleKind::kCritic, train_value);
-    const Message pol_message = wait(RoleKind::kActor, id_pol), vf_message = wait(RoleKind::kCritic, id_vf);
-    row["time/train_phase_s"] = seconds_since(t);
+    const uint64_t id_vf =
+        critic_ ? send(RoleKind::kCritic, TrainValueRequest{seqs, values, adv.returns, iteration_}) : 0;
+    const Message pol_message = wait(RoleKind::kActor, id_pol);
+    const TrainReply pol = from_message<TrainReply>(pol_message);
     row["time/actor_train_s"] = reply_seconds(pol_message);
-    row["time/critic_train_s"] = reply_seconds(vf_message);
-    const TrainReply pol = from_message<TrainReply>(pol_message), vf = from_message<TrainReply>(vf_message);
+    if (critic_) {
+      const Message vf_message = wait(RoleKind::kCritic, id_vf);
+      row["time/critic_train_s"] = reply_seconds(vf_message);
+      for (const auto& [k, v] : from_message<TrainReply>(vf_message).metrics) {
+        if (k.rfind("critic/", 0) == 0) row[k] = v;
+      }
+      row["critic/explained_variance"] = explained_variance(values, adv.returns, mask);
+      row["returns/mean"] = masked_mean(adv.returns, mask).item<double>();
+    }
+    row["time/train_phase_s"] = seconds_since(t);
     if (pol.weight_version != version_ + 1) {
       throw Error(fmt::format("actor reports policy version {} after an update from {}", pol.weight_version, version_));
     }
@@ -205,49 +320,51 @@ class PpoController {
     for (const auto& [k, v] : pol.metrics) {
       if (k.rfind("actor/", 0) == 0) row[k] = v;
     }
-    for (const auto& [k, v] : vf.metrics) {
-      if (k.rfind("critic/", 0) == 0) row[k] = v;
-    }
-    kl_.update(seq_kl, c_.ppo.rollout_batch);
+    kl_.update(seq_kl, B);
 
     // 5. Metrics.
     const torch::Tensor lengths = mask.sum(1);
+    const torch::Tensor real = mask > 0;
     row["reward/mean"] = scores.mean().item<double>();
     row["reward/std"] = scores.numel() > 1 ? scores.std().item<double>() : 0.0;
     row["reward/raw_mean"] = raw.mean().item<double>();
     row["kl/mean"] = seq_kl;
     row["kl/coef"] = kl_coef;
-    row["critic/explained_variance"] = explained_variance(values, g.returns, mask);
-    row["advantages/mean_before_whitening"] = masked_mean(g.advantages, mask).item<double>();
-    row["returns/mean"] = masked_mean(g.returns, mask).item<double>();
+    row["advantages/mean_before_whitening"] = masked_mean(adv.raw, mask).item<double>();
+    row["advantages/abs_mean"] = masked_mean(adv.advantages.abs(), mask).item<double>();
     row["response/length_mean"] = lengths.mean().item<double>();
     row["response/eos_rate"] = eos.mean().item<double>();
+    // Train-inference agreement: the sampler's log-probs against the trainer's for the same tokens (meaningful at
+    // temperature 1; the sampler reports log-probs of softmax(logits / temperature)).
+    row["rollout/logprob_diff_max"] =
+        (seqs.sample_logprobs.to(old_logp.device()) - old_logp).abs().masked_select(real).max().item<double>();
     row["policy/version"] = static_cast<double>(version_);
     ++iteration_;
     row["time/iteration_s"] = seconds_since(t0);
     session_.log().log_scalars(iteration_, row);
     last_reward_ = row["reward/mean"];
     spdlog::info(
-        "iter {:>4}/{} reward {:+.4f} kl {:.4f} (coef {:.3f}) ratio [{:.3f}, {:.3f}] clip {:.3f} vloss {:.4f} "
-        "len {:.1f} | {:.2f}s",
+        "iter {:>4}/{} reward {:+.4f} kl {:.4f} (coef {:.3f}) ratio [{:.3f}, {:.3f}] clip {:.3f}{} len {:.1f} | "
+        "{:.2f}s",
         iteration_, c_.ppo.iterations, last_reward_, seq_kl, kl_coef, row["actor/ratio_min"], row["actor/ratio_max"],
-        row["actor/clip_fraction"], row["critic/value_loss"], row["response/length_mean"], row["time/iteration_s"]);
+        row["actor/clip_fraction"], critic_ ? fmt::format(" vloss {:.4f}", row["critic/value_loss"]) : "",
+        row["response/length_mean"], row["time/iteration_s"]);
   }
 
   // Gathers the actor's and critic's state and saves one checkpoint with the controller's own state.
   void checkpoint() {
     const uint64_t ia = send(RoleKind::kActor, SaveStateRequest{});
-    const uint64_t ic = send(RoleKind::kCritic, SaveStateRequest{});
+    const uint64_t ic = critic_ ? send(RoleKind::kCritic, SaveStateRequest{}) : 0;
     const RoleState actor = from_message<RoleState>(wait(RoleKind::kActor, ia));
-    const RoleState critic = from_message<RoleState>(wait(RoleKind::kCritic, ic));
     core::CheckpointState s;
     s.step = iteration_;
     // The policy is group "model" (what `troupe generate`, evaluation and init_from read); the critic "critic".
-    for (const auto& [group, state] :
-         {std::pair<std::string, const RoleState*>{"model", &actor}, {"critic", &critic}}) {
-      models::add_gpt_state_to_checkpoint(s, group, state->model);
-      s.optimizer_blobs[group] = state->optimizer;
-    }
+    const auto add = [&s](const std::string& group, const RoleState& state) {
+      models::add_gpt_state_to_checkpoint(s, group, state.model);
+      s.optimizer_blobs[group] = state.optimizer;
+    };
+    add("model", actor);
+    if (critic_) add("critic", from_message<RoleState>(wait(RoleKind::kCritic, ic)));
     if (actor.ptx) s.extra["ptx_state"] = *actor.ptx;
     s.extra["iteration"] = iteration_;
     s.extra["policy_version"] = version_;
@@ -264,6 +381,10 @@ class PpoController {
     shuffler_.restore(data::ShuffleState::from_vector(s.get<std::vector<int64_t>>("prompt_state")));
     for (const auto& [role, group] :
          {std::pair<RoleKind, std::string>{RoleKind::kActor, "model"}, {RoleKind::kCritic, "critic"}}) {
+      if (role == RoleKind::kCritic && !critic_) continue;
+      if (s.tensor_groups.count(group) == 0)
+        throw ConfigError("resume: the checkpoint has no '" + group + "' state (written by a run without a " +
+                          role_name(role) + "?)");
       RoleState state;
       if (s.extra.count(group + ".config") != 0) {
         state.model = models::gpt_state_from_checkpoint(s, group);
@@ -290,7 +411,7 @@ class PpoController {
   }
 
   void shutdown() {
-    for (RoleKind role : kRoleKinds) {
+    for (RoleKind role : roles_) {
       Message m;
       m.type = MessageType::kShutdown;
       try {
@@ -302,6 +423,8 @@ class PpoController {
   }
 
   const PpoConfig& c_;
+  const std::vector<RoleKind> roles_;  // the roles this run started (no critic for critic-free estimators)
+  const bool critic_;
   core::RunSession& session_;
   ControllerOptions options_;
   KlController kl_;

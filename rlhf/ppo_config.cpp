@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <string>
 
 #include "rlhf/role_kind.h"
 
@@ -16,7 +17,11 @@ void PolicySection::validate(core::ConfigValidator& v) const {
 void CriticSection::validate(core::ConfigValidator& v) const { v.nested("optim", optim); }
 
 void RewardSection::validate(core::ConfigValidator& v) const {
-  if (model.empty()) v.nested("function", function);
+  if (model.empty() && functions.empty()) v.nested("function", function);
+  v.require(functions.empty() || !function.type, "function.type", std::string("set"),
+            "unset when reward.functions lists the rewards");
+  v.require(functions.empty() || model.empty(), "functions", functions.size(), "empty with a reward model");
+  for (size_t i = 0; i < functions.size(); ++i) v.nested("functions[" + std::to_string(i) + "]", functions[i]);
   v.require(model.empty() ? !normalize : true, "normalize", normalize, "false for a programmatic reward");
   v.require(clip >= 0, "clip", clip, "a number >= 0 (0 = off)");
   v.require(std::isfinite(missing_eos_penalty), "missing_eos_penalty", missing_eos_penalty, "a finite number");
@@ -32,7 +37,20 @@ void PromptSection::validate(core::ConfigValidator& v) const {
 void PpoSection::validate(core::ConfigValidator& v) const {
   v.require(iterations >= 1, "iterations", iterations, "an integer >= 1");
   v.require(rollout_batch >= 1, "rollout_batch", rollout_batch, "an integer >= 1");
-  v.require(minibatch >= 1 && minibatch <= rollout_batch, "minibatch", minibatch, "an integer in [1, rollout_batch]");
+  v.require(group_size >= 1, "group_size", group_size, "an integer >= 1");
+  v.require(!needs_groups(advantage_estimator) || group_size >= 2, "group_size", group_size,
+            std::string("an integer >= 2 for advantage_estimator ") + core::enum_name(advantage_estimator));
+  v.require(minibatch >= 1 && minibatch <= rollout_batch * group_size, "minibatch", minibatch,
+            "an integer in [1, rollout_batch * group_size] (sequences per optimizer step)");
+  v.require(clip_eps_high >= 0, "clip_eps_high", clip_eps_high, "a number >= 0 (0 = clip_eps)");
+  v.require(dual_clip == 0 || policy_loss == ImportanceRatio::kToken, "dual_clip", dual_clip,
+            "0 with policy_loss gspo (dual clip bounds token ratios)");
+  v.require(!dynamic_sampling.enabled || group_size >= 2, "dynamic_sampling.enabled", dynamic_sampling.enabled,
+            "false unless group_size >= 2 (it drops groups whose rewards are all equal)");
+  v.require(dynamic_sampling.max_rounds >= 1, "dynamic_sampling.max_rounds", dynamic_sampling.max_rounds,
+            "an integer >= 1");
+  v.require(overlong.buffer >= 0, "overlong.buffer", overlong.buffer, "an integer >= 0 (0 = off)");
+  v.require(overlong.penalty >= 0, "overlong.penalty", overlong.penalty, "a number >= 0");
   v.require(epochs >= 1, "epochs", epochs, "an integer >= 1");
   v.require(clip_eps > 0, "clip_eps", clip_eps, "a number > 0");
   v.require(dual_clip == 0 || dual_clip > 1, "dual_clip", dual_clip, "0 (off) or a number > 1");
@@ -80,6 +98,17 @@ void PpoConfig::validate(core::ConfigValidator& v) const {
   v.nested("ppo", ppo);
   v.nested("placement", placement);
   v.require(generation.num_beams == 1, "generation.num_beams", generation.num_beams, "1 (PPO samples rollouts)");
+  v.require(ppo.advantage_estimator != AdvantageEstimator::kRemax || generation.do_sample, "generation.do_sample",
+            generation.do_sample, "true for remax (its baseline is the greedy response)");
+  v.require(ppo.overlong.buffer <= generation.max_new_tokens, "ppo.overlong.buffer", ppo.overlong.buffer,
+            "at most generation.max_new_tokens");
+  if (!needs_critic(ppo.advantage_estimator)) {
+    for (const std::string& group : placement.colocate) {
+      v.require(("," + group + ",").find(",critic,") == std::string::npos, "placement.colocate", group,
+                std::string("no critic: advantage_estimator ") + core::enum_name(ppo.advantage_estimator) +
+                    " runs without one");
+    }
+  }
 }
 
 }  // namespace troupe::rlhf

@@ -16,6 +16,7 @@
 #include "models/generation.h"
 #include "models/gpt_config.h"
 #include "models/optim.h"
+#include "rlhf/advantages.h"
 #include "rlhf/kl_controller.h"
 #include "rlhf/ppo_math.h"
 #include "rlhf/reward_functions.h"
@@ -74,14 +75,16 @@ struct CriticSection {
 struct RewardSection {
   std::string model;  // a Troupe `rm` run directory; empty = the programmatic `function`
   RewardFunctionConfig function;
-  bool normalize = false;            // (score - mean) / std with the RM's stored statistics
-  double clip = 0.0;                 // clip scores to [-clip, clip] (0 = off)
-  double missing_eos_penalty = 0.0;  // added to the score of a response that hit max_new_tokens without EOS
+  std::vector<RewardFunctionConfig> functions;  // several programmatic rewards, summed with their weights
+  bool normalize = false;                       // (score - mean) / std with the RM's stored statistics
+  double clip = 0.0;                            // clip scores to [-clip, clip] (0 = off)
+  double missing_eos_penalty = 0.0;             // added to the score of a response that hit max_new_tokens without EOS
 
   template <class V>
   void visit(V& v) {
     v.path("model", model, "reward-model run directory (empty = programmatic function)");
     v.field("function", function, "programmatic reward");
+    v.field("functions", functions, "several programmatic rewards summed with their weights (instead of function)");
     v.field("normalize", normalize, "normalise RM scores with the RM's reward.mean / reward.std");
     v.field("clip", clip, "clip scores to [-clip, clip] (0 = off)");
     v.field("missing_eos_penalty", missing_eos_penalty, "added to the score when a response has no EOS (e.g. -1)");
@@ -111,9 +114,39 @@ struct PromptSection {
   void validate(core::ConfigValidator& v) const;
 };
 
+// DAPO's dynamic sampling and overlong reward shaping (Yu et al. 2025).
+struct DynamicSamplingSection {
+  bool enabled = false;    // drop groups whose rewards are all equal (no learning signal) and refill the batch
+  int64_t max_rounds = 4;  // generation rounds per iteration at most; then train on the groups kept so far
+
+  template <class V>
+  void visit(V& v) {
+    v.field("enabled", enabled, "drop prompt groups whose rewards are all equal and sample more prompts");
+    v.field("max_rounds", max_rounds, "generation rounds per iteration at most (then train on what was kept)");
+  }
+};
+
+struct OverlongSection {
+  int64_t buffer = 0;    // L_cache: the last `buffer` tokens before max_new_tokens are penalised linearly (0 = off)
+  double penalty = 1.0;  // the penalty at max_new_tokens (DAPO's soft overlong punishment)
+
+  template <class V>
+  void visit(V& v) {
+    v.field("buffer", buffer, "soft overlong punishment over the last N tokens before max_new_tokens (0 = off)");
+    v.field("penalty", penalty, "penalty reached at max_new_tokens");
+  }
+};
+
 struct PpoSection {
-  int64_t iterations = 100;          // rollout + update rounds
-  int64_t rollout_batch = 32;        // prompts per rollout
+  int64_t iterations = 100;    // rollout + update rounds
+  int64_t rollout_batch = 32;  // prompts per rollout
+  int64_t group_size = 1;      // G: samples per prompt (GRPO-style estimators need G >= 2)
+  AdvantageEstimator advantage_estimator = AdvantageEstimator::kGae;  // gae (critic) | grpo | dr_grpo | rloo | ...
+  ImportanceRatio policy_loss = ImportanceRatio::kToken;              // ppo (token ratio) | gspo (sequence ratio)
+  LossAggregation loss_aggregation = LossAggregation::kTokenMean;     // how per-token losses are averaged
+  double clip_eps_high = 0.0;  // upper clip ε_high (0 = clip_eps; DAPO's clip-higher)
+  DynamicSamplingSection dynamic_sampling;
+  OverlongSection overlong;
   int64_t minibatch = 8;             // sequences per PPO minibatch (one optimizer step each)
   int64_t epochs = 1;                // passes over the rollout per iteration
   double clip_eps = 0.2;             // policy ratio clip ε
@@ -136,9 +169,19 @@ struct PpoSection {
   void visit(V& v) {
     v.field("iterations", iterations, "rollout + update rounds");
     v.field("rollout_batch", rollout_batch, "prompts per rollout");
+    v.field("group_size", group_size, "samples per prompt G (grpo, dr_grpo, rloo, reinforce_pp_baseline need >= 2)");
+    v.field("advantage_estimator", advantage_estimator,
+            "gae (PPO with a critic) | grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | remax "
+            "(critic-free: no critic worker)");
+    v.field("policy_loss", policy_loss, "ppo (token-level ratio) | gspo (sequence-level ratio)");
+    v.field("loss_aggregation", loss_aggregation,
+            "token_mean | seq_mean_token_mean | seq_mean_token_sum_norm (over the global minibatch)");
+    v.field("clip_eps_high", clip_eps_high, "upper clip epsilon (0 = clip_eps; DAPO clip-higher, e.g. 0.28)");
+    v.field("dynamic_sampling", dynamic_sampling, "DAPO dynamic sampling");
+    v.field("overlong", overlong, "DAPO overlong reward shaping");
     v.field("minibatch", minibatch, "sequences per PPO minibatch");
     v.field("epochs", epochs, "PPO epochs over each rollout");
-    v.field("clip_eps", clip_eps, "policy ratio clip epsilon");
+    v.field("clip_eps", clip_eps, "policy ratio clip epsilon (the lower one when clip_eps_high is set)");
     v.field("dual_clip", dual_clip, "dual-clip constant c > 1 (0 = off)");
     v.field("value_clip", value_clip, "value clip range (0 = off)");
     v.field("value_coef", value_coef, "critic loss coefficient");

@@ -169,18 +169,31 @@ GaeOut gae(const at::Tensor& rewards, const at::Tensor& values, const at::Tensor
 // ---- losses ----
 
 PolicyLossOut policy_loss(const at::Tensor& logp, const at::Tensor& old_logp, const at::Tensor& advantages,
-                          const at::Tensor& mask, double clip_eps, double dual_clip) {
+                          const at::Tensor& mask, double clip_eps, double dual_clip, double clip_eps_high,
+                          ImportanceRatio ratio_kind) {
   if (!(clip_eps > 0.0)) throw ConfigError("policy_loss: clip_eps = " + fmt(clip_eps) + ": expected a number > 0");
+  if (!(clip_eps_high >= 0.0))
+    throw ConfigError("policy_loss: clip_eps_high = " + fmt(clip_eps_high) + ": expected 0 (= clip_eps) or > 0");
   if (dual_clip != 0.0 && !(dual_clip > 1.0))
     throw ConfigError("policy_loss: dual_clip = " + fmt(dual_clip) + ": expected 0 (off) or a number > 1");
+  if (dual_clip != 0.0 && ratio_kind == ImportanceRatio::kSequence)
+    throw ConfigError("policy_loss: dual_clip works on token ratios only, not with the sequence ratio (gspo)");
   check_same_shape("policy_loss", "logp", logp, mask);
   check_same_shape("policy_loss", "old_logp", old_logp, mask);
   check_same_shape("policy_loss", "advantages", advantages, mask);
+  const double eps_high = clip_eps_high > 0.0 ? clip_eps_high : clip_eps;
   const at::Tensor adv = advantages.detach();
   const at::Tensor log_ratio = logp - old_logp.detach();
-  const at::Tensor ratio = torch::exp(log_ratio);
+  at::Tensor ratio;
+  if (ratio_kind == ImportanceRatio::kToken) {
+    ratio = torch::exp(log_ratio);
+  } else {
+    const at::Tensor m = mask.to(log_ratio.scalar_type());
+    const at::Tensor seq = ((log_ratio * m).sum(1) / m.sum(1).clamp_min(1.0)).detach().unsqueeze(1);  // log s_b
+    ratio = torch::exp(torch::clamp_max(logp - logp.detach() + seq, 10.0));
+  }
   const at::Tensor surr = -adv * ratio;
-  const at::Tensor surr_clipped = -adv * torch::clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps);
+  const at::Tensor surr_clipped = -adv * torch::clamp(ratio, 1.0 - clip_eps, 1.0 + eps_high);
   at::Tensor loss = torch::maximum(surr, surr_clipped);
   if (dual_clip > 1.0) loss = torch::where(adv < 0, torch::minimum(loss, -dual_clip * adv), loss);
 
@@ -192,6 +205,18 @@ PolicyLossOut policy_loss(const at::Tensor& logp, const at::Tensor& old_logp, co
   const at::Tensor lr = log_ratio.detach();
   out.approx_kl = masked_mean(0.5 * lr * lr, mask).item<double>();
   return out;
+}
+
+at::Tensor aggregate_loss(const at::Tensor& per_token, const at::Tensor& mask, LossAggregation aggregation,
+                          const LossNormalizer& norm) {
+  check_same_shape("aggregate_loss", "per_token", per_token, mask);
+  const at::Tensor masked = per_token * mask;
+  switch (aggregation) {
+    case LossAggregation::kTokenMean: return masked.sum() / norm.tokens;
+    case LossAggregation::kSeqMeanTokenMean: return (masked.sum(1) / mask.sum(1).clamp_min(1.0)).sum() / norm.sequences;
+    case LossAggregation::kSeqMeanTokenSumNorm: return masked.sum() / (norm.sequences * norm.max_length);
+  }
+  throw ConfigError("aggregate_loss: unknown aggregation");
 }
 
 ValueLossOut value_loss(const at::Tensor& values, const at::Tensor& old_values, const at::Tensor& returns,
@@ -247,22 +272,21 @@ double explained_variance(const at::Tensor& values, const at::Tensor& returns, c
 }
 
 ActorLossOut actor_loss(const at::Tensor& logp, const at::Tensor& entropy, const at::Tensor& old_logp,
-                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask, double tokens,
-                        const ActorLossOptions& o) {
+                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask,
+                        const LossNormalizer& norm, const ActorLossOptions& o) {
   ActorLossOut out;
-  out.policy = policy_loss(logp, old_logp, advantages, mask, o.clip_eps, o.dual_clip);
-  const at::Tensor policy = out.policy.per_token.sum();
-  at::Tensor loss = policy / tokens;
-  out.policy_sum = policy.item<double>();
+  out.policy = policy_loss(logp, old_logp, advantages, mask, o.clip_eps, o.dual_clip, o.clip_eps_high, o.ratio);
+  at::Tensor loss = aggregate_loss(out.policy.per_token, mask, o.aggregation, norm);
+  out.policy_term = loss.item<double>();
   if (entropy.defined()) {
-    const at::Tensor h = masked_sum(entropy, mask);
-    out.entropy_sum = h.item<double>();
-    if (o.entropy_coef > 0) loss = loss - o.entropy_coef * h / tokens;
+    const at::Tensor h = aggregate_loss(entropy, mask, o.aggregation, norm);
+    out.entropy_term = h.item<double>();
+    if (o.entropy_coef > 0) loss = loss - o.entropy_coef * h;
   }
   if (o.kl_loss) {
-    const at::Tensor kl = masked_sum(kl_estimate(logp, ref_logp, o.kl), mask);
-    out.kl_sum = kl.item<double>();
-    loss = loss + o.kl_coef * kl / tokens;
+    const at::Tensor kl = aggregate_loss(kl_estimate(logp, ref_logp, o.kl), mask, o.aggregation, norm);
+    out.kl_term = kl.item<double>();
+    loss = loss + o.kl_coef * kl;
   }
   out.loss = loss;
   return out;

@@ -110,38 +110,83 @@ struct PolicyLossOut {
   double approx_kl = 0.0;      // masked mean of ½ (logp − old_logp)², an estimate of KL(π_old‖π)
 };
 
+// Which importance ratio the clipped surrogate uses (`ppo.policy_loss`).
+enum class ImportanceRatio {
+  kToken,     // ppo: per token, π(y_t)/π_old(y_t)
+  kSequence,  // gspo: per sequence, (π(y)/π_old(y))^(1/|y|) (Zheng et al. 2025), the same for all its tokens
+};
+constexpr auto config_names(ImportanceRatio) {
+  return std::array{std::pair{ImportanceRatio::kToken, "ppo"}, std::pair{ImportanceRatio::kSequence, "gspo"}};
+}
+
 // PPO clipped surrogate (Schulman et al. 2017), per token:
-//   loss = max(−A·ratio, −A·clamp(ratio, 1 − ε, 1 + ε)),
-// and with dual clip c > 1 (Ye et al. 2020), for A < 0 only: loss = min(loss, −c·A), which bounds the loss when
-// the ratio is far above 1 + ε on a bad action. dual_clip = 0 turns it off; any other c ≤ 1, and clip_eps ≤ 0, are
-// ConfigErrors. logp (with grad), old_logp, advantages, mask: [B, T].
+//   loss = max(−A·ratio, −A·clamp(ratio, 1 − ε_low, 1 + ε_high)),
+// with ε_low = clip_eps and ε_high = clip_eps_high (0 = clip_eps; DAPO's clip-higher uses e.g. 0.2 / 0.28), and with
+// dual clip c > 1 (Ye et al. 2020), for A < 0 only: loss = min(loss, −c·A), which bounds the loss when the ratio is
+// far above 1 + ε on a bad action. dual_clip = 0 turns it off; any other c ≤ 1, clip_eps ≤ 0 and clip_eps_high < 0
+// are ConfigErrors. logp (with grad), old_logp, advantages, mask: [B, T].
+// With ImportanceRatio::kSequence (GSPO) the ratio of every token of row b is s_b = exp(Σ_t m·(logp − old_logp) /
+// |y_b|), computed as exp(logp − sg(logp) + sg(log s_b)) so that its gradient is s_b·∇logp_t (the log clamped at 10);
+// dual clip is then refused.
 // Example, ε = 0.2: A = 1, ratio 1.5 -> max(−1.5, −1.2) = −1.2 (clipped, no gradient); A = −1, ratio 1.5 ->
 // max(1.5, 1.2) = 1.5 (unclipped), and with c = 1.3 -> min(1.5, 1.3) = 1.3.
 PolicyLossOut policy_loss(const at::Tensor& logp, const at::Tensor& old_logp, const at::Tensor& advantages,
-                          const at::Tensor& mask, double clip_eps, double dual_clip = 0.0);
+                          const at::Tensor& mask, double clip_eps, double dual_clip = 0.0, double clip_eps_high = 0.0,
+                          ImportanceRatio ratio = ImportanceRatio::kToken);
 
-// The actor's PPO loss on one minibatch shard, as in its equation:
-//   L = [Σ_t clip-surrogate_t − c_H Σ_t H_t + β Σ_t KL_t] / N
+// How per-token losses become one number (`ppo.loss_aggregation`), always over the GLOBAL minibatch (every micro-batch
+// and rank), so that how a minibatch is split never changes the loss or its gradient:
+enum class LossAggregation {
+  kTokenMean,            // Σ l / N_tokens: every token weighs the same (DAPO; PPO as before)
+  kSeqMeanTokenMean,     // Σ_b (Σ_t l_bt / |y_b|) / N_seqs: every sequence weighs the same (GRPO's paper, GSPO)
+  kSeqMeanTokenSumNorm,  // Σ l / (N_seqs · L_max), L_max = generation.max_new_tokens: a constant (Dr. GRPO)
+};
+constexpr auto config_names(LossAggregation) {
+  return std::array{std::pair{LossAggregation::kTokenMean, "token_mean"},
+                    std::pair{LossAggregation::kSeqMeanTokenMean, "seq_mean_token_mean"},
+                    std::pair{LossAggregation::kSeqMeanTokenSumNorm, "seq_mean_token_sum_norm"}};
+}
+
+// The global counts an aggregation divides by: the minibatch's real tokens and sequences over all ranks and
+// micro-batches, and the constant L_max.
+struct LossNormalizer {
+  double tokens = 1;
+  double sequences = 1;
+  double max_length = 1;
+};
+
+// This shard's share of the aggregated loss: summing it over the shards of a minibatch gives the aggregate of the
+// whole minibatch. per_token, mask: [B, T] -> a 0-dim tensor (differentiable in per_token).
+// Example, rows (1, 2 | 3, pad) with tokens 3, sequences 2, L_max 4: token_mean 6/3 = 2; seq_mean_token_mean
+// (3/2 + 3/1)/2 = 2.25; seq_mean_token_sum_norm 6/(2·4) = 0.75.
+at::Tensor aggregate_loss(const at::Tensor& per_token, const at::Tensor& mask, LossAggregation aggregation,
+                          const LossNormalizer& norm);
+
+// The actor's loss on one minibatch shard, as in PPO's equation:
+//   L = agg(clip-surrogate) − c_H·agg(H) + β·agg(KL)
 // with the clipped surrogate of policy_loss, the entropy bonus (entropy_coef c_H; entropy may be undefined when
-// c_H = 0) and the KL penalty (kl_coef β with estimator `kl`, on when `kl_loss`), summed over this shard's real
-// tokens and divided by N, the token count of the whole minibatch over all ranks (so that summing gradients over
-// ranks gives the gradient of the global token mean). The sums (not divided by N) come back for statistics.
+// c_H = 0) and the KL penalty (kl_coef β with estimator `kl`, on when `kl_loss`), each aggregated by `aggregation`
+// over the global minibatch (`norm`), so that summing gradients over shards gives the gradient of the global loss.
+// The aggregated terms of this shard come back for statistics (they add up over shards).
 struct ActorLossOptions {
   double clip_eps = 0.2;
+  double clip_eps_high = 0.0;  // 0 = clip_eps
   double dual_clip = 0.0;
+  ImportanceRatio ratio = ImportanceRatio::kToken;
+  LossAggregation aggregation = LossAggregation::kTokenMean;
   double entropy_coef = 0.0;
   bool kl_loss = false;
   double kl_coef = 0.0;
   KlEstimator kl = KlEstimator::kK1;
 };
 struct ActorLossOut {
-  at::Tensor loss;       // scalar, differentiable
-  PolicyLossOut policy;  // per-token surrogate and ratios
-  double policy_sum = 0, entropy_sum = 0, kl_sum = 0;
+  at::Tensor loss;                                        // scalar, differentiable
+  PolicyLossOut policy;                                   // per-token surrogate and ratios
+  double policy_term = 0, entropy_term = 0, kl_term = 0;  // this shard's aggregated terms
 };
 ActorLossOut actor_loss(const at::Tensor& logp, const at::Tensor& entropy, const at::Tensor& old_logp,
-                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask, double tokens,
-                        const ActorLossOptions& options);
+                        const at::Tensor& ref_logp, const at::Tensor& advantages, const at::Tensor& mask,
+                        const LossNormalizer& norm, const ActorLossOptions& options);
 
 struct ValueLossOut {
   at::Tensor per_token;        // [B, T] loss, 0 at padding; the caller divides by the global token count

@@ -94,6 +94,7 @@ Message to_message(const GenerateRequest& r) {
   Message m = typed(MessageType::kGenerate);
   m.tensors = {{"prompt_ids", r.prompt_ids}, {"prompt_mask", r.prompt_mask}};
   m.scalars["seed"] = static_cast<double>(r.seed);
+  m.scalars["greedy"] = r.greedy ? 1.0 : 0.0;
   return m;
 }
 
@@ -103,6 +104,7 @@ GenerateRequest from_message<GenerateRequest>(const Message& m) {
   r.prompt_ids = checked(m, "prompt_ids", 2);
   r.prompt_mask = checked(m, "prompt_mask", 2, {r.prompt_ids.size(0), r.prompt_ids.size(1)});
   r.seed = static_cast<uint64_t>(m.scalar("seed"));
+  r.greedy = m.scalar("greedy") != 0.0;
   return r;
 }
 

@@ -36,6 +36,7 @@ struct GenerateRequest {
   at::Tensor prompt_ids;   // [B, P] int64, left-padded
   at::Tensor prompt_mask;  // [B, P] int64, 1 on real prompt tokens
   uint64_t seed = 0;       // sampling seed (< 2^53: it travels as a double)
+  bool greedy = false;     // decode greedily instead of sampling (ReMax's baseline response)
 };
 
 struct GenerateReply {

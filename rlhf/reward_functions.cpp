@@ -169,17 +169,67 @@ void RewardFunctionConfig::validate(core::ConfigValidator& v) const {
   bool ids_ok = true;
   for (const int64_t id : pattern) ids_ok = ids_ok && id >= 0;
   v.require(ids_ok, "pattern", pattern, "token ids >= 0");
+  v.require(!answer_field.empty(), "answer_field", answer_field, "a JSONL field name");
+  v.require(answer_format != AnswerFormat::kMarker || !marker.empty(), "marker", marker,
+            "a non-empty marker for answer_format marker");
+  v.require(std::isfinite(weight), "weight", weight, "a finite number");
 }
 
-std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig& config) {
+AnswerReward::AnswerReward(std::map<std::string, std::string> answers, VerifierOptions options, bool format_only)
+    : answers_(std::move(answers)), options_(std::move(options)), format_only_(format_only) {}
+
+double AnswerReward::score(const RewardSample& s) const {
+  if (format_only_) return verify_format(s.response_text, s.ended_with_eos, options_);
+  const auto it = answers_.find(s.prompt_text);
+  if (it == answers_.end())
+    throw DataError("answer reward: no reference answer for the prompt '" + s.prompt_text + "'");
+  return verify_answer(s.response_text, s.ended_with_eos, it->second, options_);
+}
+
+WeightedSumReward::WeightedSumReward(std::vector<std::pair<double, std::unique_ptr<RewardFunction>>> parts)
+    : parts_(std::move(parts)) {
+  if (parts_.empty()) throw ConfigError("reward.functions: expected at least one reward");
+}
+
+std::string WeightedSumReward::name() const {
+  std::string out;
+  for (const auto& [w, f] : parts_) out += (out.empty() ? "" : " + ") + std::to_string(w) + "*" + f->name();
+  return out;
+}
+
+double WeightedSumReward::score(const RewardSample& s) const {
+  double total = 0;
+  for (const auto& [w, f] : parts_) total += w * f->score(s);
+  return total;
+}
+
+std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig& config, const RewardContext& context) {
   if (!config.type) throw ConfigError("reward.type: expected " + core::enum_choices<RewardFunctionType>());
+  const VerifierOptions verifier{config.answer_format, config.marker, config.require_eos};
   switch (*config.type) {
+    case RewardFunctionType::kAnswer: {
+      const std::string file = config.answers.empty() ? context.prompts_file : config.answers;
+      if (file.empty())
+        throw ConfigError("reward answer: set answers (or prompts.file) to a JSONL of reference answers");
+      return std::make_unique<AnswerReward>(load_reference_answers(file, context.prompt_field, config.answer_field),
+                                            verifier, /*format_only=*/false);
+    }
+    case RewardFunctionType::kFormat:
+      return std::make_unique<AnswerReward>(std::map<std::string, std::string>{}, verifier, true);
     case RewardFunctionType::kLexicon: return std::make_unique<LexiconSentimentReward>(config.lexicon);
     case RewardFunctionType::kLength:
       return std::make_unique<LengthFormatReward>(config.target_length, config.eos_bonus);
     case RewardFunctionType::kPattern: return std::make_unique<TargetPatternReward>(config.pattern);
   }
   throw ConfigError("reward.type: unknown value");
+}
+
+std::unique_ptr<RewardFunction> make_reward_function(const std::vector<RewardFunctionConfig>& configs,
+                                                     const RewardContext& context) {
+  if (configs.size() == 1 && configs[0].weight == 1.0) return make_reward_function(configs[0], context);
+  std::vector<std::pair<double, std::unique_ptr<RewardFunction>>> parts;
+  for (const RewardFunctionConfig& c : configs) parts.emplace_back(c.weight, make_reward_function(c, context));
+  return std::make_unique<WeightedSumReward>(std::move(parts));
 }
 
 }  // namespace troupe::rlhf

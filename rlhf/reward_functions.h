@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/config_binder.h"
+#include "rlhf/verifiers.h"
 
 namespace troupe::rlhf {
 
@@ -21,6 +23,7 @@ struct RewardSample {
   std::vector<int64_t> prompt;    // prompt token ids
   std::vector<int64_t> response;  // generated token ids, without the EOS token
   std::string response_text;      // the decoded response
+  std::string prompt_text;        // the decoded prompt (when the run has a tokenizer)
   bool ended_with_eos = false;    // false: truncated at the length limit
 };
 
@@ -95,32 +98,82 @@ class TargetPatternReward : public RewardFunction {
   std::vector<int64_t> target_;
 };
 
-enum class RewardFunctionType { kLexicon, kLength, kPattern };
+// Verifiable rewards (rlhf/verifiers.h): 1 for a response whose one well-formed answer equals the prompt's reference
+// answer (kAnswer) or that states one well-formed answer at all (kFormat), else 0.
+class AnswerReward : public RewardFunction {
+ public:
+  // answers: reference answer by prompt text; empty for a format check.
+  AnswerReward(std::map<std::string, std::string> answers, VerifierOptions options, bool format_only);
+  std::string name() const override { return format_only_ ? "format" : "answer"; }
+  // DataError when the prompt has no reference answer (kAnswer).
+  double score(const RewardSample& sample) const override;
+
+ private:
+  std::map<std::string, std::string> answers_;
+  VerifierOptions options_;
+  bool format_only_;
+};
+
+// Σ_i w_i·r_i(sample) over several rewards.
+class WeightedSumReward : public RewardFunction {
+ public:
+  explicit WeightedSumReward(std::vector<std::pair<double, std::unique_ptr<RewardFunction>>> parts);
+  std::string name() const override;
+  double score(const RewardSample& sample) const override;
+
+ private:
+  std::vector<std::pair<double, std::unique_ptr<RewardFunction>>> parts_;
+};
+
+enum class RewardFunctionType { kLexicon, kLength, kPattern, kAnswer, kFormat };
 constexpr auto config_names(RewardFunctionType) {
   return std::array{std::pair{RewardFunctionType::kLexicon, "lexicon"},
                     std::pair{RewardFunctionType::kLength, "length"},
-                    std::pair{RewardFunctionType::kPattern, "pattern"}};
+                    std::pair{RewardFunctionType::kPattern, "pattern"},
+                    std::pair{RewardFunctionType::kAnswer, "answer"}, std::pair{RewardFunctionType::kFormat, "format"}};
 }
 
 struct RewardFunctionConfig {
-  std::optional<RewardFunctionType> type;  // lexicon | length | pattern (required)
-  std::string lexicon;                     // lexicon: path of the word<TAB>score TSV
-  int64_t target_length = 16;              // length: response tokens that score 0
-  double eos_bonus = 0.0;                  // length: added when the response ended with EOS
-  std::vector<int64_t> pattern;            // pattern: target token ids
+  std::optional<RewardFunctionType> type;            // lexicon | length | pattern (required)
+  std::string lexicon;                               // lexicon: path of the word<TAB>score TSV
+  int64_t target_length = 16;                        // length: response tokens that score 0
+  double eos_bonus = 0.0;                            // length: added when the response ended with EOS
+  std::vector<int64_t> pattern;                      // pattern: target token ids
+  std::string answers;                               // answer: JSONL of reference answers (empty = prompts.file)
+  std::string answer_field = "answer";               // answer: the JSONL field holding the reference answer
+  AnswerFormat answer_format = AnswerFormat::kBare;  // answer, format: where the answer stands
+  std::string marker = "####";                       // answer, format: the marker of answer_format marker
+  bool require_eos = true;                           // answer, format: a truncated response scores 0
+  double weight = 1.0;                               // the weight of this reward in reward.functions
 
   template <class V>
   void visit(V& v) {
-    v.field("type", type, "lexicon | length | pattern");
+    v.field("type", type, "lexicon | length | pattern | answer (verified answer) | format (answer well-formed)");
     v.path("lexicon", lexicon, "lexicon: word<TAB>score TSV (AFINN format)");
     v.field("target_length", target_length, "length: response tokens that score 0");
     v.field("eos_bonus", eos_bonus, "length: bonus for ending with EOS");
     v.field("pattern", pattern, "pattern: target token ids");
+    v.path("answers", answers, "answer: JSONL with the prompt and its reference answer (empty = prompts.file)");
+    v.field("answer_field", answer_field, "answer: JSONL field of the reference answer");
+    v.field("answer_format", answer_format, "answer, format: bare | marker | boxed");
+    v.field("marker", marker, "answer, format: the answer marker (answer_format marker)");
+    v.field("require_eos", require_eos, "answer, format: score 0 unless the response ended with EOS");
+    v.field("weight", weight, "weight of this reward when listed in reward.functions");
   }
   void validate(core::ConfigValidator& v) const;
 };
 
-// The reward function `config` describes (loads the lexicon for type lexicon).
-std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig& config);
+// Where the answer reward finds reference answers when `answers` is empty: the run's prompt file and its field.
+struct RewardContext {
+  std::string prompts_file;
+  std::string prompt_field = "prompt";
+};
+
+// The reward function `config` describes (loads the lexicon for type lexicon, the answers for type answer).
+std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig& config,
+                                                     const RewardContext& context = {});
+// The weighted sum of `configs` (each its `weight`); one config alone is that reward unweighted.
+std::unique_ptr<RewardFunction> make_reward_function(const std::vector<RewardFunctionConfig>& configs,
+                                                     const RewardContext& context = {});
 
 }  // namespace troupe::rlhf

@@ -47,6 +47,20 @@ const std::vector<std::string>& role_names() {
   return names;
 }
 
+std::vector<RoleKind> active_roles(const PpoConfig& config) {
+  std::vector<RoleKind> out;
+  for (RoleKind k : kRoleKinds) {
+    if (k != RoleKind::kCritic || needs_critic(config.ppo.advantage_estimator)) out.push_back(k);
+  }
+  return out;
+}
+
+std::vector<std::string> active_role_names(const PpoConfig& config) {
+  std::vector<std::string> out;
+  for (RoleKind k : active_roles(config)) out.emplace_back(role_name(k));
+  return out;
+}
+
 namespace {
 
 [[noreturn]] void unsupported(const std::string& role, const Message& m) {
@@ -162,7 +176,10 @@ class ActorRole final : public Role {
   GenerateReply generate(const GenerateRequest& r) {
     GenerateReply out;
     out.weight_version = version_;
-    if (comm_.rank() == 0) out.rollout = generate_rollout(model_, r.prompt_ids, r.prompt_mask, gen_, r.seed);
+    if (comm_.rank() != 0) return out;
+    models::GenerationConfig g = gen_;
+    if (r.greedy) g.do_sample = false;
+    out.rollout = generate_rollout(model_, r.prompt_ids, r.prompt_mask, g, r.seed);
     return out;
   }
 
@@ -201,9 +218,10 @@ class ActorRole final : public Role {
 };
 
 // One PPO update of the policy: epochs x minibatches over the rollout in the order minibatch_order() gives
-// (the critic uses the same schedule). Each minibatch's loss is its token mean (the minibatch is the global
-// batch of that optimizer step). The first minibatch must see ratio 1: the log-probs it was given come from
-// this very policy, unchanged — anything else means stale or off-policy data.
+// (the critic uses the same schedule). Each minibatch's loss is aggregated (ppo.loss_aggregation) over the whole
+// minibatch — the global batch of that optimizer step — whichever rank holds which rows. The first minibatch must see
+// ratio 1: the log-probs it was given come from this very policy, unchanged — anything else means stale or off-policy
+// data.
 TrainReply ActorRole::train(const TrainPolicyRequest& r) {
   if (r.weight_version != version_) {
     throw Error("actor: rollout generated with policy version " + std::to_string(r.weight_version) +
@@ -213,7 +231,10 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
   const int64_t iteration = r.iteration;
   ActorLossOptions loss_options;
   loss_options.clip_eps = c_.ppo.clip_eps;
+  loss_options.clip_eps_high = c_.ppo.clip_eps_high;
   loss_options.dual_clip = c_.ppo.dual_clip;
+  loss_options.ratio = c_.ppo.policy_loss;
+  loss_options.aggregation = c_.ppo.loss_aggregation;
   loss_options.entropy_coef = c_.ppo.entropy_coef;
   loss_options.kl_loss = c_.ppo.kl_mode == KlMode::kLoss;
   loss_options.kl_coef = r.kl_coef;
@@ -221,8 +242,8 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
   models::set_lr(*optimizer_, models::lr_at(c_.actor.optim, iteration, c_.ppo.iterations));
   const double clip = c_.actor.optim.grad_clip > 0 ? c_.actor.optim.grad_clip : std::numeric_limits<double>::infinity();
 
-  // Per optimizer step: {policy loss, clipped tokens, approx-KL, entropy, ratio, KL term} summed over tokens,
-  // the ptx loss, and the gradient norm; every minibatch's loss is a mean over all of its tokens (all ranks).
+  // Per optimizer step: the aggregated policy, entropy and KL terms, {clipped tokens, approx-KL, ratio} summed over
+  // tokens, the ptx loss and the gradient norm.
   enum { kPolicy, kClipped, kApproxKl, kEntropy, kRatio, kKl, kPtx, kGradNorm, kStats };
   std::vector<double> totals(kStats, 0.0);
   double ratio_min = std::numeric_limits<double>::infinity(), ratio_max = -std::numeric_limits<double>::infinity();
@@ -233,6 +254,8 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
     for (const torch::Tensor& order : batches) {
       const torch::Tensor idx = order.to(device_);
       const double tokens = all.response_mask.index_select(0, idx).sum().item<double>();
+      const LossNormalizer norm{tokens, static_cast<double>(idx.numel()),
+                                static_cast<double>(c_.generation.max_new_tokens)};
       const auto [begin, end] = shard_rows(idx.numel(), comm_);
       std::vector<double> local(kStats, 0.0);
       optimizer_->zero_grad();
@@ -244,7 +267,7 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
         const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true);
         const ActorLossOut a = actor_loss(f.logprobs, f.entropy, r.old_logprobs.index_select(0, mine),
                                           r.ref_logprobs.index_select(0, mine), r.advantages.index_select(0, mine),
-                                          mask, tokens, loss_options);
+                                          mask, norm, loss_options);
         const PolicyLossOut& p = a.policy;
         const torch::Tensor ratios = p.ratio.masked_select(mask > 0);
         if (epoch == 0 && steps == 0 && c_.ppo.assert_first_ratio) {
@@ -255,11 +278,11 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
           }
         }
         a.loss.backward();
-        local[kPolicy] = a.policy_sum;
-        local[kKl] = a.kl_sum;
+        local[kPolicy] = a.policy_term;
+        local[kKl] = a.kl_term;
         local[kClipped] = p.clip_fraction * my_tokens;
         local[kApproxKl] = p.approx_kl * my_tokens;
-        local[kEntropy] = a.entropy_sum;
+        local[kEntropy] = a.entropy_term;
         local[kRatio] = ratios.sum().item<double>();
         ratio_min = std::min(ratio_min, ratios.min().item<double>());
         ratio_max = std::max(ratio_max, ratios.max().item<double>());
@@ -282,7 +305,8 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
       comm_.allreduce_sum(stats);
       for (int k = 0; k < kStats; ++k) {
         const double v = stats[k].item<double>();
-        totals[static_cast<size_t>(k)] += (k == kPtx || k == kGradNorm) ? v : v / tokens;
+        const bool per_token_sum = k == kClipped || k == kApproxKl || k == kRatio;
+        totals[static_cast<size_t>(k)] += per_token_sum ? v / tokens : v;
       }
       ++steps;
     }
@@ -440,7 +464,9 @@ class RewardRole final : public Role {
     if (!c.prompts.tokenizer.empty())
       tokenizer_.emplace(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
     if (c.reward.model.empty()) {
-      function_ = make_reward_function(c.reward.function);
+      const RewardContext context{c.prompts.file, c.prompts.field};
+      function_ = c.reward.functions.empty() ? make_reward_function(c.reward.function, context)
+                                             : make_reward_function(c.reward.functions, context);
       return;
     }
     const core::CheckpointState state = models::load_checkpoint_at(c.reward.model);
@@ -482,7 +508,7 @@ class RewardRole final : public Role {
     for (int64_t b = 0; b < B; ++b) {
       RewardSample r;
       const int64_t* row = seq.data_ptr<int64_t>() + b * L;
-      const auto pm = s.attention_mask[b];
+      const torch::Tensor pm = s.attention_mask[b].contiguous().cpu();
       for (int64_t t = 0; t < P; ++t) {
         if (pm[t].item<int64_t>() != 0) r.prompt.push_back(row[t]);
       }
@@ -490,8 +516,8 @@ class RewardRole final : public Role {
       r.ended_with_eos = eos[b].item<float>() > 0.5f;
       for (int64_t t = 0; t < n - (r.ended_with_eos ? 1 : 0); ++t) r.response.push_back(row[P + t]);
       if (tokenizer_) {
-        const std::vector<int> ids(r.response.begin(), r.response.end());
-        r.response_text = tokenizer_->decode_lossy_utf8(ids);
+        r.response_text = tokenizer_->decode_lossy_utf8(std::vector<int>(r.response.begin(), r.response.end()));
+        r.prompt_text = tokenizer_->decode_lossy_utf8(std::vector<int>(r.prompt.begin(), r.prompt.end()));
       }
       samples.push_back(std::move(r));
     }

@@ -19,6 +19,48 @@ SequenceBatch SequenceBatch::select(const at::Tensor& rows) const {
   return s;
 }
 
+Rollout select_rows(const Rollout& rollout, const at::Tensor& idx) {
+  Rollout r;
+  static_cast<SequenceBatch&>(r) = rollout.select(idx);
+  const at::Tensor i = idx.to(rollout.eos.device());
+  r.eos = rollout.eos.index_select(0, i);
+  r.sample_logprobs = rollout.sample_logprobs.index_select(0, i);
+  return r;
+}
+
+Rollout concat_rollouts(const std::vector<Rollout>& parts, int64_t pad_id) {
+  if (parts.empty()) throw DataError("concat_rollouts: no rollouts");
+  int64_t P = 0, T = 0;
+  for (const Rollout& r : parts) {
+    P = std::max(P, r.prompt_length);
+    T = std::max(T, r.response_length());
+  }
+  std::vector<torch::Tensor> seqs, attn, resp, eos, logp;
+  for (const Rollout& r : parts) {
+    const int64_t left = P - r.prompt_length, right = T - r.response_length();
+    namespace F = torch::nn::functional;
+    const auto pad = [&](const torch::Tensor& x, int64_t l, int64_t rr, double value) {
+      return F::pad(x, F::PadFuncOptions({l, rr}).value(value));
+    };
+    const torch::Tensor prompt = r.sequences.slice(1, 0, r.prompt_length);
+    const torch::Tensor response = r.sequences.slice(1, r.prompt_length);
+    seqs.push_back(torch::cat(
+        {pad(prompt, left, 0, static_cast<double>(pad_id)), pad(response, 0, right, static_cast<double>(pad_id))}, 1));
+    attn.push_back(pad(r.attention_mask, left, right, 0.0));
+    resp.push_back(pad(r.response_mask, 0, right, 0.0));
+    logp.push_back(pad(r.sample_logprobs, 0, right, 0.0));
+    eos.push_back(r.eos);
+  }
+  Rollout out;
+  out.sequences = torch::cat(seqs, 0);
+  out.attention_mask = torch::cat(attn, 0);
+  out.response_mask = torch::cat(resp, 0);
+  out.sample_logprobs = torch::cat(logp, 0);
+  out.eos = torch::cat(eos, 0);
+  out.prompt_length = P;
+  return out;
+}
+
 at::Tensor positions_of(const at::Tensor& attention_mask) {
   return (attention_mask.to(torch::kLong).cumsum(1) - 1).clamp_min(0);
 }

@@ -35,6 +35,13 @@ struct Rollout : SequenceBatch {
   at::Tensor sample_logprobs;  // [B, T] float32: log-probs under the sampling distribution (0 at padding)
 };
 
+// Rows `idx` ([n] int64) of a rollout, eos and sample log-probs included.
+Rollout select_rows(const Rollout& rollout, const at::Tensor& idx);
+
+// The rows of several rollouts in order, re-padded to the longest prompt (left, with pad_id and mask 0) and the
+// longest response (right). Example: prompts of 2 and 3 positions, responses of 4 and 1 -> P = 3, T = 4.
+Rollout concat_rollouts(const std::vector<Rollout>& parts, int64_t pad_id);
+
 // Position ids for left-padded rows: 0, 1, ... over the real tokens (padding gets 0). mask [B, L] -> [B, L].
 at::Tensor positions_of(const at::Tensor& attention_mask);
 

@@ -170,7 +170,7 @@ TEST(RewardFunctionConfig, ValidateAndMake) {
     validate_reward(c);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("lexicon, length or pattern"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lexicon, length, pattern, answer or format"), std::string::npos) << e.what();
   }
   EXPECT_THROW(make_reward_function(c), ConfigError);
 }

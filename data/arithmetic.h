@@ -1,0 +1,42 @@
+// A procedurally generated arithmetic task for reasoning-style RL on a CPU: problems "a+b=" / "a-b=" / "a*b=" with
+// operands of up to `digits` digits, their exact answers, and everything a run needs — the byte-level tokenizer
+// (256 bytes + <|endoftext|>), SFT data ({"prompt", "response"}), RL prompts and a held-out test set ({"prompt",
+// "answer"}, the reference answers the `answer` reward verifies against). Train and test problems are disjoint.
+// Deterministic for a seed. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace troupe::data {
+
+struct ArithmeticOptions {
+  int64_t digits = 2;           // operands uniform in [0, 10^digits): the difficulty
+  std::string ops = "+";        // operators drawn uniformly from these characters: + - *
+  int64_t sft_count = 2000;     // SFT examples
+  int64_t prompt_count = 1000;  // RL prompts
+  int64_t test_count = 200;     // held-out problems (disjoint from the others)
+  double sft_error_rate = 0.0;  // fraction of SFT responses replaced by a wrong answer (a weaker starting policy)
+  uint64_t seed = 1;
+};
+
+struct ArithmeticProblem {
+  std::string prompt;  // "37+45="
+  std::string answer;  // "82"
+};
+
+// `count` distinct problems not in `exclude` (prompt texts), in the order drawn. ConfigError for bad options, or when
+// the problem space is too small for the counts asked.
+std::vector<ArithmeticProblem> draw_arithmetic_problems(const ArithmeticOptions& options, int64_t count,
+                                                        uint64_t stream, const std::vector<std::string>& exclude);
+
+struct ArithmeticTaskFiles {
+  std::filesystem::path tokenizer, sft, prompts, test;
+};
+
+// Writes DIR/tokenizer.json, DIR/sft.jsonl, DIR/prompts.jsonl and DIR/test.jsonl.
+ArithmeticTaskFiles write_arithmetic_task(const std::filesystem::path& dir, const ArithmeticOptions& options);
+
+}  // namespace troupe::data

@@ -1,0 +1,101 @@
+// The arithmetic task: answers are right, problems are distinct and the test split disjoint from the training
+// files, output is deterministic for a seed, the tokenizer encodes every character as one token, and bad options
+// are ConfigErrors.
+#include "data/arithmetic.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "core/errors.h"
+#include "tests/support/test_support.h"
+#include "tokenizers/tokenizer_file.h"
+
+namespace troupe::data {
+namespace {
+
+std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+int64_t evaluate(const std::string& prompt) {  // "a?b="
+  const size_t op = prompt.find_first_of("+-*", 1);
+  const int64_t a = std::stoll(prompt.substr(0, op)), b = std::stoll(prompt.substr(op + 1));
+  return prompt[op] == '+' ? a + b : prompt[op] == '-' ? a - b : a * b;
+}
+
+TEST(Arithmetic, WritesCorrectDisjointDeterministicFiles) {
+  testing::ScratchDir dir;
+  ArithmeticOptions o;
+  o.digits = 2;
+  o.ops = "+-*";
+  o.sft_count = 300;
+  o.prompt_count = 200;
+  o.test_count = 100;
+  const ArithmeticTaskFiles f = write_arithmetic_task(dir / "a", o);
+  const auto sft = read_jsonl(f.sft), prompts = read_jsonl(f.prompts), test = read_jsonl(f.test);
+  ASSERT_EQ(sft.size(), 300u);
+  ASSERT_EQ(prompts.size(), 200u);
+  ASSERT_EQ(test.size(), 100u);
+  std::set<std::string> train_prompts, test_prompts, ops;
+  for (const auto& j : sft) {
+    EXPECT_EQ(std::stoll(j["response"].get<std::string>()), evaluate(j["prompt"])) << j.dump();
+    train_prompts.insert(j["prompt"].get<std::string>());
+    ops.insert(std::string(1, j["prompt"].get<std::string>()[j["prompt"].get<std::string>().find_first_of("+-*", 1)]));
+  }
+  EXPECT_EQ(train_prompts.size(), 300u);  // distinct
+  EXPECT_EQ(ops.size(), 3u);
+  for (const auto& j : prompts) {
+    EXPECT_EQ(std::stoll(j["answer"].get<std::string>()), evaluate(j["prompt"]));
+    train_prompts.insert(j["prompt"].get<std::string>());
+  }
+  for (const auto& j : test) {
+    EXPECT_EQ(std::stoll(j["answer"].get<std::string>()), evaluate(j["prompt"]));
+    test_prompts.insert(j["prompt"].get<std::string>());
+    EXPECT_EQ(train_prompts.count(j["prompt"].get<std::string>()), 0u) << "test problem in the training files";
+  }
+  EXPECT_EQ(test_prompts.size(), 100u);
+
+  write_arithmetic_task(dir / "b", o);
+  EXPECT_EQ(testing::read_file(dir / "a" / "sft.jsonl"), testing::read_file(dir / "b" / "sft.jsonl"));
+  o.seed = 2;
+  write_arithmetic_task(dir / "c", o);
+  EXPECT_NE(testing::read_file(dir / "a" / "sft.jsonl"), testing::read_file(dir / "c" / "sft.jsonl"));
+
+  const tokenizers::BpeTokenizer tok = tokenizers::open_tokenizer(f.tokenizer.string(), "");
+  EXPECT_EQ(tok.encode_ordinary("37+45=82"), (std::vector<int>{'3', '7', '+', '4', '5', '=', '8', '2'}));
+  EXPECT_EQ(tok.spec().special_tokens.at("<|endoftext|>"), 256);
+}
+
+TEST(Arithmetic, ErrorRateMakesSomeSftAnswersWrong) {
+  testing::ScratchDir dir;
+  ArithmeticOptions o;
+  o.sft_count = 400;
+  o.prompt_count = 10;
+  o.test_count = 10;
+  o.sft_error_rate = 0.5;
+  int wrong = 0;
+  for (const auto& j : read_jsonl(write_arithmetic_task(dir.path(), o).sft))
+    wrong += std::stoll(j["response"].get<std::string>()) != evaluate(j["prompt"]) ? 1 : 0;
+  EXPECT_GT(wrong, 150);
+  EXPECT_LT(wrong, 250);
+}
+
+TEST(Arithmetic, RejectsBadOptions) {
+  ArithmeticOptions o;
+  o.ops = "/";
+  EXPECT_THROW(draw_arithmetic_problems(o, 1, 0, {}), ConfigError);
+  o = ArithmeticOptions{};
+  o.digits = 1;  // 10 x 10 sums: 100 problems, at most half drawn
+  EXPECT_THROW(draw_arithmetic_problems(o, 60, 0, {}), ConfigError);
+  EXPECT_EQ(draw_arithmetic_problems(o, 40, 0, {}).size(), 40u);
+}
+
+}  // namespace
+}  // namespace troupe::data
