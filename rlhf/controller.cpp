@@ -38,25 +38,13 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The prompt set: token ids per prompt (a JSONL file through the tokenizer, or synthetic ids from the seed).
-std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
+// Token ids per prompt of a JSONL prompt file (through prompts.tokenizer, the last prompts.max_length tokens of each),
+// at most `limit` of them (0 = all).
+std::vector<std::vector<int64_t>> load_prompt_file(const PromptSection& p, const std::string& file,
+                                                   const std::string& what, int64_t limit = 0) {
   std::vector<std::vector<int64_t>> prompts;
-  const PromptSection& p = c.prompts;
-  if (p.file.empty()) {
-    std::mt19937_64 rng(core::derive_seed(static_cast<uint64_t>(c.seed), "prompts", 0));
-    // Ids of the policy's own vocabulary: the starting model's when the actor starts from one.
-    const auto vocab = static_cast<uint64_t>(c.actor.init_from.empty()
-                                                 ? c.actor.model.vocab_size
-                                                 : models::load_pretrained_gpt(c.actor.init_from)->config().vocab_size);
-    for (int64_t i = 0; i < p.synthetic_count; ++i) {
-      std::vector<int64_t> row;
-      for (int64_t t = 0; t < p.synthetic_length; ++t) row.push_back(1 + static_cast<int64_t>(rng() % (vocab - 1)));
-      prompts.push_back(std::move(row));
-    }
-    return prompts;
-  }
   const tokenizers::BpeTokenizer tok = tokenizers::open_tokenizer(p.tokenizer, p.encoding);
-  data::for_each_jsonl_object(p.file, "prompts.file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
+  data::for_each_jsonl_object(file, what, [&](const nlohmann::json& j, const std::string& where, int64_t) {
     if (!j.contains(p.field) || !j[p.field].is_string())
       throw DataError(where + ": expected an object with a string field '" + p.field + "'");
     const auto ids = tok.encode_ordinary(j[p.field].get<std::string>());
@@ -64,9 +52,27 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
     const size_t from =
         ids.size() > static_cast<size_t>(p.max_length) ? ids.size() - static_cast<size_t>(p.max_length) : 0;
     prompts.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(from), ids.end());
-    return true;
+    return limit == 0 || static_cast<int64_t>(prompts.size()) < limit;
   });
-  if (prompts.empty()) throw DataError(p.file + ": no prompts");
+  if (prompts.empty()) throw DataError(file + ": no prompts");
+  return prompts;
+}
+
+// The prompt set: token ids per prompt (a JSONL file through the tokenizer, or synthetic ids from the seed).
+std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
+  const PromptSection& p = c.prompts;
+  if (!p.file.empty()) return load_prompt_file(p, p.file, "prompts.file");
+  std::vector<std::vector<int64_t>> prompts;
+  std::mt19937_64 rng(core::derive_seed(static_cast<uint64_t>(c.seed), "prompts", 0));
+  // Ids of the policy's own vocabulary: the starting model's when the actor starts from one.
+  const auto vocab = static_cast<uint64_t>(c.actor.init_from.empty()
+                                               ? c.actor.model.vocab_size
+                                               : models::load_pretrained_gpt(c.actor.init_from)->config().vocab_size);
+  for (int64_t i = 0; i < p.synthetic_count; ++i) {
+    std::vector<int64_t> row;
+    for (int64_t t = 0; t < p.synthetic_length; ++t) row.push_back(1 + static_cast<int64_t>(rng() % (vocab - 1)));
+    prompts.push_back(std::move(row));
+  }
   return prompts;
 }
 
@@ -80,6 +86,8 @@ class PpoController {
         options_(options),
         kl_(c.ppo.kl),
         prompts_(load_prompts(c)),
+        eval_prompts_(c.eval.every > 0 ? load_prompt_file(c.prompts, c.eval.file, "eval.file", c.eval.max_prompts)
+                                       : std::vector<std::vector<int64_t>>{}),
         shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
                   /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
     for (RoleKind role : roles_) {
@@ -105,6 +113,12 @@ class PpoController {
         c_.ppo.iterations, c_.ppo.rollout_batch, c_.ppo.group_size, prompts_.size(),
         core::enum_name(c_.ppo.advantage_estimator), c_.ppo.epochs, c_.ppo.minibatch, core::enum_name(c_.ppo.kl_mode),
         core::enum_name(c_.ppo.kl.type), kl_.value(), critic_ ? "" : ", no critic");
+    if (iteration_ == 0 && c_.eval.every > 0) {
+      std::map<std::string, double> row;
+      evaluate(row);
+      session_.log().log_scalars(0, row);
+      spdlog::info("eval before training: reward {:.4f} on {} prompts", row["eval/reward_mean"], eval_prompts_.size());
+    }
     while (iteration_ < c_.ppo.iterations) {
       if (core::stop_requested()) return stop(core::stop_signal());
       iterate();
@@ -244,6 +258,31 @@ class PpoController {
     return score(greedy, row).first.repeat_interleave(G);
   }
 
+  // Responses to the held-out prompts (greedy, or sampled with the same seeds at every evaluation), scored by the
+  // reward role: eval/reward_mean (the accuracy for a 0/1 verifiable reward), eval/length_mean and eval/eos_rate.
+  void evaluate(std::map<std::string, double>& row) {
+    const auto t = Clock::now();
+    std::map<std::string, double> scratch;  // generation and reward times of the evaluation are not the iteration's
+    double reward = 0, length = 0, eos = 0;
+    constexpr size_t kChunk = 256;
+    for (size_t at = 0; at < eval_prompts_.size(); at += kChunk) {
+      const std::vector<std::vector<int64_t>> chunk(
+          eval_prompts_.begin() + static_cast<std::ptrdiff_t>(at),
+          eval_prompts_.begin() + static_cast<std::ptrdiff_t>(std::min(eval_prompts_.size(), at + kChunk)));
+      const models::PaddedBatch padded = models::left_pad(chunk, c_.generation.pad_id);
+      const uint64_t seed = core::derive_seed(static_cast<uint64_t>(c_.seed), "eval", static_cast<int>(at)) >> 11;
+      const Rollout r = generate(GenerateRequest{padded.ids, padded.mask, seed, c_.eval.greedy}, scratch);
+      reward += score(r, scratch).second.sum().item<double>();
+      length += r.response_mask.sum().item<double>();
+      eos += r.eos.sum().item<double>();
+    }
+    const auto n = static_cast<double>(eval_prompts_.size());
+    row["eval/reward_mean"] = reward / n;
+    row["eval/length_mean"] = length / n;
+    row["eval/eos_rate"] = eos / n;
+    row["time/eval_s"] = seconds_since(t);
+  }
+
   void iterate() {
     const auto t0 = Clock::now();
     std::map<std::string, double> row;
@@ -340,6 +379,7 @@ class PpoController {
         (seqs.sample_logprobs.to(old_logp.device()) - old_logp).abs().masked_select(real).max().item<double>();
     row["policy/version"] = static_cast<double>(version_);
     ++iteration_;
+    if (c_.eval.every > 0 && (iteration_ % c_.eval.every == 0 || iteration_ == c_.ppo.iterations)) evaluate(row);
     row["time/iteration_s"] = seconds_since(t0);
     session_.log().log_scalars(iteration_, row);
     last_reward_ = row["reward/mean"];
@@ -349,6 +389,10 @@ class PpoController {
         iteration_, c_.ppo.iterations, last_reward_, seq_kl, kl_coef, row["actor/ratio_min"], row["actor/ratio_max"],
         row["actor/clip_fraction"], critic_ ? fmt::format(" vloss {:.4f}", row["critic/value_loss"]) : "",
         row["response/length_mean"], row["time/iteration_s"]);
+    if (row.count("eval/reward_mean") != 0) {
+      spdlog::info("eval at iteration {}: reward {:.4f} on {} prompts, length {:.2f}", iteration_,
+                   row["eval/reward_mean"], eval_prompts_.size(), row["eval/length_mean"]);
+    }
   }
 
   // Gathers the actor's and critic's state and saves one checkpoint with the controller's own state.
@@ -429,6 +473,7 @@ class PpoController {
   ControllerOptions options_;
   KlController kl_;
   std::vector<std::vector<int64_t>> prompts_;
+  std::vector<std::vector<int64_t>> eval_prompts_;
   data::EpochShuffler shuffler_;
   RoleMap<std::unique_ptr<distributed::Client>> clients_;
   int64_t iteration_ = 0;

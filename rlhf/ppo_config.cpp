@@ -65,6 +65,12 @@ void PpoSection::validate(core::ConfigValidator& v) const {
   v.require(ptx_batch >= 1, "ptx_batch", ptx_batch, "an integer >= 1");
 }
 
+void EvalSection::validate(core::ConfigValidator& v) const {
+  v.require(every >= 0, "every", every, "an integer >= 0 (0 = off)");
+  v.require(every == 0 || !file.empty(), "file", file, "a prompt JSONL when every > 0");
+  v.require(max_prompts >= 0, "max_prompts", max_prompts, "an integer >= 0 (0 = all)");
+}
+
 void PlacementSection::validate(core::ConfigValidator& v) const {
   v.require(!bind_host.empty(), "bind_host", bind_host, "an interface address");
   v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
@@ -97,6 +103,9 @@ void PpoConfig::validate(core::ConfigValidator& v) const {
   v.nested("generation", generation);
   v.nested("ppo", ppo);
   v.nested("placement", placement);
+  v.nested("eval", eval);
+  v.require(eval.every == 0 || !prompts.tokenizer.empty(), "prompts.tokenizer", prompts.tokenizer,
+            "a tokenizer for eval.file");
   v.require(generation.num_beams == 1, "generation.num_beams", generation.num_beams, "1 (PPO samples rollouts)");
   v.require(ppo.advantage_estimator != AdvantageEstimator::kRemax || generation.do_sample, "generation.do_sample",
             generation.do_sample, "true for remax (its baseline is the greedy response)");

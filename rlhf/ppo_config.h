@@ -244,6 +244,23 @@ struct PlacementSection {
   void validate(core::ConfigValidator& v) const;
 };
 
+// Periodic greedy evaluation on held-out prompts, scored by the run's reward (the accuracy for a verifiable reward).
+struct EvalSection {
+  std::string file;         // JSONL prompts (prompts.field, through prompts.tokenizer); empty = no evaluation
+  int64_t every = 0;        // evaluate before training, every N iterations and at the end (0 = off)
+  int64_t max_prompts = 0;  // the first N prompts of the file (0 = all)
+  bool greedy = true;       // greedy responses; false: sampled with `generation` and a fixed seed (pass@1)
+
+  template <class V>
+  void visit(V& v) {
+    v.path("file", file, "held-out prompt JSONL for greedy evaluation (empty = none)");
+    v.field("every", every, "evaluate before training, every N iterations and at the end (0 = off)");
+    v.field("max_prompts", max_prompts, "evaluate on the first N prompts (0 = all)");
+    v.field("greedy", greedy, "greedy responses (false: sampled as in training, with a fixed seed)");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
 struct PpoConfig {
   std::string kind = "ppo";
   int64_t seed = 1234;
@@ -257,6 +274,7 @@ struct PpoConfig {
   models::GenerationConfig generation;
   PpoSection ppo;
   PlacementSection placement;
+  EvalSection eval;
 
   template <class V>
   void visit(V& v) {
@@ -272,6 +290,7 @@ struct PpoConfig {
     v.field("generation", generation, "rollout sampling");
     v.field("ppo", ppo, "PPO algorithm switches");
     v.field("placement", placement, "where the roles run");
+    v.field("eval", eval, "greedy evaluation on held-out prompts (eval/reward_mean)");
   }
   void validate(core::ConfigValidator& v) const;
 };

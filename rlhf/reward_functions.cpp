@@ -208,11 +208,19 @@ std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig&
   const VerifierOptions verifier{config.answer_format, config.marker, config.require_eos};
   switch (*config.type) {
     case RewardFunctionType::kAnswer: {
-      const std::string file = config.answers.empty() ? context.prompts_file : config.answers;
-      if (file.empty())
+      std::map<std::string, std::string> answers;
+      for (const std::string& file : config.answers.empty() ? context.prompts_files : std::vector{config.answers}) {
+        if (file.empty()) continue;
+        for (auto& [prompt, answer] : load_reference_answers(file, context.prompt_field, config.answer_field)) {
+          const auto [it, inserted] = answers.emplace(prompt, answer);
+          if (!inserted && canonical_number(it->second) != canonical_number(answer))
+            throw DataError(file + ": prompt '" + prompt + "' has answer " + answer + " here and " + it->second +
+                            " in another answer file");
+        }
+      }
+      if (answers.empty())
         throw ConfigError("reward answer: set answers (or prompts.file) to a JSONL of reference answers");
-      return std::make_unique<AnswerReward>(load_reference_answers(file, context.prompt_field, config.answer_field),
-                                            verifier, /*format_only=*/false);
+      return std::make_unique<AnswerReward>(std::move(answers), verifier, /*format_only=*/false);
     }
     case RewardFunctionType::kFormat:
       return std::make_unique<AnswerReward>(std::map<std::string, std::string>{}, verifier, true);

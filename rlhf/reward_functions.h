@@ -163,9 +163,10 @@ struct RewardFunctionConfig {
   void validate(core::ConfigValidator& v) const;
 };
 
-// Where the answer reward finds reference answers when `answers` is empty: the run's prompt file and its field.
+// Where the answer reward finds reference answers when `answers` is empty: the run's prompt files (training and
+// evaluation prompts) and their prompt field.
 struct RewardContext {
-  std::string prompts_file;
+  std::vector<std::string> prompts_files;
   std::string prompt_field = "prompt";
 };
 

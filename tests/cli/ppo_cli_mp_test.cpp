@@ -23,18 +23,10 @@ namespace {
 
 using testing::ChildProcess;
 using ::testing::HasSubstr;
+using testing::last_iteration_printed;
 using testing::run_process;
 using testing::ScratchDir;
 using testing::write_file;
-
-int64_t last_iteration_printed(const std::string& output) {
-  static const std::regex re(R"(iter +(\d+)/)");
-  int64_t last = -1;
-  for (auto it = std::sregex_iterator(output.begin(), output.end(), re); it != std::sregex_iterator(); ++it) {
-    last = std::max<int64_t>(last, std::stoll((*it)[1]));
-  }
-  return last;
-}
 
 bool process_alive(int pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");

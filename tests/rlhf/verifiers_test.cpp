@@ -91,7 +91,7 @@ TEST(AnswerReward, LooksUpTheReferenceByPromptAndCombinesWithWeights) {
                       "{\"prompt\": \"2+3=\", \"answer\": \"5\"}\n{\"prompt\": \"9*9=\", \"answer\": 81}\n");
   RewardFunctionConfig answer;
   answer.type = RewardFunctionType::kAnswer;
-  const RewardContext context{(dir / "p.jsonl").string(), "prompt"};
+  const RewardContext context{{(dir / "p.jsonl").string()}, "prompt"};
   const auto f = make_reward_function(answer, context);
   RewardSample s;
   s.prompt_text = "9*9=";

@@ -126,12 +126,24 @@ std::string helper_path(const std::string& name) {
 }
 fs::path source_dir() { return TROUPE_SOURCE_DIR; }
 
-int64_t last_step_printed(const std::string& output) {
-  static const std::regex re(R"(step\s+(\d+)/)");
+namespace {
+// The largest N of "<word> N/" in output (-1 when none).
+int64_t last_progress_printed(const std::string& output, const std::regex& re) {
   int64_t last = -1;
   for (auto it = std::sregex_iterator(output.begin(), output.end(), re); it != std::sregex_iterator(); ++it)
     last = std::max<int64_t>(last, std::stoll((*it)[1]));
   return last;
+}
+}  // namespace
+
+int64_t last_step_printed(const std::string& output) {
+  static const std::regex re(R"(step\s+(\d+)/)");
+  return last_progress_printed(output, re);
+}
+
+int64_t last_iteration_printed(const std::string& output) {
+  static const std::regex re(R"(iter +(\d+)/)");
+  return last_progress_printed(output, re);
 }
 
 }  // namespace troupe::testing

@@ -65,6 +65,9 @@ class ChildProcess {
 // Polls `condition` every few milliseconds until it holds; false if `timeout` passes first.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
+// The last "iter N/" a PPO controller printed in `output` (-1 when none).
+int64_t last_iteration_printed(const std::string& output);
+
 // Runs body(rank) on one thread per rank in [0, ranks), joins them all, and rethrows the first rank's exception on the
 // caller's thread (for in-process tests of data-parallel code, one thread per rank).
 void on_rank_threads(int ranks, const std::function<void(int)>& body);

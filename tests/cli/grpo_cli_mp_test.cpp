@@ -1,0 +1,182 @@
+// `troupe run` with the critic-free estimators (GRPO and its family) end to end:
+//  - on the target-pattern task (vocabulary 8, reward = fraction of 4 tokens matching a pattern; uniform policy
+//    1/8) every estimator and loss variant — GRPO, Dr. GRPO, RLOO, REINFORCE++, REINFORCE++-baseline, ReMax, GSPO
+//    and DAPO (clip-higher, dynamic sampling, token-mean, overlong shaping) — learns within 25 iterations (mean
+//    reward of the last five above 0.45 and 0.25 above the first three);
+//  - a GRPO run as worker processes starts no critic (three workers), logs the same metrics as in one process,
+//    and resumes bit-exactly after a kill -9 of the actor;
+//  - the arithmetic task (`troupe data arithmetic` -> SFT on answers of which 40% are off by one -> GRPO with the
+//    verifiable `answer` reward, as processes) raises the sampled accuracy on 200 held-out problems from 0.415 to
+//    at least 0.55 within 60 iterations (measured: 0.63).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <regex>
+
+#include "core/run_log.h"
+#include "tests/support/test_support.h"
+
+namespace troupe {
+namespace {
+
+using testing::ChildProcess;
+using ::testing::HasSubstr;
+using testing::last_iteration_printed;
+using testing::run_process;
+using testing::ScratchDir;
+using testing::write_file;
+
+bool has_metric(const core::RunLogReader& log, const std::string& name) {
+  const auto names = log.metric_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+class GrpoCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_file(dir_ / "grpo.yaml",
+               "kind: ppo\n"
+               "seed: 7\n"
+               "run: {dir: " +
+                   dir_.path().string() +
+                   "/runs}\n"
+                   "runtime: {threads: 1}\n"
+                   "checkpoint: {every: 5, keep_last: 0}\n"
+                   "actor:\n"
+                   "  model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 8, dropout: 0.0}\n"
+                   "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}\n"
+                   "reward: {function: {type: pattern, pattern: [3, 5, 1, 6]}}\n"
+                   "prompts: {synthetic_count: 64, synthetic_length: 2}\n"
+                   "generation: {max_new_tokens: 4, do_sample: true}\n"
+                   "ppo: {iterations: 25, rollout_batch: 8, group_size: 4, minibatch: 16, epochs: 2,\n"
+                   "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.01}}\n"
+                   "placement: {heartbeat_s: 0.2}\n");
+  }
+  std::vector<std::string> args(const std::string& name, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a = {testing::cli_path(), "run", (dir_ / "grpo.yaml").string(), "run.name=" + name};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  std::filesystem::path run(const std::string& name) const { return dir_ / "runs" / name; }
+  static void expect_same_metrics(const std::filesystem::path& a, const std::filesystem::path& b) {
+    core::RunLogReader la(a / "log.h5"), lb(b / "log.h5");
+    for (const char* m : {"reward/mean", "kl/mean", "actor/policy_loss", "actor/approx_kl", "actor/grad_norm",
+                          "advantages/abs_mean", "response/length_mean"}) {
+      const auto ma = la.metric(m), mb = lb.metric(m);
+      EXPECT_EQ(ma.steps, mb.steps) << m;
+      EXPECT_EQ(ma.values, mb.values) << m;
+    }
+  }
+  ScratchDir dir_;
+};
+
+TEST_F(GrpoCli, EveryEstimatorAndLossVariantLearnsThePattern) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> variants = {
+      {"grpo", {}},
+      {"dr_grpo", {"ppo.advantage_estimator=dr_grpo", "ppo.loss_aggregation=seq_mean_token_sum_norm"}},
+      {"rloo", {"ppo.advantage_estimator=rloo", "ppo.kl_mode=reward", "ppo.kl_estimator=k1"}},
+      {"reinforce_pp",
+       {"ppo.advantage_estimator=reinforce_pp", "ppo.kl_mode=reward", "ppo.group_size=1", "ppo.rollout_batch=32"}},
+      {"reinforce_pp_baseline", {"ppo.advantage_estimator=reinforce_pp_baseline"}},
+      {"remax", {"ppo.advantage_estimator=remax", "ppo.group_size=1", "ppo.rollout_batch=32"}},
+      {"gspo", {"ppo.policy_loss=gspo", "ppo.loss_aggregation=seq_mean_token_mean", "ppo.clip_eps=0.05"}},
+      {"dapo",
+       {"ppo.clip_eps_high=0.28", "ppo.dynamic_sampling.enabled=true", "ppo.loss_aggregation=token_mean",
+        "ppo.overlong.buffer=1", "ppo.overlong.penalty=0.1", "ppo.kl.init_coef=0"}},
+  };
+  for (const auto& [name, overrides] : variants) {
+    auto r = run_process(args(name, overrides), std::chrono::seconds(300));
+    ASSERT_EQ(r.exit_code, 0) << name << "\n" << r.output;
+    core::RunLogReader log(run(name) / "log.h5");
+    const auto reward = log.metric("reward/raw_mean");
+    ASSERT_EQ(reward.values.size(), 25u) << name;
+    double head = 0, tail = 0;
+    for (size_t i = 0; i < 3; ++i) head += reward.values[i] / 3;
+    for (size_t i = 20; i < 25; ++i) tail += reward.values[i] / 5;
+    EXPECT_LT(head, 0.35) << name;
+    // ReMax learns slowest here (its advantages are raw reward differences, not normalised): 0.50 at the end.
+    EXPECT_GT(tail, std::max(0.45, head + 0.25)) << name << ": mean reward of the last five iterations";
+    EXPECT_FALSE(has_metric(log, "critic/value_loss")) << name << " trained a critic";
+    if (name == "dapo") {
+      EXPECT_TRUE(has_metric(log, "sampling/informative_fraction"));
+      EXPECT_EQ(log.metric("sampling/groups").values.front(), 8.0);  // refilled to the full batch
+    }
+  }
+}
+
+TEST_F(GrpoCli, ProcessesStartNoCriticMatchInprocAndResumeAfterAKill) {
+  auto inproc = run_process(args("inproc"), std::chrono::seconds(300));
+  ASSERT_EQ(inproc.exit_code, 0) << inproc.output;
+
+  std::vector<int> pids;
+  {
+    ChildProcess controller(args("cut", {"placement.mode=processes"}), dir_ / "cut.out");
+    ASSERT_TRUE(testing::wait_until([&] { return last_iteration_printed(controller.output()) >= 7; },
+                                    std::chrono::seconds(120)))
+        << controller.output();
+    for (const char* role : {"actor", "reward", "reference"}) {
+      std::ifstream in(run("cut") / "workers" / (std::string(role) + ".pid"));
+      int pid = -1;
+      in >> pid;
+      ASSERT_GT(pid, 0) << role;
+      pids.push_back(pid);
+    }
+    EXPECT_FALSE(std::filesystem::exists(run("cut") / "workers" / "critic.pid")) << "a critic worker was started";
+    EXPECT_FALSE(std::filesystem::exists(run("cut") / "workers" / "critic.log"));
+    ASSERT_EQ(::kill(pids[0], SIGKILL), 0);
+    const int code = controller.wait(std::chrono::seconds(30));
+    EXPECT_NE(code, 0);
+    EXPECT_THAT(controller.output(), HasSubstr("role actor rank 0"));
+    EXPECT_LT(last_iteration_printed(controller.output()), 25) << "the kill must land mid-run";
+  }
+  auto resumed = run_process(args("cut", {"placement.mode=processes", "--resume"}), std::chrono::seconds(300));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_THAT(resumed.output, HasSubstr("resumed at iteration"));
+  expect_same_metrics(run("inproc"), run("cut"));
+}
+
+TEST(ArithmeticGrpo, RaisesHeldOutAccuracyWithTheVerifiableReward) {
+  ScratchDir dir;
+  const std::string task = (dir / "task").string(), runs = (dir / "runs").string();
+  auto data =
+      run_process({testing::cli_path(), "data", "arithmetic", "-o", task, "--digits", "2", "--ops", "+", "--sft",
+                   "3000", "--prompts", "1000", "--test", "200", "--sft-error-rate", "0.4", "--seed", "1"});
+  ASSERT_EQ(data.exit_code, 0) << data.output;
+  write_file(dir / "sft.yaml",
+             "kind: sft\nseed: 1\nrun: {dir: " + runs +
+                 ", name: sft}\nruntime: {threads: 2}\ncheckpoint: {every: 0, keep_last: 1}\n"
+                 "model: {n_layer: 2, n_head: 4, n_embd: 64, block_size: 16, vocab_size: 257, dropout: 0.0}\n"
+                 "optim: {lr: 3.0e-3, min_lr: 3.0e-4, warmup_steps: 10, weight_decay: 0.0}\n"
+                 "train: {steps: 800, batch_size: 64, eval_every: 1000, log_every: 100}\n"
+                 "data: {train: task/sft.jsonl, tokenizer: task/tokenizer.json, max_length: 16}\n");
+  auto sft = run_process({testing::cli_path(), "train", "sft", (dir / "sft.yaml").string()}, std::chrono::seconds(300));
+  ASSERT_EQ(sft.exit_code, 0) << sft.output;
+  write_file(dir / "grpo.yaml",
+             "kind: ppo\nseed: 3\nrun: {dir: " + runs +
+                 ", name: grpo}\nruntime: {threads: 1}\ncheckpoint: {every: 0, keep_last: 1}\n"
+                 "actor: {init_from: runs/sft, optim: {lr: 2.0e-4, warmup_steps: 0, schedule: constant, "
+                 "weight_decay: 0.0}}\n"
+                 "reward: {function: {type: answer}}\n"
+                 "prompts: {file: task/prompts.jsonl, tokenizer: task/tokenizer.json}\n"
+                 "generation: {max_new_tokens: 5, do_sample: true}\n"
+                 "ppo: {iterations: 60, rollout_batch: 16, group_size: 8, minibatch: 64, epochs: 1,\n"
+                 "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.0}}\n"
+                 "eval: {file: task/test.jsonl, every: 10, greedy: false}\n"
+                 "placement: {mode: processes, heartbeat_s: 0.2}\n");
+  auto grpo = run_process({testing::cli_path(), "run", (dir / "grpo.yaml").string()}, std::chrono::seconds(300));
+  ASSERT_EQ(grpo.exit_code, 0) << grpo.output;
+  core::RunLogReader log(dir / "runs" / "grpo" / "log.h5");
+  const auto acc = log.metric("eval/reward_mean");
+  ASSERT_EQ(acc.steps, (std::vector<int64_t>{0, 10, 20, 30, 40, 50, 60}));
+  EXPECT_LT(acc.values.front(), 0.5) << "the SFT policy starts weak";
+  EXPECT_GE(acc.values.back(), 0.55) << "held-out sampled accuracy after 60 GRPO iterations";
+  EXPECT_GE(acc.values.back() - acc.values.front(), 0.1);
+  EXPECT_FALSE(std::filesystem::exists(dir / "runs" / "grpo" / "workers" / "critic.log"));
+}
+
+}  // namespace
+}  // namespace troupe
