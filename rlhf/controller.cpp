@@ -335,7 +335,7 @@ class PpoController {
 
     // 4. Update the actor (and the critic) concurrently.
     t = Clock::now();
-    TrainPolicyRequest train_policy{seqs, old_logp, ref_logp, adv.advantages, kl_coef, iteration_, version_};
+    TrainPolicyRequest train_policy{seqs, old_logp, ref_logp, adv.advantages, kl_coef, iteration_, version_, {}};
     const uint64_t id_pol = send(RoleKind::kActor, train_policy);
     const uint64_t id_vf =
         critic_ ? send(RoleKind::kCritic, TrainValueRequest{seqs, values, adv.returns, iteration_}) : 0;

@@ -51,6 +51,7 @@ void PpoSection::validate(core::ConfigValidator& v) const {
             "an integer >= 1");
   v.require(overlong.buffer >= 0, "overlong.buffer", overlong.buffer, "an integer >= 0 (0 = off)");
   v.require(overlong.penalty >= 0, "overlong.penalty", overlong.penalty, "a number >= 0");
+  v.require(micro_batch >= 0, "micro_batch", micro_batch, "an integer >= 0 (0 = the whole minibatch)");
   v.require(epochs >= 1, "epochs", epochs, "an integer >= 1");
   v.require(clip_eps > 0, "clip_eps", clip_eps, "a number > 0");
   v.require(dual_clip == 0 || dual_clip > 1, "dual_clip", dual_clip, "0 (off) or a number > 1");

@@ -211,6 +211,7 @@ Message to_message(const TrainPolicyRequest& r) {
   m.tensors.emplace_back("old_logprobs", r.old_logprobs);
   m.tensors.emplace_back("ref_logprobs", r.ref_logprobs);
   m.tensors.emplace_back("advantages", r.advantages);
+  if (r.sample_ids.defined()) m.tensors.emplace_back("sample_ids", r.sample_ids);
   m.scalars["kl_coef"] = r.kl_coef;
   return m;
 }
@@ -222,6 +223,9 @@ TrainPolicyRequest from_message<TrainPolicyRequest>(const Message& m) {
   r.old_logprobs = per_token(m, "old_logprobs", r.batch);
   r.ref_logprobs = per_token(m, "ref_logprobs", r.batch);
   r.advantages = per_token(m, "advantages", r.batch);
+  for (const auto& [name, t] : m.tensors) {
+    if (name == "sample_ids") r.sample_ids = checked(m, "sample_ids", 1, {r.batch.size()});
+  }
   r.kl_coef = m.scalar("kl_coef");
   r.iteration = m.step;
   r.weight_version = m.weight_version;

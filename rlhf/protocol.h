@@ -75,6 +75,7 @@ struct TrainPolicyRequest {
   double kl_coef = 0;          // β of the KL loss term (kl_mode loss)
   int64_t iteration = 0;       // sets the learning rate and the minibatch schedule
   int64_t weight_version = 0;  // the version that sampled the batch: must be the actor's
+  at::Tensor sample_ids;       // [B] int64, optional: the actor trains on the rows in ascending sample-id order
 };
 
 struct TrainValueRequest {

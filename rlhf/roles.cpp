@@ -136,10 +136,27 @@ Message loaded(int64_t version) {
   return to_message(none, /*as_request=*/false);
 }
 
+// The request's rows reordered by ascending sample id.
+TrainPolicyRequest sorted_by_sample_id(const TrainPolicyRequest& r) {
+  const torch::Tensor order = std::get<1>(r.sample_ids.sort()).to(r.batch.sequences.device());
+  TrainPolicyRequest s = r;
+  s.batch = r.batch.select(order);
+  s.old_logprobs = r.old_logprobs.index_select(0, order);
+  s.ref_logprobs = r.ref_logprobs.index_select(0, order);
+  s.advantages = r.advantages.index_select(0, order);
+  s.sample_ids = r.sample_ids.index_select(0, order.to(r.sample_ids.device()));
+  return s;
+}
+
 class ActorRole final : public Role {
  public:
   ActorRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
-      : Role(device), c_(c), comm_(comm), model_(on_device(starting_policy(c), device)), gen_(c.generation) {
+      : Role(device),
+        c_(c),
+        comm_(comm),
+        model_(on_device(starting_policy(c), device)),
+        gen_(c.generation),
+        rowwise_(c.runtime.deterministic) {
     model_->eval();  // dropout off: PPO's ratio must be exactly 1 before the first update
     // Responses end at the tokenizer's <|endoftext|> unless stop tokens are configured.
     if (gen_.stop_tokens.empty() && !c.prompts.tokenizer.empty()) {
@@ -180,13 +197,21 @@ class ActorRole final : public Role {
     models::GenerationConfig g = gen_;
     if (r.greedy) g.do_sample = false;
     out.rollout = generate_rollout(model_, r.prompt_ids, r.prompt_mask, g, r.seed);
+    if (rowwise_ && g.temperature == 1.0) {
+      // The sampler reports the log-probs of the trainer's batch-invariant path: identical bits, so the
+      // train-inference gap is exactly 0 and the first ratio exactly 1.
+      torch::NoGradGuard no_grad;
+      out.rollout.sample_logprobs = response_logprobs_rowwise(model_, out.rollout).logprobs * out.rollout.response_mask;
+    }
     return out;
   }
 
   LogprobsReply logprobs(const LogprobsRequest& r) {
     torch::NoGradGuard no_grad;
-    return {sharded_rows(comm_, r.batch, [&](const SequenceBatch& b) { return response_logprobs(model_, b).logprobs; }),
-            version_};
+    return {
+        sharded_rows(comm_, r.batch,
+                     [&](const SequenceBatch& b) { return response_logprobs(model_, b, false, rowwise_).logprobs; }),
+        version_};
   }
 
   TrainReply train(const TrainPolicyRequest& r);
@@ -213,6 +238,7 @@ class ActorRole final : public Role {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> params_;
   models::GenerationConfig gen_;
+  const bool rowwise_;  // runtime.deterministic: batch-invariant (row-by-row) log-probs everywhere
   std::unique_ptr<data::LmBatchSampler> ptx_;
   int64_t version_ = 0;
 };
@@ -227,7 +253,10 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
     throw Error("actor: rollout generated with policy version " + std::to_string(r.weight_version) +
                 " but the actor is at version " + std::to_string(version_) + " (off-policy data refused)");
   }
-  const SequenceBatch& all = r.batch;
+  // Rows in sample-id order: the update cannot depend on the order in which samples arrived.
+  TrainPolicyRequest sorted;
+  const TrainPolicyRequest& req = r.sample_ids.defined() ? (sorted = sorted_by_sample_id(r)) : r;
+  const SequenceBatch& all = req.batch;
   const int64_t iteration = r.iteration;
   ActorLossOptions loss_options;
   loss_options.clip_eps = c_.ppo.clip_eps;
@@ -259,31 +288,35 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
       const auto [begin, end] = shard_rows(idx.numel(), comm_);
       std::vector<double> local(kStats, 0.0);
       optimizer_->zero_grad();
-      if (end > begin) {
-        const torch::Tensor mine = idx.slice(0, begin, end);
+      // This rank's rows in micro-batches (gradients accumulate); in deterministic mode every row is its own forward
+      // and backward pass, in order, so neither the micro-batch size nor the other rows can change a bit.
+      const int64_t micro = rowwise_ ? 1 : (c_.ppo.micro_batch > 0 ? c_.ppo.micro_batch : end - begin);
+      for (int64_t at = begin; at < end; at += micro) {
+        const torch::Tensor mine = idx.slice(0, at, std::min(end, at + micro));
         const SequenceBatch mb = all.select(mine);
         const torch::Tensor mask = mb.response_mask;
         const double my_tokens = mask.sum().item<double>();
-        const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true);
-        const ActorLossOut a = actor_loss(f.logprobs, f.entropy, r.old_logprobs.index_select(0, mine),
-                                          r.ref_logprobs.index_select(0, mine), r.advantages.index_select(0, mine),
+        const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true, rowwise_);
+        const ActorLossOut a = actor_loss(f.logprobs, f.entropy, req.old_logprobs.index_select(0, mine),
+                                          req.ref_logprobs.index_select(0, mine), req.advantages.index_select(0, mine),
                                           mask, norm, loss_options);
         const PolicyLossOut& p = a.policy;
         const torch::Tensor ratios = p.ratio.masked_select(mask > 0);
         if (epoch == 0 && steps == 0 && c_.ppo.assert_first_ratio) {
+          // Batch-invariant log-probs make it exactly 1; otherwise kernels may differ in the last bits.
           const double worst = (ratios - 1).abs().max().item<double>();
-          if (worst > 1e-4) {
+          if (worst > (rowwise_ ? 0.0 : 1e-4)) {
             throw Error("actor: PPO ratio on the first minibatch is not 1 (max |ratio - 1| = " + std::to_string(worst) +
                         "): the rollout log-probs do not come from the current policy");
           }
         }
         a.loss.backward();
-        local[kPolicy] = a.policy_term;
-        local[kKl] = a.kl_term;
-        local[kClipped] = p.clip_fraction * my_tokens;
-        local[kApproxKl] = p.approx_kl * my_tokens;
-        local[kEntropy] = a.entropy_term;
-        local[kRatio] = ratios.sum().item<double>();
+        local[kPolicy] += a.policy_term;
+        local[kKl] += a.kl_term;
+        local[kClipped] += p.clip_fraction * my_tokens;
+        local[kApproxKl] += p.approx_kl * my_tokens;
+        local[kEntropy] += a.entropy_term;
+        local[kRatio] += ratios.sum().item<double>();
         ratio_min = std::min(ratio_min, ratios.min().item<double>());
         ratio_max = std::max(ratio_max, ratios.max().item<double>());
       }
@@ -437,7 +470,7 @@ class CriticRole final : public Role {
 class ReferenceRole final : public Role {
  public:
   ReferenceRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
-      : Role(device), comm_(comm), model_(on_device(starting_policy(c), device)) {
+      : Role(device), comm_(comm), model_(on_device(starting_policy(c), device)), rowwise_(c.runtime.deterministic) {
     model_->eval();
     for (const auto& p : model_->parameters()) p.set_requires_grad(false);
   }
@@ -449,13 +482,15 @@ class ReferenceRole final : public Role {
     torch::NoGradGuard no_grad;
     const LogprobsRequest r = from_message<LogprobsRequest>(m);
     return to_message(LogprobsReply{
-        sharded_rows(comm_, r.batch, [&](const SequenceBatch& b) { return response_logprobs(model_, b).logprobs; }),
+        sharded_rows(comm_, r.batch,
+                     [&](const SequenceBatch& b) { return response_logprobs(model_, b, false, rowwise_).logprobs; }),
         0});
   }
 
  private:
   distributed::Communicator& comm_;
   models::Gpt model_;
+  const bool rowwise_;
 };
 
 class RewardRole final : public Role {
@@ -537,6 +572,7 @@ class RewardRole final : public Role {
 std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, distributed::Communicator* group) {
   distributed::Communicator& comm = group != nullptr ? *group : single_rank();
   const c10::Device device = core::resolve_device(config.runtime.device, core::local_rank());
+  if (config.runtime.deterministic) core::set_deterministic(true);  // worker processes have no RunSession
   switch (kind) {
     case RoleKind::kActor: return std::make_unique<ActorRole>(config, comm, device);
     case RoleKind::kCritic: return std::make_unique<CriticRole>(config, comm, device);

@@ -125,6 +125,39 @@ ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch
   return f;
 }
 
+ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatch& batch, bool entropy) {
+  const int64_t B = batch.size(), P = batch.prompt_length, T = batch.response_length();
+  const torch::Tensor prompt_real = batch.attention_mask.slice(1, 0, P).sum(1).cpu();
+  const torch::Tensor response_real = batch.response_mask.sum(1).cpu();
+  std::vector<torch::Tensor> logprobs, entropies;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t p = prompt_real[b].item<int64_t>();
+    const auto n = static_cast<int64_t>(response_real[b].item<double>());
+    if (n == 0) {  // no response token: nothing to score
+      logprobs.push_back(torch::zeros({1, T}, torch::TensorOptions().device(batch.sequences.device())));
+      if (entropy) entropies.push_back(logprobs.back());
+      continue;
+    }
+    SequenceBatch row;
+    row.sequences = batch.sequences.slice(0, b, b + 1).slice(1, P - p, P + n);
+    row.attention_mask = torch::ones_like(row.sequences);
+    row.response_mask = batch.response_mask.slice(0, b, b + 1).slice(1, 0, n);
+    row.prompt_length = p;
+    ResponseForward f = response_logprobs(model, row, entropy);  // [1, n]
+    namespace F = torch::nn::functional;
+    logprobs.push_back(F::pad(f.logprobs, F::PadFuncOptions({0, T - n})));
+    if (entropy) entropies.push_back(F::pad(f.entropy, F::PadFuncOptions({0, T - n})));
+  }
+  ResponseForward out;
+  out.logprobs = torch::cat(logprobs, 0);
+  if (entropy) out.entropy = torch::cat(entropies, 0);
+  return out;
+}
+
+ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy, bool rowwise) {
+  return rowwise ? response_logprobs_rowwise(model, batch, entropy) : response_logprobs(model, batch, entropy);
+}
+
 at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch) {
   return model->values(response_hidden(model, batch)).to(torch::kFloat32);
 }

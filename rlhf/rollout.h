@@ -55,6 +55,14 @@ struct ResponseForward {
 };
 // One forward pass of `model` over the batch (with grad unless the caller disables it).
 ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy = false);
+// As response_logprobs, but batch-invariant: every row is its own forward pass over its real tokens only (left and
+// right padding stripped), so a row's log-probs do not depend on which rows share its batch, how long they are or
+// in which order they come — bit for bit. The deterministic mode's path for the sampler, the trainer and the
+// reference alike (runtime.deterministic: true).
+ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatch& batch, bool entropy = false);
+// response_logprobs_rowwise when `rowwise`, else response_logprobs.
+ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy, bool rowwise);
+
 // Per-token values [B, T] from the value head (the model needs GptHeads::value).
 at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch);
 

@@ -62,7 +62,7 @@ TEST(Protocol, RequestsRoundTripWithTheirMessageTypes) {
   EXPECT_TRUE(torch::equal(round_trip(s).eos, s.eos));
 
   const torch::Tensor a = torch::randn({2, 3}), b = torch::randn({2, 3}), c = torch::randn({2, 3});
-  const TrainPolicyRequest p{batch(), a, b, c, 0.125, 7, 3};
+  const TrainPolicyRequest p{batch(), a, b, c, 0.125, 7, 3, {}};
   const Message pm = to_message(p);
   EXPECT_EQ(pm.type, MessageType::kTrainPolicy);
   EXPECT_EQ(pm.step, 7);
@@ -143,7 +143,7 @@ TEST(Protocol, RoleStateRoundTripsAsRequestAndReply) {
 
 TEST(Protocol, MissingOrMisshapenFieldsNameTheMessageAndField) {
   Message m = to_message(
-      TrainPolicyRequest{batch(), torch::zeros({2, 3}), torch::zeros({2, 3}), torch::zeros({2, 4}), 0, 0, 0});
+      TrainPolicyRequest{batch(), torch::zeros({2, 3}), torch::zeros({2, 3}), torch::zeros({2, 4}), 0, 0, 0, {}});
   EXPECT_THAT([&] { from_message<TrainPolicyRequest>(m); },
               ::testing::ThrowsMessage<ProtocolError>(
                   HasSubstr("train_policy message: tensor 'advantages' has shape [2, 4], expected [2, 3]")));

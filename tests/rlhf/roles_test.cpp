@@ -93,8 +93,14 @@ torch::Tensor fixed_advantages(const Message& rollout) {
 
 Message train_request(const Message& rollout, const torch::Tensor& old_logprobs, const torch::Tensor& ref_logprobs,
                       double kl_coef, int64_t iteration, int64_t weight_version) {
-  return to_message(TrainPolicyRequest{batch_of(rollout), old_logprobs, ref_logprobs, fixed_advantages(rollout),
-                                       kl_coef, iteration, weight_version});
+  return to_message(TrainPolicyRequest{batch_of(rollout),
+                                       old_logprobs,
+                                       ref_logprobs,
+                                       fixed_advantages(rollout),
+                                       kl_coef,
+                                       iteration,
+                                       weight_version,
+                                       {}});
 }
 
 torch::Tensor logprobs_of(Role& role, const Message& rollout) {
