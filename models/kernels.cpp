@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "core/errors.h"
@@ -276,7 +277,10 @@ TROUPE_CLONES void adamw_f32(float* p, const float* g, float* m, float* v, int64
     const float vi = v[i] * b2 + gi * gi * (1.0f - b2);
     m[i] = mi;
     v[i] = vi;
-    p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+    // -ffast-math computes sqrt as x·rsqrt(x), which is NaN for a denormal x (a gradient below ~1e-19): flush those
+    // to 0 first (sqrt of a denormal is < 1e-19, invisible next to eps anyway).
+    const float vs = vi < std::numeric_limits<float>::min() ? 0.0f : vi;
+    p[i] = p[i] * decay - step_size * mi / (std::sqrt(vs) * inv_sqrt_bc2 + eps);
   }
 }
 

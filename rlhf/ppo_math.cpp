@@ -104,8 +104,10 @@ at::Tensor kl_estimate(const at::Tensor& logp, const at::Tensor& ref_logp, KlEst
   switch (estimator) {
     case KlEstimator::kK1: return lr;
     case KlEstimator::kK2: return 0.5 * lr * lr;
-    case KlEstimator::kK3:
-      return torch::expm1(-lr) + lr;  // expm1 keeps precision where lr ≈ 0 and the terms nearly cancel
+    case KlEstimator::kK3: {
+      const at::Tensor d = torch::clamp(-lr, -20.0, 20.0);
+      return torch::clamp(torch::expm1(d) - d, -10.0, 10.0);  // expm1 keeps precision where lr ≈ 0 (terms cancel)
+    }
   }
   throw ConfigError("kl_estimate: unknown estimator");
 }
@@ -186,7 +188,9 @@ PolicyLossOut policy_loss(const at::Tensor& logp, const at::Tensor& old_logp, co
   const at::Tensor log_ratio = logp - old_logp.detach();
   at::Tensor ratio;
   if (ratio_kind == ImportanceRatio::kToken) {
-    ratio = torch::exp(log_ratio);
+    // The log-ratio clamped to ±20 as veRL does: a policy that drifted far gives e^20, not inf (and 0·inf = NaN
+    // where the advantage is 0).
+    ratio = torch::exp(torch::clamp(log_ratio, -20.0, 20.0));
   } else {
     const at::Tensor m = mask.to(log_ratio.scalar_type());
     const at::Tensor seq = ((log_ratio * m).sum(1) / m.sum(1).clamp_min(1.0)).detach().unsqueeze(1);  // log s_b

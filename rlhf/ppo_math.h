@@ -56,7 +56,9 @@ at::Tensor whiten(const at::Tensor& x, const at::Tensor& mask, bool shift_mean =
 enum class KlEstimator {
   kK1,  // lr: unbiased, can be negative, high variance
   kK2,  // ½ lr²: biased, non-negative, low variance
-  kK3,  // (e^{−lr} − 1) + lr: unbiased and non-negative ((r − 1) − log r with r = π_ref/π)
+  kK3,  // (e^{−lr} − 1) + lr: unbiased and non-negative ((r − 1) − log r with r = π_ref/π); as veRL's low_var_kl,
+        // −lr is clamped to [−20, 20] before the exponential and the estimate to [−10, 10] (no gradient beyond), so
+        // a policy far from the reference gives a bounded loss instead of inf and then NaN weights
 };
 constexpr auto config_names(KlEstimator) {
   return std::array{std::pair{KlEstimator::kK1, "k1"}, std::pair{KlEstimator::kK2, "k2"},
@@ -124,7 +126,8 @@ constexpr auto config_names(ImportanceRatio) {
 // with ε_low = clip_eps and ε_high = clip_eps_high (0 = clip_eps; DAPO's clip-higher uses e.g. 0.2 / 0.28), and with
 // dual clip c > 1 (Ye et al. 2020), for A < 0 only: loss = min(loss, −c·A), which bounds the loss when the ratio is
 // far above 1 + ε on a bad action. dual_clip = 0 turns it off; any other c ≤ 1, clip_eps ≤ 0 and clip_eps_high < 0
-// are ConfigErrors. logp (with grad), old_logp, advantages, mask: [B, T].
+// are ConfigErrors. logp (with grad), old_logp, advantages, mask: [B, T]. The token log-ratio is clamped to ±20
+// before the exponential (veRL's bound): finite losses and gradients however far the policy moved.
 // With ImportanceRatio::kSequence (GSPO) the ratio of every token of row b is s_b = exp(Σ_t m·(logp − old_logp) /
 // |y_b|), computed as exp(logp − sg(logp) + sg(log s_b)) so that its gradient is s_b·∇logp_t (the log clamped at 10);
 // dual clip is then refused.

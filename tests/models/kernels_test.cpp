@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "core/errors.h"
@@ -204,6 +205,22 @@ TEST(LinearBf16Kernel, MatchesAutocastLinearWithAndWithoutBias) {
   EXPECT_EQ(torch::autograd::grad({linear_bf16(xb, w, torch::Tensor()).sum()}, {xb})[0].scalar_type(),
             torch::kBFloat16);
   EXPECT_THROW(linear_bf16(torch::randn({3, 5}), w, torch::Tensor()), ConfigError);
+}
+
+// Tiny gradients make the second moment denormal (1e-21² · 0.05 ≈ 5e-44): under -ffast-math the square root was a
+// reciprocal-square-root expansion that turned a denormal into NaN, and the weights with it (seen in GRPO runs whose
+// rewards were all equal: only a KL term of ~1e-7 was left). The update must stay finite and match torch's.
+TEST(AdamWKernel, DenormalSecondMomentsGiveFiniteUpdates) {
+  for (float g : {0.0f, 1e-21f, 1e-19f, 1e-23f, -3e-22f}) {
+    auto p = torch::full({64}, 0.5f), grad = torch::full({64}, g);
+    auto m = torch::zeros({64}), v = torch::zeros({64});
+    adamw_update(p, grad, m, v, 3e-3, 0.9, 0.95, 1e-8, 0.1, 1);
+    EXPECT_TRUE(torch::isfinite(p).all().item<bool>()) << "gradient " << g;
+    // torch's arithmetic in double: p·(1 − lr·wd) − lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps).
+    const double gd = g, md = 0.1 * gd, vd = 0.05 * gd * gd;
+    const double want = 0.5 * (1 - 3e-3 * 0.1) - 3e-3 / 0.1 * md / (std::sqrt(vd) / std::sqrt(0.05) + 1e-8);
+    EXPECT_NEAR(p[0].item<double>(), want, 1e-6) << "gradient " << g;
+  }
 }
 
 TEST(AdamWKernel, FusedStepTracksTorchAdamWAndKeepsItsState) {

@@ -157,6 +157,17 @@ TEST(PolicyLoss, AsymmetricClipRaisesOnlyTheUpperBound) {
   EXPECT_THROW(policy_loss(logp, old, adv, m, 0.2, 0.0, -0.1), ConfigError);
 }
 
+TEST(PolicyLoss, AFarDriftedPolicyGivesFiniteLossAndGradient) {
+  // log-ratio 200: e^200 would be inf, and −0·inf NaN where the advantage is 0 (seen with GRPO on all-equal rewards).
+  auto logp = adv_t({200.0, 200.0, -200.0}, {1, 3}).requires_grad_(true);
+  const auto out =
+      policy_loss(logp, adv_t({0, 0, 0}, {1, 3}), adv_t({0, -1, 1}, {1, 3}), adv_t({1, 1, 1}, {1, 3}), 0.2);
+  EXPECT_TRUE(torch::isfinite(out.per_token).all().item<bool>());
+  out.per_token.sum().backward();
+  EXPECT_TRUE(torch::isfinite(logp.grad()).all().item<bool>());
+  EXPECT_NEAR(out.ratio[0][0].item<double>(), std::exp(20.0), 1e-3 * std::exp(20.0));
+}
+
 TEST(PolicyLoss, GspoUsesTheLengthNormalisedSequenceRatio) {
   const auto m = adv_t({1, 1, 1, 0}, {2, 2});
   const auto old = adv_t({0, 0, 0, 0}, {2, 2});

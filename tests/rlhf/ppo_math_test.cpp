@@ -103,6 +103,18 @@ TEST(Whiten, GivenMomentsAndTooFewTokens) {
   EXPECT_THROW(whiten(x, d({1, 0, 0, 0, 0, 0}, {2, 3})), DataError);  // one token: no unbiased variance
 }
 
+TEST(KlEstimators, K3IsBoundedFarFromTheReference) {
+  // lr = logp − ref of −50 would give e^{50}: clamped to the bound 10, with no gradient there (veRL's low_var_kl).
+  auto logp = torch::tensor({-50.0, 30.0, 0.5}, torch::kDouble).reshape({1, 3}).requires_grad_(true);
+  const auto k3 = kl_estimate(logp, torch::zeros({1, 3}, torch::kDouble), KlEstimator::kK3);
+  EXPECT_DOUBLE_EQ(k3[0][0].item<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(k3[0][1].item<double>(), 10.0);  // e^{−20} − 1 + 20 ≈ 19 -> 10
+  EXPECT_NEAR(k3[0][2].item<double>(), std::exp(-0.5) - 1 + 0.5, 1e-12);
+  k3.sum().backward();
+  EXPECT_TRUE(torch::isfinite(logp.grad()).all().item<bool>());
+  EXPECT_EQ(logp.grad()[0][0].item<double>(), 0.0);
+}
+
 TEST(KlEstimators, KnownLogRatios) {
   // lr = logp − ref_logp ∈ {−1, 0, 0.5, 1, 2}.
   const auto ref = d({-1, -2, -1.5, -3, -2}, {1, 5});
