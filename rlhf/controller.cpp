@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <tuple>
 
@@ -163,7 +164,9 @@ class PpoController {
     torch::Tensor scores, raw;
   };
 
-  Scored sample_round(int64_t round, std::map<std::string, double>& row) {
+  // The generation request of round `round` for the batch trained in iteration `iteration`: the next
+  // rollout_batch prompts, each repeated group_size times.
+  GenerateRequest next_request(int64_t iteration, int64_t round) {
     std::vector<std::vector<int64_t>> batch;
     for (int64_t i : shuffler_.next()) {
       for (int64_t g = 0; g < c_.ppo.group_size; ++g) batch.push_back(prompts_[static_cast<size_t>(i)]);
@@ -171,13 +174,72 @@ class PpoController {
     const models::PaddedBatch padded = models::left_pad(batch, c_.generation.pad_id);
     // Round 0 draws the seed PPO always used; extra rounds (dynamic sampling) their own.
     const uint64_t seed =
-        round == 0 ? core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout", static_cast<int>(iteration_))
+        round == 0 ? core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout", static_cast<int>(iteration))
                    : core::derive_seed(static_cast<uint64_t>(c_.seed), "rollout_round",
-                                       static_cast<int>(iteration_ * 1000 + round));
+                                       static_cast<int>(iteration * 1000 + round));
+    return GenerateRequest{padded.ids, padded.mask, seed >> 11};
+  }
+
+  Scored sample_round(int64_t round, std::map<std::string, double>& row) {
     Scored out;
-    out.rollout = generate(GenerateRequest{padded.ids, padded.mask, seed >> 11}, row);
+    out.rollout = c_.ppo.async_rollouts.enabled ? async_rollout(row) : generate(next_request(iteration_, round), row);
     std::tie(out.scores, out.raw) = score(out.rollout, row);
     return out;
+  }
+
+  // ---- asynchronous rollouts ----
+  // The rollout worker samples batch i + 1 while the actor trains on batch i, with weights at most max_staleness
+  // versions older than the policy that will train on the batch: before a generation starts, the actor's weights are
+  // pushed (versioned, checksummed) when the rollout worker's would be too old — the worker never produces samples
+  // that would be too stale. No generation runs across a checkpoint, so scheduled checkpoints resume bit-exactly.
+
+  // Pushes the actor's current weights to the rollout worker.
+  void push_weights(std::map<std::string, double>& row) {
+    const auto t = Clock::now();
+    RoleState state = from_message<RoleState>(wait(RoleKind::kActor, send(RoleKind::kActor, SaveStateRequest{})));
+    state.optimizer.clear();  // weights only
+    state.ptx.reset();
+    Message m = to_message(state, /*as_request=*/true);
+    m.step = iteration_;
+    wait(RoleKind::kRollout, clients_[RoleKind::kRollout]->send(std::move(m)));
+    rollout_version_ = state.weight_version;
+    row["time/weight_push_s"] += seconds_since(t);
+    row["async/weight_pushes"] += 1;
+  }
+
+  // Starts the generation of the batch that the policy of version `train_version` will train on (iteration
+  // `iteration`), pushing weights first when the worker's are more than max_staleness versions older.
+  void start_generation(int64_t iteration, int64_t train_version, std::map<std::string, double>& row) {
+    if (train_version - rollout_version_ > c_.ppo.async_rollouts.max_staleness) push_weights(row);
+    shuffler_before_pending_ = shuffler_.state();
+    pending_ = send(RoleKind::kRollout, next_request(iteration, 0));
+    pending_version_ = rollout_version_;
+  }
+
+  // This iteration's batch from the rollout worker (started now, or during the previous iteration), and the start
+  // of the next iteration's when its staleness allows.
+  Rollout async_rollout(std::map<std::string, double>& row) {
+    if (!pending_) start_generation(iteration_, version_, row);
+    const auto t = Clock::now();
+    const Message generated = wait(RoleKind::kRollout, *pending_);
+    pending_.reset();
+    row["time/wait_rollout_s"] = seconds_since(t);
+    row["time/rollout_generate_s"] = reply_seconds(generated);
+    const GenerateReply reply = from_message<GenerateReply>(generated);
+    const int64_t staleness = version_ - reply.weight_version;
+    if (reply.weight_version != pending_version_ || staleness < 0 || staleness > c_.ppo.async_rollouts.max_staleness) {
+      throw Error(
+          fmt::format("rollout worker sampled with policy version {} (expected {}) for a policy at version {}: "
+                      "staleness outside [0, async.max_staleness = {}]",
+                      reply.weight_version, pending_version_, version_, c_.ppo.async_rollouts.max_staleness));
+    }
+    row["async/staleness"] = static_cast<double>(staleness);
+    // Overlap: the next batch is generated during this iteration's scoring and training, if it may be.
+    const int64_t next = iteration_ + 1;
+    if (c_.ppo.async_rollouts.max_staleness >= 1 && next < c_.ppo.iterations && !session_.checkpoint_due(next)) {
+      start_generation(next, version_ + 1, row);
+    }
+    return reply.rollout;
   }
 
   // The actor's rollout for `request`, checked to come from the controller's policy version.
@@ -336,6 +398,15 @@ class PpoController {
     // 4. Update the actor (and the critic) concurrently.
     t = Clock::now();
     TrainPolicyRequest train_policy{seqs, old_logp, ref_logp, adv.advantages, kl_coef, iteration_, version_, {}};
+    if (c_.ppo.async_rollouts.enabled) {
+      // Truncated importance sampling from the sampler's (behaviour) log-probs to the current policy's.
+      train_policy.behaviour_logprobs = seqs.sample_logprobs.to(old_logp.device());
+      train_policy.is_cap = c_.ppo.async_rollouts.is_cap;
+      const torch::Tensor w = torch::exp(old_logp - train_policy.behaviour_logprobs).masked_select(mask > 0);
+      row["async/is_weight_mean"] = w.mean().item<double>();
+      row["async/is_weight_max"] = w.max().item<double>();
+      row["async/is_clipped_fraction"] = (w > c_.ppo.async_rollouts.is_cap).to(torch::kFloat64).mean().item<double>();
+    }
     const uint64_t id_pol = send(RoleKind::kActor, train_policy);
     const uint64_t id_vf =
         critic_ ? send(RoleKind::kCritic, TrainValueRequest{seqs, values, adv.returns, iteration_}) : 0;
@@ -413,7 +484,8 @@ class PpoController {
     s.extra["iteration"] = iteration_;
     s.extra["policy_version"] = version_;
     s.extra["kl_controller"] = kl_.state();
-    s.extra["prompt_state"] = shuffler_.state().to_vector();
+    // A generation in flight (only at a signal) has drawn prompts the checkpoint must not count as used.
+    s.extra["prompt_state"] = (pending_ ? shuffler_before_pending_ : shuffler_.state()).to_vector();
     session_.save_checkpoint(s);
     last_checkpoint_ = iteration_;
   }
@@ -443,6 +515,10 @@ class PpoController {
       wait(role, clients_[role]->send(std::move(m)));
     }
     last_checkpoint_ = iteration_;
+    if (c_.ppo.async_rollouts.enabled) {
+      std::map<std::string, double> scratch;
+      push_weights(scratch);
+    }
     spdlog::info("resumed at iteration {} (policy version {}, KL coef {})", iteration_, version_, kl_.value());
   }
 
@@ -478,6 +554,10 @@ class PpoController {
   RoleMap<std::unique_ptr<distributed::Client>> clients_;
   int64_t iteration_ = 0;
   int64_t version_ = 0;
+  int64_t rollout_version_ = 0;                 // the weights the rollout worker holds (async)
+  std::optional<uint64_t> pending_;             // the request id of the generation in flight (async)
+  int64_t pending_version_ = 0;                 // the weights it was started with
+  data::ShuffleState shuffler_before_pending_;  // the prompt cursor before its prompts were drawn
   int64_t last_checkpoint_ = -1;
   double last_reward_ = 0;
 };

@@ -137,6 +137,22 @@ struct OverlongSection {
   }
 };
 
+// Asynchronous rollouts: a rollout worker (role "rollout") samples the next batch while the actor trains on this
+// one, with weights at most max_staleness versions behind the policy that trains on them.
+struct AsyncSection {
+  bool enabled = false;
+  int64_t max_staleness = 1;  // k: a sample is trained on by a policy at most k versions newer than its sampler
+  double is_cap = 2.0;        // truncated importance sampling: weights min(π_old / π_behaviour, is_cap)
+
+  template <class V>
+  void visit(V& v) {
+    v.field("enabled", enabled, "sample with a separate rollout worker while the actor trains");
+    v.field("max_staleness", max_staleness,
+            "versions a sample may lag the policy that trains on it (0 = synchronous, through the rollout worker)");
+    v.field("is_cap", is_cap, "truncated importance sampling cap on pi_old / pi_behaviour");
+  }
+};
+
 struct PpoSection {
   int64_t iterations = 100;    // rollout + update rounds
   int64_t rollout_batch = 32;  // prompts per rollout
@@ -147,6 +163,7 @@ struct PpoSection {
   double clip_eps_high = 0.0;  // upper clip ε_high (0 = clip_eps; DAPO's clip-higher)
   DynamicSamplingSection dynamic_sampling;
   OverlongSection overlong;
+  AsyncSection async_rollouts;
   int64_t minibatch = 8;             // sequences per PPO minibatch (one optimizer step each)
   int64_t micro_batch = 0;           // sequences per forward/backward within a minibatch (0 = all of it)
   int64_t epochs = 1;                // passes over the rollout per iteration
@@ -180,6 +197,7 @@ struct PpoSection {
     v.field("clip_eps_high", clip_eps_high, "upper clip epsilon (0 = clip_eps; DAPO clip-higher, e.g. 0.28)");
     v.field("dynamic_sampling", dynamic_sampling, "DAPO dynamic sampling");
     v.field("overlong", overlong, "DAPO overlong reward shaping");
+    v.field("async", async_rollouts, "asynchronous rollouts with bounded staleness");
     v.field("minibatch", minibatch, "sequences per PPO minibatch");
     v.field("micro_batch", micro_batch,
             "sequences per forward/backward pass within a minibatch, gradients accumulated (0 = the whole minibatch)");

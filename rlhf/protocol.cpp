@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "core/errors.h"
@@ -212,6 +213,8 @@ Message to_message(const TrainPolicyRequest& r) {
   m.tensors.emplace_back("ref_logprobs", r.ref_logprobs);
   m.tensors.emplace_back("advantages", r.advantages);
   if (r.sample_ids.defined()) m.tensors.emplace_back("sample_ids", r.sample_ids);
+  if (r.behaviour_logprobs.defined()) m.tensors.emplace_back("behaviour_logprobs", r.behaviour_logprobs);
+  m.scalars["is_cap"] = r.is_cap;
   m.scalars["kl_coef"] = r.kl_coef;
   return m;
 }
@@ -225,8 +228,10 @@ TrainPolicyRequest from_message<TrainPolicyRequest>(const Message& m) {
   r.advantages = per_token(m, "advantages", r.batch);
   for (const auto& [name, t] : m.tensors) {
     if (name == "sample_ids") r.sample_ids = checked(m, "sample_ids", 1, {r.batch.size()});
+    if (name == "behaviour_logprobs") r.behaviour_logprobs = per_token(m, "behaviour_logprobs", r.batch);
   }
   r.kl_coef = m.scalar("kl_coef");
+  r.is_cap = m.scalar("is_cap");
   r.iteration = m.step;
   r.weight_version = m.weight_version;
   return r;
@@ -272,7 +277,8 @@ Message to_message(const RoleState& r, bool as_request) {
   m.weight_version = r.weight_version;
   if (r.empty()) return m;
   for (const auto& [name, t] : r.model.tensors) m.tensors.emplace_back(kStatePrefix + name, t);
-  m.tensors.emplace_back("optimizer", bytes_tensor(r.optimizer));
+  if (!r.optimizer.empty()) m.tensors.emplace_back("optimizer", bytes_tensor(r.optimizer));
+  if (!r.checksum.empty()) m.strings["checksum"] = r.checksum;
   if (r.ptx) m.tensors.emplace_back("ptx_state", torch::tensor(*r.ptx, torch::kLong));
   m.strings["model_config"] = r.model.config_json;
   m.scalars["value_head"] = r.model.value_head ? 1 : 0;
@@ -289,8 +295,8 @@ RoleState from_message<RoleState>(const Message& m) {
     if (name.rfind(kStatePrefix, 0) == 0) r.model.tensors[name.substr(std::strlen(kStatePrefix))] = t;
   }
   if (r.model.tensors.empty()) return r;
-  r.optimizer = bytes_of(m.tensor("optimizer"));
   for (const auto& [name, t] : m.tensors) {
+    if (name == "optimizer") r.optimizer = bytes_of(t);
     if (name != "ptx_state") continue;
     const at::Tensor v = t.to(torch::kCPU).to(torch::kLong).contiguous();
     r.ptx = std::vector<int64_t>(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
@@ -299,10 +305,30 @@ RoleState from_message<RoleState>(const Message& m) {
   if (config == m.strings.end())
     throw ProtocolError(distributed::to_string(m.type) + " message: role state without 'model_config'");
   r.model.config_json = config->second;
+  if (const auto sum = m.strings.find("checksum"); sum != m.strings.end()) r.checksum = sum->second;
   r.model.value_head = m.scalar("value_head") != 0;
   r.model.reward_head = m.scalar("reward_head") != 0;
   r.model.lora_alpha = m.scalar("lora_alpha");
   return r;
+}
+
+std::string weights_checksum(const models::GptState& model) {
+  uint64_t h = 1469598103934665603ULL;
+  const auto mix = [&h](const void* data, size_t n) {
+    const auto* b = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ULL;
+  };
+  for (const auto& [name, t] : model.tensors) {  // std::map: sorted by name
+    mix(name.data(), name.size());
+    const at::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const auto dtype = static_cast<int>(c.scalar_type());
+    mix(&dtype, sizeof dtype);
+    for (int64_t d : c.sizes()) mix(&d, sizeof d);
+    mix(c.data_ptr(), c.nbytes());
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
 }
 
 double reply_seconds(const Message& reply) {

@@ -75,7 +75,10 @@ struct TrainPolicyRequest {
   double kl_coef = 0;          // β of the KL loss term (kl_mode loss)
   int64_t iteration = 0;       // sets the learning rate and the minibatch schedule
   int64_t weight_version = 0;  // the version that sampled the batch: must be the actor's
-  at::Tensor sample_ids;       // [B] int64, optional: the actor trains on the rows in ascending sample-id order
+  at::Tensor sample_ids{};     // [B] int64, optional: the actor trains on the rows in ascending sample-id order
+  at::Tensor
+      behaviour_logprobs{};  // [B, T], optional: the sampler's log-probs (asynchronous rollouts) for truncated IS
+  double is_cap = 2.0;       // truncated importance sampling: weights min(π_old / π_behaviour, is_cap)
 };
 
 struct TrainValueRequest {
@@ -95,11 +98,16 @@ struct SaveStateRequest {};
 // A trained role's whole state: what a checkpoint needs to rebuild it exactly.
 struct RoleState {
   models::GptState model;
-  std::string optimizer;                    // serialised optimizer state (core::CheckpointState blob)
+  std::string optimizer;                    // serialised optimizer state (empty: weights only, e.g. a weight push)
   std::optional<std::vector<int64_t>> ptx;  // the actor's PPO-ptx sampler state, when it has one
   int64_t weight_version = 0;
+  std::string checksum{};  // weights_checksum(model) by the sender; the receiver verifies it (empty: not checked)
   bool empty() const { return model.tensors.empty(); }  // from a rank other than 0
 };
+
+// FNV-1a (64 bit) over the names, dtypes, shapes and bytes of the model's tensors, as 16 hex digits: what a weight
+// push is checked against on arrival.
+std::string weights_checksum(const models::GptState& model);
 
 // ---- to and from messages (the request's MessageType is implied by the struct) ----
 distributed::Message to_message(const GenerateRequest& r);

@@ -11,6 +11,7 @@ const char* role_name(RoleKind kind) {
     case RoleKind::kCritic: return "critic";
     case RoleKind::kReward: return "reward";
     case RoleKind::kReference: return "reference";
+    case RoleKind::kRollout: return "rollout";
   }
   return "?";
 }
@@ -24,7 +25,7 @@ bool is_role_name(std::string_view name) {
 RoleKind role_kind(std::string_view name) {
   for (RoleKind k : kRoleKinds)
     if (name == role_name(k)) return k;
-  throw ConfigError("unknown role '" + std::string(name) + "': expected actor, critic, reward or reference");
+  throw ConfigError("unknown role '" + std::string(name) + "': expected actor, critic, reward, reference or rollout");
 }
 
 }  // namespace troupe::rlhf

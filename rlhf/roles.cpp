@@ -50,7 +50,9 @@ const std::vector<std::string>& role_names() {
 std::vector<RoleKind> active_roles(const PpoConfig& config) {
   std::vector<RoleKind> out;
   for (RoleKind k : kRoleKinds) {
-    if (k != RoleKind::kCritic || needs_critic(config.ppo.advantage_estimator)) out.push_back(k);
+    if (k == RoleKind::kCritic && !needs_critic(config.ppo.advantage_estimator)) continue;
+    if (k == RoleKind::kRollout && !config.ppo.async_rollouts.enabled) continue;
+    out.push_back(k);
   }
   return out;
 }
@@ -144,8 +146,47 @@ TrainPolicyRequest sorted_by_sample_id(const TrainPolicyRequest& r) {
   s.old_logprobs = r.old_logprobs.index_select(0, order);
   s.ref_logprobs = r.ref_logprobs.index_select(0, order);
   s.advantages = r.advantages.index_select(0, order);
+  if (r.behaviour_logprobs.defined()) s.behaviour_logprobs = r.behaviour_logprobs.index_select(0, order);
   s.sample_ids = r.sample_ids.index_select(0, order.to(r.sample_ids.device()));
   return s;
+}
+
+// The sampling settings of the policy: generation, ending at the tokenizer's <|endoftext|> unless stop tokens are
+// configured.
+models::GenerationConfig sampling_config(const PpoConfig& c) {
+  models::GenerationConfig g = c.generation;
+  if (g.stop_tokens.empty() && !c.prompts.tokenizer.empty()) {
+    const auto eos = data::eos_id_of(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
+    if (eos) g.stop_tokens.push_back(*eos);
+  }
+  return g;
+}
+
+// A rollout of `model` at `version` for request `r` (greedy when asked). With `rowwise` the sampler reports the
+// log-probs of the trainer's batch-invariant path: identical bits, so the train-inference gap is exactly 0 and the
+// first ratio exactly 1.
+GenerateReply sample(models::Gpt& model, const models::GenerationConfig& config, bool rowwise, const GenerateRequest& r,
+                     int64_t version) {
+  GenerateReply out;
+  out.weight_version = version;
+  models::GenerationConfig g = config;
+  if (r.greedy) g.do_sample = false;
+  out.rollout = generate_rollout(model, r.prompt_ids, r.prompt_mask, g, r.seed);
+  if (rowwise && g.temperature == 1.0) {
+    torch::NoGradGuard no_grad;
+    out.rollout.sample_logprobs = response_logprobs_rowwise(model, out.rollout).logprobs * out.rollout.response_mask;
+  }
+  return out;
+}
+
+// ProtocolError unless the weights that arrived hash to the checksum they were sent with.
+void verify_checksum(const RoleState& r, const std::string& role) {
+  if (r.checksum.empty()) return;
+  const std::string got = weights_checksum(r.model);
+  if (got != r.checksum) {
+    throw ProtocolError(role + ": weights of version " + std::to_string(r.weight_version) + " arrived with checksum " +
+                        got + ", sent with " + r.checksum + " (corrupted in transfer)");
+  }
 }
 
 class ActorRole final : public Role {
@@ -155,14 +196,9 @@ class ActorRole final : public Role {
         c_(c),
         comm_(comm),
         model_(on_device(starting_policy(c), device)),
-        gen_(c.generation),
+        gen_(sampling_config(c)),
         rowwise_(c.runtime.deterministic) {
     model_->eval();  // dropout off: PPO's ratio must be exactly 1 before the first update
-    // Responses end at the tokenizer's <|endoftext|> unless stop tokens are configured.
-    if (gen_.stop_tokens.empty() && !c.prompts.tokenizer.empty()) {
-      const auto eos = data::eos_id_of(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
-      if (eos) gen_.stop_tokens.push_back(*eos);
-    }
     optimizer_ = models::make_adamw(*model_, c.actor.optim);
     for (const auto& p : model_->parameters()) params_.push_back(p);
     if (c.ppo.ptx_coef > 0) {
@@ -191,19 +227,8 @@ class ActorRole final : public Role {
  private:
   // Rollouts are sampled by rank 0 of the group (the others have nothing to add yet: same weights, same seed).
   GenerateReply generate(const GenerateRequest& r) {
-    GenerateReply out;
-    out.weight_version = version_;
-    if (comm_.rank() != 0) return out;
-    models::GenerationConfig g = gen_;
-    if (r.greedy) g.do_sample = false;
-    out.rollout = generate_rollout(model_, r.prompt_ids, r.prompt_mask, g, r.seed);
-    if (rowwise_ && g.temperature == 1.0) {
-      // The sampler reports the log-probs of the trainer's batch-invariant path: identical bits, so the
-      // train-inference gap is exactly 0 and the first ratio exactly 1.
-      torch::NoGradGuard no_grad;
-      out.rollout.sample_logprobs = response_logprobs_rowwise(model_, out.rollout).logprobs * out.rollout.response_mask;
-    }
-    return out;
+    if (comm_.rank() != 0) return GenerateReply{{}, version_};
+    return sample(model_, gen_, rowwise_, r, version_);
   }
 
   LogprobsReply logprobs(const LogprobsRequest& r) {
@@ -219,11 +244,13 @@ class ActorRole final : public Role {
   RoleState save() {
     if (comm_.rank() != 0) return RoleState{{}, {}, {}, version_};  // every rank holds the same state
     RoleState out = role_state(model_, *optimizer_, version_);
+    out.checksum = weights_checksum(out.model);
     if (ptx_) out.ptx = ptx_->state().to_vector();
     return out;
   }
 
   void load(const RoleState& r) {
+    verify_checksum(r, name());
     restore_role_state(r, model_, *optimizer_);
     version_ = r.weight_version;
     if (ptx_) {
@@ -258,6 +285,13 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
   const TrainPolicyRequest& req = r.sample_ids.defined() ? (sorted = sorted_by_sample_id(r)) : r;
   const SequenceBatch& all = req.batch;
   const int64_t iteration = r.iteration;
+  // Asynchronous rollouts: truncated importance weights min(π_old / π_behaviour, cap) from the sampler's log-probs
+  // scale the advantages — the same as weighting each token's clipped loss, since the weights are >= 0.
+  torch::Tensor advantages = req.advantages;
+  if (req.behaviour_logprobs.defined()) {
+    advantages =
+        advantages * torch::exp(req.old_logprobs - req.behaviour_logprobs).clamp_max(r.is_cap) * all.response_mask;
+  }
   ActorLossOptions loss_options;
   loss_options.clip_eps = c_.ppo.clip_eps;
   loss_options.clip_eps_high = c_.ppo.clip_eps_high;
@@ -298,7 +332,7 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
         const double my_tokens = mask.sum().item<double>();
         const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true, rowwise_);
         const ActorLossOut a = actor_loss(f.logprobs, f.entropy, req.old_logprobs.index_select(0, mine),
-                                          req.ref_logprobs.index_select(0, mine), req.advantages.index_select(0, mine),
+                                          req.ref_logprobs.index_select(0, mine), advantages.index_select(0, mine),
                                           mask, norm, loss_options);
         const PolicyLossOut& p = a.policy;
         const torch::Tensor ratios = p.ratio.masked_select(mask > 0);
@@ -467,6 +501,43 @@ class CriticRole final : public Role {
   std::vector<torch::Tensor> params_;
 };
 
+// The sampler of asynchronous rollouts: a copy of the policy that generates while the actor trains, and takes the
+// actor's weights when the controller pushes them (kLoadState: weights only, versioned, checksummed).
+class RolloutRole final : public Role {
+ public:
+  RolloutRole(const PpoConfig& c, c10::Device device)
+      : Role(device),
+        model_(on_device(starting_policy(c), device)),
+        gen_(sampling_config(c)),
+        rowwise_(c.runtime.deterministic) {
+    model_->eval();
+    for (const auto& p : model_->parameters()) p.set_requires_grad(false);
+  }
+  std::string name() const override { return role_name(RoleKind::kRollout); }
+
+ protected:
+  Message dispatch(const Message& m) override {
+    switch (m.type) {
+      case MessageType::kGenerate:
+        return to_message(sample(model_, gen_, rowwise_, from_message<GenerateRequest>(m), version_));
+      case MessageType::kLoadState: {
+        const RoleState r = from_message<RoleState>(m);
+        verify_checksum(r, name());
+        models::load_gpt_state(model_, r.model);
+        version_ = r.weight_version;
+        return loaded(version_);
+      }
+      default: unsupported(name(), m);
+    }
+  }
+
+ private:
+  models::Gpt model_;
+  models::GenerationConfig gen_;
+  const bool rowwise_;
+  int64_t version_ = 0;
+};
+
 class ReferenceRole final : public Role {
  public:
   ReferenceRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
@@ -578,6 +649,7 @@ std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, distribu
     case RoleKind::kCritic: return std::make_unique<CriticRole>(config, comm, device);
     case RoleKind::kReward: return std::make_unique<RewardRole>(config, device);  // cheap: each rank scores all
     case RoleKind::kReference: return std::make_unique<ReferenceRole>(config, comm, device);
+    case RoleKind::kRollout: return std::make_unique<RolloutRole>(config, device);
   }
   throw ConfigError("make_role: unknown role kind");
 }

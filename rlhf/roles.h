@@ -57,8 +57,8 @@ std::unique_ptr<Role> make_role(const std::string& name, const PpoConfig& config
 // The role names, in the order the controller starts them.
 const std::vector<std::string>& role_names();
 
-// The roles a run starts, in that order: all four, or three without the critic when the advantage estimator
-// needs none (GRPO, RLOO, REINFORCE++, ReMax).
+// The roles a run starts, in that order: actor, critic (unless the advantage estimator needs none: GRPO, RLOO,
+// REINFORCE++, ReMax), reward, reference, and rollout (only with ppo.async.enabled).
 std::vector<RoleKind> active_roles(const PpoConfig& config);
 std::vector<std::string> active_role_names(const PpoConfig& config);
 

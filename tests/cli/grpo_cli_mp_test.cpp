@@ -139,6 +139,48 @@ TEST_F(GrpoCli, ProcessesStartNoCriticMatchInprocAndResumeAfterAKill) {
   expect_same_metrics(run("inproc"), run("cut"));
 }
 
+// Asynchronous rollouts, max_staleness 1, roles as worker processes: a fourth worker (rollout) samples while the actor
+// trains; every batch is exactly 1 version stale after the first, the run learns, and a kill -9 of the rollout worker
+// stops the run naming it; --resume then ends with the metrics of an uninterrupted run (no generation runs across a
+// checkpoint).
+TEST_F(GrpoCli, AsynchronousRolloutsWithBoundedStalenessLearnAndResumeAfterAKill) {
+  const std::vector<std::string> async = {"placement.mode=processes", "ppo.async.enabled=true",
+                                          "ppo.async.max_staleness=1"};
+  auto whole = run_process(args("whole", async), std::chrono::seconds(300));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_TRUE(std::filesystem::exists(run("whole") / "workers" / "rollout.log"));
+  core::RunLogReader log(run("whole") / "log.h5");
+  const auto staleness = log.metric("async/staleness").values;
+  ASSERT_EQ(staleness.size(), 25u);
+  int stale = 0;
+  for (double s : staleness) {
+    EXPECT_LE(s, 1.0);
+    stale += s == 1.0 ? 1 : 0;
+  }
+  EXPECT_GE(stale, 15) << "the overlap should make most batches 1 version stale";
+  const auto reward = log.metric("reward/raw_mean").values;
+  EXPECT_GT((reward[20] + reward[21] + reward[22] + reward[23] + reward[24]) / 5, 0.6);
+
+  int rollout = -1;
+  {
+    ChildProcess controller(args("cut", async), dir_ / "cut.out");
+    ASSERT_TRUE(testing::wait_until([&] { return last_iteration_printed(controller.output()) >= 7; },
+                                    std::chrono::seconds(120)))
+        << controller.output();
+    std::ifstream in(run("cut") / "workers" / "rollout.pid");
+    in >> rollout;
+    ASSERT_GT(rollout, 0);
+    ASSERT_EQ(::kill(rollout, SIGKILL), 0);
+    EXPECT_NE(controller.wait(std::chrono::seconds(30)), 0);
+    EXPECT_THAT(controller.output(), HasSubstr("role rollout rank 0"));
+  }
+  auto resumed = run_process(
+      args("cut", {"placement.mode=processes", "ppo.async.enabled=true", "ppo.async.max_staleness=1", "--resume"}),
+      std::chrono::seconds(300));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_metrics(run("whole"), run("cut"));
+}
+
 TEST(ArithmeticGrpo, RaisesHeldOutAccuracyWithTheVerifiableReward) {
   ScratchDir dir;
   const std::string task = (dir / "task").string(), runs = (dir / "runs").string();

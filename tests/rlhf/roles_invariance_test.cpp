@@ -1,3 +1,4 @@
+// Also: the rollout worker's versioned, checksummed weight push.
 // The actor's update is invariant to the order of the samples it is given (ctest label `invariance`): with sample
 // ids, a permuted batch (rows, log-probs, advantages and ids permuted alike) trains to bitwise-identical weights
 // in the deterministic (row-by-row) mode; and in that mode the sampler's log-probs equal the
@@ -5,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/errors.h"
 #include "distributed/message.h"
 #include "models/generation.h"
 #include "rlhf/protocol.h"
@@ -83,6 +85,33 @@ TEST(ActorInvariance, PermutedSamplesTrainToBitwiseIdenticalWeights) {
   bool all_equal = true;
   for (const auto& [name, t] : sa.model.tensors) all_equal &= torch::equal(t, sc.model.tensors.at(name));
   EXPECT_FALSE(all_equal);
+}
+
+// A weight push is versioned and checksummed: the rollout worker takes weights whose checksum matches and samples
+// with them at that version; a push whose bytes changed on the way is refused.
+TEST(RolloutRole, TakesCheckedWeightPushesAndRefusesCorruptedOnes) {
+  PpoConfig c = deterministic_config();
+  c.ppo.async_rollouts.enabled = true;
+  auto actor = make_role(RoleKind::kActor, c), rollout = make_role(RoleKind::kRollout, c);
+  RoleState state = from_message<RoleState>(actor->handle(to_message(SaveStateRequest{})));
+  ASSERT_EQ(state.checksum, weights_checksum(state.model));
+  state.optimizer.clear();
+  state.weight_version = 3;
+  rollout->handle(to_message(state, /*as_request=*/true));
+  const models::PaddedBatch p = models::left_pad({{1, 2}, {3}}, 0);
+  const GenerateReply a = from_message<GenerateReply>(actor->handle(to_message(GenerateRequest{p.ids, p.mask, 5})));
+  const GenerateReply b = from_message<GenerateReply>(rollout->handle(to_message(GenerateRequest{p.ids, p.mask, 5})));
+  EXPECT_EQ(b.weight_version, 3);
+  EXPECT_TRUE(torch::equal(a.rollout.sequences, b.rollout.sequences));  // same weights, same seed: same samples
+  EXPECT_TRUE(torch::equal(a.rollout.sample_logprobs, b.rollout.sample_logprobs));
+  RoleState corrupted = state;
+  for (auto& [name, t] : corrupted.model.tensors) {
+    if (!t.is_floating_point()) continue;
+    t = t.clone();
+    t.view(-1)[0] += 1.0f;  // one weight changed on the way
+    break;
+  }
+  EXPECT_THROW(rollout->handle(to_message(corrupted, /*as_request=*/true)), ProtocolError);
 }
 
 }  // namespace
