@@ -443,6 +443,12 @@ class PpoController {
     row["advantages/mean_before_whitening"] = masked_mean(adv.raw, mask).item<double>();
     row["advantages/abs_mean"] = masked_mean(adv.advantages.abs(), mask).item<double>();
     row["response/length_mean"] = lengths.mean().item<double>();
+    // Lengths of rewarded (raw score > 0, e.g. a correct answer) and unrewarded responses: where length drift shows.
+    for (const auto& [name, rows] :
+         {std::pair<const char*, torch::Tensor>{"rewarded", raw > 0}, {"unrewarded", raw <= 0}}) {
+      if (rows.any().item<bool>())
+        row[std::string("response/length_") + name + "_mean"] = lengths.masked_select(rows).mean().item<double>();
+    }
     row["response/eos_rate"] = eos.mean().item<double>();
     // Train-inference agreement: the sampler's log-probs against the trainer's for the same tokens (meaningful at
     // temperature 1; the sampler reports log-probs of softmax(logits / temperature)).

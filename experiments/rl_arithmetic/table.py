@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Results of experiments/rl_arithmetic/run.sh from the runs' log.h5 (markdown on stdout).
+
+    .venv/bin/python experiments/rl_arithmetic/table.py runs/rl-arithmetic
+
+Per run: held-out sampled accuracy (eval/reward_mean on 200 test problems) before RL, after 20, 40 and 60
+iterations (2560, 5120, 7680 samples); the wall-clock seconds of the 60 iterations (sum of time/iteration_s); the
+mean response length of unrewarded (wrong) and rewarded (right) responses over the last 10 iterations and its
+change from the first 10. Runs named <algo>_seed-<n> are averaged over seeds (mean ± sample std).
+"""
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+
+def metric(f, name):
+    if f"metrics/{name}/step" not in f:
+        return np.array([]), np.array([])
+    return f[f"metrics/{name}/step"][:], f[f"metrics/{name}/value"][:]
+
+
+def summarise(run):
+    with h5py.File(run / "log.h5", "r") as f:
+        steps, acc = metric(f, "eval/reward_mean")
+        out = {f"acc@{int(s)}": v for s, v in zip(steps, acc)}
+        out["seconds"] = float(np.sum(metric(f, "time/iteration_s")[1]))
+        for kind in ("unrewarded", "rewarded"):
+            v = metric(f, f"response/length_{kind}_mean")[1]
+            if len(v) >= 20:
+                out[f"len_{kind}"] = float(np.mean(v[-10:]))
+                out[f"dlen_{kind}"] = float(np.mean(v[-10:]) - np.mean(v[:10]))
+        st = metric(f, "async/staleness")[1]
+        if len(st):
+            out["staleness"] = float(np.mean(st))
+    return out
+
+
+def cell(values):
+    values = [v for v in values if v is not None and not np.isnan(v)]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def main():
+    root = Path(sys.argv[1])
+    groups = defaultdict(list)
+    for run in sorted(p for p in root.iterdir() if (p / "log.h5").exists() and p.name != "sft"):
+        name = run.name.split("_seed-")[0]
+        groups[name].append(summarise(run))
+    cols = ["acc@0", "acc@20", "acc@40", "acc@60", "seconds", "len_unrewarded", "dlen_unrewarded", "len_rewarded",
+            "staleness"]
+    print("| run | seeds | " + " | ".join(cols) + " |")
+    print("|---|---|" + "---|" * len(cols))
+    for name, runs in groups.items():
+        print(f"| {name} | {len(runs)} | " + " | ".join(cell([r.get(c) for r in runs]) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
