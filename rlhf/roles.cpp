@@ -398,7 +398,7 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
 class CriticRole final : public Role {
  public:
   CriticRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
-      : Role(device), c_(c), comm_(comm) {
+      : Role(device), c_(c), comm_(comm), rowwise_(c.runtime.deterministic) {
     models::GptHeads heads;
     heads.value = true;
     if (c.critic.init_from.empty()) {
@@ -446,7 +446,7 @@ class CriticRole final : public Role {
 
   ValuesReply values(const ValuesRequest& r) {
     torch::NoGradGuard no_grad;
-    return {sharded_rows(comm_, r.batch, [&](const SequenceBatch& b) { return response_values(model_, b); })};
+    return {sharded_rows(comm_, r.batch, [&](const SequenceBatch& b) { return response_values(model_, b, rowwise_); })};
   }
 
   TrainReply train(const TrainValueRequest& r) {
@@ -469,16 +469,18 @@ class CriticRole final : public Role {
         const auto [begin, end] = shard_rows(idx.numel(), comm_);
         torch::Tensor local = torch::zeros({2}, torch::kFloat64);
         optimizer_->zero_grad();
-        if (end > begin) {
-          const torch::Tensor mine = idx.slice(0, begin, end);
+        // Micro-batches as the actor's: one row at a time in deterministic mode.
+        const int64_t micro = rowwise_ ? 1 : (c_.ppo.micro_batch > 0 ? c_.ppo.micro_batch : end - begin);
+        for (int64_t at = begin; at < end; at += micro) {
+          const torch::Tensor mine = idx.slice(0, at, std::min(end, at + micro));
           const SequenceBatch mb = all.select(mine);
-          const torch::Tensor values = response_values(model_, mb);
+          const torch::Tensor values = response_values(model_, mb, rowwise_);
           const ValueLossOut v = value_loss(values, old_values.index_select(0, mine), returns.index_select(0, mine),
                                             mb.response_mask, c_.ppo.value_clip);
           const torch::Tensor loss = c_.ppo.value_coef * v.per_token.sum() / tokens;
           loss.backward();
-          local[0] = loss.item<double>();
-          local[1] = v.clip_fraction * mb.response_mask.sum().item<double>() / tokens;
+          local[0] += loss.item<double>();
+          local[1] += v.clip_fraction * mb.response_mask.sum().item<double>() / tokens;
         }
         grad_sum += optimizer_step(comm_, params_, *optimizer_, clip);
         comm_.allreduce_sum(local);
@@ -496,6 +498,7 @@ class CriticRole final : public Role {
 
   const PpoConfig c_;
   distributed::Communicator& comm_;
+  const bool rowwise_;  // runtime.deterministic: batch-invariant values and updates
   models::Gpt model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> params_;

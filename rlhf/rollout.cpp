@@ -125,17 +125,23 @@ ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch
   return f;
 }
 
-ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatch& batch, bool entropy) {
+namespace {
+
+// Applies `f` to every row of `batch` alone, trimmed to its real tokens (left and right padding stripped), and
+// stacks the per-token results [1, n] back into [B, T] tensors (0 at padding): one output per element of what f
+// returns. A row without response tokens gives zeros.
+template <class F>
+std::vector<torch::Tensor> per_row(const SequenceBatch& batch, size_t outputs, F&& f) {
   const int64_t B = batch.size(), P = batch.prompt_length, T = batch.response_length();
   const torch::Tensor prompt_real = batch.attention_mask.slice(1, 0, P).sum(1).cpu();
   const torch::Tensor response_real = batch.response_mask.sum(1).cpu();
-  std::vector<torch::Tensor> logprobs, entropies;
+  std::vector<std::vector<torch::Tensor>> rows(outputs);
+  namespace Fn = torch::nn::functional;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t p = prompt_real[b].item<int64_t>();
     const auto n = static_cast<int64_t>(response_real[b].item<double>());
     if (n == 0) {  // no response token: nothing to score
-      logprobs.push_back(torch::zeros({1, T}, torch::TensorOptions().device(batch.sequences.device())));
-      if (entropy) entropies.push_back(logprobs.back());
+      for (auto& r : rows) r.push_back(torch::zeros({1, T}, torch::TensorOptions().device(batch.sequences.device())));
       continue;
     }
     SequenceBatch row;
@@ -143,15 +149,25 @@ ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatc
     row.attention_mask = torch::ones_like(row.sequences);
     row.response_mask = batch.response_mask.slice(0, b, b + 1).slice(1, 0, n);
     row.prompt_length = p;
-    ResponseForward f = response_logprobs(model, row, entropy);  // [1, n]
-    namespace F = torch::nn::functional;
-    logprobs.push_back(F::pad(f.logprobs, F::PadFuncOptions({0, T - n})));
-    if (entropy) entropies.push_back(F::pad(f.entropy, F::PadFuncOptions({0, T - n})));
+    const std::vector<torch::Tensor> out = f(row);  // each [1, n]
+    for (size_t i = 0; i < outputs; ++i) rows[i].push_back(Fn::pad(out[i], Fn::PadFuncOptions({0, T - n})));
   }
-  ResponseForward out;
-  out.logprobs = torch::cat(logprobs, 0);
-  if (entropy) out.entropy = torch::cat(entropies, 0);
+  std::vector<torch::Tensor> out;
+  for (auto& r : rows) out.push_back(torch::cat(r, 0));
   return out;
+}
+
+}  // namespace
+
+ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatch& batch, bool entropy) {
+  const auto out = per_row(batch, entropy ? 2 : 1, [&](const SequenceBatch& row) {
+    ResponseForward f = response_logprobs(model, row, entropy);
+    return entropy ? std::vector<torch::Tensor>{f.logprobs, f.entropy} : std::vector<torch::Tensor>{f.logprobs};
+  });
+  ResponseForward f;
+  f.logprobs = out[0];
+  if (entropy) f.entropy = out[1];
+  return f;
 }
 
 ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy, bool rowwise) {
@@ -160,6 +176,12 @@ ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch
 
 at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch) {
   return model->values(response_hidden(model, batch)).to(torch::kFloat32);
+}
+
+at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch, bool rowwise) {
+  if (!rowwise) return response_values(model, batch);
+  return per_row(batch, 1,
+                 [&](const SequenceBatch& row) { return std::vector<torch::Tensor>{response_values(model, row)}; })[0];
 }
 
 std::vector<at::Tensor> minibatch_order(int64_t n, int64_t size, uint64_t seed, int64_t iteration, int64_t epoch) {

@@ -65,6 +65,8 @@ ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch
 
 // Per-token values [B, T] from the value head (the model needs GptHeads::value).
 at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch);
+// As above, row by row over real tokens when `rowwise` (batch-invariant, like response_logprobs_rowwise).
+at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch, bool rowwise);
 
 // The minibatches of one PPO epoch: a permutation of 0..n-1 that depends only on (seed, iteration, epoch), cut
 // into chunks of `size` (the last may be shorter). Actor and critic call it with the same arguments and so

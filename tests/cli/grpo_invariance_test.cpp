@@ -7,6 +7,7 @@
 //    ratio exactly 1 (the actor refuses any deviation in this mode);
 //  - the same run with its roles as worker processes is bitwise identical to the one-process run;
 //  - asynchronous rollouts with max_staleness 0 are bitwise the synchronous run;
+//  - PPO with its critic: micro-batches of 2 and the whole minibatch are bitwise identical;
 //  - the actor as a data-parallel group of 2 MPI ranks matches 1 rank within 1e-5 over the first iterations (the
 //    all-reduce adds the two ranks' gradients in another order).
 #include <gmock/gmock.h>
@@ -99,6 +100,20 @@ TEST_F(GrpoInvariance, AsynchronousWithStalenessZeroIsTheSynchronousRun) {
   core::RunLogReader log(async / "log.h5");
   for (double s : log.metric("async/staleness").values) EXPECT_EQ(s, 0.0);
   for (double w : log.metric("async/is_weight_max").values) EXPECT_EQ(w, 1.0);
+}
+
+// PPO with its critic is batch-invariant too: the critic's values and updates also go row by row.
+TEST_F(GrpoInvariance, PpoWithACriticIsInvariantToMicroBatching) {
+  const std::vector<std::string> ppo = {"ppo.advantage_estimator=gae", "ppo.kl_mode=reward", "ppo.kl_estimator=k1"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), ppo.begin(), ppo.end());
+    return extra;
+  };
+  const auto whole = run("ppo_whole", with({}));
+  expect_identical(whole, run("ppo_micro2", with({"ppo.micro_batch=2"})));
+  core::RunLogReader log(whole / "log.h5");
+  for (double g : log.metric("rollout/logprob_diff_max").values) EXPECT_EQ(g, 0.0);
+  EXPECT_GT(log.metric("critic/value_loss").values.size(), 0u);
 }
 
 TEST_F(GrpoInvariance, WorkerProcessesAreBitwiseTheOneProcessRun) {
