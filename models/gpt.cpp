@@ -292,11 +292,19 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     }
     keep = keep & in.attention_mask.to(dev, torch::kBool).view({B, 1, 1, S});
   }
+  if (in.segment_ids.defined()) {
+    if (cache != nullptr || in.segment_ids.size(0) != B || in.segment_ids.size(1) != T)
+      throw ConfigError("segment_ids must be [batch, time] = [" + std::to_string(B) + ", " + std::to_string(T) +
+                        "] and are not used with a KV cache");
+    const torch::Tensor seg = in.segment_ids.to(dev, torch::kLong);
+    keep = keep & (seg.unsqueeze(2) == seg.unsqueeze(1)).view({B, 1, T, S});  // block-diagonal: no crossing
+  }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   const bool sdpa =
       attention_ == AttentionKernel::kSdpa ||
       (attention_ == AttentionKernel::kAuto && (!ids.device().is_cpu() || kCpuAttention == AttentionKernel::kSdpa));
-  const bool causal_only = cache == nullptr && !in.attention_mask.defined();  // keep is the plain T x T causal mask
+  // keep is the plain T x T causal mask
+  const bool causal_only = cache == nullptr && !in.attention_mask.defined() && !in.segment_ids.defined();
   torch::Tensor sdpa_bias;  // [B or 1, 1, T, S] additive mask, made once for all layers
   const bool bf16_norm_out = autocast_bf16();
   const float masked = -1e30f;  // finite in fp32 and bf16 (lowest() overflows bf16); a fully masked row stays uniform

@@ -62,11 +62,14 @@ struct KvCache {
 //  attention_mask [B, S] (1 = real token, 0 = padding) over all positions seen so far including the cache
 //                 (S = cache length + T); undefined = all real.
 //  positions      [B, T] int64 position ids; undefined = cache length + arange(T)
+//  segment_ids    [B, T] int64, packed sequences (no cache): a query attends only keys of its own segment, so
+//                 several sequences share a row without ever seeing each other (give positions restarting at 0)
 //  cache          updated in place when given (its length grows by T)
 struct GptInput {
   torch::Tensor ids;
   torch::Tensor attention_mask;
   torch::Tensor positions;
+  torch::Tensor segment_ids;
   KvCache* cache = nullptr;
 };
 

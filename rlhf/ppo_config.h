@@ -166,6 +166,7 @@ struct PpoSection {
   AsyncSection async_rollouts;
   int64_t minibatch = 8;             // sequences per PPO minibatch (one optimizer step each)
   int64_t micro_batch = 0;           // sequences per forward/backward within a minibatch (0 = all of it)
+  bool pack_sequences = false;       // actor and reference: pack rows into block_size rows (segment-masked attention)
   int64_t epochs = 1;                // passes over the rollout per iteration
   double clip_eps = 0.2;             // policy ratio clip ε
   double dual_clip = 0.0;            // dual-clip c > 1 (0 = off)
@@ -201,6 +202,8 @@ struct PpoSection {
     v.field("minibatch", minibatch, "sequences per PPO minibatch");
     v.field("micro_batch", micro_batch,
             "sequences per forward/backward pass within a minibatch, gradients accumulated (0 = the whole minibatch)");
+    v.field("pack_sequences", pack_sequences,
+            "actor and reference forward passes pack the rows into block_size rows; attention never crosses them");
     v.field("epochs", epochs, "PPO epochs over each rollout");
     v.field("clip_eps", clip_eps, "policy ratio clip epsilon (the lower one when clip_eps_high is set)");
     v.field("dual_clip", dual_clip, "dual-clip constant c > 1 (0 = off)");

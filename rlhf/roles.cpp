@@ -233,10 +233,11 @@ class ActorRole final : public Role {
 
   LogprobsReply logprobs(const LogprobsRequest& r) {
     torch::NoGradGuard no_grad;
-    return {
-        sharded_rows(comm_, r.batch,
-                     [&](const SequenceBatch& b) { return response_logprobs(model_, b, false, rowwise_).logprobs; }),
-        version_};
+    return {sharded_rows(comm_, r.batch,
+                         [&](const SequenceBatch& b) {
+                           return response_logprobs(model_, b, false, rowwise_, c_.ppo.pack_sequences).logprobs;
+                         }),
+            version_};
   }
 
   TrainReply train(const TrainPolicyRequest& r);
@@ -330,7 +331,7 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
         const SequenceBatch mb = all.select(mine);
         const torch::Tensor mask = mb.response_mask;
         const double my_tokens = mask.sum().item<double>();
-        const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true, rowwise_);
+        const ResponseForward f = response_logprobs(model_, mb, /*entropy=*/true, rowwise_, c_.ppo.pack_sequences);
         const ActorLossOut a = actor_loss(f.logprobs, f.entropy, req.old_logprobs.index_select(0, mine),
                                           req.ref_logprobs.index_select(0, mine), advantages.index_select(0, mine),
                                           mask, norm, loss_options);
@@ -544,7 +545,11 @@ class RolloutRole final : public Role {
 class ReferenceRole final : public Role {
  public:
   ReferenceRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
-      : Role(device), comm_(comm), model_(on_device(starting_policy(c), device)), rowwise_(c.runtime.deterministic) {
+      : Role(device),
+        comm_(comm),
+        model_(on_device(starting_policy(c), device)),
+        rowwise_(c.runtime.deterministic),
+        packed_(c.ppo.pack_sequences) {
     model_->eval();
     for (const auto& p : model_->parameters()) p.set_requires_grad(false);
   }
@@ -556,8 +561,9 @@ class ReferenceRole final : public Role {
     torch::NoGradGuard no_grad;
     const LogprobsRequest r = from_message<LogprobsRequest>(m);
     return to_message(LogprobsReply{
-        sharded_rows(comm_, r.batch,
-                     [&](const SequenceBatch& b) { return response_logprobs(model_, b, false, rowwise_).logprobs; }),
+        sharded_rows(
+            comm_, r.batch,
+            [&](const SequenceBatch& b) { return response_logprobs(model_, b, false, rowwise_, packed_).logprobs; }),
         0});
   }
 
@@ -565,6 +571,7 @@ class ReferenceRole final : public Role {
   distributed::Communicator& comm_;
   models::Gpt model_;
   const bool rowwise_;
+  const bool packed_;
 };
 
 class RewardRole final : public Role {

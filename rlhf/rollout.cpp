@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "core/errors.h"
 #include "core/seeding.h"
 #include "rlhf/ppo_math.h"
@@ -170,8 +172,80 @@ ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatc
   return f;
 }
 
-ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy, bool rowwise) {
-  return rowwise ? response_logprobs_rowwise(model, batch, entropy) : response_logprobs(model, batch, entropy);
+ResponseForward response_logprobs_packed(models::Gpt& model, const SequenceBatch& batch, bool entropy) {
+  const int64_t B = batch.size(), P = batch.prompt_length, T = batch.response_length();
+  const int64_t capacity = model->config().block_size;
+  const torch::Tensor seq = batch.sequences.cpu();
+  const torch::Tensor prompt_real = batch.attention_mask.slice(1, 0, P).sum(1).cpu();
+  const torch::Tensor response_real = batch.response_mask.sum(1).cpu();
+  // First-fit in row order: each row needs p + n − 1 input positions (its last token predicts nothing).
+  struct Place {
+    int64_t bin = -1, offset = 0, p = 0, n = 0;
+  };
+  std::vector<Place> places(static_cast<size_t>(B));
+  std::vector<int64_t> used;
+  for (int64_t b = 0; b < B; ++b) {
+    Place& pl = places[static_cast<size_t>(b)];
+    pl.p = prompt_real[b].item<int64_t>();
+    pl.n = static_cast<int64_t>(response_real[b].item<double>());
+    if (pl.n == 0) continue;
+    const int64_t need = pl.p + pl.n - 1;
+    for (size_t i = 0; i < used.size() && pl.bin < 0; ++i) {
+      if (used[i] + need <= capacity) pl.bin = static_cast<int64_t>(i);
+    }
+    if (pl.bin < 0) {
+      pl.bin = static_cast<int64_t>(used.size());
+      used.push_back(0);
+    }
+    pl.offset = used[static_cast<size_t>(pl.bin)];
+    used[static_cast<size_t>(pl.bin)] += need;
+  }
+  ResponseForward out;
+  out.logprobs = torch::zeros({B, T}, torch::TensorOptions().device(batch.sequences.device()));
+  if (entropy) out.entropy = torch::zeros_like(out.logprobs);
+  if (used.empty()) return out;
+  const auto bins = static_cast<int64_t>(used.size());
+  const int64_t L = *std::max_element(used.begin(), used.end());
+  torch::Tensor ids = torch::zeros({bins, L}, torch::kLong), positions = torch::zeros({bins, L}, torch::kLong);
+  torch::Tensor segments = torch::zeros({bins, L}, torch::kLong);  // 0 = bin padding, b + 1 = row b
+  std::vector<int64_t> gather_bin, gather_pos, target, out_row, out_col;
+  for (int64_t b = 0; b < B; ++b) {
+    const Place& pl = places[static_cast<size_t>(b)];
+    if (pl.n == 0) continue;
+    const torch::Tensor tokens = seq[b].slice(0, P - pl.p, P + pl.n);  // real prompt + response
+    const int64_t need = pl.p + pl.n - 1;
+    ids[pl.bin].slice(0, pl.offset, pl.offset + need).copy_(tokens.slice(0, 0, need));
+    positions[pl.bin].slice(0, pl.offset, pl.offset + need).copy_(torch::arange(need, torch::kLong));
+    segments[pl.bin].slice(0, pl.offset, pl.offset + need).fill_(b + 1);
+    for (int64_t t = 0; t < pl.n; ++t) {  // response token t is predicted at position p − 1 + t
+      gather_bin.push_back(pl.bin);
+      gather_pos.push_back(pl.offset + pl.p - 1 + t);
+      target.push_back(tokens[pl.p + t].item<int64_t>());
+      out_row.push_back(b);
+      out_col.push_back(t);
+    }
+  }
+  models::GptInput in;
+  const auto dev = batch.sequences.device();
+  in.ids = ids.to(dev);
+  in.positions = positions.to(dev);
+  in.segment_ids = segments.to(dev);
+  const torch::Tensor hidden = model->hidden(in);  // [bins, L, C]
+  const auto index = [&](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kLong).to(hidden.device()); };
+  const torch::Tensor picked = hidden.index({index(gather_bin), index(gather_pos)});    // [N, C]
+  const torch::Tensor logits = model->logits(picked.unsqueeze(0)).to(torch::kFloat32);  // [1, N, V]
+  const torch::Tensor lp = logprobs_from_logits(logits, index(target).unsqueeze(0)).squeeze(0);
+  const torch::Tensor rows = index(out_row), cols = index(out_col);
+  out.logprobs = out.logprobs.to(lp.device()).index_put({rows, cols}, lp);
+  if (entropy)
+    out.entropy = out.entropy.to(lp.device()).index_put({rows, cols}, entropy_from_logits(logits).squeeze(0));
+  return out;
+}
+
+ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy, bool rowwise,
+                                  bool packed) {
+  if (rowwise) return response_logprobs_rowwise(model, batch, entropy);
+  return packed ? response_logprobs_packed(model, batch, entropy) : response_logprobs(model, batch, entropy);
 }
 
 at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch) {

@@ -60,8 +60,15 @@ ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch
 // in which order they come — bit for bit. The deterministic mode's path for the sampler, the trainer and the
 // reference alike (runtime.deterministic: true).
 ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatch& batch, bool entropy = false);
-// response_logprobs_rowwise when `rowwise`, else response_logprobs.
-ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy, bool rowwise);
+// As response_logprobs, with the rows packed: each row's real tokens (no padding) are placed first-fit into rows of
+// the model's block_size, with positions restarting at 0 and segment ids so that attention never crosses from one
+// sequence to another (models::GptInput::segment_ids). Fewer, fuller rows for batches of mixed lengths; the same
+// log-probs up to float summation order. Differentiable.
+ResponseForward response_logprobs_packed(models::Gpt& model, const SequenceBatch& batch, bool entropy = false);
+
+// response_logprobs_rowwise when `rowwise`, else response_logprobs_packed when `packed`, else response_logprobs.
+ResponseForward response_logprobs(models::Gpt& model, const SequenceBatch& batch, bool entropy, bool rowwise,
+                                  bool packed = false);
 
 // Per-token values [B, T] from the value head (the model needs GptHeads::value).
 at::Tensor response_values(models::Gpt& model, const SequenceBatch& batch);

@@ -257,5 +257,68 @@ TEST(GenerateRollout, SameSeedSameRolloutOtherSeedOtherRollout) {
   EXPECT_FALSE(a.sequences.sizes() == c.sequences.sizes() && torch::equal(a.sequences, c.sequences));
 }
 
+// Packing: attention never crosses from one packed sequence to another — changing every token of one segment leaves
+// the other segment's hidden states bit for bit — and packed log-probs (with their gradients) equal the padded
+// batch's up to float summation order.
+TEST(Packing, AttentionNeverCrossesASegmentBoundary) {
+  torch::manual_seed(2);
+  models::GptConfig c;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_embd = 16;
+  c.block_size = 16;
+  c.vocab_size = 11;
+  c.dropout = 0.0;
+  models::Gpt model(c);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  models::GptInput in;
+  in.ids = longs({1, 2, 3, 4, 5, 6, 7, 8}, {1, 8});
+  in.positions = longs({0, 1, 2, 0, 1, 2, 3, 4}, {1, 8});
+  in.segment_ids = longs({1, 1, 1, 2, 2, 2, 2, 2}, {1, 8});
+  const torch::Tensor a = model->hidden(in);
+  in.ids = longs({9, 10, 9, 4, 5, 6, 7, 8}, {1, 8});  // segment 1 changed entirely
+  const torch::Tensor b = model->hidden(in);
+  EXPECT_TRUE(torch::equal(a.slice(1, 3), b.slice(1, 3))) << "segment 2 saw segment 1";
+  EXPECT_FALSE(torch::equal(a.slice(1, 0, 3), b.slice(1, 0, 3)));
+  // Segment 2 packed equals segment 2 alone.
+  models::GptInput alone;
+  alone.ids = longs({4, 5, 6, 7, 8}, {1, 5});
+  EXPECT_TRUE(torch::allclose(a.slice(1, 3), model->hidden(alone), 1e-5, 1e-6));
+}
+
+TEST(Packing, PackedLogprobsAndGradientsEqualThePaddedBatch) {
+  torch::manual_seed(3);
+  models::GptConfig c;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 16;
+  c.block_size = 12;
+  c.vocab_size = 9;
+  c.dropout = 0.0;
+  models::Gpt model(c);
+  model->eval();
+  // Three rows: prompts of 1-3 real tokens (left-padded to 3), responses of 4, 2 and 1 tokens (right-padded).
+  SequenceBatch batch;
+  batch.prompt_length = 3;
+  batch.sequences = longs({0, 0, 5, 1, 2, 3, 4, /**/ 0, 6, 7, 8, 1, 0, 0, /**/ 2, 3, 4, 5, 0, 0, 0}, {3, 7});
+  batch.attention_mask = longs({0, 0, 1, 1, 1, 1, 1, /**/ 0, 1, 1, 1, 1, 0, 0, /**/ 1, 1, 1, 1, 0, 0, 0}, {3, 7});
+  batch.response_mask = torch::tensor({1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0}, torch::kFloat32).reshape({3, 4});
+  const ResponseForward padded = response_logprobs(model, batch, true);
+  const ResponseForward packed = response_logprobs_packed(model, batch, true);
+  const torch::Tensor m = batch.response_mask;
+  EXPECT_TRUE(torch::allclose(padded.logprobs * m, packed.logprobs, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(padded.entropy * m, packed.entropy, 1e-5, 1e-6));
+  const auto grads = [&](const torch::Tensor& lp) {
+    model->zero_grad();
+    (lp * m).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (const auto& p : model->parameters()) g.push_back(p.grad().clone());
+    return g;
+  };
+  const auto ga = grads(padded.logprobs), gb = grads(packed.logprobs);
+  for (size_t i = 0; i < ga.size(); ++i) EXPECT_TRUE(torch::allclose(ga[i], gb[i], 1e-4, 1e-6)) << i;
+}
+
 }  // namespace
 }  // namespace troupe::rlhf
