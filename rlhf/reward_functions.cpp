@@ -211,12 +211,7 @@ std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig&
       std::map<std::string, std::string> answers;
       for (const std::string& file : config.answers.empty() ? context.prompts_files : std::vector{config.answers}) {
         if (file.empty()) continue;
-        for (auto& [prompt, answer] : load_reference_answers(file, context.prompt_field, config.answer_field)) {
-          const auto [it, inserted] = answers.emplace(prompt, answer);
-          if (!inserted && canonical_number(it->second) != canonical_number(answer))
-            throw DataError(file + ": prompt '" + prompt + "' has answer " + answer + " here and " + it->second +
-                            " in another answer file");
-        }
+        load_reference_answers(file, context.prompt_field, config.answer_field, answers);
       }
       if (answers.empty())
         throw ConfigError("reward answer: set answers (or prompts.file) to a JSONL of reference answers");

@@ -138,6 +138,13 @@ Message loaded(int64_t version) {
   return to_message(none, /*as_request=*/false);
 }
 
+// Rows per forward/backward pass of a minibatch shard of `rows`: ppo.micro_batch (0 = all), one row at a time in the
+// deterministic (batch-invariant) mode. The actor and the critic split their shards alike.
+int64_t micro_batch_rows(const PpoConfig& c, bool rowwise, int64_t rows) {
+  if (rowwise) return 1;
+  return c.ppo.micro_batch > 0 ? c.ppo.micro_batch : rows;
+}
+
 // The request's rows reordered by ascending sample id.
 TrainPolicyRequest sorted_by_sample_id(const TrainPolicyRequest& r) {
   const torch::Tensor order = std::get<1>(r.sample_ids.sort()).to(r.batch.sequences.device());
@@ -325,7 +332,7 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
       optimizer_->zero_grad();
       // This rank's rows in micro-batches (gradients accumulate); in deterministic mode every row is its own forward
       // and backward pass, in order, so neither the micro-batch size nor the other rows can change a bit.
-      const int64_t micro = rowwise_ ? 1 : (c_.ppo.micro_batch > 0 ? c_.ppo.micro_batch : end - begin);
+      const int64_t micro = micro_batch_rows(c_, rowwise_, end - begin);
       for (int64_t at = begin; at < end; at += micro) {
         const torch::Tensor mine = idx.slice(0, at, std::min(end, at + micro));
         const SequenceBatch mb = all.select(mine);
@@ -471,7 +478,7 @@ class CriticRole final : public Role {
         torch::Tensor local = torch::zeros({2}, torch::kFloat64);
         optimizer_->zero_grad();
         // Micro-batches as the actor's: one row at a time in deterministic mode.
-        const int64_t micro = rowwise_ ? 1 : (c_.ppo.micro_batch > 0 ? c_.ppo.micro_batch : end - begin);
+        const int64_t micro = micro_batch_rows(c_, rowwise_, end - begin);
         for (int64_t at = begin; at < end; at += micro) {
           const torch::Tensor mine = idx.slice(0, at, std::min(end, at + micro));
           const SequenceBatch mb = all.select(mine);

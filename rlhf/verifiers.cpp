@@ -109,9 +109,9 @@ double verify_answer(const std::string& response, bool ended_with_eos, const std
   return got && canonical_number(*got) == want ? 1.0 : 0.0;
 }
 
-std::map<std::string, std::string> load_reference_answers(const std::string& path, const std::string& prompt_field,
-                                                          const std::string& answer_field) {
-  std::map<std::string, std::string> answers;
+void load_reference_answers(const std::string& path, const std::string& prompt_field, const std::string& answer_field,
+                            std::map<std::string, std::string>& answers) {
+  int64_t rows = 0;
   data::for_each_jsonl_object(
       path, "reference answers", [&](const nlohmann::json& j, const std::string& where, int64_t) {
         if (!j.contains(prompt_field) || !j[prompt_field].is_string())
@@ -127,9 +127,16 @@ std::map<std::string, std::string> load_reference_answers(const std::string& pat
         if (!inserted && canonical_number(it->second) != canonical_number(answer))
           throw DataError(where + ": prompt listed again with a different answer (" + it->second + " vs " + answer +
                           ")");
+        ++rows;
         return true;
       });
-  if (answers.empty()) throw DataError(path + ": no reference answers");
+  if (rows == 0) throw DataError(path + ": no reference answers");
+}
+
+std::map<std::string, std::string> load_reference_answers(const std::string& path, const std::string& prompt_field,
+                                                          const std::string& answer_field) {
+  std::map<std::string, std::string> answers;
+  load_reference_answers(path, prompt_field, answer_field, answers);
   return answers;
 }
 

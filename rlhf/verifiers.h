@@ -57,5 +57,9 @@ double verify_format(const std::string& response, bool ended_with_eos, const Ver
 // different answers.
 std::map<std::string, std::string> load_reference_answers(const std::string& path, const std::string& prompt_field,
                                                           const std::string& answer_field);
+// As above, adding to `answers` (several files into one map: a prompt whose answer differs from one already there,
+// from this file or an earlier one, is the same DataError naming file:line).
+void load_reference_answers(const std::string& path, const std::string& prompt_field, const std::string& answer_field,
+                            std::map<std::string, std::string>& answers);
 
 }  // namespace troupe::rlhf
