@@ -139,6 +139,25 @@ struct PreferenceBatch {
 
 // ConfigError when examples is empty. L is the longest sequence in the batch.
 TextBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id);
+
+// SFT examples packed into rows of at most `capacity` positions, ready for a shifted causal-LM loss: an example of
+// n = prompt + response tokens takes n − 1 consecutive positions (inputs ids[0, n−1), targets ids[1, n) with the
+// prompt's targets kIgnoreIndex), placed first-fit in example order. positions restart at 0 for every example and
+// segment_ids (example index + 1; 0 = the row's padding) keep examples from attending to each other
+// (models::GptInput::segment_ids). The loss over the targets equals the padded batch's (collate_sft) token for
+// token. Example (capacity 6, examples [p1 r1 r2] and [p2 r3], r = response):
+//   inputs     = [p1  r1  p2  pad pad pad]    (rows: 1, L = longest row = 3)
+//   targets    = [r1  r2  r3  ...]            with ignore on padding
+//   positions  = [0   1   0   ]
+//   segment_ids= [1   1   2   ]
+// ConfigError when examples is empty or an example is longer than capacity + 1 tokens.
+struct PackedSftBatch {
+  at::Tensor inputs;       // (R, L) int64, pad_id on padding
+  at::Tensor targets;      // (R, L) int64, kIgnoreIndex on prompt targets and padding
+  at::Tensor positions;    // (R, L) int64
+  at::Tensor segment_ids;  // (R, L) int64
+};
+PackedSftBatch pack_sft(const std::vector<SftExample>& examples, int64_t capacity, int64_t pad_id);
 PreferenceBatch collate_preference(const std::vector<PreferenceExample>& examples, int64_t pad_id);
 
 // Where a shuffling iterator stands: plain integers for a checkpoint.

@@ -15,8 +15,9 @@ namespace troupe::experiments {
 namespace {
 
 // Inputs [B, T], what each position predicts [B, T] (kIgnoreIndex = no loss), and a padding mask (or undefined).
+// Packed rows (data.pack) carry positions and segment ids instead of a mask.
 struct LmMicro : MicroBatch {
-  torch::Tensor ids, targets, mask;
+  torch::Tensor ids, targets, mask, positions, segment_ids;
 };
 
 // Summed token cross-entropy (float32).
@@ -24,6 +25,8 @@ torch::Tensor lm_loss_sum(models::Gpt& model, const LmMicro& m) {
   models::GptInput in;
   in.ids = m.ids;
   in.attention_mask = m.mask;
+  in.positions = m.positions;
+  in.segment_ids = m.segment_ids;
   return model->lm_loss_sum(model->hidden(in), m.targets, data::kIgnoreIndex);
 }
 
@@ -97,6 +100,7 @@ class SftObjective final : public Objective {
     o.max_length = std::min(c.data.max_length, model->config().block_size);
     o.overlong = c.data.overlong;
     pad_id_ = o.eos_id.value_or(0);
+    pack_capacity_ = model->config().block_size;
     train_ = data::load_sft_jsonl(*tokenizer_, c.data.train, o);
     if (!c.data.val.empty()) val_ = data::load_sft_jsonl(*tokenizer_, c.data.val, o);
     const auto& s = train_.stats;
@@ -151,11 +155,21 @@ class SftObjective final : public Objective {
   void restore_data(const std::vector<int64_t>& s) override { shuffler_->restore(data::ShuffleState::from_vector(s)); }
 
  private:
+  // The micro-batch of `indices`, padded (the longest example sets the length) or packed (data.pack).
   std::unique_ptr<LmMicro> micro(const data::SftDataset& data, const std::vector<int64_t>& indices) const {
     std::vector<data::SftExample> examples;
     for (int64_t i : indices) examples.push_back(data.examples[static_cast<size_t>(i)]);
-    const data::TextBatch b = data::collate_sft(examples, pad_id_);
     auto m = std::make_unique<LmMicro>();
+    if (c_.data.pack) {
+      const data::PackedSftBatch p = data::pack_sft(examples, pack_capacity_, pad_id_);
+      m->ids = p.inputs;
+      m->targets = p.targets;
+      m->positions = p.positions;
+      m->segment_ids = p.segment_ids;
+      m->units = (m->targets != data::kIgnoreIndex).sum().item<int64_t>();
+      return m;
+    }
+    const data::TextBatch b = data::collate_sft(examples, pad_id_);
     const int64_t L = b.input_ids.size(1);
     m->ids = b.input_ids.slice(1, 0, L - 1);
     m->mask = b.attention_mask.slice(1, 0, L - 1);
@@ -169,6 +183,7 @@ class SftObjective final : public Objective {
   data::SftDataset train_, val_;
   std::unique_ptr<data::EpochShuffler> shuffler_;
   int64_t pad_id_ = 0;
+  int64_t pack_capacity_ = 0;  // positions per packed row: the model's block_size
 };
 
 int run_lm(const TrainingConfig& c, const std::string& yaml, const std::string& command_line) {

@@ -75,6 +75,7 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
   // line without one is a DataError naming file:line when the data is loaded.
   v.require(kind != TrainKind::kSft || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer,
             "a tokenizer for sft");
+  v.require(!data.pack || kind == TrainKind::kSft, "data.pack", data.pack, "false: packing is for sft only");
   v.require(init_from.empty() ? train.block_size <= model.block_size : true, "train.block_size", train.block_size,
             "at most model.block_size");
 }

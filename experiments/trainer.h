@@ -84,6 +84,7 @@ struct TrainDataSection {
   std::string encoding;                                 // sft: encoding name for a .tiktoken tokenizer
   int64_t max_length = 512;                             // sft, rm, dpo: prompt + response tokens at most
   data::Overlong overlong = data::Overlong::kTruncate;  // sft, rm, dpo: truncate | drop
+  bool pack = false;  // sft: pack each micro-batch's examples into block_size rows (segment-masked attention)
 
   template <class V>
   void visit(V& v) {
@@ -93,6 +94,8 @@ struct TrainDataSection {
     v.field("encoding", encoding, "sft: encoding for a .tiktoken tokenizer");
     v.field("max_length", max_length, "sft, rm, dpo: maximum prompt + response tokens");
     v.field("overlong", overlong, "truncate | drop examples longer than max_length");
+    v.field("pack", pack,
+            "sft: pack a micro-batch's examples first-fit into block_size rows; attention never crosses an example");
   }
   void validate(core::ConfigValidator& v) const;
 };

@@ -159,9 +159,12 @@ class PpoController {
   // One generation round: rollout_batch prompts, each repeated group_size times (rows g·G … g·G + G − 1), sampled
   // by the actor at the controller's policy version and scored. scores are adjusted (missing-EOS penalty, clip,
   // overlong shaping); raw are the reward role's.
+  // pending_score: the id of a score request still in flight (scores and raw are then undefined until
+  // finish_score), so that the reward role scores while the reference, the actor and the critic do their passes.
   struct Scored {
     Rollout rollout;
     torch::Tensor scores, raw;
+    std::optional<uint64_t> pending_score;
   };
 
   // The generation request of round `round` for the batch trained in iteration `iteration`: the next
@@ -180,9 +183,13 @@ class PpoController {
     return GenerateRequest{padded.ids, padded.mask, seed >> 11};
   }
 
+  Rollout rollout_round(int64_t round, std::map<std::string, double>& row) {
+    return c_.ppo.async_rollouts.enabled ? async_rollout(row) : generate(next_request(iteration_, round), row);
+  }
+
   Scored sample_round(int64_t round, std::map<std::string, double>& row) {
     Scored out;
-    out.rollout = c_.ppo.async_rollouts.enabled ? async_rollout(row) : generate(next_request(iteration_, round), row);
+    out.rollout = rollout_round(round, row);
     std::tie(out.scores, out.raw) = score(out.rollout, row);
     return out;
   }
@@ -196,9 +203,8 @@ class PpoController {
   // Pushes the actor's current weights to the rollout worker.
   void push_weights(std::map<std::string, double>& row) {
     const auto t = Clock::now();
-    RoleState state = from_message<RoleState>(wait(RoleKind::kActor, send(RoleKind::kActor, SaveStateRequest{})));
-    state.optimizer.clear();  // weights only
-    state.ptx.reset();
+    const RoleState state =
+        from_message<RoleState>(wait(RoleKind::kActor, send(RoleKind::kActor, SaveStateRequest{true})));
     Message m = to_message(state, /*as_request=*/true);
     m.step = iteration_;
     wait(RoleKind::kRollout, clients_[RoleKind::kRollout]->send(std::move(m)));
@@ -256,9 +262,16 @@ class PpoController {
     return reply.rollout;
   }
 
-  // {adjusted, raw} scores of a rollout from the reward role.
+  // {adjusted, raw} scores of a rollout from the reward role: send_score, then finish_score with its id.
+  uint64_t send_score(const Rollout& r) { return send(RoleKind::kReward, ScoreRequest{r, r.eos}); }
+
   std::pair<torch::Tensor, torch::Tensor> score(const Rollout& r, std::map<std::string, double>& row) {
-    const Message scored = wait(RoleKind::kReward, send(RoleKind::kReward, ScoreRequest{r, r.eos}));
+    return finish_score(send_score(r), r, row);
+  }
+
+  std::pair<torch::Tensor, torch::Tensor> finish_score(uint64_t id, const Rollout& r,
+                                                       std::map<std::string, double>& row) {
+    const Message scored = wait(RoleKind::kReward, id);
     row["time/reward_s"] += reply_seconds(scored);
     const torch::Tensor raw = from_message<ScoreReply>(scored).scores.to(torch::kFloat32);
     torch::Tensor scores = adjust_scores(raw, r.eos, c_.reward.missing_eos_penalty, c_.reward.clip);
@@ -273,8 +286,10 @@ class PpoController {
   // collect rollout_batch groups whose rewards are not all equal, cut to exactly that many.
   Scored sample_batch(std::map<std::string, double>& row) {
     const int64_t G = c_.ppo.group_size, want = c_.ppo.rollout_batch;
-    if (!c_.ppo.dynamic_sampling.enabled) {
-      Scored s = sample_round(0, row);
+    if (!c_.ppo.dynamic_sampling.enabled) {  // scored concurrently with the score phase's other passes
+      Scored s;
+      s.rollout = rollout_round(0, row);
+      s.pending_score = send_score(s.rollout);
       row["sampling/rounds"] = 1;
       row["sampling/groups"] = static_cast<double>(want);
       return s;
@@ -350,15 +365,14 @@ class PpoController {
     std::map<std::string, double> row;
 
     // 1. Rollout and rewards.
-    const Scored sampled = sample_batch(row);
+    Scored sampled = sample_batch(row);
     const Rollout& seqs = sampled.rollout;
     const torch::Tensor mask = seqs.response_mask;
     const torch::Tensor eos = seqs.eos;
-    const torch::Tensor& scores = sampled.scores;
-    const torch::Tensor& raw = sampled.raw;
     const int64_t B = seqs.size();
 
-    // 2. Reference, values and the policy's own log-probs, concurrently.
+    // 2. Rewards (unless dynamic sampling needed them already), reference, values and the policy's own log-probs,
+    // concurrently.
     auto t = Clock::now();
     const uint64_t id_ref = send(RoleKind::kReference, LogprobsRequest{seqs});
     const uint64_t id_old = send(RoleKind::kActor, LogprobsRequest{seqs});
@@ -370,6 +384,9 @@ class PpoController {
       row["time/critic_values_s"] = reply_seconds(val);
       values = from_message<ValuesReply>(val).values;
     }
+    if (sampled.pending_score) std::tie(sampled.scores, sampled.raw) = finish_score(*sampled.pending_score, seqs, row);
+    const torch::Tensor& scores = sampled.scores;
+    const torch::Tensor& raw = sampled.raw;
     torch::Tensor baseline;
     if (c_.ppo.advantage_estimator == AdvantageEstimator::kRemax) baseline = greedy_baseline(seqs, row);
     row["time/score_phase_s"] = seconds_since(t);

@@ -270,7 +270,18 @@ TrainReply from_message<TrainReply>(const Message& m) {
 
 // ---- state ----
 
-Message to_message(const SaveStateRequest&) { return typed(MessageType::kSaveState); }
+Message to_message(const SaveStateRequest& r) {
+  Message m = typed(MessageType::kSaveState);
+  m.scalars["weights_only"] = r.weights_only ? 1.0 : 0.0;
+  return m;
+}
+
+template <>
+SaveStateRequest from_message<SaveStateRequest>(const Message& m) {
+  SaveStateRequest r;
+  r.weights_only = m.scalar("weights_only") != 0.0;
+  return r;
+}
 
 Message to_message(const RoleState& r, bool as_request) {
   Message m = typed(as_request ? MessageType::kLoadState : MessageType::kReply);

@@ -93,7 +93,9 @@ struct TrainReply {
   int64_t weight_version = 0;             // the actor's new version (0 from the critic)
 };
 
-struct SaveStateRequest {};
+struct SaveStateRequest {
+  bool weights_only = false;  // the model and its checksum, no optimizer or sampler state (a weight push)
+};
 
 // A trained role's whole state: what a checkpoint needs to rebuild it exactly.
 struct RoleState {
@@ -132,6 +134,8 @@ T from_message(const distributed::Message& m);
 
 template <>
 GenerateRequest from_message<GenerateRequest>(const distributed::Message& m);
+template <>
+SaveStateRequest from_message<SaveStateRequest>(const distributed::Message& m);
 template <>
 GenerateReply from_message<GenerateReply>(const distributed::Message& m);
 template <>

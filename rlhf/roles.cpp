@@ -225,7 +225,8 @@ class ActorRole final : public Role {
       case MessageType::kGenerate: return to_message(generate(from_message<GenerateRequest>(m)));
       case MessageType::kLogprobs: return to_message(logprobs(from_message<LogprobsRequest>(m)));
       case MessageType::kTrainPolicy: return to_message(train(from_message<TrainPolicyRequest>(m)));
-      case MessageType::kSaveState: return to_message(save(), /*as_request=*/false);
+      case MessageType::kSaveState:
+        return to_message(save(from_message<SaveStateRequest>(m).weights_only), /*as_request=*/false);
       case MessageType::kLoadState: load(from_message<RoleState>(m)); return loaded(version_);
       default: unsupported(name(), m);
     }
@@ -249,11 +250,18 @@ class ActorRole final : public Role {
 
   TrainReply train(const TrainPolicyRequest& r);
 
-  RoleState save() {
+  // The whole state for a checkpoint, or only the weights (and their checksum) for a weight push.
+  RoleState save(bool weights_only) {
     if (comm_.rank() != 0) return RoleState{{}, {}, {}, version_};  // every rank holds the same state
-    RoleState out = role_state(model_, *optimizer_, version_);
+    RoleState out;
+    if (weights_only) {
+      out.model = models::gpt_state(model_);
+      out.weight_version = version_;
+    } else {
+      out = role_state(model_, *optimizer_, version_);
+      if (ptx_) out.ptx = ptx_->state().to_vector();
+    }
     out.checksum = weights_checksum(out.model);
-    if (ptx_) out.ptx = ptx_->state().to_vector();
     return out;
   }
 

@@ -202,6 +202,29 @@ TEST(TextDatasets, PreferencePairsShareThePromptAndPadToOneLength) {
   EXPECT_THROW(collate_sft({}, kPad), ConfigError);
 }
 
+// Hand-packed: capacity 6; examples of 4, 3, 5 and 2 tokens need 3, 2, 4 and 1 positions: first-fit puts the first
+// two in row 0 (5 of 6), the third in row 1, the fourth in row 0's last position.
+TEST(PackSft, PlacesExamplesFirstFitWithShiftedTargetsAndRestartingPositions) {
+  const std::vector<SftExample> examples = {
+      {{10, 11}, {12, 13}}, {{20}, {21, 22}}, {{30, 31, 32}, {33, 34}}, {{}, {40, 41}}};
+  const PackedSftBatch p = pack_sft(examples, 6, kPad);
+  const int64_t I = kIgnoreIndex;
+  ASSERT_EQ(p.inputs.sizes(), (std::vector<int64_t>{2, 6}));
+  EXPECT_EQ(row(p.inputs, 0), (std::vector<int64_t>{10, 11, 12, 20, 21, 40}));
+  EXPECT_EQ(row(p.targets, 0), (std::vector<int64_t>{I, 12, 13, 21, 22, 41}));
+  EXPECT_EQ(row(p.positions, 0), (std::vector<int64_t>{0, 1, 2, 0, 1, 0}));
+  EXPECT_EQ(row(p.segment_ids, 0), (std::vector<int64_t>{1, 1, 1, 2, 2, 4}));
+  EXPECT_EQ(row(p.inputs, 1), (std::vector<int64_t>{30, 31, 32, 33, kPad, kPad}));
+  EXPECT_EQ(row(p.targets, 1), (std::vector<int64_t>{I, I, 33, 34, I, I}));
+  EXPECT_EQ(row(p.positions, 1), (std::vector<int64_t>{0, 1, 2, 3, 0, 0}));
+  EXPECT_EQ(row(p.segment_ids, 1), (std::vector<int64_t>{3, 3, 3, 3, 0, 0}));
+  // The targets are the padded batch's shifted labels, example by example: the same tokens carry a loss.
+  const TextBatch padded = collate_sft(examples, kPad);
+  EXPECT_EQ((p.targets != I).sum().item<int64_t>(), (padded.labels.slice(1, 1) != I).sum().item<int64_t>());
+  EXPECT_THROW(pack_sft(examples, 3, kPad), ConfigError);  // the third example needs 4 positions
+  EXPECT_THROW(pack_sft({}, 6, kPad), ConfigError);
+}
+
 // Loads `text` as SFT (or preference) data and expects a DataError naming `where` and saying `what`.
 void expect_bad(const std::string& text, int line, const std::string& what, bool preference = false) {
   ScratchDir dir;

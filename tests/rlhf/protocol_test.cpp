@@ -82,6 +82,8 @@ TEST(Protocol, RequestsRoundTripWithTheirMessageTypes) {
   EXPECT_TRUE(torch::equal(v2.returns, b));
   EXPECT_EQ(v2.iteration, 9);
   EXPECT_EQ(to_message(SaveStateRequest{}).type, MessageType::kSaveState);
+  EXPECT_FALSE(round_trip(SaveStateRequest{}).weights_only);
+  EXPECT_TRUE(round_trip(SaveStateRequest{true}).weights_only);
 }
 
 TEST(Protocol, RepliesRoundTrip) {

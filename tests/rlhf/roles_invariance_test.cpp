@@ -93,9 +93,13 @@ TEST(RolloutRole, TakesCheckedWeightPushesAndRefusesCorruptedOnes) {
   PpoConfig c = deterministic_config();
   c.ppo.async_rollouts.enabled = true;
   auto actor = make_role(RoleKind::kActor, c), rollout = make_role(RoleKind::kRollout, c);
-  RoleState state = from_message<RoleState>(actor->handle(to_message(SaveStateRequest{})));
+  // A weights-only save (the push's request) carries the weights of a full save, and no optimizer state.
+  const RoleState full = from_message<RoleState>(actor->handle(to_message(SaveStateRequest{})));
+  RoleState state = from_message<RoleState>(actor->handle(to_message(SaveStateRequest{true})));
+  EXPECT_FALSE(full.optimizer.empty());
+  EXPECT_TRUE(state.optimizer.empty());
+  EXPECT_EQ(state.checksum, full.checksum);
   ASSERT_EQ(state.checksum, weights_checksum(state.model));
-  state.optimizer.clear();
   state.weight_version = 3;
   rollout->handle(to_message(state, /*as_request=*/true));
   const models::PaddedBatch p = models::left_pad({{1, 2}, {3}}, 0);
