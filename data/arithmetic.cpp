@@ -27,11 +27,48 @@ void check(const ArithmeticOptions& o) {
   if (o.sft_count < 0 || o.prompt_count < 0 || o.test_count < 0) throw ConfigError("arithmetic: counts must be >= 0");
   if (!(o.sft_error_rate >= 0 && o.sft_error_rate <= 1))
     throw ConfigError("arithmetic: sft_error_rate must be in [0, 1]");
+  if (!(o.working_rate >= 0 && o.working_rate <= 1)) throw ConfigError("arithmetic: working_rate must be in [0, 1]");
 }
 
 int64_t apply(char op, int64_t a, int64_t b) { return op == '+' ? a + b : op == '-' ? a - b : a * b; }
 
 }  // namespace
+
+std::string arithmetic_working(const std::string& prompt) {
+  const auto bad = [&] {
+    return ConfigError("arithmetic_working: '" + prompt + "' is not of the form a+b=, a-b= or a*b=");
+  };
+  const size_t op_at = prompt.find_first_of("+-*", 1);
+  if (op_at == std::string::npos || prompt.size() < op_at + 3 || prompt.back() != '=') throw bad();
+  const std::string a_text = prompt.substr(0, op_at), b_text = prompt.substr(op_at + 1, prompt.size() - op_at - 2);
+  const auto digits = [](const std::string& t) {
+    return !t.empty() && t.size() <= 9 && t.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (!digits(a_text) || !digits(b_text)) throw bad();
+  const char op = prompt[op_at];
+  const int64_t a = std::stoll(a_text), b = std::stoll(b_text);
+  std::vector<int64_t> places;  // b's non-zero decimal places, ones first
+  for (int64_t rest = b, scale = 1; rest > 0; rest /= 10, scale *= 10) {
+    if (rest % 10 != 0) places.push_back((rest % 10) * scale);
+  }
+  if (places.empty()) places.push_back(0);
+  std::string out;
+  const auto step = [&](int64_t x, char o, int64_t y) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(x) + o + std::to_string(y) + "=" + std::to_string(apply(o, x, y));
+    return apply(o, x, y);
+  };
+  if (op == '*') {
+    std::vector<int64_t> partial;
+    for (int64_t p : places) partial.push_back(step(a, '*', p));
+    int64_t sum = partial.front();
+    for (size_t i = 1; i < partial.size(); ++i) sum = step(sum, '+', partial[i]);
+  } else {
+    int64_t value = a;
+    for (int64_t p : places) value = step(value, op, p);
+  }
+  return out;
+}
 
 std::vector<ArithmeticProblem> draw_arithmetic_problems(const ArithmeticOptions& o, int64_t count, uint64_t stream,
                                                         const std::vector<std::string>& exclude) {
@@ -85,12 +122,18 @@ ArithmeticTaskFiles write_arithmetic_task(const fs::path& dir, const ArithmeticO
   };
   std::mt19937_64 rng(o.seed * 0x9e3779b97f4a7c15ULL + 3);
   std::bernoulli_distribution wrong(o.sft_error_rate);
+  std::mt19937_64 working_rng(o.seed * 0x9e3779b97f4a7c15ULL + 4);  // its own stream: the answers stay as without
+  std::bernoulli_distribution show_working(o.working_rate);
   std::vector<nlohmann::json> sft, prompts, tests;
   for (int64_t i = 0; i < o.sft_count; ++i) {
     const auto& p = train[static_cast<size_t>(i)];
     // A wrong answer is off by one in its last digit: well-formed, so only the verifier can tell.
     std::string response = p.answer;
     if (wrong(rng)) response = std::to_string(std::stoll(p.answer) + 1);
+    if (o.working_rate > 0) {
+      const bool working = show_working(working_rng);
+      response = (working ? arithmetic_working(p.prompt) + " " : std::string()) + "#### " + response;
+    }
     sft.push_back({{"prompt", p.prompt}, {"response", response}});
   }
   for (int64_t i = 0; i < o.prompt_count; ++i) {

@@ -19,6 +19,10 @@ struct ArithmeticOptions {
   int64_t prompt_count = 1000;  // RL prompts
   int64_t test_count = 200;     // held-out problems (disjoint from the others)
   double sft_error_rate = 0.0;  // fraction of SFT responses replaced by a wrong answer (a weaker starting policy)
+  // Fraction of SFT responses that show their working before the answer (arithmetic_working), so that responses
+  // vary in length. When > 0 every SFT response states its answer after the marker "#### " (verify with the
+  // `marker` answer format): "#### 82" or "37+5=42 42+40=82 #### 82".
+  double working_rate = 0.0;
   uint64_t seed = 1;
 };
 
@@ -31,6 +35,12 @@ struct ArithmeticProblem {
 // the problem space is too small for the counts asked.
 std::vector<ArithmeticProblem> draw_arithmetic_problems(const ArithmeticOptions& options, int64_t count,
                                                         uint64_t stream, const std::vector<std::string>& exclude);
+
+// The working for `prompt` ("a<op>b="): b split into its decimal places, one step per non-zero place from the
+// ones up, each applying the operator to the running value (for *, partial products and then their sums).
+// Examples: "37+45=" -> "37+5=42 42+40=82"; "37-45=" -> "37-5=32 32-40=-8"; "37*45=" -> "37*5=185 37*40=1480
+// 185+1480=1665"; "37+40=" -> "37+40=77"; "37+0=" -> "37+0=37". ConfigError for a prompt not of that form.
+std::string arithmetic_working(const std::string& prompt);
 
 struct ArithmeticTaskFiles {
   std::filesystem::path tokenizer, sft, prompts, test;

@@ -87,6 +87,47 @@ TEST(Arithmetic, ErrorRateMakesSomeSftAnswersWrong) {
   EXPECT_LT(wrong, 250);
 }
 
+TEST(Arithmetic, WorkingStepsAreHandComputedAndEndInTheAnswer) {
+  EXPECT_EQ(arithmetic_working("37+45="), "37+5=42 42+40=82");
+  EXPECT_EQ(arithmetic_working("37-45="), "37-5=32 32-40=-8");
+  EXPECT_EQ(arithmetic_working("37*45="), "37*5=185 37*40=1480 185+1480=1665");
+  EXPECT_EQ(arithmetic_working("37+40="), "37+40=77");
+  EXPECT_EQ(arithmetic_working("37*0="), "37*0=0");
+  EXPECT_EQ(arithmetic_working("5*305="), "5*5=25 5*300=1500 25+1500=1525");
+  for (const char* bad : {"37+45", "+45=", "37/45=", "3a+4=", "37+="}) {
+    EXPECT_THROW(arithmetic_working(bad), ConfigError) << bad;
+  }
+
+  // Written with working_rate 0.5: about half the responses show working, every one ends in "#### ANSWER", and
+  // the answers (right and wrong) are those of the same task written without working.
+  testing::ScratchDir dir;
+  ArithmeticOptions o;
+  o.ops = "+-*";
+  o.sft_count = 400;
+  o.prompt_count = 10;
+  o.test_count = 10;
+  o.sft_error_rate = 0.3;
+  const auto plain = read_jsonl(write_arithmetic_task(dir / "plain", o).sft);
+  o.working_rate = 0.5;
+  const auto worked = read_jsonl(write_arithmetic_task(dir / "worked", o).sft);
+  ASSERT_EQ(plain.size(), worked.size());
+  int with_working = 0;
+  for (size_t i = 0; i < worked.size(); ++i) {
+    const std::string response = worked[i]["response"];
+    const size_t marker = response.find("#### ");
+    ASSERT_NE(marker, std::string::npos) << response;
+    EXPECT_EQ(response.substr(marker + 5), plain[i]["response"].get<std::string>());
+    if (marker == 0) continue;
+    ++with_working;
+    const std::string working = response.substr(0, marker - 1);
+    EXPECT_EQ(working, arithmetic_working(worked[i]["prompt"]));
+    // The last step's result is the true answer, whatever the (possibly wrong) stated one.
+    EXPECT_EQ(std::stoll(working.substr(working.rfind('=') + 1)), evaluate(worked[i]["prompt"])) << working;
+  }
+  EXPECT_GT(with_working, 150);
+  EXPECT_LT(with_working, 250);
+}
+
 TEST(Arithmetic, RejectsBadOptions) {
   ArithmeticOptions o;
   o.ops = "/";
@@ -95,6 +136,9 @@ TEST(Arithmetic, RejectsBadOptions) {
   o.digits = 1;  // 10 x 10 sums: 100 problems, at most half drawn
   EXPECT_THROW(draw_arithmetic_problems(o, 60, 0, {}), ConfigError);
   EXPECT_EQ(draw_arithmetic_problems(o, 40, 0, {}).size(), 40u);
+  o = ArithmeticOptions{};
+  o.working_rate = 1.5;
+  EXPECT_THROW(write_arithmetic_task(testing::ScratchDir().path(), o), ConfigError);
 }
 
 }  // namespace
