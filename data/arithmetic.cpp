@@ -28,6 +28,7 @@ void check(const ArithmeticOptions& o) {
   if (!(o.sft_error_rate >= 0 && o.sft_error_rate <= 1))
     throw ConfigError("arithmetic: sft_error_rate must be in [0, 1]");
   if (!(o.working_rate >= 0 && o.working_rate <= 1)) throw ConfigError("arithmetic: working_rate must be in [0, 1]");
+  if (!(o.ramble_rate >= 0 && o.ramble_rate <= 1)) throw ConfigError("arithmetic: ramble_rate must be in [0, 1]");
 }
 
 int64_t apply(char op, int64_t a, int64_t b) { return op == '+' ? a + b : op == '-' ? a - b : a * b; }
@@ -124,6 +125,8 @@ ArithmeticTaskFiles write_arithmetic_task(const fs::path& dir, const ArithmeticO
   std::bernoulli_distribution wrong(o.sft_error_rate);
   std::mt19937_64 working_rng(o.seed * 0x9e3779b97f4a7c15ULL + 4);  // its own stream: the answers stay as without
   std::bernoulli_distribution show_working(o.working_rate);
+  std::mt19937_64 ramble_rng(o.seed * 0x9e3779b97f4a7c15ULL + 5);
+  std::bernoulli_distribution ramble(o.ramble_rate);
   std::vector<nlohmann::json> sft, prompts, tests;
   for (int64_t i = 0; i < o.sft_count; ++i) {
     const auto& p = train[static_cast<size_t>(i)];
@@ -133,6 +136,11 @@ ArithmeticTaskFiles write_arithmetic_task(const fs::path& dir, const ArithmeticO
     if (o.working_rate > 0) {
       const bool working = show_working(working_rng);
       response = (working ? arithmetic_working(p.prompt) + " " : std::string()) + "#### " + response;
+    }
+    if (o.ramble_rate > 0 && ramble(ramble_rng)) {
+      const std::string working = arithmetic_working(p.prompt);
+      response = working;
+      for (int k = 1; k < 8; ++k) response += " " + working;
     }
     sft.push_back({{"prompt", p.prompt}, {"response", response}});
   }

@@ -23,6 +23,10 @@ struct ArithmeticOptions {
   // vary in length. When > 0 every SFT response states its answer after the marker "#### " (verify with the
   // `marker` answer format): "#### 82" or "37+5=42 42+40=82 #### 82".
   double working_rate = 0.0;
+  // Fraction of SFT responses that ramble instead of answering: the working repeated 8 times, no answer. Longer
+  // than any sensible max_length, such a response is truncated and so never ends (no EOS): the policy starts with
+  // a long, always-wrong mode, as LLMs that run into their token limit have (the setting of the GRPO length bias).
+  double ramble_rate = 0.0;
   uint64_t seed = 1;
 };
 

@@ -82,7 +82,8 @@ void PlacementSection::validate(core::ConfigValidator& v) const {
   v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
   for (const auto& [key, n] : {std::pair<const char*, int64_t>{"actor_ranks", actor_ranks},
                                {"critic_ranks", critic_ranks},
-                               {"reference_ranks", reference_ranks}}) {
+                               {"reference_ranks", reference_ranks},
+                               {"rollout_ranks", rollout_ranks}}) {
     v.require(n >= 1, key, n, "an integer >= 1");
     v.require(n == 1 || mode == PlacementMode::kProcesses, key, n, "1 unless mode is processes");
   }
@@ -117,6 +118,8 @@ void PpoConfig::validate(core::ConfigValidator& v) const {
             generation.do_sample, "true for remax (its baseline is the greedy response)");
   v.require(ppo.overlong.buffer <= generation.max_new_tokens, "ppo.overlong.buffer", ppo.overlong.buffer,
             "at most generation.max_new_tokens");
+  v.require(placement.rollout_ranks == 1 || ppo.async_rollouts.enabled, "placement.rollout_ranks",
+            placement.rollout_ranks, "1 unless ppo.async.enabled (there is no rollout worker otherwise)");
   if (!needs_critic(ppo.advantage_estimator)) {
     for (const std::string& group : placement.colocate) {
       v.require(("," + group + ",").find(",critic,") == std::string::npos, "placement.colocate", group,

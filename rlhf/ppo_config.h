@@ -236,6 +236,7 @@ struct PlacementSection {
   int64_t actor_ranks = 1;                            // processes: data-parallel ranks of the actor (an mpirun group)
   int64_t critic_ranks = 1;                           // processes: data-parallel ranks of the critic
   int64_t reference_ranks = 1;                        // processes: ranks of the reference
+  int64_t rollout_ranks = 1;  // processes: ranks of the asynchronous rollout worker (each samples a share of the rows)
   WorkerLauncher launcher =
       WorkerLauncher::kAuto;  // processes: local (fork/exec, mpirun for groups) | srun (a job step per group) | auto
   std::map<std::string, std::string>
@@ -252,6 +253,9 @@ struct PlacementSection {
     v.field("actor_ranks", actor_ranks, "processes: data-parallel ranks of the actor (started with mpirun)");
     v.field("critic_ranks", critic_ranks, "processes: data-parallel ranks of the critic");
     v.field("reference_ranks", reference_ranks, "processes: ranks of the reference");
+    v.field("rollout_ranks", rollout_ranks,
+            "processes: ranks of the async rollout worker, a data-parallel group that samples a share of each batch "
+            "per rank");
     v.field("launcher", launcher,
             "processes: local | srun (one job step per role group) | auto (srun inside a Slurm job)");
     v.field("srun_args", srun_args,
@@ -263,6 +267,7 @@ struct PlacementSection {
     if (role == "actor") return actor_ranks;
     if (role == "critic") return critic_ranks;
     if (role == "reference") return reference_ranks;
+    if (role == "rollout") return rollout_ranks;
     return 1;
   }
   void validate(core::ConfigValidator& v) const;

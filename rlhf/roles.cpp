@@ -524,8 +524,9 @@ class CriticRole final : public Role {
 // actor's weights when the controller pushes them (kLoadState: weights only, versioned, checksummed).
 class RolloutRole final : public Role {
  public:
-  RolloutRole(const PpoConfig& c, c10::Device device)
+  RolloutRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
       : Role(device),
+        comm_(comm),
         model_(on_device(starting_policy(c), device)),
         gen_(sampling_config(c)),
         rowwise_(c.runtime.deterministic) {
@@ -537,9 +538,8 @@ class RolloutRole final : public Role {
  protected:
   Message dispatch(const Message& m) override {
     switch (m.type) {
-      case MessageType::kGenerate:
-        return to_message(sample(model_, gen_, rowwise_, from_message<GenerateRequest>(m), version_));
-      case MessageType::kLoadState: {
+      case MessageType::kGenerate: return to_message(generate(from_message<GenerateRequest>(m)));
+      case MessageType::kLoadState: {  // every rank of a group takes the weights
         const RoleState r = from_message<RoleState>(m);
         verify_checksum(r, name());
         models::load_gpt_state(model_, r.model);
@@ -551,6 +551,56 @@ class RolloutRole final : public Role {
   }
 
  private:
+  // One rank samples the whole batch. A group of W ranks (placement.rollout_ranks) samples a share of the rows
+  // each (shard_rows), rank r with the request's seed for r = 0 and a seed derived from it and r otherwise, and
+  // rank 0 assembles the rows in order: a W-rank batch is a different draw than the 1-rank batch, from the same
+  // policy version.
+  GenerateReply generate(GenerateRequest r) {
+    if (comm_.size() == 1) return sample(model_, gen_, rowwise_, r, version_);
+    const int64_t B = r.prompt_ids.size(0), N = gen_.max_new_tokens;
+    const auto [begin, end] = shard_rows(B, comm_);
+    if (comm_.rank() != 0) r.seed = core::derive_seed(r.seed, "rollout_rank", comm_.rank()) >> 11;
+    torch::Tensor mine;  // [rows, 3N + 1]: response ids, mask, sampler log-probs (each padded to N), EOS
+    if (end > begin) {
+      GenerateRequest part = r;
+      part.prompt_ids = r.prompt_ids.slice(0, begin, end);
+      part.prompt_mask = r.prompt_mask.slice(0, begin, end);
+      const Rollout g = sample(model_, gen_, rowwise_, part, version_).rollout;
+      const int64_t T = g.response_length();
+      const auto padded = [&](const torch::Tensor& t, double value) {
+        return torch::constant_pad_nd(t.to(torch::kFloat32).cpu(), {0, N - T}, value);
+      };
+      mine = torch::cat(
+          {padded(g.sequences.slice(1, g.prompt_length), static_cast<double>(gen_.pad_id)), padded(g.response_mask, 0),
+           padded(g.sample_logprobs, 0), g.eos.to(torch::kFloat32).cpu().unsqueeze(1)},
+          1);
+    }
+    const torch::Tensor all = gather_rows(comm_, mine, {B, 3 * N + 1});
+    // Every rank must have sampled with the same weights (each took every push).
+    const int W = comm_.size();
+    const torch::Tensor versions =
+        gather_rows(comm_, torch::full({1, 1}, static_cast<float>(version_), torch::kFloat32), {W, 1});
+    if (comm_.rank() != 0) return GenerateReply{{}, version_};
+    for (int k = 1; k < W; ++k) {
+      const auto v = static_cast<int64_t>(versions[k][0].item<float>());
+      if (v != version_)
+        throw ProtocolError(
+            fmt::format("rollout group: rank {} sampled with policy version {}, rank 0 with {}", k, v, version_));
+    }
+    const torch::Tensor mask = all.slice(1, N, 2 * N);
+    const int64_t T = std::max<int64_t>(1, mask.sum(1).max().item<int64_t>());
+    Rollout out;
+    const torch::Tensor response = all.slice(1, 0, T).to(torch::kLong);
+    out.sequences = torch::cat({r.prompt_ids.cpu(), response}, 1);
+    out.response_mask = mask.slice(1, 0, T).contiguous();
+    out.attention_mask = torch::cat({r.prompt_mask.cpu().to(torch::kLong), out.response_mask.to(torch::kLong)}, 1);
+    out.sample_logprobs = all.slice(1, 2 * N, 2 * N + T).contiguous();
+    out.eos = all.select(1, 3 * N).contiguous();
+    out.prompt_length = r.prompt_ids.size(1);
+    return GenerateReply{out, version_};
+  }
+
+  distributed::Communicator& comm_;
   models::Gpt model_;
   models::GenerationConfig gen_;
   const bool rowwise_;
@@ -674,7 +724,7 @@ std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, distribu
     case RoleKind::kCritic: return std::make_unique<CriticRole>(config, comm, device);
     case RoleKind::kReward: return std::make_unique<RewardRole>(config, device);  // cheap: each rank scores all
     case RoleKind::kReference: return std::make_unique<ReferenceRole>(config, comm, device);
-    case RoleKind::kRollout: return std::make_unique<RolloutRole>(config, device);
+    case RoleKind::kRollout: return std::make_unique<RolloutRole>(config, comm, device);
   }
   throw ConfigError("make_role: unknown role kind");
 }

@@ -181,6 +181,21 @@ TEST_F(GrpoCli, AsynchronousRolloutsWithBoundedStalenessLearnAndResumeAfterAKill
   expect_same_metrics(run("whole"), run("cut"));
 }
 
+// The rollout worker as a data-parallel group of two ranks (one mpirun job, placement.rollout_ranks: 2): each rank
+// samples half of every batch, weight pushes reach both, staleness stays within its bound and the run learns.
+TEST_F(GrpoCli, AsynchronousRolloutGroupOfTwoRanksLearns) {
+  auto two = run_process(args("two", {"placement.mode=processes", "ppo.async.enabled=true", "ppo.async.max_staleness=1",
+                                      "placement.rollout_ranks=2"}),
+                         std::chrono::seconds(300));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_THAT(testing::read_file(run("two") / "workers" / "rollout.log"), HasSubstr("rollout (2 ranks) serving on"));
+  core::RunLogReader log(run("two") / "log.h5");
+  for (double s : log.metric("async/staleness").values) EXPECT_LE(s, 1.0);
+  EXPECT_GE(log.metric("async/weight_pushes").values.size(), 15u);  // (rank 0 checks every rank took each)
+  const auto reward = log.metric("reward/raw_mean").values;
+  EXPECT_GT((reward[20] + reward[21] + reward[22] + reward[23] + reward[24]) / 5, 0.6);
+}
+
 TEST(ArithmeticGrpo, RaisesHeldOutAccuracyWithTheVerifiableReward) {
   ScratchDir dir;
   const std::string task = (dir / "task").string(), runs = (dir / "runs").string();

@@ -126,6 +126,23 @@ TEST(Arithmetic, WorkingStepsAreHandComputedAndEndInTheAnswer) {
   }
   EXPECT_GT(with_working, 150);
   EXPECT_LT(with_working, 250);
+
+  // With ramble_rate 0.25 about a quarter of the responses are the working 8 times over, with no answer; the others
+  // are as without.
+  o.ramble_rate = 0.25;
+  const auto rambling = read_jsonl(write_arithmetic_task(dir / "ramble", o).sft);
+  int rambles = 0;
+  for (size_t i = 0; i < rambling.size(); ++i) {
+    const std::string response = rambling[i]["response"];
+    if (response == worked[i]["response"].get<std::string>()) continue;
+    ++rambles;
+    const std::string w = arithmetic_working(rambling[i]["prompt"]);
+    std::string eight = w;
+    for (int k = 1; k < 8; ++k) eight += " " + w;
+    EXPECT_EQ(response, eight);
+  }
+  EXPECT_GT(rambles, 70);
+  EXPECT_LT(rambles, 130);
 }
 
 TEST(Arithmetic, RejectsBadOptions) {

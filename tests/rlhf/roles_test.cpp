@@ -16,7 +16,9 @@
 #include "core/checkpoint_manager.h"
 #include "core/checkpoint_state.h"
 #include "core/errors.h"
+#include "core/seeding.h"
 #include "data/token_file.h"
+#include "distributed/data_parallel.h"
 #include "distributed/message.h"
 #include "distributed/thread_communicator.h"
 #include "models/generation.h"
@@ -547,6 +549,75 @@ TEST(RolesDataParallel, ActorAndCriticGroupsOfThreadsMatchOneRank) {
     EXPECT_NEAR(critic_replies[0].scalar("critic/value_loss"), critic_reply.scalar("critic/value_loss"), 1e-6)
         << "world " << world;
   }
+}
+
+// A rollout worker group (placement.rollout_ranks) of W thread-ranks: rank r samples its share of the rows with
+// the request's seed (r = 0) or one derived from it, and rank 0's reply holds every rank's rows in order, each
+// equal to what one rollout worker samples for those prompts with that seed; weight pushes reach every rank.
+TEST(RolloutGroup, RanksSampleTheirSharesAndRankZeroAssemblesThemInOrder) {
+  PpoConfig c = tiny_ppo_config();
+  c.ppo.async_rollouts.enabled = true;
+  auto actor = make_role("actor", c);
+  auto one = make_role("rollout", c);
+  // Push weights that differ from the starting policy (one PPO step), so the group must have taken them.
+  const Message gen0 = actor->handle(generate_request(11));
+  actor->handle(train_request(gen0, logprobs_of(*actor, gen0), logprobs_of(*actor, gen0), 0.02, 0, 0));
+  const Message push = to_message(from_message<RoleState>(actor->handle(to_message(SaveStateRequest{true}))), true);
+  one->handle(push);
+
+  const Message request = generate_request(5);
+  const GenerateRequest r = from_message<GenerateRequest>(request);
+  for (int world : {2, 3}) {
+    auto comms = distributed::make_thread_group(world);
+    std::vector<std::unique_ptr<Role>> ranks;
+    for (int k = 0; k < world; ++k) ranks.push_back(make_role("rollout", c, comms[static_cast<size_t>(k)].get()));
+    std::vector<Message> replies(static_cast<size_t>(world));
+    testing::on_rank_threads(world, [&](int k) {
+      ranks[static_cast<size_t>(k)]->handle(push);
+      replies[static_cast<size_t>(k)] = ranks[static_cast<size_t>(k)]->handle(request);
+    });
+    const GenerateReply got = from_message<GenerateReply>(replies[0]);
+    EXPECT_EQ(got.weight_version, 1);
+    ASSERT_EQ(got.rollout.size(), kBatch);
+    int64_t longest = 0;
+    for (int k = 0; k < world; ++k) {
+      const auto [begin, end] = distributed::shard_rows(kBatch, k, world);
+      GenerateRequest part = r;
+      part.prompt_ids = r.prompt_ids.slice(0, begin, end);
+      part.prompt_mask = r.prompt_mask.slice(0, begin, end);
+      if (k != 0) part.seed = core::derive_seed(r.seed, "rollout_rank", k) >> 11;
+      const Rollout want = from_message<GenerateReply>(one->handle(to_message(part))).rollout;
+      const Rollout have = select_rows(got.rollout, torch::arange(begin, end, torch::kLong));
+      const int64_t T = want.response_length();
+      longest = std::max(longest, T);
+      EXPECT_TRUE(torch::equal(have.sequences.slice(1, 0, want.sequences.size(1)), want.sequences)) << world << k;
+      EXPECT_TRUE(torch::equal(have.response_mask.slice(1, 0, T), want.response_mask)) << world << k;
+      EXPECT_TRUE(torch::equal(have.sample_logprobs.slice(1, 0, T), want.sample_logprobs)) << world << k;
+      EXPECT_TRUE(torch::equal(have.eos, want.eos)) << world << k;
+      // Beyond the rank's own longest response: padding, masked out.
+      EXPECT_EQ(have.response_mask.slice(1, T).sum().item<float>(), 0.0f);
+    }
+    EXPECT_EQ(got.rollout.response_length(), longest);
+    // The sampler's log-probs are the pushed policy's (the actor's, recomputed) on every rank's rows.
+    const torch::Tensor recomputed =
+        actor->handle(batch_request(MessageType::kLogprobs, replies[0])).tensor("logprobs");
+    EXPECT_LT(max_abs_diff(recomputed, got.rollout.sample_logprobs, got.rollout.response_mask), 1e-4);
+  }
+
+  // A rank that missed a push would sample from other weights: rank 0 refuses to reply with such a batch.
+  auto comms = distributed::make_thread_group(2);
+  std::vector<std::unique_ptr<Role>> ranks;
+  for (int k = 0; k < 2; ++k) ranks.push_back(make_role("rollout", c, comms[static_cast<size_t>(k)].get()));
+  std::string error;
+  testing::on_rank_threads(2, [&](int k) {
+    if (k == 0) ranks[0]->handle(push);
+    try {
+      ranks[static_cast<size_t>(k)]->handle(request);
+    } catch (const ProtocolError& e) {
+      if (k == 0) error = e.what();
+    }
+  });
+  EXPECT_NE(error.find("rank 1 sampled with policy version 0, rank 0 with 1"), std::string::npos) << error;
 }
 
 }  // namespace
