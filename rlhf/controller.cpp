@@ -184,7 +184,7 @@ class PpoController {
   }
 
   Rollout rollout_round(int64_t round, std::map<std::string, double>& row) {
-    return c_.ppo.async_rollouts.enabled ? async_rollout(row) : generate(next_request(iteration_, round), row);
+    return c_.ppo.async_rollouts.enabled ? async_rollout(round, row) : generate(next_request(iteration_, round), row);
   }
 
   Scored sample_round(int64_t round, std::map<std::string, double>& row) {
@@ -213,24 +213,24 @@ class PpoController {
     row["async/weight_pushes"] += 1;
   }
 
-  // Starts the generation of the batch that the policy of version `train_version` will train on (iteration
-  // `iteration`), pushing weights first when the worker's are more than max_staleness versions older.
-  void start_generation(int64_t iteration, int64_t train_version, std::map<std::string, double>& row) {
+  // Starts the generation of round `round` of the batch that the policy of version `train_version` will train on
+  // (iteration `iteration`), pushing weights first when the worker's are more than max_staleness versions older.
+  void start_generation(int64_t iteration, int64_t round, int64_t train_version, std::map<std::string, double>& row) {
     if (train_version - rollout_version_ > c_.ppo.async_rollouts.max_staleness) push_weights(row);
     shuffler_before_pending_ = shuffler_.state();
-    pending_ = send(RoleKind::kRollout, next_request(iteration, 0));
+    pending_ = send(RoleKind::kRollout, next_request(iteration, round));
     pending_version_ = rollout_version_;
   }
 
-  // This iteration's batch from the rollout worker (started now, or during the previous iteration), and the start
-  // of the next iteration's when its staleness allows.
-  Rollout async_rollout(std::map<std::string, double>& row) {
-    if (!pending_) start_generation(iteration_, version_, row);
+  // Round `round` of this iteration's batch from the rollout worker: the one started during the previous iteration
+  // (round 0), or started now. The same prompts and seeds as the synchronous run's rounds.
+  Rollout async_rollout(int64_t round, std::map<std::string, double>& row) {
+    if (!pending_) start_generation(iteration_, round, version_, row);
     const auto t = Clock::now();
     const Message generated = wait(RoleKind::kRollout, *pending_);
     pending_.reset();
-    row["time/wait_rollout_s"] = seconds_since(t);
-    row["time/rollout_generate_s"] = reply_seconds(generated);
+    row["time/wait_rollout_s"] += seconds_since(t);
+    row["time/rollout_generate_s"] += reply_seconds(generated);
     const GenerateReply reply = from_message<GenerateReply>(generated);
     const int64_t staleness = version_ - reply.weight_version;
     if (reply.weight_version != pending_version_ || staleness < 0 || staleness > c_.ppo.async_rollouts.max_staleness) {
@@ -239,13 +239,18 @@ class PpoController {
                       "staleness outside [0, async.max_staleness = {}]",
                       reply.weight_version, pending_version_, version_, c_.ppo.async_rollouts.max_staleness));
     }
-    row["async/staleness"] = static_cast<double>(staleness);
-    // Overlap: the next batch is generated during this iteration's scoring and training, if it may be.
-    const int64_t next = iteration_ + 1;
-    if (c_.ppo.async_rollouts.max_staleness >= 1 && next < c_.ppo.iterations && !session_.checkpoint_due(next)) {
-      start_generation(next, version_ + 1, row);
-    }
+    row["async/staleness"] = std::max(row["async/staleness"], static_cast<double>(staleness));  // of the rounds
     return reply.rollout;
+  }
+
+  // Overlap: once this iteration's batch is complete, the next iteration's first round is generated during the
+  // scoring and training, if its staleness allows and no checkpoint comes between.
+  void prefetch_next(std::map<std::string, double>& row) {
+    const int64_t next = iteration_ + 1;
+    if (c_.ppo.async_rollouts.enabled && c_.ppo.async_rollouts.max_staleness >= 1 && next < c_.ppo.iterations &&
+        !session_.checkpoint_due(next)) {
+      start_generation(next, 0, version_ + 1, row);
+    }
   }
 
   // The actor's rollout for `request`, checked to come from the controller's policy version.
@@ -290,6 +295,7 @@ class PpoController {
       Scored s;
       s.rollout = rollout_round(0, row);
       s.pending_score = send_score(s.rollout);
+      prefetch_next(row);
       row["sampling/rounds"] = 1;
       row["sampling/groups"] = static_cast<double>(want);
       return s;
@@ -312,6 +318,7 @@ class PpoController {
       raw.push_back(s.raw.index_select(0, rows));
       groups += take;
     }
+    prefetch_next(row);
     row["sampling/rounds"] = static_cast<double>(rounds);
     row["sampling/groups"] = static_cast<double>(groups);
     row["sampling/informative_fraction"] = static_cast<double>(groups) / static_cast<double>(drawn);
