@@ -12,38 +12,18 @@ troupe=${TROUPE:-$root/build/cli/troupe}
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 "$troupe" data arithmetic -o task --digits 2 --ops + --sft 3000 --prompts 1000 --test 200 --sft-error-rate 0.4 \
   --seed 1 >/dev/null
-cat > sft.yaml <<'YAML'
-kind: sft
-seed: 1
-run: {dir: runs, name: sft}
-runtime: {threads: 2}
-checkpoint: {every: 0, keep_last: 1}
-model: {n_layer: 2, n_head: 4, n_embd: 64, block_size: 16, vocab_size: 257, dropout: 0.0}
-optim: {lr: 3.0e-3, min_lr: 3.0e-4, warmup_steps: 10, weight_decay: 0.0}
-train: {steps: 800, batch_size: 64, eval_every: 1000, log_every: 100}
-data: {train: task/sft.jsonl, tokenizer: task/tokenizer.json, max_length: 16}
-YAML
-cat > grpo.yaml <<'YAML'
-kind: ppo
-seed: 3
-run: {dir: runs}
-runtime: {threads: 1}
-checkpoint: {every: 0, keep_last: 1}
-actor: {init_from: runs/sft, optim: {lr: 2.0e-4, warmup_steps: 0, schedule: constant, weight_decay: 0.0}}
-reward: {function: {type: answer}}
-prompts: {file: task/prompts.jsonl, tokenizer: task/tokenizer.json}
-generation: {max_new_tokens: 5, do_sample: true}
-ppo: {iterations: 60, rollout_batch: 16, group_size: 8, minibatch: 64, epochs: 1, advantage_estimator: grpo,
-      kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.0}}
-eval: {file: task/test.jsonl, every: 60, greedy: false}
-placement: {mode: processes}
-YAML
-"$troupe" train sft sft.yaml >/dev/null
-"$troupe" run grpo.yaml run.name=sync >/dev/null
-"$troupe" run grpo.yaml run.name=async1 ppo.async.enabled=true ppo.async.max_staleness=1 >/dev/null
-"$troupe" run grpo.yaml run.name=async2 ppo.async.enabled=true ppo.async.max_staleness=2 >/dev/null
-median() { "$troupe" log "runs/$1" --metric time/iteration_s | awk -F, 'NR>1 && $1>=3 {print $2}' | sort -n |
-  awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# The experiment's configs (experiments/rl_arithmetic), at this benchmark's settings.
+configs=$root/experiments/rl_arithmetic
+"$troupe" train sft "$configs/sft.yaml" run.dir="$work/runs" model.block_size=16 data.train="$work/task/sft.jsonl" \
+  data.tokenizer="$work/task/tokenizer.json" >/dev/null
+rl() { "$troupe" run "$configs/rl.yaml" seed=3 run.dir="$work/runs" run.name="$1" actor.init_from="$work/runs/sft" \
+  prompts.file="$work/task/prompts.jsonl" prompts.tokenizer="$work/task/tokenizer.json" \
+  eval.file="$work/task/test.jsonl" eval.every=60 generation.max_new_tokens=5 "${@:2}" >/dev/null; }
+rl sync
+rl async1 ppo.async.enabled=true ppo.async.max_staleness=1
+rl async2 ppo.async.enabled=true ppo.async.max_staleness=2
+source "$root/bench/lib.sh"
+median() { metric_median time/iteration_s 3 "runs/$1"; }
 acc() { "$troupe" log "runs/$1" --metric eval/reward_mean | awk -F, -v step="$2" 'NR>1 && $1==step {print $2}'; }
 s=$(median sync)
 echo "GRPO on the arithmetic task: 16 prompts x 8 samples, 60 iterations, worker processes, 1 thread each"

@@ -34,8 +34,8 @@ data: {train: $work/t.bin}
 YAML
 "$troupe" train pretrain "$work/dp.yaml" run.name=one >/dev/null
 mpirun --allow-run-as-root --oversubscribe -np 2 --mca btl self,vader "$troupe" train pretrain "$work/dp.yaml" run.name=two >/dev/null
-median() { "$troupe" log "$work/runs/$1" --metric train/tokens_per_s | awk -F, 'NR>1 && $1>=4 {print $2}' | sort -n |
-  awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+source "$root/bench/lib.sh"
+median() { metric_median train/tokens_per_s 4 "$work/runs/$1"; }
 one=$(median one); two=$(median two)
 echo "GPT 4x256, vocab 4096, context 128, global batch 16, 1 thread per rank, OPENBLAS_CORETYPE ${OPENBLAS_CORETYPE:+set}${OPENBLAS_CORETYPE:-unset}"
 awk -v a="$one" -v b="$two" 'BEGIN {printf "1 rank: %.0f tokens/s\n2 ranks: %.0f tokens/s\nscaling: %.2fx (goal >= 1.7x)\n", a, b, b / a}'

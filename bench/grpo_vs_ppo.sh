@@ -13,8 +13,8 @@ cd "$work"
 common=(run.dir="$work/runs" checkpoint.every=0 ppo.iterations=15 ppo.rollout_batch=8 ppo.group_size=4
         ppo.minibatch=16 actor.model.n_layer=2 actor.model.n_embd=256 actor.model.n_head=4 actor.model.block_size=64
         actor.model.vocab_size=512 generation.max_new_tokens=24 runtime.threads=1 placement.mode=processes)
-median() { for r in "$work/runs/$1"-*; do "$troupe" log "$r" --metric time/iteration_s | awk -F, 'NR>1 && $1>=3 {print $2}'; done |
-  sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+source "$root/bench/lib.sh"
+median() { metric_median time/iteration_s 3 "$work/runs/$1"-*; }
 rm -rf "$work/runs"
 for rep in 1 2 3; do
   "$troupe" run "$root/experiments/quickstart/ppo.yaml" "${common[@]}" run.name=ppo-$rep >/dev/null

@@ -14,9 +14,9 @@ cd "$work"
 common=(run.dir="$work/runs" checkpoint.every=0 ppo.iterations=15 ppo.rollout_batch=32 ppo.minibatch=16
         actor.model.n_layer=2 actor.model.n_embd=256 actor.model.n_head=4 actor.model.block_size=64
         actor.model.vocab_size=512 generation.max_new_tokens=24 runtime.threads=1)
+source "$root/bench/lib.sh"
 # Median of time/iteration_s over iterations 3..N of every run whose name starts with $1.
-median() { for r in "$work/runs/$1"-*; do "$troupe" log "$r" --metric time/iteration_s | awk -F, 'NR>1 && $1>=3 {print $2}'; done |
-  sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+median() { metric_median time/iteration_s 3 "$work/runs/$1"-*; }
 # Three rounds, alternating the placements, so that a disturbance on the machine hits both alike.
 for rep in 1 2 3; do
   "$troupe" run "$root/experiments/quickstart/ppo.yaml" "${common[@]}" run.name=inproc-$rep placement.mode=inproc >/dev/null

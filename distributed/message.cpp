@@ -44,7 +44,7 @@ const DtypeEntry* dtype_by_code(uint8_t code) {
 }
 
 bool known_type(uint16_t t) {
-  return (t >= 1 && t <= static_cast<uint16_t>(MessageType::kShutdown)) || t == 100 || t == 101;
+  return (t >= 1 && t <= static_cast<uint16_t>(MessageType::kBroadcastWeights)) || t == 100 || t == 101;
 }
 
 // One tensor as the header describes it.
@@ -306,6 +306,9 @@ std::string to_string(MessageType type) {
     case MessageType::kLoadState: return "load_state";
     case MessageType::kHeartbeat: return "heartbeat";
     case MessageType::kShutdown: return "shutdown";
+    case MessageType::kWeightGroupId: return "weight_group_id";
+    case MessageType::kJoinWeightGroup: return "join_weight_group";
+    case MessageType::kBroadcastWeights: return "broadcast_weights";
     case MessageType::kReply: return "reply";
     case MessageType::kError: return "error";
   }

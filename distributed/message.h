@@ -18,19 +18,22 @@
 namespace troupe::distributed {
 
 enum class MessageType : uint16_t {
-  kGenerate = 1,  // actor: prompts -> sequences, logprobs
-  kLogprobs,      // actor / reference: sequences -> per-token logprobs
-  kValues,        // critic: sequences -> per-token values
-  kScore,         // reward: sequences -> scores
-  kTrainPolicy,   // actor: one PPO update on a minibatch schedule
-  kTrainValue,    // critic: one value-function update
-  kSyncWeights,   // a role receives new weights (and their version)
-  kSaveState,     // checkpoint a role's state
-  kLoadState,     // restore a role's state
-  kHeartbeat,     // liveness probe, answered by serve() itself
-  kShutdown,      // ends serve() after the reply
-  kReply = 100,   // the answer to any request
-  kError = 101,   // the request failed; strings["error"] says why
+  kGenerate = 1,      // actor: prompts -> sequences, logprobs
+  kLogprobs,          // actor / reference: sequences -> per-token logprobs
+  kValues,            // critic: sequences -> per-token values
+  kScore,             // reward: sequences -> scores
+  kTrainPolicy,       // actor: one PPO update on a minibatch schedule
+  kTrainValue,        // critic: one value-function update
+  kSyncWeights,       // a role receives new weights (and their version)
+  kSaveState,         // checkpoint a role's state
+  kLoadState,         // restore a role's state
+  kHeartbeat,         // liveness probe, answered by serve() itself
+  kShutdown,          // ends serve() after the reply
+  kWeightGroupId,     // actor: a fresh id for a weight-broadcast group (NCCL)
+  kJoinWeightGroup,   // actor, rollout: join the weight-broadcast group of an id
+  kBroadcastWeights,  // actor (sends), rollout (receives): one weight push over that group
+  kReply = 100,       // the answer to any request
+  kError = 101,       // the request failed; strings["error"] says why
 };
 
 // One frame of an encoded message: a byte range and whatever keeps it alive (a tensor's storage, a received network

@@ -29,6 +29,13 @@ struct NcclCommunicator::Impl {};
 std::unique_ptr<NcclCommunicator> NcclCommunicator::create(distributed::Communicator&, int, std::chrono::milliseconds) {
   throw ConfigError("NCCL: this Troupe was built without CUDA (TROUPE_WITH_CUDA=OFF)");
 }
+std::unique_ptr<NcclCommunicator> NcclCommunicator::create(const std::string&, int, int, int,
+                                                           std::chrono::milliseconds) {
+  throw ConfigError("NCCL: this Troupe was built without CUDA (TROUPE_WITH_CUDA=OFF)");
+}
+std::string NcclCommunicator::new_unique_id() {
+  throw ConfigError("NCCL: this Troupe was built without CUDA (TROUPE_WITH_CUDA=OFF)");
+}
 NcclCommunicator::NcclCommunicator(std::unique_ptr<Impl> impl, int rank, int size)
     : impl_(std::move(impl)), rank_(rank), size_(size) {}
 NcclCommunicator::~NcclCommunicator() = default;
@@ -129,37 +136,51 @@ struct NcclCommunicator::Impl {
   }
 };
 
+std::string NcclCommunicator::new_unique_id() {
+  ncclUniqueId id{};
+  const ncclResult_t rc = ncclGetUniqueId(&id);
+  if (rc != ncclSuccess) throw Error(std::string("NCCL ncclGetUniqueId: ") + ncclGetErrorString(rc));
+  return std::string(reinterpret_cast<const char*>(&id), sizeof(id));
+}
+
 std::unique_ptr<NcclCommunicator> NcclCommunicator::create(distributed::Communicator& bootstrap, int device_index,
                                                            std::chrono::milliseconds timeout) {
+  // The unique id travels as 128 bytes over the bootstrap group (MPI, CPU tensors).
+  std::string id(sizeof(ncclUniqueId), '\0');
+  if (bootstrap.rank() == 0) id = new_unique_id();
+  at::Tensor bytes = torch::from_blob(id.data(), {static_cast<int64_t>(id.size())}, torch::kUInt8).clone();
+  bootstrap.broadcast(bytes, 0);
+  std::memcpy(id.data(), bytes.data_ptr(), id.size());
+  return create(id, bootstrap.rank(), bootstrap.size(), device_index, timeout);
+}
+
+std::unique_ptr<NcclCommunicator> NcclCommunicator::create(const std::string& unique_id, int rank, int size,
+                                                           int device_index, std::chrono::milliseconds timeout) {
+  if (unique_id.size() != sizeof(ncclUniqueId))
+    throw ConfigError("NCCL: a unique id has " + std::to_string(sizeof(ncclUniqueId)) + " bytes, got " +
+                      std::to_string(unique_id.size()));
+  if (rank < 0 || rank >= size)
+    throw ConfigError("NCCL: rank " + std::to_string(rank) + " outside a group of " + std::to_string(size));
   int visible = 0;
   if (cudaGetDeviceCount(&visible) != cudaSuccess) visible = 0;
   if (device_index < 0 || device_index >= visible)
-    throw ConfigError("NCCL: rank " + std::to_string(bootstrap.rank()) + " asked for cuda:" +
-                      std::to_string(device_index) + " but sees " + std::to_string(visible) + " GPU(s)");
+    throw ConfigError("NCCL: rank " + std::to_string(rank) + " asked for cuda:" + std::to_string(device_index) +
+                      " but sees " + std::to_string(visible) + " GPU(s)");
+  ncclUniqueId id{};
+  std::memcpy(&id, unique_id.data(), sizeof(id));
   auto impl = std::make_unique<Impl>();
   impl->device = device_index;
-  impl->rank = bootstrap.rank();
+  impl->rank = rank;
   impl->timeout = timeout;
-  // The unique id travels as 128 bytes over the bootstrap group (MPI, CPU tensors).
-  ncclUniqueId id{};
-  if (bootstrap.rank() == 0) {
-    const ncclResult_t rc = ncclGetUniqueId(&id);
-    if (rc != ncclSuccess) throw Error(std::string("NCCL ncclGetUniqueId: ") + ncclGetErrorString(rc));
-  }
-  at::Tensor bytes = torch::from_blob(&id, {static_cast<int64_t>(sizeof(id))}, torch::kUInt8).clone();
-  bootstrap.broadcast(bytes, 0);
-  std::memcpy(&id, bytes.data_ptr(), sizeof(id));
-
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
   check_cuda(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking), "stream create");
   check_cuda(cudaEventCreateWithFlags(&impl->done, cudaEventDisableTiming), "event create");
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
   const auto deadline = Clock::now() + timeout;
-  ncclResult_t rc = ncclCommInitRankConfig(&impl->comm, bootstrap.size(), id, bootstrap.rank(), &config);
+  ncclResult_t rc = ncclCommInitRankConfig(&impl->comm, size, id, rank, &config);
   if (rc != ncclSuccess && rc != ncclInProgress) throw Error(std::string("NCCL init: ") + ncclGetErrorString(rc));
   impl->settle(rc, "init", deadline);
-  const int rank = bootstrap.rank(), size = bootstrap.size();
   return std::unique_ptr<NcclCommunicator>(new NcclCommunicator(std::move(impl), rank, size));
 }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "distributed/communicator.h"
 
@@ -21,6 +22,12 @@ class NcclCommunicator final : public distributed::Communicator {
   // CUDA is not compiled in or no such GPU is visible, TimeoutError when a peer does not join within `timeout`.
   static std::unique_ptr<NcclCommunicator> create(distributed::Communicator& bootstrap, int device_index,
                                                   std::chrono::milliseconds timeout = std::chrono::seconds(300));
+  // The same from a unique id that travelled some other way (e.g. in a message between processes of different
+  // jobs): every one of `size` ranks calls it with the same id and its own rank; it returns when all have joined.
+  static std::unique_ptr<NcclCommunicator> create(const std::string& unique_id, int rank, int size, int device_index,
+                                                  std::chrono::milliseconds timeout = std::chrono::seconds(300));
+  // A fresh NCCL unique id (its bytes; ConfigError without CUDA).
+  static std::string new_unique_id();
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -127,6 +128,29 @@ std::vector<std::unique_ptr<distributed::Communicator>> make_thread_group(int si
   std::vector<std::unique_ptr<distributed::Communicator>> out;
   for (int r = 0; r < size; ++r) out.push_back(std::make_unique<ThreadCommunicator>(group, r));
   return out;
+}
+
+std::unique_ptr<distributed::Communicator> join_thread_group(const std::string& name, int rank, int size,
+                                                             std::chrono::milliseconds timeout) {
+  static std::mutex mutex;
+  static std::map<std::string, std::vector<std::unique_ptr<distributed::Communicator>>> pending;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (rank < 0 || rank >= size)
+    throw ConfigError("thread group '" + name + "': rank " + std::to_string(rank) + " outside [0, " +
+                      std::to_string(size) + ")");
+  auto it = pending.find(name);
+  if (it == pending.end()) it = pending.emplace(name, make_thread_group(size, timeout)).first;
+  auto& ranks = it->second;
+  if (static_cast<int>(ranks.size()) != size)
+    throw ConfigError("thread group '" + name + "' has " + std::to_string(ranks.size()) + " ranks, not " +
+                      std::to_string(size));
+  auto& slot = ranks[static_cast<size_t>(rank)];
+  if (!slot) throw ConfigError("thread group '" + name + "': rank " + std::to_string(rank) + " joined twice");
+  std::unique_ptr<distributed::Communicator> mine = std::move(slot);
+  bool all_taken = true;
+  for (const auto& r : ranks) all_taken = all_taken && !r;
+  if (all_taken) pending.erase(it);
+  return mine;
 }
 
 }  // namespace troupe::distributed

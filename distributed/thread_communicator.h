@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "distributed/communicator.h"
@@ -17,5 +18,12 @@ namespace troupe::distributed {
 // `size` communicators of one group; hand communicator r to the thread playing rank r.
 std::vector<std::unique_ptr<distributed::Communicator>> make_thread_group(
     int size, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// Rank `rank` of the thread group called `name` with `size` ranks, for threads of one process that find each other
+// by name (e.g. the roles of an inproc PPO run forming a weight-broadcast group): the first to join makes the
+// group, every rank takes its communicator once, and the name is free again once all have. ConfigError for a rank
+// outside [0, size), a size that differs from the group's, or a rank taken twice.
+std::unique_ptr<distributed::Communicator> join_thread_group(
+    const std::string& name, int rank, int size, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 }  // namespace troupe::distributed

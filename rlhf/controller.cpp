@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -200,8 +202,14 @@ class PpoController {
   // pushed (versioned, checksummed) when the rollout worker's would be too old — the worker never produces samples
   // that would be too stale. No generation runs across a checkpoint, so scheduled checkpoints resume bit-exactly.
 
-  // Pushes the actor's current weights to the rollout worker.
+  // Pushes the actor's current weights to the rollout worker: through this process over ZeroMQ (weight_sync: zmq), or
+  // as a broadcast from the actor to every rollout rank (weight_sync: collective; the group is formed on the first
+  // push). Either way versioned and checksummed.
   void push_weights(std::map<std::string, double>& row) {
+    if (c_.ppo.async_rollouts.weight_sync == WeightSync::kCollective) {
+      broadcast_weights(row);
+      return;
+    }
     const auto t = Clock::now();
     const RoleState state =
         from_message<RoleState>(wait(RoleKind::kActor, send(RoleKind::kActor, SaveStateRequest{true})));
@@ -209,6 +217,38 @@ class PpoController {
     m.step = iteration_;
     wait(RoleKind::kRollout, clients_[RoleKind::kRollout]->send(std::move(m)));
     rollout_version_ = state.weight_version;
+    row["time/weight_push_s"] += seconds_since(t);
+    row["async/weight_pushes"] += 1;
+  }
+
+  void broadcast_weights(std::map<std::string, double>& row) {
+    const auto t = Clock::now();
+    if (!weight_group_formed_) {
+      // Inproc roles are threads of this process: a named thread group. Worker processes: an NCCL unique id made by
+      // the actor. The actor is rank 0, the rollout worker's ranks 1 .. N.
+      static std::atomic<int> groups{0};
+      const std::string id =
+          c_.placement.mode == PlacementMode::kInproc
+              ? fmt::format("thread:weights:{}:{}", ::getpid(), groups++)
+              : from_message<WeightGroupId>(wait(RoleKind::kActor, send(RoleKind::kActor, WeightGroupIdRequest{}))).id;
+      const int64_t size = 1 + c_.placement.ranks(role_name(RoleKind::kRollout));
+      const uint64_t a = send(RoleKind::kActor, JoinWeightGroupRequest{id, 0, size});
+      const uint64_t r = send(RoleKind::kRollout, JoinWeightGroupRequest{id, 1, size});
+      wait(RoleKind::kActor, a);
+      wait(RoleKind::kRollout, r);
+      weight_group_formed_ = true;
+    }
+    const uint64_t a = send(RoleKind::kActor, BroadcastWeightsRequest{version_});
+    const uint64_t r = send(RoleKind::kRollout, BroadcastWeightsRequest{version_});
+    const BroadcastWeightsReply sent = from_message<BroadcastWeightsReply>(wait(RoleKind::kActor, a));
+    const BroadcastWeightsReply got = from_message<BroadcastWeightsReply>(wait(RoleKind::kRollout, r));
+    if (got.checksum != sent.checksum || got.version != sent.version) {
+      throw ProtocolError(
+          fmt::format("weight broadcast: the actor sent version {} with checksum {}, the rollout "
+                      "worker holds version {} with checksum {}",
+                      sent.version, sent.checksum, got.version, got.checksum));
+    }
+    rollout_version_ = sent.version;
     row["time/weight_push_s"] += seconds_since(t);
     row["async/weight_pushes"] += 1;
   }
@@ -585,6 +625,7 @@ class PpoController {
   int64_t iteration_ = 0;
   int64_t version_ = 0;
   int64_t rollout_version_ = 0;                 // the weights the rollout worker holds (async)
+  bool weight_group_formed_ = false;            // weight_sync: collective, once the first push has formed it
   std::optional<uint64_t> pending_;             // the request id of the generation in flight (async)
   int64_t pending_version_ = 0;                 // the weights it was started with
   data::ShuffleState shuffler_before_pending_;  // the prompt cursor before its prompts were drawn

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include "core/device_spec.h"
 #include "rlhf/role_kind.h"
 
 namespace troupe::rlhf {
@@ -51,6 +52,9 @@ void PpoSection::validate(core::ConfigValidator& v) const {
             "an integer >= 1");
   v.require(async_rollouts.max_staleness >= 0, "async.max_staleness", async_rollouts.max_staleness, "an integer >= 0");
   v.require(async_rollouts.is_cap > 0, "async.is_cap", async_rollouts.is_cap, "a number > 0");
+  v.require(async_rollouts.rollout_device.empty() || core::valid_device_spec(async_rollouts.rollout_device),
+            "async.rollout_device", async_rollouts.rollout_device,
+            std::string("empty (runtime.device) or ") + core::device_spec_expected());
   v.require(overlong.buffer >= 0, "overlong.buffer", overlong.buffer, "an integer >= 0 (0 = off)");
   v.require(overlong.penalty >= 0, "overlong.penalty", overlong.penalty, "a number >= 0");
   v.require(micro_batch >= 0, "micro_batch", micro_batch, "an integer >= 0 (0 = the whole minibatch)");

@@ -38,6 +38,12 @@ enum class WorkerTransport { kIpc, kTcp };
 constexpr auto config_names(WorkerTransport) {
   return std::array{std::pair{WorkerTransport::kIpc, "ipc"}, std::pair{WorkerTransport::kTcp, "tcp"}};
 }
+// How asynchronous rollouts' weight pushes travel: through the controller over ZeroMQ, or as a collective broadcast
+// from the actor to the rollout worker (a thread group inproc; NCCL between worker processes on GPUs).
+enum class WeightSync { kZmq, kCollective };
+constexpr auto config_names(WeightSync) {
+  return std::array{std::pair{WeightSync::kZmq, "zmq"}, std::pair{WeightSync::kCollective, "collective"}};
+}
 // What starts the worker processes.
 enum class WorkerLauncher { kAuto, kLocal, kSrun };
 constexpr auto config_names(WorkerLauncher) {
@@ -143,6 +149,8 @@ struct AsyncSection {
   bool enabled = false;
   int64_t max_staleness = 1;  // k: a sample is trained on by a policy at most k versions newer than its sampler
   double is_cap = 2.0;        // truncated importance sampling: weights min(π_old / π_behaviour, is_cap)
+  WeightSync weight_sync = WeightSync::kZmq;  // zmq | collective (NCCL broadcast between GPU worker processes)
+  std::string rollout_device;                 // the rollout worker's device (empty = runtime.device)
 
   template <class V>
   void visit(V& v) {
@@ -150,6 +158,12 @@ struct AsyncSection {
     v.field("max_staleness", max_staleness,
             "versions a sample may lag the policy that trains on it (0 = synchronous, through the rollout worker)");
     v.field("is_cap", is_cap, "truncated importance sampling cap on pi_old / pi_behaviour");
+    v.field("weight_sync", weight_sync,
+            "weight pushes: zmq (through the controller) | collective (actor -> rollout broadcast: a thread group "
+            "inproc, NCCL between worker processes on GPUs)");
+    v.field("rollout_device", rollout_device,
+            "the rollout worker's device: auto | cpu | cuda | cuda:N (empty = runtime.device); NCCL needs the actor "
+            "and each rollout rank on a GPU of its own");
   }
 };
 

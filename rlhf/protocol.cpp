@@ -283,6 +283,63 @@ SaveStateRequest from_message<SaveStateRequest>(const Message& m) {
   return r;
 }
 
+// ---- the weight-broadcast group ----
+
+Message to_message(const WeightGroupIdRequest&) { return typed(MessageType::kWeightGroupId); }
+
+Message to_message(const WeightGroupId& r) {
+  Message m = typed(MessageType::kReply);
+  m.tensors.emplace_back("id", bytes_tensor(r.id));
+  return m;
+}
+
+template <>
+WeightGroupId from_message<WeightGroupId>(const Message& m) {
+  return WeightGroupId{bytes_of(checked(m, "id", 1))};
+}
+
+Message to_message(const JoinWeightGroupRequest& r) {
+  Message m = typed(MessageType::kJoinWeightGroup);
+  m.tensors.emplace_back("id", bytes_tensor(r.id));
+  m.scalars["first_rank"] = static_cast<double>(r.first_rank);
+  m.scalars["size"] = static_cast<double>(r.size);
+  return m;
+}
+
+template <>
+JoinWeightGroupRequest from_message<JoinWeightGroupRequest>(const Message& m) {
+  JoinWeightGroupRequest r;
+  r.id = bytes_of(checked(m, "id", 1));
+  r.first_rank = static_cast<int64_t>(m.scalar("first_rank"));
+  r.size = static_cast<int64_t>(m.scalar("size"));
+  return r;
+}
+
+Message to_message(const BroadcastWeightsRequest& r) {
+  Message m = typed(MessageType::kBroadcastWeights);
+  m.weight_version = r.version;
+  return m;
+}
+
+template <>
+BroadcastWeightsRequest from_message<BroadcastWeightsRequest>(const Message& m) {
+  return BroadcastWeightsRequest{m.weight_version};
+}
+
+Message to_message(const BroadcastWeightsReply& r) {
+  Message m = typed(MessageType::kReply);
+  m.weight_version = r.version;
+  m.strings["checksum"] = r.checksum;
+  return m;
+}
+
+template <>
+BroadcastWeightsReply from_message<BroadcastWeightsReply>(const Message& m) {
+  const auto it = m.strings.find("checksum");
+  if (it == m.strings.end()) throw ProtocolError("broadcast_weights reply has no checksum");
+  return BroadcastWeightsReply{it->second, m.weight_version};
+}
+
 Message to_message(const RoleState& r, bool as_request) {
   Message m = typed(as_request ? MessageType::kLoadState : MessageType::kReply);
   m.weight_version = r.weight_version;

@@ -13,6 +13,9 @@
 //   TrainValueRequest    critic           TrainReply
 //   SaveStateRequest     actor, critic    RoleState          (rank 0 of a group; the others reply empty)
 //   RoleState            actor, critic    (empty reply)      (a kLoadState request)
+//   WeightGroupIdRequest actor            WeightGroupId      (ppo.async.weight_sync: collective, processes)
+//   JoinWeightGroupRequest actor, rollout (empty reply)      (returns once every member has joined)
+//   BroadcastWeightsRequest actor, rollout BroadcastWeightsReply (the actor sends, the rollout worker receives)
 //
 // Every reply also carries the seconds its handler took (reply_seconds), and every request the controller's
 // iteration (Message::step) and the policy weight version it expects (Message::weight_version).
@@ -97,6 +100,28 @@ struct SaveStateRequest {
   bool weights_only = false;  // the model and its checksum, no optimizer or sampler state (a weight push)
 };
 
+// The weight-broadcast group of asynchronous rollouts (ppo.async.weight_sync: collective): the actor (rank 0 of the
+// group) and every rank of the rollout worker (ranks 1 ..). The id names the group: "thread:..." for roles on
+// threads of one process (a thread group), else the bytes of an NCCL unique id.
+struct WeightGroupIdRequest {};
+struct WeightGroupId {
+  std::string id;
+};
+struct JoinWeightGroupRequest {
+  std::string id;
+  int64_t first_rank = 0;  // the group rank of this role's rank 0 (a role group's rank r joins as first_rank + r)
+  int64_t size = 0;        // members of the group
+};
+// One weight push: the actor broadcasts its weights (at `version`, which must be its own) and their checksum; each
+// receiver checks the checksum of what arrived. Both reply with the checksum of their weights.
+struct BroadcastWeightsRequest {
+  int64_t version = 0;
+};
+struct BroadcastWeightsReply {
+  std::string checksum;
+  int64_t version = 0;
+};
+
 // A trained role's whole state: what a checkpoint needs to rebuild it exactly.
 struct RoleState {
   models::GptState model;
@@ -124,6 +149,11 @@ distributed::Message to_message(const TrainPolicyRequest& r);
 distributed::Message to_message(const TrainValueRequest& r);
 distributed::Message to_message(const TrainReply& r);
 distributed::Message to_message(const SaveStateRequest& r);
+distributed::Message to_message(const WeightGroupIdRequest& r);
+distributed::Message to_message(const WeightGroupId& r);
+distributed::Message to_message(const JoinWeightGroupRequest& r);
+distributed::Message to_message(const BroadcastWeightsRequest& r);
+distributed::Message to_message(const BroadcastWeightsReply& r);
 // A kLoadState request when `as_request`, else the reply to kSaveState.
 distributed::Message to_message(const RoleState& r, bool as_request);
 
@@ -136,6 +166,14 @@ template <>
 GenerateRequest from_message<GenerateRequest>(const distributed::Message& m);
 template <>
 SaveStateRequest from_message<SaveStateRequest>(const distributed::Message& m);
+template <>
+WeightGroupId from_message<WeightGroupId>(const distributed::Message& m);
+template <>
+JoinWeightGroupRequest from_message<JoinWeightGroupRequest>(const distributed::Message& m);
+template <>
+BroadcastWeightsRequest from_message<BroadcastWeightsRequest>(const distributed::Message& m);
+template <>
+BroadcastWeightsReply from_message<BroadcastWeightsReply>(const distributed::Message& m);
 template <>
 GenerateReply from_message<GenerateReply>(const distributed::Message& m);
 template <>

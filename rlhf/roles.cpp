@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "core/checkpoint_state.h"
@@ -17,6 +18,8 @@
 #include "data/text_datasets.h"
 #include "distributed/communicator.h"
 #include "distributed/data_parallel.h"
+#include "distributed/nccl_communicator.h"
+#include "distributed/thread_communicator.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
 #include "rlhf/ppo_math.h"
@@ -186,6 +189,50 @@ GenerateReply sample(models::Gpt& model, const models::GenerationConfig& config,
   return out;
 }
 
+// The weight-broadcast group named by `id` (protocol.h): a thread group for "thread:..." ids, else NCCL on this role's
+// GPU.
+std::unique_ptr<distributed::Communicator> join_weight_group(const JoinWeightGroupRequest& r, int64_t rank,
+                                                             c10::Device device) {
+  if (r.id.rfind("thread:", 0) == 0)
+    return distributed::join_thread_group(r.id, static_cast<int>(rank), static_cast<int>(r.size),
+                                          std::chrono::seconds(120));
+  if (!device.is_cuda()) {
+    throw ConfigError(
+        "ppo.async.weight_sync: collective between worker processes broadcasts over NCCL, which needs "
+        "the actor and the rollout worker on GPUs; this role runs on " +
+        device.str());
+  }
+  return distributed::NcclCommunicator::create(r.id, static_cast<int>(rank), static_cast<int>(r.size), device.index());
+}
+
+// One weight push over the group: every parameter and buffer of `model` broadcast in place from group rank 0 (the
+// actor), then the sender's checksum of them; a receiver whose weights then hash to anything else raises
+// ProtocolError. Returns the checksum of this rank's weights.
+std::string broadcast_weights(distributed::Communicator& group, models::Gpt& model, const std::string& role) {
+  torch::NoGradGuard no_grad;
+  for (const torch::Tensor& p : model->parameters()) {
+    torch::Tensor t = p.detach();
+    group.broadcast(t, 0);
+  }
+  for (const torch::Tensor& b : model->buffers()) {
+    torch::Tensor t = b.detach();
+    group.broadcast(t, 0);
+  }
+  const std::string mine = weights_checksum(models::gpt_state(model));
+  const auto device = model->parameters().front().device();
+  torch::Tensor sent = torch::zeros({static_cast<int64_t>(mine.size())}, torch::kUInt8);
+  if (group.rank() == 0) std::memcpy(sent.data_ptr(), mine.data(), mine.size());
+  sent = sent.to(device);
+  group.broadcast(sent, 0);
+  const torch::Tensor host = sent.cpu();
+  const std::string theirs(static_cast<const char*>(host.data_ptr()), mine.size());
+  if (theirs != mine) {
+    throw ProtocolError(role + " (weight group rank " + std::to_string(group.rank()) + "): weights broadcast with " +
+                        "checksum " + theirs + " arrived as " + mine + " (corrupted in transfer)");
+  }
+  return mine;
+}
+
 // ProtocolError unless the weights that arrived hash to the checksum they were sent with.
 void verify_checksum(const RoleState& r, const std::string& role) {
   if (r.checksum.empty()) return;
@@ -228,6 +275,21 @@ class ActorRole final : public Role {
       case MessageType::kSaveState:
         return to_message(save(from_message<SaveStateRequest>(m).weights_only), /*as_request=*/false);
       case MessageType::kLoadState: load(from_message<RoleState>(m)); return loaded(version_);
+      // The weight-broadcast group of asynchronous rollouts: rank 0 of an actor group is its rank 0.
+      case MessageType::kWeightGroupId:
+        return to_message(WeightGroupId{comm_.rank() == 0 ? distributed::NcclCommunicator::new_unique_id() : ""});
+      case MessageType::kJoinWeightGroup:
+        if (comm_.rank() == 0) weight_group_ = join_weight_group(from_message<JoinWeightGroupRequest>(m), 0, device_);
+        return loaded(version_);
+      case MessageType::kBroadcastWeights: {
+        if (comm_.rank() != 0) return to_message(BroadcastWeightsReply{"", version_});
+        const BroadcastWeightsRequest r = from_message<BroadcastWeightsRequest>(m);
+        if (!weight_group_) throw ProtocolError("actor: broadcast_weights before join_weight_group");
+        if (r.version != version_)
+          throw ProtocolError(
+              fmt::format("actor: asked to broadcast weights of version {}, holds version {}", r.version, version_));
+        return to_message(BroadcastWeightsReply{broadcast_weights(*weight_group_, model_, name()), version_});
+      }
       default: unsupported(name(), m);
     }
   }
@@ -282,6 +344,7 @@ class ActorRole final : public Role {
   std::vector<torch::Tensor> params_;
   models::GenerationConfig gen_;
   const bool rowwise_;  // runtime.deterministic: batch-invariant (row-by-row) log-probs everywhere
+  std::unique_ptr<distributed::Communicator> weight_group_;  // asynchronous rollouts' weight broadcasts
   std::unique_ptr<data::LmBatchSampler> ptx_;
   int64_t version_ = 0;
 };
@@ -546,6 +609,17 @@ class RolloutRole final : public Role {
         version_ = r.weight_version;
         return loaded(version_);
       }
+      case MessageType::kJoinWeightGroup: {  // every rank of a group joins, rank r as first_rank + r
+        const JoinWeightGroupRequest r = from_message<JoinWeightGroupRequest>(m);
+        weight_group_ = join_weight_group(r, r.first_rank + comm_.rank(), device_);
+        return loaded(version_);
+      }
+      case MessageType::kBroadcastWeights: {  // every rank receives
+        if (!weight_group_) throw ProtocolError("rollout: broadcast_weights before join_weight_group");
+        const std::string checksum = broadcast_weights(*weight_group_, model_, name());
+        version_ = from_message<BroadcastWeightsRequest>(m).version;
+        return to_message(BroadcastWeightsReply{checksum, version_});
+      }
       default: unsupported(name(), m);
     }
   }
@@ -604,6 +678,7 @@ class RolloutRole final : public Role {
   models::Gpt model_;
   models::GenerationConfig gen_;
   const bool rowwise_;
+  std::unique_ptr<distributed::Communicator> weight_group_;  // the actor's weight broadcasts (weight_sync: collective)
   int64_t version_ = 0;
 };
 
@@ -724,7 +799,11 @@ std::unique_ptr<Role> make_role(RoleKind kind, const PpoConfig& config, distribu
     case RoleKind::kCritic: return std::make_unique<CriticRole>(config, comm, device);
     case RoleKind::kReward: return std::make_unique<RewardRole>(config, device);  // cheap: each rank scores all
     case RoleKind::kReference: return std::make_unique<ReferenceRole>(config, comm, device);
-    case RoleKind::kRollout: return std::make_unique<RolloutRole>(config, comm, device);
+    case RoleKind::kRollout: {
+      const std::string& own = config.ppo.async_rollouts.rollout_device;
+      return std::make_unique<RolloutRole>(config, comm,
+                                           own.empty() ? device : core::resolve_device(own, core::local_rank()));
+    }
   }
   throw ConfigError("make_role: unknown role kind");
 }

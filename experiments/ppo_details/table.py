@@ -11,13 +11,15 @@ baseline is the group whose config has no difference from base.yaml's values. Pe
 """
 import argparse
 import csv
-import math
 import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runlog import mean_std, metric  # noqa: E402
 
 LAST = 5
 THRESHOLD = 0.8
@@ -40,17 +42,8 @@ def read_run(run_dir):
         status = f.attrs.get("status", "")
         m = {}
         for name in ("reward/raw_mean", "reward/mean", "kl/mean", "response/eos_rate"):
-            m[name] = (f[f"metrics/{name}/step"][:], f[f"metrics/{name}/value"][:])
+            m[name] = metric(f, name)
     return config, status, m
-
-
-def fmt(values, digits=3):
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def main():
@@ -96,9 +89,9 @@ def main():
                          "eos_rate_last5": cols["eos"][-1],
                          "iters_to_0.8": "" if cols["reach"][-1] is None else int(cols["reach"][-1])})
         reached = [r for r in cols["reach"] if r is not None]
-        reach = fmt(reached, 1) + ("" if len(reached) == len(members) else f" ({len(reached)}/{len(members)} reached)")
-        table.append((name, len(members), fmt(cols["raw"]), fmt(cols["rew"]), fmt(cols["kl"], 2),
-                      fmt(cols["eos"], 2), reach))
+        reach = mean_std(reached, 1) + ("" if len(reached) == len(members) else f" ({len(reached)}/{len(members)} reached)")
+        table.append((name, len(members), mean_std(cols["raw"]), mean_std(cols["rew"]), mean_std(cols["kl"], 2),
+                      mean_std(cols["eos"], 2), reach))
 
     print(f"| ablation (vs baseline) | seeds | pattern reward, last {LAST} | PPO reward (after EOS penalty/clip), last {LAST} "
           f"| KL to init (nats/seq), last {LAST} | EOS rate, last {LAST} | iterations to pattern reward ≥ {THRESHOLD} |")
@@ -120,11 +113,11 @@ def plot(groups, path):
     import matplotlib.pyplot as plt
     panels = [("reward/raw_mean", "pattern reward"), ("response/eos_rate", "EOS rate"), ("kl/mean", "KL to init (nats/seq)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5))
-    for ax, (metric, label) in zip(axes, panels):
+    for ax, (key, label) in zip(axes, panels):
         for name, members in groups.items():
-            n = min(len(m[metric][1]) for _, _, _, m in members)
-            ys = np.stack([m[metric][1][:n] for _, _, _, m in members])
-            steps = members[0][3][metric][0][:n]
+            n = min(len(m[key][1]) for _, _, _, m in members)
+            ys = np.stack([m[key][1][:n] for _, _, _, m in members])
+            steps = members[0][3][key][0][:n]
             mean, std = ys.mean(0), ys.std(0)
             short = name if len(name) < 40 else name[:37] + "..."
             (line,) = ax.plot(steps, mean, label=f"{short} (n={len(members)})", lw=1.5)

@@ -15,11 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-
-def metric(f, name):
-    if f"metrics/{name}/step" not in f:
-        return np.array([]), np.array([])
-    return f[f"metrics/{name}/step"][:], f[f"metrics/{name}/value"][:]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from runlog import mean_std, metric  # noqa: E402
 
 
 def summarise(run):
@@ -38,15 +35,6 @@ def summarise(run):
     return out
 
 
-def cell(values):
-    values = [v for v in values if v is not None and not np.isnan(v)]
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-
-
 def main():
     root = Path(sys.argv[1])
     groups = defaultdict(list)
@@ -58,7 +46,7 @@ def main():
     print("| run | seeds | " + " | ".join(cols) + " |")
     print("|---|---|" + "---|" * len(cols))
     for name, runs in groups.items():
-        print(f"| {name} | {len(runs)} | " + " | ".join(cell([r.get(c) for r in runs]) for c in cols) + " |")
+        print(f"| {name} | {len(runs)} | " + " | ".join(mean_std([r.get(c) for r in runs]) for c in cols) + " |")
 
 
 if __name__ == "__main__":

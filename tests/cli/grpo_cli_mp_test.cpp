@@ -18,6 +18,7 @@
 #include <regex>
 
 #include "core/run_log.h"
+#include "tests/support/pattern_task.h"
 #include "tests/support/test_support.h"
 
 namespace troupe {
@@ -38,38 +39,20 @@ bool has_metric(const core::RunLogReader& log, const std::string& name) {
 class GrpoCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    write_file(dir_ / "grpo.yaml",
-               "kind: ppo\n"
-               "seed: 7\n"
-               "run: {dir: " +
-                   dir_.path().string() +
-                   "/runs}\n"
-                   "runtime: {threads: 1}\n"
-                   "checkpoint: {every: 5, keep_last: 0}\n"
-                   "actor:\n"
-                   "  model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 8, dropout: 0.0}\n"
-                   "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}\n"
-                   "reward: {function: {type: pattern, pattern: [3, 5, 1, 6]}}\n"
-                   "prompts: {synthetic_count: 64, synthetic_length: 2}\n"
-                   "generation: {max_new_tokens: 4, do_sample: true}\n"
-                   "ppo: {iterations: 25, rollout_batch: 8, group_size: 4, minibatch: 16, epochs: 2,\n"
-                   "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.01}}\n"
-                   "placement: {heartbeat_s: 0.2}\n");
+    testing::PatternTask task;
+    task.ppo =
+        "{iterations: 25, rollout_batch: 8, group_size: 4, minibatch: 16, epochs: 2,\n"
+        "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.01}}";
+    write_file(dir_ / "grpo.yaml", testing::pattern_task_yaml(dir_ / "runs", task));
   }
   std::vector<std::string> args(const std::string& name, std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a = {testing::cli_path(), "run", (dir_ / "grpo.yaml").string(), "run.name=" + name};
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
+    return testing::run_args(dir_ / "grpo.yaml", name, extra);
   }
   std::filesystem::path run(const std::string& name) const { return dir_ / "runs" / name; }
   static void expect_same_metrics(const std::filesystem::path& a, const std::filesystem::path& b) {
-    core::RunLogReader la(a / "log.h5"), lb(b / "log.h5");
-    for (const char* m : {"reward/mean", "kl/mean", "actor/policy_loss", "actor/approx_kl", "actor/grad_norm",
-                          "advantages/abs_mean", "response/length_mean"}) {
-      const auto ma = la.metric(m), mb = lb.metric(m);
-      EXPECT_EQ(ma.steps, mb.steps) << m;
-      EXPECT_EQ(ma.values, mb.values) << m;
-    }
+    testing::expect_same_metrics(a, b,
+                                 {"reward/mean", "kl/mean", "actor/policy_loss", "actor/approx_kl", "actor/grad_norm",
+                                  "advantages/abs_mean", "response/length_mean"});
   }
   ScratchDir dir_;
 };
@@ -203,28 +186,19 @@ TEST(ArithmeticGrpo, RaisesHeldOutAccuracyWithTheVerifiableReward) {
       run_process({testing::cli_path(), "data", "arithmetic", "-o", task, "--digits", "2", "--ops", "+", "--sft",
                    "3000", "--prompts", "1000", "--test", "200", "--sft-error-rate", "0.4", "--seed", "1"});
   ASSERT_EQ(data.exit_code, 0) << data.output;
-  write_file(dir / "sft.yaml",
-             "kind: sft\nseed: 1\nrun: {dir: " + runs +
-                 ", name: sft}\nruntime: {threads: 2}\ncheckpoint: {every: 0, keep_last: 1}\n"
-                 "model: {n_layer: 2, n_head: 4, n_embd: 64, block_size: 16, vocab_size: 257, dropout: 0.0}\n"
-                 "optim: {lr: 3.0e-3, min_lr: 3.0e-4, warmup_steps: 10, weight_decay: 0.0}\n"
-                 "train: {steps: 800, batch_size: 64, eval_every: 1000, log_every: 100}\n"
-                 "data: {train: task/sft.jsonl, tokenizer: task/tokenizer.json, max_length: 16}\n");
-  auto sft = run_process({testing::cli_path(), "train", "sft", (dir / "sft.yaml").string()}, std::chrono::seconds(300));
+  // The experiment's configs (experiments/rl_arithmetic), with this test's settings.
+  const std::filesystem::path configs = testing::source_dir() / "experiments" / "rl_arithmetic";
+  auto sft = run_process(
+      {testing::cli_path(), "train", "sft", (configs / "sft.yaml").string(), "run.dir=" + runs, "model.block_size=16",
+       "data.train=" + task + "/sft.jsonl", "data.tokenizer=" + task + "/tokenizer.json"},
+      std::chrono::seconds(300));
   ASSERT_EQ(sft.exit_code, 0) << sft.output;
-  write_file(dir / "grpo.yaml",
-             "kind: ppo\nseed: 3\nrun: {dir: " + runs +
-                 ", name: grpo}\nruntime: {threads: 1}\ncheckpoint: {every: 0, keep_last: 1}\n"
-                 "actor: {init_from: runs/sft, optim: {lr: 2.0e-4, warmup_steps: 0, schedule: constant, "
-                 "weight_decay: 0.0}}\n"
-                 "reward: {function: {type: answer}}\n"
-                 "prompts: {file: task/prompts.jsonl, tokenizer: task/tokenizer.json}\n"
-                 "generation: {max_new_tokens: 5, do_sample: true}\n"
-                 "ppo: {iterations: 60, rollout_batch: 16, group_size: 8, minibatch: 64, epochs: 1,\n"
-                 "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.0}}\n"
-                 "eval: {file: task/test.jsonl, every: 10, greedy: false}\n"
-                 "placement: {mode: processes, heartbeat_s: 0.2}\n");
-  auto grpo = run_process({testing::cli_path(), "run", (dir / "grpo.yaml").string()}, std::chrono::seconds(300));
+  auto grpo =
+      run_process({testing::cli_path(), "run", (configs / "rl.yaml").string(), "seed=3", "run.dir=" + runs,
+                   "run.name=grpo", "actor.init_from=" + runs + "/sft", "prompts.file=" + task + "/prompts.jsonl",
+                   "prompts.tokenizer=" + task + "/tokenizer.json", "eval.file=" + task + "/test.jsonl",
+                   "eval.every=10", "generation.max_new_tokens=5", "placement.heartbeat_s=0.2"},
+                  std::chrono::seconds(300));
   ASSERT_EQ(grpo.exit_code, 0) << grpo.output;
   core::RunLogReader log(dir / "runs" / "grpo" / "log.h5");
   const auto acc = log.metric("eval/reward_mean");

@@ -21,6 +21,7 @@
 #include "core/checkpoint_state.h"
 #include "core/run_log.h"
 #include "models/gpt_checkpoint.h"
+#include "tests/support/pattern_task.h"
 #include "tests/support/test_support.h"
 
 namespace troupe {
@@ -33,28 +34,17 @@ using testing::write_file;
 class GrpoInvariance : public ::testing::Test {
  protected:
   void SetUp() override {
-    write_file(dir_ / "grpo.yaml",
-               "kind: ppo\n"
-               "seed: 7\n"
-               "run: {dir: " +
-                   dir_.path().string() +
-                   "/runs}\n"
-                   "runtime: {threads: 1, deterministic: true}\n"
-                   "checkpoint: {every: 0, keep_last: 1}\n"
-                   "actor:\n"
-                   "  model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 8, dropout: 0.0}\n"
-                   "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}\n"
-                   "reward: {function: {type: pattern, pattern: [3, 5, 1, 6]}}\n"
-                   "prompts: {synthetic_count: 64, synthetic_length: 2}\n"
-                   "generation: {max_new_tokens: 4, do_sample: true, stop_tokens: [7]}\n"
-                   "ppo: {iterations: 12, rollout_batch: 8, group_size: 4, minibatch: 16, epochs: 2,\n"
-                   "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.01}}\n"
-                   "placement: {heartbeat_s: 0.2}\n");
+    testing::PatternTask task;
+    task.runtime = "{threads: 1, deterministic: true}";
+    task.checkpoint = "{every: 0, keep_last: 1}";
+    task.generation = "{max_new_tokens: 4, do_sample: true, stop_tokens: [7]}";
+    task.ppo =
+        "{iterations: 12, rollout_batch: 8, group_size: 4, minibatch: 16, epochs: 2,\n"
+        "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.01}}";
+    write_file(dir_ / "grpo.yaml", testing::pattern_task_yaml(dir_ / "runs", task));
   }
   std::filesystem::path run(const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a = {testing::cli_path(), "run", (dir_ / "grpo.yaml").string(), "run.name=" + name};
-    a.insert(a.end(), extra.begin(), extra.end());
-    const auto r = run_process(a, std::chrono::seconds(300));
+    const auto r = run_process(testing::run_args(dir_ / "grpo.yaml", name, extra), std::chrono::seconds(300));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return dir_ / "runs" / name;
   }
@@ -118,6 +108,28 @@ TEST_F(GrpoInvariance, AsynchronousWithStalenessZeroIsTheSynchronousRun) {
   for (double s : stale.metric("async/staleness").values) EXPECT_LE(s, 1.0);
   const auto reward = stale.metric("reward/raw_mean").values;
   EXPECT_GT(reward.back(), reward.front());
+}
+
+// The weight push as a collective broadcast from the actor to the rollout worker (a thread group here; NCCL between
+// GPU worker processes) delivers the same weights as the push through the controller: the runs are identical.
+TEST_F(GrpoInvariance, CollectiveWeightBroadcastIsThePushThroughTheController) {
+  const std::vector<std::string> async = {"ppo.async.enabled=true", "ppo.async.max_staleness=1"};
+  std::vector<std::string> collective = async;
+  collective.push_back("ppo.async.weight_sync=collective");
+  expect_identical(run("zmq", async), run("collective", collective));
+  core::RunLogReader log(dir_ / "runs" / "collective" / "log.h5");
+  double pushes = 0;
+  for (double p : log.metric("async/weight_pushes").values) pushes += p;
+  EXPECT_GE(pushes, 10);
+  // Between worker processes the broadcast is NCCL's: on CPUs that is a clear error naming the key, not a hang.
+  if (torch::cuda::device_count() == 0) {
+    collective.push_back("placement.mode=processes");
+    const auto r = run_process(testing::run_args(dir_ / "grpo.yaml", "collective_processes", collective),
+                               std::chrono::seconds(120));
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("ppo.async.weight_sync: collective between worker processes"), std::string::npos)
+        << r.output;
+  }
 }
 
 // PPO with its critic is batch-invariant too: the critic's values and updates also go row by row.

@@ -16,6 +16,7 @@
 #include <regex>
 
 #include "core/run_log.h"
+#include "tests/support/pattern_task.h"
 #include "tests/support/test_support.h"
 
 namespace troupe {
@@ -44,38 +45,19 @@ class PpoCli : public ::testing::Test {
   // last-bit numerics alike), which made "the last five iterations average > 0.8" a coin flip. Decayed, 6 of 6
   // seeds tried end above 0.97.
   void SetUp() override {
-    write_file(dir_ / "ppo.yaml",
-               "kind: ppo\n"
-               "seed: 7\n"
-               "run: {dir: " +
-                   dir_.path().string() +
-                   "/runs}\n"
-                   "runtime: {threads: 1}\n"
-                   "checkpoint: {every: 5, keep_last: 0}\n"
-                   "actor:\n"
-                   "  model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 8, dropout: 0.0}\n"
-                   "  optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}\n"
-                   "critic: {optim: {lr: 3.0e-3, warmup_steps: 0, schedule: cosine}}\n"
-                   "reward: {function: {type: pattern, pattern: [3, 5, 1, 6]}}\n"
-                   "prompts: {synthetic_count: 64, synthetic_length: 2}\n"
-                   "generation: {max_new_tokens: 4, do_sample: true}\n"
-                   "ppo: {iterations: 40, rollout_batch: 32, minibatch: 8, epochs: 2, kl: {init_coef: 0.02}}\n"
-                   "placement: {heartbeat_s: 0.2}\n");
+    testing::PatternTask task;
+    task.critic_optim = "{lr: 3.0e-3, warmup_steps: 0, schedule: cosine}";
+    task.ppo = "{iterations: 40, rollout_batch: 32, minibatch: 8, epochs: 2, kl: {init_coef: 0.02}}";
+    write_file(dir_ / "ppo.yaml", testing::pattern_task_yaml(dir_ / "runs", task));
   }
   std::vector<std::string> args(const std::string& name, std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a = {testing::cli_path(), "run", (dir_ / "ppo.yaml").string(), "run.name=" + name};
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
+    return testing::run_args(dir_ / "ppo.yaml", name, extra);
   }
   std::filesystem::path run(const std::string& name) const { return dir_ / "runs" / name; }
   static void expect_same_metrics(const std::filesystem::path& a, const std::filesystem::path& b) {
-    core::RunLogReader la(a / "log.h5"), lb(b / "log.h5");
-    for (const char* m : {"reward/mean", "kl/mean", "actor/policy_loss", "actor/approx_kl", "critic/value_loss",
-                          "critic/explained_variance", "response/length_mean"}) {
-      const auto ma = la.metric(m), mb = lb.metric(m);
-      EXPECT_EQ(ma.steps, mb.steps) << m;
-      EXPECT_EQ(ma.values, mb.values) << m;
-    }
+    testing::expect_same_metrics(a, b,
+                                 {"reward/mean", "kl/mean", "actor/policy_loss", "actor/approx_kl", "critic/value_loss",
+                                  "critic/explained_variance", "response/length_mean"});
   }
   ScratchDir dir_;
 };

@@ -16,6 +16,7 @@
 #include "distributed/nccl_communicator.h"
 #include "models/generation.h"
 #include "models/gpt_io.h"
+#include "tests/support/pattern_task.h"
 #include "tests/support/test_support.h"
 #include "tests/support/token_streams.h"
 
@@ -256,6 +257,35 @@ TEST(Gpu, PpoQuickstartLearnsOnCuda) {
   ASSERT_EQ(reward.steps.size(), 40u);
   EXPECT_GT(reward.values.back(), 0.6);
   EXPECT_EQ(log.attribute("status"), "finished");
+}
+
+// Asynchronous GRPO with the weight push as an NCCL broadcast between worker processes (actor on cuda:0, rollout
+// worker on cuda:1; NCCL wants one GPU per member): it runs, every push is checksum-verified (a mismatch would stop
+// the run), the pattern is learned, and the first iteration equals the run whose pushes go over ZeroMQ.
+TEST(Gpu, NcclWeightBroadcastBetweenWorkerProcessesMatchesTheZmqPush) {
+  TROUPE_REQUIRE_GPUS(2);
+  ScratchDir dir;
+  testing::PatternTask task;
+  task.ppo =
+      "{iterations: 25, rollout_batch: 8, group_size: 4, minibatch: 16, epochs: 2,\n"
+      "      advantage_estimator: grpo, kl_mode: loss, kl_estimator: k3, kl: {init_coef: 0.01},\n"
+      "      async: {enabled: true, max_staleness: 1, rollout_device: \"cuda:1\"}}";
+  testing::write_file(dir / "grpo.yaml", testing::pattern_task_yaml(dir / "runs", task));
+  const std::vector<std::string> common = {"placement.mode=processes", "runtime.device=cuda:0"};
+  std::vector<std::string> nccl = common;
+  nccl.push_back("ppo.async.weight_sync=collective");
+  auto a = testing::run_process(testing::run_args(dir / "grpo.yaml", "nccl", nccl), std::chrono::seconds(600));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  auto b = testing::run_process(testing::run_args(dir / "grpo.yaml", "zmq", common), std::chrono::seconds(600));
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  core::RunLogReader la(dir / "runs/nccl/log.h5"), lb(dir / "runs/zmq/log.h5");
+  double pushes = 0;
+  for (double p : la.metric("async/weight_pushes").values) pushes += p;
+  EXPECT_GE(pushes, 10);
+  const auto ra = la.metric("reward/raw_mean").values, rb = lb.metric("reward/raw_mean").values;
+  ASSERT_EQ(ra.size(), 25u);
+  EXPECT_NEAR(ra[0], rb[0], 1e-6);
+  EXPECT_GT((ra[20] + ra[21] + ra[22] + ra[23] + ra[24]) / 5, 0.6);
 }
 
 }  // namespace

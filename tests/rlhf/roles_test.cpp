@@ -620,5 +620,44 @@ TEST(RolloutGroup, RanksSampleTheirSharesAndRankZeroAssemblesThemInOrder) {
   EXPECT_NE(error.find("rank 1 sampled with policy version 0, rank 0 with 1"), std::string::npos) << error;
 }
 
+// weight_sync: collective, in one process: the actor (group rank 0) broadcasts its weights to a 2-rank rollout
+// group (ranks 1, 2) over a named thread group; every rollout rank ends with the actor's weights bit for bit (its
+// own checksum of them equals the actor's) at the actor's version, and samples as the actor does.
+TEST(RolloutGroup, CollectiveWeightBroadcastReachesEveryRank) {
+  PpoConfig c = tiny_ppo_config();
+  c.ppo.async_rollouts.enabled = true;
+  auto actor = make_role("actor", c);
+  const Message gen0 = actor->handle(generate_request(11));
+  actor->handle(train_request(gen0, logprobs_of(*actor, gen0), logprobs_of(*actor, gen0), 0.02, 0, 0));
+  const std::string want = from_message<RoleState>(actor->handle(to_message(SaveStateRequest{true}))).checksum;
+
+  auto comms = distributed::make_thread_group(2);
+  std::vector<std::unique_ptr<Role>> rollout;
+  for (int k = 0; k < 2; ++k) rollout.push_back(make_role("rollout", c, comms[static_cast<size_t>(k)].get()));
+  actor->handle(to_message(JoinWeightGroupRequest{"thread:roles-test", 0, 3}));
+  for (auto& r : rollout) r->handle(to_message(JoinWeightGroupRequest{"thread:roles-test", 1, 3}));
+  std::vector<Message> replies(3);
+  testing::on_rank_threads(3, [&](int k) {
+    Role& role = k == 0 ? *actor : *rollout[static_cast<size_t>(k - 1)];
+    replies[static_cast<size_t>(k)] = role.handle(to_message(BroadcastWeightsRequest{1}));
+  });
+  for (const Message& m : replies) {
+    const BroadcastWeightsReply r = from_message<BroadcastWeightsReply>(m);
+    EXPECT_EQ(r.checksum, want);
+    EXPECT_EQ(r.version, 1);
+  }
+  // The group samples with the pushed weights at the pushed version: its log-probs are the actor's.
+  std::vector<Message> generated(2);
+  testing::on_rank_threads(2, [&](int k) {
+    generated[static_cast<size_t>(k)] = rollout[static_cast<size_t>(k)]->handle(generate_request(5));
+  });
+  EXPECT_EQ(generated[0].weight_version, 1);
+  const torch::Tensor recomputed = logprobs_of(*actor, generated[0]);
+  EXPECT_LT(max_abs_diff(recomputed, generated[0].tensor("sample_logprobs"), generated[0].tensor("response_mask")),
+            1e-5);
+  // The actor broadcasts only the version it holds.
+  EXPECT_THROW(actor->handle(to_message(BroadcastWeightsRequest{5})), ProtocolError);
+}
+
 }  // namespace
 }  // namespace troupe::rlhf
