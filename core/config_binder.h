@@ -22,7 +22,8 @@
 //
 // Paths are declared with `v.path(key, value, doc)` instead of `field`: a relative path written in a config file
 // resolves against that file's directory (as `base:` does), so a config works from any working directory; a
-// path given as a command-line override stays relative to the working directory, and one starting with "${"
+// path given as a command-line override resolves against the working directory (so the resolved config that a run
+// saves, and its worker processes read from the run directory, holds it absolute), and one starting with "${"
 // (a placeholder such as ${run}) is left for its consumer to expand.
 #pragma once
 
@@ -80,6 +81,8 @@ std::string enum_choices() {
 // A path value written in `file` resolved against the file's directory (absolute, lexically normal); empty paths,
 // absolute paths and placeholders ("${run}/...") are returned unchanged.
 std::string resolve_config_path(const std::string& value, const std::string& file);
+// A path from a command-line override: relative to the working directory, made absolute.
+std::string resolve_override_path(const std::string& value);
 
 namespace detail {
 
@@ -223,8 +226,9 @@ class ConfigBinder {
   void path(const char* key, std::string& value, const char* doc) {
     field(key, value, doc);
     const auto it = origins_.find(detail::join_path(prefix_, key));
-    if (it != origins_.end() && it->second.kind == Origin::Kind::File)
-      value = resolve_config_path(value, it->second.file);
+    if (it == origins_.end()) return;
+    if (it->second.kind == Origin::Kind::File) value = resolve_config_path(value, it->second.file);
+    if (it->second.kind == Origin::Kind::Override) value = resolve_override_path(value);
   }
 
   // Throws ConfigError for any key in the node that no field claimed.

@@ -146,7 +146,8 @@ void KvCache::reorder(const torch::Tensor& rows) {
 
 // ---- the module tree -------------------------------------------------------------------------------------------
 
-namespace {
+// Named, not anonymous: GptImpl::Trunk (declared in gpt.h) holds these modules as fields.
+namespace gpt_modules {
 
 struct EmbeddingImpl : torch::nn::Module {
   EmbeddingImpl(int64_t n, int64_t d) { weight = register_parameter("weight", torch::empty({n, d})); }
@@ -192,7 +193,11 @@ struct BlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(Block);
 
-}  // namespace
+}  // namespace gpt_modules
+
+using gpt_modules::Block;
+using gpt_modules::Embedding;
+using gpt_modules::LayerNorm;
 
 struct GptImpl::Trunk : torch::nn::Module {
   explicit Trunk(const GptConfig& c)

@@ -368,7 +368,7 @@ class PpoController {
                       "ppo.dynamic_sampling.max_rounds or check the reward",
                       rounds));
     }
-    return Scored{concat_rollouts(kept, c_.generation.pad_id), torch::cat(scores), torch::cat(raw)};
+    return Scored{concat_rollouts(kept, c_.generation.pad_id), torch::cat(scores), torch::cat(raw), std::nullopt};
   }
 
   // ReMax's baseline: the score of the greedy response to each row's prompt (one greedy decode per group).

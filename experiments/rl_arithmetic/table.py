@@ -2,11 +2,13 @@
 """Results of experiments/rl_arithmetic/run.sh from the runs' log.h5 (markdown on stdout).
 
     .venv/bin/python experiments/rl_arithmetic/table.py runs/rl-arithmetic
+    .venv/bin/python experiments/rl_arithmetic/table.py runs/rl-arithmetic/length --length
 
 Per run: held-out sampled accuracy (eval/reward_mean on 200 test problems) before RL, after 20, 40 and 60
 iterations (2560, 5120, 7680 samples); the wall-clock seconds of the 60 iterations (sum of time/iteration_s); the
 mean response length of unrewarded (wrong) and rewarded (right) responses over the last 10 iterations and its
-change from the first 10. Runs named <algo>_seed-<n> are averaged over seeds (mean ± sample std).
+change from the first 10 (--length: the first-10 and last-10 lengths of wrong and right responses instead of the
+time and staleness). Runs named <algo>_seed-<n> are averaged over seeds (mean ± sample std).
 """
 import sys
 from collections import defaultdict
@@ -27,6 +29,7 @@ def summarise(run):
         for kind in ("unrewarded", "rewarded"):
             v = metric(f, f"response/length_{kind}_mean")[1]
             if len(v) >= 20:
+                out[f"len0_{kind}"] = float(np.mean(v[:10]))
                 out[f"len_{kind}"] = float(np.mean(v[-10:]))
                 out[f"dlen_{kind}"] = float(np.mean(v[-10:]) - np.mean(v[:10]))
         st = metric(f, "async/staleness")[1]
@@ -41,8 +44,12 @@ def main():
     for run in sorted(p for p in root.iterdir() if (p / "log.h5").exists() and p.name != "sft"):
         name = run.name.split("_seed-")[0]
         groups[name].append(summarise(run))
-    cols = ["acc@0", "acc@20", "acc@40", "acc@60", "seconds", "len_unrewarded", "dlen_unrewarded", "len_rewarded",
-            "staleness"]
+    accs = sorted({k for runs in groups.values() for r in runs for k in r if k.startswith("acc@")},
+                  key=lambda k: int(k[4:]))
+    if "--length" in sys.argv:  # the length reproduction: wrong and right answers' lengths, first and last 10
+        cols = accs + ["len0_unrewarded", "len_unrewarded", "dlen_unrewarded", "len0_rewarded", "len_rewarded"]
+    else:
+        cols = accs + ["seconds", "len_unrewarded", "dlen_unrewarded", "len_rewarded", "staleness"]
     print("| run | seeds | " + " | ".join(cols) + " |")
     print("|---|---|" + "---|" * len(cols))
     for name, runs in groups.items():

@@ -337,14 +337,16 @@ TEST_F(ConfigTest, ChoicesBindAsEnumsAndUnknownNamesListTheChoices) {
 
 TEST_F(ConfigTest, PathsResolveAgainstTheFileThatWritesThem) {
   // A relative path in a file is relative to that file (also through base:), not to the working directory; an
-  // override on the command line stays relative to the working directory; absolute paths and ${...} placeholders
-  // are left alone.
+  // override on the command line is relative to the working directory, made absolute (worker processes read the
+  // run's saved config elsewhere); absolute paths and ${...} placeholders are left alone.
   write_file(dir_ / "shared/base.yaml", "test:\n  data: corpus/train.bin\nrun:\n  dir: ../runs\n");
   write_file(dir_ / "exp/top.yaml", "base: ../shared/base.yaml\n");
   auto cfg = load("exp/top.yaml").value;
   EXPECT_EQ(cfg.test.data, file("shared/corpus/train.bin"));
   EXPECT_EQ(cfg.run.dir, file("runs"));
-  EXPECT_EQ(load("exp/top.yaml", {"test.data=mine.bin"}).value.test.data, "mine.bin");
+  EXPECT_EQ(load("exp/top.yaml", {"test.data=mine.bin"}).value.test.data,
+            (std::filesystem::current_path() / "mine.bin").string());
+  EXPECT_EQ(load("exp/top.yaml", {"test.data=/srv/x.bin"}).value.test.data, "/srv/x.bin");
   write_file(dir_ / "exp/abs.yaml", "test:\n  data: /srv/data.bin\n");
   EXPECT_EQ(load("exp/abs.yaml").value.test.data, "/srv/data.bin");
   write_file(dir_ / "exp/run.yaml", "test:\n  data: ${run}/data.bin\n");
