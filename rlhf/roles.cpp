@@ -634,7 +634,9 @@ class RolloutRole final : public Role {
     const int64_t B = r.prompt_ids.size(0), N = gen_.max_new_tokens;
     const auto [begin, end] = shard_rows(B, comm_);
     if (comm_.rank() != 0) r.seed = core::derive_seed(r.seed, "rollout_rank", comm_.rank()) >> 11;
-    torch::Tensor mine;  // [rows, 3N + 1]: response ids, mask, sampler log-probs (each padded to N), EOS
+    // [rows, 3N + 1]: response ids, mask, sampler log-probs (each padded to N), EOS, as float32 for gather_rows (ids
+    // are exact below 2^24, far above any vocabulary here).
+    torch::Tensor mine;
     if (end > begin) {
       GenerateRequest part = r;
       part.prompt_ids = r.prompt_ids.slice(0, begin, end);

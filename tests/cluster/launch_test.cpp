@@ -132,9 +132,9 @@ TEST_F(LaunchPlanTest, SweepElementsLiveUnderTheSweepDirectory) {
   EXPECT_EQ(sweep_tsv(plan), "# index\trun\toverrides...\n0\t" + sweep_dir + "/0_seed-1\tseed=1\trun.dir=" + sweep_dir +
                                  "\trun.name=0_seed-1\n1\t" + sweep_dir + "/1_seed-2\tseed=2\trun.dir=" + sweep_dir +
                                  "\trun.name=1_seed-2\n");
-  // On the command line it stays relative to the working directory.
+  // On the command line it is relative to the working directory (and made absolute).
   const auto cli = plan_launch(dir_ / "c.yaml", {"run.dir=elsewhere"}, validator());
-  EXPECT_EQ(cli.targets[1].run_dir, "elsewhere/sw");
+  EXPECT_EQ(cli.targets[1].run_dir, (std::filesystem::current_path() / "elsewhere" / "sw").string());
 }
 
 TEST_F(LaunchPlanTest, ABadElementIsNamed) {

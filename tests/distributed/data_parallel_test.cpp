@@ -123,7 +123,9 @@ TEST(DataParallel, GradientsAndMetricSumsAreSummedAndRowsReassembled) {
           torch::arange(rows.begin, rows.end, torch::kFloat32).unsqueeze(1).expand({rows.size(), 3}).contiguous();
       const torch::Tensor all = gather_rows(comm, mine, {7, 3});
       EXPECT_TRUE(torch::equal(all, torch::arange(7, torch::kFloat32).unsqueeze(1).expand({7, 3})));
-      if (world > 1) EXPECT_THROW(gather_rows(comm, torch::zeros({rows.size() + 1, 3}), {7, 3}), ConfigError);
+      if (world > 1) {
+        EXPECT_THROW(gather_rows(comm, torch::zeros({rows.size() + 1, 3}), {7, 3}), ConfigError);
+      }
     });
   }
 }
