@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/seeding.h"
+#include "data/packing.h"
 #include "tokenizers/corpus.h"
 
 namespace troupe::data {
@@ -336,23 +337,12 @@ TextBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id) {
 
 PackedSftBatch pack_sft(const std::vector<SftExample>& examples, int64_t capacity, int64_t pad_id) {
   if (examples.empty()) throw ConfigError("pack_sft: no examples");
-  if (capacity < 1) throw ConfigError("pack_sft: capacity must be >= 1, got " + std::to_string(capacity));
-  std::vector<int64_t> bin_of(examples.size()), offset_of(examples.size()), used;
-  for (size_t e = 0; e < examples.size(); ++e) {
-    const auto need = static_cast<int64_t>(examples[e].prompt.size() + examples[e].response.size()) - 1;
-    if (need > capacity) {
-      throw ConfigError("pack_sft: example " + std::to_string(e) + " needs " + std::to_string(need) +
-                        " positions, more than the capacity " + std::to_string(capacity));
-    }
-    size_t bin = 0;
-    while (bin < used.size() && used[bin] + need > capacity) ++bin;
-    if (bin == used.size()) used.push_back(0);
-    bin_of[e] = static_cast<int64_t>(bin);
-    offset_of[e] = used[bin];
-    used[bin] += std::max<int64_t>(need, 0);
-  }
-  const auto R = static_cast<int64_t>(used.size());
-  const int64_t L = std::max<int64_t>(1, *std::max_element(used.begin(), used.end()));
+  std::vector<int64_t> needs;  // an example of n tokens: n − 1 inputs (its last token predicts nothing)
+  for (const SftExample& ex : examples)
+    needs.push_back(std::max<int64_t>(0, static_cast<int64_t>(ex.prompt.size() + ex.response.size()) - 1));
+  const FirstFit fit = first_fit(needs, capacity);
+  const auto R = static_cast<int64_t>(fit.row_lengths.size());
+  const int64_t L = std::max<int64_t>(1, *std::max_element(fit.row_lengths.begin(), fit.row_lengths.end()));
   PackedSftBatch out;
   out.inputs = torch::full({R, L}, pad_id, torch::kInt64);
   out.targets = torch::full({R, L}, kIgnoreIndex, torch::kInt64);
@@ -367,7 +357,7 @@ PackedSftBatch pack_sft(const std::vector<SftExample>& examples, int64_t capacit
     std::vector<int> seq(ex.prompt);
     seq.insert(seq.end(), ex.response.begin(), ex.response.end());
     const auto prompt = static_cast<int64_t>(ex.prompt.size());
-    const int64_t base = bin_of[e] * L + offset_of[e];
+    const int64_t base = fit.places[e].row * L + fit.places[e].offset;
     for (int64_t t = 0; t + 1 < static_cast<int64_t>(seq.size()); ++t) {
       inputs[base + t] = seq[static_cast<size_t>(t)];
       if (t + 1 >= prompt) targets[base + t] = seq[static_cast<size_t>(t + 1)];

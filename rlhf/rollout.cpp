@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/seeding.h"
+#include "data/packing.h"
 #include "rlhf/ppo_math.h"
 
 namespace troupe::rlhf {
@@ -174,53 +175,42 @@ ResponseForward response_logprobs_rowwise(models::Gpt& model, const SequenceBatc
 
 ResponseForward response_logprobs_packed(models::Gpt& model, const SequenceBatch& batch, bool entropy) {
   const int64_t B = batch.size(), P = batch.prompt_length, T = batch.response_length();
-  const int64_t capacity = model->config().block_size;
   const torch::Tensor seq = batch.sequences.cpu();
   const torch::Tensor prompt_real = batch.attention_mask.slice(1, 0, P).sum(1).cpu();
   const torch::Tensor response_real = batch.response_mask.sum(1).cpu();
-  // First-fit in row order: each row needs p + n − 1 input positions (its last token predicts nothing).
-  struct Place {
-    int64_t bin = -1, offset = 0, p = 0, n = 0;
-  };
-  std::vector<Place> places(static_cast<size_t>(B));
-  std::vector<int64_t> used;
+  // The rows with a response, packed first-fit in row order: each needs p + n − 1 input positions (its last token
+  // predicts nothing).
+  std::vector<int64_t> rows_packed, p_of, n_of, needs;
   for (int64_t b = 0; b < B; ++b) {
-    Place& pl = places[static_cast<size_t>(b)];
-    pl.p = prompt_real[b].item<int64_t>();
-    pl.n = static_cast<int64_t>(response_real[b].item<double>());
-    if (pl.n == 0) continue;
-    const int64_t need = pl.p + pl.n - 1;
-    for (size_t i = 0; i < used.size() && pl.bin < 0; ++i) {
-      if (used[i] + need <= capacity) pl.bin = static_cast<int64_t>(i);
-    }
-    if (pl.bin < 0) {
-      pl.bin = static_cast<int64_t>(used.size());
-      used.push_back(0);
-    }
-    pl.offset = used[static_cast<size_t>(pl.bin)];
-    used[static_cast<size_t>(pl.bin)] += need;
+    const int64_t p = prompt_real[b].item<int64_t>();
+    const auto n = static_cast<int64_t>(response_real[b].item<double>());
+    if (n == 0) continue;
+    rows_packed.push_back(b);
+    p_of.push_back(p);
+    n_of.push_back(n);
+    needs.push_back(p + n - 1);
   }
   ResponseForward out;
   out.logprobs = torch::zeros({B, T}, torch::TensorOptions().device(batch.sequences.device()));
   if (entropy) out.entropy = torch::zeros_like(out.logprobs);
-  if (used.empty()) return out;
-  const auto bins = static_cast<int64_t>(used.size());
-  const int64_t L = *std::max_element(used.begin(), used.end());
+  if (rows_packed.empty()) return out;
+  const data::FirstFit fit = data::first_fit(needs, model->config().block_size);
+  const auto bins = static_cast<int64_t>(fit.row_lengths.size());
+  const int64_t L = *std::max_element(fit.row_lengths.begin(), fit.row_lengths.end());
   torch::Tensor ids = torch::zeros({bins, L}, torch::kLong), positions = torch::zeros({bins, L}, torch::kLong);
   torch::Tensor segments = torch::zeros({bins, L}, torch::kLong);  // 0 = bin padding, b + 1 = row b
   std::vector<int64_t> gather_bin, gather_pos, target, out_row, out_col;
-  for (int64_t b = 0; b < B; ++b) {
-    const Place& pl = places[static_cast<size_t>(b)];
-    if (pl.n == 0) continue;
-    const torch::Tensor tokens = seq[b].slice(0, P - pl.p, P + pl.n);  // real prompt + response
-    const int64_t need = pl.p + pl.n - 1;
-    ids[pl.bin].slice(0, pl.offset, pl.offset + need).copy_(tokens.slice(0, 0, need));
-    positions[pl.bin].slice(0, pl.offset, pl.offset + need).copy_(torch::arange(need, torch::kLong));
-    segments[pl.bin].slice(0, pl.offset, pl.offset + need).fill_(b + 1);
-    for (int64_t t = 0; t < pl.n; ++t) {  // response token t is predicted at position p − 1 + t
-      gather_bin.push_back(pl.bin);
-      gather_pos.push_back(pl.offset + pl.p - 1 + t);
-      target.push_back(tokens[pl.p + t].item<int64_t>());
+  for (size_t i = 0; i < rows_packed.size(); ++i) {
+    const int64_t b = rows_packed[i], p = p_of[i], n = n_of[i], need = needs[i];
+    const int64_t bin = fit.places[i].row, offset = fit.places[i].offset;
+    const torch::Tensor tokens = seq[b].slice(0, P - p, P + n);  // real prompt + response
+    ids[bin].slice(0, offset, offset + need).copy_(tokens.slice(0, 0, need));
+    positions[bin].slice(0, offset, offset + need).copy_(torch::arange(need, torch::kLong));
+    segments[bin].slice(0, offset, offset + need).fill_(b + 1);
+    for (int64_t t = 0; t < n; ++t) {  // response token t is predicted at position p − 1 + t
+      gather_bin.push_back(bin);
+      gather_pos.push_back(offset + p - 1 + t);
+      target.push_back(tokens[p + t].item<int64_t>());
       out_row.push_back(b);
       out_col.push_back(t);
     }
