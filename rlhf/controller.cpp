@@ -206,23 +206,26 @@ class PpoController {
   // as a broadcast from the actor to every rollout rank (weight_sync: collective; the group is formed on the first
   // push). Either way versioned and checksummed.
   void push_weights(std::map<std::string, double>& row) {
-    if (c_.ppo.async_rollouts.weight_sync == WeightSync::kCollective) {
-      broadcast_weights(row);
-      return;
-    }
     const auto t = Clock::now();
+    rollout_version_ =
+        c_.ppo.async_rollouts.weight_sync == WeightSync::kCollective ? broadcast_weights() : send_weights();
+    row["time/weight_push_s"] += seconds_since(t);
+    row["async/weight_pushes"] += 1;
+  }
+
+  // The actor's weights (weights-only save) loaded into the rollout worker through this process; their version.
+  int64_t send_weights() {
     const RoleState state =
         from_message<RoleState>(wait(RoleKind::kActor, send(RoleKind::kActor, SaveStateRequest{true})));
     Message m = to_message(state, /*as_request=*/true);
     m.step = iteration_;
     wait(RoleKind::kRollout, clients_[RoleKind::kRollout]->send(std::move(m)));
-    rollout_version_ = state.weight_version;
-    row["time/weight_push_s"] += seconds_since(t);
-    row["async/weight_pushes"] += 1;
+    return state.weight_version;
   }
 
-  void broadcast_weights(std::map<std::string, double>& row) {
-    const auto t = Clock::now();
+  // The actor's weights broadcast to every rollout rank over the weight group (formed on the first call); their
+  // version.
+  int64_t broadcast_weights() {
     if (!weight_group_formed_) {
       // Inproc roles are threads of this process: a named thread group. Worker processes: an NCCL unique id made by
       // the actor. The actor is rank 0, the rollout worker's ranks 1 .. N.
@@ -248,9 +251,7 @@ class PpoController {
                       "worker holds version {} with checksum {}",
                       sent.version, sent.checksum, got.version, got.checksum));
     }
-    rollout_version_ = sent.version;
-    row["time/weight_push_s"] += seconds_since(t);
-    row["async/weight_pushes"] += 1;
+    return sent.version;
   }
 
   // Starts the generation of round `round` of the batch that the policy of version `train_version` will train on
