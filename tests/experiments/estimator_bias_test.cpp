@@ -40,13 +40,7 @@ class EstimatorBias : public ::testing::Test {
  protected:
   void SetUp() override {
     core::seed_torch(11);
-    models::GptConfig c;
-    c.n_layer = 1;
-    c.n_head = 1;
-    c.n_embd = 8;
-    c.block_size = 4;
-    c.vocab_size = kBiasVocab;
-    c.dropout = 0.0;
+    const models::GptConfig c{.n_layer = 1, .n_head = 1, .n_embd = 8, .block_size = 4, .vocab_size = kBiasVocab};
     model_ = models::Gpt(c);
     model_->eval();
     {

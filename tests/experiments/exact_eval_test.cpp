@@ -81,12 +81,7 @@ TEST(ExactEval, OptimumMatchesTheClosedFormForAFactorisedReference) {
 
 TEST(ExactEval, SequenceLogprobsOfAGptSumToOneAndMatchAForwardPass) {
   torch::manual_seed(3);
-  models::GptConfig cfg;
-  cfg.n_layer = 1;
-  cfg.n_head = 2;
-  cfg.n_embd = 16;
-  cfg.block_size = 8;
-  cfg.vocab_size = 3;
+  const models::GptConfig cfg{.n_layer = 1, .n_head = 2, .n_embd = 16, .block_size = 8, .vocab_size = 3};
   models::Gpt policy(cfg), reference(cfg);
   ExactEvalOptions o;
   o.prompts = {{1, 2}, {2, 2}};
@@ -117,12 +112,7 @@ TEST(ExactEval, SequenceLogprobsOfAGptSumToOneAndMatchAForwardPass) {
 }
 
 TEST(ExactEval, RejectsBadOptions) {
-  models::GptConfig cfg;
-  cfg.n_layer = 1;
-  cfg.n_head = 2;
-  cfg.n_embd = 16;
-  cfg.block_size = 4;
-  cfg.vocab_size = 3;
+  const models::GptConfig cfg{.n_layer = 1, .n_head = 2, .n_embd = 16, .block_size = 4, .vocab_size = 3};
   models::Gpt m(cfg);
   rlhf::TargetPatternReward reward({1});
   ExactEvalOptions o;

@@ -63,13 +63,7 @@ TEST(SftPacking, PackedLossAndGradientEqualThePaddedOnes) {
   const data::SftDataset ds = data::load_sft_jsonl(tok, task.sft, o);
   const std::vector<data::SftExample> examples(ds.examples.begin(), ds.examples.begin() + 16);
   torch::manual_seed(0);
-  models::GptConfig mc;
-  mc.n_layer = 2;
-  mc.n_head = 2;
-  mc.n_embd = 32;
-  mc.block_size = 32;
-  mc.vocab_size = 257;
-  mc.dropout = 0.0;
+  const models::GptConfig mc{.n_layer = 2, .n_head = 2, .n_embd = 32, .block_size = 32, .vocab_size = 257};
   models::Gpt model(mc);
 
   const auto loss_and_grads = [&](const models::GptInput& in, const torch::Tensor& targets) {

@@ -31,12 +31,7 @@ using testing::ScratchDir;
                   "on a GPU machine"
 
 models::Gpt random_model(uint64_t seed) {
-  models::GptConfig c;
-  c.n_layer = 3;
-  c.n_head = 4;
-  c.n_embd = 64;
-  c.block_size = 64;
-  c.vocab_size = 211;
+  const models::GptConfig c{.n_layer = 3, .n_head = 4, .n_embd = 64, .block_size = 64, .vocab_size = 211};
   torch::manual_seed(seed);
   models::Gpt model(c);
   torch::NoGradGuard no_grad;

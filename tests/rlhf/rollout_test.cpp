@@ -97,13 +97,7 @@ TEST(MinibatchOrder, DependsOnlyOnSeedIterationAndEpoch) {
 }
 
 models::Gpt tiny_policy() {
-  models::GptConfig c;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_embd = 32;
-  c.block_size = 16;
-  c.vocab_size = 8;
-  c.dropout = 0.0;
+  const models::GptConfig c{.n_layer = 1, .n_head = 2, .n_embd = 32, .block_size = 16, .vocab_size = 8};
   torch::manual_seed(11);
   models::Gpt model(c);
   model->eval();
@@ -262,13 +256,7 @@ TEST(GenerateRollout, SameSeedSameRolloutOtherSeedOtherRollout) {
 // batch's up to float summation order.
 TEST(Packing, AttentionNeverCrossesASegmentBoundary) {
   torch::manual_seed(2);
-  models::GptConfig c;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.n_embd = 16;
-  c.block_size = 16;
-  c.vocab_size = 11;
-  c.dropout = 0.0;
+  const models::GptConfig c{.n_layer = 2, .n_head = 2, .n_embd = 16, .block_size = 16, .vocab_size = 11};
   models::Gpt model(c);
   model->eval();
   torch::NoGradGuard no_grad;
@@ -289,13 +277,7 @@ TEST(Packing, AttentionNeverCrossesASegmentBoundary) {
 
 TEST(Packing, PackedLogprobsAndGradientsEqualThePaddedBatch) {
   torch::manual_seed(3);
-  models::GptConfig c;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_embd = 16;
-  c.block_size = 12;
-  c.vocab_size = 9;
-  c.dropout = 0.0;
+  const models::GptConfig c{.n_layer = 1, .n_head = 2, .n_embd = 16, .block_size = 12, .vocab_size = 9};
   models::Gpt model(c);
   model->eval();
   // Three rows: prompts of 1-3 real tokens (left-padded to 3), responses of 4, 2 and 1 tokens (right-padded).
