@@ -293,6 +293,12 @@ double Message::scalar(const std::string& name) const {
   return it->second;
 }
 
+const std::string& Message::string(const std::string& name) const {
+  auto it = strings.find(name);
+  if (it == strings.end()) throw ProtocolError(fmt::format("{} message has no string '{}'", to_string(type), name));
+  return it->second;
+}
+
 std::string to_string(MessageType type) {
   switch (type) {
     case MessageType::kGenerate: return "generate";

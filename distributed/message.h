@@ -81,6 +81,8 @@ struct Message {
   const at::Tensor& tensor(const std::string& name) const;
   // scalars[name]; ProtocolError when missing.
   double scalar(const std::string& name) const;
+  // strings[name]; ProtocolError when missing.
+  const std::string& string(const std::string& name) const;
 };
 
 // "generate", "logprobs", ..., "reply", "error"; "unknown(<n>)" for a value outside the enum.

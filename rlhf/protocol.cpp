@@ -335,9 +335,7 @@ Message to_message(const BroadcastWeightsReply& r) {
 
 template <>
 BroadcastWeightsReply from_message<BroadcastWeightsReply>(const Message& m) {
-  const auto it = m.strings.find("checksum");
-  if (it == m.strings.end()) throw ProtocolError("broadcast_weights reply has no checksum");
-  return BroadcastWeightsReply{it->second, m.weight_version};
+  return BroadcastWeightsReply{m.string("checksum"), m.weight_version};
 }
 
 Message to_message(const RoleState& r, bool as_request) {
@@ -369,10 +367,7 @@ RoleState from_message<RoleState>(const Message& m) {
     const at::Tensor v = t.to(torch::kCPU).to(torch::kLong).contiguous();
     r.ptx = std::vector<int64_t>(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
   }
-  const auto config = m.strings.find("model_config");
-  if (config == m.strings.end())
-    throw ProtocolError(distributed::to_string(m.type) + " message: role state without 'model_config'");
-  r.model.config_json = config->second;
+  r.model.config_json = m.string("model_config");
   if (const auto sum = m.strings.find("checksum"); sum != m.strings.end()) r.checksum = sum->second;
   r.model.value_head = m.scalar("value_head") != 0;
   r.model.reward_head = m.scalar("reward_head") != 0;

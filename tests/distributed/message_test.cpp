@@ -393,6 +393,15 @@ TEST(Message, AccessorsNameWhatIsMissing) {
   } catch (const ProtocolError& e) {
     EXPECT_THAT(e.what(), HasSubstr("no scalar 'kl'"));
   }
+  Message named = m;
+  named.strings["name"] = "x";
+  EXPECT_EQ(named.string("name"), "x");
+  try {
+    named.string("checksum");
+    FAIL();
+  } catch (const ProtocolError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("values message has no string 'checksum'"));
+  }
 }
 
 TEST(Message, ToStringNamesEveryType) {
