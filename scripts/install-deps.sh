@@ -14,13 +14,15 @@ PACKAGES=(
   # core libraries
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libhdf5-dev hdf5-tools libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-  libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev libpcre2-dev
+  libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev libpcre2-dev libicu-dev
   # tests
   googletest libgtest-dev libgmock-dev
   # the Python that hosts .venv (torch.compile's CPU backend compiles C++ against Python.h)
   python3 python3-venv python3-dev
   # tokenizer benchmark peer (spm_encode) and corpora (bench/tokenizer.sh, the quickstart)
   sentencepiece dict-gcide fortunes fortunes-min
+  # METEOR's synonyms (metrics/meteor.cpp) and NLTK's reference reader in its test: WordNet 3.0
+  wordnet-base
   # Slurm tests
   slurm-wlm slurmctld slurmd slurm-client munge libpmix2
 )
