@@ -174,7 +174,7 @@ GenerationOutput sample_or_greedy(Gpt& model, const std::vector<std::vector<int6
       input[b][0] = t;
       input_mask[b][0] = 1;
       if (c.repetition_penalty != 1.0) seen[b][t] = true;
-      if (stops.contains(t)) {
+      if (stops.contains(t) || (c.stop_when && c.stop_when(bi, out.tokens[bi]))) {
         finished[bi] = true;
         out.stopped[bi] = true;
       } else {
@@ -332,6 +332,7 @@ GenerationOutput generate(Gpt& model, const std::vector<std::vector<int64_t>>& p
                       std::to_string(c.max_new_tokens) + " exceeds block_size " +
                       std::to_string(model->config().block_size));
   }
+  if (c.stop_when && c.num_beams > 1) throw ConfigError("generate: stop_when is for greedy and sampling, not beam search");
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;

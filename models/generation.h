@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct GenerationConfig {
   int64_t pad_id = 0;                // fills finished rows and left padding
   uint64_t seed = 0;                 // sampling generator seed
   bool use_cache = true;             // false: recompute the whole sequence every step (for checking)
+  // Optional (not in configs; greedy and sampling only): called after each new token of a row with the row's index
+  // and its new tokens so far; true ends the row as a stop token would (stop strings: decode and search the text).
+  std::function<bool(size_t row, const std::vector<int64_t>& new_tokens)> stop_when;
 
   template <class V>
   void visit(V& v) {

@@ -324,5 +324,27 @@ TEST(Generation, StopTokensTopKOneAndErrors) {
   EXPECT_THROW(generate(model, prompts(), bad), ConfigError);
 }
 
+TEST(Generation, StopWhenEndsARowWhereTheCallbackSaysSo) {
+  Gpt model = tiny_model();
+  GenerationConfig greedy;
+  greedy.max_new_tokens = 10;
+  const auto g = generate(model, prompts(), greedy);
+  // Row 1 stops once it has 4 tokens (as a stop string found in its decoded text would end it); the others run on.
+  GenerationConfig stop = greedy;
+  std::vector<size_t> calls(prompts().size(), 0);
+  stop.stop_when = [&](size_t row, const std::vector<int64_t>& tokens) {
+    ++calls[row];
+    return row == 1 && tokens.size() == 4;
+  };
+  const auto s = generate(model, prompts(), stop);
+  EXPECT_EQ(s.tokens[1], std::vector<int64_t>(g.tokens[1].begin(), g.tokens[1].begin() + 4));
+  EXPECT_TRUE(s.stopped[1]);
+  EXPECT_EQ(calls[1], 4u);
+  EXPECT_EQ(s.tokens[0], g.tokens[0]);
+  EXPECT_EQ(s.stopped[0], g.stopped[0]);
+  stop.num_beams = 2;
+  EXPECT_THROW(generate(model, prompts(), stop), ConfigError);
+}
+
 }  // namespace
 }  // namespace troupe::models
