@@ -79,21 +79,6 @@ bool space_at(std::string_view text, size_t i, size_t& len) {
   return is_space(c);
 }
 
-// Python's line.split(): the runs of non-whitespace, as views into `line`.
-void split_fields(std::string_view line, std::vector<std::string_view>& out) {
-  out.clear();
-  size_t start = std::string_view::npos;
-  for (size_t i = 0, len = 1; i < line.size(); i += len) {
-    if (space_at(line, i, len)) {
-      if (start != std::string_view::npos) out.push_back(line.substr(start, i - start));
-      start = std::string_view::npos;
-    } else if (start == std::string_view::npos) {
-      start = i;
-    }
-  }
-  if (start != std::string_view::npos) out.push_back(line.substr(start));
-}
-
 // Calls f(line, line_number) for each line of `text` (Python's universal newlines: \n, \r and \r\n end a line).
 template <typename F>
 void for_each_line(std::string_view text, F&& f) {
@@ -124,6 +109,20 @@ std::string_view strip_syntactic_marker(std::string_view name) {
 }
 
 }  // namespace
+
+void detail::split_python_whitespace(std::string_view text, std::vector<std::string_view>& out) {
+  out.clear();
+  size_t start = std::string_view::npos;
+  for (size_t i = 0, len = 1; i < text.size(); i += len) {
+    if (space_at(text, i, len)) {
+      if (start != std::string_view::npos) out.push_back(text.substr(start, i - start));
+      start = std::string_view::npos;
+    } else if (start == std::string_view::npos) {
+      start = i;
+    }
+  }
+  if (start != std::string_view::npos) out.push_back(text.substr(start));
+}
 
 char wordnet_pos_char(WordNetPos pos) { return "nvar"[static_cast<int>(pos)]; }
 
@@ -158,7 +157,7 @@ void WordNet::Index::load_index(const std::filesystem::path& path, std::string_v
   std::vector<std::string_view> fields;
   for_each_line(text, [&](std::string_view line, size_t line_number) {
     if (line.empty() || line.front() == ' ') return;
-    split_fields(line, fields);
+    detail::split_python_whitespace(line, fields);
     auto bad = [&](std::string_view why) {
       throw DataError(fmt::format("WordNet index {}, line {}: {}", path.string(), line_number, why));
     };
@@ -186,7 +185,7 @@ void WordNet::Index::load_exceptions(WordNetPos pos, std::string_view text) {
   auto& map = exceptions[static_cast<int>(pos)];
   std::vector<std::string_view> fields;
   for_each_line(text, [&](std::string_view line, size_t) {
-    split_fields(line, fields);
+    detail::split_python_whitespace(line, fields);
     if (fields.empty()) return;
     map[fields[0]] = std::vector<std::string_view>(fields.begin() + 1, fields.end());
   });
@@ -288,7 +287,7 @@ std::vector<std::string> WordNet::lemma_names(SynsetId id) const {
   if (!line.starts_with(fmt::format("{:08d}", id.offset))) throw bad("no synset starts there");
   line = line.substr(0, line.find('|'));
   std::vector<std::string_view> fields;
-  split_fields(line, fields);
+  detail::split_python_whitespace(line, fields);
   size_t n_lemmas = 0;
   if (fields.size() < 4 || !parse_int(fields[3], n_lemmas, 16) || fields.size() < 4 + 2 * n_lemmas)
     throw bad("malformed word list");

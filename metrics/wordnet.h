@@ -78,4 +78,10 @@ class WordNet {
   mutable std::unordered_map<std::string, std::vector<std::string>> synonyms_;  // word -> synonyms(word)
 };
 
+namespace detail {
+// Python's line.split() as views into `text` (its runs of non-str.isspace() code points), into `out`. Malformed
+// UTF-8 is not checked here: its bytes count as non-space.
+void split_python_whitespace(std::string_view text, std::vector<std::string_view>& out);
+}  // namespace detail
+
 }  // namespace troupe::metrics

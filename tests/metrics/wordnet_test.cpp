@@ -117,6 +117,23 @@ TEST(WordNet, ReadsAHandWrittenDatabase) {
   EXPECT_THROW(wn.lemma_names({WordNetPos::kAdj, 5}), DataError);  // no synset starts at byte 5
 }
 
+// Threads that share a fresh reader race on the first load of each data file and on the synonym cache; each must
+// see what a reader used by one thread sees.
+TEST(WordNet, ConcurrentFirstUseAgreesWithOneThread) {
+  const std::vector<std::string> words = {"car",   "went", "better", "fast", "quick", "mice", "run",   "good", "go",
+                                          "house", "big",  "say",    "tell", "man",   "day",  "price", "rose", "fell"};
+  const WordNet alone;
+  std::vector<std::string> expected;
+  for (const std::string& w : words) expected.push_back(names_text(alone.synonyms(w)));
+  const WordNet shared_reader;
+  troupe::testing::on_rank_threads(4, [&](int rank) {
+    for (size_t k = 0; k < words.size(); ++k) {
+      const size_t i = (k + static_cast<size_t>(rank) * 5) % words.size();
+      EXPECT_EQ(names_text(shared_reader.synonyms(words[i])), expected[i]) << words[i];
+    }
+  });
+}
+
 TEST(WordNet, MissingDirectoryIsADataErrorNamingWordnetBase) {
   try {
     WordNet::shared("/nonexistent/wordnet");
