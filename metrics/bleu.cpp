@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <string_view>
 
 #include "core/errors.h"
@@ -324,7 +325,7 @@ std::vector<BleuStats> bleu_segment_stats(const std::vector<std::string>& hyps,
 
 namespace {
 
-BleuScore score_corpus(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+BleuScore score_corpus(std::span<const std::string> hyps, std::span<const std::vector<std::string>> refs,
                        const BleuOptions& options, std::string_view caller) {
   options.validate();
   const int num_refs = detail::check_corpus(hyps, refs, caller);
@@ -348,7 +349,7 @@ BleuOptions sentence_bleu_options() {
 }
 
 BleuScore sentence_bleu(const std::string& hyp, const std::vector<std::string>& refs, const BleuOptions& options) {
-  return score_corpus({hyp}, {refs}, options, "sentence_bleu");
+  return score_corpus({&hyp, 1}, {&refs, 1}, options, "sentence_bleu");
 }
 
 }  // namespace troupe::metrics

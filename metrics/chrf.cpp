@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <string_view>
 
 #include "core/errors.h"
@@ -208,7 +209,7 @@ std::string beta_text(double beta) {
   return fmt::format("{}", beta);
 }
 
-ChrfScore score_corpus(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+ChrfScore score_corpus(std::span<const std::string> hyps, std::span<const std::vector<std::string>> refs,
                        const ChrfOptions& options, std::string_view caller) {
   options.validate();
   const int num_refs = detail::check_corpus(hyps, refs, caller);
@@ -267,7 +268,7 @@ ChrfScore corpus_chrf(const std::vector<std::string>& hyps, const std::vector<st
 }
 
 ChrfScore sentence_chrf(const std::string& hyp, const std::vector<std::string>& refs, const ChrfOptions& options) {
-  return score_corpus({hyp}, {refs}, options, "sentence_chrf");
+  return score_corpus({&hyp, 1}, {&refs, 1}, options, "sentence_chrf");
 }
 
 }  // namespace troupe::metrics

@@ -62,7 +62,7 @@ class DenseIds {
         hashes_.push_back(h);
         *inserted = true;
         if (2 * keys_.size() > slots_.size()) rehash(2 * slots_.size());
-        return slot_id_of_last();
+        return size() - 1;  // (a rehash may have moved the slot, not the id)
       }
       if (hashes_[slot.id] == h && keys_[slot.id] == key) {
         *inserted = false;
@@ -82,8 +82,6 @@ class DenseIds {
     uint32_t generation = 0;  // the slot is taken iff this equals generation_
     uint32_t id = 0;
   };
-
-  uint32_t slot_id_of_last() const { return size() - 1; }
 
   void rehash(size_t capacity) {
     slots_.assign(capacity, Slot{});

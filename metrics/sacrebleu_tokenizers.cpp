@@ -41,7 +41,7 @@ void check_utf8(std::string_view text, std::string_view where) {
   if (at != std::string_view::npos) throw DataError(fmt::format("{}: not valid UTF-8 (byte {})", where, at));
 }
 
-int check_corpus(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+int check_corpus(std::span<const std::string> hyps, std::span<const std::vector<std::string>> refs,
                  std::string_view metric) {
   if (hyps.empty()) throw DataError(fmt::format("{}: no hypotheses", metric));
   if (refs.size() != hyps.size()) {
@@ -163,65 +163,71 @@ constexpr std::array<bool, 256> k13aClass = make_13a_class();
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_period_or_comma(char c) { return c == '.' || c == ','; }
 
-// One left-to-right, non-overlapping re.sub of a two-character pattern (first, second) -> first + sep1 + second + sep2
-// (sep0 before the first). Python's re tries each start position in turn and resumes after a match: so does this.
+// One left-to-right, non-overlapping re.sub of a two-character pattern (first)(second) by '\1 \2 ' (or by
+// ' \1 \2' when `space_before`). Python's re tries each start position in turn and resumes after a match: so does
+// this. A match of 2 bytes becomes 4, so the output is at most twice the input.
 template <class First, class Second>
-void sub_pairs(const std::string& in, std::string& out, First first, Second second, std::string_view before,
-               std::string_view middle, std::string_view after) {
-  out.clear();
-  out.reserve(in.size() + in.size() / 4 + 8);
+void sub_pairs(const std::string& in, std::string& out, First first, Second second, bool space_before) {
   const size_t n = in.size();
-  size_t i = 0;
-  while (i < n) {
+  out.resize(2 * n);
+  char* o = out.data();
+  for (size_t i = 0; i < n;) {
     if (i + 1 < n && first(in[i]) && second(in[i + 1])) {
-      out.append(before);
-      out.push_back(in[i]);
-      out.append(middle);
-      out.push_back(in[i + 1]);
-      out.append(after);
+      if (space_before) *o++ = ' ';
+      *o++ = in[i];
+      *o++ = ' ';
+      *o++ = in[i + 1];
+      if (!space_before) *o++ = ' ';
       i += 2;
     } else {
-      out.push_back(in[i]);
-      ++i;
+      *o++ = in[i++];
     }
   }
+  out.resize(static_cast<size_t>(o - out.data()));
 }
 
 }  // namespace
 
 void pad_13a_punctuation(std::string_view text, std::string& out) {
-  out.clear();
-  out.reserve(text.size() + text.size() / 2 + 8);
+  out.resize(3 * text.size());
+  char* o = out.data();
   for (const char c : text) {
     if (k13aClass[static_cast<unsigned char>(c)]) {
-      out.push_back(' ');
-      out.push_back(c);
-      out.push_back(' ');
+      *o++ = ' ';
+      *o++ = c;
+      *o++ = ' ';
     } else {
-      out.push_back(c);
+      *o++ = c;
     }
   }
+  out.resize(static_cast<size_t>(o - out.data()));
 }
 
 void split_periods_commas_dashes(std::string& text, std::string& scratch) {
   // A UTF-8 byte is never an ASCII digit, period or comma unless it is that character, and a multi-byte character
   // matches [^0-9] as a whole exactly where its last (or first) byte does here: the byte scan equals the code point
-  // scan.
+  // scan. A pass whose pattern needs a character the text lacks changes nothing and is skipped.
   const auto non_digit = [](char c) { return !is_digit(c); };
   const auto dash = [](char c) { return c == '-'; };
-  sub_pairs(text, scratch, non_digit, is_period_or_comma, "", " ", " ");
-  sub_pairs(scratch, text, is_period_or_comma, non_digit, " ", " ", "");
-  sub_pairs(text, scratch, is_digit, dash, "", " ", " ");
-  text.swap(scratch);
+  if (text.find_first_of(".,") != std::string::npos) {
+    sub_pairs(text, scratch, non_digit, is_period_or_comma, false);  // ([^0-9])([\.,]) -> '\1 \2 '
+    sub_pairs(scratch, text, is_period_or_comma, non_digit, true);   // ([\.,])([^0-9]) -> ' \1 \2'
+  }
+  if (text.find('-') != std::string::npos) {
+    sub_pairs(text, scratch, is_digit, dash, false);  // ([0-9])(-) -> '\1 \2 '
+    text.swap(scratch);
+  }
 }
 
 void tokenize_13a_unsplit(std::string_view line, std::string& out, std::string& scratch) {
   // The language-independent part, as Tokenizer13a.__call__: str.replace in this order.
   std::string& text = out;
   text.assign(line);
-  replace_all(text, "<skipped>", "", scratch);
-  replace_all(text, "-\n", "", scratch);
-  replace_all(text, "\n", " ", scratch);
+  if (text.find_first_of("<\n") != std::string::npos) {  // most lines have neither: skip three searches
+    replace_all(text, "<skipped>", "", scratch);
+    replace_all(text, "-\n", "", scratch);
+    replace_all(text, "\n", " ", scratch);
+  }
   if (text.find('&') != std::string::npos) {
     replace_all(text, "&quot;", "\"", scratch);
     replace_all(text, "&amp;", "&", scratch);

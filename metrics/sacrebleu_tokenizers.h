@@ -3,6 +3,7 @@
 // Not the regex engine: each tokenizer's regex passes are hand-written scans with Python re's semantics.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +27,7 @@ inline constexpr std::string_view kSacrebleuVersion = "2.6.0";
 // Checks the inputs of a corpus metric: at least one hypothesis, refs.size() == hyps.size(), the same number (>= 1)
 // of references for every hypothesis, valid UTF-8 throughout. Returns that number; DataError naming `metric` and the
 // offending line otherwise.
-int check_corpus(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+int check_corpus(std::span<const std::string> hyps, std::span<const std::vector<std::string>> refs,
                  std::string_view metric);
 // Python's f"{value:.{digits}f}" (correctly rounded, ties to even like Python).
 std::string fixed(double value, int digits);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <tuple>
 
 #include "core/errors.h"
@@ -330,7 +331,7 @@ struct TerSums {
   double ref_length = 0.0;
 };
 
-TerScore score_corpus(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,
+TerScore score_corpus(std::span<const std::string> hyps, std::span<const std::vector<std::string>> refs,
                       const TerOptions& options, std::string_view caller) {
   const int num_refs = detail::check_corpus(hyps, refs, caller);
   detail::TokenIds ids;
@@ -411,7 +412,7 @@ TerScore corpus_ter(const std::vector<std::string>& hyps, const std::vector<std:
 }
 
 TerScore sentence_ter(const std::string& hyp, const std::vector<std::string>& refs, const TerOptions& options) {
-  return score_corpus({hyp}, {refs}, options, "sentence_ter");
+  return score_corpus({&hyp, 1}, {&refs, 1}, options, "sentence_ter");
 }
 
 }  // namespace troupe::metrics
