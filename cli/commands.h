@@ -23,6 +23,8 @@ void add_train_command(CLI::App& app, int& exit_code, const std::string& command
 void add_eval_command(CLI::App& app, int& exit_code);
 // `eval exact`, registered on the `eval` subcommand (cmd_eval_exact.cpp).
 void add_eval_exact_command(CLI::App& eval, int& exit_code);
+// `eval metric`, registered on the `eval` subcommand (cmd_eval_metric.cpp).
+void add_eval_metric_command(CLI::App& eval, int& exit_code);
 // `troupe submit|status|cancel`: Slurm jobs and job arrays for runs and sweeps (cmd_cluster.cpp).
 void add_submit_command(CLI::App& app, int& exit_code);
 void add_status_command(CLI::App& app, int& exit_code);
