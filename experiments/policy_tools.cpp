@@ -18,6 +18,7 @@
 #include "core/seeding.h"
 #include "core/torch_runtime.h"
 #include "data/text_datasets.h"
+#include "metrics/text_metrics.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "rlhf/rollout.h"
@@ -71,6 +72,7 @@ void write_text(const fs::path& p, const std::string& text) {
 struct Prompt {
   std::string text;
   std::vector<int64_t> ids;
+  std::vector<std::string> references;  // optional reference responses
 };
 
 // The prompts of `file`, each cut to its last `max_tokens` tokens (block_size - max_new_tokens).
@@ -83,6 +85,17 @@ std::vector<Prompt> read_prompts(const fs::path& file, const tokenizers::BpeToke
       throw DataError(where + ": expected an object with a string field 'prompt'");
     Prompt p;
     p.text = j["prompt"].get<std::string>();
+    if (j.contains("reference")) {
+      if (!j["reference"].is_string()) throw DataError(where + ": 'reference' must be a string");
+      p.references.push_back(j["reference"].get<std::string>());
+    }
+    if (j.contains("references")) {
+      if (!j["references"].is_array()) throw DataError(where + ": 'references' must be a list of strings");
+      for (const auto& r : j["references"]) {
+        if (!r.is_string()) throw DataError(where + ": 'references' must be a list of strings");
+        p.references.push_back(r.get<std::string>());
+      }
+    }
     for (int id : tok.encode_ordinary(p.text)) p.ids.push_back(id);
     if (p.ids.empty()) throw DataError(where + ": empty prompt");
     if (static_cast<int64_t>(p.ids.size()) > max_tokens)
@@ -266,7 +279,8 @@ SplitDocumentsReport split_documents(const SplitDocumentsOptions& o) {
       const std::string prompt = join(w, 0, p);
       const std::string response = " " + join(w, p, p + static_cast<size_t>(o.response_words));
       sft[val] << nlohmann::json{{"prompt", prompt}, {"response", response}}.dump() << "\n";
-      prompts[val] << nlohmann::json{{"prompt", prompt}}.dump() << "\n";
+      // The document's own continuation, for reference-based metrics of sampled responses (eval policies).
+      prompts[val] << nlohmann::json{{"prompt", prompt}, {"reference", response.substr(1)}}.dump() << "\n";
       ++rep.sft_pairs;
     }
   }
@@ -352,14 +366,30 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
   struct Scored {
     Samples s;
     std::vector<double> rewards;
+    std::vector<std::string> texts;
   };
   auto score = [&](models::Gpt& model, uint64_t seed) {
     Scored sc;
     sc.s = sample(model, prompts, rows, o.sampling, stop, seed);
-    for (size_t j = 0; j < rows.size(); ++j)
-      sc.rewards.push_back(reward->score(reward_sample(tok, prompts[rows[j]], sc.s.tokens[j], sc.s.stopped[j])));
+    for (size_t j = 0; j < rows.size(); ++j) {
+      const rlhf::RewardSample rs = reward_sample(tok, prompts[rows[j]], sc.s.tokens[j], sc.s.stopped[j]);
+      sc.rewards.push_back(reward->score(rs));
+      sc.texts.push_back(rs.response_text);
+    }
     return sc;
   };
+  // Reference-based metrics when every prompt has references (the same number each, as sacreBLEU needs).
+  bool with_refs = true;
+  for (const auto& p : prompts) with_refs = with_refs && !p.references.empty();
+  for (const auto& p : prompts) {
+    if (with_refs && p.references.size() != prompts.front().references.size()) {
+      throw DataError(o.prompts.string() + ": every prompt needs the same number of references (sacreBLEU's rule)");
+    }
+  }
+  std::vector<std::vector<std::string>> row_refs;
+  if (with_refs) {
+    for (size_t r : rows) row_refs.push_back(prompts[r].references);
+  }
   auto row_of = [&](const std::string& name, const fs::path& path, const Scored& sc, const Scored* base,
                     const std::vector<double>& kl) {
     PolicyEvalRow r;
@@ -381,6 +411,10 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
     r.eos_rate = eos / n;
     r.win_rate = base ? wins / n : 0.5;
     r.kl_to_reference = kl.empty() ? 0.0 : klsum / n;
+    if (with_refs) {
+      r.rouge_l = metrics::compute_text_metric("rougeL", sc.texts, row_refs).headline();
+      r.bleu = metrics::compute_text_metric("bleu", sc.texts, row_refs).headline();
+    }
     return r;
   };
 
@@ -406,11 +440,16 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
 }
 
 std::string format_policy_table(const std::vector<PolicyEvalRow>& rows) {
-  std::string s = fmt::format("{:<12} {:>12} {:>11} {:>10} {:>16} {:>11} {:>9}\n", "policy", "reward_mean",
-                              "reward_std", "win_rate", "kl_to_reference", "length", "eos_rate");
-  for (const auto& r : rows)
-    s += fmt::format("{:<12} {:>12.4f} {:>11.4f} {:>10.3f} {:>16.3f} {:>11.2f} {:>9.3f}\n", r.name, r.reward_mean,
+  const bool refs = !rows.empty() && rows.front().rouge_l.has_value();
+  std::string s = fmt::format("{:<12} {:>12} {:>11} {:>10} {:>16} {:>11} {:>9}", "policy", "reward_mean", "reward_std",
+                              "win_rate", "kl_to_reference", "length", "eos_rate");
+  s += refs ? fmt::format(" {:>8} {:>7}\n", "rougeL", "bleu") : "\n";
+  for (const auto& r : rows) {
+    s += fmt::format("{:<12} {:>12.4f} {:>11.4f} {:>10.3f} {:>16.3f} {:>11.2f} {:>9.3f}", r.name, r.reward_mean,
                      r.reward_std, r.win_rate, r.kl_to_reference, r.length_mean, r.eos_rate);
+    s += refs ? fmt::format(" {:>8.4f} {:>7.2f}\n", r.rouge_l.value_or(0), r.bleu.value_or(0)) : "\n";
+  }
+  if (refs) s += "(rougeL: rouge-score F-measure; bleu: sacreBLEU corpus BLEU; both against the prompts' references)\n";
   return s;
 }
 
@@ -418,10 +457,21 @@ std::string policy_table_json(const std::vector<PolicyEvalRow>& rows) {
   nlohmann::json j;
   j["columns"] = {"policy",          "path",        "reward_mean", "reward_std", "win_rate",
                   "kl_to_reference", "length_mean", "eos_rate"};
+  const bool refs = !rows.empty() && rows.front().rouge_l.has_value();
+  if (refs) {
+    j["columns"].push_back("rougeL");
+    j["columns"].push_back("bleu");
+  }
   j["rows"] = nlohmann::json::array();
-  for (const auto& r : rows)
-    j["rows"].push_back(
-        {r.name, r.path, r.reward_mean, r.reward_std, r.win_rate, r.kl_to_reference, r.length_mean, r.eos_rate});
+  for (const auto& r : rows) {
+    nlohmann::json row = {r.name,        r.path,    r.reward_mean, r.reward_std, r.win_rate, r.kl_to_reference,
+                          r.length_mean, r.eos_rate};
+    if (refs) {
+      row.push_back(r.rouge_l.value_or(0));
+      row.push_back(r.bleu.value_or(0));
+    }
+    j["rows"].push_back(row);
+  }
   return j.dump(2);
 }
 

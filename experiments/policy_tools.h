@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,9 @@ struct PolicyEvalOptions {
 struct PolicyEvalRow {
   std::string name, path;
   double reward_mean = 0, reward_std = 0, kl_to_reference = 0, win_rate = 0.5, length_mean = 0, eos_rate = 0;
+  // When the prompts carry reference responses ("reference": text or "references": [texts]): rouge-score's ROUGE-L
+  // F-measure (mean over samples) and sacreBLEU's corpus BLEU of the samples against them.
+  std::optional<double> rouge_l, bleu;
 };
 std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& options);
 

@@ -171,6 +171,17 @@ TEST_F(PipelineCli, RunsEveryStageLogsStagesAndSummaryAndLabelsPreferences) {
   const auto j = nlohmann::json::parse(testing::read_file(run_dir() / "summary.json"));
   EXPECT_NEAR(j["rows"][1][5].get<double>(), 0.0, 1e-3);
   EXPECT_EQ(j["rows"][0][5].get<double>(), 0.0);
+  // The split's prompts carry their documents' continuations: ROUGE-L and BLEU of the samples against them.
+  ASSERT_EQ(j["columns"].size(), 10u);
+  EXPECT_EQ(j["columns"][8], "rougeL");
+  EXPECT_EQ(j["columns"][9], "bleu");
+  for (const auto& row : j["rows"]) {
+    EXPECT_GE(row[8].get<double>(), 0.0);
+    EXPECT_LE(row[8].get<double>(), 1.0);
+    EXPECT_GE(row[9].get<double>(), 0.0);
+    EXPECT_LE(row[9].get<double>(), 100.0);
+  }
+  EXPECT_EQ(summary.at("rougeL").size(), 2u);
   EXPECT_EQ(log.attribute("status").value_or(""), "finished");
   EXPECT_TRUE(fs::is_empty(dir_ / "elsewhere")) << "nothing is written to the working directory";
 
