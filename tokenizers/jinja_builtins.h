@@ -34,9 +34,14 @@ std::vector<std::optional<Value>> bind(const std::string& what, const Args& args
                                        size_t required = 0);
 int64_t int_arg(const std::string& what, const Value& v);
 std::string str_arg(const std::string& what, const Value& v);
+// A bound optional argument: given and truthy; given, or the fallback.
+inline bool arg_true(const std::optional<Value>& v) { return v && truthy(*v); }
+inline Value arg_or(const std::optional<Value>& v, Value fallback) { return v ? *v : std::move(fallback); }
 
-// ---- filters and tests (jinja_filters.cpp) ----
+// ---- filters (jinja_filters.cpp, jinja_sequence_filters.cpp) and tests (jinja_tests.cpp) ----
 Value apply_filter(Evaluator& ev, const std::string& name, const Value& input, Args& args);
+// The filters on sequences and the generator filters; nullopt for any other name.
+std::optional<Value> apply_sequence_filter(Evaluator& ev, const std::string& name, const Value& input, Args& args);
 bool apply_test(Evaluator& ev, const std::string& name, const Value& input, Args& args);
 
 // ---- attributes, methods and globals (jinja_methods.cpp) ----
