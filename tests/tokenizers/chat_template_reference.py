@@ -1,0 +1,203 @@
+"""The reference for Troupe's chat templates and Jinja engine: transformers' own compile and render functions
+(transformers.utils.chat_template_utils), run by tests/tokenizers/{jinja,chat_template}_test.cpp.
+
+  features IN.json OUT.json     IN: [{"template": str, "context": {...}}]. Renders each template with transformers'
+                                compiled environment and `context` as the variables (as Template::render does).
+  chat FIXTURES OUT.json SEED   Renders every tests/fixtures/chat_templates/*.json template over seeded conversations
+                                (system or not, 1-5 turns, add_generation_prompt both ways, Unicode, quotes,
+                                newlines, padding whitespace, empty and missing content, tools and tool calls,
+                                non-alternating roles that templates reject) as apply_chat_template(tokenize=False)
+                                does, and writes the inputs with the outputs.
+
+Each result is {"output": str} or {"error": "Type: message"}, plus "raised": message when the template itself called
+raise_exception (a plain jinja2 TemplateError).
+"""
+import copy
+import glob
+import json
+import os
+import random
+import sys
+
+import jinja2.exceptions
+from transformers.utils.chat_template_utils import _compile_jinja_template, render_jinja_template
+
+
+def outcome(fn):
+    try:
+        return {"output": fn()}
+    except Exception as e:  # noqa: BLE001 - any failure is a result the C++ side must reproduce
+        result = {"error": f"{type(e).__name__}: {e}"}
+        if type(e) is jinja2.exceptions.TemplateError:
+            result["raised"] = str(e)
+        return result
+
+
+def features(path_in, path_out):
+    with open(path_in, encoding="utf-8") as f:
+        cases = json.load(f)
+    results = [outcome(lambda c=c: _compile_jinja_template(c["template"]).render(**c["context"])) for c in cases]
+    with open(path_out, "w", encoding="utf-8") as f:
+        json.dump(results, f, ensure_ascii=False)
+
+
+def token(value):
+    return value["content"] if isinstance(value, dict) else value
+
+
+def apply_chat_template(fixture, messages, add_generation_prompt, extra):
+    """tokenizer.apply_chat_template(messages, tokenize=False, ...) without a tokenizer: its checks and None-dropping,
+    the special tokens, then transformers' render_jinja_template."""
+    if len(messages) == 0:
+        raise ValueError("Cannot apply chat template to an empty conversation. Provide at least one message.")
+    conversation = [{k: v for k, v in m.items() if v is not None} for m in messages]
+    kwargs = {}
+    for key in ("bos_token", "eos_token"):
+        if token(fixture.get(key)) is not None:
+            kwargs[key] = token(fixture[key])
+    extra = dict(extra)
+    tools = extra.pop("tools", None)
+    documents = extra.pop("documents", None)
+    kwargs.update(extra)
+    rendered, _ = render_jinja_template(conversations=[conversation], tools=tools, documents=documents,
+                                        chat_template=fixture["chat_template"],
+                                        add_generation_prompt=add_generation_prompt, **kwargs)
+    return rendered[0]
+
+
+TEXTS = [
+    "Hello, how are you?", "What is 2 + 2?", "Tell me a joke.", "  padded with spaces  ", "\nleading newline",
+    "trailing newline\n", "multi\nline\n\ntext", "tab\tseparated", "quotes: 'single' and \"double\"",
+    "back\\slash", "café naïve résumé", "東京と北京", "emoji 😀🚀", "ΣΟΦΟΣ σοφός", "Привет, мир", "עברית",
+    "\u00a0non-breaking edges\u00a0", "\u3000ideographic space\u3000", "{{ not a template }} {% if %}",
+    "<s>[INST] special tokens in text [/INST]</s>", "<|im_start|>user<|im_end|>", "", " ", "x" * 300,
+    "A <think>hidden</think> visible answer", "reasoning done</think> final answer", "İstanbul ß ﬁ",
+    "line1\r\nline2", "zero\u200bwidth", "<end_of_turn>",
+]
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_current_weather", "description": "Get the current weather in a given location",
+        "parameters": {"type": "object", "properties": {
+            "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "The unit"}},
+            "required": ["location"]}}},
+    {"type": "function", "function": {
+        "name": "search", "description": "Search the web for a query ☃",
+        "parameters": {"type": "object", "properties": {
+            "query": {"type": "string", "description": "  what to look for  "},
+            "limit": {"type": "integer", "description": "How many results"},
+            "strict": {"type": "boolean", "description": "Exact matches only"},
+            "ratio": {"type": "number", "description": "A float"}},
+            "required": ["query"]}}},
+    # A union type: Hermes 3's json_to_python_type recurses forever on "null" (Python: RecursionError).
+    {"type": "function", "function": {
+        "name": "tag", "description": "Tag a note",
+        "parameters": {"type": "object", "properties": {
+            "tags": {"type": ["string", "null"], "description": "Optional tag"}}}}},
+]
+TOOL_TEMPLATES = ("llama3_2_instruct", "mistral_nemo_instruct_2407", "hermes3_llama3_1_tool_use",
+                  "deepseek_r1_distill_qwen")
+
+
+def text(rng):
+    r = rng.random()
+    if r < 0.55:
+        return rng.choice(TEXTS)
+    if r < 0.9:
+        return " ".join(rng.choice(TEXTS) for _ in range(rng.randint(2, 3)))
+    return rng.choice(["", " ", "\n"])
+
+
+def tool_call(rng, k):
+    args = {"location": rng.choice(["Paris", "東京", "São Paulo"]), "unit": "celsius"}
+    if rng.random() < 0.5:
+        args = {"query": rng.choice(TEXTS), "limit": rng.randint(1, 9)}
+    return {"id": "call" + "%05d" % rng.randint(0, 99999) if rng.random() < 0.9 else "bad",
+            "type": "function",
+            "function": {"name": rng.choice(["get_current_weather", "search"]),
+                         "arguments": json.dumps(args) if k == "deepseek_r1_distill_qwen" else args}}
+
+
+def conversation(rng, name):
+    messages = []
+    if rng.random() < 0.45:
+        messages.append({"role": "system", "content": text(rng)})
+    turns = rng.randint(1, 5)
+    for i in range(turns):
+        messages.append({"role": "user", "content": text(rng)})
+        if i < turns - 1 or rng.random() < 0.35:
+            messages.append({"role": "assistant", "content": text(rng)})
+    r = rng.random()
+    if r < 0.08:  # non-alternating roles (Llama 2, Mistral, Gemma raise)
+        messages.insert(rng.randrange(len(messages) + 1), {"role": rng.choice(["user", "assistant"]),
+                                                             "content": text(rng)})
+    elif r < 0.12:  # a system message in the middle, or an unknown role
+        messages.insert(rng.randrange(1, len(messages) + 1), {"role": rng.choice(["system", "tool_results", "bot"]),
+                                                                "content": text(rng)})
+    elif r < 0.16:  # missing / null content, extra fields
+        m = rng.choice(messages)
+        if rng.random() < 0.5:
+            m["content"] = None
+        else:
+            del m["content"]
+        messages[-1]["name"] = "extra field"
+    elif r < 0.19:  # content as a list of blocks
+        rng.choice(messages)["content"] = [{"type": "text", "text": text(rng)}]
+    elif r < 0.21:  # reasoning fields are aliased before rendering
+        messages.append({"role": "assistant", "content": text(rng), "reasoning_content": "thinking…"})
+    if name in TOOL_TEMPLATES and rng.random() < 0.3:
+        calls = [tool_call(rng, name) for _ in range(rng.choice([1, 1, 2]))]
+        content = None if name == "deepseek_r1_distill_qwen" or rng.random() < 0.5 else ""
+        messages.append({"role": "assistant", "content": content, "tool_calls": calls})
+        for c in calls:
+            messages.append({"role": "tool", "tool_call_id": c["id"],
+                             "content": rng.choice(['{"temperature": 22}', "sunny", text(rng)])})
+        if rng.random() < 0.5:
+            messages.append({"role": "assistant", "content": text(rng)})
+    return messages
+
+
+def extra_context(rng, name):
+    extra = {}
+    if name in TOOL_TEMPLATES and rng.random() < 0.35:
+        extra["tools"] = copy.deepcopy(rng.sample(TOOLS[:2], rng.randint(1, 2)) + TOOLS[2:] * (rng.random() < 0.1))
+    if name == "llama3_2_instruct":
+        if rng.random() < 0.7:
+            extra["date_string"] = rng.choice(["26 Jul 2024", "1 Jan 2025"])  # else strftime_now() of today
+        if rng.random() < 0.2:
+            extra["tools_in_user_message"] = False
+    if name == "hermes3_llama3_1_tool_use" and "tools" not in extra:
+        extra["tools"] = copy.deepcopy(TOOLS[:1])
+    return extra
+
+
+def chat(fixtures_dir, path_out, seed):
+    rng = random.Random(seed)
+    cases = []
+    for path in sorted(glob.glob(os.path.join(fixtures_dir, "*.json"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        with open(path, encoding="utf-8") as f:
+            fixture = json.load(f)
+        for _ in range(70):
+            messages = conversation(rng, name)
+            extra = extra_context(rng, name)
+            for add_generation_prompt in (False, True):
+                case = {"fixture": name, "messages": messages, "add_generation_prompt": add_generation_prompt,
+                        "extra": extra}
+                case.update(outcome(lambda: apply_chat_template(fixture, copy.deepcopy(messages),
+                                                                add_generation_prompt, extra)))
+                cases.append(case)
+        empty = {"fixture": name, "messages": [], "add_generation_prompt": True, "extra": {}}
+        empty.update(outcome(lambda: apply_chat_template(fixture, [], True, {})))
+        cases.append(empty)
+    with open(path_out, "w", encoding="utf-8") as f:
+        json.dump(cases, f, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "features":
+        features(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "chat":
+        chat(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        sys.exit(f"unknown mode {sys.argv[1]!r}")
