@@ -332,7 +332,8 @@ GenerationOutput generate(Gpt& model, const std::vector<std::vector<int64_t>>& p
                       std::to_string(c.max_new_tokens) + " exceeds block_size " +
                       std::to_string(model->config().block_size));
   }
-  if (c.stop_when && c.num_beams > 1) throw ConfigError("generate: stop_when is for greedy and sampling, not beam search");
+  if (c.stop_when && c.num_beams > 1)
+    throw ConfigError("generate: stop_when is for greedy and sampling, not beam search");
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;

@@ -26,11 +26,23 @@ namespace detail {
 struct Stmt;
 }
 
+// The jinja2 Environment settings that change what a template renders. The defaults are transformers' chat-template
+// environment; lm-evaluation-harness's prompt templates use Environment::lm_eval() (no block trimming, the trailing
+// newline kept, StrictUndefined).
+struct Environment {
+  bool trim_blocks = true;
+  bool lstrip_blocks = true;
+  bool keep_trailing_newline = false;
+  bool strict_undefined = false;        // jinja2.StrictUndefined instead of the default Undefined
+  std::string label = "chat template";  // how errors name the template: "LABEL 'NAME': line N: ..."
+  static Environment lm_eval() { return {false, false, true, true, "template"}; }
+};
+
 class Template {
  public:
   // Parses `source` once. `name` names the template in errors: a template that does not parse throws DataError
   // "chat template 'NAME': line N: MESSAGE".
-  Template(std::string source, std::string name);
+  Template(std::string source, std::string name, Environment environment = {});
 
   // Renders with `vars` (values by name) on top of the environment's globals. A failing operation throws DataError
   // "chat template 'NAME': line N: MESSAGE"; raise_exception(msg) throws RaisedError "chat template raised: msg
@@ -43,6 +55,7 @@ class Template {
 
  private:
   std::string name_;
+  Environment env_;
   std::shared_ptr<const std::vector<std::unique_ptr<detail::Stmt>>> body_;
 };
 

@@ -13,8 +13,9 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
 
-// Newlines as jinja2 normalises them: \r\n and \r become \n, and one trailing newline is dropped.
-std::string normalize_newlines(std::string_view raw) {
+// Newlines as jinja2 normalises them: \r\n and \r become \n, and one trailing newline is dropped (unless
+// keep_trailing_newline).
+std::string normalize_newlines(std::string_view raw, bool keep_trailing_newline) {
   std::string out;
   out.reserve(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) {
@@ -25,7 +26,7 @@ std::string normalize_newlines(std::string_view raw) {
       out.push_back(raw[i]);
     }
   }
-  if (!out.empty() && out.back() == '\n') out.pop_back();
+  if (!keep_trailing_newline && !out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }
 
@@ -130,7 +131,7 @@ const char* const kOperators[] = {"**", "//", "==", "!=", ">=", "<=", "+", "-", 
 
 class Lexer {
  public:
-  explicit Lexer(std::string source) : src_(std::move(source)) {}
+  Lexer(std::string source, const LexOptions& options) : src_(std::move(source)), options_(options) {}
 
   std::vector<Token> run() {
     while (pos_ < src_.size()) root();
@@ -203,7 +204,7 @@ class Lexer {
     char kind = src_[i + 1];
     char sign = i + 2 < src_.size() && (src_[i + 2] == '-' || src_[i + 2] == '+') ? src_[i + 2] : 0;
     size_t raw_len = kind == '%' ? raw_begin(i) : 0;
-    emit_text(pos_, i, sign, kind != '{');
+    emit_text(pos_, i, sign, kind != '{' && options_.lstrip_blocks);
     if (raw_len > 0) {
       pos_ = i + raw_len;
       raw_body(i);
@@ -232,10 +233,10 @@ class Lexer {
         } else if (at(k, "-%}")) {
           end = k + 3 + whitespace_run(src_, k + 3);
         } else if (at(k, "%}")) {
-          end = k + 2 + (k + 2 < src_.size() && src_[k + 2] == '\n');
+          end = k + 2 + (options_.trim_blocks && k + 2 < src_.size() && src_[k + 2] == '\n');
         }
         if (end > 0) {
-          emit_text(pos_, j, sign, true);
+          emit_text(pos_, j, sign, options_.lstrip_blocks);
           pos_ = end;
           return;
         }
@@ -253,7 +254,7 @@ class Lexer {
     } else if (j > content && src_[j - 1] == '+') {
       pos_ = j + 2;
     } else {
-      pos_ = j + 2 + (j + 2 < src_.size() && src_[j + 2] == '\n');
+      pos_ = j + 2 + (options_.trim_blocks && j + 2 < src_.size() && src_[j + 2] == '\n');
     }
   }
 
@@ -262,7 +263,7 @@ class Lexer {
     if (kind == '%') {
       if (at(pos_, "+%}")) return 3;
       if (at(pos_, "-%}")) return 3 + whitespace_run(src_, pos_ + 3);
-      if (at(pos_, "%}")) return 2 + (pos_ + 2 < src_.size() && src_[pos_ + 2] == '\n');
+      if (at(pos_, "%}")) return 2 + (options_.trim_blocks && pos_ + 2 < src_.size() && src_[pos_ + 2] == '\n');
       return 0;
     }
     if (at(pos_, "-}}")) return 3 + whitespace_run(src_, pos_ + 3);
@@ -435,11 +436,14 @@ class Lexer {
   size_t line_pos_ = 0;
   int line_ = 1;
   std::vector<Token> tokens_;
+  LexOptions options_;
 };
 
 }  // namespace
 
-std::vector<Token> tokenize(std::string_view source) { return Lexer(normalize_newlines(source)).run(); }
+std::vector<Token> tokenize(std::string_view source, const LexOptions& options) {
+  return Lexer(normalize_newlines(source, options.keep_trailing_newline), options).run();
+}
 
 std::string describe(const Token& token) {
   switch (token.type) {

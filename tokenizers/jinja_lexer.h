@@ -33,8 +33,15 @@ class SyntaxError : public std::runtime_error {
   int line_;
 };
 
+// The whitespace settings of a jinja2 Environment (defaults: transformers' chat-template environment).
+struct LexOptions {
+  bool trim_blocks = true;
+  bool lstrip_blocks = true;
+  bool keep_trailing_newline = false;
+};
+
 // The tokens of `source`, ending with Eof. Throws SyntaxError.
-std::vector<Token> tokenize(std::string_view source);
+std::vector<Token> tokenize(std::string_view source, const LexOptions& options = {});
 
 // A human name for a token in error messages: a name's text, an operator, "end of statement block", ...
 std::string describe(const Token& token);

@@ -234,7 +234,9 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 
 bool contains(const Value& container, const Value& item) {
   switch (container.kind()) {
-    case Kind::Undefined: return false;
+    case Kind::Undefined:
+      length(container);  // raises under StrictUndefined; the default Undefined contains nothing
+      return false;
     case Kind::String:
       if (!item.is_string()) {
         if (item.is_undefined()) fail_undefined(item);

@@ -317,6 +317,8 @@ class Parser : public ExprParser {
 
 }  // namespace
 
-Body parse(std::string_view source) { return Parser(tokenize(source)).parse_template(); }
+Body parse(std::string_view source, const LexOptions& options) {
+  return Parser(tokenize(source, options)).parse_template();
+}
 
 }  // namespace troupe::tokenizers::jinja::detail

@@ -12,7 +12,7 @@
 
 namespace troupe::tokenizers::jinja::detail {
 
-Body parse(std::string_view source);
+Body parse(std::string_view source, const LexOptions& options = {});
 
 // The filters and tests jinja2 defines (the supported ones and the rest, which fail when they run).
 bool is_known_filter(const std::string& name);

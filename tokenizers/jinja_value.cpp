@@ -335,7 +335,21 @@ std::string type_name(const Value& v) {
 
 std::string object_type_repr(const Value& v) { return v.is_none() ? "None" : type_name(v) + " object"; }
 
+namespace {
+thread_local bool strict_undefined_now = false;
+// jinja2's StrictUndefined: printing, testing, iterating, measuring or comparing an undefined value raises too.
+void check_strict(const Value& v) {
+  if (strict_undefined_now && v.is_undefined()) fail_undefined(v);
+}
+}  // namespace
+
+StrictUndefinedScope::StrictUndefinedScope(bool strict) : previous_(strict_undefined_now) {
+  strict_undefined_now = strict;
+}
+StrictUndefinedScope::~StrictUndefinedScope() { strict_undefined_now = previous_; }
+
 bool truthy(const Value& v) {
+  check_strict(v);
   switch (v.kind()) {
     case Kind::Undefined:
     case Kind::None: return false;
@@ -350,6 +364,8 @@ bool truthy(const Value& v) {
 }
 
 bool equal(const Value& a, const Value& b) {
+  check_strict(a);
+  check_strict(b);
   if (a.is_number() && b.is_number()) return numbers_equal(a, b);
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
@@ -442,6 +458,7 @@ int64_t mul_int(int64_t a, int64_t b) {
 }
 
 std::string to_str(const Value& v) {
+  check_strict(v);
   switch (v.kind()) {
     case Kind::Undefined: return "";
     case Kind::None: return "None";
@@ -462,6 +479,7 @@ std::string to_str(const Value& v) {
 std::string to_repr(const Value& v) { return repr_at(v, 0); }
 
 std::vector<Value> iterate(const Value& v) {
+  check_strict(v);
   switch (v.kind()) {
     case Kind::Undefined: return {};
     case Kind::List: return v.items();
@@ -501,6 +519,7 @@ bool iterable(const Value& v) {
 }
 
 int64_t length(const Value& v) {
+  check_strict(v);
   switch (v.kind()) {
     case Kind::Undefined: return 0;
     case Kind::String: return static_cast<int64_t>(detail::length(v.str()));

@@ -161,6 +161,19 @@ class Value {
 std::string type_name(const Value& v);
 std::string object_type_repr(const Value& v);
 
+// While one lives on this thread, undefined values behave as jinja2's StrictUndefined (an error when printed,
+// tested for truth, iterated, measured or compared) instead of its default Undefined.
+class StrictUndefinedScope {
+ public:
+  explicit StrictUndefinedScope(bool strict);
+  ~StrictUndefinedScope();
+  StrictUndefinedScope(const StrictUndefinedScope&) = delete;
+  StrictUndefinedScope& operator=(const StrictUndefinedScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 bool truthy(const Value& v);                 // bool(v)
 bool equal(const Value& a, const Value& b);  // a == b
 bool less(const Value& a, const Value& b);   // a < b (TemplateError where Python raises TypeError)
