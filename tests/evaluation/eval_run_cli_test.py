@@ -1,0 +1,70 @@
+"""`troupe eval run` end to end: a suite of two lm-eval task files on a Hugging Face GPT-2 directory (made by
+lm_eval_reference.py's helpers, without running lm-eval), the printed table, results.json, samples_<task>.jsonl and
+log.h5 (read with h5py), --limit and --num-fewshot, and clear errors with exit code 2."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lm_eval_reference as ref  # noqa: E402
+
+CLI = os.environ["TROUPE_CLI"]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(args, expect=0):
+    r = subprocess.run([CLI, "eval", "run", *args], capture_output=True, text=True, timeout=600)
+    check(r.returncode == expect, f"{args}: exit {r.returncode}, expected {expect}:\n{r.stdout}{r.stderr}")
+    return r
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="troupe-eval-run-")
+    ref.make_model(work)
+    ref.make_tasks(work)
+    with open(f"{work}/suite.yaml", "w") as f:
+        f.write("tasks: [mc.yaml, gen.yaml]\n")
+    out = f"{work}/out"
+    r = run([f"{work}/suite.yaml", "-c", f"{work}/hf", "-o", out, "--limit", "10", "--quiet"])
+    check("|troupe_mc" in r.stdout and "acc_norm" in r.stdout and "exact_match" in r.stdout, f"table:\n{r.stdout}")
+    res = json.load(open(f"{out}/results.json"))["results"]
+    check(set(res) == {"troupe_mc", "troupe_gen"}, f"results tasks {list(res)}")
+    check(res["troupe_mc"]["documents"] == 10 and res["troupe_mc"]["num_fewshot"] == 3, f"mc {res['troupe_mc']}")
+    samples = [json.loads(l) for l in open(f"{out}/samples_troupe_mc.jsonl")]
+    check(len(samples) == 10, "10 samples")
+    acc = sum(s["values"]["acc"] for s in samples) / 10
+    check(abs(acc - res["troupe_mc"]["metrics"]["acc"]) < 1e-12, "acc is the mean of the samples' acc")
+    check(samples[0]["context"].startswith("Pick the right answer.\n\nQuestion: "), samples[0]["context"][:60])
+    gen = [json.loads(l) for l in open(f"{out}/samples_troupe_gen.jsonl")]
+    check(all("generation" in g and "\n" not in g["generation"] for g in gen), "generations cut at the stop string")
+    with h5py.File(f"{out}/log.h5", "r") as f:
+        check(abs(f["metrics/eval/troupe_mc/acc/value"][0] - res["troupe_mc"]["metrics"]["acc"]) < 1e-12, "h5 acc")
+        tasks = [t.decode() for t in f["tables/eval_results/task"][:]]
+        check(tasks.count("troupe_mc") == 2 and tasks.count("troupe_gen") == 1, f"h5 table {tasks}")
+        check(f.attrs["status"] == "finished", "h5 status")
+    r = run([f"{work}/mc.yaml", "-c", f"{work}/hf", "--num-fewshot", "0", "--limit", "3", "-o", f"{work}/o0", "--quiet"])
+    zero = [json.loads(l) for l in open(f"{work}/o0/samples_troupe_mc.jsonl")]
+    check(zero[0]["context"].count("Question:") == 1, "zero-shot has one question")
+
+    with open(f"{work}/bad.yaml", "w") as f:
+        f.write(open(f"{work}/mc.yaml").read() + "process_results: !function utils.process\n")
+    r = run([f"{work}/bad.yaml", "-c", f"{work}/hf", "--quiet"], expect=2)
+    check("bad.yaml:" in r.stderr and "process_results" in r.stderr, f"bad key message: {r.stderr}")
+    r = run([f"{work}/mc.yaml", "-c", f"{work}/nowhere", "--quiet"], expect=2)
+    check("tokenizer" in r.stderr, f"missing model message: {r.stderr}")
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
