@@ -49,7 +49,7 @@ std::vector<fs::path> task_files(const fs::path& file) {
 }
 
 std::string progress_bar(const std::string& task, int64_t done, int64_t total) {
-  const int width = 30;
+  const int width = 24;
   const int filled = total > 0 ? static_cast<int>(width * done / total) : width;
   return fmt::format("\r{:<20} [{}{}] {}/{}", task, std::string(filled, '#'), std::string(width - filled, '.'), done,
                      total);
@@ -64,6 +64,7 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
     int64_t eot_id = -1;
     int threads = 0;
     bool quiet = false;
+    std::vector<std::string> perturb;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = eval.add_subcommand("run",
@@ -84,6 +85,9 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
   cmd->add_option("--out-dir,-o", args->out_dir, "write results.json, samples_<task>.jsonl and log.h5 here");
   cmd->add_option("--threads", args->threads, "torch threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "no progress bar");
+  cmd->add_option("--perturb", args->perturb,
+                  "also run each task with every document's text perturbed: typos|case|whitespace|distractor[:RATE] "
+                  "(repeatable; results as TASK[KIND:RATE])");
   add_device_option(cmd, args->device);
   cmd->callback([args, &exit_code] {
     core::set_threads(args->threads);
@@ -120,53 +124,59 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
           core::RunLog::create(log_file, "tasks: " + args->tasks + "\nmodel: " + args->model + "\n", meta));
     }
     nlohmann::ordered_json results = nlohmann::ordered_json::object();
-    std::string table = fmt::format("|{:<20}|{:>7}|{:<14}|{:>12}|{:>10}|\n|{}|{}|{}|{}|{}|\n", "task", "n-shot",
-                                    "metric", "value", "stderr", std::string(20, '-'), std::string(7, '-'),
+    std::string table = fmt::format("|{:<32}|{:>7}|{:<14}|{:>12}|{:>10}|\n|{}|{}|{}|{}|{}|\n", "task", "n-shot",
+                                    "metric", "value", "stderr", std::string(32, '-'), std::string(7, '-'),
                                     std::string(14, '-'), std::string(12, '-'), std::string(10, '-'));
+    std::vector<std::optional<evaluation::Perturbation>> variants{std::nullopt};
+    for (const auto& p : args->perturb) variants.push_back(evaluation::parse_perturbation(p));
     for (const auto& spec : specs) {
-      evaluation::HarnessOptions o = args->options;
-      if (!args->quiet) {
-        o.progress = [&](int64_t done, int64_t total) {
-          std::cerr << progress_bar(spec.name, done, total) << (done == total ? "\n" : "") << std::flush;
-        };
-      }
-      const evaluation::TaskResult r = evaluation::run_task(m, spec, o);
-      nlohmann::ordered_json j{{"output_type", r.output_type},
-                               {"num_fewshot", r.num_fewshot},
-                               {"documents", r.documents},
-                               {"seconds", r.seconds}};
-      std::map<std::string, double> scalars;
-      for (const auto& mv : r.metrics) {
-        j["metrics"][mv.name] = mv.value;
-        if (mv.stderr_of_mean >= 0) j["metrics"][mv.name + "_stderr"] = mv.stderr_of_mean;
-        scalars["eval/" + r.task + "/" + mv.name] = mv.value;
-        table += fmt::format("|{:<20}|{:>7}|{:<14}|{:>12.4f}|{:>10}|\n", r.task, r.num_fewshot, mv.name, mv.value,
-                             mv.stderr_of_mean >= 0 ? fmt::format("{:.4f}", mv.stderr_of_mean) : "");
-        if (log) {
-          log->log_table_row("eval_results", 0,
-                             {{"task", r.task},
-                              {"metric", mv.name},
-                              {"score", fmt::format("{}", mv.value)},
-                              {"stderr", mv.stderr_of_mean >= 0 ? fmt::format("{}", mv.stderr_of_mean) : ""},
-                              {"num_fewshot", std::to_string(r.num_fewshot)}});
+      for (const auto& variant : variants) {
+        evaluation::HarnessOptions o = args->options;
+        o.perturbation = variant;
+        if (!args->quiet) {
+          o.progress = [&](int64_t done, int64_t total) {
+            std::cerr << progress_bar(spec.name, done, total) << (done == total ? "\n" : "") << std::flush;
+          };
         }
-      }
-      results[r.task] = j;
-      if (log) log->log_scalars(0, scalars);
-      if (!args->out_dir.empty()) {
-        std::ofstream s(fs::path(args->out_dir) / ("samples_" + r.task + ".jsonl"));
-        for (const auto& ex : r.examples) {
-          nlohmann::ordered_json e{{"doc_id", ex.doc_id}, {"context", ex.context}};
-          if (!ex.continuations.empty()) {
-            e["continuations"] = ex.continuations;
-            e["loglikelihoods"] = ex.loglikelihoods;
-            e["greedy"] = ex.greedy;
+        evaluation::TaskResult r = evaluation::run_task(m, spec, o);
+        if (!r.perturbation.empty()) r.task += "[" + r.perturbation + "]";
+        nlohmann::ordered_json j{{"output_type", r.output_type},
+                                 {"num_fewshot", r.num_fewshot},
+                                 {"documents", r.documents},
+                                 {"seconds", r.seconds}};
+        std::map<std::string, double> scalars;
+        for (const auto& mv : r.metrics) {
+          j["metrics"][mv.name] = mv.value;
+          if (mv.stderr_of_mean >= 0) j["metrics"][mv.name + "_stderr"] = mv.stderr_of_mean;
+          scalars["eval/" + r.task + "/" + mv.name] = mv.value;
+          table += fmt::format("|{:<32}|{:>7}|{:<14}|{:>12.4f}|{:>10}|\n", r.task, r.num_fewshot, mv.name, mv.value,
+                               mv.stderr_of_mean >= 0 ? fmt::format("{:.4f}", mv.stderr_of_mean) : "");
+          if (log) {
+            log->log_table_row("eval_results", 0,
+                               {{"task", r.task},
+                                {"metric", mv.name},
+                                {"score", fmt::format("{}", mv.value)},
+                                {"stderr", mv.stderr_of_mean >= 0 ? fmt::format("{}", mv.stderr_of_mean) : ""},
+                                {"num_fewshot", std::to_string(r.num_fewshot)}});
           }
-          if (ex.gold >= 0) e["gold"] = ex.gold;
-          if (!ex.target.empty()) e["target"] = ex.target;
-          if (r.output_type == "generate_until") e["generation"] = ex.generation;
-          for (const auto& [k, v] : ex.values) e["values"][k] = v;
-          s << e.dump() << "\n";
+        }
+        results[r.task] = j;
+        if (log) log->log_scalars(0, scalars);
+        if (!args->out_dir.empty()) {
+          std::ofstream s(fs::path(args->out_dir) / ("samples_" + r.task + ".jsonl"));
+          for (const auto& ex : r.examples) {
+            nlohmann::ordered_json e{{"doc_id", ex.doc_id}, {"context", ex.context}};
+            if (!ex.continuations.empty()) {
+              e["continuations"] = ex.continuations;
+              e["loglikelihoods"] = ex.loglikelihoods;
+              e["greedy"] = ex.greedy;
+            }
+            if (ex.gold >= 0) e["gold"] = ex.gold;
+            if (!ex.target.empty()) e["target"] = ex.target;
+            if (r.output_type == "generate_until") e["generation"] = ex.generation;
+            for (const auto& [k, v] : ex.values) e["values"][k] = v;
+            s << e.dump() << "\n";
+          }
         }
       }
     }

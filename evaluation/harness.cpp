@@ -135,6 +135,30 @@ void add_mean(TaskResult& r, const std::string& name, const std::vector<double>&
   r.metrics.push_back({name, mean, stderr_of_mean});
 }
 
+// The document with its input fields perturbed: every string field that the target and choice specs do not name
+// (so answers stay intact and the prompt template's own words are untouched).
+json perturb_document(const json& doc, const TaskSpec& task, const Perturbation& p, size_t index) {
+  json out = doc;
+  auto named = [&](const std::string& field) {
+    for (const std::string* spec : {&task.doc_to_target, &task.doc_to_choice}) {
+      if (*spec == field) return true;
+      size_t at = spec->find(field);
+      while (at != std::string::npos) {  // a whole identifier inside a template
+        const bool left = at == 0 || !(std::isalnum(static_cast<unsigned char>((*spec)[at - 1])) || (*spec)[at - 1] == '_');
+        const size_t end = at + field.size();
+        const bool right = end >= spec->size() || !(std::isalnum(static_cast<unsigned char>((*spec)[end])) || (*spec)[end] == '_');
+        if (left && right) return true;
+        at = spec->find(field, at + 1);
+      }
+    }
+    return false;
+  };
+  for (auto& [key, value] : out.items()) {
+    if (value.is_string() && !named(key)) value = perturb_text(value.get<std::string>(), p, index);
+  }
+  return out;
+}
+
 size_t argmax(const std::vector<double>& v) { return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
 }  // namespace
@@ -168,6 +192,7 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
 
   TaskResult result;
   result.task = task.name;
+  if (options.perturbation) result.perturbation = options.perturbation->label();
   result.output_type = output_type_name(task.output_type);
   result.num_fewshot = shots;
   result.documents = static_cast<int64_t>(docs.size());
@@ -183,7 +208,7 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
       ctx += docs_of.text(*fs);
       if (has_answer) ctx += task.target_delimiter + docs_of.answer_text(a, c) + task.fewshot_delimiter;
     }
-    ctx += docs_of.text(docs[i]);
+    ctx += docs_of.text(options.perturbation ? perturb_document(docs[i], task, *options.perturbation, i) : docs[i]);
     result.examples[i].doc_id = static_cast<int64_t>(i);
     result.examples[i].context = ctx;
   }

@@ -15,9 +15,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "evaluation/probes.h"
 #include "evaluation/task.h"
 #include "models/gpt.h"
 #include "tokenizers/bpe_tokenizer.h"
@@ -29,6 +31,9 @@ struct HarnessOptions {
   int64_t limit = 0;            // evaluate the first `limit` documents (0 = all)
   int64_t num_fewshot = -1;     // -1: the task's num_fewshot
   uint64_t fewshot_seed = 1234; // lm-eval's default fewshot_random_seed
+  // Robustness: each document's input fields (its string fields that doc_to_target and doc_to_choice do not name)
+  // perturbed before its text is rendered; few-shot examples stay clean.
+  std::optional<Perturbation> perturbation;
   // Called after each batch with (documents done, documents in all): a progress bar.
   std::function<void(int64_t, int64_t)> progress;
 };
@@ -53,6 +58,7 @@ struct MetricValue {
 
 struct TaskResult {
   std::string task;
+  std::string perturbation;  // its label, "" for the clean run
   std::string output_type;
   int64_t num_fewshot = 0;
   int64_t documents = 0;
