@@ -96,7 +96,24 @@ TOOLS = [
             "tags": {"type": ["string", "null"], "description": "Optional tag"}}}}},
 ]
 TOOL_TEMPLATES = ("llama3_2_instruct", "mistral_nemo_instruct_2407", "hermes3_llama3_1_tool_use",
-                  "deepseek_r1_distill_qwen")
+                  "deepseek_r1_distill_qwen", "cohere_command_r7b_tool_use", "gpt_oss_20b")
+# A schema with arrays, unions, enums, defaults and nullables (gpt-oss renders it as TypeScript).
+RICH_TOOL = {"type": "function", "function": {
+    "name": "book", "description": "Book a table",
+    "parameters": {"type": "object", "properties": {
+        "names": {"type": "array", "items": {"type": "string"}, "description": "Guests"},
+        "slots": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "integer"}}},
+                  "description": "Time slots", "nullable": True},
+        "any_list": {"type": "array", "description": "Anything"},
+        "mode": {"type": "string", "enum": ["fast", "slow"], "default": "fast", "description": "Mode"},
+        "when": {"oneOf": [{"type": "string", "description": "ISO date"}, {"type": "integer", "default": 0}],
+                 "description": "When", "default": "now"},
+        "pair": {"type": ["object", "object"], "description": "A union"},
+        "note": {"type": "string", "nullable": True, "description": "Free text"},
+        "ok": {"type": "boolean", "default": False, "description": "Confirmed"}},
+        "required": ["names"]}}}
+DOCUMENTS = [{"title": "Tall penguins", "text": "Emperor penguins are the tallest growing up to 122 cm in height."},
+             {"title": "Penguin habitats", "text": "Emperor penguins only live in Antarctica — «froid»."}]
 
 
 def text(rng):
@@ -168,6 +185,20 @@ def extra_context(rng, name):
             extra["tools_in_user_message"] = False
     if name == "hermes3_llama3_1_tool_use" and "tools" not in extra:
         extra["tools"] = copy.deepcopy(TOOLS[:1])
+    if name == "gpt_oss_20b":
+        if "tools" in extra and rng.random() < 0.5:
+            extra["tools"].append(copy.deepcopy(RICH_TOOL))
+        if rng.random() < 0.3:
+            extra["reasoning_effort"] = rng.choice(["low", "high"])
+        if rng.random() < 0.2:
+            extra["model_identity"] = "You are Troupe's test model."
+        if rng.random() < 0.3:
+            extra["builtin_tools"] = rng.sample(["browser", "python"], rng.randint(1, 2))
+    if name == "cohere_command_r7b_tool_use":
+        if rng.random() < 0.3:
+            extra["documents"] = copy.deepcopy(DOCUMENTS[: rng.randint(1, 2)])
+        if rng.random() < 0.3:
+            extra["enable_citations"] = True
     return extra
 
 
