@@ -15,6 +15,8 @@ std::string where(const std::string& name, int line) {
 }  // namespace
 
 Template::Template(std::string source, std::string name) : name_(std::move(name)) {
+  globals_ = std::make_shared<detail::Scope>();
+  detail::add_globals(*globals_);
   try {
     body_ = std::make_shared<const detail::Body>(detail::parse(source));
   } catch (const detail::SyntaxError& e) {
@@ -25,10 +27,8 @@ Template::Template(std::string source, std::string name) : name_(std::move(name)
 }
 
 std::string Template::render(const std::vector<std::pair<std::string, Value>>& vars) const {
-  auto globals = std::make_shared<detail::Scope>();
-  detail::add_globals(*globals);
   auto context = std::make_shared<detail::Scope>();
-  context->parent = globals;
+  context->parent = globals_;
   for (const auto& [k, v] : vars) context->vars[k] = v;
   detail::Evaluator ev;
   try {

@@ -24,7 +24,8 @@ namespace troupe::tokenizers::jinja {
 
 namespace detail {
 struct Stmt;
-}
+struct Scope;
+}  // namespace detail
 
 class Template {
  public:
@@ -44,6 +45,7 @@ class Template {
  private:
   std::string name_;
   std::shared_ptr<const std::vector<std::unique_ptr<detail::Stmt>>> body_;
+  std::shared_ptr<detail::Scope> globals_;  // range, dict, namespace, ...: built once, never written by a render
 };
 
 }  // namespace troupe::tokenizers::jinja

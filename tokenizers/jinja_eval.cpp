@@ -108,7 +108,12 @@ void Evaluator::exec_output(const Stmt& s, const std::shared_ptr<Scope>& scope) 
     if (!part.expr) {
       out_ += part.text;
     } else {
-      out_ += to_str(eval(*part.expr, scope, true));
+      Value v = eval(*part.expr, scope, true);
+      if (v.is_string()) {
+        out_ += v.str();
+      } else {
+        out_ += to_str(v);
+      }
     }
   }
 }
