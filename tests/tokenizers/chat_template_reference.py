@@ -165,8 +165,10 @@ def conversation(rng, name):
         messages[-1]["name"] = "extra field"
     elif r < 0.19:  # content as a list of blocks
         rng.choice(messages)["content"] = [{"type": "text", "text": text(rng)}]
-    elif r < 0.21:  # reasoning fields are aliased before rendering
-        messages.append({"role": "assistant", "content": text(rng), "reasoning_content": "thinking…"})
+    elif r < 0.24:  # reasoning fields are aliased before rendering (thinking / reasoning_content / reasoning)
+        fields = rng.choice([{"reasoning_content": "thinking…"}, {"thinking": "hmm"}, {"reasoning": "so"},
+                             {"thinking": "own", "reasoning_content": "rc"}, {"reasoning_content": None, "reasoning": "r"}])
+        messages.append({"role": "assistant", "content": text(rng), **fields})
     if name in TOOL_TEMPLATES and rng.random() < 0.3:
         calls = [tool_call(rng, name) for _ in range(rng.choice([1, 1, 2]))]
         content = None if name == "deepseek_r1_distill_qwen" or rng.random() < 0.5 else ""
