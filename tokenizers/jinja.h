@@ -9,7 +9,9 @@
 // set (names, tuples, namespace attributes, blocks), macro/call, filter blocks, with, break/continue, generation;
 // Python values and operators; jinja2's tests and the filters chat templates use; str/dict/list methods. Anything
 // else is an error naming itself (at parse time where jinja2 fails at compile time, else when it runs): never a
-// silent wrong render. Not a general jinja2: no extends/include/import, no recursive loops, 64-bit ints.
+// silent wrong render. Not a general jinja2: no extends/include/import, no recursive loops; 64-bit ints, no complex
+// numbers; printf-style % only for s/r/d/i/u; str methods on |safe (Markup) values and a few rare filters
+// (groupby, striptags, wordwrap, ...) fail clearly; printing a function or generator (Python prints its address) too.
 #pragma once
 
 #include <memory>
