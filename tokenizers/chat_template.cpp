@@ -40,19 +40,34 @@ std::string pick_template(const ojson& config, const std::string& name, const st
   throw DataError(file + ": no chat template named '" + name + "' (available: " + names + ")");
 }
 
-// transformers' _alias_reasoning_fields: {"thinking": r, **message, "reasoning_content": r}.
-ojson alias_reasoning(const ojson& message) {
+// One message as transformers hands it to the template: keys whose value is null dropped (apply_chat_template), then
+// _alias_reasoning_fields: {"thinking": r, **message, "reasoning_content": r} for the first of reasoning_content /
+// thinking / reasoning that is set.
+jinja::Value message_value(const ojson& message) {
+  jinja::DictData d;
+  d.items.reserve(message.size() + 2);
+  std::optional<jinja::Value> reasoning;
   for (const char* key : {"reasoning_content", "thinking", "reasoning"}) {
     auto it = message.find(key);
-    if (it == message.end() || it->is_null()) continue;
-    ojson reasoning = *it;
-    ojson out = ojson::object();
-    out["thinking"] = reasoning;
-    for (const auto& [k, v] : message.items()) out[k] = v;
-    out["reasoning_content"] = reasoning;
-    return out;
+    if (it != message.end() && !it->is_null()) {
+      reasoning = jinja::from_json(*it);
+      break;
+    }
   }
-  return message;
+  if (reasoning) d.items.emplace_back(jinja::Value::string("thinking"), *reasoning);
+  for (const auto& [k, v] : message.items()) {
+    if (v.is_null()) continue;
+    jinja::Value key = jinja::Value::string(k);
+    if (reasoning && k == "thinking") {
+      d.set(key, jinja::from_json(v));  // **message overrides the "thinking" put first (keeping its place)
+    } else if (reasoning && k == "reasoning_content") {
+      d.set(key, *reasoning);
+    } else {
+      d.items.emplace_back(std::move(key), jinja::from_json(v));
+    }
+  }
+  if (reasoning) d.set(jinja::Value::string("reasoning_content"), *reasoning);
+  return jinja::Value::dict(std::move(d));
 }
 
 }  // namespace
@@ -90,27 +105,28 @@ std::string ChatTemplate::render(const ojson& messages, bool add_generation_prom
   if (!messages.is_array()) throw DataError(what + "messages must be a JSON array");
   if (messages.empty()) throw DataError(what + "cannot apply a chat template to an empty conversation");
   if (!extra_context.is_object()) throw DataError(what + "the extra context must be a JSON object");
-  ojson chat = ojson::array();
+  std::vector<jinja::Value> chat;
+  chat.reserve(messages.size());
   for (const auto& message : messages) {
     if (!message.is_object()) throw DataError(what + "each message must be a JSON object, got " + message.dump());
-    ojson kept = ojson::object();
-    for (const auto& [k, v] : message.items()) {
-      if (!v.is_null()) kept[k] = v;  // apply_chat_template drops None values
-    }
-    chat.push_back(alias_reasoning(kept));
+    chat.push_back(message_value(message));
   }
-  ojson vars = ojson::object();
-  vars["messages"] = std::move(chat);
-  vars["tools"] = extra_context.contains("tools") ? extra_context["tools"] : ojson();
-  vars["documents"] = extra_context.contains("documents") ? extra_context["documents"] : ojson();
-  vars["add_generation_prompt"] = add_generation_prompt;
-  if (bos_token_) vars["bos_token"] = *bos_token_;
-  if (eos_token_) vars["eos_token"] = *eos_token_;
+  std::vector<std::pair<std::string, jinja::Value>> vars;
+  vars.emplace_back("messages", jinja::Value::list(std::move(chat)));
+  auto from_extra = [&](const char* key) {
+    auto it = extra_context.find(key);
+    return it != extra_context.end() ? jinja::from_json(*it) : jinja::Value::none();
+  };
+  vars.emplace_back("tools", from_extra("tools"));
+  vars.emplace_back("documents", from_extra("documents"));
+  vars.emplace_back("add_generation_prompt", jinja::Value::boolean(add_generation_prompt));
+  if (bos_token_) vars.emplace_back("bos_token", jinja::Value::string(*bos_token_));
+  if (eos_token_) vars.emplace_back("eos_token", jinja::Value::string(*eos_token_));
   for (const auto& [k, v] : extra_context.items()) {
     if (k == "messages" || k == "add_generation_prompt") {
       throw DataError(what + "\"" + k + "\" cannot be passed in the extra context");
     }
-    if (k != "tools" && k != "documents") vars[k] = v;
+    if (k != "tools" && k != "documents") vars.emplace_back(k, jinja::from_json(v));  // later entries win
   }
   return template_.render(vars);
 }

@@ -17,6 +17,8 @@ std::string where(const Environment& env, const std::string& name, int line) {
 Template::Template(std::string source, std::string name, Environment environment)
     : name_(std::move(name)), env_(std::move(environment)) {
   const detail::LexOptions lex{env_.trim_blocks, env_.lstrip_blocks, env_.keep_trailing_newline};
+  globals_ = std::make_shared<detail::Scope>();
+  detail::add_globals(*globals_);
   try {
     body_ = std::make_shared<const detail::Body>(detail::parse(source, lex));
   } catch (const detail::SyntaxError& e) {
@@ -27,10 +29,8 @@ Template::Template(std::string source, std::string name, Environment environment
 }
 
 std::string Template::render(const std::vector<std::pair<std::string, Value>>& vars) const {
-  auto globals = std::make_shared<detail::Scope>();
-  detail::add_globals(*globals);
   auto context = std::make_shared<detail::Scope>();
-  context->parent = globals;
+  context->parent = globals_;
   for (const auto& [k, v] : vars) context->vars[k] = v;
   detail::Evaluator ev;
   const StrictUndefinedScope strict(env_.strict_undefined);

@@ -9,7 +9,9 @@
 // set (names, tuples, namespace attributes, blocks), macro/call, filter blocks, with, break/continue, generation;
 // Python values and operators; jinja2's tests and the filters chat templates use; str/dict/list methods. Anything
 // else is an error naming itself (at parse time where jinja2 fails at compile time, else when it runs): never a
-// silent wrong render. Not a general jinja2: no extends/include/import, no recursive loops, 64-bit ints.
+// silent wrong render. Not a general jinja2: no extends/include/import, no recursive loops; 64-bit ints, no complex
+// numbers; printf-style % only for s/r/d/i/u; str methods on |safe (Markup) values and a few rare filters
+// (groupby, striptags, wordwrap, ...) fail clearly; printing a function or generator (Python prints its address) too.
 #pragma once
 
 #include <memory>
@@ -24,7 +26,8 @@ namespace troupe::tokenizers::jinja {
 
 namespace detail {
 struct Stmt;
-}
+struct Scope;
+}  // namespace detail
 
 // The jinja2 Environment settings that change what a template renders. The defaults are transformers' chat-template
 // environment; lm-evaluation-harness's prompt templates use Environment::lm_eval() (no block trimming, the trailing
@@ -57,6 +60,7 @@ class Template {
   std::string name_;
   Environment env_;
   std::shared_ptr<const std::vector<std::unique_ptr<detail::Stmt>>> body_;
+  std::shared_ptr<detail::Scope> globals_;  // range, dict, namespace, ...: built once, never written by a render
 };
 
 }  // namespace troupe::tokenizers::jinja

@@ -62,6 +62,9 @@ struct Expr {
   BinOp op = BinOp::Add;
   CallArgs call;
   bool soft = false;  // a filter/test inside an if or conditional expression: an unknown name fails only when run
+  // jinja2 folds expressions without names or calls at compile time (Expr.as_const), where a failing slice reads as
+  // undefined (environment.getitem) instead of raising: see Evaluator::eval.
+  bool foldable = false;
 };
 
 // An assignment target: a name, a tuple of targets, or a namespace attribute (ns.attr).

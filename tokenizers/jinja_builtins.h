@@ -20,10 +20,14 @@ struct Scope;
 Value binary_op(BinOp op, const Value& a, const Value& b);
 Value negate(const Value& a);
 Value unary_plus(const Value& a);
-// obj[start:stop:step]; absent bounds are undefined values.
-Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
+// obj[start:stop:step]; absent bounds are undefined values. `via_getitem`: as jinja2's environment.getitem does it
+// (when it folds constants), where a TypeError (an object that cannot be sliced, non-int bounds) gives undefined.
+Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step, bool via_getitem = false);
 // item in container.
 bool contains(const Value& container, const Value& item);
+// Python's `fmt % args` for the conversions s, r, d, i, u and %% with an optional (key), '-' and a width; other
+// conversions are an error naming them.
+std::string printf_format(const std::string& fmt, const Value& args);
 // Python's int index of a list/str/tuple (bool counts), wrapping negatives; nullopt when out of range.
 std::optional<size_t> sequence_index(int64_t index, size_t size);
 

@@ -108,7 +108,12 @@ void Evaluator::exec_output(const Stmt& s, const std::shared_ptr<Scope>& scope) 
     if (!part.expr) {
       out_ += part.text;
     } else {
-      out_ += to_str(eval(*part.expr, scope));
+      Value v = eval(*part.expr, scope, true);
+      if (v.is_string()) {
+        out_ += v.str();
+      } else {
+        out_ += to_str(v);
+      }
     }
   }
 }
@@ -342,7 +347,47 @@ Value Evaluator::eval_compare(const Expr& e, const std::shared_ptr<Scope>& scope
   return Value::boolean(true);
 }
 
-Value Evaluator::eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
+namespace {
+
+// jinja2's has_safe_repr: the values its compiler can write into generated code as constants.
+bool safe_repr(const Value& v) {
+  switch (v.kind()) {
+    case Kind::None:
+    case Kind::Bool:
+    case Kind::Int:
+    case Kind::Float:
+    case Kind::String: return true;
+    case Kind::List:
+      if (v.list_kind() != ListKind::List && v.list_kind() != ListKind::Tuple && v.list_kind() != ListKind::Range) {
+        return false;
+      }
+      return std::all_of(v.items().begin(), v.items().end(), safe_repr);
+    case Kind::Dict:
+      return std::all_of(v.dict().items.begin(), v.dict().items.end(),
+                         [](const auto& kv) { return safe_repr(kv.first) && safe_repr(kv.second); });
+    default: return false;
+  }
+}
+
+}  // namespace
+
+Value Evaluator::eval(const Expr& e, const std::shared_ptr<Scope>& scope, bool printed) {
+  if (folding_ && !e.foldable) throw TemplateError("not a constant");  // jinja2's Impossible
+  if (e.foldable && !folding_) {
+    std::optional<Value> folded;
+    folding_ = true;
+    try {
+      folded = eval_node(e, scope);
+    } catch (const TemplateError&) {
+      // jinja2 could not fold it (Impossible): it runs at render time
+    }
+    folding_ = false;
+    if (folded && (printed || safe_repr(*folded))) return *folded;
+  }
+  return eval_node(e, scope);
+}
+
+Value Evaluator::eval_node(const Expr& e, const std::shared_ptr<Scope>& scope) {
   line_ = e.line;
   switch (e.kind) {
     case ExprKind::Const: return e.constant;
@@ -379,7 +424,7 @@ Value Evaluator::eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
       Value stop = e.c ? eval(*e.c, scope) : Value();
       Value step = e.d ? eval(*e.d, scope) : Value();
       line_ = e.line;
-      return slice(obj, start, stop, step);
+      return slice(obj, start, stop, step, folding_);
     }
     case ExprKind::Call: {
       Value callee = eval(*e.a, scope);
@@ -457,7 +502,9 @@ Value Evaluator::getitem(const Value& obj, const Value& key) {
     case Kind::String:
       if (key.is_int() || key.is_bool()) {
         std::u32string s = decode(obj.str());
-        if (auto i = sequence_index(key.as_int(), s.size())) return Value::string(encode(s.substr(*i, 1)));
+        if (auto i = sequence_index(key.as_int(), s.size())) {
+          return Value::string(encode(s.substr(*i, 1)), obj.markup());  // Markup.__getitem__ keeps Markup
+        }
       }
       break;
     default: break;

@@ -71,7 +71,11 @@ class Evaluator {
                      const std::shared_ptr<Scope>& closure, Args& args);
   void assign(const Target& t, const Value& v, Scope& scope, const std::shared_ptr<Scope>& lookup);
 
-  Value eval(const Expr& e, const std::shared_ptr<Scope>& scope);
+  // Evaluates `e` as jinja2's compiled code does: a foldable expression is first evaluated as jinja2's compile-time
+  // folding would (failing slices are undefined); that value stands if it has a safe repr (or, for a printed
+  // expression, `printed`), else the expression runs normally.
+  Value eval(const Expr& e, const std::shared_ptr<Scope>& scope, bool printed = false);
+  Value eval_node(const Expr& e, const std::shared_ptr<Scope>& scope);
   Value eval_name(const Expr& e, const std::shared_ptr<Scope>& scope);
   Value eval_compare(const Expr& e, const std::shared_ptr<Scope>& scope);
   Value eval_filter(const Expr& e, const std::shared_ptr<Scope>& scope, const Value* block_input);
@@ -79,7 +83,8 @@ class Evaluator {
 
   std::string out_;
   int line_ = 1;
-  int macro_depth_ = 0;  // nested macro calls (a runaway recursion is an error, as in Python)
+  int macro_depth_ = 0;   // nested macro calls (a runaway recursion is an error, as in Python)
+  bool folding_ = false;  // evaluating as jinja2's constant folding does
 };
 
 }  // namespace detail

@@ -13,8 +13,8 @@
 namespace troupe::tokenizers::jinja::detail {
 namespace {
 
-const std::set<std::string> kUnsupportedFilters = {"filesizeformat", "format",    "groupby", "pprint",   "random",
-                                                   "striptags",      "urlencode", "urlize",  "wordwrap", "xmlattr"};
+const std::set<std::string> kUnsupportedFilters = {"filesizeformat", "groupby", "pprint",   "random", "striptags",
+                                                   "urlencode",      "urlize",  "wordwrap", "xmlattr"};
 const std::set<std::string> kFilters = {
     "abs",       "attr",       "batch",       "capitalize", "center",  "count",
     "d",         "default",    "dictsort",    "e",          "escape",  "filesizeformat",
@@ -58,7 +58,9 @@ Value do_int(const Value& value, Args& args) {
   if (value.is_bool() || value.is_int()) return Value::integer(value.as_int());
   if (value.kind() == Kind::Float) {
     double f = value.as_float();
-    if (!std::isfinite(f) || std::fabs(f) >= 9.2e18) return fallback;
+    if (!std::isfinite(f)) return fallback;  // int(inf) and int(nan) fail: the default
+    if (std::fabs(f) >= 9.2e18)
+      throw TemplateError("int of " + format_float(f) + " exceeds 64 bits (Troupe's Jinja integers are 64-bit)");
     return Value::integer(static_cast<int64_t>(f));
   }
   if (!value.is_string()) return fallback;
@@ -83,11 +85,16 @@ Value do_int(const Value& value, Args& args) {
   if (i < digits.size() && res.ec == std::errc() && res.ptr == digits.data() + digits.size()) {
     return Value::integer(negative ? -v : v);
   }
+  if (res.ec == std::errc::result_out_of_range) {
+    throw TemplateError("int of " + value.str() + " exceeds 64 bits (Troupe's Jinja integers are 64-bit)");
+  }
   // "42.23"|int is 42: jinja2 retries through float().
   double f = 0;
   auto fres = std::from_chars(s.data() + (s[0] == '+'), s.data() + s.size(), f);
-  if (!s.empty() && fres.ec == std::errc() && fres.ptr == s.data() + s.size() && std::isfinite(f) &&
-      std::fabs(f) < 9.2e18) {
+  if (!s.empty() && fres.ec == std::errc() && fres.ptr == s.data() + s.size() && std::isfinite(f)) {
+    if (std::fabs(f) >= 9.2e18) {
+      throw TemplateError("int of " + value.str() + " exceeds 64 bits (Troupe's Jinja integers are 64-bit)");
+    }
     return Value::integer(static_cast<int64_t>(f));
   }
   return fallback;
@@ -146,6 +153,10 @@ Value do_round(const Value& value, Args& args) {
 
 Value do_indent(const Value& value, Args& args) {
   auto p = bind("indent", args, {"width", "first", "blank"});
+  if (value.is_undefined()) fail_undefined(value);  // jinja2 appends "\n" to the value itself: only str works
+  if (!value.is_string()) {
+    throw TemplateError("unsupported operand type(s) for +=: '" + type_name(value) + "' and 'str'");
+  }
   std::string indention;
   if (p[0] && p[0]->is_string()) {
     indention = p[0]->str();
@@ -176,7 +187,14 @@ Value do_truncate(const Value& value, Args& args) {
   int64_t leeway = p[3] && !p[3]->is_none() ? int_arg("truncate", *p[3]) : 5;
   if (length < static_cast<int64_t>(end.size()))
     throw TemplateError("expected length >= " + std::to_string(end.size()));
-  std::u32string s = decode(soft_str(value));
+  if (!value.is_string()) {
+    // jinja2 takes len() of the value as it is: undefined and short containers come back unchanged; the rest fail.
+    if (value.is_undefined() || value.is_list() || value.kind() == Kind::Dict) {
+      if (jinja::length(value) <= length + leeway) return value;
+    }
+    throw TemplateError("truncate needs a string, not '" + type_name(value) + "'");
+  }
+  std::u32string s = decode(value.str());
   if (static_cast<int64_t>(s.size()) <= length + leeway) return Value::string(encode(s));
   std::u32string head = s.substr(0, static_cast<size_t>(length) - end.size());
   if (arg_true(p[1])) return Value::string(encode(head + end));
@@ -238,6 +256,23 @@ Value apply_filter(Evaluator& ev, const std::string& name, const Value& input, A
   const std::string& f = name;
   if (kUnsupportedFilters.count(f)) throw TemplateError("filter '" + f + "' is not supported by Troupe's Jinja");
   auto none = [&] { bind(f, args, {}); };
+  if (f == "format") {
+    // jinja2's do_format: soft_str(value) % (kwargs or args).
+    if (!args.pos.empty() && !args.kw.empty()) {
+      throw TemplateError("can't handle positional and keyword arguments at the same time");
+    }
+    Value fmt_args;
+    if (!args.kw.empty()) {
+      DictData d;
+      for (const auto& [k, v] : args.kw) d.set(Value::string(k), v);
+      fmt_args = Value::dict(std::move(d));
+    } else {
+      fmt_args = Value::list(args.pos, ListKind::Tuple);
+    }
+    if (input.is_string() && input.markup())
+      throw TemplateError("'format' on a |safe (Markup) string is not supported");
+    return Value::string(printf_format(soft_str(input), fmt_args));
+  }
   if (f == "trim") {
     auto p = bind(f, args, {"chars"});
     std::optional<std::u32string> chars;

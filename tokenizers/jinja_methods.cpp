@@ -23,6 +23,9 @@ const std::set<std::string> kStrMethods = {
     "ljust",        "lower",      "lstrip",    "maketrans",   "partition", "removeprefix", "removesuffix", "replace",
     "rfind",        "rindex",     "rjust",     "rpartition",  "rsplit",    "rstrip",       "split",        "splitlines",
     "startswith",   "strip",      "swapcase",  "title",       "translate", "upper",        "zfill"};
+// str methods whose results are not strings (the same on a markupsafe.Markup).
+const std::set<std::string> kQueryMethods = {"count",   "endswith", "find",   "index",     "isalnum",
+                                             "isspace", "rfind",    "rindex", "startswith"};
 const std::set<std::string> kListMutators = {"append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort"};
 const std::set<std::string> kDictMutators = {"clear", "pop", "popitem", "setdefault", "update"};
 
@@ -419,6 +422,7 @@ std::optional<Value> python_attribute(Evaluator& ev, const Value& obj, const std
   switch (obj.kind()) {
     case Kind::String:
       if (!kStrMethods.count(name)) return std::nullopt;
+      if (obj.markup() && !kQueryMethods.count(name)) return unsupported_method("Markup", name);  // they escape args
       return bound("str", name, [name, s = obj.str()](Args& a) { return call_str_method(name, s, a); });
     case Kind::Dict: return dict_attribute(obj, name);
     case Kind::List: return sequence_attribute(obj, name);

@@ -124,9 +124,92 @@ int64_t adjust(const Value& bound, int64_t len, int64_t step, bool is_start) {
   return v;
 }
 
+// Whether Python's % formatting takes `v` as a mapping (it has __getitem__ and is neither a tuple nor a str).
+bool format_mapping(const Value& v) {
+  return v.is_undefined() || v.kind() == Kind::Dict ||
+         (v.is_list() && plain_sequence(v) && v.list_kind() == ListKind::List) ||
+         (v.is_list() && v.list_kind() == ListKind::Range);
+}
+
 }  // namespace
 
+std::string printf_format(const std::string& fmt, const Value& args) {
+  bool tuple = args.is_list() && args.list_kind() == ListKind::Tuple;
+  std::vector<Value> positional = tuple ? args.items() : std::vector<Value>{args};
+  const Value* mapping = format_mapping(args) ? &args : nullptr;
+  size_t next = 0;
+  std::string out;
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') {
+      out.push_back(fmt[i]);
+      continue;
+    }
+    if (++i >= fmt.size()) throw TemplateError("ValueError: incomplete format");
+    std::optional<Value> keyed;
+    if (fmt[i] == '(') {
+      size_t close = fmt.find(')', i);
+      if (close == std::string::npos) throw TemplateError("ValueError: incomplete format key");
+      if (mapping == nullptr || mapping->kind() != Kind::Dict) {
+        if (mapping != nullptr && mapping->is_undefined()) fail_undefined(*mapping);
+        throw TemplateError("TypeError: format requires a mapping");
+      }
+      const Value* v = mapping->dict().find(Value::string(fmt.substr(i + 1, close - i - 1)));
+      if (v == nullptr) throw TemplateError("KeyError: '" + fmt.substr(i + 1, close - i - 1) + "'");
+      keyed = *v;
+      i = close + 1;
+    }
+    bool left = false;
+    while (i < fmt.size() && fmt[i] == '-') {
+      left = true;
+      ++i;
+    }
+    size_t width = 0;
+    while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') width = width * 10 + (fmt[i++] - '0');
+    if (i >= fmt.size()) throw TemplateError("ValueError: incomplete format");
+    char conv = fmt[i];
+    if (conv == '%' && !keyed) {
+      out.push_back('%');
+      continue;
+    }
+    if (conv != 's' && conv != 'r' && conv != 'd' && conv != 'i' && conv != 'u') {
+      throw TemplateError(std::string("printf-style '%") + conv + "' formatting is not supported by Troupe's Jinja");
+    }
+    Value v;
+    if (keyed) {
+      v = *keyed;
+    } else {
+      if (next >= positional.size()) throw TemplateError("TypeError: not enough arguments for format string");
+      v = positional[next++];
+    }
+    std::string piece;
+    if (conv == 's') {
+      piece = to_str(v);
+    } else if (conv == 'r') {
+      piece = to_repr(v);
+    } else {
+      if (v.is_undefined()) fail_undefined(v);
+      if (!v.is_number()) throw TemplateError("TypeError: %d format: a real number is required, not " + type_name(v));
+      double f = v.as_float();
+      if (v.kind() == Kind::Float && (!std::isfinite(f) || std::fabs(f) >= 9.2e18)) {
+        throw TemplateError("%d of a float outside 64 bits is not supported (Troupe's Jinja integers are 64-bit)");
+      }
+      piece = std::to_string(v.kind() == Kind::Float ? static_cast<int64_t>(f) : v.as_int());
+    }
+    size_t len = detail::length(piece);
+    if (width > len) piece = left ? piece + std::string(width - len, ' ') : std::string(width - len, ' ') + piece;
+    out += piece;
+  }
+  if (next < positional.size() && mapping == nullptr && !(tuple && positional.empty())) {
+    throw TemplateError("TypeError: not all arguments converted during string formatting");
+  }
+  return out;
+}
+
 Value binary_op(BinOp op, const Value& a, const Value& b) {
+  if (op == BinOp::Mod && a.is_string()) {  // str.__mod__ takes anything, an undefined too (as a mapping)
+    if (a.markup()) throw TemplateError("'%' on a |safe (Markup) string is not supported");
+    return Value::string(printf_format(a.str(), b));
+  }
   if (a.is_undefined()) fail_undefined(a);
   if (b.is_undefined()) fail_undefined(b);
   bool ints = int_like(a) && int_like(b);
@@ -169,7 +252,6 @@ Value binary_op(BinOp op, const Value& a, const Value& b) {
     case BinOp::Mod:
       if (ints) return Value::integer(int_mod(a.as_int(), b.as_int()));
       if (nums) return Value::real(float_mod(a.as_float(), b.as_float()));
-      if (a.is_string()) throw TemplateError("printf-style string formatting ('%') is not supported");
       unsupported("%", a, b);
     case BinOp::Pow:
       if (ints) return int_pow(a.as_int(), b.as_int());
@@ -200,9 +282,13 @@ std::optional<size_t> sequence_index(int64_t index, size_t size) {
   return static_cast<size_t>(index);
 }
 
-Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step) {
+Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step, bool via_getitem) {
   if (obj.is_undefined()) fail_undefined(obj);
   bool sliceable = obj.is_string() || (obj.is_list() && (plain_sequence(obj) || obj.list_kind() == ListKind::Range));
+  auto bad_bound = [](const Value& b) { return !b.is_undefined() && !b.is_none() && !int_like(b); };
+  if (via_getitem && (!sliceable || bad_bound(start) || bad_bound(stop) || bad_bound(step))) {
+    return Value::undefined(object_type_repr(obj) + " has no element slice");
+  }
   if (!sliceable) {
     if (obj.kind() == Kind::Dict) throw TemplateError("unhashable type: 'slice'");
     throw TemplateError("'" + type_name(obj) + "' object is not subscriptable");

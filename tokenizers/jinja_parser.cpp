@@ -317,8 +317,64 @@ class Parser : public ExprParser {
 
 }  // namespace
 
+namespace {
+
+// Filters that take jinja2's context (@pass_context): their Filter nodes never fold.
+bool context_filter(const std::string& name) {
+  return name == "map" || name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr";
+}
+
+// Marks the expressions jinja2 may fold at compile time (Expr.as_const can succeed): no names, calls, context filters
+// or unknown filters/tests, except in the branches of a conditional or and/or that folding may skip. Returns the
+// node's flag.
+bool mark_foldable(Expr* e) {
+  if (e == nullptr) return true;
+  bool children = true;
+  for (auto& item : e->items) children &= mark_foldable(item.get());
+  bool a = mark_foldable(e->a.get());
+  bool b = mark_foldable(e->b.get());
+  bool c = mark_foldable(e->c.get());
+  children &=
+      mark_foldable(e->d.get()) & mark_foldable(e->call.dyn_args.get()) & mark_foldable(e->call.dyn_kwargs.get());
+  for (auto& arg : e->call.args) children &= mark_foldable(arg.get());
+  for (auto& kw : e->call.kwargs) children &= mark_foldable(kw.value.get());
+  bool ok = children && a && b && c;
+  switch (e->kind) {
+    case ExprKind::Name:
+    case ExprKind::Call: ok = false; break;
+    case ExprKind::Filter: ok = ok && e->a != nullptr && is_known_filter(e->name) && !context_filter(e->name); break;
+    case ExprKind::Test: ok = ok && is_known_test(e->name); break;
+    case ExprKind::CondExpr: ok = a && (b || (e->c != nullptr && c)); break;  // b if a else c
+    case ExprKind::And:
+    case ExprKind::Or: ok = a; break;  // the right operand may go unevaluated
+    default: break;
+  }
+  e->foldable = ok;
+  return ok;
+}
+
+void mark_foldable(Body& body) {
+  for (auto& s : body) {
+    for (auto& part : s->parts) mark_foldable(part.expr.get());
+    for (auto& [test, branch] : s->branches) {
+      mark_foldable(test.get());
+      mark_foldable(branch);
+    }
+    for (auto& v : s->values) mark_foldable(v.get());
+    for (auto& d : s->signature.defaults) mark_foldable(d.get());
+    mark_foldable(s->expr.get());
+    mark_foldable(s->filter.get());
+    mark_foldable(s->body);
+    mark_foldable(s->else_body);
+  }
+}
+
+}  // namespace
+
 Body parse(std::string_view source, const LexOptions& options) {
-  return Parser(tokenize(source, options)).parse_template();
+  Body body = Parser(tokenize(source, options)).parse_template();
+  mark_foldable(body);
+  return body;
 }
 
 }  // namespace troupe::tokenizers::jinja::detail

@@ -63,21 +63,23 @@ std::function<Value(const Value&)> attrgetter(Evaluator& ev, const Value& attrib
   };
 }
 
+// jinja2's make_multi_attrgetter: the sort key is always a list (one entry per comma-separated attribute, or the item
+// itself), so that keys equal by == never reach < (sorting undefineds or equal items does not fail).
 std::function<Value(const Value&)> multi_attrgetter(Evaluator& ev, const Value& attribute, bool case_insensitive) {
-  if (attribute.is_undefined() || attribute.is_none()) {
-    return [case_insensitive](const Value& v) { return case_insensitive ? ignore_case(v) : v; };
-  }
-  if (!attribute.is_string() || attribute.str().find(',') == std::string::npos) {
-    return attrgetter(ev, attribute, case_insensitive);
-  }
   std::vector<std::function<Value(const Value&)>> getters;
-  std::string s = attribute.str();
-  size_t start = 0;
-  while (true) {
-    size_t comma = s.find(',', start);
-    getters.push_back(attrgetter(ev, Value::string(s.substr(start, comma - start)), case_insensitive));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+  if (attribute.is_undefined() || attribute.is_none()) {
+    getters.push_back([case_insensitive](const Value& v) { return case_insensitive ? ignore_case(v) : v; });
+  } else if (!attribute.is_string()) {
+    getters.push_back(attrgetter(ev, attribute, case_insensitive));
+  } else {
+    std::string s = attribute.str();
+    size_t start = 0;
+    while (true) {
+      size_t comma = s.find(',', start);
+      getters.push_back(attrgetter(ev, Value::string(s.substr(start, comma - start)), case_insensitive));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
   }
   return [getters](const Value& v) {
     std::vector<Value> keys;
@@ -122,7 +124,9 @@ Value do_dictsort(const Value& value, Args& args) {
 
 Value do_min_max(Evaluator& ev, const Value& value, Args& args, bool is_max) {
   auto p = bind(is_max ? "max" : "min", args, {"case_sensitive", "attribute"});
-  auto key = multi_attrgetter(ev, arg_or(p[1], Value::none()), !arg_true(p[0]));
+  bool insensitive = !arg_true(p[0]);
+  std::function<Value(const Value&)> key = [insensitive](const Value& v) { return insensitive ? ignore_case(v) : v; };
+  if (p[1] && !p[1]->is_none()) key = attrgetter(ev, *p[1], insensitive);  // make_attrgetter: one attribute
   std::vector<Value> items = iterate(value);
   if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
   size_t best = 0;

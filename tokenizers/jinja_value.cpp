@@ -493,7 +493,7 @@ std::vector<Value> iterate(const Value& v) {
       for (char32_t c : detail::decode(v.str())) {
         std::string s;
         detail::append_utf8(s, c);
-        chars.push_back(Value::string(std::move(s), v.markup()));
+        chars.push_back(Value::string(std::move(s)));  // iterating a Markup yields plain str
       }
       return chars;
     }

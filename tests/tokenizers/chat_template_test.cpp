@@ -78,9 +78,9 @@ void check_against_transformers(int seed) {
       }
     }
   }
-  EXPECT_GE(templates.size(), 10u);
+  EXPECT_GE(templates.size(), 12u);
   EXPECT_GE(cases.size(), 1000u);
-  for (const auto& [fixture, n] : rendered) EXPECT_GE(n, 60) << fixture << " rendered too few conversations";
+  for (const auto& [fixture, n] : rendered) EXPECT_GE(n, 40) << fixture << " rendered too few conversations";
   for (const auto& [fixture, n] : failed) EXPECT_GE(n, 1) << fixture;
 }
 
@@ -130,6 +130,11 @@ TEST(ChatTemplate, PreparesMessagesAsApplyChatTemplate) {
             R"({"role": "user", "content": "x"})"
             R"({"thinking": "r", "role": "assistant", "content": "y", "reasoning": "r", "reasoning_content": "r"})"
             "|True|None|None|1");
+  // A message's own thinking survives the aliasing; reasoning_content takes the first reasoning field set.
+  EXPECT_EQ(tmpl.render(ojson::parse(R"([{"role": "assistant", "content": "y", "thinking": "own",
+                                         "reasoning_content": "rc"}])"),
+                        false),
+            R"({"thinking": "own", "role": "assistant", "content": "y", "reasoning_content": "rc"}|False|None|None|)");
   EXPECT_THROW(tmpl.render(ojson::array(), true), DataError);
   EXPECT_THROW(tmpl.render(ojson::parse(R"(["not a message"])"), true), DataError);
   EXPECT_THROW(tmpl.render(chat({{"user", "x"}}), true, ojson{{"messages", 1}}), DataError);
