@@ -27,6 +27,8 @@ void add_eval_exact_command(CLI::App& eval, int& exit_code);
 void add_eval_metric_command(CLI::App& eval, int& exit_code);
 // `eval run`: the evaluation harness (cmd_eval_run.cpp).
 void add_eval_run_command(CLI::App& eval, int& exit_code);
+// `eval probe bias|toxicity` (cmd_eval_probe.cpp).
+void add_eval_probe_command(CLI::App& eval, int& exit_code);
 // `troupe submit|status|cancel`: Slurm jobs and job arrays for runs and sweeps (cmd_cluster.cpp).
 void add_submit_command(CLI::App& app, int& exit_code);
 void add_status_command(CLI::App& app, int& exit_code);

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   troupe::cli::add_eval_exact_command(*app.get_subcommand("eval"), exit_code);
   troupe::cli::add_eval_metric_command(*app.get_subcommand("eval"), exit_code);
   troupe::cli::add_eval_run_command(*app.get_subcommand("eval"), exit_code);
+  troupe::cli::add_eval_probe_command(*app.get_subcommand("eval"), exit_code);
   troupe::cli::add_submit_command(app, exit_code);
   troupe::cli::add_status_command(app, exit_code);
   troupe::cli::add_cancel_command(app, exit_code);

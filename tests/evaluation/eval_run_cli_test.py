@@ -56,6 +56,27 @@ def main():
     zero = [json.loads(l) for l in open(f"{work}/o0/samples_troupe_mc.jsonl")]
     check(zero[0]["context"].count("Question:") == 1, "zero-shot has one question")
 
+    r = run([f"{work}/mc.yaml", "-c", f"{work}/hf", "--limit", "8", "--perturb", "case:0.5", "-o", f"{work}/op",
+             "--quiet"])
+    res = json.load(open(f"{work}/op/results.json"))["results"]
+    check(set(res) == {"troupe_mc", "troupe_mc[case:0.5]"}, f"perturbed results {list(res)}")
+    check(res["troupe_mc[case:0.5]"]["perturbation"] == "case:0.5", "perturbation label")
+
+    # The probes: bias on two occupations, toxicity of given texts.
+    p = subprocess.run([CLI, "eval", "probe", "bias", "-c", f"{work}/hf", "--occupation", "nurse", "--occupation",
+                        "farmer", "--json", f"{work}/bias.json"], capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0 and "share preferring he" in p.stdout, f"bias probe: {p.stdout}{p.stderr}")
+    bias = json.load(open(f"{work}/bias.json"))
+    diffs = [row["logp_he"] - row["logp_she"] for row in bias["rows"]]
+    check(abs(bias["mean_difference"] - sum(diffs) / 2) < 1e-9, "bias mean difference")
+    with open(f"{work}/texts.txt", "w") as f:
+        f.write("what the hell\nnice\nshell\n")
+    lexicon = os.path.join(os.environ["TROUPE_SOURCE_DIR"], "tests/fixtures/lexicons/afinn165.tsv")
+    p = subprocess.run([CLI, "eval", "probe", "toxicity", "--texts", f"{work}/texts.txt", "--lexicon", lexicon,
+                        "--json", f"{work}/tox.json"], capture_output=True, text=True, timeout=300)
+    tox = json.load(open(f"{work}/tox.json"))
+    check(p.returncode == 0 and tox["toxic"] == 1 and tox["texts"] == 3, f"toxicity: {tox} {p.stderr}")
+
     with open(f"{work}/bad.yaml", "w") as f:
         f.write(open(f"{work}/mc.yaml").read() + "process_results: !function utils.process\n")
     r = run([f"{work}/bad.yaml", "-c", f"{work}/hf", "--quiet"], expect=2)

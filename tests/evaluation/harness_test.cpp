@@ -123,6 +123,29 @@ TEST(Harness, LoglikelihoodTaskEqualsLmEvaluationHarness) {
   expect_aggregates(res, r.ref["results"]["troupe_ll"]);
 }
 
+TEST(Harness, PerturbationChangesOnlyEachDocumentsInputText) {
+  LmEvalRun& r = lm_eval_run();
+  const TaskSpec task = load_task(r.dir / "mc.yaml");
+  HarnessOptions o;
+  const TaskResult clean = run_task({r.model, *r.tok, r.eot}, task, o);
+  o.perturbation = Perturbation{"typos", 0.0, 1};
+  EXPECT_EQ(run_task({r.model, *r.tok, r.eot}, task, o).examples[0].loglikelihoods, clean.examples[0].loglikelihoods);
+  o.perturbation = Perturbation{"typos", 0.3, 1};
+  const TaskResult typos = run_task({r.model, *r.tok, r.eot}, task, o);
+  EXPECT_EQ(typos.perturbation, "typos:0.3");
+  int changed = 0;
+  for (size_t i = 0; i < clean.examples.size(); ++i) {
+    const std::string& a = clean.examples[i].context;
+    const std::string& b = typos.examples[i].context;
+    const size_t last = a.rfind("Question: ");  // the few-shot examples before it are untouched
+    EXPECT_EQ(b.substr(0, last), a.substr(0, last));
+    EXPECT_EQ(b.substr(b.size() - 8), "\nAnswer:");                               // the template's own words too
+    EXPECT_EQ(typos.examples[i].continuations, clean.examples[i].continuations);  // and the choices
+    changed += a != b;
+  }
+  EXPECT_GT(changed, 20);
+}
+
 TEST(Harness, TaskFilesAreCheckedWithClearErrors) {
   testing::ScratchDir dir("troupe-task-errors");
   auto expect_error = [&](const std::string& yaml, const std::string& needle) {
