@@ -143,7 +143,8 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
         nlohmann::ordered_json j{{"output_type", r.output_type},
                                  {"num_fewshot", r.num_fewshot},
                                  {"documents", r.documents},
-                                 {"seconds", r.seconds}};
+                                 {"seconds", r.seconds},
+                                 {"perturbation", r.perturbation}};
         std::map<std::string, double> scalars;
         for (const auto& mv : r.metrics) {
           j["metrics"][mv.name] = mv.value;
