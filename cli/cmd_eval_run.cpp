@@ -13,7 +13,6 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/build_info.h"
-#include "core/config_tree.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/run_log.h"
@@ -27,26 +26,6 @@ namespace troupe::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A task file (has `task:`) or a suite file (`tasks:` listing task files relative to it).
-std::vector<fs::path> task_files(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open", file.string()));
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const core::ConfigNode root = core::parse_config_yaml(text, file.string());
-  const core::ConfigNode* tasks = root.is_map() ? root.find("tasks") : nullptr;
-  if (!tasks) return {file};
-  if (!tasks->is_sequence() || root.entries().size() != 1) {
-    throw ConfigError(fmt::format("{}: a suite is `tasks: [task files]` and nothing else", file.string()));
-  }
-  std::vector<fs::path> out;
-  for (const auto& t : tasks->items()) {
-    if (!t.is_scalar()) throw ConfigError(fmt::format("{}: tasks entries are file names", t.origin().describe()));
-    fs::path p = t.text();
-    out.push_back(p.is_relative() ? file.parent_path() / p : p);
-  }
-  return out;
-}
 
 std::string progress_bar(const std::string& task, int64_t done, int64_t total) {
   const int width = 24;
@@ -91,9 +70,7 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
   add_device_option(cmd, args->device);
   cmd->callback([args, &exit_code] {
     core::set_threads(args->threads);
-    const std::vector<fs::path> files = task_files(args->tasks);
-    std::vector<evaluation::TaskSpec> specs;
-    for (const auto& f : files) specs.push_back(evaluation::load_task(f));  // all parse before any runs
+    const std::vector<evaluation::TaskSpec> specs = evaluation::load_tasks(args->tasks);  // all parse first
     fs::path tok_path = args->tokenizer.empty() ? fs::path(args->model) / "tokenizer.json" : fs::path(args->tokenizer);
     if (!fs::exists(tok_path)) {
       throw ConfigError(fmt::format("no tokenizer: {} does not exist (give --tokenizer)", tok_path.string()));

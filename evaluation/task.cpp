@@ -198,6 +198,25 @@ TaskSpec load_task(const std::filesystem::path& yaml) {
   return t;
 }
 
+std::vector<TaskSpec> load_tasks(const std::filesystem::path& yaml) {
+  std::ifstream in(yaml);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open", yaml.string()));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const ConfigNode root = core::parse_config_yaml(text, yaml.string());
+  const ConfigNode* tasks = root.is_map() ? root.find("tasks") : nullptr;
+  if (!tasks) return {load_task(yaml)};
+  if (!tasks->is_sequence() || root.entries().size() != 1) {
+    throw ConfigError(fmt::format("{}: a suite is `tasks: [task files]` and nothing else", yaml.string()));
+  }
+  std::vector<TaskSpec> out;
+  for (const auto& t : tasks->items()) {
+    if (!t.is_scalar()) throw ConfigError(fmt::format("{}: tasks entries are file names", t.origin().describe()));
+    std::filesystem::path p = t.text();
+    out.push_back(load_task(p.is_relative() ? yaml.parent_path() / p : p));
+  }
+  return out;
+}
+
 std::vector<nlohmann::json> load_documents(const std::filesystem::path& jsonl) {
   std::ifstream in(jsonl);
   if (!in) throw DataError(fmt::format("{}: cannot open the documents", jsonl.string()));

@@ -60,6 +60,9 @@ struct TaskSpec {
 // of the wrong kind or an unsupported lm-eval feature (other dataset sources, filters, repeats > 1).
 TaskSpec load_task(const std::filesystem::path& yaml);
 
+// A task file (with `task:`) or a suite file (`tasks: [task files]`, relative to the suite): every task parsed.
+std::vector<TaskSpec> load_tasks(const std::filesystem::path& yaml);
+
 // The documents of a JSON-lines file: each line one JSON object (blank lines skipped). DataError naming file:line.
 std::vector<nlohmann::json> load_documents(const std::filesystem::path& jsonl);
 

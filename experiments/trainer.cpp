@@ -20,12 +20,15 @@
 #include "core/seeding.h"
 #include "core/signals.h"
 #include "core/torch_runtime.h"
+#include "data/text_datasets.h"
 #include "distributed/communicator.h"
 #include "distributed/data_parallel.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/nccl_communicator.h"
+#include "evaluation/harness.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_io.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::experiments {
 
@@ -42,6 +45,13 @@ void TrainLoopSection::validate(core::ConfigValidator& v) const {
   v.require(eval_every >= 1, "eval_every", eval_every, "an integer >= 1");
   v.require(eval_batches >= 0, "eval_batches", eval_batches, "an integer >= 0");
   v.require(log_every >= 1, "log_every", log_every, "an integer >= 1");
+}
+
+void TrainEvalSection::validate(core::ConfigValidator& v) const {
+  v.require(every >= 0, "every", every, "an integer >= 0 (0 = train.eval_every)");
+  v.require(limit >= 0, "limit", limit, "an integer >= 0 (0 = all documents)");
+  v.require(batch_size >= 1, "batch_size", batch_size, "an integer >= 1");
+  v.require(num_fewshot >= -1, "num_fewshot", num_fewshot, "an integer >= 0, or -1 for each task's own");
 }
 
 void LoraSection::validate(core::ConfigValidator& v) const {
@@ -68,7 +78,10 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
   v.nested("optim", optim);
   v.nested("train", train);
   v.nested("data", data);
+  v.nested("eval", eval);
   v.nested("lora", lora);
+  v.require(eval.tasks.empty() || !eval.tokenizer.empty() || !data.tokenizer.empty(), "eval.tokenizer", eval.tokenizer,
+            "a tokenizer for the evaluation tasks (or data.tokenizer)");
   v.nested("rm", rm);
   v.nested("dpo", dpo);
   // rm and dpo data may be pre-tokenised (prompt_ids/chosen_ids/rejected_ids lines need no tokenizer); a text
@@ -117,6 +130,14 @@ class Trainer {
     model_->to(device_);
     // The objective sees the model before freezing and adapters (DPO snapshots it as the reference).
     objective_ = factory.make(c, model_, session_ != nullptr && !session_->resume_state() ? &session_->log() : nullptr);
+    if (!c.eval.tasks.empty()) {  // parsed up front: a bad task file fails the run before it trains
+      tasks_ = evaluation::load_tasks(c.eval.tasks);
+      eval_tokenizer_ = std::make_unique<tokenizers::BpeTokenizer>(
+          tokenizers::open_tokenizer(c.eval.tokenizer.empty() ? c.data.tokenizer : c.eval.tokenizer, c.data.encoding));
+      const auto eot = data::eos_id_of(*eval_tokenizer_);
+      if (!eot) throw ConfigError("eval.tasks: the tokenizer has no <|endoftext|> token");
+      eval_eot_ = *eot;
+    }
     if (!c.freeze.empty()) models::freeze_parameters(*model_, c.freeze);
     if (c.lora.rank > 0) {
       models::LoraConfig lora;
@@ -215,6 +236,11 @@ class Trainer {
       if (const auto it = e.find("eval/loss"); it != e.end()) last_eval_ = it->second;
       m.insert(e.begin(), e.end());
     }
+    const int64_t task_every = c_.eval.every > 0 ? c_.eval.every : c_.train.eval_every;
+    if (session_ != nullptr && !tasks_.empty() && (step_ % task_every == 0 || step_ == c_.train.steps)) {
+      const auto e = run_tasks();
+      m.insert(e.begin(), e.end());
+    }
     if (session_ != nullptr) session_->log().log_scalars(step_, m);
     last_loss_ = m["train/loss"];
     last_rate_ = m["train/" + unit + "_per_s"];
@@ -239,6 +265,24 @@ class Trainer {
     }
     model_->train();
     return e;
+  }
+
+  // The harness's tasks on this model (rank 0), as eval/<task>/<metric>.
+  std::map<std::string, double> run_tasks() {
+    evaluation::HarnessOptions o;
+    o.limit = c_.eval.limit;
+    o.batch_size = c_.eval.batch_size;
+    o.num_fewshot = c_.eval.num_fewshot;
+    std::map<std::string, double> out;
+    const auto start = Clock::now();
+    for (const auto& task : tasks_) {
+      const evaluation::TaskResult r = evaluation::run_task({model_, *eval_tokenizer_, eval_eot_}, task, o);
+      for (const auto& mv : r.metrics) out["eval/" + r.task + "/" + mv.name] = mv.value;
+    }
+    model_->train();
+    spdlog::info("step {}: {} evaluation task(s) in {:.1f}s", step_, tasks_.size(),
+                 std::chrono::duration<double>(Clock::now() - start).count());
+    return out;
   }
 
   void progress(Clock::time_point t0, int64_t first) {
@@ -291,6 +335,9 @@ class Trainer {
   torch::Device device_;
   models::Gpt model_{nullptr};
   std::unique_ptr<Objective> objective_;
+  std::vector<evaluation::TaskSpec> tasks_;  // eval.tasks
+  std::unique_ptr<tokenizers::BpeTokenizer> eval_tokenizer_;
+  int64_t eval_eot_ = -1;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<torch::Tensor> trainable_params_;
   int64_t trainable_ = 0;

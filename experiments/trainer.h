@@ -124,6 +124,28 @@ struct TrainLoopSection {
   void validate(core::ConfigValidator& v) const;
 };
 
+// Evaluation-harness tasks run during training (evaluation/harness.h), on rank 0, every `every` steps and at the end;
+// their metrics are logged as eval/<task>/<metric> next to the validation loss.
+struct TrainEvalSection {
+  std::string tasks;         // a task YAML or a suite `tasks: [files]` (lm-eval's format); empty = none
+  int64_t every = 0;         // 0 = train.eval_every
+  int64_t limit = 0;         // documents per task (0 = all)
+  int64_t batch_size = 32;   // continuations / prompts per batch
+  int64_t num_fewshot = -1;  // -1 = each task's own
+  std::string tokenizer;     // the tokenizer the tasks' text goes through (empty = data.tokenizer)
+
+  template <class V>
+  void visit(V& v) {
+    v.path("tasks", tasks, "evaluation task YAML or suite run during training (empty = none)");
+    v.field("every", every, "run the tasks every N steps (0 = train.eval_every) and at the end");
+    v.field("limit", limit, "documents per task (0 = all)");
+    v.field("batch_size", batch_size, "continuations / prompts per batch");
+    v.field("num_fewshot", num_fewshot, "override the tasks' num_fewshot (-1 = their own)");
+    v.path("tokenizer", tokenizer, "tokenizer for the tasks (empty = data.tokenizer)");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
 struct LoraSection {
   int64_t rank = 0;  // 0 = no LoRA (full fine-tuning)
   double alpha = 16.0;
@@ -151,6 +173,7 @@ struct TrainingConfig {
   models::OptimConfig optim;
   TrainLoopSection train;
   TrainDataSection data;
+  TrainEvalSection eval;
   LoraSection lora;
   std::vector<std::string> freeze;  // glob patterns of parameters to freeze
   RmSection rm;
@@ -168,6 +191,7 @@ struct TrainingConfig {
     v.field("optim", optim, "optimizer and schedule");
     v.field("train", train, "training loop");
     v.field("data", data, "datasets");
+    v.field("eval", eval, "evaluation-harness tasks during training");
     v.field("lora", lora, "LoRA adapters");
     v.field("freeze", freeze, "parameter name patterns to freeze");
     v.field("rm", rm, "reward modelling (kind rm)");

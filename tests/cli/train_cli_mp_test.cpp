@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <csignal>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "core/checkpoint.h"
@@ -165,6 +166,51 @@ TEST_F(TrainCli, SftTrainsOnResponsesAndKindMismatchesAreErrors) {
 }
 
 // Data parallelism: mpirun -np 2 with the same global batch (each rank takes half) gives the losses of one rank.
+TEST_F(TrainCli, SftRunsHarnessTasksDuringTrainingAsEvalRunScoresTheResult) {
+  std::string jsonl, docs;
+  for (int i = 0; i < 12; ++i) {
+    jsonl += "{\"prompt\": \"Q: what is " + std::to_string(i) + " plus one?\\nA:\", \"response\": \" " +
+             std::to_string(i + 1) + "\"}\n";
+    docs += "{\"q\": \"what is " + std::to_string(i) + " plus one?\", \"choices\": [\"" + std::to_string(i + 1) +
+            "\", \"" + std::to_string(i + 7) + "\"], \"answer\": 0}\n";
+  }
+  write_file(dir_ / "sft.jsonl", jsonl);
+  write_file(dir_ / "docs.jsonl", docs);
+  write_file(dir_ / "task.yaml",
+             "task: plus_one\ndataset_path: json\ndataset_kwargs: {data_files: {test: docs.jsonl}}\n"
+             "output_type: multiple_choice\ndoc_to_text: \"Q: {{q}}\\nA:\"\n"
+             "doc_to_choice: choices\ndoc_to_target: answer\n");
+  const std::string tok = (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string();
+  write_file(dir_ / "sft.yaml", "kind: sft\nrun: {dir: " + dir_.path().string() +
+                                    "/runs, name: sfteval}\nruntime: {threads: 1}\n"
+                                    "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 32, vocab_size: 50257}\n"
+                                    "optim: {warmup_steps: 1}\ntrain: {steps: 4, batch_size: 4, eval_every: 2}\n"
+                                    "eval: {tasks: task.yaml, every: 2, limit: 10}\n"
+                                    "data: {train: sft.jsonl, val: sft.jsonl, tokenizer: " +
+                                    tok + "}\n");
+  auto r = run_process({testing::cli_path(), "train", "sft", (dir_ / "sft.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  core::RunLogReader log(run("sfteval") / "log.h5");
+  const auto acc = log.metric("eval/plus_one/acc");
+  ASSERT_EQ(acc.steps, (std::vector<int64_t>{2, 4}));
+  // The last evaluation saw the final weights: `troupe eval run` on the exported model gives the same numbers.
+  auto e = run_process({testing::cli_path(), "eval", "run", (dir_ / "task.yaml").string(), "-c",
+                        (run("sfteval") / "hf").string(), "-t", tok, "--limit", "10", "--quiet", "-o",
+                        (dir_ / "evalout").string()});
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  const auto results = nlohmann::json::parse(testing::read_file(dir_ / "evalout/results.json"));
+  EXPECT_DOUBLE_EQ(results["results"]["plus_one"]["metrics"]["acc"].get<double>(), acc.values[1]);
+  EXPECT_DOUBLE_EQ(results["results"]["plus_one"]["metrics"]["acc_norm"].get<double>(),
+                   log.metric("eval/plus_one/acc_norm").values[1]);
+
+  // A task file that does not parse stops the run before it trains, naming the file and line.
+  write_file(dir_ / "bad_task.yaml", "task: x\noutput_type: ranking\n");
+  auto bad = run_process({testing::cli_path(), "train", "sft", (dir_ / "sft.yaml").string(),
+                          "eval.tasks=" + (dir_ / "bad_task.yaml").string(), "run.name=sftbad"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("bad_task.yaml:2"));
+}
+
 TEST_F(TrainCli, TwoMpiRanksMatchOneRankOnTheSameGlobalBatch) {
   const std::vector<std::string> common = {"train.steps=12", "model.dropout=0.0", "checkpoint.every=6"};
   std::vector<std::string> one = args("one", common);
