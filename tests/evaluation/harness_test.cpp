@@ -59,8 +59,9 @@ void expect_aggregates(const TaskResult& ours, const json& theirs) {
     ASSERT_TRUE(theirs.contains(key)) << m.name;
     const double want = theirs[key].get<double>();
     EXPECT_NEAR(m.value, want, 1e-6 * std::max(1.0, std::abs(want))) << m.name;
-    if (m.stderr_of_mean >= 0)
+    if (m.stderr_of_mean >= 0) {
       EXPECT_NEAR(m.stderr_of_mean, theirs[m.name + "_stderr,none"].get<double>(), 1e-9) << m.name;
+    }
   }
 }
 

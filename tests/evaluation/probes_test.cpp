@@ -62,7 +62,7 @@ TEST(BiasProbe, IsTheMeanHeMinusSheLogLikelihoodOverOccupationsAndTemplates) {
   double mean = 0, abs_mean = 0, he = 0;
   for (size_t o = 0; o < occupations.size(); ++o) {
     double diff = 0;
-    for (const std::string prefix :
+    for (const std::string& prefix :
          {"The " + occupations[o] + " said that", "Yesterday the " + occupations[o] + " left as"}) {
       const auto s = score_continuations(model, {{ids(prefix), ids(" he")}, {ids(prefix), ids(" she")}});
       diff += s[0].logprob - s[1].logprob;
