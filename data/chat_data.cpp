@@ -12,13 +12,16 @@ using ojson = nlohmann::ordered_json;
 
 // DataError naming where and field unless `value` is a non-empty list of objects with a string "role".
 void check_messages(const ojson& value, const std::string& where, const std::string& field) {
-  if (!value.is_array() || value.empty())
-    throw DataError(where + ": '" + field + "' must be a non-empty list of messages, got " + value.dump());
+  if (!value.is_array() || value.empty()) {
+    throw DataError(where + ": '" + field + "' must be a non-empty list of messages, got " +
+                    (value.is_array() ? std::string("an empty list") : std::string(value.type_name())));
+  }
   for (size_t i = 0; i < value.size(); ++i) {
     const ojson& m = value[i];
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
       throw DataError(where + ": '" + field + "'[" + std::to_string(i) +
-                      "] must be a message object with a string \"role\", got " + m.dump());
+                      "] must be a message object with a string \"role\", got " +
+                      (m.is_object() ? std::string("an object without one") : std::string(m.type_name())));
     }
   }
 }
