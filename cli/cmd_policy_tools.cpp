@@ -94,7 +94,10 @@ void add_policy_tool_commands(CLI::App& app, int& exit_code) {
   lp->add_option("--policy,-c", label->policy, "HF GPT-2 directory or Troupe run/checkpoint")->required();
   lp->add_option("--tokenizer,-t", label->o.tokenizer, "tokenizer")->required();
   lp->add_option("--encoding", label->o.encoding, "encoding for a .tiktoken tokenizer");
-  lp->add_option("--prompts", label->prompts, "JSONL with a string field 'prompt'")->required();
+  lp->add_option("--prompts", label->prompts, "JSONL with a string field 'prompt' or a conversation 'messages'")
+      ->required();
+  lp->add_option("--chat-template", label->o.chat_template,
+                 "tokenizer_config.json whose chat_template renders 'messages' prompts");
   lp->add_option("--max-prompts", label->o.max_prompts, "use at most N prompts (0 = all)")->capture_default_str();
   lp->add_option("--output,-o", label->output, "output directory")->required();
   lp->add_option("--val-fraction", label->o.val_fraction, "share of pairs for validation")->capture_default_str();
@@ -130,7 +133,10 @@ void add_policy_tool_commands(CLI::App& app, int& exit_code) {
   pe->add_option("--policy", ev->policies, "NAME=PATH of a policy to compare (repeatable)")->required();
   pe->add_option("--tokenizer,-t", ev->o.tokenizer, "tokenizer")->required();
   pe->add_option("--encoding", ev->o.encoding, "encoding for a .tiktoken tokenizer");
-  pe->add_option("--prompts", ev->prompts, "JSONL with a string field 'prompt'")->required();
+  pe->add_option("--prompts", ev->prompts, "JSONL with a string field 'prompt' or a conversation 'messages'")
+      ->required();
+  pe->add_option("--chat-template", ev->o.chat_template,
+                 "tokenizer_config.json whose chat_template renders 'messages' prompts");
   pe->add_option("--max-prompts", ev->o.max_prompts, "use at most N prompts (0 = all)")->capture_default_str();
   pe->add_option("--samples", ev->o.samples, "responses per prompt and policy")->capture_default_str();
   pe->add_option("--threads", ev->o.threads, "torch threads (0 = all cores)")->capture_default_str();

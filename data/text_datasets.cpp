@@ -12,15 +12,20 @@
 
 #include "core/errors.h"
 #include "core/seeding.h"
+#include "data/chat_data.h"
 #include "data/packing.h"
 #include "tokenizers/corpus.h"
 
 namespace troupe::data {
 namespace fs = std::filesystem;
 
-void for_each_jsonl_object(
-    const fs::path& path, const std::string& what,
-    const std::function<bool(const nlohmann::json& object, const std::string& where, int64_t line)>& fn) {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+template <class Json>
+void for_each_jsonl(const fs::path& path, const std::string& what,
+                    const std::function<bool(const Json& object, const std::string& where, int64_t line)>& fn) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError("cannot open " + what + " " + path.string());
   int64_t line_no = 0;
@@ -29,10 +34,10 @@ void for_each_jsonl_object(
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     const std::string where = path.string() + ":" + std::to_string(line_no);
-    nlohmann::json obj;
+    Json obj;
     try {
-      obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+      obj = Json::parse(line);
+    } catch (const typename Json::parse_error& e) {
       throw DataError(where + ": invalid JSON: " + e.what());
     }
     if (!obj.is_object()) throw DataError(where + ": expected a JSON object, got " + std::string(obj.type_name()));
@@ -41,72 +46,103 @@ void for_each_jsonl_object(
   if (in.bad()) throw IoError("cannot read " + what + " " + path.string());
 }
 
+}  // namespace
+
+void for_each_jsonl_object(
+    const fs::path& path, const std::string& what,
+    const std::function<bool(const nlohmann::json& object, const std::string& where, int64_t line)>& fn) {
+  for_each_jsonl<nlohmann::json>(path, what, fn);
+}
+
+void for_each_jsonl_ordered(
+    const fs::path& path, const std::string& what,
+    const std::function<bool(const ojson& object, const std::string& where, int64_t line)>& fn) {
+  for_each_jsonl<ojson>(path, what, fn);
+}
+
 namespace {
 
-// The string fields of every non-blank line, in file order, and the line numbers they came from.
-struct JsonlFields {
-  std::vector<std::vector<std::string>> rows;  // rows[i][f] = field f of example i
-  std::vector<int64_t> line_numbers;
-  int64_t lines = 0;
-};
-
-JsonlFields read_fields(const fs::path& path, const std::vector<std::string>& fields) {
-  JsonlFields out;
-  for_each_jsonl_object(path, "dataset", [&](const nlohmann::json& obj, const std::string& where, int64_t line_no) {
-    std::vector<std::string> row;
-    for (const std::string& field : fields) {
-      const auto it = obj.find(field);
-      if (it == obj.end()) throw DataError(where + ": missing field '" + field + "'");
-      if (!it->is_string()) {
-        throw DataError(where + ": field '" + field + "' must be a string, got " + std::string(it->type_name()));
-      }
-      row.push_back(it->get<std::string>());
-    }
-    out.rows.push_back(std::move(row));
-    out.line_numbers.push_back(line_no);
-    ++out.lines;
-    return true;
-  });
-  return out;
-}
-
-// Encodes every field of every row on all threads: ids[i][f].
-std::vector<std::vector<std::vector<int>>> encode_rows(const tokenizers::BpeTokenizer& tok, const JsonlFields& data,
-                                                       const TextDatasetOptions& options) {
-  std::set<std::string> allowed;
-  if (options.allow_special) {
-    for (const auto& [text, id] : tok.spec().special_tokens) allowed.insert(text);
-  }
-  const size_t width = data.rows.empty() ? 0 : data.rows[0].size();
-  std::vector<std::string_view> texts;
-  texts.reserve(data.rows.size() * width);
-  for (const auto& row : data.rows)
-    for (const auto& text : row) texts.push_back(text);
-  std::vector<std::vector<int>> flat = tokenizers::encode_batch(tok, texts, options.threads, allowed);
-  std::vector<std::vector<std::vector<int>>> ids(data.rows.size());
-  for (size_t i = 0; i < data.rows.size(); ++i)
-    for (size_t f = 0; f < width; ++f) ids[i].push_back(std::move(flat[i * width + f]));
-  return ids;
-}
-
-// One preference line in either form: the three fields as text (ids empty) or as ids (texts empty).
-struct PreferenceRow {
-  bool is_ids = false;
-  std::vector<std::string> texts;     // prompt, chosen, rejected (text form)
-  std::vector<std::vector<int>> ids;  // prompt, chosen, rejected (ids form, or filled in after encoding)
+// One line's texts to tokenize (or, for a preference ids line, its ids as given).
+struct TextRow {
+  std::vector<std::string> texts;     // SFT: prompt, response or a conversation's spans; preference: 3 fields
+  std::vector<std::vector<int>> ids;  // one per text after encoding (or the ids form's three arrays)
+  std::vector<uint8_t> trained;       // SFT: per text, 1 where it carries a loss
+  bool chat = false;                  // rendered by the chat template
+  bool is_ids = false;                // preference ids form
   int64_t line = 0;
 };
 
+const ojson& field_of(const ojson& obj, const std::string& key, const std::string& where) {
+  const auto it = obj.find(key);
+  if (it == obj.end()) throw DataError(where + ": missing field '" + key + "'");
+  return *it;
+}
+
+std::string string_field(const ojson& obj, const std::string& key, const std::string& where) {
+  const ojson& v = field_of(obj, key, where);
+  if (!v.is_string()) throw DataError(where + ": field '" + key + "' must be a string, got " + v.type_name());
+  return v.get<std::string>();
+}
+
+// SFT lines: {prompt, response} (response trained), or a conversation's spans from data/chat_data.h.
+std::vector<TextRow> read_sft_rows(const fs::path& path, const TextDatasetOptions& o, int64_t& lines) {
+  std::vector<TextRow> rows;
+  for_each_jsonl_ordered(path, "dataset", [&](const ojson& obj, const std::string& where, int64_t line_no) {
+    TextRow row;
+    row.line = line_no;
+    if (const auto messages = obj.find("messages"); messages != obj.end()) {
+      const auto& tmpl = require_chat_template(o.chat_template.get(), where, "messages", o.chat_template_key);
+      for (ChatSpan& span : assistant_spans(tmpl, *messages, where)) {
+        row.texts.push_back(std::move(span.text));
+        row.trained.push_back(span.trained ? 1 : 0);
+      }
+      row.chat = true;
+    } else {
+      row.texts = {string_field(obj, o.prompt_field, where), string_field(obj, o.response_field, where)};
+      row.trained = {0, 1};
+    }
+    rows.push_back(std::move(row));
+    ++lines;
+    return true;
+  });
+  return rows;
+}
+
+// Encodes the texts of the text rows on all threads into row.ids: rendered conversations with every special token
+// allowed, the rest as options.allow_special says. DataError at the first text row when `tok` is null.
+void encode_rows(const tokenizers::BpeTokenizer* tok, std::vector<TextRow>& rows, const fs::path& path,
+                 const TextDatasetOptions& options) {
+  for (const bool chat : {false, true}) {
+    std::vector<std::string_view> texts;
+    std::vector<TextRow*> targets;
+    for (TextRow& row : rows) {
+      if (row.is_ids || row.chat != chat) continue;
+      if (tok == nullptr) {
+        throw DataError(path.string() + ":" + std::to_string(row.line) +
+                        ": text fields need a tokenizer (data.tokenizer); or give prompt_ids/chosen_ids/rejected_ids");
+      }
+      for (const std::string& text : row.texts) texts.push_back(text);
+      targets.push_back(&row);
+    }
+    if (targets.empty()) continue;
+    const std::set<std::string> allowed =
+        chat || options.allow_special ? special_token_texts(*tok) : std::set<std::string>{};
+    std::vector<std::vector<int>> flat = tokenizers::encode_batch(*tok, texts, options.threads, allowed);
+    size_t at = 0;
+    for (TextRow* row : targets)
+      for (size_t f = 0; f < row->texts.size(); ++f) row->ids.push_back(std::move(flat[at++]));
+  }
+}
+
 // A JSON array of integers in [0, vocab_size) (vocab_size 0: only >= 0), else DataError naming where and key.
-std::vector<int> parse_ids(const nlohmann::json& value, const std::string& where, const std::string& key,
-                           int64_t vocab_size) {
+std::vector<int> parse_ids(const ojson& value, const std::string& where, const std::string& key, int64_t vocab_size) {
   if (!value.is_array())
     throw DataError(where + ": field '" + key + "' must be an array of integer ids, got " + value.type_name());
   const int64_t limit = vocab_size > 0 ? vocab_size : static_cast<int64_t>(std::numeric_limits<int>::max());
   std::vector<int> out;
   out.reserve(value.size());
   for (size_t i = 0; i < value.size(); ++i) {
-    const nlohmann::json& v = value[i];
+    const ojson& v = value[i];
     if (!v.is_number_integer()) {
       throw DataError(where + ": field '" + key + "'[" + std::to_string(i) + "] must be an integer id, got " +
                       (v.is_number() ? std::string("a non-integer number ") + v.dump() : std::string(v.type_name())));
@@ -121,60 +157,66 @@ std::vector<int> parse_ids(const nlohmann::json& value, const std::string& where
   return out;
 }
 
-// Reads preference lines, each either all text fields or all "<field>_ids" fields.
-std::vector<PreferenceRow> read_preference_rows(const fs::path& path, const std::vector<std::string>& fields,
-                                                int64_t vocab_size, int64_t& lines) {
-  std::vector<PreferenceRow> rows;
-  for_each_jsonl_object(path, "dataset", [&](const nlohmann::json& obj, const std::string& where, int64_t line_no) {
-    PreferenceRow row;
-    row.line = line_no;
+// TRL's conversational preference forms: a prompt that is a list of messages, or (maybe_extract_prompt) no prompt
+// and full conversations under chosen and rejected.
+bool is_chat_preference(const ojson& obj, const std::vector<std::string>& fields) {
+  const auto prompt = obj.find(fields[0]);
+  if (prompt != obj.end()) return prompt->is_array();
+  const auto chosen = obj.find(fields[1]);
+  return chosen != obj.end() && chosen->is_array();
+}
+
+TextRow chat_preference_row(const ojson& obj, const std::vector<std::string>& fields, const std::string& where,
+                            const TextDatasetOptions& o) {
+  const bool has_prompt = obj.contains(fields[0]);
+  const auto& tmpl =
+      require_chat_template(o.chat_template.get(), where, has_prompt ? fields[0] : fields[1], o.chat_template_key);
+  const ojson& chosen = field_of(obj, fields[1], where);
+  const ojson& rejected = field_of(obj, fields[2], where);
+  const SplitConversation split =
+      has_prompt ? SplitConversation{obj[fields[0]], chosen, rejected} : extract_prompt(chosen, rejected, where);
+  ChatPreferenceText text = render_preference(tmpl, split.prompt, split.chosen, split.rejected, where);
+  TextRow row;
+  row.texts = {std::move(text.prompt), std::move(text.chosen), std::move(text.rejected)};
+  row.chat = true;
+  return row;
+}
+
+// Reads preference lines, each all text fields, all "<field>_ids" fields, or a conversation.
+std::vector<TextRow> read_preference_rows(const fs::path& path, const std::vector<std::string>& fields,
+                                          const TextDatasetOptions& o, int64_t& lines) {
+  std::vector<TextRow> rows;
+  for_each_jsonl_ordered(path, "dataset", [&](const ojson& obj, const std::string& where, int64_t line_no) {
+    TextRow row;
     for (const std::string& field : fields) row.is_ids = row.is_ids || obj.contains(field + "_ids");
-    for (const std::string& field : fields) {
-      const std::string key = row.is_ids ? field + "_ids" : field;
-      const std::string other = row.is_ids ? field : field + "_ids";
-      if (obj.contains(other)) {
-        throw DataError(where + ": both text and ids forms on one line ('" + other + "' next to '" + key +
-                        "'): use prompt/chosen/rejected or prompt_ids/chosen_ids/rejected_ids");
-      }
-      const auto it = obj.find(key);
-      if (it == obj.end()) throw DataError(where + ": missing field '" + key + "'");
-      if (row.is_ids) {
-        row.ids.push_back(parse_ids(*it, where, key, vocab_size));
+    if (!row.is_ids && is_chat_preference(obj, fields)) {
+      row = chat_preference_row(obj, fields, where, o);
+    } else {
+      for (const std::string& field : fields) {
+        const std::string key = row.is_ids ? field + "_ids" : field;
+        const std::string other = row.is_ids ? field : field + "_ids";
+        if (obj.contains(other)) {
+          throw DataError(where + ": both text and ids forms on one line ('" + other + "' next to '" + key +
+                          "'): use prompt/chosen/rejected or prompt_ids/chosen_ids/rejected_ids");
+        }
+        if (!row.is_ids) {
+          row.texts.push_back(string_field(obj, key, where));
+          continue;
+        }
+        row.ids.push_back(parse_ids(field_of(obj, key, where), where, key, o.vocab_size));
         if (row.ids.back().empty()) {
           throw DataError(where + ": field '" + key + "' is empty" +
                           (&field == &fields[0] ? std::string(": the first token would have no context")
                                                 : std::string(": no token to train on")));
         }
-      } else {
-        if (!it->is_string())
-          throw DataError(where + ": field '" + key + "' must be a string, got " + std::string(it->type_name()));
-        row.texts.push_back(it->get<std::string>());
       }
     }
+    row.line = line_no;
     rows.push_back(std::move(row));
     ++lines;
     return true;
   });
   return rows;
-}
-
-// Encodes the text rows' fields on all threads into row.ids; DataError at the first text row without `tok`.
-void encode_text_rows(const tokenizers::BpeTokenizer* tok, std::vector<PreferenceRow>& rows, const fs::path& path,
-                      const TextDatasetOptions& options) {
-  JsonlFields text;
-  std::vector<PreferenceRow*> targets;
-  for (PreferenceRow& row : rows) {
-    if (row.is_ids) continue;
-    if (tok == nullptr) {
-      throw DataError(path.string() + ":" + std::to_string(row.line) +
-                      ": text fields need a tokenizer (data.tokenizer); or give prompt_ids/chosen_ids/rejected_ids");
-    }
-    text.rows.push_back(row.texts);
-    targets.push_back(&row);
-  }
-  if (targets.empty()) return;
-  auto ids = encode_rows(*tok, text, options);
-  for (size_t i = 0; i < targets.size(); ++i) targets[i]->ids = std::move(ids[i]);
 }
 
 int64_t prompt_budget(const TextDatasetOptions& o) {
@@ -199,10 +241,34 @@ void finish_response(std::vector<int>& ids, const TextDatasetOptions& o, const s
     throw DataError(where + ": field '" + field + "' is empty and no eos_id is set: no token to train on");
 }
 
+// A rendered completion must leave a token to train on (nothing is appended to it).
+void check_rendered(const std::vector<int>& ids, const std::string& where, const std::string& field) {
+  if (ids.empty()) throw DataError(where + ": field '" + field + "' renders to no token: nothing to train on");
+}
+
+// The SFT example of a conversation's encoded spans (the last one is its last assistant turn): the spans before it
+// are the prompt, with the trained ones (earlier assistant turns) marked in prompt_loss.
+SftExample chat_example(TextRow& row, const std::string& where) {
+  SftExample ex;
+  const size_t last = row.ids.size() - 1;
+  bool earlier_loss = false;
+  for (size_t k = 0; k < last; ++k) {
+    ex.prompt.insert(ex.prompt.end(), row.ids[k].begin(), row.ids[k].end());
+    ex.prompt_loss.insert(ex.prompt_loss.end(), row.ids[k].size(), row.trained[k]);
+    earlier_loss = earlier_loss || (row.trained[k] != 0 && !row.ids[k].empty());
+  }
+  if (!earlier_loss) ex.prompt_loss.clear();
+  ex.response = std::move(row.ids[last]);
+  check_rendered(ex.response, where, "messages");
+  return ex;
+}
+
 enum class Fit { kFits, kTruncated, kDropped };
 
-// Applies the truncation policy of TextDatasetOptions to a prompt and its responses (all cut to one budget).
-Fit fit_example(std::vector<int>& prompt, std::vector<std::vector<int>*> responses, const TextDatasetOptions& o) {
+// Applies the truncation policy of TextDatasetOptions to a prompt and its responses (all cut to one budget); the
+// prompt's loss mask, when given, loses the same head as the prompt.
+Fit fit_example(std::vector<int>& prompt, std::vector<std::vector<int>*> responses, const TextDatasetOptions& o,
+                std::vector<uint8_t>* prompt_loss = nullptr) {
   int64_t longest = 0;
   for (const auto* r : responses) longest = std::max<int64_t>(longest, static_cast<int64_t>(r->size()));
   const auto p_len = static_cast<int64_t>(prompt.size());
@@ -210,6 +276,10 @@ Fit fit_example(std::vector<int>& prompt, std::vector<std::vector<int>*> respons
   if (o.overlong == Overlong::kDrop) return Fit::kDropped;
   const int64_t keep_prompt = std::min(p_len, std::max(o.max_length - longest, prompt_budget(o)));
   prompt.erase(prompt.begin(), prompt.begin() + (p_len - keep_prompt));  // keep the prompt's tail
+  if (prompt_loss != nullptr && !prompt_loss->empty()) {
+    prompt_loss->erase(prompt_loss->begin(), prompt_loss->begin() + (p_len - keep_prompt));
+    if (std::find(prompt_loss->begin(), prompt_loss->end(), 1) == prompt_loss->end()) prompt_loss->clear();
+  }
   const int64_t budget = o.max_length - keep_prompt;
   for (auto* r : responses)
     if (static_cast<int64_t>(r->size()) > budget) r->resize(static_cast<size_t>(budget));  // keep the head
@@ -233,9 +303,21 @@ void check_not_empty(const fs::path& path, const TextDatasetStats& stats) {
                   " were longer than max_length and dropped");
 }
 
-// Fills rows of (B, L) tensors from sequences (prompt + response): labels mask the first prompt_len[b] ids.
+// Whether prompt token k of `ex` carries a loss. DataError when its prompt_loss has the wrong length.
+bool prompt_trained(const SftExample& ex, size_t k) {
+  if (ex.prompt_loss.empty()) return false;
+  if (ex.prompt_loss.size() != ex.prompt.size()) {
+    throw DataError("sft example: prompt_loss has " + std::to_string(ex.prompt_loss.size()) + " entries for " +
+                    std::to_string(ex.prompt.size()) + " prompt tokens");
+  }
+  return ex.prompt_loss[k] != 0;
+}
+
+// Fills rows of (B, L) tensors from sequences (prompt + response): labels on the responses and on the prompt tokens
+// that prompt_losses[b] (null or empty: none) marks.
 TextBatch fill_batch(const std::vector<const std::vector<int>*>& prompts,
-                     const std::vector<const std::vector<int>*>& responses, int64_t L, int64_t pad_id) {
+                     const std::vector<const std::vector<int>*>& responses,
+                     const std::vector<const SftExample*>& prompt_losses, int64_t L, int64_t pad_id) {
   const auto B = static_cast<int64_t>(prompts.size());
   TextBatch batch;
   batch.input_ids = torch::full({B, L}, pad_id, torch::kInt64);
@@ -246,9 +328,12 @@ TextBatch fill_batch(const std::vector<const std::vector<int>*>& prompts,
   int64_t* labels = batch.labels.data_ptr<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
     int64_t t = b * L;
-    for (int id : *prompts[static_cast<size_t>(b)]) {
-      ids[t] = id;
-      mask[t++] = 1;
+    const auto& prompt = *prompts[static_cast<size_t>(b)];
+    const SftExample* sft = prompt_losses.empty() ? nullptr : prompt_losses[static_cast<size_t>(b)];
+    for (size_t k = 0; k < prompt.size(); ++k, ++t) {
+      ids[t] = prompt[k];
+      mask[t] = 1;
+      if (sft != nullptr && prompt_trained(*sft, k)) labels[t] = prompt[k];
     }
     for (int id : *responses[static_cast<size_t>(b)]) {
       ids[t] = id;
@@ -280,15 +365,14 @@ std::optional<int> eos_id_of(const tokenizers::BpeTokenizer& tok) {
 SftDataset load_sft_jsonl(const tokenizers::BpeTokenizer& tok, const fs::path& path,
                           const TextDatasetOptions& options) {
   validate(options);
-  const JsonlFields data = read_fields(path, {options.prompt_field, options.response_field});
-  auto ids = encode_rows(tok, data, options);
   SftDataset out;
-  out.stats.lines = data.lines;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string where = path.string() + ":" + std::to_string(data.line_numbers[i]);
-    SftExample ex{std::move(ids[i][0]), std::move(ids[i][1])};
-    finish_response(ex.response, options, where, options.response_field);
-    const Fit fit = fit_example(ex.prompt, {&ex.response}, options);
+  std::vector<TextRow> rows = read_sft_rows(path, options, out.stats.lines);
+  encode_rows(&tok, rows, path, options);
+  for (TextRow& row : rows) {
+    const std::string where = path.string() + ":" + std::to_string(row.line);
+    SftExample ex = row.chat ? chat_example(row, where) : SftExample{std::move(row.ids[0]), std::move(row.ids[1]), {}};
+    if (!row.chat) finish_response(ex.response, options, where, options.response_field);
+    const Fit fit = fit_example(ex.prompt, {&ex.response}, options, &ex.prompt_loss);
     count(out.stats, fit, static_cast<int64_t>(ex.prompt.size() + ex.response.size()));
     if (fit != Fit::kDropped) out.examples.push_back(std::move(ex));
   }
@@ -306,12 +390,15 @@ PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer* tok, con
   validate(options);
   const std::vector<std::string> fields{options.prompt_field, options.chosen_field, options.rejected_field};
   PreferenceDataset out;
-  std::vector<PreferenceRow> rows = read_preference_rows(path, fields, options.vocab_size, out.stats.lines);
-  encode_text_rows(tok, rows, path, options);
-  for (PreferenceRow& row : rows) {
+  std::vector<TextRow> rows = read_preference_rows(path, fields, options, out.stats.lines);
+  encode_rows(tok, rows, path, options);
+  for (TextRow& row : rows) {
     const std::string where = path.string() + ":" + std::to_string(row.line);
     PreferenceExample ex{std::move(row.ids[0]), std::move(row.ids[1]), std::move(row.ids[2])};
-    if (!row.is_ids) {  // ids lines are verbatim: no EOS (see the header)
+    if (row.chat) {  // the template wrote the end of turn: no EOS (see the header)
+      check_rendered(ex.chosen, where, options.chosen_field);
+      check_rendered(ex.rejected, where, options.rejected_field);
+    } else if (!row.is_ids) {  // ids lines are verbatim: no EOS (see the header)
       finish_response(ex.chosen, options, where, options.chosen_field);
       finish_response(ex.rejected, options, where, options.rejected_field);
     }
@@ -326,13 +413,15 @@ PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer* tok, con
 TextBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id) {
   if (examples.empty()) throw ConfigError("collate_sft: no examples");
   std::vector<const std::vector<int>*> prompts, responses;
+  std::vector<const SftExample*> prompt_losses;
   int64_t L = 0;
   for (const auto& ex : examples) {
     prompts.push_back(&ex.prompt);
     responses.push_back(&ex.response);
+    prompt_losses.push_back(&ex);
     L = std::max<int64_t>(L, static_cast<int64_t>(ex.prompt.size() + ex.response.size()));
   }
-  return fill_batch(prompts, responses, L, pad_id);
+  return fill_batch(prompts, responses, prompt_losses, L, pad_id);
 }
 
 PackedSftBatch pack_sft(const std::vector<SftExample>& examples, int64_t capacity, int64_t pad_id) {
@@ -360,7 +449,8 @@ PackedSftBatch pack_sft(const std::vector<SftExample>& examples, int64_t capacit
     const int64_t base = fit.places[e].row * L + fit.places[e].offset;
     for (int64_t t = 0; t + 1 < static_cast<int64_t>(seq.size()); ++t) {
       inputs[base + t] = seq[static_cast<size_t>(t)];
-      if (t + 1 >= prompt) targets[base + t] = seq[static_cast<size_t>(t + 1)];
+      if (t + 1 >= prompt || prompt_trained(ex, static_cast<size_t>(t + 1)))
+        targets[base + t] = seq[static_cast<size_t>(t + 1)];
       positions[base + t] = t;
       segments[base + t] = static_cast<int64_t>(e) + 1;
     }
@@ -378,7 +468,7 @@ PreferenceBatch collate_preference(const std::vector<PreferenceExample>& example
     rejected.push_back(&ex.rejected);
     L = std::max<int64_t>(L, static_cast<int64_t>(ex.prompt.size() + std::max(ex.chosen.size(), ex.rejected.size())));
   }
-  return {fill_batch(prompts, chosen, L, pad_id), fill_batch(prompts, rejected, L, pad_id)};
+  return {fill_batch(prompts, chosen, {}, L, pad_id), fill_batch(prompts, rejected, {}, L, pad_id)};
 }
 
 std::vector<int64_t> ShuffleState::to_vector() const {

@@ -1,8 +1,9 @@
-// JSONL datasets for fine-tuning, tokenized with a BpeTokenizer: SFT ({"prompt", "response"}) and preference
-// pairs ({"prompt", "chosen", "rejected"}, or pre-tokenised {"prompt_ids", "chosen_ids", "rejected_ids"}), the
-// collation of examples into padded (B, L) tensors with the prompt masked out of the labels, and a seeded, resumable
-// shuffling epoch iterator. Not a chat template (prompts are used as given) and not streaming: a dataset is held in
-// memory as token ids.
+// JSONL datasets for fine-tuning, tokenized with a BpeTokenizer: SFT ({"prompt", "response"}, or a conversation
+// {"messages": [...]}) and preference pairs ({"prompt", "chosen", "rejected"} as text or as TRL's conversational
+// lists of messages, or pre-tokenised {"prompt_ids", "chosen_ids", "rejected_ids"}), the collation of examples into
+// padded (B, L) tensors with the untrained tokens masked out of the labels, and a seeded, resumable shuffling epoch
+// iterator. Conversations go through a chat template (data/chat_data.h says which spans are trained). Not
+// streaming: a dataset is held in memory as token ids.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +20,10 @@
 #include <vector>
 
 #include "tokenizers/bpe_tokenizer.h"
+
+namespace troupe::tokenizers {
+class ChatTemplate;
+}  // namespace troupe::tokenizers
 
 namespace troupe::data {
 
@@ -41,6 +47,13 @@ constexpr auto config_names(Overlong) {
 //   TRL's right truncation does). Since max_prompt_length < max_length, a response always keeps >= 1 token:
 //   an example is never silently left with nothing to learn.
 // Example: max_length 8, max_prompt_length 4, |P| = 10, |R| = 10 -> the prompt's last 4 + the response's first 4.
+// A conversation's P is everything before its last assistant turn (earlier turns keep their loss mask, cut with
+// them) and R is that turn.
+//
+// Conversations (SFT {"messages": [...]}; preference lines whose prompt, or chosen when there is no prompt, is a list
+// of messages) are rendered by `chat_template`; each rendered piece is tokenized on its own and the ids concatenated
+// (as TRL tokenizes prompt and completion separately), with every special token's text becoming that token whatever
+// allow_special says, and no eos_id appended (the template writes its own end-of-turn text).
 struct TextDatasetOptions {
   std::string prompt_field = "prompt";
   std::string response_field = "response";  // SFT
@@ -53,6 +66,8 @@ struct TextDatasetOptions {
   bool allow_special = false;  // special-token text -> its id (else encoded as ordinary text)
   int threads = 0;             // encoding threads (0 = all cores)
   int64_t vocab_size = 0;      // preference ids form: every id must lie in [0, vocab_size) (0 = only >= 0)
+  std::shared_ptr<const tokenizers::ChatTemplate> chat_template;  // renders conversations (null: they are errors)
+  std::string chat_template_key = "data.chat_template";           // the setting a ConfigError tells the user to set
 };
 
 // <|endoftext|>'s id when the tokenizer has it (GPT-2: 50256), else std::nullopt.
@@ -68,8 +83,11 @@ struct TextDatasetStats {
 };
 
 struct SftExample {
-  std::vector<int> prompt;    // no loss
-  std::vector<int> response;  // loss; ends with eos_id unless truncated or eos_id is unset
+  std::vector<int> prompt;    // no loss, except where prompt_loss is 1
+  std::vector<int> response;  // loss; a text line's ends with eos_id unless truncated or eos_id is unset
+  // Empty (the whole prompt untrained), or one entry per prompt token, 1 where it carries a loss: a conversation's
+  // earlier assistant turns.
+  std::vector<uint8_t> prompt_loss;
 };
 
 struct PreferenceExample {
@@ -95,11 +113,17 @@ struct PreferenceDataset {
 void for_each_jsonl_object(
     const std::filesystem::path& path, const std::string& what,
     const std::function<bool(const nlohmann::json& object, const std::string& where, int64_t line)>& fn);
+// The same with each object's keys in file order (what a chat template iterating a message's keys needs).
+void for_each_jsonl_ordered(
+    const std::filesystem::path& path, const std::string& what,
+    const std::function<bool(const nlohmann::ordered_json& object, const std::string& where, int64_t line)>& fn);
 
 // Read one JSON object per line (blank lines skipped). DataError naming "file:line" for a malformed line, a
 // non-object, a missing field, a field that is not a string, or a response that encodes to no token (empty
 // with no eos_id); DataError naming the file when no example remains; IoError when it cannot be read.
-// ConfigError for bad options (max_length < 0, max_prompt_length >= max_length).
+// ConfigError for bad options (max_length < 0, max_prompt_length >= max_length), and naming "file:line" and
+// options.chat_template_key for a conversation without a chat template. SFT files and preference files may mix
+// conversation lines with text lines; the errors of conversations are data/chat_data.h's.
 SftDataset load_sft_jsonl(const tokenizers::BpeTokenizer& tok, const std::filesystem::path& path,
                           const TextDatasetOptions& options);
 PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer& tok, const std::filesystem::path& path,
@@ -119,7 +143,8 @@ PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer* tok, con
                                         const TextDatasetOptions& options);
 
 // A padded batch for a causal LM. Labels are aligned with input_ids (Hugging Face convention): the loss at
-// position t compares logits[:, t - 1] with labels[:, t], so shift inside the loss.
+// position t compares logits[:, t - 1] with labels[:, t], so shift inside the loss. Prompt tokens marked in an
+// example's prompt_loss are labelled like response tokens.
 // Example (gpt2, prompt "Hello,", response " world", eos 50256, padded to L = 5):
 //   input_ids      = [15496,   11,  995, 50256, pad]
 //   attention_mask = [    1,    1,    1,     1,   0]
@@ -127,7 +152,7 @@ PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer* tok, con
 struct TextBatch {
   at::Tensor input_ids;       // (B, L) int64, right-padded with pad_id
   at::Tensor attention_mask;  // (B, L) int64, 1 on real tokens, 0 on padding
-  at::Tensor labels;          // (B, L) int64, the ids on response tokens, kIgnoreIndex on prompt and padding
+  at::Tensor labels;          // (B, L) int64, the ids on trained tokens, kIgnoreIndex on the rest and padding
 };
 
 // Chosen and rejected sequences padded to one length L (the longest of either), so a DPO or reward-model step
@@ -142,8 +167,8 @@ TextBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id);
 
 // SFT examples packed into rows of at most `capacity` positions, ready for a shifted causal-LM loss: an example of
 // n = prompt + response tokens takes n − 1 consecutive positions (inputs ids[0, n−1), targets ids[1, n) with the
-// prompt's targets kIgnoreIndex), placed first-fit in example order. positions restart at 0 for every example and
-// segment_ids (example index + 1; 0 = the row's padding) keep examples from attending to each other
+// untrained prompt tokens' targets kIgnoreIndex), placed first-fit in example order. positions restart at 0 for every
+// example and segment_ids (example index + 1; 0 = the row's padding) keep examples from attending to each other
 // (models::GptInput::segment_ids). The loss over the targets equals the padded batch's (collate_sft) token for
 // token. Example (capacity 6, examples [p1 r1 r2] and [p2 r3], r = response):
 //   inputs     = [p1  r1  p2  pad pad pad]    (rows: 1, L = longest row = 3)
@@ -153,7 +178,7 @@ TextBatch collate_sft(const std::vector<SftExample>& examples, int64_t pad_id);
 // ConfigError when examples is empty or an example is longer than capacity + 1 tokens.
 struct PackedSftBatch {
   at::Tensor inputs;       // (R, L) int64, pad_id on padding
-  at::Tensor targets;      // (R, L) int64, kIgnoreIndex on prompt targets and padding
+  at::Tensor targets;      // (R, L) int64, kIgnoreIndex on untrained prompt targets and padding
   at::Tensor positions;    // (R, L) int64
   at::Tensor segment_ids;  // (R, L) int64
 };

@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/seeding.h"
+#include "data/chat_data.h"
 #include "data/lm_data.h"
 #include "data/text_datasets.h"
 #include "distributed/data_parallel.h"
@@ -99,6 +100,7 @@ class SftObjective final : public Objective {
     o.eos_id = data::eos_id_of(*tokenizer_);
     o.max_length = std::min(c.data.max_length, model->config().block_size);
     o.overlong = c.data.overlong;
+    o.chat_template = data::load_chat_template(c.data.chat_template);
     pad_id_ = o.eos_id.value_or(0);
     pack_capacity_ = model->config().block_size;
     train_ = data::load_sft_jsonl(*tokenizer_, c.data.train, o);

@@ -17,6 +17,7 @@
 #include "core/runtime.h"
 #include "core/seeding.h"
 #include "core/torch_runtime.h"
+#include "data/chat_data.h"
 #include "data/text_datasets.h"
 #include "metrics/text_metrics.h"
 #include "models/generation.h"
@@ -70,39 +71,42 @@ void write_text(const fs::path& p, const std::string& text) {
 }
 
 struct Prompt {
-  std::string text;
+  std::string text;  // as given, or the conversation's render with the generation prompt
   std::vector<int64_t> ids;
   std::vector<std::string> references;  // optional reference responses
+  nlohmann::ordered_json messages;      // the conversation of a {"messages"} line (else null)
 };
 
-// The prompts of `file`, each cut to its last `max_tokens` tokens (block_size - max_new_tokens).
-std::vector<Prompt> read_prompts(const fs::path& file, const tokenizers::BpeTokenizer& tok, int64_t limit,
-                                 int64_t max_tokens) {
+// The prompts of `file` (text under "prompt", or a conversation under "messages" rendered by `chat_template`), each
+// cut to its last `max_tokens` tokens (block_size - max_new_tokens).
+std::vector<Prompt> read_prompts(const fs::path& file, const tokenizers::BpeTokenizer& tok,
+                                 const tokenizers::ChatTemplate* chat_template, int64_t limit, int64_t max_tokens) {
   if (max_tokens < 1) throw ConfigError("--max-new-tokens leaves no room for a prompt in the model's block_size");
   std::vector<Prompt> prompts;
-  data::for_each_jsonl_object(file, "prompts file", [&](const nlohmann::json& j, const std::string& where, int64_t) {
-    if (!j.contains("prompt") || !j["prompt"].is_string())
-      throw DataError(where + ": expected an object with a string field 'prompt'");
-    Prompt p;
-    p.text = j["prompt"].get<std::string>();
-    if (j.contains("reference")) {
-      if (!j["reference"].is_string()) throw DataError(where + ": 'reference' must be a string");
-      p.references.push_back(j["reference"].get<std::string>());
-    }
-    if (j.contains("references")) {
-      if (!j["references"].is_array()) throw DataError(where + ": 'references' must be a list of strings");
-      for (const auto& r : j["references"]) {
-        if (!r.is_string()) throw DataError(where + ": 'references' must be a list of strings");
-        p.references.push_back(r.get<std::string>());
-      }
-    }
-    for (int id : tok.encode_ordinary(p.text)) p.ids.push_back(id);
-    if (p.ids.empty()) throw DataError(where + ": empty prompt");
-    if (static_cast<int64_t>(p.ids.size()) > max_tokens)
-      p.ids.erase(p.ids.begin(), p.ids.end() - static_cast<std::ptrdiff_t>(max_tokens));
-    prompts.push_back(std::move(p));
-    return limit == 0 || static_cast<int64_t>(prompts.size()) < limit;
-  });
+  data::for_each_jsonl_ordered(
+      file, "prompts file", [&](const nlohmann::ordered_json& j, const std::string& where, int64_t) {
+        const data::PromptText text = data::prompt_of_line(j, "prompt", chat_template, "--chat-template", where);
+        Prompt p;
+        p.text = text.text;
+        if (text.chat) p.messages = j.contains("prompt") ? j["prompt"] : j["messages"];  // the conversation
+        if (j.contains("reference")) {
+          if (!j["reference"].is_string()) throw DataError(where + ": 'reference' must be a string");
+          p.references.push_back(j["reference"].get<std::string>());
+        }
+        if (j.contains("references")) {
+          if (!j["references"].is_array()) throw DataError(where + ": 'references' must be a list of strings");
+          for (const auto& r : j["references"]) {
+            if (!r.is_string()) throw DataError(where + ": 'references' must be a list of strings");
+            p.references.push_back(r.get<std::string>());
+          }
+        }
+        for (int id : data::encode_prompt(tok, text)) p.ids.push_back(id);
+        if (p.ids.empty()) throw DataError(where + ": empty prompt");
+        if (static_cast<int64_t>(p.ids.size()) > max_tokens)
+          p.ids.erase(p.ids.begin(), p.ids.end() - static_cast<std::ptrdiff_t>(max_tokens));
+        prompts.push_back(std::move(p));
+        return limit == 0 || static_cast<int64_t>(prompts.size()) < limit;
+      });
   if (prompts.empty()) throw DataError(file.string() + ": no prompts");
   return prompts;
 }
@@ -191,6 +195,16 @@ rlhf::RewardSample reward_sample(const tokenizers::BpeTokenizer& tok, const Prom
   r.ended_with_eos = stopped;
   r.response_text = tok.decode_lossy_utf8(std::vector<int>(r.response.begin(), r.response.end()));
   return r;
+}
+
+// {"prompt", "chosen", "rejected"} as text, or for a conversation TRL's conversational form: the prompt's messages
+// and one assistant message each (what data/text_datasets.h reads back through the same chat template).
+nlohmann::ordered_json preference_line(const Prompt& p, const std::string& chosen, const std::string& rejected) {
+  if (p.messages.is_null()) return {{"prompt", p.text}, {"chosen", chosen}, {"rejected", rejected}};
+  auto turn = [](const std::string& text) {
+    return nlohmann::ordered_json::array({{{"role", "assistant"}, {"content", text}}});
+  };
+  return {{"prompt", p.messages}, {"chosen", turn(chosen)}, {"rejected", turn(rejected)}};
 }
 
 void check_sampling(const SamplingOptions& s) {
@@ -298,8 +312,9 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
   auto reward = rlhf::make_reward_function(o.reward);
   models::Gpt model = models::load_pretrained_gpt(o.policy);
   model->to(core::resolve_device(o.device, core::local_rank(), "--device"));
-  const auto prompts =
-      read_prompts(o.prompts, tok, o.max_prompts, model->config().block_size - o.sampling.max_new_tokens);
+  const auto chat_template = data::load_chat_template(o.chat_template);
+  const auto prompts = read_prompts(o.prompts, tok, chat_template.get(), o.max_prompts,
+                                    model->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;
   for (size_t i = 0; i < prompts.size(); ++i) rows.push_back(i);
   const auto stop = stop_tokens_of(tok);
@@ -326,14 +341,13 @@ LabelPreferencesReport label_preferences(const LabelPreferencesOptions& o) {
       continue;
     }
     const bool a_wins = ra > rb;
-    nlohmann::json j{{"prompt", prompts[i].text},
-                     {"chosen", (a_wins ? sa : sb).response_text},
-                     {"rejected", (a_wins ? sb : sa).response_text}};
-    if (j["chosen"].get<std::string>().empty() || j["rejected"].get<std::string>().empty()) {
+    const std::string& chosen = (a_wins ? sa : sb).response_text;
+    const std::string& rejected = (a_wins ? sb : sa).response_text;
+    if (chosen.empty() || rejected.empty()) {
       ++rep.ties;  // an empty response cannot be trained on (it encodes to no token); counted with the ties
       continue;
     }
-    (to_val ? val : train) << j.dump() << "\n";
+    (to_val ? val : train) << preference_line(prompts[i], chosen, rejected).dump() << "\n";
     (to_val ? rep.val : rep.train)++;
     ++rep.pairs;
     gap_sum += std::abs(ra - rb);
@@ -354,8 +368,9 @@ std::vector<PolicyEvalRow> evaluate_policies(const PolicyEvalOptions& o) {
   const torch::Device device = core::resolve_device(o.device, core::local_rank(), "--device");
   models::Gpt ref = models::load_pretrained_gpt(o.reference);
   ref->to(device);
-  const auto prompts =
-      read_prompts(o.prompts, tok, o.max_prompts, ref->config().block_size - o.sampling.max_new_tokens);
+  const auto chat_template = data::load_chat_template(o.chat_template);
+  const auto prompts = read_prompts(o.prompts, tok, chat_template.get(), o.max_prompts,
+                                    ref->config().block_size - o.sampling.max_new_tokens);
   std::vector<size_t> rows;  // prompt i repeated `samples` times
   for (size_t i = 0; i < prompts.size(); ++i)
     for (int64_t k = 0; k < o.samples; ++k) rows.push_back(i);

@@ -2,7 +2,8 @@
 //   split_documents   — text files cut at separator lines (the fortune/strfile `%` format) into documents, written
 //                       one per file (for `tokenizer train` / `data prepare`), plus SFT pairs and prompt files;
 //   label_preferences — a programmatic "labeller": sample two responses per prompt from a policy, score both with
-//                       a reward function, write {"prompt","chosen","rejected"} JSONL (ties dropped and counted);
+//                       a reward function, write {"prompt","chosen","rejected"} JSONL (ties dropped and counted;
+//                       conversational prompts give TRL's conversational preference lines);
 //   evaluate_policies — sample K responses per prompt from a reference and from each policy, and report the true
 //                       reward, the sequence KL to the reference and the win rate against the reference.
 // Not training: the trainers and the PPO controller live in experiments/trainer.h and rlhf/.
@@ -52,7 +53,8 @@ struct SamplingOptions {
 struct LabelPreferencesOptions {
   std::filesystem::path policy;     // HF GPT-2 directory or Troupe run / checkpoint
   std::string tokenizer, encoding;  // tokenizer for prompts and for decoding responses
-  std::filesystem::path prompts;    // JSONL with a string field "prompt"
+  std::string chat_template;        // tokenizer_config.json rendering {"messages"} prompt lines (empty = none)
+  std::filesystem::path prompts;    // JSONL: a string field "prompt", or a conversation under "messages"
   int64_t max_prompts = 0;          // 0 = all
   rlhf::RewardFunctionConfig reward;
   SamplingOptions sampling;
@@ -73,7 +75,8 @@ struct PolicyEvalOptions {
   std::filesystem::path reference;  // the policy others are compared with (e.g. SFT)
   std::vector<std::pair<std::string, std::filesystem::path>> policies;  // name -> model path
   std::string tokenizer, encoding;
-  std::filesystem::path prompts;  // JSONL with a string field "prompt"
+  std::string chat_template;      // tokenizer_config.json rendering {"messages"} prompt lines (empty = none)
+  std::filesystem::path prompts;  // JSONL: a string field "prompt", or a conversation under "messages"
   int64_t max_prompts = 0;        // 0 = all
   int64_t samples = 4;            // responses per prompt and policy
   rlhf::RewardFunctionConfig reward;

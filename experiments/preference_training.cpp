@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/seeding.h"
+#include "data/chat_data.h"
 #include "data/text_datasets.h"
 #include "distributed/data_parallel.h"
 #include "experiments/trainer.h"
@@ -68,6 +69,7 @@ class PreferenceData {
     o.vocab_size = model->config().vocab_size;
     o.max_length = std::min(c.data.max_length, model->config().block_size);
     o.overlong = c.data.overlong;
+    o.chat_template = data::load_chat_template(c.data.chat_template);
     pad_id_ = o.eos_id.value_or(0);
     const tokenizers::BpeTokenizer* tok = tokenizer_ ? &*tokenizer_ : nullptr;
     train_ = data::load_preference_jsonl(tok, c.data.train, o);

@@ -35,6 +35,8 @@ namespace troupe::experiments {
 void TrainDataSection::validate(core::ConfigValidator& v) const {
   v.require(!train.empty(), "train", train, "a path to the training data");
   v.require(max_length >= 2, "max_length", max_length, "an integer >= 2");
+  v.require(chat_template.empty() || !tokenizer.empty(), "tokenizer", tokenizer,
+            "a tokenizer when data.chat_template is set");
 }
 
 void TrainLoopSection::validate(core::ConfigValidator& v) const {

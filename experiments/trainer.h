@@ -81,8 +81,9 @@ struct TrainDataSection {
   std::string val;  // same format; empty = no evaluation
   std::string
       tokenizer;  // sft, rm, dpo: tokenizer (any format troupe tokenizer accepts); rm, dpo: optional for *_ids data
-  std::string encoding;                                 // sft: encoding name for a .tiktoken tokenizer
-  int64_t max_length = 512;                             // sft, rm, dpo: prompt + response tokens at most
+  std::string encoding;       // sft: encoding name for a .tiktoken tokenizer
+  std::string chat_template;  // sft, rm, dpo: tokenizer_config.json whose chat_template renders conversation lines
+  int64_t max_length = 512;   // sft, rm, dpo: prompt + response tokens at most
   data::Overlong overlong = data::Overlong::kTruncate;  // sft, rm, dpo: truncate | drop
   bool pack = false;  // sft: pack each micro-batch's examples into block_size rows (segment-masked attention)
 
@@ -92,6 +93,8 @@ struct TrainDataSection {
     v.path("val", val, "evaluation data in the same format; empty = no evaluation");
     v.path("tokenizer", tokenizer, "sft, rm, dpo: tokenizer file (rm, dpo: not needed for *_ids data)");
     v.field("encoding", encoding, "sft: encoding for a .tiktoken tokenizer");
+    v.path("chat_template", chat_template,
+           "sft, rm, dpo: tokenizer_config.json whose chat_template renders {\"messages\"} and conversational lines");
     v.field("max_length", max_length, "sft, rm, dpo: maximum prompt + response tokens");
     v.field("overlong", overlong, "truncate | drop examples longer than max_length");
     v.field("pack", pack,

@@ -19,6 +19,7 @@
 #include "core/errors.h"
 #include "core/seeding.h"
 #include "core/signals.h"
+#include "data/chat_data.h"
 #include "data/text_datasets.h"
 #include "distributed/transport.h"
 #include "models/generation.h"
@@ -42,15 +43,17 @@ namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Token ids per prompt of a JSONL prompt file (through prompts.tokenizer, the last prompts.max_length tokens of each),
-// at most `limit` of them (0 = all).
+// at most `limit` of them (0 = all). A line is text under prompts.field or a conversation under "messages", rendered
+// by prompts.chat_template with the generation prompt (data/chat_data.h).
 std::vector<std::vector<int64_t>> load_prompt_file(const PromptSection& p, const std::string& file,
                                                    const std::string& what, int64_t limit = 0) {
   std::vector<std::vector<int64_t>> prompts;
   const tokenizers::BpeTokenizer tok = tokenizers::open_tokenizer(p.tokenizer, p.encoding);
-  data::for_each_jsonl_object(file, what, [&](const nlohmann::json& j, const std::string& where, int64_t) {
-    if (!j.contains(p.field) || !j[p.field].is_string())
-      throw DataError(where + ": expected an object with a string field '" + p.field + "'");
-    const auto ids = tok.encode_ordinary(j[p.field].get<std::string>());
+  const auto chat_template = data::load_chat_template(p.chat_template);
+  data::for_each_jsonl_ordered(file, what, [&](const nlohmann::ordered_json& j, const std::string& where, int64_t) {
+    const data::PromptText prompt =
+        data::prompt_of_line(j, p.field, chat_template.get(), "prompts.chat_template", where);
+    const auto ids = data::encode_prompt(tok, prompt);
     if (ids.empty()) throw DataError(where + ": empty prompt");
     const size_t from =
         ids.size() > static_cast<size_t>(p.max_length) ? ids.size() - static_cast<size_t>(p.max_length) : 0;

@@ -30,6 +30,8 @@ void RewardSection::validate(core::ConfigValidator& v) const {
 
 void PromptSection::validate(core::ConfigValidator& v) const {
   v.require(file.empty() || !tokenizer.empty(), "tokenizer", tokenizer, "a tokenizer when prompts.file is set");
+  v.require(chat_template.empty() || !tokenizer.empty(), "tokenizer", tokenizer,
+            "a tokenizer when prompts.chat_template is set");
   v.require(max_length >= 1, "max_length", max_length, "an integer >= 1");
   v.require(synthetic_count >= 1, "synthetic_count", synthetic_count, "an integer >= 1");
   v.require(synthetic_length >= 1, "synthetic_length", synthetic_length, "an integer >= 1");

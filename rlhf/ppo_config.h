@@ -103,6 +103,7 @@ struct PromptSection {
   std::string field = "prompt";
   std::string tokenizer;         // needed by a file, by the lexicon reward (to decode) and for EOS
   std::string encoding;          // for a .tiktoken tokenizer
+  std::string chat_template;     // tokenizer_config.json rendering {"messages": [...]} lines (file and eval.file)
   int64_t max_length = 64;       // prompts longer than this keep their last max_length tokens
   int64_t synthetic_count = 64;  // synthetic prompts: how many
   int64_t synthetic_length = 2;  // synthetic prompts: tokens each, uniform over [1, vocab) from the seed
@@ -113,6 +114,8 @@ struct PromptSection {
     v.field("field", field, "JSON field holding the prompt text");
     v.path("tokenizer", tokenizer, "tokenizer for prompt text and reward decoding");
     v.field("encoding", encoding, "encoding for a .tiktoken tokenizer");
+    v.path("chat_template", chat_template,
+           "tokenizer_config.json whose chat_template renders {\"messages\"} prompt lines (add_generation_prompt)");
     v.field("max_length", max_length, "prompt tokens at most (longer prompts keep their tail)");
     v.field("synthetic_count", synthetic_count, "number of synthetic prompts");
     v.field("synthetic_length", synthetic_length, "tokens per synthetic prompt");

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "data/chat_data.h"
 
 namespace troupe::rlhf {
 
@@ -209,9 +210,10 @@ std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig&
   switch (*config.type) {
     case RewardFunctionType::kAnswer: {
       std::map<std::string, std::string> answers;
+      const auto chat_template = data::load_chat_template(context.chat_template);
       for (const std::string& file : config.answers.empty() ? context.prompts_files : std::vector{config.answers}) {
         if (file.empty()) continue;
-        load_reference_answers(file, context.prompt_field, config.answer_field, answers);
+        load_reference_answers(file, context.prompt_field, config.answer_field, answers, chat_template.get());
       }
       if (answers.empty())
         throw ConfigError("reward answer: set answers (or prompts.file) to a JSONL of reference answers");

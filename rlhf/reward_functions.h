@@ -168,6 +168,7 @@ struct RewardFunctionConfig {
 struct RewardContext {
   std::vector<std::string> prompts_files;
   std::string prompt_field = "prompt";
+  std::string chat_template;  // prompts.chat_template: renders the prompt of a {"messages"} line (the answer's key)
 };
 
 // The reward function `config` describes (loads the lexicon for type lexicon, the answers for type answer).

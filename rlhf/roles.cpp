@@ -722,7 +722,7 @@ class RewardRole final : public Role {
     if (!c.prompts.tokenizer.empty())
       tokenizer_.emplace(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding));
     if (c.reward.model.empty()) {
-      const RewardContext context{{c.prompts.file, c.eval.file}, c.prompts.field};
+      const RewardContext context{{c.prompts.file, c.eval.file}, c.prompts.field, c.prompts.chat_template};
       function_ = c.reward.functions.empty() ? make_reward_function(c.reward.function, context)
                                              : make_reward_function(c.reward.functions, context);
       return;

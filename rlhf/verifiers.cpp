@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "data/chat_data.h"
 #include "data/text_datasets.h"
 
 namespace troupe::rlhf {
@@ -110,19 +111,19 @@ double verify_answer(const std::string& response, bool ended_with_eos, const std
 }
 
 void load_reference_answers(const std::string& path, const std::string& prompt_field, const std::string& answer_field,
-                            std::map<std::string, std::string>& answers) {
+                            std::map<std::string, std::string>& answers,
+                            const tokenizers::ChatTemplate* chat_template) {
   int64_t rows = 0;
-  data::for_each_jsonl_object(
-      path, "reference answers", [&](const nlohmann::json& j, const std::string& where, int64_t) {
-        if (!j.contains(prompt_field) || !j[prompt_field].is_string())
-          throw DataError(where + ": expected a string field '" + prompt_field + "'");
+  data::for_each_jsonl_ordered(
+      path, "reference answers", [&](const nlohmann::ordered_json& j, const std::string& where, int64_t) {
+        const std::string prompt =
+            data::prompt_of_line(j, prompt_field, chat_template, "prompts.chat_template", where).text;
         if (!j.contains(answer_field) || !(j[answer_field].is_string() || j[answer_field].is_number()))
           throw DataError(where + ": expected a field '" + answer_field +
                           "' holding the answer (a string or a number)");
         const std::string answer =
             j[answer_field].is_string() ? j[answer_field].get<std::string>() : j[answer_field].dump();
         if (!canonical_number(answer)) throw DataError(where + ": answer '" + answer + "' is not a number");
-        const std::string prompt = j[prompt_field].get<std::string>();
         const auto [it, inserted] = answers.emplace(prompt, answer);
         if (!inserted && canonical_number(it->second) != canonical_number(answer))
           throw DataError(where + ": prompt listed again with a different answer (" + it->second + " vs " + answer +
@@ -134,9 +135,10 @@ void load_reference_answers(const std::string& path, const std::string& prompt_f
 }
 
 std::map<std::string, std::string> load_reference_answers(const std::string& path, const std::string& prompt_field,
-                                                          const std::string& answer_field) {
+                                                          const std::string& answer_field,
+                                                          const tokenizers::ChatTemplate* chat_template) {
   std::map<std::string, std::string> answers;
-  load_reference_answers(path, prompt_field, answer_field, answers);
+  load_reference_answers(path, prompt_field, answer_field, answers, chat_template);
   return answers;
 }
 

@@ -12,6 +12,10 @@
 #include <string>
 #include <utility>
 
+namespace troupe::tokenizers {
+class ChatTemplate;
+}  // namespace troupe::tokenizers
+
 namespace troupe::rlhf {
 
 // Where the answer stands in a response.
@@ -53,13 +57,17 @@ double verify_answer(const std::string& response, bool ended_with_eos, const std
 double verify_format(const std::string& response, bool ended_with_eos, const VerifierOptions& options);
 
 // Reference answers by prompt text, from a JSONL file with a prompt field and an answer field (a string or a
-// number). DataError naming file:line for a missing field, a non-numeric answer or a prompt listed twice with
+// number). A line may give its prompt as a conversation under "messages" instead: its key is then the prompt the
+// policy sees, `chat_template`'s render with the generation prompt (ConfigError naming prompts.chat_template when
+// it is null). DataError naming file:line for a missing field, a non-numeric answer or a prompt listed twice with
 // different answers.
 std::map<std::string, std::string> load_reference_answers(const std::string& path, const std::string& prompt_field,
-                                                          const std::string& answer_field);
+                                                          const std::string& answer_field,
+                                                          const tokenizers::ChatTemplate* chat_template = nullptr);
 // As above, adding to `answers` (several files into one map: a prompt whose answer differs from one already there,
 // from this file or an earlier one, is the same DataError naming file:line).
 void load_reference_answers(const std::string& path, const std::string& prompt_field, const std::string& answer_field,
-                            std::map<std::string, std::string>& answers);
+                            std::map<std::string, std::string>& answers,
+                            const tokenizers::ChatTemplate* chat_template = nullptr);
 
 }  // namespace troupe::rlhf

@@ -1,6 +1,6 @@
 // `troupe train pretrain|sft` and `troupe eval perplexity` as a user runs them: learning on a learnable token
 // stream, evaluation and export, bit-exact resume after kill -9 (dropout and gradient accumulation on), SFT on
-// JSONL, and config errors.
+// JSONL (text pairs and conversations through a chat template), and config errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
@@ -163,6 +163,55 @@ TEST_F(TrainCli, SftTrainsOnResponsesAndKindMismatchesAreErrors) {
   auto missing = run_process(args("missing", {"data.train=" + (dir_ / "nope.bin").string()}));
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.output, HasSubstr("nope.bin"));
+}
+
+// SFT on TRL's conversational format: {"messages": [...]} lines rendered by a real chat template (Zephyr's), the
+// loss on the assistant turns; without data.chat_template the first conversation line is a config error naming it.
+TEST_F(TrainCli, SftTrainsOnConversationsThroughAChatTemplate) {
+  std::string jsonl;
+  for (int i = 0; i < 8; ++i) {
+    const std::string n = std::to_string(i);
+    jsonl += R"({"messages": [{"role": "user", "content": "what is )" + n +
+             R"( plus one?"}, {"role": "assistant", "content": ")" + std::to_string(i + 1) +
+             R"("}, {"role": "user", "content": "and plus two?"}, {"role": "assistant", "content": ")" +
+             std::to_string(i + 2) + R"("}]})" + "\n";
+  }
+  write_file(dir_ / "chat.jsonl", jsonl);
+  const std::string template_path =
+      (testing::source_dir() / "tests/fixtures/chat_templates/zephyr_7b_beta.json").string();
+  write_file(dir_ / "chat.yaml",
+             "kind: sft\n"
+             "run: {dir: " +
+                 dir_.path().string() +
+                 "/runs, name: chat}\n"
+                 "runtime: {threads: 1}\n"
+                 "model: {n_layer: 1, n_head: 2, n_embd: 16, block_size: 64, vocab_size: 50257}\n"
+                 "optim: {warmup_steps: 1}\n"
+                 "train: {steps: 3, batch_size: 4, eval_every: 3, log_every: 1}\n"
+                 "data: {train: " +
+                 (dir_ / "chat.jsonl").string() + ", val: " + (dir_ / "chat.jsonl").string() +
+                 ", tokenizer: " + (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string() +
+                 ", chat_template: " + template_path + "}\n");
+  auto r = run_process({testing::cli_path(), "train", "sft", (dir_ / "chat.yaml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("sft data: 8 examples (0 truncated, 0 dropped)"));
+  core::RunLogReader log(run("chat") / "log.h5");
+  EXPECT_EQ(log.metric("train/loss").steps.size(), 3u);
+  EXPECT_EQ(log.metric("eval/loss").steps, (std::vector<int64_t>{3}));
+  EXPECT_TRUE(std::isfinite(log.metric("eval/loss").values.back()));
+
+  auto packed = run_process(
+      {testing::cli_path(), "train", "sft", (dir_ / "chat.yaml").string(), "run.name=packed", "data.pack=true"});
+  ASSERT_EQ(packed.exit_code, 0) << packed.output;
+  core::RunLogReader packed_log(run("packed") / "log.h5");
+  // Packing changes the layout, not the loss: the first step's loss (same weights, same batch) agrees.
+  EXPECT_NEAR(packed_log.metric("train/loss").values.front(), log.metric("train/loss").values.front(), 1e-4);
+
+  auto missing = run_process(
+      {testing::cli_path(), "train", "sft", (dir_ / "chat.yaml").string(), "run.name=none", "data.chat_template="});
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_THAT(missing.output, HasSubstr((dir_ / "chat.jsonl").string() + ":1"));
+  EXPECT_THAT(missing.output, HasSubstr("set data.chat_template"));
 }
 
 // Data parallelism: mpirun -np 2 with the same global batch (each rank takes half) gives the losses of one rank.

@@ -206,7 +206,7 @@ TEST(TextDatasets, PreferencePairsShareThePromptAndPadToOneLength) {
 // two in row 0 (5 of 6), the third in row 1, the fourth in row 0's last position.
 TEST(PackSft, PlacesExamplesFirstFitWithShiftedTargetsAndRestartingPositions) {
   const std::vector<SftExample> examples = {
-      {{10, 11}, {12, 13}}, {{20}, {21, 22}}, {{30, 31, 32}, {33, 34}}, {{}, {40, 41}}};
+      {{10, 11}, {12, 13}, {}}, {{20}, {21, 22}, {}}, {{30, 31, 32}, {33, 34}, {}}, {{}, {40, 41}, {}}};
   const PackedSftBatch p = pack_sft(examples, 6, kPad);
   const int64_t I = kIgnoreIndex;
   ASSERT_EQ(p.inputs.sizes(), (std::vector<int64_t>{2, 6}));

@@ -12,6 +12,7 @@
 
 #include "core/config_binder.h"
 #include "core/errors.h"
+#include "data/chat_data.h"
 #include "rlhf/reward_functions.h"
 #include "tests/support/test_support.h"
 
@@ -91,7 +92,7 @@ TEST(AnswerReward, LooksUpTheReferenceByPromptAndCombinesWithWeights) {
                       "{\"prompt\": \"2+3=\", \"answer\": \"5\"}\n{\"prompt\": \"9*9=\", \"answer\": 81}\n");
   RewardFunctionConfig answer;
   answer.type = RewardFunctionType::kAnswer;
-  const RewardContext context{{(dir / "p.jsonl").string()}, "prompt"};
+  const RewardContext context{{(dir / "p.jsonl").string()}, "prompt", ""};
   const auto f = make_reward_function(answer, context);
   RewardSample s;
   s.prompt_text = "9*9=";
@@ -123,6 +124,33 @@ TEST(AnswerReward, LooksUpTheReferenceByPromptAndCombinesWithWeights) {
     FAIL() << "expected DataError";
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
+  }
+}
+
+// A prompt given as a conversation is looked up by what the policy sees: the chat template's render with the
+// generation prompt (Zephyr's, by hand).
+TEST(AnswerReward, ConversationPromptsAreKeyedByTheirRenderedPrompt) {
+  testing::ScratchDir dir;
+  testing::write_file(dir / "chat.jsonl", R"({"messages": [{"role": "user", "content": "2+3="}], "answer": 5})"
+                                          "\n");
+  const std::string zephyr = (testing::source_dir() / "tests/fixtures/chat_templates/zephyr_7b_beta.json").string();
+  const auto tmpl = data::load_chat_template(zephyr);
+  EXPECT_EQ(load_reference_answers((dir / "chat.jsonl").string(), "prompt", "answer", tmpl.get()),
+            (std::map<std::string, std::string>{{"<|user|>\n2+3=</s>\n<|assistant|>\n", "5"}}));
+  RewardFunctionConfig answer;
+  answer.type = RewardFunctionType::kAnswer;
+  const auto f = make_reward_function(answer, RewardContext{{(dir / "chat.jsonl").string()}, "prompt", zephyr});
+  RewardSample s;
+  s.prompt_text = "<|user|>\n2+3=</s>\n<|assistant|>\n";
+  s.response_text = "5";
+  s.ended_with_eos = true;
+  EXPECT_EQ(f->score(s), 1.0);
+  try {
+    load_reference_answers((dir / "chat.jsonl").string(), "prompt", "answer");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("chat.jsonl:1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("prompts.chat_template"), std::string::npos) << e.what();
   }
 }
 
