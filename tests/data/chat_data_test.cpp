@@ -30,7 +30,7 @@ using tokenizers::BpeTokenizer;
 using tokenizers::ChatTemplate;
 using ojson = nlohmann::ordered_json;
 
-constexpr int kEot = 50256;  // GPT-2's <|endoftext|>: the eos_id that text lines get and conversations must not
+constexpr int kEndOfText = 50256;  // GPT-2's <|endoftext|>: the eos_id that text lines get and conversations must not
 constexpr int kEotId = 50260;
 
 // GPT-2's vocabulary with Llama 3's chat special tokens added after it.
@@ -58,7 +58,7 @@ std::shared_ptr<const ChatTemplate> llama3() {
 
 TextDatasetOptions chat_options() {
   TextDatasetOptions o;
-  o.eos_id = kEot;
+  o.eos_id = kEndOfText;
   o.threads = 2;
   o.chat_template = llama3();
   return o;
@@ -131,7 +131,7 @@ TEST(ChatSft, CollatedLabelsAreExactlyTheAssistantTurnsWithTheirEndOfTurn) {
     const auto ids = llama_tok().encode(span.text, special_token_texts(llama_tok()));
     expected.insert(expected.end(), ids.begin(), ids.end());
   }
-  const TextBatch batch = collate_sft(data.examples, kEot);
+  const TextBatch batch = collate_sft(data.examples, kEndOfText);
   const std::vector<int> ids = ids_of(batch.input_ids[0]);
   EXPECT_EQ(ids, expected);
   EXPECT_EQ(llama_tok().decode(ids), llama3()->render(conversation(), false));
@@ -144,7 +144,7 @@ TEST(ChatSft, CollatedLabelsAreExactlyTheAssistantTurnsWithTheirEndOfTurn) {
 TEST(ChatSft, PackedTargetsAreTheSameAssistantTurns) {
   SftDataset data = load_conversation(chat_options());
   data.examples.insert(data.examples.begin(), SftExample{{10, 11}, {12, 13}, {}});  // a text example before it
-  const PackedSftBatch p = pack_sft(data.examples, 256, kEot);
+  const PackedSftBatch p = pack_sft(data.examples, 256, kEndOfText);
   ASSERT_EQ(p.inputs.size(0), 1);
   // Segment 2 is the conversation: inputs ids[0, n-1), targets ids[1, n).
   const at::Tensor in_conv = p.segment_ids[0] == 2;
@@ -154,7 +154,7 @@ TEST(ChatSft, PackedTargetsAreTheSameAssistantTurns) {
   next.push_back(data.examples[1].response.back());
   EXPECT_THAT(labelled_runs(next, targets), ElementsAre("Hello!<|eot_id|>", "4<|eot_id|>"));
   // The same tokens carry a loss as in the padded batch.
-  const TextBatch padded = collate_sft(data.examples, kEot);
+  const TextBatch padded = collate_sft(data.examples, kEndOfText);
   EXPECT_EQ((p.targets != kIgnoreIndex).sum().item<int64_t>(),
             (padded.labels.slice(1, 1) != kIgnoreIndex).sum().item<int64_t>());
 }
@@ -173,10 +173,10 @@ TEST(ChatSft, TruncationCutsThePromptsLossMaskWithItsHead) {
   const SftExample& ex = cut.examples[0];
   EXPECT_EQ(ex.prompt.size(), static_cast<size_t>(P - first - 1));
   ASSERT_EQ(ex.prompt_loss.size(), ex.prompt.size());
-  const TextBatch batch = collate_sft(cut.examples, kEot);
+  const TextBatch batch = collate_sft(cut.examples, kEndOfText);
   EXPECT_THAT(labelled_runs(ids_of(batch.input_ids[0]), ids_of(batch.labels[0])),
               ElementsAre("!<|eot_id|>", "4<|eot_id|>"));
-  const PackedSftBatch p = pack_sft(cut.examples, 256, kEot);
+  const PackedSftBatch p = pack_sft(cut.examples, 256, kEndOfText);
   const std::vector<int> packed = ids_of(p.inputs[0]);
   std::vector<int> next(packed.begin() + 1, packed.end());
   next.push_back(ex.response.back());
@@ -187,7 +187,7 @@ TEST(ChatSft, TruncationCutsThePromptsLossMaskWithItsHead) {
   o.max_length = P - first - 3 + R;  // from the header after "Hello" "!" "<|eot_id|>" on
   const SftExample later = load_conversation(o).examples[0];
   EXPECT_TRUE(later.prompt_loss.empty());
-  const TextBatch later_batch = collate_sft({later}, kEot);
+  const TextBatch later_batch = collate_sft({later}, kEndOfText);
   EXPECT_THAT(labelled_runs(ids_of(later_batch.input_ids[0]), ids_of(later_batch.labels[0])),
               ElementsAre("4<|eot_id|>"));
 }
@@ -227,7 +227,7 @@ TEST(ChatPreference, ConversationalPairIsPromptWithGenerationPromptThenEachTurn)
   EXPECT_EQ(data.examples[1].prompt, ex.prompt);
   EXPECT_EQ(data.examples[1].chosen, ex.chosen);
   EXPECT_EQ(data.examples[1].rejected, ex.rejected);
-  EXPECT_EQ(data.examples[2].chosen.back(), kEot);  // a text line in the same file keeps its EOS
+  EXPECT_EQ(data.examples[2].chosen.back(), kEndOfText);  // a text line in the same file keeps its EOS
 }
 
 TEST(ChatPreference, ExtractPromptSplitsAtTheFirstDifferentMessageAsTrlDoes) {
