@@ -7,12 +7,14 @@
 #include <string_view>
 #include <vector>
 
+#include "core/utf8.h"
+
 namespace troupe::metrics {
 
 // The code points of UTF-8 `text`. Malformed UTF-8 throws DataError naming `what` and the byte offset.
 std::u32string decode_utf8(std::string_view text, std::string_view what = "text");
-std::string encode_utf8(std::u32string_view text);
-void append_utf8(std::string& out, char32_t c);
+using core::append_utf8;  // core/utf8.h
+using core::encode_utf8;
 
 // Python's str.isspace() for one code point (Unicode White_Space of bidi class WS, B or S, or category Zs).
 bool is_space(char32_t c);

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/utf8.h"
+
 namespace troupe::tokenizers::jinja::detail {
 
 // One code point's full case mapping: up to three code points, zero-padded.
@@ -40,8 +42,8 @@ extern const size_t kPrintableSize;
 
 // UTF-8 <-> code points. Malformed UTF-8 throws DataError.
 std::u32string decode(std::string_view text);
-std::string encode(std::u32string_view text);
-void append_utf8(std::string& out, char32_t c);
+inline std::string encode(std::u32string_view text) { return core::encode_utf8(text); }
+using core::append_utf8;  // core/utf8.h
 // len(text) in code points.
 size_t length(std::string_view text);
 

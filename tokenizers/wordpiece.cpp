@@ -10,12 +10,15 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "core/utf8.h"
 
 namespace troupe::tokenizers {
 namespace detail {
 namespace {
 
 constexpr char32_t kReplacement = 0xFFFD;
+using core::append_utf8;
+using core::encode_utf8;
 
 // Decodes UTF-8; each byte of an invalid or truncated sequence becomes U+FFFD (later dropped by cleaning).
 std::u32string decode_utf8(std::string_view s) {
@@ -38,31 +41,6 @@ std::u32string decode_utf8(std::string_view s) {
     out.push_back(ok ? cp : kReplacement);
     i += ok ? len : 1;
   }
-  return out;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-std::string encode_utf8(const std::u32string& cps) {
-  std::string out;
-  out.reserve(cps.size());
-  for (char32_t cp : cps) append_utf8(out, cp);
   return out;
 }
 
