@@ -137,7 +137,7 @@ class PyLiteral {
 
 json resolve_doc_field(const std::string& spec, const json& doc, const std::string& what) {
   if (doc.is_object() && doc.contains(spec)) return doc.at(spec);
-  const nlohmann::ordered_json vars = nlohmann::ordered_json::parse(doc.dump());
+  const nlohmann::ordered_json vars(doc);  // a converting copy (keys in json's sorted order, as before)
   return json(cached_template(spec, what).render(vars));
 }
 
