@@ -11,21 +11,14 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lm_eval_reference as ref  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cli_checks import check, run_checked, verdict  # noqa: E402
 
 CLI = os.environ["TROUPE_CLI"]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
 
 
 def run(args, expect=0):
-    r = subprocess.run([CLI, "eval", "run", *args], capture_output=True, text=True, timeout=600)
-    check(r.returncode == expect, f"{args}: exit {r.returncode}, expected {expect}:\n{r.stdout}{r.stderr}")
-    return r
+    return run_checked([CLI, "eval", "run", *args], expect, timeout=600)
 
 
 def main():
@@ -83,8 +76,7 @@ def main():
     check("bad.yaml:" in r.stderr and "process_results" in r.stderr, f"bad key message: {r.stderr}")
     r = run([f"{work}/mc.yaml", "-c", f"{work}/nowhere", "--quiet"], expect=2)
     check("tokenizer" in r.stderr, f"missing model message: {r.stderr}")
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return verdict()
 
 
 if __name__ == "__main__":

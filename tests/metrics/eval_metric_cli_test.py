@@ -3,7 +3,6 @@ chrF++ and TER with their signatures, rouge-score's ROUGE-L with the stemmer, sc
 HumanEval's pass@k), CRLF files read as LF ones, and clear errors with exit code 2."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -14,21 +13,14 @@ from sklearn.metrics import accuracy_score, brier_score_loss
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import corpus  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cli_checks import check, run_checked, verdict  # noqa: E402
 
 CLI = os.environ["TROUPE_CLI"]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
 
 
 def run(*args, expect=0):
-    r = subprocess.run([CLI, "eval", "metric", *args], capture_output=True, text=True, timeout=300)
-    check(r.returncode == expect, f"{args}: exit {r.returncode}, expected {expect}: {r.stdout}{r.stderr}")
-    return r
+    return run_checked([CLI, "eval", "metric", *args], expect)
 
 
 def write(path, lines, newline="\n"):
@@ -91,8 +83,7 @@ def main():
     write(f"{d}/y2.txt", ["1", "0"])
     r = run("brier", "--hyp", f"{d}/bad.txt", "--ref", f"{d}/y2.txt", expect=2)
     check("bad.txt:2: expected a number" in r.stderr, f"bad number message: {r.stderr}")
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return verdict()
 
 
 if __name__ == "__main__":
