@@ -61,6 +61,7 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
   cmd->add_option("--batch-size", args->options.batch_size, "continuations / prompts per batch")->capture_default_str();
   cmd->add_option("--fewshot-seed", args->options.fewshot_seed, "seed of the few-shot draw (lm-eval's default)")
       ->capture_default_str();
+  cmd->add_option("--seed", args->options.seed, "seed of sampled generations (do_sample tasks)")->capture_default_str();
   cmd->add_option("--out-dir,-o", args->out_dir, "write results.json, samples_<task>.jsonl and log.h5 here");
   cmd->add_option("--threads", args->threads, "torch threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "no progress bar");
@@ -101,9 +102,9 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
           core::RunLog::create(log_file, "tasks: " + args->tasks + "\nmodel: " + args->model + "\n", meta));
     }
     nlohmann::ordered_json results = nlohmann::ordered_json::object();
-    std::string table = fmt::format("|{:<32}|{:>7}|{:<14}|{:>12}|{:>10}|\n|{}|{}|{}|{}|{}|\n", "task", "n-shot",
+    std::string table = fmt::format("|{:<32}|{:>7}|{:<28}|{:>12}|{:>10}|\n|{}|{}|{}|{}|{}|\n", "task", "n-shot",
                                     "metric", "value", "stderr", std::string(32, '-'), std::string(7, '-'),
-                                    std::string(14, '-'), std::string(12, '-'), std::string(10, '-'));
+                                    std::string(28, '-'), std::string(12, '-'), std::string(10, '-'));
     std::vector<std::optional<evaluation::Perturbation>> variants{std::nullopt};
     for (const auto& p : args->perturb) variants.push_back(evaluation::parse_perturbation(p));
     for (const auto& spec : specs) {
@@ -127,7 +128,7 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
           j["metrics"][mv.name] = mv.value;
           if (mv.stderr_of_mean >= 0) j["metrics"][mv.name + "_stderr"] = mv.stderr_of_mean;
           scalars["eval/" + r.task + "/" + mv.name] = mv.value;
-          table += fmt::format("|{:<32}|{:>7}|{:<14}|{:>12.4f}|{:>10}|\n", r.task, r.num_fewshot, mv.name, mv.value,
+          table += fmt::format("|{:<32}|{:>7}|{:<28}|{:>12.4f}|{:>10}|\n", r.task, r.num_fewshot, mv.name, mv.value,
                                mv.stderr_of_mean >= 0 ? fmt::format("{:.4f}", mv.stderr_of_mean) : "");
           if (log) {
             log->log_table_row("eval_results", 0,
@@ -151,7 +152,14 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
             }
             if (ex.gold >= 0) e["gold"] = ex.gold;
             if (!ex.target.empty()) e["target"] = ex.target;
-            if (r.output_type == "generate_until") e["generation"] = ex.generation;
+            if (r.output_type == "generate_until") {
+              e["generation"] = ex.generation;
+              if (ex.generations.size() > 1) e["generations"] = ex.generations;
+              for (const auto& f : ex.filtered) {
+                e["filtered"][f.pipeline]["answer"] = f.answer;
+                if (f.vote_share >= 0) e["filtered"][f.pipeline]["vote_share"] = f.vote_share;
+              }
+            }
             for (const auto& [k, v] : ex.values) e["values"][k] = v;
             s << e.dump() << "\n";
           }

@@ -4,12 +4,15 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <set>
 
 #include "core/errors.h"
 #include "evaluation/doc_template.h"
 #include "evaluation/loglikelihood.h"
 #include "evaluation/py_random.h"
+#include "metrics/py_regex.h"
 #include "metrics/text_metrics.h"
 #include "metrics/unicode.h"
 #include "models/generation.h"
@@ -160,6 +163,112 @@ json perturb_document(const json& doc, const TaskSpec& task, const Perturbation&
 }
 
 size_t argmax(const std::vector<double>& v) { return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+// The seed of a sampled response: SplitMix64 over (seed, document, repeat), so it depends on nothing else.
+uint64_t sample_seed(uint64_t seed, size_t document, int64_t repeat) {
+  auto mix = [](uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(seed) ^ static_cast<uint64_t>(document)) ^ static_cast<uint64_t>(repeat));
+}
+
+// A filter pipeline with its regular expressions compiled (task.h's FilterStep says what each step does).
+class CompiledPipeline {
+ public:
+  CompiledPipeline(const FilterPipeline& p, const TaskSpec& task) : p_(p), task_(task.name) {
+    for (const auto& step : p.steps) {
+      regexes_.push_back(step.function == "regex" ? std::make_unique<metrics::PyRegex>(step.regex_pattern) : nullptr);
+    }
+  }
+
+  ExampleRecord::Filtered apply(std::vector<std::string> resps) const {
+    ExampleRecord::Filtered out;
+    out.pipeline = p_.name;
+    for (size_t s = 0; s < p_.steps.size(); ++s) {
+      const FilterStep& step = p_.steps[s];
+      if (step.function == "regex") {
+        for (auto& r : resps) r = extract(*regexes_[s], step, r);
+      } else if (step.function == "take_first_k") {
+        resps.resize(std::min(resps.size(), static_cast<size_t>(step.k)));
+      } else if (step.function == "majority_vote") {
+        // collections.Counter(resps).most_common(1): the highest count, the earliest first appearance on a tie.
+        std::vector<std::pair<std::string, int64_t>> counts;
+        for (const auto& r : resps) {
+          auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == r; });
+          if (it == counts.end()) {
+            counts.emplace_back(r, 1);
+          } else {
+            ++it->second;
+          }
+        }
+        auto best = counts.begin();
+        for (auto it = counts.begin(); it != counts.end(); ++it) {
+          if (it->second > best->second) best = it;
+        }
+        out.vote_share = static_cast<double>(best->second) / static_cast<double>(resps.size());
+        resps = {best->first};
+      } else if (step.function == "remove_whitespace") {
+        for (auto& r : resps) r = metrics::strip(r);
+      } else if (step.function == "lowercase") {
+        for (auto& r : resps) r = metrics::lower(r);
+      } else if (step.function == "take_first") {
+        out.answer = resps.front();
+      }
+    }
+    return out;
+  }
+
+ private:
+  // RegexFilter: re.findall(pattern)[group_select]; of a tuple, its first non-empty group; stripped.
+  std::string extract(const metrics::PyRegex& rx, const FilterStep& step, const std::string& resp) const {
+    const auto found = rx.findall(resp);
+    if (found.empty()) return step.fallback;
+    const auto n = static_cast<int64_t>(found.size());
+    const int64_t at = step.group_select < 0 ? n + step.group_select : step.group_select;
+    if (at < 0 || at >= n) {
+      throw DataError(fmt::format("task {}: filter {}: group_select {} but the response has {} matches of '{}': {}",
+                                  task_, p_.name, step.group_select, n, rx.pattern(), json(resp).dump()));
+    }
+    const auto& groups = found[static_cast<size_t>(at)];
+    std::string match = step.fallback;
+    for (const auto& g : groups) {
+      if (!g.empty()) {
+        match = g;
+        break;
+      }
+    }
+    if (groups.size() == 1) match = groups[0];  // a lone group (or the whole match) is taken even when empty
+    return metrics::strip(match);
+  }
+
+  const FilterPipeline& p_;
+  std::string task_;
+  std::vector<std::unique_ptr<metrics::PyRegex>> regexes_;
+};
+
+// exact_match's normalisation (task.h's ExactMatchOptions), lm-eval's exact_match_hf_evaluate.
+class ExactMatchNormaliser {
+ public:
+  explicit ExactMatchNormaliser(const ExactMatchOptions& o) : o_(o) {
+    for (const auto& r : o.regexes_to_ignore) regexes_.emplace_back(r);
+  }
+  bool active() const { return o_.ignore_case || o_.ignore_punctuation || o_.ignore_numbers || !regexes_.empty(); }
+  std::string operator()(std::string s) const {
+    for (const auto& rx : regexes_) s = rx.remove_all(s);
+    if (o_.ignore_case) s = metrics::lower(s);
+    auto drop = [&](const char* set) { s.erase(std::remove_if(s.begin(), s.end(), [&](char c) { return c != 0 && std::strchr(set, c); }), s.end()); };
+    if (o_.ignore_punctuation) drop("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");  // string.punctuation
+    if (o_.ignore_numbers) drop("0123456789");
+    return s;
+  }
+
+ private:
+  ExactMatchOptions o_;
+  std::vector<metrics::PyRegex> regexes_;
+};
 
 }  // namespace
 
@@ -324,19 +433,38 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
     std::vector<std::string> until = task.until;
     const std::string eot_text = m.tokenizer.decode({static_cast<int>(m.eot_id)});
     if (std::find(until.begin(), until.end(), eot_text) == until.end()) until.push_back(eot_text);
-    for (size_t begin = 0; begin < docs.size(); begin += chunk) {
-      const size_t end = std::min(docs.size(), begin + chunk);
+    // Rows are (document, repeat); greedy repeats are one generation copied (they would be equal).
+    const int64_t repeats = task.repeats;
+    const int64_t drawn = task.do_sample ? repeats : 1;
+    std::vector<std::pair<size_t, int64_t>> rows;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      for (int64_t r = 0; r < drawn; ++r) rows.emplace_back(i, r);
+      result.examples[i].generations.resize(static_cast<size_t>(repeats));
+    }
+    std::vector<std::vector<int64_t>> doc_prompts(docs.size());
+    for (size_t i = 0; i < docs.size(); ++i) {
+      std::vector<int64_t> ids = encode(m.tokenizer, result.examples[i].context);
+      if (ids.empty()) ids = {m.eot_id};
+      if (static_cast<int64_t>(ids.size()) > max_ctx) ids.erase(ids.begin(), ids.end() - max_ctx);
+      doc_prompts[i] = std::move(ids);
+    }
+    for (size_t begin = 0; begin < rows.size(); begin += chunk) {
+      const size_t end = std::min(rows.size(), begin + chunk);
       std::vector<std::vector<int64_t>> prompts;
-      for (size_t i = begin; i < end; ++i) {
-        std::vector<int64_t> ids = encode(m.tokenizer, result.examples[i].context);
-        if (ids.empty()) ids = {m.eot_id};
-        if (static_cast<int64_t>(ids.size()) > max_ctx) ids.erase(ids.begin(), ids.end() - max_ctx);
-        prompts.push_back(std::move(ids));
-      }
       models::GenerationConfig g;
       g.max_new_tokens = task.max_gen_toks;
       g.stop_tokens = {m.eot_id};
       g.pad_id = m.eot_id;
+      if (task.do_sample) {
+        g.do_sample = true;
+        g.temperature = task.temperature;
+        g.top_k = task.top_k;
+        g.top_p = task.top_p;
+      }
+      for (size_t k = begin; k < end; ++k) {
+        prompts.push_back(doc_prompts[rows[k].first]);
+        if (task.do_sample) g.row_seeds.push_back(sample_seed(options.seed, rows[k].first, rows[k].second));
+      }
       g.stop_when = [&](size_t, const std::vector<int64_t>& tokens) {
         const std::string text = m.tokenizer.decode_lossy_utf8(std::vector<int>(tokens.begin(), tokens.end()));
         for (const auto& u : until) {
@@ -345,22 +473,30 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
         return false;
       };
       const models::GenerationOutput out = models::generate(m.model, prompts, g);
-      for (size_t i = begin; i < end; ++i) {
-        const auto& toks = out.tokens[i - begin];
+      for (size_t k = begin; k < end; ++k) {
+        const auto& toks = out.tokens[k - begin];
         std::string text = m.tokenizer.decode_lossy_utf8(std::vector<int>(toks.begin(), toks.end()));
         for (const auto& u : until) {  // s = s.split(term)[0] for each term, in order
           if (u.empty()) continue;
           const size_t at = text.find(u);
           if (at != std::string::npos) text.resize(at);
         }
-        result.examples[i].generation = text;
+        auto& gens = result.examples[rows[k].first].generations;
+        if (task.do_sample) {
+          gens[static_cast<size_t>(rows[k].second)] = std::move(text);
+        } else {
+          std::fill(gens.begin(), gens.end(), text);
+        }
       }
-      if (options.progress) options.progress(static_cast<int64_t>(end), static_cast<int64_t>(docs.size()));
+      if (options.progress) {
+        const int64_t done = end == rows.size() ? static_cast<int64_t>(docs.size()) : static_cast<int64_t>(end) / drawn;
+        options.progress(done, static_cast<int64_t>(docs.size()));
+      }
     }
-    std::vector<std::string> generations;
     std::vector<std::vector<std::string>> targets;
     for (size_t i = 0; i < docs.size(); ++i) {
       ExampleRecord& ex = result.examples[i];
+      ex.generation = ex.generations.front();
       const json t = docs_of.target(docs[i]);
       std::vector<std::string> refs;
       if (docs_of.has_choices() && t.is_number_integer()) {
@@ -371,20 +507,47 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
         refs = {py_str(t)};
       }
       ex.target = refs.front();
-      generations.push_back(ex.generation);
       targets.push_back(refs);
     }
-    for (const auto& name : metric_names) {
-      if (!metrics::is_text_metric(name)) {
-        throw ConfigError(fmt::format("{}: metric {} is not a text metric ({})", task.source.string(), name,
-                                      fmt::join(metrics::text_metric_names(), ", ")));
+    // Answer extraction: each pipeline over each document's responses.
+    const bool named = !task.filters.empty();
+    const std::vector<FilterPipeline> pipelines =
+        named ? task.filters : std::vector<FilterPipeline>{FilterPipeline{"none", {FilterStep{"take_first"}}}};
+    const ExactMatchNormaliser em(task.exact_match);
+    for (const auto& pipeline : pipelines) {
+      const CompiledPipeline compiled(pipeline, task);
+      std::vector<std::string> answers;
+      std::vector<double> shares;
+      for (auto& ex : result.examples) {
+        ex.filtered.push_back(compiled.apply(ex.generations));
+        answers.push_back(ex.filtered.back().answer);
+        shares.push_back(ex.filtered.back().vote_share);
       }
-      const metrics::TextMetricResult r = metrics::compute_text_metric(name, generations, targets);
-      for (size_t i = 0; i < docs.size(); ++i) result.examples[i].values.emplace_back(name, r.per_example[i]);
-      if (name == "exact_match") {
-        add_mean(result, name, r.per_example);
-      } else {
-        for (const auto& [k, v] : r.values) result.metrics.push_back({k, v, -1});
+      const std::string suffix = named ? "," + pipeline.name : "";
+      for (const auto& name : metric_names) {
+        if (!metrics::is_text_metric(name)) {
+          throw ConfigError(fmt::format("{}: metric {} is not a text metric ({})", task.source.string(), name,
+                                        fmt::join(metrics::text_metric_names(), ", ")));
+        }
+        std::vector<std::string> predictions = answers;
+        std::vector<std::vector<std::string>> references = targets;
+        if (name == "exact_match" && em.active()) {
+          for (auto& p : predictions) p = em(p);
+          for (auto& refs : references) {
+            for (auto& r : refs) r = em(r);
+          }
+        }
+        const metrics::TextMetricResult r = metrics::compute_text_metric(name, predictions, references);
+        for (size_t i = 0; i < docs.size(); ++i) result.examples[i].values.emplace_back(name + suffix, r.per_example[i]);
+        if (name == "exact_match") {
+          add_mean(result, name + suffix, r.per_example);
+        } else {
+          for (const auto& [k, v] : r.values) result.metrics.push_back({k + suffix, v, -1});
+        }
+      }
+      if (pipeline.votes()) {
+        for (size_t i = 0; i < docs.size(); ++i) result.examples[i].values.emplace_back("vote_share" + suffix, shares[i]);
+        add_mean(result, "vote_share" + suffix, shares);
       }
     }
   }

@@ -5,9 +5,17 @@
 //                    acc_norm
 //   loglikelihood    the target after the context; perplexity (exp of minus the mean log-likelihood) and acc
 //                    (greedy gives the target); default both
-//   generate_until   greedy generation until a stop string, the end-of-text token or max_gen_toks, cut at the first
-//                    stop string; exact_match (string equality with the target) or any text metric of
-//                    metrics/text_metrics.h over the corpus (bleu, rougeL, chrf, squad, ...); default exact_match
+//   generate_until   generation (greedy, or sampled as generation_kwargs say) until a stop string, the end-of-text
+//                    token or max_gen_toks, cut at the first stop string, `repeats` times per document; each filter
+//                    pipeline of filter_list extracts an answer from the responses (chain-of-thought: a regex for
+//                    "The answer is N"; self-consistency: majority_vote over the sampled answers) and each metric is
+//                    scored per pipeline, named METRIC,PIPELINE as lm-eval names it (without filter_list: the first
+//                    response as it is, named METRIC); a pipeline with majority_vote also reports vote_share,PIPELINE:
+//                    the share of the responses that voted for the answer, the self-consistency confidence.
+//                    Metrics: exact_match (string equality with the target, with lm-eval's options) or any text
+//                    metric of metrics/text_metrics.h over the corpus (bleu, rougeL, chrf, squad, ...); default
+//                    exact_match. A sampled response draws from a generator seeded by (seed, document, repeat), so
+//                    it does not depend on the batch size.
 // Contexts are lm-eval's: description, then num_fewshot examples drawn with Python's Random(fewshot_seed) from the
 // few-shot split (text + target_delimiter + answer + fewshot_delimiter each), then the document's text. Log-
 // likelihoods run on the KV cache in batches (evaluation/loglikelihood.h); generation in batches of prompts.
@@ -31,6 +39,7 @@ struct HarnessOptions {
   int64_t limit = 0;            // evaluate the first `limit` documents (0 = all)
   int64_t num_fewshot = -1;     // -1: the task's num_fewshot
   uint64_t fewshot_seed = 1234; // lm-eval's default fewshot_random_seed
+  uint64_t seed = 1234;         // sampled generation (lm-eval's default torch seed; its draws differ from these)
   // Robustness: each document's input fields (its string fields that doc_to_target and doc_to_choice do not name)
   // perturbed before its text is rendered; few-shot examples stay clean.
   std::optional<Perturbation> perturbation;
@@ -47,6 +56,13 @@ struct ExampleRecord {
   int64_t gold = -1;        // multiple_choice: the gold choice
   std::string target;       // the target text (generate_until, loglikelihood)
   std::string generation;   // generate_until: the generated text, cut at the first stop string
+  std::vector<std::string> generations;  // generate_until: every repeat's (generation is the first)
+  struct Filtered {
+    std::string pipeline;  // "none" without filter_list
+    std::string answer;
+    double vote_share = -1;  // majority_vote: votes for the answer / responses voting; -1 without a vote
+  };
+  std::vector<Filtered> filtered;
   std::vector<std::pair<std::string, double>> values;  // per-example metric values
 };
 

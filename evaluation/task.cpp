@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "core/config_tree.h"
 #include "core/errors.h"
+#include "metrics/py_regex.h"
 
 namespace troupe::evaluation {
 namespace {
@@ -39,6 +42,87 @@ std::vector<std::string> string_list(const ConfigNode& node, const std::string& 
   if (!node.is_sequence()) fail(node, fmt::format("{} must be a list of strings, got {}", key, node.type_name()));
   for (const auto& item : node.items()) out.push_back(scalar(item, key + "[]"));
   return out;
+}
+
+double number(const ConfigNode& node, const std::string& key) {
+  const std::string text = scalar(node, key);
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail(node, fmt::format("{} must be a number, got '{}'", key, text));
+}
+
+bool boolean(const ConfigNode& node, const std::string& key) {
+  const std::string text = scalar(node, key);
+  if (text == "true" || text == "True") return true;
+  if (text == "false" || text == "False") return false;
+  fail(node, fmt::format("{} must be true or false, got '{}'", key, text));
+}
+
+void check_regex(const ConfigNode& node, const std::string& pattern) {
+  try {
+    metrics::PyRegex rx(pattern);
+  } catch (const ConfigError& e) {
+    fail(node, e.what());
+  }
+}
+
+FilterPipeline parse_pipeline(const ConfigNode& node, size_t index) {
+  const std::string where = fmt::format("filter_list[{}]", index);
+  if (!node.is_map()) fail(node, where + " must be a mapping {name: NAME, filter: [steps]}");
+  FilterPipeline p;
+  const ConfigNode* steps = nullptr;
+  for (const auto& [k, v] : node.entries()) {
+    if (k == "name") {
+      p.name = scalar(v, where + ".name");
+    } else if (k == "filter") {
+      steps = &v;
+    } else {
+      fail(v, fmt::format("{}.{} is not a filter_list key (name, filter)", where, k));
+    }
+  }
+  if (p.name.empty()) fail(node, where + " needs a name");
+  if (!steps || !steps->is_sequence() || steps->items().empty()) fail(node, where + ".filter must be a list of steps");
+  for (const auto& step : steps->items()) {
+    const ConfigNode* function = step.is_map() ? step.find("function") : nullptr;
+    if (!function) fail(step, where + ": each filter step needs function: NAME");
+    FilterStep f;
+    f.function = scalar(*function, "function");
+    static const std::set<std::string> kFunctions = {"regex",         "take_first", "take_first_k", "majority_vote",
+                                                     "remove_whitespace", "lowercase"};
+    if (!kFunctions.count(f.function)) {
+      fail(*function, fmt::format("{}: filter function '{}' is not supported (regex, take_first, take_first_k, "
+                                  "majority_vote, remove_whitespace, lowercase)", where, f.function));
+    }
+    for (const auto& [k, v] : step.entries()) {
+      if (k == "function") continue;
+      if (f.function == "regex" && k == "regex_pattern") {
+        f.regex_pattern = scalar(v, k);
+        check_regex(v, f.regex_pattern);
+      } else if (f.function == "regex" && k == "group_select") {
+        f.group_select = integer(v, k);
+      } else if (f.function == "regex" && k == "fallback") {
+        f.fallback = scalar(v, k);
+      } else if (f.function == "take_first_k" && k == "k") {
+        f.k = integer(v, k);
+        if (f.k < 1) fail(v, "take_first_k: k must be >= 1");
+      } else {
+        fail(v, fmt::format("{}: '{}' is not an option of filter {}", where, k, f.function));
+      }
+    }
+    if (f.function == "take_first_k" && f.k < 1) fail(step, "take_first_k needs k: N (>= 1)");
+    if (!p.steps.empty() && p.steps.back().function == "take_first") {
+      fail(step, fmt::format("{} ({}): take_first gives the answer and must be the last step", where, p.name));
+    }
+    p.steps.push_back(f);
+  }
+  if (p.steps.back().function != "take_first") {
+    fail(node, fmt::format("{} ({}): the last step must be take_first (one answer per document)", where, p.name));
+  }
+  return p;
 }
 
 // Keys of lm-eval's TaskConfig that do not change what is computed here.
@@ -84,6 +168,7 @@ TaskSpec load_task(const std::filesystem::path& yaml) {
   t.source = yaml;
   const auto base = yaml.parent_path();
   bool has_output_type = false;
+  std::optional<bool> do_sample;
   for (const auto& [key, node] : root.entries()) {
     const core::Origin where = root.key_origin(key);
     if (key == "task") {
@@ -152,27 +237,62 @@ TaskSpec load_task(const std::filesystem::path& yaml) {
           t.max_gen_toks = integer(v, "generation_kwargs.max_gen_toks");
           if (t.max_gen_toks < 1) fail(v, "generation_kwargs.max_gen_toks must be >= 1");
         } else if (k == "do_sample") {
-          if (scalar(v, k) != "false") fail(v, "generation_kwargs.do_sample: only greedy generation (false) is supported");
+          do_sample = boolean(v, "generation_kwargs.do_sample");
         } else if (k == "temperature") {
-          if (std::stod(scalar(v, k)) != 0.0) fail(v, "generation_kwargs.temperature: only greedy (0) is supported");
+          t.temperature = number(v, "generation_kwargs.temperature");
+          if (t.temperature < 0) fail(v, "generation_kwargs.temperature must be >= 0");
+        } else if (k == "top_k") {
+          t.top_k = integer(v, "generation_kwargs.top_k");
+          if (t.top_k < 0) fail(v, "generation_kwargs.top_k must be >= 0");
+        } else if (k == "top_p") {
+          t.top_p = number(v, "generation_kwargs.top_p");
+          if (!(t.top_p > 0 && t.top_p <= 1)) fail(v, "generation_kwargs.top_p must be in (0, 1]");
         } else {
-          fail(v, fmt::format("generation_kwargs.{} is not supported (until, max_gen_toks, do_sample, temperature)", k));
+          fail(v, fmt::format("generation_kwargs.{} is not supported (until, max_gen_toks, do_sample, temperature, "
+                              "top_k, top_p)", k));
         }
       }
+      // lm-eval's HF model: do_sample: true needs a temperature > 0 (transformers refuses 0); without do_sample the
+      // model's default (greedy) holds, whatever the temperature.
+      if (do_sample && *do_sample && t.temperature <= 0) {
+        fail(node, "generation_kwargs: do_sample: true needs a temperature > 0");
+      }
+      t.do_sample = do_sample.value_or(false);
     } else if (key == "metric_list") {
       if (!node.is_sequence()) fail(node, "metric_list must be a list of {metric: NAME}");
       for (const auto& m : node.items()) {
         const ConfigNode* name = m.find("metric");
         if (!m.is_map() || !name) fail(m, "each metric_list entry needs metric: NAME");
+        const std::string metric = scalar(*name, "metric");
         for (const auto& [k, v] : m.entries()) {
-          if (k != "metric" && k != "aggregation" && k != "higher_is_better") {
-            fail(v, fmt::format("metric_list option {} is not supported", k));
+          if (k == "metric" || k == "aggregation" || k == "higher_is_better") continue;
+          if (metric == "exact_match" && k == "ignore_case") {
+            t.exact_match.ignore_case = boolean(v, k);
+          } else if (metric == "exact_match" && k == "ignore_punctuation") {
+            t.exact_match.ignore_punctuation = boolean(v, k);
+          } else if (metric == "exact_match" && k == "ignore_numbers") {
+            t.exact_match.ignore_numbers = boolean(v, k);
+          } else if (metric == "exact_match" && k == "regexes_to_ignore") {
+            t.exact_match.regexes_to_ignore = string_list(v, k);
+            for (const auto& r : t.exact_match.regexes_to_ignore) check_regex(v, r);
+          } else {
+            fail(v, fmt::format("metric_list option {} of {} is not supported", k, metric));
           }
         }
-        t.metrics.push_back(scalar(*name, "metric"));
+        t.metrics.push_back(metric);
       }
     } else if (key == "repeats") {
-      if (integer(node, key) != 1) fail(node, "repeats: only 1 is supported");
+      t.repeats = integer(node, key);
+      if (t.repeats < 1) fail(node, "repeats must be >= 1");
+    } else if (key == "filter_list") {
+      if (!node.is_sequence()) fail(node, "filter_list must be a list of {name, filter: [steps]}");
+      std::set<std::string> names;
+      for (const auto& item : node.items()) {
+        t.filters.push_back(parse_pipeline(item, t.filters.size()));
+        if (!names.insert(t.filters.back().name).second) {
+          fail(item, fmt::format("filter_list: two pipelines named '{}'", t.filters.back().name));
+        }
+      }
     } else if (key == "fewshot_config") {
       const ConfigNode* sampler = node.find("sampler");
       if (!node.is_map() || !sampler || scalar(*sampler, "sampler") != "default" || node.entries().size() != 1) {
@@ -195,7 +315,22 @@ TaskSpec load_task(const std::filesystem::path& yaml) {
   }
   if (t.data_files.empty()) throw ConfigError(fmt::format("{}: missing dataset_kwargs.data_files", yaml.string()));
   t.split_file(t.test_split);  // the test split must exist
+  if (t.output_type != OutputType::kGenerateUntil && (t.repeats != 1 || !t.filters.empty())) {
+    throw ConfigError(fmt::format("{}: repeats and filter_list are for generate_until tasks", yaml.string()));
+  }
+  for (const auto& p : t.filters) {
+    for (const auto& step : p.steps) {
+      if (step.function == "take_first_k" && step.k > t.repeats) {
+        throw ConfigError(fmt::format("{}: filter {}: take_first_k k={} needs repeats >= {} (repeats is {})",
+                                      yaml.string(), p.name, step.k, step.k, t.repeats));
+      }
+    }
+  }
   return t;
+}
+
+bool FilterPipeline::votes() const {
+  return std::any_of(steps.begin(), steps.end(), [](const FilterStep& s) { return s.function == "majority_vote"; });
 }
 
 std::vector<TaskSpec> load_tasks(const std::filesystem::path& yaml) {

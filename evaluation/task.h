@@ -15,8 +15,17 @@
 //   fewshot_delimiter: "\n\n"                # between few-shot examples (default "\n\n")
 //   num_fewshot: 0                           # examples drawn with Python's Random(fewshot_seed), as lm-eval
 //   description: ""                          # text before everything
-//   generation_kwargs: {until: ["\n"], max_gen_toks: 32}   # generate_until; greedy
+//   generation_kwargs: {until: ["\n"], max_gen_toks: 32}   # generate_until; greedy unless do_sample: true with a
+//                                            # temperature > 0 (and optionally top_k, top_p), as lm-eval's HF model
+//   repeats: 1                               # generations per document (self-consistency: sample N, vote)
+//   filter_list:                             # answer extraction, each pipeline scored on its own (lm-eval's filters)
+//     - name: strict-match
+//       filter: [{function: regex, regex_pattern: "#### (\\-?[0-9\\.\\,]+)"}, {function: take_first}]
+//     - name: maj@8
+//       filter: [{function: take_first_k, k: 8}, {function: regex, regex_pattern: "..."},
+//                {function: majority_vote}, {function: take_first}]
 //   metric_list: [{metric: acc}, {metric: acc_norm}]        # see harness.h for the metrics of each output type
+//   metric_list: [{metric: exact_match, ignore_case: true, regexes_to_ignore: [","]}]   # exact_match's options
 #pragma once
 
 #include <cstdint>
@@ -30,6 +39,33 @@ namespace troupe::evaluation {
 
 enum class OutputType { kMultipleChoice, kLoglikelihood, kGenerateUntil };
 std::string output_type_name(OutputType t);
+
+// One step of a filter pipeline: lm-eval's filter functions over a document's list of responses.
+//   regex           each response -> re.findall(regex_pattern)[group_select] (a negative index counts from the end;
+//                   of a match with several groups, its first non-empty group), stripped; fallback when no match
+//   take_first_k    the first k responses
+//   majority_vote   the most common response (ties: the one seen first), as a list of one
+//   remove_whitespace, lowercase   each response stripped / lower-cased (Python's str.strip, str.lower)
+//   take_first      the first response: the pipeline's answer (every pipeline ends with it)
+struct FilterStep {
+  std::string function;
+  std::string regex_pattern = R"(#### (\-?[0-9\.\,]+))";  // lm-eval's defaults
+  int64_t group_select = 0;
+  std::string fallback = "[invalid]";
+  int64_t k = 0;
+};
+struct FilterPipeline {
+  std::string name;
+  std::vector<FilterStep> steps;
+  bool votes() const;  // has a majority_vote step (its vote share is reported)
+};
+
+// exact_match's options (lm-eval's exact_match_hf_evaluate): each regex's matches removed from prediction and
+// reference, then lower-cased, then ASCII punctuation and digits removed, as asked.
+struct ExactMatchOptions {
+  bool ignore_case = false, ignore_punctuation = false, ignore_numbers = false;
+  std::vector<std::string> regexes_to_ignore;
+};
 
 struct TaskSpec {
   std::string name;
@@ -47,6 +83,13 @@ struct TaskSpec {
   int64_t num_fewshot = 0;
   std::vector<std::string> until;  // generate_until: stop strings (the end-of-text token's text is added)
   int64_t max_gen_toks = 256;
+  bool do_sample = false;  // with temperature > 0; lm-eval: a temperature without do_sample: true stays greedy
+  double temperature = 0.0;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  int64_t repeats = 1;                  // generations per document
+  std::vector<FilterPipeline> filters;  // empty: lm-eval's default, the first response as it is ("none")
+  ExactMatchOptions exact_match;
   std::vector<std::string> metrics;  // metric names in order; a default set per output type when empty
 
   // The split few-shot examples come from: fewshot_split, else training_split, else validation_split, else the test
@@ -57,7 +100,8 @@ struct TaskSpec {
 };
 
 // Parses a task YAML. ConfigError naming file:line and the key for an unknown key, a missing required key, a value
-// of the wrong kind or an unsupported lm-eval feature (other dataset sources, filters, repeats > 1).
+// of the wrong kind or an unsupported lm-eval feature (other dataset sources, filter functions not listed above), and
+// for a regular expression that does not compile.
 TaskSpec load_task(const std::filesystem::path& yaml);
 
 // A task file (with `task:`) or a suite file (`tasks: [task files]`, relative to the suite): every task parsed.

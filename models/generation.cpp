@@ -142,6 +142,8 @@ GenerationOutput sample_or_greedy(Gpt& model, const std::vector<std::vector<int6
   torch::Tensor seen = torch::zeros({B, V}, torch::kBool);
   if (c.repetition_penalty != 1.0) seen.scatter_(1, p.ids, p.mask.to(torch::kBool));
   at::Generator gen = at::detail::createCPUGenerator(c.seed);
+  std::vector<at::Generator> row_gens;
+  for (uint64_t s : c.row_seeds) row_gens.push_back(at::detail::createCPUGenerator(s));
   const StopSet stops{c.stop_tokens};
 
   GenerationOutput out;
@@ -155,7 +157,16 @@ GenerationOutput sample_or_greedy(Gpt& model, const std::vector<std::vector<int6
     torch::Tensor next;
     if (c.do_sample) {
       scores = top_p_filter(top_k_filter(scores / c.temperature, c.top_k), c.top_p);
-      next = torch::multinomial(torch::softmax(scores, -1), 1, /*replacement=*/false, gen).squeeze(1);
+      const torch::Tensor probs = torch::softmax(scores, -1);
+      if (row_gens.empty()) {
+        next = torch::multinomial(probs, 1, /*replacement=*/false, gen).squeeze(1);
+      } else {  // each unfinished row from its own generator; finished rows take pad_id (ignored below)
+        next = torch::full({B}, c.pad_id, torch::kLong);
+        for (int64_t b = 0; b < B; ++b) {
+          if (finished[static_cast<size_t>(b)]) continue;
+          next[b] = torch::multinomial(probs[b], 1, /*replacement=*/false, row_gens[static_cast<size_t>(b)])[0];
+        }
+      }
     } else {
       next = scores.argmax(-1);
     }
@@ -334,6 +345,10 @@ GenerationOutput generate(Gpt& model, const std::vector<std::vector<int64_t>>& p
   }
   if (c.stop_when && c.num_beams > 1)
     throw ConfigError("generate: stop_when is for greedy and sampling, not beam search");
+  if (!c.row_seeds.empty() && c.row_seeds.size() != prompts.size()) {
+    throw ConfigError("generate: " + std::to_string(c.row_seeds.size()) + " row_seeds for " +
+                      std::to_string(prompts.size()) + " prompts");
+  }
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;

@@ -26,7 +26,11 @@ struct GenerationConfig {
   double length_penalty = 1.0;       // beam score = sum log p / length^length_penalty
   int64_t pad_id = 0;                // fills finished rows and left padding
   uint64_t seed = 0;                 // sampling generator seed
-  bool use_cache = true;             // false: recompute the whole sequence every step (for checking)
+  // Optional (not in configs; sampling only): one generator per row, seeded with these (one per prompt), so a row's
+  // draws do not depend on the other rows of its batch: the same (prompt, seed) samples the same text in any batch
+  // (up to floating-point differences of batched logits). Empty: one generator for the batch, from `seed`.
+  std::vector<uint64_t> row_seeds;
+  bool use_cache = true;  // false: recompute the whole sequence every step (for checking)
   // Optional (not in configs; greedy and sampling only): called after each new token of a row with the row's index
   // and its new tokens so far; true ends the row as a stop token would (stop strings: decode and search the text).
   std::function<bool(size_t row, const std::vector<int64_t>& new_tokens)> stop_when;

@@ -8,10 +8,13 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/errors.h"
 #include "evaluation/doc_template.h"
+#include "metrics/py_regex.h"
 #include "models/gpt_checkpoint.h"
 #include "tests/support/test_support.h"
 #include "tokenizers/tokenizer_file.h"
@@ -55,12 +58,17 @@ TaskResult run(LmEvalRun& r, const std::string& yaml, int64_t batch) {
 
 void expect_aggregates(const TaskResult& ours, const json& theirs) {
   for (const auto& m : ours.metrics) {
-    const std::string key = m.name + ",none";
+    // METRIC,PIPELINE as lm-eval names it; without a filter_list lm-eval's pipeline is "none". vote_share is ours.
+    const size_t comma = m.name.find(',');
+    const std::string metric = m.name.substr(0, comma);
+    const std::string pipeline = comma == std::string::npos ? "none" : m.name.substr(comma + 1);
+    if (metric == "vote_share") continue;
+    const std::string key = metric + "," + pipeline;
     ASSERT_TRUE(theirs.contains(key)) << m.name;
     const double want = theirs[key].get<double>();
     EXPECT_NEAR(m.value, want, 1e-6 * std::max(1.0, std::abs(want))) << m.name;
     if (m.stderr_of_mean >= 0) {
-      EXPECT_NEAR(m.stderr_of_mean, theirs[m.name + "_stderr,none"].get<double>(), 1e-9) << m.name;
+      EXPECT_NEAR(m.stderr_of_mean, theirs[metric + "_stderr," + pipeline].get<double>(), 1e-9) << m.name;
     }
   }
 }
@@ -112,6 +120,83 @@ TEST(Harness, GenerateUntilTwoShotWithStopStringsEqualsLmEvaluationHarness) {
   expect_aggregates(res, r.ref["results"]["troupe_gen"]);
 }
 
+TEST(Harness, AnswerExtractionFiltersAndRepeatsEqualLmEvaluationHarness) {
+  LmEvalRun& r = lm_eval_run();
+  std::map<std::string, std::vector<json>> by_filter;
+  for (const auto& s : r.ref["samples"]["troupe_cot"]) by_filter[s["filter"].get<std::string>()].push_back(s);
+  ASSERT_EQ(by_filter.size(), 4u);
+  const TaskResult res = run(r, "cot.yaml", 4);
+  ASSERT_EQ(res.examples.size(), 16u);
+  int fallbacks = 0, extracted = 0;
+  for (size_t i = 0; i < res.examples.size(); ++i) {
+    const ExampleRecord& ex = res.examples[i];
+    ASSERT_EQ(ex.filtered.size(), 4u);
+    const json& first = by_filter.begin()->second[i];
+    EXPECT_EQ(json(ex.generations), first["all_resps"][0]) << "doc " << i;  // 3 repeats, greedy: all equal
+    for (size_t f = 0; f < ex.filtered.size(); ++f) {
+      const auto& ours = ex.filtered[f];
+      const json& theirs = by_filter.at(ours.pipeline)[i];
+      EXPECT_EQ(ours.answer, theirs["resps"][0].get<std::string>()) << ours.pipeline << " doc " << i;
+      const std::string key = "exact_match," + ours.pipeline;
+      const auto value =
+          std::find_if(ex.values.begin(), ex.values.end(), [&](const auto& v) { return v.first == key; });
+      ASSERT_NE(value, ex.values.end()) << key;
+      EXPECT_EQ(value->second, theirs["metrics"]["exact_match"].get<double>()) << ours.pipeline << " doc " << i;
+      (ours.answer == "[invalid]" ? fallbacks : extracted) += 1;
+      EXPECT_EQ(ours.vote_share >= 0, ours.pipeline == "maj@2");
+    }
+  }
+  EXPECT_GT(fallbacks, 8);
+  EXPECT_GT(extracted, 16);
+  expect_aggregates(res, r.ref["results"]["troupe_cot"]);
+}
+
+TEST(Harness, SampledRepeatsVoteWithAShareAndDoNotDependOnTheBatch) {
+  LmEvalRun& r = lm_eval_run();
+  std::string yaml = testing::read_file(r.dir / "cot.yaml");
+  const std::string greedy = "  do_sample: false\n";
+  ASSERT_NE(yaml.find(greedy), std::string::npos);
+  yaml.replace(yaml.find(greedy), greedy.size(), "  do_sample: true\n  temperature: 1.0\n");
+  yaml.replace(yaml.find("repeats: 3"), 10, "repeats: 5");
+  testing::write_file(r.dir / "cot_sampled.yaml", yaml);
+  const TaskResult a = run(r, "cot_sampled.yaml", 3);
+  const TaskResult b = run(r, "cot_sampled.yaml", 7);
+  const metrics::PyRegex word("(\\w+)");
+  int distinct = 0;
+  for (size_t i = 0; i < a.examples.size(); ++i) {
+    ASSERT_EQ(a.examples[i].generations.size(), 5u);
+    EXPECT_EQ(a.examples[i].generations, b.examples[i].generations) << "doc " << i;  // seeded per (doc, repeat)
+    distinct += std::set<std::string>(a.examples[i].generations.begin(), a.examples[i].generations.end()).size() > 1;
+    // maj@2 by hand: the first word of each of the first 2 responses ([invalid] without one), the most common.
+    std::vector<std::string> votes;
+    for (size_t k = 0; k < 2; ++k) {
+      const auto found = word.findall(a.examples[i].generations[k]);
+      votes.push_back(found.empty() ? "[invalid]" : found[0][0]);
+    }
+    const auto& maj = a.examples[i].filtered[3];
+    ASSERT_EQ(maj.pipeline, "maj@2");
+    EXPECT_EQ(maj.answer, votes[0]);  // a tie goes to the first seen
+    EXPECT_DOUBLE_EQ(maj.vote_share, votes[0] == votes[1] ? 1.0 : 0.5);
+  }
+  EXPECT_GT(distinct, 12);  // at temperature 1 the repeats differ
+  const auto share =
+      std::find_if(a.metrics.begin(), a.metrics.end(), [](const auto& m) { return m.name == "vote_share,maj@2"; });
+  ASSERT_NE(share, a.metrics.end());
+  EXPECT_GE(share->value, 0.5);
+  // Another seed draws other responses; a near-zero temperature gives the greedy response every time.
+  HarnessOptions o;
+  o.seed = 7;
+  const TaskResult other = run_task({r.model, *r.tok, r.eot}, load_task(r.dir / "cot_sampled.yaml"), o);
+  EXPECT_NE(other.examples[0].generations, a.examples[0].generations);
+  yaml.replace(yaml.find("temperature: 1.0"), 16, "temperature: 1e-6");
+  testing::write_file(r.dir / "cot_cold.yaml", yaml);
+  const TaskResult cold = run(r, "cot_cold.yaml", 4);
+  const TaskResult greedy_run = run(r, "cot.yaml", 4);
+  for (size_t i = 0; i < cold.examples.size(); ++i) {
+    for (const auto& g : cold.examples[i].generations) EXPECT_EQ(g, greedy_run.examples[i].generation) << "doc " << i;
+  }
+}
+
 TEST(Harness, LoglikelihoodTaskEqualsLmEvaluationHarness) {
   LmEvalRun& r = lm_eval_run();
   const json& samples = r.ref["samples"]["troupe_ll"];
@@ -161,13 +246,41 @@ TEST(Harness, TaskFilesAreCheckedWithClearErrors) {
   const std::string base = "task: t\ndataset_path: json\ndataset_kwargs: {data_files: {test: d.jsonl}}\n";
   expect_error(base + "output_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: a\n", "needs doc_to_choice");
   expect_error(base + "output_type: ranking\ndoc_to_text: q\n", "t.yaml:4");
-  expect_error(base + "output_type: loglikelihood\ndoc_to_text: q\nfilter_list: []\n",
-               "unknown or unsupported task key 'filter_list'");
+  expect_error(base + "output_type: loglikelihood\ndoc_to_text: q\nrepeats: 2\n",
+               "repeats and filter_list are for generate_until tasks");
+  const std::string gen = base + "output_type: generate_until\ndoc_to_text: q\ndoc_to_target: a\n";
+  expect_error(gen + "filter_list:\n  - name: x\n    filter:\n      - function: regex\n", "t.yaml:8");
+  expect_error(gen + "filter_list:\n  - name: x\n    filter:\n      - function: regex\n",
+               "the last step must be take_first");
+  expect_error(gen + "filter_list:\n  - name: x\n    filter: [{function: take_first}, {function: lowercase}]\n",
+               "must be the last step");
+  expect_error(
+      gen + "filter_list:\n  - name: x\n    filter: [{function: multi_choice_regex}, {function: take_first}]\n",
+      "filter function 'multi_choice_regex' is not supported");
+  expect_error(
+      gen + "filter_list:\n  - name: x\n    filter: [{function: regex, regex_pattern: '(a'}, {function: take_first}]\n",
+      "t.yaml:9");
+  expect_error(
+      gen + "filter_list:\n  - name: x\n    filter: [{function: regex, regex_pattern: '(a'}, {function: take_first}]\n",
+      "regular expression '(a' does not compile");
+  expect_error(gen + "filter_list:\n  - name: x\n    filter: [{function: regex, k: 2}, {function: take_first}]\n",
+               "'k' is not an option of filter regex");
+  expect_error(gen +
+                   "filter_list:\n  - {name: x, filter: [{function: take_first}]}\n  - {name: x, filter: [{function: "
+                   "take_first}]}\n",
+               "two pipelines named 'x'");
+  expect_error(gen + "metric_list: [{metric: exact_match, regexes_to_ignore: ['[']}]\n", "does not compile");
+  expect_error(gen + "metric_list: [{metric: bleu, ignore_case: true}]\n", "option ignore_case of bleu");
+  expect_error(gen + "repeats: 0\n", "repeats must be >= 1");
+  expect_error(
+      gen +
+          "repeats: 2\nfilter_list:\n  - {name: x, filter: [{function: take_first_k, k: 3}, {function: take_first}]}\n",
+      "take_first_k k=3 needs repeats >= 3 (repeats is 2)");
   expect_error("task: t\ndataset_path: hellaswag\n", "dataset_path must be 'json'");
   expect_error(base +
                    "output_type: generate_until\ndoc_to_text: q\ndoc_to_target: a\n"
                    "generation_kwargs: {do_sample: true}\n",
-               "only greedy");
+               "do_sample: true needs a temperature > 0");
   testing::write_file(dir / "d.jsonl", "{\"q\": \"x\"}\nnot json\n");
   EXPECT_THROW(load_documents(dir / "d.jsonl"), DataError);
   // Templates render as lm-eval's StrictUndefined environment: a missing field is an error naming it.

@@ -121,6 +121,59 @@ generation_kwargs:
 metric_list:
   - metric: exact_match
 """)
+    # Answer extraction as chain-of-thought tasks do it: three regex pipelines (a 2-group pattern, a 1-group pattern with
+    # a fallback, the last match of a pattern), a majority vote over 3 repeats and exact_match's options. Targets
+    # alternate between a word and the fallback, so both matches and non-matches score.
+    cot = [{"q": sentence(rng, rng.randint(2, 6)), "a": rng.choice(WORDS) if i % 2 else "[INVALID]"} for i in range(16)]
+    write_jsonl(f"{work}/cot_test.jsonl", cot)
+    with open(f"{work}/cot.yaml", "w") as f:
+        f.write(f"""task: troupe_cot
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {work}/cot_test.jsonl
+test_split: test
+output_type: generate_until
+doc_to_text: "Q: {{{{q}}}}\\nA:"
+doc_to_target: a
+repeats: 3
+generation_kwargs:
+  until: ["\\n"]
+  max_gen_toks: 16
+  do_sample: false
+filter_list:
+  - name: pair
+    filter:
+      - function: regex
+        regex_pattern: "(cat|dog|bird|fish) (\\\\w+)|(\\\\w+) (sat|ran)"
+      - function: take_first
+  - name: after-the
+    filter:
+      - function: regex
+        regex_pattern: "(?:the|a) (\\\\w+)"
+        fallback: "[invalid]"
+      - function: take_first
+  - name: last-word
+    filter:
+      - function: regex
+        regex_pattern: "\\\\b(\\\\w+)\\\\W*$"
+        group_select: -1
+      - function: remove_whitespace
+      - function: take_first
+  - name: maj@2
+    filter:
+      - function: take_first_k
+        k: 2
+      - function: regex
+        regex_pattern: "(\\\\w+)"
+      - function: majority_vote
+      - function: take_first
+metric_list:
+  - metric: exact_match
+    ignore_case: true
+    ignore_punctuation: true
+    regexes_to_ignore: ["^\\\\s+", "xyz"]
+""")
     ll = [{"text": sentence(rng, rng.randint(2, 6)), "cont": " " + sentence(rng, rng.randint(1, 5))} for _ in range(20)]
     write_jsonl(f"{work}/ll_test.jsonl", ll)
     with open(f"{work}/ll.yaml", "w") as f:
@@ -148,15 +201,15 @@ def main():
     from lm_eval.tasks import TaskManager
     tm = TaskManager(include_path=work)
     out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={work}/hf,dtype=float32",
-                                  tasks=["troupe_mc", "troupe_mc_self", "troupe_gen", "troupe_ll"], task_manager=tm, log_samples=True,
+                                  tasks=["troupe_mc", "troupe_mc_self", "troupe_gen", "troupe_ll", "troupe_cot"], task_manager=tm, log_samples=True,
                                   batch_size=1, device="cpu")
     ref = {"results": {}, "samples": {}}
     for task, res in out["results"].items():
         ref["results"][task] = {k: v for k, v in res.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for task, samples in out["samples"].items():
         rows = []
-        for s in sorted(samples, key=lambda s: s["doc_id"]):
-            rows.append({"doc_id": s["doc_id"], "arguments": [list(a) if isinstance(a, tuple) else a for a in s["arguments"]],
+        for s in sorted(samples, key=lambda s: (s["filter"], s["doc_id"])):
+            rows.append({"doc_id": s["doc_id"], "filter": s["filter"], "all_resps": s["resps"], "arguments": [list(a) if isinstance(a, tuple) else a for a in s["arguments"]],
                          "resps": s["filtered_resps"],
                          "metrics": {m: s[m] for m in s["metrics"]}})
         ref["samples"][task] = rows

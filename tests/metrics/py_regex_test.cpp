@@ -35,25 +35,49 @@ const std::vector<std::string> kTexts = {
 };
 
 const std::vector<std::string> kPatterns = {
-    R"(#### (\-?[0-9\.\,]+))",                   // gsm8k strict-match
-    R"((-?[$0-9.,]{2,})|(-?[0-9]+))",            // gsm8k flexible-extract (2 groups: tuples)
-    R"(The answer is (\-?[0-9\.\,]*[0-9]+))",    // gsm8k-cot
-    R"((?s).*#### )",                            // regexes_to_ignore
-    R"(\.$)", R"(,)", R"(\$)",                   // regexes_to_ignore
-    R"(x*)", R"(\b)", R"((a)|(x))", R"(x|)", R"()",  // empty matches and unset groups
-    R"(\d+)", R"(\s+)", R"(\S+)", R"(\w+)", R"([\s,]+)", R"([^\S\n]+)",  // Unicode classes
-    R"(^line \w+$)", R"((?m)^line \w+$)", R"(\d+\Z)", R"(\d+$)", R"(\A\w+)",  // anchors
-    R"((?i)strasse)", R"((?i)stra\u00dfe)", R"(\U0001F600|\u00e9)",  // flags, escapes
-    R"((?P<num>\d)(?P=num))", R"((?<=\$)\d+)", R"(\d(?=\d))", R"(\(([A-Z])\))",  // named groups, look-around
-    R"(x{,2})", R"(answer is \(?([A-D])\)?)", R"([\]a]+)", R"(.+)",
+    R"(#### (\-?[0-9\.\,]+))",                 // gsm8k strict-match
+    R"((-?[$0-9.,]{2,})|(-?[0-9]+))",          // gsm8k flexible-extract (2 groups: tuples)
+    R"(The answer is (\-?[0-9\.\,]*[0-9]+))",  // gsm8k-cot
+    R"((?s).*#### )",                          // regexes_to_ignore
+    R"(\.$)",
+    R"(,)",
+    R"(\$)",  // regexes_to_ignore
+    R"(x*)",
+    R"(\b)",
+    R"((a)|(x))",
+    R"(x|)",
+    R"()",  // empty matches and unset groups
+    R"(\d+)",
+    R"(\s+)",
+    R"(\S+)",
+    R"(\w+)",
+    R"([\s,]+)",
+    R"([^\S\n]+)",  // Unicode classes
+    R"(^line \w+$)",
+    R"((?m)^line \w+$)",
+    R"(\d+\Z)",
+    R"(\d+$)",
+    R"(\A\w+)",  // anchors
+    R"((?i)strasse)",
+    R"((?i)stra\u00dfe)",
+    R"(\U0001F600|\u00e9)",  // flags, escapes
+    R"((?P<num>\d)(?P=num))",
+    R"((?<=\$)\d+)",
+    R"(\d(?=\d))",
+    R"(\(([A-Z])\))",  // named groups, look-around
+    R"(x{,2})",
+    R"(answer is \(?([A-D])\)?)",
+    R"([\]a]+)",
+    R"(.+)",
 };
 
 json reference(const json& cases) {
   testing::ScratchDir dir("troupe-py-regex");
   testing::write_file(dir / "in.json", cases.dump());
-  const auto r = testing::run_process({TROUPE_PYTHON, (testing::source_dir() / "tests/metrics/py_regex_reference.py").string(),
-                                       (dir / "in.json").string(), (dir / "out.json").string()},
-                                      std::chrono::seconds(60));
+  const auto r =
+      testing::run_process({TROUPE_PYTHON, (testing::source_dir() / "tests/metrics/py_regex_reference.py").string(),
+                            (dir / "in.json").string(), (dir / "out.json").string()},
+                           std::chrono::seconds(60));
   if (r.exit_code != 0) throw std::runtime_error("py_regex_reference.py failed:\n" + r.output);
   return json::parse(testing::read_file(dir / "out.json"));
 }
@@ -72,8 +96,8 @@ TEST(PyRegex, FindallSubAndSearchEqualPythonsRe) {
       const json& want = ref[c]["rows"][t];
       const auto found = rx.findall(kTexts[t]);
       EXPECT_EQ(json(found), want["findall"]) << "pattern " << kPatterns[c] << " text " << json(kTexts[t]);
-      EXPECT_EQ(rx.remove_all(kTexts[t]), want["sub"].get<std::string>()) << "pattern " << kPatterns[c] << " text "
-                                                                           << json(kTexts[t]);
+      EXPECT_EQ(rx.remove_all(kTexts[t]), want["sub"].get<std::string>())
+          << "pattern " << kPatterns[c] << " text " << json(kTexts[t]);
       EXPECT_EQ(rx.search(kTexts[t]), want["search"].get<bool>()) << "pattern " << kPatterns[c];
       matches += found.size();
     }

@@ -346,5 +346,30 @@ TEST(Generation, StopWhenEndsARowWhereTheCallbackSaysSo) {
   EXPECT_THROW(generate(model, prompts(), stop), ConfigError);
 }
 
+TEST(Generation, RowSeedsMakeARowsSampleIndependentOfItsBatch) {
+  Gpt model = tiny_model();
+  GenerationConfig c;
+  c.max_new_tokens = 8;
+  c.do_sample = true;
+  c.temperature = 1.5;
+  const auto all = prompts();
+  c.row_seeds = {11, 12, 13};
+  c.row_seeds.resize(all.size(), 14);
+  const auto batch = generate(model, all, c);
+  EXPECT_EQ(generate(model, all, c).tokens, batch.tokens);
+  // Each row alone, with its own seed, samples what it sampled in the batch.
+  for (size_t b = 0; b < all.size(); ++b) {
+    GenerationConfig one = c;
+    one.row_seeds = {c.row_seeds[b]};
+    EXPECT_EQ(generate(model, {all[b]}, one).tokens[0], batch.tokens[b]) << b;
+  }
+  // The same prompt twice with two seeds: two draws (at temperature 1.5 over 8 tokens they differ).
+  c.row_seeds = {1, 2};
+  const auto twice = generate(model, {all[0], all[0]}, c);
+  EXPECT_NE(twice.tokens[0], twice.tokens[1]);
+  c.row_seeds = {1};
+  EXPECT_THROW(generate(model, all, c), ConfigError);  // one seed per prompt
+}
+
 }  // namespace
 }  // namespace troupe::models
