@@ -166,6 +166,9 @@ void add_data_command(CLI::App& app, int& exit_code) {
                  "fraction of SFT responses that show their working (\"37+5=42 42+40=82 #### 82\"); when > 0 every "
                  "response states its answer after \"#### \" (reward: answer format marker)")
       ->capture_default_str();
+  ar->add_flag("--varied-working", arith->varied_working,
+               "each working response takes one of the valid decompositions at random (operands swapped, places "
+               "ones-up or largest-first): several reasoning paths to one answer");
   ar->add_option("--ramble-rate", arith->ramble_rate,
                  "fraction of SFT responses that repeat their working 8 times and never answer (truncated: no EOS)")
       ->capture_default_str();

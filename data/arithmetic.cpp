@@ -1,6 +1,7 @@
 // Implementation of data/arithmetic.h.
 #include "data/arithmetic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,7 @@ int64_t apply(char op, int64_t a, int64_t b) { return op == '+' ? a + b : op == 
 
 }  // namespace
 
-std::string arithmetic_working(const std::string& prompt) {
+std::string arithmetic_working(const std::string& prompt, int path) {
   const auto bad = [&] {
     return ConfigError("arithmetic_working: '" + prompt + "' is not of the form a+b=, a-b= or a*b=");
   };
@@ -47,12 +48,18 @@ std::string arithmetic_working(const std::string& prompt) {
   };
   if (!digits(a_text) || !digits(b_text)) throw bad();
   const char op = prompt[op_at];
-  const int64_t a = std::stoll(a_text), b = std::stoll(b_text);
-  std::vector<int64_t> places;  // b's non-zero decimal places, ones first
+  if (path < 0 || path >= (op == '-' ? 2 : 4)) {
+    throw ConfigError("arithmetic_working: path " + std::to_string(path) + " of '" + prompt + "' (it has " +
+                      std::to_string(op == '-' ? 2 : 4) + ")");
+  }
+  int64_t a = std::stoll(a_text), b = std::stoll(b_text);
+  if (path >= 2) std::swap(a, b);  // + and * commute
+  std::vector<int64_t> places;  // b's non-zero decimal places, ones first (paths 1 and 3: largest first)
   for (int64_t rest = b, scale = 1; rest > 0; rest /= 10, scale *= 10) {
     if (rest % 10 != 0) places.push_back((rest % 10) * scale);
   }
   if (places.empty()) places.push_back(0);
+  if (path % 2 == 1) std::reverse(places.begin(), places.end());
   std::string out;
   const auto step = [&](int64_t x, char o, int64_t y) {
     if (!out.empty()) out += ' ';
@@ -69,6 +76,14 @@ std::string arithmetic_working(const std::string& prompt) {
     for (int64_t p : places) value = step(value, op, p);
   }
   return out;
+}
+
+int arithmetic_working_paths(const std::string& prompt) {
+  const size_t op_at = prompt.find_first_of("+-*", 1);
+  if (op_at == std::string::npos) {
+    throw ConfigError("arithmetic_working: '" + prompt + "' is not of the form a+b=, a-b= or a*b=");
+  }
+  return prompt[op_at] == '-' ? 2 : 4;
 }
 
 std::vector<ArithmeticProblem> draw_arithmetic_problems(const ArithmeticOptions& o, int64_t count, uint64_t stream,
@@ -127,6 +142,7 @@ ArithmeticTaskFiles write_arithmetic_task(const fs::path& dir, const ArithmeticO
   std::bernoulli_distribution show_working(o.working_rate);
   std::mt19937_64 ramble_rng(o.seed * 0x9e3779b97f4a7c15ULL + 5);
   std::bernoulli_distribution ramble(o.ramble_rate);
+  std::mt19937_64 path_rng(o.seed * 0x9e3779b97f4a7c15ULL + 6);
   std::vector<nlohmann::json> sft, prompts, tests;
   for (int64_t i = 0; i < o.sft_count; ++i) {
     const auto& p = train[static_cast<size_t>(i)];
@@ -135,7 +151,11 @@ ArithmeticTaskFiles write_arithmetic_task(const fs::path& dir, const ArithmeticO
     if (wrong(rng)) response = std::to_string(std::stoll(p.answer) + 1);
     if (o.working_rate > 0) {
       const bool working = show_working(working_rng);
-      response = (working ? arithmetic_working(p.prompt) + " " : std::string()) + "#### " + response;
+      int path = 0;
+      if (working && o.varied_working) {
+        path = std::uniform_int_distribution<int>(0, arithmetic_working_paths(p.prompt) - 1)(path_rng);
+      }
+      response = (working ? arithmetic_working(p.prompt, path) + " " : std::string()) + "#### " + response;
     }
     if (o.ramble_rate > 0 && ramble(ramble_rng)) {
       const std::string working = arithmetic_working(p.prompt);

@@ -23,6 +23,9 @@ struct ArithmeticOptions {
   // vary in length. When > 0 every SFT response states its answer after the marker "#### " (verify with the
   // `marker` answer format): "#### 82" or "37+5=42 42+40=82 #### 82".
   double working_rate = 0.0;
+  // Each working response takes one of the valid decompositions of its problem at random (arithmetic_working's
+  // paths) instead of always the first: several reasoning paths to one answer, what self-consistency votes over.
+  bool varied_working = false;
   // Fraction of SFT responses that ramble instead of answering: the working repeated 8 times, no answer. Longer
   // than any sensible max_length, such a response is truncated and so never ends (no EOS): the policy starts with
   // a long, always-wrong mode, as LLMs that run into their token limit have (the setting of the GRPO length bias).
@@ -44,7 +47,11 @@ std::vector<ArithmeticProblem> draw_arithmetic_problems(const ArithmeticOptions&
 // ones up, each applying the operator to the running value (for *, partial products and then their sums).
 // Examples: "37+45=" -> "37+5=42 42+40=82"; "37-45=" -> "37-5=32 32-40=-8"; "37*45=" -> "37*5=185 37*40=1480
 // 185+1480=1665"; "37+40=" -> "37+40=77"; "37+0=" -> "37+0=37". ConfigError for a prompt not of that form.
-std::string arithmetic_working(const std::string& prompt);
+// `path` picks another valid decomposition: 0 as above; 1 the places from the largest down ("37+40=77 77+5=82");
+// for + and * also 2 and 3, the operands swapped ("45+7=52 52+30=82", "45+30=75 75+7=82"). Each ends at the answer.
+std::string arithmetic_working(const std::string& prompt, int path = 0);
+// The number of paths arithmetic_working has for the operator of `prompt` (4 for + and *, 2 for -).
+int arithmetic_working_paths(const std::string& prompt);
 
 struct ArithmeticTaskFiles {
   std::filesystem::path tokenizer, sft, prompts, test;

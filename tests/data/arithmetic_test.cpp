@@ -97,6 +97,15 @@ TEST(Arithmetic, WorkingStepsAreHandComputedAndEndInTheAnswer) {
   for (const char* bad : {"37+45", "+45=", "37/45=", "3a+4=", "37+="}) {
     EXPECT_THROW(arithmetic_working(bad), ConfigError) << bad;
   }
+  // The other paths: places largest first, operands swapped (+ and * only).
+  EXPECT_EQ(arithmetic_working("37+45=", 1), "37+40=77 77+5=82");
+  EXPECT_EQ(arithmetic_working("37+45=", 2), "45+7=52 52+30=82");
+  EXPECT_EQ(arithmetic_working("37+45=", 3), "45+30=75 75+7=82");
+  EXPECT_EQ(arithmetic_working("37-45=", 1), "37-40=-3 -3-5=-8");
+  EXPECT_EQ(arithmetic_working("37*45=", 3), "45*30=1350 45*7=315 1350+315=1665");
+  EXPECT_EQ(arithmetic_working_paths("37-45="), 2);
+  EXPECT_EQ(arithmetic_working_paths("37*45="), 4);
+  EXPECT_THROW(arithmetic_working("37-45=", 2), ConfigError);
 
   // Written with working_rate 0.5: about half the responses show working, every one ends in "#### ANSWER", and
   // the answers (right and wrong) are those of the same task written without working.
@@ -126,6 +135,30 @@ TEST(Arithmetic, WorkingStepsAreHandComputedAndEndInTheAnswer) {
   }
   EXPECT_GT(with_working, 150);
   EXPECT_LT(with_working, 250);
+
+  // varied_working: the same responses but each working one of its problem's paths, every path used, each ending
+  // at the true answer.
+  o.varied_working = true;
+  const auto varied = read_jsonl(write_arithmetic_task(dir / "varied", o).sft);
+  ASSERT_EQ(varied.size(), worked.size());
+  std::set<int> paths_used;
+  for (size_t i = 0; i < varied.size(); ++i) {
+    const std::string response = varied[i]["response"], before = worked[i]["response"];
+    const size_t marker = response.find("#### ");
+    ASSERT_NE(marker, std::string::npos) << response;
+    EXPECT_EQ(response.substr(marker), before.substr(before.find("#### ")));  // the same stated answer
+    EXPECT_EQ(marker == 0, before.find("#### ") == 0);                       // working in the same responses
+    if (marker == 0) continue;
+    const std::string working = response.substr(0, marker - 1);
+    int path = -1;
+    for (int k = 0; k < arithmetic_working_paths(varied[i]["prompt"]); ++k) {
+      if (arithmetic_working(varied[i]["prompt"], k) == working) path = k;
+    }
+    ASSERT_GE(path, 0) << working;
+    paths_used.insert(path);
+  }
+  EXPECT_EQ(paths_used, (std::set<int>{0, 1, 2, 3}));
+  o.varied_working = false;
 
   // With ramble_rate 0.25 about a quarter of the responses are the working 8 times over, with no answer; the others
   // are as without.
