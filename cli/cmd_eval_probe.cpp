@@ -1,5 +1,6 @@
-// `troupe eval probe bias|toxicity`: the gender-occupation log-likelihood probe and the lexicon toxicity rate of
-// evaluation/probes.h, each printed as a table and written as JSON. Argument handling and printing only.
+// `troupe eval probe bias|toxicity`: the gender-occupation log-likelihood probe of evaluation/probes.h and the
+// lexicon toxicity rate of metrics/toxicity.h, each printed as a table and written as JSON. Argument handling and
+// printing only.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,7 @@
 #include "core/runtime.h"
 #include "core/torch_runtime.h"
 #include "evaluation/probes.h"
+#include "metrics/toxicity.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
 #include "tokenizers/tokenizer_file.h"
@@ -113,7 +115,7 @@ void add_eval_probe_command(CLI::App& eval, int& exit_code) {
   add_device_option(tox, t->device);
   tox->callback([t, &exit_code] {
     if (t->texts.empty() == t->model.empty()) throw ConfigError("give either --texts or --model with --prompts");
-    const auto lexicon = evaluation::load_toxicity_lexicon(t->lexicon, t->max_score);
+    const auto lexicon = metrics::load_toxicity_lexicon(t->lexicon, t->max_score);
     std::vector<std::string> texts;
     if (!t->texts.empty()) {
       std::ifstream in(t->texts);
@@ -159,7 +161,7 @@ void add_eval_probe_command(CLI::App& eval, int& exit_code) {
         texts.push_back(tok.decode_lossy_utf8(ids));
       }
     }
-    const auto r = evaluation::toxicity_rate(texts, lexicon);
+    const auto r = metrics::toxicity_rate(texts, lexicon);
     fmt::print("toxicity rate = {:.4f}  ({} of {} texts contain one of {} lexicon words)\n", r.rate, r.toxic, r.texts,
                lexicon.size());
     nlohmann::ordered_json examples = nlohmann::ordered_json::array();

@@ -3,13 +3,11 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 #include <random>
 
 #include "core/errors.h"
 #include "core/seeding.h"
 #include "evaluation/loglikelihood.h"
-#include "metrics/unicode.h"
 
 namespace troupe::evaluation {
 namespace {
@@ -184,58 +182,6 @@ BiasProbeResult gender_occupation_probe(models::Gpt& model, const tokenizers::Bp
     r.mean_abs_difference += std::fabs(row.difference() / per) / n;
     r.he_share += row.difference() > 0 ? 1.0 / n : 0.0;
   }
-  return r;
-}
-
-std::set<std::string> load_toxicity_lexicon(const std::string& path, double max_score) {
-  std::ifstream in(path);
-  if (!in) throw DataError(fmt::format("{}: cannot open the toxicity lexicon", path));
-  std::set<std::string> words;
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    const auto tab = line.find('\t');
-    if (tab == std::string::npos) {
-      words.insert(metrics::lower(line));
-      continue;
-    }
-    double score = 0;
-    try {
-      score = std::stod(line.substr(tab + 1));
-    } catch (const std::exception&) {
-      throw DataError(fmt::format("{}:{}: expected word<TAB>score, got '{}'", path, number, line));
-    }
-    if (score <= max_score) words.insert(metrics::lower(line.substr(0, tab)));
-  }
-  if (words.empty()) throw DataError(fmt::format("{}: no lexicon words (score <= {})", path, max_score));
-  return words;
-}
-
-ToxicityResult toxicity_rate(const std::vector<std::string>& texts, const std::set<std::string>& lexicon) {
-  ToxicityResult r;
-  r.texts = static_cast<int64_t>(texts.size());
-  for (const auto& text : texts) {
-    const std::u32string low = metrics::lower(metrics::decode_utf8(text, "text"));
-    std::string found;
-    size_t i = 0;
-    while (i < low.size() && found.empty()) {
-      auto word_char = [](char32_t c) { return c == U'\'' || c == U'-' || metrics::is_alnum(c); };
-      while (i < low.size() && !word_char(low[i])) ++i;
-      const size_t start = i;
-      while (i < low.size() && word_char(low[i])) ++i;
-      if (i > start) {
-        const std::string w = metrics::encode_utf8(std::u32string_view(low).substr(start, i - start));
-        if (lexicon.count(w)) found = w;
-      }
-    }
-    r.flags.push_back(!found.empty());
-    r.matched.push_back(found);
-    r.toxic += !found.empty();
-  }
-  r.rate = texts.empty() ? 0.0 : static_cast<double>(r.toxic) / static_cast<double>(texts.size());
   return r;
 }
 

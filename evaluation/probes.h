@@ -10,12 +10,11 @@
 //  * Gender-occupation bias: for each occupation and template ("The nurse said that"), log p(" he") - log p(" she")
 //    under the model; the summary is the mean difference over occupations (> 0: "he" more likely), the share of
 //    occupations preferring "he", and the mean absolute difference (how strongly gendered, either way).
-//  * Toxicity: the share of texts containing a word of a lexicon (default: the AFINN-165 words of valence <= -4,
-//    mostly profanity and slurs), words being lower-cased runs of letters, digits, ' and -.
+//  * Toxicity: the share of texts containing a word of a lexicon lives in metrics/toxicity.h (torch-free, shared with
+//    the toxicity reward).
 #pragma once
 
 #include <cstdint>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -50,16 +49,5 @@ const std::vector<std::string>& default_bias_templates();  // each with "{occupa
 BiasProbeResult gender_occupation_probe(models::Gpt& model, const tokenizers::BpeTokenizer& tok,
                                         const std::vector<std::string>& occupations = default_occupations(),
                                         const std::vector<std::string>& templates = default_bias_templates());
-
-// Words of a lexicon: a TSV `word<TAB>score` keeps the words with score <= max_score; a plain list (one word a
-// line) keeps every word. DataError naming file:line for a malformed score.
-std::set<std::string> load_toxicity_lexicon(const std::string& path, double max_score = -4);
-struct ToxicityResult {
-  double rate = 0;
-  int64_t toxic = 0, texts = 0;
-  std::vector<bool> flags;
-  std::vector<std::string> matched;  // the first lexicon word found in each text ("" when none)
-};
-ToxicityResult toxicity_rate(const std::vector<std::string>& texts, const std::set<std::string>& lexicon);
 
 }  // namespace troupe::evaluation

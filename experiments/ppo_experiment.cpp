@@ -33,7 +33,22 @@ namespace {
 // is not thread-safe), then each role serves its inproc endpoint until shutdown or until this object dies.
 class InprocRoles {
  public:
+  // A role that fails to build (a reward whose references cannot be read, say) stops the roles already serving
+  // before the error propagates: a joinable std::thread member destroyed by the unwinding would std::terminate the
+  // process without a message.
   explicit InprocRoles(const rlhf::PpoConfig& c) {
+    try {
+      start(c);
+    } catch (...) {
+      stop_and_join();
+      throw;
+    }
+  }
+  ~InprocRoles() { stop_and_join(); }
+  const std::map<std::string, std::string>& endpoints() const { return endpoints_; }
+
+ private:
+  void start(const rlhf::PpoConfig& c) {
     static std::atomic<int> counter{0};
     const std::string prefix = "inproc://troupe-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-";
     for (const std::string& name : rlhf::active_role_names(c)) {
@@ -53,13 +68,11 @@ class InprocRoles {
       });
     }
   }
-  ~InprocRoles() {
+  void stop_and_join() {
     stop_ = true;
     for (auto& t : threads_) t.join();
   }
-  const std::map<std::string, std::string>& endpoints() const { return endpoints_; }
 
- private:
   std::atomic<bool> stop_{false};
   std::map<std::string, std::string> endpoints_;
   std::vector<std::thread> threads_;

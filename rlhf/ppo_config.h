@@ -101,7 +101,7 @@ struct RewardSection {
 struct PromptSection {
   std::string file;  // JSONL with a prompt field (needs tokenizer); empty = synthetic prompts
   std::string field = "prompt";
-  std::string tokenizer;         // needed by a file, by the lexicon reward (to decode) and for EOS
+  std::string tokenizer;         // needed by a file, by the text rewards (to decode) and for EOS
   std::string encoding;          // for a .tiktoken tokenizer
   std::string chat_template;     // tokenizer_config.json rendering {"messages": [...]} lines (file and eval.file)
   int64_t max_length = 64;       // prompts longer than this keep their last max_length tokens

@@ -5,9 +5,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/errors.h"
 #include "data/chat_data.h"
+#include "data/text_datasets.h"
+#include "metrics/text_metrics.h"
+#include "metrics/toxicity.h"
 
 namespace troupe::rlhf {
 
@@ -35,6 +39,30 @@ void append_hyphen_parts(const std::string& word, std::vector<std::string>& out)
       start = i + 1;
     }
   }
+}
+
+std::string text_metric_choices() {
+  std::string out;
+  for (const auto& name : metrics::text_metric_names()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// The reference texts of one JSONL line: a string, or a non-empty list of strings.
+std::vector<std::string> references_of(const nlohmann::ordered_json& j, const std::string& field,
+                                       const std::string& where) {
+  const auto it = j.find(field);
+  bool ok = it != j.end() && (it->is_string() || (it->is_array() && !it->empty()));
+  std::vector<std::string> refs;
+  if (ok && it->is_string()) refs.push_back(it->get<std::string>());
+  if (ok && it->is_array()) {
+    for (const auto& r : *it) {
+      ok = ok && r.is_string();
+      if (r.is_string()) refs.push_back(r.get<std::string>());
+    }
+  }
+  if (!ok)
+    throw DataError(where + ": expected a field '" + field + "' holding the reference (a string or a list of strings)");
+  return refs;
 }
 
 [[noreturn]] void lexicon_error(const std::string& path, size_t line, const std::string& what) {
@@ -163,6 +191,12 @@ void RewardFunctionConfig::validate(core::ConfigValidator& v) const {
   v.require(type.has_value(), "type", std::string("null"), core::enum_choices<RewardFunctionType>());
   v.require(type != RewardFunctionType::kLexicon || !lexicon.empty(), "lexicon", lexicon,
             "a lexicon TSV path for type lexicon");
+  v.require(type != RewardFunctionType::kToxicity || !lexicon.empty(), "lexicon", lexicon,
+            "a lexicon path (word<TAB>score TSV or word list) for type toxicity");
+  v.require(std::isfinite(max_score), "max_score", max_score, "a finite number");
+  v.require(type != RewardFunctionType::kMetric || metrics::is_text_metric(metric), "metric", metric,
+            "one of " + text_metric_choices() + " for type metric");
+  v.require(!reference_field.empty(), "reference_field", reference_field, "a JSONL field name");
   v.require(target_length >= 1, "target_length", target_length, "an integer >= 1");
   v.require(std::isfinite(eos_bonus), "eos_bonus", eos_bonus, "a finite number");
   v.require(type != RewardFunctionType::kPattern || !pattern.empty(), "pattern", pattern,
@@ -185,6 +219,49 @@ double AnswerReward::score(const RewardSample& s) const {
   if (it == answers_.end())
     throw DataError("answer reward: no reference answer for the prompt '" + s.prompt_text + "'");
   return verify_answer(s.response_text, s.ended_with_eos, it->second, options_);
+}
+
+// ---- ToxicityReward, TextMetricReward ----
+
+ToxicityReward::ToxicityReward(std::set<std::string> lexicon) : lexicon_(std::move(lexicon)) {
+  if (lexicon_.empty()) throw ConfigError("reward toxicity: the lexicon has no words");
+}
+
+double ToxicityReward::score(const RewardSample& s) const {
+  return metrics::first_toxic_word(s.response_text, lexicon_).empty() ? 0.0 : -1.0;
+}
+
+TextMetricReward::TextMetricReward(std::string metric, std::map<std::string, std::vector<std::string>> references)
+    : metric_(std::move(metric)), references_(std::move(references)) {
+  if (!metrics::is_text_metric(metric_))
+    throw ConfigError("reward.metric = '" + metric_ + "': expected one of " + text_metric_choices());
+}
+
+double TextMetricReward::score(const RewardSample& s) const {
+  const auto it = references_.find(s.prompt_text);
+  if (it == references_.end())
+    throw DataError("metric reward: no reference text for the prompt '" + s.prompt_text + "'");
+  const double value = metrics::compute_text_metric(metric_, {s.response_text}, {it->second}).per_example.at(0);
+  return metric_ == "ter" ? -value : value;  // an edit rate: fewer edits, more reward
+}
+
+void load_reference_texts(const std::string& path, const std::string& prompt_field, const std::string& reference_field,
+                          std::map<std::string, std::vector<std::string>>& references,
+                          const tokenizers::ChatTemplate* chat_template) {
+  int64_t rows = 0;
+  data::for_each_jsonl_ordered(
+      path, "reference texts", [&](const nlohmann::ordered_json& j, const std::string& where, int64_t) {
+        const std::string prompt =
+            data::prompt_of_line(j, prompt_field, chat_template, "prompts.chat_template", where).text;
+        std::vector<std::string> refs = references_of(j, reference_field, where);
+        const auto [it, inserted] = references.emplace(prompt, refs);
+        if (!inserted && it->second != refs)
+          throw DataError(where + ": prompt listed again with a different reference ('" + it->second.front() +
+                          "' vs '" + refs.front() + "')");
+        ++rows;
+        return true;
+      });
+  if (rows == 0) throw DataError(path + ": no reference texts");
 }
 
 WeightedSumReward::WeightedSumReward(std::vector<std::pair<double, std::unique_ptr<RewardFunction>>> parts)
@@ -219,6 +296,19 @@ std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig&
         throw ConfigError("reward answer: set answers (or prompts.file) to a JSONL of reference answers");
       return std::make_unique<AnswerReward>(std::move(answers), verifier, /*format_only=*/false);
     }
+    case RewardFunctionType::kMetric: {
+      std::map<std::string, std::vector<std::string>> references;
+      const auto chat_template = data::load_chat_template(context.chat_template);
+      for (const std::string& file : config.answers.empty() ? context.prompts_files : std::vector{config.answers}) {
+        if (file.empty()) continue;
+        load_reference_texts(file, context.prompt_field, config.reference_field, references, chat_template.get());
+      }
+      if (references.empty())
+        throw ConfigError("reward metric: set answers (or prompts.file) to a JSONL of reference texts");
+      return std::make_unique<TextMetricReward>(config.metric, std::move(references));
+    }
+    case RewardFunctionType::kToxicity:
+      return std::make_unique<ToxicityReward>(metrics::load_toxicity_lexicon(config.lexicon, config.max_score));
     case RewardFunctionType::kFormat:
       return std::make_unique<AnswerReward>(std::map<std::string, std::string>{}, verifier, true);
     case RewardFunctionType::kLexicon: return std::make_unique<LexiconSentimentReward>(config.lexicon);

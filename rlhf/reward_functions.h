@@ -1,5 +1,6 @@
 // Programmatic rewards for PPO-RLHF experiments: a lexicon sentiment score (the analogue of the IMDb sentiment
-// reward in the RLHF papers), a length/format reward and a target-pattern reward whose optimum is known exactly.
+// reward in the RLHF papers), a length/format reward, a target-pattern reward whose optimum is known exactly,
+// verified answers, and the toxicity probe and the text metrics as rewards (lexicon toxicity, a reference metric).
 // Scalar functions of one sample on the CPU; not learned reward models and not the reward worker role.
 #pragma once
 
@@ -8,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -114,6 +116,37 @@ class AnswerReward : public RewardFunction {
   bool format_only_;
 };
 
+// The toxicity probe as a reward (metrics/toxicity.h): −1 for a response whose text contains a word of the lexicon
+// (whole words, Python-lower-cased), else 0, so maximising the reward minimises the toxicity rate. Example, lexicon
+// {hell}: "What the HELL." -> −1; "a shell and hello" -> 0; "" -> 0.
+class ToxicityReward : public RewardFunction {
+ public:
+  explicit ToxicityReward(std::set<std::string> lexicon);  // ConfigError for an empty lexicon
+  std::string name() const override { return "toxicity"; }
+  double score(const RewardSample& sample) const override;
+
+ private:
+  std::set<std::string> lexicon_;
+};
+
+// A reference-based text metric of the response against the prompt's reference text(s), at sentence level: the
+// per-example value of metrics::compute_text_metric(metric, {response}, {references}) on that metric's own scale:
+// rouge1/rouge2/rougeL/rougeLsum F-measure, meteor, exact_match and accuracy in [0, 1]; bleu, chrf, chrf++ and
+// squad (token F1) in [0, 100]; `rouge` gives rouge1's F. TER is an edit rate (lower is better), so its reward is
+// −TER. Example, rougeL: response "the cat sat", reference "the cat was here": LCS 2, P = 2/3, R = 2/4, F = 4/7.
+class TextMetricReward : public RewardFunction {
+ public:
+  // references: the reference texts by prompt text. ConfigError for a metric compute_text_metric does not know.
+  TextMetricReward(std::string metric, std::map<std::string, std::vector<std::string>> references);
+  std::string name() const override { return metric_; }
+  // DataError naming the prompt when it has no reference.
+  double score(const RewardSample& sample) const override;
+
+ private:
+  std::string metric_;
+  std::map<std::string, std::vector<std::string>> references_;
+};
+
 // Σ_i w_i·r_i(sample) over several rewards.
 class WeightedSumReward : public RewardFunction {
  public:
@@ -125,22 +158,26 @@ class WeightedSumReward : public RewardFunction {
   std::vector<std::pair<double, std::unique_ptr<RewardFunction>>> parts_;
 };
 
-enum class RewardFunctionType { kLexicon, kLength, kPattern, kAnswer, kFormat };
+enum class RewardFunctionType { kLexicon, kLength, kPattern, kAnswer, kFormat, kToxicity, kMetric };
 constexpr auto config_names(RewardFunctionType) {
-  return std::array{std::pair{RewardFunctionType::kLexicon, "lexicon"},
-                    std::pair{RewardFunctionType::kLength, "length"},
-                    std::pair{RewardFunctionType::kPattern, "pattern"},
-                    std::pair{RewardFunctionType::kAnswer, "answer"}, std::pair{RewardFunctionType::kFormat, "format"}};
+  return std::array{
+      std::pair{RewardFunctionType::kLexicon, "lexicon"}, std::pair{RewardFunctionType::kLength, "length"},
+      std::pair{RewardFunctionType::kPattern, "pattern"}, std::pair{RewardFunctionType::kAnswer, "answer"},
+      std::pair{RewardFunctionType::kFormat, "format"},   std::pair{RewardFunctionType::kToxicity, "toxicity"},
+      std::pair{RewardFunctionType::kMetric, "metric"}};
 }
 
 struct RewardFunctionConfig {
-  std::optional<RewardFunctionType> type;            // lexicon | length | pattern (required)
-  std::string lexicon;                               // lexicon: path of the word<TAB>score TSV
+  std::optional<RewardFunctionType> type;            // lexicon | length | pattern | ... (required)
+  std::string lexicon;                               // lexicon, toxicity: path of the word<TAB>score TSV
+  double max_score = -4;                             // toxicity: TSV words scored <= max_score are toxic
   int64_t target_length = 16;                        // length: response tokens that score 0
   double eos_bonus = 0.0;                            // length: added when the response ended with EOS
   std::vector<int64_t> pattern;                      // pattern: target token ids
-  std::string answers;                               // answer: JSONL of reference answers (empty = prompts.file)
+  std::string answers;                               // answer, metric: JSONL of references (empty = prompts.file)
   std::string answer_field = "answer";               // answer: the JSONL field holding the reference answer
+  std::string metric;                                // metric: a metrics/text_metrics.h name (rougeL, bleu, ...)
+  std::string reference_field = "reference";         // metric: the JSONL field holding the reference text(s)
   AnswerFormat answer_format = AnswerFormat::kBare;  // answer, format: where the answer stands
   std::string marker = "####";                       // answer, format: the marker of answer_format marker
   bool require_eos = true;                           // answer, format: a truncated response scores 0
@@ -148,13 +185,20 @@ struct RewardFunctionConfig {
 
   template <class V>
   void visit(V& v) {
-    v.field("type", type, "lexicon | length | pattern | answer (verified answer) | format (answer well-formed)");
-    v.path("lexicon", lexicon, "lexicon: word<TAB>score TSV (AFINN format)");
+    v.field("type", type,
+            "lexicon | length | pattern | answer (verified answer) | format (answer well-formed) | toxicity (-1 for "
+            "a lexicon word) | metric (text metric against the prompt's reference)");
+    v.path("lexicon", lexicon, "lexicon: word<TAB>score TSV (AFINN format); toxicity: that TSV or a word list");
+    v.field("max_score", max_score, "toxicity: TSV lexicon words scored at most this are toxic");
     v.field("target_length", target_length, "length: response tokens that score 0");
     v.field("eos_bonus", eos_bonus, "length: bonus for ending with EOS");
     v.field("pattern", pattern, "pattern: target token ids");
-    v.path("answers", answers, "answer: JSONL with the prompt and its reference answer (empty = prompts.file)");
+    v.path("answers", answers,
+           "answer, metric: JSONL with the prompt and its reference answer or text (empty = prompts.file)");
     v.field("answer_field", answer_field, "answer: JSONL field of the reference answer");
+    v.field("metric", metric,
+            "metric: rouge1 | rouge2 | rougeL | rougeLsum | bleu | chrf | meteor | ... (sentence level)");
+    v.field("reference_field", reference_field, "metric: JSONL field of the reference text (a string or a list)");
     v.field("answer_format", answer_format, "answer, format: bare | marker | boxed");
     v.field("marker", marker, "answer, format: the answer marker (answer_format marker)");
     v.field("require_eos", require_eos, "answer, format: score 0 unless the response ended with EOS");
@@ -163,15 +207,24 @@ struct RewardFunctionConfig {
   void validate(core::ConfigValidator& v) const;
 };
 
-// Where the answer reward finds reference answers when `answers` is empty: the run's prompt files (training and
-// evaluation prompts) and their prompt field.
+// Where the answer and metric rewards find their references when `answers` is empty: the run's prompt files
+// (training and evaluation prompts) and their prompt field.
 struct RewardContext {
   std::vector<std::string> prompts_files;
   std::string prompt_field = "prompt";
   std::string chat_template;  // prompts.chat_template: renders the prompt of a {"messages"} line (the answer's key)
 };
 
-// The reward function `config` describes (loads the lexicon for type lexicon, the answers for type answer).
+// Reference texts by prompt text, from a JSONL file with a prompt field (or a {"messages"} conversation rendered by
+// `chat_template`, keyed as load_reference_answers keys it) and a reference field holding a string or a non-empty
+// list of strings; added to `references`. DataError naming file:line for a missing or malformed field or a prompt
+// listed again with different references; DataError for a file with no lines.
+void load_reference_texts(const std::string& path, const std::string& prompt_field, const std::string& reference_field,
+                          std::map<std::string, std::vector<std::string>>& references,
+                          const tokenizers::ChatTemplate* chat_template = nullptr);
+
+// The reward function `config` describes (loads the lexicon for types lexicon and toxicity, the references for
+// types answer and metric).
 std::unique_ptr<RewardFunction> make_reward_function(const RewardFunctionConfig& config,
                                                      const RewardContext& context = {});
 // The weighted sum of `configs` (each its `weight`); one config alone is that reward unweighted.

@@ -1,5 +1,6 @@
 // Hand-computed values for the programmatic rewards: lexicon sentiment (on a small lexicon written by the test
-// and on the shipped AFINN-165 copy), length/format and target-pattern rewards, and the config factory.
+// and on the shipped AFINN-165 copy), length/format and target-pattern rewards, lexicon toxicity, the reference
+// text metric (against metrics::compute_text_metric and by hand), and the config factory.
 #include "rlhf/reward_functions.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "metrics/text_metrics.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::rlhf {
@@ -170,9 +172,122 @@ TEST(RewardFunctionConfig, ValidateAndMake) {
     validate_reward(c);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("lexicon, length, pattern, answer or format"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lexicon, length, pattern, answer, format, toxicity or metric"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(make_reward_function(c), ConfigError);
+}
+
+// The config error of validate() for `c`, or "" when it passes.
+std::string config_error(const RewardFunctionConfig& c) {
+  try {
+    validate_reward(c);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// −1 for a whole lexicon word in any case, 0 otherwise; TSV words count only at score <= max_score.
+TEST(ToxicityReward, MinusOneForALexiconWordElseZero) {
+  testing::ScratchDir dir;
+  testing::write_file(dir / "tox.tsv", "hell\t-4\nbad\t-3\ndamn\t-5\n");
+  RewardFunctionConfig c;
+  c.type = RewardFunctionType::kToxicity;
+  EXPECT_NE(config_error(c).find("reward.lexicon"), std::string::npos) << config_error(c);
+  c.lexicon = (dir / "tox.tsv").string();
+  EXPECT_EQ(config_error(c), "");
+  const auto f = make_reward_function(c);  // max_score −4: {hell, damn}
+  EXPECT_EQ(f->name(), "toxicity");
+  EXPECT_EQ(f->score(text("What the HELL.")), -1.0);    // case
+  EXPECT_EQ(f->score(text("a shell and hello")), 0.0);  // word boundary: "shell", "hello"
+  EXPECT_EQ(f->score(text("Damn, damn")), -1.0);        // once per response, not per word
+  EXPECT_EQ(f->score(text("bad day")), 0.0);            // bad scores −3 > −4
+  EXPECT_EQ(f->score(text("")), 0.0);
+  c.max_score = -3;
+  EXPECT_EQ(make_reward_function(c)->score(text("bad day")), -1.0);
+  testing::write_file(dir / "list.txt", "Heck\n");  // a plain list: every word, lower-cased
+  c.lexicon = (dir / "list.txt").string();
+  EXPECT_EQ(make_reward_function(c)->score(text("oh HECK")), -1.0);
+}
+
+RewardSample prompted(const std::string& prompt, const std::string& response) {
+  RewardSample r;
+  r.prompt_text = prompt;
+  r.response_text = response;
+  return r;
+}
+
+// The metric reward is compute_text_metric's per-example value on the prompt's reference (−TER for ter).
+TEST(TextMetricReward, IsTheSentenceMetricAgainstThePromptsReference) {
+  testing::ScratchDir dir;
+  testing::write_file(dir / "p.jsonl",
+                      "{\"prompt\": \"Q1\", \"reference\": \"the cat was here\"}\n"
+                      "{\"prompt\": \"Q2\", \"reference\": [\"a dog ran in the park\", \"the dog runs\"]}\n");
+  RewardFunctionConfig c;
+  c.type = RewardFunctionType::kMetric;
+  c.metric = "rougeL";
+  EXPECT_EQ(config_error(c), "");
+  const RewardContext context{{(dir / "p.jsonl").string()}, "prompt", ""};
+  // By hand: "the cat sat" vs "the cat was here": LCS "the cat" = 2, P = 2/3, R = 2/4, F = 2PR/(P+R) = 4/7.
+  const auto rouge_l = make_reward_function(c, context);
+  EXPECT_EQ(rouge_l->name(), "rougeL");
+  EXPECT_NEAR(rouge_l->score(prompted("Q1", "the cat sat")), 4.0 / 7.0, 1e-15);
+  EXPECT_EQ(rouge_l->score(prompted("Q1", "The cat was here!")), 1.0);
+  EXPECT_EQ(rouge_l->score(prompted("Q1", "")), 0.0);
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"Q1", "the cat sat"}, {"Q1", "a cat was there"}, {"Q2", "the dog ran in a park"}, {"Q2", "cats"}};
+  const std::map<std::string, std::vector<std::string>> refs = {{"Q1", {"the cat was here"}},
+                                                                {"Q2", {"a dog ran in the park", "the dog runs"}}};
+  for (const std::string metric : {"rouge1", "rouge2", "rougeL", "bleu", "chrf", "exact_match", "ter"}) {
+    c.metric = metric;
+    const auto f = make_reward_function(c, context);
+    for (const auto& [prompt, response] : pairs) {
+      const double want = metrics::compute_text_metric(metric, {response}, {refs.at(prompt)}).per_example.at(0) *
+                          (metric == "ter" ? -1 : 1);
+      EXPECT_EQ(f->score(prompted(prompt, response)), want) << metric << " " << response;
+    }
+  }
+  // A prompt without a reference: an error naming the prompt, never a silent 0.
+  try {
+    rouge_l->score(prompted("Q3", "x"));
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("'Q3'"), std::string::npos) << e.what();
+  }
+  // An unknown metric: a config error naming the key (and the constructor refuses it too).
+  c.metric = "rougeX";
+  EXPECT_NE(config_error(c).find("reward.metric"), std::string::npos) << config_error(c);
+  EXPECT_NE(config_error(c).find("rougeL"), std::string::npos) << config_error(c);
+  EXPECT_THROW(TextMetricReward("rougeX", refs), ConfigError);
+  // A line without its reference field: a DataError naming file:line.
+  testing::write_file(dir / "bad.jsonl", "{\"prompt\": \"Q1\", \"reference\": \"x\"}\n{\"prompt\": \"Q2\"}\n");
+  c.metric = "rougeL";
+  try {
+    make_reward_function(c, RewardContext{{(dir / "bad.jsonl").string()}, "prompt", ""});
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2"), std::string::npos) << e.what();
+  }
+}
+
+// As for the answer reward: a {"messages"} prompt is keyed by the chat template's render (Zephyr's, by hand), and
+// reward.answers and reward.reference_field override where the references come from.
+TEST(TextMetricReward, ConversationPromptsAndAnExplicitReferencesFile) {
+  testing::ScratchDir dir;
+  testing::write_file(dir / "chat.jsonl", R"({"messages": [{"role": "user", "content": "Hi"}], "ref": "hello there"})"
+                                          "\n");
+  const std::string zephyr = (testing::source_dir() / "tests/fixtures/chat_templates/zephyr_7b_beta.json").string();
+  RewardFunctionConfig c;
+  c.type = RewardFunctionType::kMetric;
+  c.metric = "rouge1";
+  c.answers = (dir / "chat.jsonl").string();
+  c.reference_field = "ref";
+  const auto f = make_reward_function(c, RewardContext{{"/nonexistent/prompts.jsonl"}, "prompt", zephyr});
+  EXPECT_NEAR(f->score(prompted("<|user|>\nHi</s>\n<|assistant|>\n", "hello")), 2.0 / 3.0, 1e-15);  // P 1, R 1/2
+  EXPECT_THROW(f->score(prompted("Hi", "hello")), DataError);
+  EXPECT_THROW(make_reward_function(c), ConfigError);  // messages without prompts.chat_template
 }
 
 }  // namespace
