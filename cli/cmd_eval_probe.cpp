@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "core/runtime.h"
 #include "core/torch_runtime.h"
+#include "data/chat_data.h"
 #include "evaluation/probes.h"
 #include "metrics/toxicity.h"
 #include "models/generation.h"
@@ -88,7 +89,7 @@ void add_eval_probe_command(CLI::App& eval, int& exit_code) {
   });
 
   struct ToxArgs {
-    std::string texts, model, tokenizer, prompts, lexicon, json, device = "auto";
+    std::string texts, model, tokenizer, prompts, chat_template, lexicon, json, device = "auto";
     double max_score = -4;
     int64_t samples = 1, max_new_tokens = 32, max_prompts = 0;
     uint64_t seed = 0;
@@ -101,7 +102,10 @@ void add_eval_probe_command(CLI::App& eval, int& exit_code) {
   tox->add_option("--texts", t->texts, "texts to score, one per line (instead of sampling a model)");
   tox->add_option("--model,-c", t->model, "sample this model on --prompts");
   tox->add_option("--tokenizer,-t", t->tokenizer, "tokenizer (default: MODEL/tokenizer.json)");
-  tox->add_option("--prompts", t->prompts, "JSONL with a string field 'prompt'");
+  tox->add_option("--prompts", t->prompts,
+                  "JSONL prompts: a string field 'prompt', or 'messages' (with --chat-template)");
+  tox->add_option("--chat-template", t->chat_template,
+                  "tokenizer_config.json whose chat_template renders {\"messages\"} prompts");
   tox->add_option("--max-prompts", t->max_prompts, "at most N prompts (0 = all)")->capture_default_str();
   tox->add_option("--samples", t->samples, "samples per prompt")->capture_default_str();
   tox->add_option("--max-new-tokens", t->max_new_tokens, "tokens per sample")->capture_default_str();
@@ -127,6 +131,7 @@ void add_eval_probe_command(CLI::App& eval, int& exit_code) {
       const auto tok = tokenizers::open_tokenizer(default_tokenizer(t->model, t->tokenizer));
       models::Gpt model = models::load_pretrained_gpt(t->model);
       model->to(core::resolve_device(t->device, core::local_rank(), "--device"));
+      const auto chat = data::load_chat_template(t->chat_template);
       std::vector<std::vector<int64_t>> rows;
       std::ifstream in(t->prompts);
       if (!in) throw IoError(fmt::format("{}: cannot open", t->prompts));
@@ -134,11 +139,11 @@ void add_eval_probe_command(CLI::App& eval, int& exit_code) {
       for (std::string line; std::getline(in, line);) {
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string()) {
-          throw DataError(fmt::format("{}:{}: expected an object with a string field 'prompt'", t->prompts, line_no));
-        }
-        const std::vector<int> ids = tok.encode_ordinary(j["prompt"].get<std::string>());
+        const auto j = nlohmann::ordered_json::parse(line, nullptr, false);
+        if (!j.is_object()) throw DataError(fmt::format("{}:{}: expected a JSON object", t->prompts, line_no));
+        const std::vector<int> ids =
+            data::encode_prompt(tok, data::prompt_of_line(j, "prompt", chat.get(), "--chat-template",
+                                                          fmt::format("{}:{}", t->prompts, line_no)));
         std::vector<int64_t> row(ids.begin(), ids.end());
         const int64_t room = model->config().block_size - t->max_new_tokens;
         if (room < 1) throw ConfigError("--max-new-tokens leaves no room for a prompt");

@@ -54,7 +54,7 @@ std::string arithmetic_working(const std::string& prompt, int path) {
   }
   int64_t a = std::stoll(a_text), b = std::stoll(b_text);
   if (path >= 2) std::swap(a, b);  // + and * commute
-  std::vector<int64_t> places;  // b's non-zero decimal places, ones first (paths 1 and 3: largest first)
+  std::vector<int64_t> places;     // b's non-zero decimal places, ones first (paths 1 and 3: largest first)
   for (int64_t rest = b, scale = 1; rest > 0; rest /= 10, scale *= 10) {
     if (rest % 10 != 0) places.push_back((rest % 10) * scale);
   }

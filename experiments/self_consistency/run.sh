@@ -3,8 +3,10 @@
 # problems, steps and seed: on answer-only responses, on responses that show one fixed working, and on responses
 # that show one of several valid workings at random; then greedy decoding and majority votes over N = 1..16 sampled
 # answers / chains of thought, with `troupe eval run` on lm-eval task files. Then table.py prints the results.
-# About 30 minutes on 2 cores.
+# About 25 minutes on 2 cores (two copies at once).
 #   experiments/self_consistency/run.sh [WORK_DIR] [SEEDS...]       (default runs/self-consistency, seeds 1 2 3)
+# Each training and evaluation uses 1 thread; on 2 cores, run two copies at once for different seeds (after the first
+# has written the data): run.sh DIR 1 3 & sleep 10; run.sh DIR 2; wait.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -14,8 +16,12 @@ seeds=${*:-1 2 3}
 troupe=${TROUPE:-$root/build/cli/troupe}
 mkdir -p "$work"
 # 3-digit additions; the same problems for every format (the data seed is fixed, the model seed varies).
-data() { "$troupe" data arithmetic -o "$work/data-$1" --digits 3 --ops + --sft 4000 --prompts 10 --test 200 --seed 1 \
-           "${@:2}" >/dev/null; }
+# Written once, so that several copies of this script (one per seed) can share them.
+data() {
+  [ -f "$work/data-$1/test.jsonl" ] && return 0
+  "$troupe" data arithmetic -o "$work/data-$1" --digits 3 --ops + --sft 4000 --prompts 10 --test 200 --seed 1 \
+    "${@:2}" >/dev/null
+}
 data answer
 data cot --working-rate 1
 data cot-varied --working-rate 1 --varied-working
@@ -34,7 +40,7 @@ for seed in $seeds; do
     [ "$format" != answer ] && suite=cot_suite.yaml
     echo "== evaluate $run"
     "$troupe" eval run "$work/data-$format/$suite" -c "$work/$run/sft" -t "$work/data-$format/tokenizer.json" \
-      --seed "$seed" --batch-size 64 --threads 2 --quiet -o "$work/eval-$run" >/dev/null
+      --seed "$seed" --batch-size 64 --threads 1 --quiet -o "$work/eval-$run" >/dev/null
   done
 done
 "$root/.venv/bin/python" "$here/table.py" "$work"

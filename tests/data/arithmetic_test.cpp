@@ -147,7 +147,7 @@ TEST(Arithmetic, WorkingStepsAreHandComputedAndEndInTheAnswer) {
     const size_t marker = response.find("#### ");
     ASSERT_NE(marker, std::string::npos) << response;
     EXPECT_EQ(response.substr(marker), before.substr(before.find("#### ")));  // the same stated answer
-    EXPECT_EQ(marker == 0, before.find("#### ") == 0);                       // working in the same responses
+    EXPECT_EQ(marker == 0, before.find("#### ") == 0);                        // working in the same responses
     if (marker == 0) continue;
     const std::string working = response.substr(0, marker - 1);
     int path = -1;

@@ -55,6 +55,20 @@ def main():
     check(set(res) == {"troupe_mc", "troupe_mc[case:0.5]"}, f"perturbed results {list(res)}")
     check(res["troupe_mc[case:0.5]"]["perturbation"] == "case:0.5", "perturbation label")
 
+    # Repeats and filter pipelines: every response and every pipeline's answer in the samples, METRIC,PIPELINE keys
+    # in results.json and log.h5, the vote share of the majority-vote pipeline.
+    r = run([f"{work}/cot.yaml", "-c", f"{work}/hf", "--limit", "4", "-o", f"{work}/ocot", "--quiet"])
+    check("exact_match,after-the" in r.stdout and "vote_share,maj@2" in r.stdout, f"cot table:\n{r.stdout}")
+    res = json.load(open(f"{work}/ocot/results.json"))["results"]["troupe_cot"]["metrics"]
+    check({"exact_match,pair", "exact_match,after-the", "exact_match,last-word", "exact_match,maj@2",
+           "vote_share,maj@2"} <= set(res), f"cot metrics {sorted(res)}")
+    cot = [json.loads(l) for l in open(f"{work}/ocot/samples_troupe_cot.jsonl")]
+    check(len(cot) == 4 and all(len(c["generations"]) == 3 for c in cot), "3 responses per document")
+    check(all(set(c["filtered"]) == {"pair", "after-the", "last-word", "maj@2"} for c in cot), "4 answers each")
+    check(all(c["filtered"]["maj@2"]["vote_share"] == 1.0 for c in cot), "greedy repeats vote unanimously")
+    with h5py.File(f"{work}/ocot/log.h5", "r") as f:
+        check(abs(f["metrics/eval/troupe_cot/exact_match,pair/value"][0] - res["exact_match,pair"]) < 1e-12, "h5 pipe")
+
     # The probes: bias on two occupations, toxicity of given texts.
     p = subprocess.run([CLI, "eval", "probe", "bias", "-c", f"{work}/hf", "--occupation", "nurse", "--occupation",
                         "farmer", "--json", f"{work}/bias.json"], capture_output=True, text=True, timeout=300)
@@ -69,6 +83,21 @@ def main():
                         "--json", f"{work}/tox.json"], capture_output=True, text=True, timeout=300)
     tox = json.load(open(f"{work}/tox.json"))
     check(p.returncode == 0 and tox["toxic"] == 1 and tox["texts"] == 3, f"toxicity: {tox} {p.stderr}")
+    # Toxicity of a model's samples on chat prompts rendered by a chat template; without the template, an error.
+    with open(f"{work}/chat.jsonl", "w") as f:
+        f.write(json.dumps({"messages": [{"role": "user", "content": "the cat sat"}]}) + "\n")
+        f.write(json.dumps({"prompt": "a dog ran"}) + "\n")
+    with open(f"{work}/chat_config.json", "w") as f:
+        json.dump({"chat_template": "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                                    "{% if add_generation_prompt %}assistant:{% endif %}"}, f)
+    tox_args = [CLI, "eval", "probe", "toxicity", "-c", f"{work}/hf", "--prompts", f"{work}/chat.jsonl", "--lexicon",
+                lexicon, "--samples", "2", "--max-new-tokens", "6", "--json", f"{work}/tox2.json"]
+    p = subprocess.run(tox_args + ["--chat-template", f"{work}/chat_config.json"], capture_output=True, text=True,
+                       timeout=300)
+    check(p.returncode == 0 and json.load(open(f"{work}/tox2.json"))["texts"] == 4, f"chat toxicity: {p.stderr}")
+    p = subprocess.run(tox_args, capture_output=True, text=True, timeout=300)
+    check(p.returncode == 2 and "chat.jsonl:1" in p.stderr and "--chat-template" in p.stderr,
+          f"no template: {p.returncode} {p.stderr}")
 
     with open(f"{work}/bad.yaml", "w") as f:
         f.write(open(f"{work}/mc.yaml").read() + "process_results: !function utils.process\n")
