@@ -3,7 +3,7 @@
 # problems, steps and seed: on answer-only responses, on responses that show one fixed working, and on responses
 # that show one of several valid workings at random; then greedy decoding and majority votes over N = 1..16 sampled
 # answers / chains of thought, with `troupe eval run` on lm-eval task files. Then table.py prints the results.
-# About 25 minutes on 2 cores (two copies at once).
+# About 45 minutes on 2 cores, 25 with two copies at once.
 #   experiments/self_consistency/run.sh [WORK_DIR] [SEEDS...]       (default runs/self-consistency, seeds 1 2 3)
 # Each training and evaluation uses 1 thread; on 2 cores, run two copies at once for different seeds (after the first
 # has written the data): run.sh DIR 1 3 & sleep 10; run.sh DIR 2; wait.
