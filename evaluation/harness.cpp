@@ -23,11 +23,31 @@ namespace {
 using nlohmann::json;
 
 // HF tokenizers turn special-token text into the special token; tiktoken-style encode() does that for the allowed.
-std::vector<int64_t> encode(const tokenizers::BpeTokenizer& tok, const std::string& text) {
+std::set<std::string> special_texts(const tokenizers::BpeTokenizer& tok) {
   std::set<std::string> specials;
   for (const auto& [name, id] : tok.spec().special_tokens) specials.insert(name);
+  return specials;
+}
+
+std::vector<int64_t> encode(const tokenizers::BpeTokenizer& tok, const std::set<std::string>& specials,
+                            const std::string& text) {
   const std::vector<int> ids = tok.encode(text, specials);
   return {ids.begin(), ids.end()};
+}
+
+// lm-eval's _encode_pair with the tokenizer's special-token texts given.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> encode_pair_with(const tokenizers::BpeTokenizer& tokenizer,
+                                                                       const std::set<std::string>& specials,
+                                                                       const std::string& context,
+                                                                       const std::string& continuation) {
+  std::u32string ctx = metrics::decode_utf8(context, "context");
+  size_t keep = ctx.size();
+  while (keep > 0 && metrics::is_space(ctx[keep - 1])) --keep;
+  const std::string moved = metrics::encode_utf8(std::u32string_view(ctx).substr(keep));
+  const std::string head = metrics::encode_utf8(std::u32string_view(ctx).substr(0, keep));
+  const std::vector<int64_t> whole = encode(tokenizer, specials, head + moved + continuation);
+  const std::vector<int64_t> context_enc = encode(tokenizer, specials, head);
+  return {context_enc, std::vector<int64_t>(whole.begin() + static_cast<int64_t>(std::min(context_enc.size(), whole.size())), whole.end())};
 }
 
 // Python's str() of a JSON scalar, as lm-eval's f-strings and str() print document values.
@@ -275,14 +295,7 @@ class ExactMatchNormaliser {
 std::pair<std::vector<int64_t>, std::vector<int64_t>> encode_pair(const tokenizers::BpeTokenizer& tokenizer,
                                                                   const std::string& context,
                                                                   const std::string& continuation) {
-  std::u32string ctx = metrics::decode_utf8(context, "context");
-  size_t keep = ctx.size();
-  while (keep > 0 && metrics::is_space(ctx[keep - 1])) --keep;
-  const std::string moved = metrics::encode_utf8(std::u32string_view(ctx).substr(keep));
-  const std::string head = metrics::encode_utf8(std::u32string_view(ctx).substr(0, keep));
-  const std::vector<int64_t> whole = encode(tokenizer, head + moved + continuation);
-  const std::vector<int64_t> context_enc = encode(tokenizer, head);
-  return {context_enc, std::vector<int64_t>(whole.begin() + static_cast<int64_t>(std::min(context_enc.size(), whole.size())), whole.end())};
+  return encode_pair_with(tokenizer, special_texts(tokenizer), context, continuation);
 }
 
 TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptions& options) {
@@ -328,9 +341,10 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
     if (task.output_type == OutputType::kLoglikelihood) metric_names = {"perplexity", "acc"};
     if (task.output_type == OutputType::kGenerateUntil) metric_names = {"exact_match"};
   }
+  const std::set<std::string> specials = special_texts(m.tokenizer);
   auto context_ids = [&](const std::string& ctx, const std::string& cont) {
-    if (ctx.empty()) return std::make_pair(std::vector<int64_t>{m.eot_id}, encode(m.tokenizer, cont));
-    return encode_pair(m.tokenizer, ctx, cont);
+    if (ctx.empty()) return std::make_pair(std::vector<int64_t>{m.eot_id}, encode(m.tokenizer, specials, cont));
+    return encode_pair_with(m.tokenizer, specials, ctx, cont);
   };
   const auto chunk = static_cast<size_t>(std::max<int64_t>(1, options.batch_size));
 
@@ -443,7 +457,7 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
     }
     std::vector<std::vector<int64_t>> doc_prompts(docs.size());
     for (size_t i = 0; i < docs.size(); ++i) {
-      std::vector<int64_t> ids = encode(m.tokenizer, result.examples[i].context);
+      std::vector<int64_t> ids = encode(m.tokenizer, specials, result.examples[i].context);
       if (ids.empty()) ids = {m.eot_id};
       if (static_cast<int64_t>(ids.size()) > max_ctx) ids.erase(ids.begin(), ids.end() - max_ctx);
       doc_prompts[i] = std::move(ids);
