@@ -22,21 +22,14 @@ std::string normalize(std::string_view text, NormalForm form, const std::string&
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* n = nullptr;
   switch (form) {
-    case NormalForm::kNfc:
-      n = icu::Normalizer2::getNFCInstance(status);
-      break;
-    case NormalForm::kNfd:
-      n = icu::Normalizer2::getNFDInstance(status);
-      break;
-    case NormalForm::kNfkc:
-      n = icu::Normalizer2::getNFKCInstance(status);
-      break;
-    case NormalForm::kNfkd:
-      n = icu::Normalizer2::getNFKDInstance(status);
-      break;
+    case NormalForm::kNfc: n = icu::Normalizer2::getNFCInstance(status); break;
+    case NormalForm::kNfd: n = icu::Normalizer2::getNFDInstance(status); break;
+    case NormalForm::kNfkc: n = icu::Normalizer2::getNFKCInstance(status); break;
+    case NormalForm::kNfkd: n = icu::Normalizer2::getNFKDInstance(status); break;
   }
   if (U_FAILURE(status) || n == nullptr) throw Error(std::string("ICU normalizer unavailable: ") + u_errorName(status));
-  const icu::UnicodeString in = icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  const icu::UnicodeString in =
+      icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
   if (n->isNormalized(in, status) && U_SUCCESS(status)) return std::string(text);
   status = U_ZERO_ERROR;
   const icu::UnicodeString out = n->normalize(in, status);

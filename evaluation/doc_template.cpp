@@ -91,8 +91,12 @@ class PyLiteral {
         case 't': out.push_back('\t'); break;
         case 'r': out.push_back('\r'); break;
         case '0': out.push_back('\0'); break;
-        case '\\': case '\'': case '"': out.push_back(e); break;
-        case 'x': case 'u': case 'U': {
+        case '\\':
+        case '\'':
+        case '"': out.push_back(e); break;
+        case 'x':
+        case 'u':
+        case 'U': {
           const size_t n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
           if (i_ + n > s_.size()) fail("short \\" + std::string(1, e) + " escape");
           const auto cp = static_cast<char32_t>(std::stoul(s_.substr(i_, n), nullptr, 16));
@@ -100,9 +104,7 @@ class PyLiteral {
           metrics::append_utf8(out, cp);
           break;
         }
-        default:
-          out.push_back('\\');
-          out.push_back(e);
+        default: out.push_back('\\'); out.push_back(e);
       }
     }
     if (i_ >= s_.size()) fail("unclosed string");

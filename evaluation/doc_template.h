@@ -4,10 +4,9 @@
 // target of digits is an index when there are choices, a rendered "[...]" is a Python list literal.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace troupe::evaluation {
 

@@ -47,7 +47,9 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> encode_pair_with(const tok
   const std::string head = metrics::encode_utf8(std::u32string_view(ctx).substr(0, keep));
   const std::vector<int64_t> whole = encode(tokenizer, specials, head + moved + continuation);
   const std::vector<int64_t> context_enc = encode(tokenizer, specials, head);
-  return {context_enc, std::vector<int64_t>(whole.begin() + static_cast<int64_t>(std::min(context_enc.size(), whole.size())), whole.end())};
+  return {context_enc,
+          std::vector<int64_t>(whole.begin() + static_cast<int64_t>(std::min(context_enc.size(), whole.size())),
+                               whole.end())};
 }
 
 // Python's str() of a JSON scalar, as lm-eval's f-strings and str() print document values.
@@ -117,7 +119,9 @@ class TaskDocs {
     return a.get<std::string>();
   }
 
-  std::string what(const std::string& key) const { return fmt::format("task {} ({}): {}", t_.name, t_.source.string(), key); }
+  std::string what(const std::string& key) const {
+    return fmt::format("task {} ({}): {}", t_.name, t_.source.string(), key);
+  }
 
  private:
   const TaskSpec& t_;
@@ -134,7 +138,8 @@ std::vector<const json*> draw_fewshot(PyRandom& rnd, const std::vector<json>& po
     return out;
   }
   for (int64_t i : rnd.sample(size, std::min(n + 1, size))) {
-    if (pool[static_cast<size_t>(i)] != *eval_doc && static_cast<int64_t>(out.size()) < n) out.push_back(&pool[static_cast<size_t>(i)]);
+    if (pool[static_cast<size_t>(i)] != *eval_doc && static_cast<int64_t>(out.size()) < n)
+      out.push_back(&pool[static_cast<size_t>(i)]);
   }
   if (static_cast<int64_t>(out.size()) < n) {
     std::vector<const json*> rest;
@@ -167,9 +172,11 @@ json perturb_document(const json& doc, const TaskSpec& task, const Perturbation&
       if (*spec == field) return true;
       size_t at = spec->find(field);
       while (at != std::string::npos) {  // a whole identifier inside a template
-        const bool left = at == 0 || !(std::isalnum(static_cast<unsigned char>((*spec)[at - 1])) || (*spec)[at - 1] == '_');
+        const bool left =
+            at == 0 || !(std::isalnum(static_cast<unsigned char>((*spec)[at - 1])) || (*spec)[at - 1] == '_');
         const size_t end = at + field.size();
-        const bool right = end >= spec->size() || !(std::isalnum(static_cast<unsigned char>((*spec)[end])) || (*spec)[end] == '_');
+        const bool right =
+            end >= spec->size() || !(std::isalnum(static_cast<unsigned char>((*spec)[end])) || (*spec)[end] == '_');
         if (left && right) return true;
         at = spec->find(field, at + 1);
       }
@@ -182,7 +189,9 @@ json perturb_document(const json& doc, const TaskSpec& task, const Perturbation&
   return out;
 }
 
-size_t argmax(const std::vector<double>& v) { return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
+size_t argmax(const std::vector<double>& v) {
+  return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
 
 // The seed of a sampled response: SplitMix64 over (seed, document, repeat), so it depends on nothing else.
 uint64_t sample_seed(uint64_t seed, size_t document, int64_t repeat) {
@@ -279,7 +288,9 @@ class ExactMatchNormaliser {
   std::string operator()(std::string s) const {
     for (const auto& rx : regexes_) s = rx.remove_all(s);
     if (o_.ignore_case) s = metrics::lower(s);
-    auto drop = [&](const char* set) { s.erase(std::remove_if(s.begin(), s.end(), [&](char c) { return c != 0 && std::strchr(set, c); }), s.end()); };
+    auto drop = [&](const char* set) {
+      s.erase(std::remove_if(s.begin(), s.end(), [&](char c) { return c != 0 && std::strchr(set, c); }), s.end());
+    };
     if (o_.ignore_punctuation) drop("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");  // string.punctuation
     if (o_.ignore_numbers) drop("0123456789");
     return s;
@@ -302,7 +313,8 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
   const auto start = std::chrono::steady_clock::now();
   TaskDocs docs_of(task);
   std::vector<json> docs = load_documents(task.split_file(task.test_split));
-  if (options.limit > 0 && static_cast<int64_t>(docs.size()) > options.limit) docs.resize(static_cast<size_t>(options.limit));
+  if (options.limit > 0 && static_cast<int64_t>(docs.size()) > options.limit)
+    docs.resize(static_cast<size_t>(options.limit));
   const int64_t shots = options.num_fewshot >= 0 ? options.num_fewshot : task.num_fewshot;
   const std::string fewshot_split = task.fewshot_source();
   // lm-eval leaves the document out of its own examples only when fewshot_split names the test split; a task with no
@@ -356,7 +368,8 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
         ExampleRecord& ex = result.examples[i];
         if (task.output_type == OutputType::kMultipleChoice) {
           for (const auto& c : docs_of.choices(docs[i])) ex.continuations.push_back(task.target_delimiter + c);
-          if (ex.continuations.empty()) throw DataError(fmt::format("task {}: document {} has no choices", task.name, i));
+          if (ex.continuations.empty())
+            throw DataError(fmt::format("task {}: document {} has no choices", task.name, i));
         } else {
           const json t = docs_of.target(docs[i]);
           ex.target = docs_of.answer_text(t, {});
@@ -409,8 +422,10 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
           } else if (name == "exact_match") {
             ex.values.emplace_back(name, g >= 0 && ex.greedy[static_cast<size_t>(g)] ? 1.0 : 0.0);
           } else {
-            throw ConfigError(fmt::format("{}: metric {} is not one of multiple_choice's (acc, acc_norm, acc_bytes, "
-                                          "exact_match)", task.source.string(), name));
+            throw ConfigError(
+                fmt::format("{}: metric {} is not one of multiple_choice's (acc, acc_norm, acc_bytes, "
+                            "exact_match)",
+                            task.source.string(), name));
           }
         }
       } else {
@@ -552,7 +567,8 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
           }
         }
         const metrics::TextMetricResult r = metrics::compute_text_metric(name, predictions, references);
-        for (size_t i = 0; i < docs.size(); ++i) result.examples[i].values.emplace_back(name + suffix, r.per_example[i]);
+        for (size_t i = 0; i < docs.size(); ++i)
+          result.examples[i].values.emplace_back(name + suffix, r.per_example[i]);
         if (name == "exact_match") {
           add_mean(result, name + suffix, r.per_example);
         } else {
@@ -560,7 +576,8 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
         }
       }
       if (pipeline.votes()) {
-        for (size_t i = 0; i < docs.size(); ++i) result.examples[i].values.emplace_back("vote_share" + suffix, shares[i]);
+        for (size_t i = 0; i < docs.size(); ++i)
+          result.examples[i].values.emplace_back("vote_share" + suffix, shares[i]);
         add_mean(result, "vote_share" + suffix, shares);
       }
     }

@@ -35,11 +35,11 @@
 namespace troupe::evaluation {
 
 struct HarnessOptions {
-  int64_t batch_size = 32;      // continuations per batch; prompts per generation batch
-  int64_t limit = 0;            // evaluate the first `limit` documents (0 = all)
-  int64_t num_fewshot = -1;     // -1: the task's num_fewshot
-  uint64_t fewshot_seed = 1234; // lm-eval's default fewshot_random_seed
-  uint64_t seed = 1234;         // sampled generation (lm-eval's default torch seed; its draws differ from these)
+  int64_t batch_size = 32;       // continuations per batch; prompts per generation batch
+  int64_t limit = 0;             // evaluate the first `limit` documents (0 = all)
+  int64_t num_fewshot = -1;      // -1: the task's num_fewshot
+  uint64_t fewshot_seed = 1234;  // lm-eval's default fewshot_random_seed
+  uint64_t seed = 1234;          // sampled generation (lm-eval's default torch seed; its draws differ from these)
   // Robustness: each document's input fields (its string fields that doc_to_target and doc_to_choice do not name)
   // perturbed before its text is rendered; few-shot examples stay clean.
   std::optional<Perturbation> perturbation;
@@ -53,9 +53,9 @@ struct ExampleRecord {
   std::vector<std::string> continuations;  // multiple_choice: the choices with their delimiter; loglikelihood: 1
   std::vector<double> loglikelihoods;
   std::vector<bool> greedy;
-  int64_t gold = -1;        // multiple_choice: the gold choice
-  std::string target;       // the target text (generate_until, loglikelihood)
-  std::string generation;   // generate_until: the generated text, cut at the first stop string
+  int64_t gold = -1;                     // multiple_choice: the gold choice
+  std::string target;                    // the target text (generate_until, loglikelihood)
+  std::string generation;                // generate_until: the generated text, cut at the first stop string
   std::vector<std::string> generations;  // generate_until: every repeat's (generation is the first)
   struct Filtered {
     std::string pipeline;  // "none" without filter_list

@@ -35,20 +35,21 @@ std::vector<ContinuationScore> score_continuations(models::Gpt& model, const std
   const models::GptConfig& config = model->config();
   const int64_t block = config.block_size;
   const torch::Device device = model->device();
-  if (batch_size < 1) throw ConfigError(fmt::format("score_continuations: batch_size must be >= 1, got {}", batch_size));
+  if (batch_size < 1)
+    throw ConfigError(fmt::format("score_continuations: batch_size must be >= 1, got {}", batch_size));
 
   // The fed prefix of each request after lm-eval's truncation, grouped: requests with the same prefix share its run.
   std::map<std::vector<int64_t>, std::vector<size_t>> groups;
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
     if (r.context.empty() || r.continuation.empty()) {
-      throw DataError(fmt::format("log-likelihood request {}: empty {}", i + 1,
-                                  r.context.empty() ? "context" : "continuation"));
+      throw DataError(
+          fmt::format("log-likelihood request {}: empty {}", i + 1, r.context.empty() ? "context" : "continuation"));
     }
     const auto cont = static_cast<int64_t>(r.continuation.size());
     if (cont > block) {
-      throw DataError(fmt::format("log-likelihood request {}: continuation of {} tokens exceeds the model's {} positions",
-                                  i + 1, cont, block));
+      throw DataError(fmt::format(
+          "log-likelihood request {}: continuation of {} tokens exceeds the model's {} positions", i + 1, cont, block));
     }
     const auto ctx = static_cast<int64_t>(r.context.size());
     // Keep the last block + 1 tokens of context + continuation: the context keeps its last min(ctx, block + 1 - cont).
@@ -63,7 +64,8 @@ std::vector<ContinuationScore> score_continuations(models::Gpt& model, const std
   for (const auto& [prefix, members] : groups) {
     const auto p = static_cast<int64_t>(prefix.size());
     int64_t longest = 0;
-    for (size_t i : members) longest = std::max<int64_t>(longest, static_cast<int64_t>(requests[i].continuation.size()));
+    for (size_t i : members)
+      longest = std::max<int64_t>(longest, static_cast<int64_t>(requests[i].continuation.size()));
     // The prefix runs once; its last position predicts every continuation's first token.
     models::KvCache prefix_cache(config, 1, p, torch::kFloat32, device);
     models::GptInput in;

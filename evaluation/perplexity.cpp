@@ -11,7 +11,8 @@ PerplexityResult sliding_window_perplexity(models::Gpt& model, const std::vector
                                            int64_t stride, int64_t batch_size) {
   const int64_t block = model->config().block_size;
   if (window < 2 || window > block) {
-    throw ConfigError(fmt::format("perplexity: window must be in [2, {}] (the model's positions), got {}", block, window));
+    throw ConfigError(
+        fmt::format("perplexity: window must be in [2, {}] (the model's positions), got {}", block, window));
   }
   if (stride < 1 || stride > window) {
     throw ConfigError(fmt::format("perplexity: stride must be in [1, window = {}], got {}", window, stride));

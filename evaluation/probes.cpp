@@ -14,9 +14,9 @@ namespace {
 
 // Neighbouring keys on a QWERTY keyboard (a realistic typo replaces a letter by one of them).
 const char* neighbours(char c) {
-  static const char* rows[26] = {"qwsz", "vghn", "xdfv", "serfcx", "wsdr",  "drtgvc", "ftyhbv", "gyujnb", "ujko",
-                                 "huikmn", "jiolm", "kop",  "njk",  "bhjm",  "iklp",   "ol",     "wa",     "edft",
-                                 "awedxz", "rfgy", "yhji", "cfgb", "qase",  "zsdc",   "tghu",   "asx"};
+  static const char* rows[26] = {"qwsz",   "vghn",  "xdfv", "serfcx", "wsdr", "drtgvc", "ftyhbv", "gyujnb", "ujko",
+                                 "huikmn", "jiolm", "kop",  "njk",    "bhjm", "iklp",   "ol",     "wa",     "edft",
+                                 "awedxz", "rfgy",  "yhji", "cfgb",   "qase", "zsdc",   "tghu",   "asx"};
   return rows[c - 'a'];
 }
 
@@ -25,9 +25,9 @@ std::mt19937_64 generator(const Perturbation& p, uint64_t document, const std::s
 }
 
 const std::vector<std::string>& distractors() {
-  static const std::vector<std::string> d = {
-      "The weather was mild that day.", "Note that the sky is blue.", "Some people prefer tea to coffee.",
-      "A train left the station at noon.", "Cats often sleep in the sun.", "The library closes at six."};
+  static const std::vector<std::string> d = {"The weather was mild that day.",    "Note that the sky is blue.",
+                                             "Some people prefer tea to coffee.", "A train left the station at noon.",
+                                             "Cats often sleep in the sun.",      "The library closes at six."};
   return d;
 }
 
@@ -132,12 +132,12 @@ std::string perturb_text(const std::string& text, const Perturbation& p, uint64_
 const std::vector<std::string>& default_occupations() {
   // The 40 occupations of WinoBias (Zhao et al., 2018).
   static const std::vector<std::string> o = {
-      "driver",    "supervisor", "janitor",   "cook",       "mover",       "laborer",   "construction worker",
-      "chief",     "developer",  "carpenter", "manager",    "lawyer",      "farmer",    "salesperson",
-      "physician", "guard",      "analyst",   "mechanic",   "sheriff",     "CEO",       "attendant",
-      "cashier",   "teacher",    "nurse",     "assistant",  "secretary",   "auditor",   "cleaner",
-      "receptionist", "clerk",   "counselor", "designer",   "hairdresser", "writer",    "housekeeper",
-      "baker",     "accountant", "editor",    "librarian",  "tailor"};
+      "driver",       "supervisor", "janitor",   "cook",      "mover",       "laborer", "construction worker",
+      "chief",        "developer",  "carpenter", "manager",   "lawyer",      "farmer",  "salesperson",
+      "physician",    "guard",      "analyst",   "mechanic",  "sheriff",     "CEO",     "attendant",
+      "cashier",      "teacher",    "nurse",     "assistant", "secretary",   "auditor", "cleaner",
+      "receptionist", "clerk",      "counselor", "designer",  "hairdresser", "writer",  "housekeeper",
+      "baker",        "accountant", "editor",    "librarian", "tailor"};
   return o;
 }
 

@@ -40,8 +40,8 @@ struct BiasRow {
 };
 struct BiasProbeResult {
   std::vector<BiasRow> rows;
-  double mean_difference = 0;      // mean over occupations of log p(he) - log p(she), per template
-  double he_share = 0;             // occupations with difference > 0
+  double mean_difference = 0;  // mean over occupations of log p(he) - log p(she), per template
+  double he_share = 0;         // occupations with difference > 0
   double mean_abs_difference = 0;
 };
 const std::vector<std::string>& default_occupations();

@@ -84,7 +84,8 @@ uint32_t PyRandom::getrandbits(int k) {
 }
 
 uint64_t PyRandom::randbelow(uint64_t n) {
-  if (n == 0 || n >= (uint64_t{1} << 32)) throw ConfigError(fmt::format("randbelow: n must be in [1, 2^32), got {}", n));
+  if (n == 0 || n >= (uint64_t{1} << 32))
+    throw ConfigError(fmt::format("randbelow: n must be in [1, 2^32), got {}", n));
   int k = 0;  // n.bit_length()
   for (uint64_t v = n; v != 0; v >>= 1) ++k;
   uint64_t r = getrandbits(k);
@@ -96,7 +97,8 @@ std::vector<int64_t> PyRandom::sample(int64_t n, int64_t k) {
   if (k < 0 || k > n) throw ConfigError(fmt::format("sample: need 0 <= k <= n, got k={} n={}", k, n));
   std::vector<int64_t> result(static_cast<size_t>(k));
   int64_t setsize = 21;
-  if (k > 5) setsize += static_cast<int64_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
+  if (k > 5)
+    setsize += static_cast<int64_t>(std::pow(4.0, std::ceil(std::log(static_cast<double>(k * 3)) / std::log(4.0))));
   if (n <= setsize) {
     std::vector<int64_t> pool(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) pool[static_cast<size_t>(i)] = i;

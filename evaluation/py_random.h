@@ -12,9 +12,9 @@ namespace troupe::evaluation {
 class PyRandom {
  public:
   explicit PyRandom(uint64_t seed);
-  uint32_t next_uint32();                // genrand_uint32
-  uint32_t getrandbits(int k);           // 0 <= k <= 32
-  uint64_t randbelow(uint64_t n);        // 1 <= n < 2^32
+  uint32_t next_uint32();          // genrand_uint32
+  uint32_t getrandbits(int k);     // 0 <= k <= 32
+  uint64_t randbelow(uint64_t n);  // 1 <= n < 2^32
   // random.sample(range(n), k): k distinct indices of [0, n), in Python's order. ConfigError unless 0 <= k <= n.
   std::vector<int64_t> sample(int64_t n, int64_t k);
 

@@ -91,11 +91,12 @@ FilterPipeline parse_pipeline(const ConfigNode& node, size_t index) {
     if (!function) fail(step, where + ": each filter step needs function: NAME");
     FilterStep f;
     f.function = scalar(*function, "function");
-    static const std::set<std::string> kFunctions = {"regex",         "take_first", "take_first_k", "majority_vote",
-                                                     "remove_whitespace", "lowercase"};
+    static const std::set<std::string> kFunctions = {"regex",         "take_first",        "take_first_k",
+                                                     "majority_vote", "remove_whitespace", "lowercase"};
     if (!kFunctions.count(f.function)) {
       fail(*function, fmt::format("{}: filter function '{}' is not supported (regex, take_first, take_first_k, "
-                                  "majority_vote, remove_whitespace, lowercase)", where, f.function));
+                                  "majority_vote, remove_whitespace, lowercase)",
+                                  where, f.function));
     }
     for (const auto& [k, v] : step.entries()) {
       if (k == "function") continue;
@@ -126,19 +127,21 @@ FilterPipeline parse_pipeline(const ConfigNode& node, size_t index) {
 }
 
 // Keys of lm-eval's TaskConfig that do not change what is computed here.
-const std::set<std::string> kIgnored = {"tag", "group", "metadata", "should_decontaminate", "doc_to_decontamination_query",
-                                        "dataset_name", "output_type_kwargs"};
+const std::set<std::string> kIgnored = {"tag",
+                                        "group",
+                                        "metadata",
+                                        "should_decontaminate",
+                                        "doc_to_decontamination_query",
+                                        "dataset_name",
+                                        "output_type_kwargs"};
 
 }  // namespace
 
 std::string output_type_name(OutputType t) {
   switch (t) {
-    case OutputType::kMultipleChoice:
-      return "multiple_choice";
-    case OutputType::kLoglikelihood:
-      return "loglikelihood";
-    case OutputType::kGenerateUntil:
-      return "generate_until";
+    case OutputType::kMultipleChoice: return "multiple_choice";
+    case OutputType::kLoglikelihood: return "loglikelihood";
+    case OutputType::kGenerateUntil: return "generate_until";
   }
   return "?";
 }
@@ -163,7 +166,8 @@ TaskSpec load_task(const std::filesystem::path& yaml) {
   if (!in) throw ConfigError(fmt::format("{}: cannot open the task file", yaml.string()));
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const ConfigNode root = core::parse_config_yaml(text, yaml.string());
-  if (!root.is_map()) throw ConfigError(fmt::format("{}: a task file is a mapping of lm-eval's task keys", yaml.string()));
+  if (!root.is_map())
+    throw ConfigError(fmt::format("{}: a task file is a mapping of lm-eval's task keys", yaml.string()));
   TaskSpec t;
   t.source = yaml;
   const auto base = yaml.parent_path();
@@ -249,7 +253,8 @@ TaskSpec load_task(const std::filesystem::path& yaml) {
           if (!(t.top_p > 0 && t.top_p <= 1)) fail(v, "generation_kwargs.top_p must be in (0, 1]");
         } else {
           fail(v, fmt::format("generation_kwargs.{} is not supported (until, max_gen_toks, do_sample, temperature, "
-                              "top_k, top_p)", k));
+                              "top_k, top_p)",
+                              k));
         }
       }
       // lm-eval's HF model: do_sample: true needs a temperature > 0 (transformers refuses 0); without do_sample the

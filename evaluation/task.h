@@ -30,10 +30,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace troupe::evaluation {
 
@@ -69,7 +68,7 @@ struct ExactMatchOptions {
 
 struct TaskSpec {
   std::string name;
-  std::filesystem::path source;  // the YAML file
+  std::filesystem::path source;                                           // the YAML file
   std::vector<std::pair<std::string, std::filesystem::path>> data_files;  // split -> file
   std::string test_split = "test";
   std::string training_split, validation_split, fewshot_split;

@@ -69,8 +69,7 @@ ClassificationReport classification_report(const std::vector<std::string>& gold,
   return r;
 }
 
-double expected_calibration_error(const std::vector<double>& confidences, const std::vector<int>& correct,
-                                  int n_bins) {
+double expected_calibration_error(const std::vector<double>& confidences, const std::vector<int>& correct, int n_bins) {
   check_lengths(correct.size(), confidences.size(), "expected calibration error");
   if (confidences.empty()) throw DataError("expected calibration error: no examples");
   if (n_bins < 1) throw ConfigError(fmt::format("expected calibration error: n_bins must be >= 1, got {}", n_bins));
@@ -84,8 +83,8 @@ double expected_calibration_error(const std::vector<double>& confidences, const 
   for (size_t i = 0; i < confidences.size(); ++i) {
     const double p = confidences[i];
     if (!(p >= 0 && p <= 1)) {
-      throw DataError(fmt::format("expected calibration error: confidence {} is {}, expected a value in [0, 1]",
-                                  i + 1, p));
+      throw DataError(
+          fmt::format("expected calibration error: confidence {} is {}, expected a value in [0, 1]", i + 1, p));
     }
     // np.searchsorted(edges[1:-1], p) (side='left'): the number of inner edges strictly below p.
     int bin = 0;
@@ -125,7 +124,8 @@ double pass_at_k(int64_t n, int64_t c, int64_t k) {
 }
 
 double mean_pass_at_k(const std::vector<int64_t>& n, const std::vector<int64_t>& c, int64_t k) {
-  if (n.size() != c.size()) throw DataError(fmt::format("pass@k: {} sample counts but {} pass counts", n.size(), c.size()));
+  if (n.size() != c.size())
+    throw DataError(fmt::format("pass@k: {} sample counts but {} pass counts", n.size(), c.size()));
   if (n.empty()) throw DataError("pass@k: no problems");
   double sum = 0;
   for (size_t i = 0; i < n.size(); ++i) sum += pass_at_k(n[i], c[i], k);

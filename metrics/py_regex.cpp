@@ -13,8 +13,8 @@ namespace {
 
 // Python's str.isspace() set, which its re uses for \s in str patterns, as inclusive ranges.
 constexpr std::pair<char32_t, char32_t> kPySpace[] = {
-    {0x09, 0x0D}, {0x1C, 0x20}, {0x85, 0x85}, {0xA0, 0xA0}, {0x1680, 0x1680}, {0x2000, 0x200A},
-    {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000}};
+    {0x09, 0x0D},     {0x1C, 0x20},     {0x85, 0x85},     {0xA0, 0xA0},     {0x1680, 0x1680},
+    {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000}};
 
 std::string range_text(char32_t lo, char32_t hi) {
   return lo == hi ? fmt::format("\\x{{{:X}}}", static_cast<uint32_t>(lo))
@@ -205,8 +205,8 @@ bool PyRegex::search(std::string_view text) const {
   bool found = false;
   std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> data(
       pcre2_match_data_create_from_pattern(compiled_->code, nullptr), &pcre2_match_data_free);
-  const int rc = pcre2_match(compiled_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, data.get(),
-                             nullptr);
+  const int rc =
+      pcre2_match(compiled_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, data.get(), nullptr);
   if (rc >= 0) found = true;
   if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
     throw DataError(fmt::format("regular expression '{}': match failed: {}", pattern_, pcre2_message(rc)));

@@ -89,8 +89,8 @@ double squad_f1(std::string_view prediction, std::string_view gold) {
 SquadScores squad_scores(const std::vector<std::string>& predictions,
                          const std::vector<std::vector<std::string>>& golds) {
   if (predictions.size() != golds.size()) {
-    throw DataError(fmt::format("SQuAD scores: {} predictions but {} gold answer lists", predictions.size(),
-                                golds.size()));
+    throw DataError(
+        fmt::format("SQuAD scores: {} predictions but {} gold answer lists", predictions.size(), golds.size()));
   }
   SquadScores out;
   double em = 0, f1 = 0;

@@ -24,6 +24,7 @@ struct SquadScores {
 };
 // metric_max_over_ground_truths per prediction, averaged. golds[i]: the gold answers of predictions[i] (at least
 // one each; DataError otherwise).
-SquadScores squad_scores(const std::vector<std::string>& predictions, const std::vector<std::vector<std::string>>& golds);
+SquadScores squad_scores(const std::vector<std::string>& predictions,
+                         const std::vector<std::vector<std::string>>& golds);
 
 }  // namespace troupe::metrics

@@ -35,9 +35,12 @@ TextMetricResult bleu(const std::vector<std::string>& hyps, const std::vector<st
   bo.smooth_method = o.smooth;
   const BleuScore s = corpus_bleu(hyps, refs, bo);
   TextMetricResult r;
-  r.values = {{"bleu", s.score}, {"bleu_bp", s.bp}, {"bleu_sys_len", static_cast<double>(s.sys_len)},
+  r.values = {{"bleu", s.score},
+              {"bleu_bp", s.bp},
+              {"bleu_sys_len", static_cast<double>(s.sys_len)},
               {"bleu_ref_len", static_cast<double>(s.ref_len)}};
-  for (size_t n = 0; n < s.precisions.size(); ++n) r.values.emplace_back(fmt::format("bleu_p{}", n + 1), s.precisions[n]);
+  for (size_t n = 0; n < s.precisions.size(); ++n)
+    r.values.emplace_back(fmt::format("bleu_p{}", n + 1), s.precisions[n]);
   r.signature = s.signature;
   r.summary = s.format();
   // Per example: sacrebleu's sentence_bleu (effective order) from each segment's statistics, tokenised once.
@@ -62,7 +65,8 @@ TextMetricResult chrf(const std::vector<std::string>& hyps, const std::vector<st
   r.signature = s.signature;
   r.summary = s.format();
   const int nrefs = static_cast<int>(refs.front().size());
-  for (const auto& st : chrf_segment_stats(hyps, refs, co)) r.per_example.push_back(chrf_from_stats(st, co, nrefs).score);
+  for (const auto& st : chrf_segment_stats(hyps, refs, co))
+    r.per_example.push_back(chrf_from_stats(st, co, nrefs).score);
   return r;
 }
 
@@ -112,9 +116,9 @@ TextMetricResult rouge(const std::string& name, const std::vector<std::string>& 
 }  // namespace
 
 const std::vector<std::string>& text_metric_names() {
-  static const std::vector<std::string> names = {"bleu",      "chrf",  "chrf++", "ter",         "rouge1",  "rouge2",
-                                                 "rougeL",    "rougeLsum", "rouge",  "meteor", "squad", "exact_match",
-                                                 "accuracy"};
+  static const std::vector<std::string> names = {"bleu",   "chrf",        "chrf++",    "ter",   "rouge1",
+                                                 "rouge2", "rougeL",      "rougeLsum", "rouge", "meteor",
+                                                 "squad",  "exact_match", "accuracy"};
   return names;
 }
 
@@ -127,8 +131,8 @@ TextMetricResult compute_text_metric(const std::string& name, const std::vector<
                                      const std::vector<std::vector<std::string>>& refs,
                                      const TextMetricOptions& options) {
   if (!is_text_metric(name)) {
-    throw ConfigError(fmt::format("unknown metric '{}': expected one of {}", name,
-                                  fmt::join(text_metric_names(), ", ")));
+    throw ConfigError(
+        fmt::format("unknown metric '{}': expected one of {}", name, fmt::join(text_metric_names(), ", ")));
   }
   check_pairs(name, hyps, refs);
   TextMetricResult r;
@@ -170,12 +174,13 @@ TextMetricResult compute_text_metric(const std::string& name, const std::vector<
     std::vector<std::string> gold;
     for (size_t i = 0; i < refs.size(); ++i) {
       if (refs[i].size() != 1) {
-        throw DataError(fmt::format("metric accuracy: example {} has {} gold labels, expected 1", i + 1, refs[i].size()));
+        throw DataError(
+            fmt::format("metric accuracy: example {} has {} gold labels, expected 1", i + 1, refs[i].size()));
       }
       gold.push_back(refs[i][0]);
     }
     const ClassificationReport c = classification_report(gold, hyps);
-    r.values = {{"accuracy", c.accuracy},       {"precision_macro", c.macro.precision},
+    r.values = {{"accuracy", c.accuracy},         {"precision_macro", c.macro.precision},
                 {"recall_macro", c.macro.recall}, {"f1_macro", c.macro.f1},
                 {"f1_micro", c.micro.f1},         {"f1_weighted", c.weighted.f1}};
     for (const auto& [label, s] : c.per_class) r.values.emplace_back("f1[" + label + "]", s.f1);

@@ -16,10 +16,10 @@
 namespace troupe::metrics {
 
 struct TextMetricOptions {
-  bool lowercase = false;         // bleu, chrf (ter is case-insensitive, as sacreBLEU's default)
-  std::string tokenize = "13a";   // bleu: 13a | none | intl | char
-  std::string smooth = "exp";     // bleu: none | floor | add-k | exp
-  bool stem = false;              // rouge*: NLTK's Porter stemmer
+  bool lowercase = false;        // bleu, chrf (ter is case-insensitive, as sacreBLEU's default)
+  std::string tokenize = "13a";  // bleu: 13a | none | intl | char
+  std::string smooth = "exp";    // bleu: none | floor | add-k | exp
+  bool stem = false;             // rouge*: NLTK's Porter stemmer
 };
 
 struct TextMetricResult {

@@ -14,9 +14,7 @@ std::u32string decode_utf8(std::string_view text, std::string_view what) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   size_t i = 0;
-  auto bad = [&](size_t at) {
-    throw DataError(fmt::format("{}: invalid UTF-8 at byte {}", what, at));
-  };
+  auto bad = [&](size_t at) { throw DataError(fmt::format("{}: invalid UTF-8 at byte {}", what, at)); };
   while (i < n) {
     const unsigned char b = p[i];
     if (b < 0x80) {
@@ -54,28 +52,48 @@ std::u32string decode_utf8(std::string_view text, std::string_view what) {
 bool is_space(char32_t c) {
   // CPython's _PyUnicode_IsWhitespace table (Unicode 14).
   switch (c) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D:
-    case 0x1C: case 0x1D: case 0x1E: case 0x1F: case 0x20:
-    case 0x85: case 0xA0: case 0x1680:
-    case 0x2000: case 0x2001: case 0x2002: case 0x2003: case 0x2004: case 0x2005:
-    case 0x2006: case 0x2007: case 0x2008: case 0x2009: case 0x200A:
-    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return false;
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x1C:
+    case 0x1D:
+    case 0x1E:
+    case 0x1F:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2000:
+    case 0x2001:
+    case 0x2002:
+    case 0x2003:
+    case 0x2004:
+    case 0x2005:
+    case 0x2006:
+    case 0x2007:
+    case 0x2008:
+    case 0x2009:
+    case 0x200A:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return false;
   }
 }
 
 bool is_alnum(char32_t c) {
   if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   // Python: isalpha (categories L*) or isdecimal/isdigit/isnumeric (a numeric type).
-  return u_isalpha(static_cast<UChar32>(c)) || u_getIntPropertyValue(static_cast<UChar32>(c), UCHAR_NUMERIC_TYPE) !=
-                                                   U_NT_NONE;
+  return u_isalpha(static_cast<UChar32>(c)) ||
+         u_getIntPropertyValue(static_cast<UChar32>(c), UCHAR_NUMERIC_TYPE) != U_NT_NONE;
 }
 
 bool is_ascii_punctuation(char32_t c) {
-  return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-         (c >= 0x7B && c <= 0x7E);
+  return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
 }
 
 std::vector<std::u32string> split_whitespace(std::u32string_view text) {
@@ -133,9 +151,9 @@ std::u32string lower(std::u32string_view text) {
   }
   std::u16string result(u16.size() * 3 + 4, u'\0');
   UErrorCode status = U_ZERO_ERROR;
-  const int32_t len = u_strToLower(reinterpret_cast<UChar*>(result.data()), static_cast<int32_t>(result.size()),
-                                   reinterpret_cast<const UChar*>(u16.data()), static_cast<int32_t>(u16.size()), "",
-                                   &status);
+  const int32_t len =
+      u_strToLower(reinterpret_cast<UChar*>(result.data()), static_cast<int32_t>(result.size()),
+                   reinterpret_cast<const UChar*>(u16.data()), static_cast<int32_t>(u16.size()), "", &status);
   if (U_FAILURE(status)) throw Error(fmt::format("lowercasing failed: {}", u_errorName(status)));
   std::u32string out;
   out.reserve(len);

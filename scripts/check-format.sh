@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FORMAT=${CLANG_FORMAT:-clang-format}
 command -v "$FORMAT" >/dev/null || { echo "check-format: $FORMAT not found (scripts/install-deps.sh installs it)" >&2; exit 2; }
-mapfile -t files < <(find core tokenizers data models distributed rlhf experiments cluster cli bench tests cmake \
-                       -name '*.h' -o -name '*.cpp' | sort)
+# Every tracked C++ file (a new module is covered without editing this list); outside a git checkout, every module.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  mapfile -t files < <(git ls-files '*.h' '*.cpp' | sort)
+else
+  mapfile -t files < <(find core tokenizers metrics dataprep data models evaluation distributed rlhf experiments \
+                         cluster cli bench tests cmake -name '*.h' -o -name '*.cpp' | sort)
+fi
 if [[ "${1:-}" == "--fix" ]]; then
   "$FORMAT" -i "${files[@]}"
   echo "check-format: formatted ${#files[@]} files"
