@@ -1,9 +1,11 @@
 #include "dataprep/minhash.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "core/errors.h"
 
@@ -36,6 +38,17 @@ uint64_t gen_mask(uint64_t max) {
   return mask;
 }
 
+// SHA-1 through one pre-fetched EVP_MD and a per-thread context: OpenSSL 3's one-shot SHA1() fetches the algorithm
+// under a read-write lock on every call, which cost ~30% of MinHashing 1 KB documents.
+void sha1(std::string_view data, unsigned char* md) {
+  static EVP_MD* const kSha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (kSha1 == nullptr || !ctx || EVP_DigestInit_ex2(ctx.get(), kSha1, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), md, nullptr) != 1) {
+    throw Error("OpenSSL SHA-1 failed");
+  }
+}
+
 }  // namespace
 
 MinHashScheme parse_minhash_scheme(const std::string& name) {
@@ -46,13 +59,13 @@ MinHashScheme parse_minhash_scheme(const std::string& name) {
 
 uint32_t sha1_hash32(std::string_view data) {
   unsigned char md[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  sha1(data, md);
   return static_cast<uint32_t>(load_le(md, 4));
 }
 
 std::pair<uint64_t, uint64_t> sha1_hash128(std::string_view data) {
   unsigned char md[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  sha1(data, md);
   return {load_le(md, 8), load_le(md + 8, 8)};
 }
 
