@@ -15,6 +15,8 @@ PACKAGES=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libhdf5-dev hdf5-tools libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev libpcre2-dev libicu-dev
+  # dataprep's MinHash: datasketch's SHA-1 shingle hash
+  libssl-dev
   # tests
   googletest libgtest-dev libgmock-dev
   # the Python that hosts .venv (torch.compile's CPU backend compiles C++ against Python.h)
