@@ -2,10 +2,10 @@
 // points. Not a streaming implementation: each document is decoded and tokenised whole (a copy per document).
 #include "dataprep/quality.h"
 
+#include <fmt/format.h>
 #include <unicode/uchar.h>
 
 #include <algorithm>
-#include <fmt/format.h>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -79,7 +79,8 @@ void split_piece(std::u32string_view piece, std::vector<std::u32string>& out) {
       suffixes.emplace_back(dots, U'.');
       piece.remove_suffix(dots);
     } else if (contains(kSuffix, piece.back()) &&
-               (piece.back() != U'.' || (is_alnum(piece[piece.size() - 2]) && !(piece.size() == 2 && is_alpha(piece[0]))) ||
+               (piece.back() != U'.' ||
+                (is_alnum(piece[piece.size() - 2]) && !(piece.size() == 2 && is_alpha(piece[0]))) ||
                 contains(U")]}\"'”’%", piece[piece.size() - 2]))) {
       suffixes.emplace_back(1, piece.back());
       piece.remove_suffix(1);

@@ -4,7 +4,8 @@
 //
 // Words come from split_words below, a subset of the tokenizer datatrove uses for English (spaCy's blank "en"):
 // equal to it on words, numbers and the punctuation attached to them (see split_words); contractions ("don't"),
-// abbreviations ("U.S."), units ("10km") and emoticons ("8)", "):") it splits differently, which moves the counts by a word or two.
+// abbreviations ("U.S."), units ("10km") and emoticons ("8)", "):") it splits differently, which moves the counts by a
+// word or two.
 #pragma once
 
 #include <string>
@@ -30,13 +31,13 @@ std::vector<std::string> split_words(std::string_view text);
 
 // datatrove's GopherQualityFilter; a threshold of 0 disables its rule (datatrove tests each for truthiness).
 struct GopherQualityConfig {
-  double min_doc_words = 50;              // fewer non-symbol words: "gopher_short_doc"
-  double max_doc_words = 100000;          // more non-symbol words: "gopher_long_doc"
-  double min_avg_word_length = 3;         // mean non-symbol word length (code points) below: ..._below_avg_threshold
-  double max_avg_word_length = 10;        // ... above: "gopher_above_avg_threshold"
-  double max_symbol_word_ratio = 0.1;     // "#" per word, then ("..." + "…") per word, above: too_many_hashes/ellipsis
-  double max_bullet_lines_ratio = 0.9;    // lines starting (after spaces) with "•" or "-", above: too_many_bullets
-  double max_ellipsis_lines_ratio = 0.3;  // lines ending with "..." or "…", above: "gopher_too_many_end_ellipsis"
+  double min_doc_words = 50;            // fewer non-symbol words: "gopher_short_doc"
+  double max_doc_words = 100000;        // more non-symbol words: "gopher_long_doc"
+  double min_avg_word_length = 3;       // mean non-symbol word length (code points) below: ..._below_avg_threshold
+  double max_avg_word_length = 10;      // ... above: "gopher_above_avg_threshold"
+  double max_symbol_word_ratio = 0.1;   // "#" per word, then ("..." + "…") per word, above: too_many_hashes/ellipsis
+  double max_bullet_lines_ratio = 0.9;  // lines starting (after spaces) with "•" or "-", above: too_many_bullets
+  double max_ellipsis_lines_ratio = 0.3;   // lines ending with "..." or "…", above: "gopher_too_many_end_ellipsis"
   double max_non_alpha_words_ratio = 0.8;  // words with a letter, fraction below: "gopher_below_alpha_threshold"
   double min_stop_words = 2;               // distinct stop words present, fewer: "gopher_enough_stop_words"
   std::vector<std::string> stop_words = {"the", "be", "to", "of", "and", "that", "have", "with"};  // case-sensitive
@@ -58,8 +59,7 @@ struct GopherRepetitionConfig {
   std::vector<std::pair<int, double>> top_n_grams = {{2, 0.2}, {3, 0.18}, {4, 0.16}};
   // (n, max fraction): characters of n-grams (joined without spaces) repeating an earlier one, scanning left to
   // right and jumping past each repeat: "duplicated_n_n_grams"
-  std::vector<std::pair<int, double>> dup_n_grams = {{5, 0.15}, {6, 0.14}, {7, 0.13},
-                                                     {8, 0.12}, {9, 0.11}, {10, 0.10}};
+  std::vector<std::pair<int, double>> dup_n_grams = {{5, 0.15}, {6, 0.14}, {7, 0.13}, {8, 0.12}, {9, 0.11}, {10, 0.10}};
   void validate() const;  // ConfigError for n < 1 or a fraction outside [0, 1]
 };
 
