@@ -13,14 +13,15 @@
 
 namespace troupe::dataprep {
 
-const std::vector<std::string> kMaleWords = {
-    "he",        "him",       "his",  "himself", "man",   "men",    "boy",    "boys",        "father",   "fathers",
-    "son",       "sons",      "brother", "brothers", "husband", "husbands", "king", "kings", "mr",     "sir",
-    "gentleman", "gentlemen", "male", "males",   "uncle", "uncles", "nephew", "grandfather", "boyfriend"};
+const std::vector<std::string> kMaleWords = {"he",      "him",      "his",       "himself",     "man",      "men",
+                                             "boy",     "boys",     "father",    "fathers",     "son",      "sons",
+                                             "brother", "brothers", "husband",   "husbands",    "king",     "kings",
+                                             "mr",      "sir",      "gentleman", "gentlemen",   "male",     "males",
+                                             "uncle",   "uncles",   "nephew",    "grandfather", "boyfriend"};
 const std::vector<std::string> kFemaleWords = {
-    "she",  "her",   "hers",   "herself", "woman",  "women",  "girl",   "girls",       "mother",    "mothers",
-    "daughter", "daughters", "sister", "sisters", "wife", "wives", "queen", "queens", "mrs", "ms",
-    "madam", "lady", "ladies", "female", "females", "aunt", "aunts", "niece", "grandmother", "girlfriend"};
+    "she",      "her",       "hers",   "herself", "woman",   "women", "girl",  "girls",  "mother",      "mothers",
+    "daughter", "daughters", "sister", "sisters", "wife",    "wives", "queen", "queens", "mrs",         "ms",
+    "madam",    "lady",      "ladies", "female",  "females", "aunt",  "aunts", "niece",  "grandmother", "girlfriend"};
 
 int log2_bin(int64_t x) {
   if (x < 0) throw DataError(fmt::format("log2_bin: negative count {}", x));
@@ -92,9 +93,9 @@ CorpusStats CorpusStatsBuilder::finish() const {
   for (const auto& [w, c] : vocab_) s.vocab_tokens += c;
   std::vector<std::pair<std::string, int64_t>> all(vocab_.begin(), vocab_.end());
   const auto k = std::min(all.size(), static_cast<size_t>(top_k_));
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
-  });
+  std::partial_sort(
+      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
+      [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
   s.top_words.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k));
   s.gender.male = lookup(kMaleWords, vocab_, s.gender.male_total);
   s.gender.female = lookup(kFemaleWords, vocab_, s.gender.female_total);
@@ -125,10 +126,13 @@ std::string format_corpus_stats(const CorpusStats& s) {
   out += format_length("chars", s.chars) + format_length("words", s.words) + format_length("lines", s.lines);
   out += fmt::format("vocab_size {} vocab_tokens {}\n", s.vocab_size, s.vocab_tokens);
   for (const auto& [w, c] : s.top_words) out += fmt::format("top_word {} {}\n", w, c);
-  for (const auto& [w, c] : s.gender.male) if (c) out += fmt::format("male_word {} {}\n", w, c);
-  for (const auto& [w, c] : s.gender.female) if (c) out += fmt::format("female_word {} {}\n", w, c);
-  out += fmt::format("male_total {} female_total {} he_she_ratio {} male_female_ratio {}\n", s.gender.male_total,
-                     s.gender.female_total, format_ratio(s.gender.he_she_ratio), format_ratio(s.gender.male_female_ratio));
+  for (const auto& [w, c] : s.gender.male)
+    if (c) out += fmt::format("male_word {} {}\n", w, c);
+  for (const auto& [w, c] : s.gender.female)
+    if (c) out += fmt::format("female_word {} {}\n", w, c);
+  out +=
+      fmt::format("male_total {} female_total {} he_she_ratio {} male_female_ratio {}\n", s.gender.male_total,
+                  s.gender.female_total, format_ratio(s.gender.he_she_ratio), format_ratio(s.gender.male_female_ratio));
   return out;
 }
 

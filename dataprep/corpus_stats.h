@@ -27,7 +27,7 @@ struct LengthStats {
   int64_t total = 0;  // summed over documents
   int64_t min = 0;    // 0 for an empty corpus
   int64_t max = 0;
-  double mean = 0;    // total / documents; 0 for an empty corpus
+  double mean = 0;                                  // total / documents; 0 for an empty corpus
   std::array<int64_t, kHistogramBins> histogram{};  // documents per log2_bin of the length
 };
 
@@ -37,8 +37,8 @@ struct GenderCounts {
   std::map<std::string, int64_t> female;  // each word of kFemaleWords -> occurrences
   int64_t male_total = 0;
   int64_t female_total = 0;
-  std::optional<double> he_she_ratio;          // count("he") / count("she"); nullopt when "she" never occurs
-  std::optional<double> male_female_ratio;     // male_total / female_total; nullopt when female_total is 0
+  std::optional<double> he_she_ratio;       // count("he") / count("she"); nullopt when "she" never occurs
+  std::optional<double> male_female_ratio;  // male_total / female_total; nullopt when female_total is 0
 };
 
 // The fixed lists (lower case). "her" counts once, as female, whether object or possessive.
@@ -52,10 +52,10 @@ extern const std::vector<std::string> kFemaleWords;  // she her hers herself wom
 
 struct CorpusStats {
   int64_t documents = 0;
-  LengthStats chars;  // code points per document
-  LengthStats words;  // Python str.split() pieces per document
-  LengthStats lines;  // "\n"-separated lines per document: count("\n") + 1 if the text does not end in "\n",
-                      // so "" -> 0, "a" -> 1, "a\n" -> 1, "a\n\nb" -> 3
+  LengthStats chars;         // code points per document
+  LengthStats words;         // Python str.split() pieces per document
+  LengthStats lines;         // "\n"-separated lines per document: count("\n") + 1 if the text does not end in "\n",
+                             // so "" -> 0, "a" -> 1, "a\n" -> 1, "a\n\nb" -> 3
   int64_t vocab_tokens = 0;  // vocabulary words in the corpus (see corpus_words)
   int64_t vocab_size = 0;    // distinct vocabulary words
   std::vector<std::pair<std::string, int64_t>> top_words;  // the top_k most frequent, count descending then word

@@ -14,7 +14,8 @@ namespace troupe::dataprep {
 
 void DecontamConfig::validate() const {
   if (n < 1) throw ConfigError(fmt::format("decontamination: n must be >= 1 (got {})", n));
-  if (min_matches < 1) throw ConfigError(fmt::format("decontamination: min_matches must be >= 1 (got {})", min_matches));
+  if (min_matches < 1)
+    throw ConfigError(fmt::format("decontamination: min_matches must be >= 1 (got {})", min_matches));
 }
 
 std::string janitor_normalize(std::string_view text) {

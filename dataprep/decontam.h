@@ -26,8 +26,8 @@
 namespace troupe::dataprep {
 
 struct DecontamConfig {
-  int n = 13;           // words per n-gram (GPT-3; lm-eval's Janitor ngram_n)
-  int min_matches = 1;  // distinct evaluation n-grams a training document must share to be contaminated
+  int n = 13;             // words per n-gram (GPT-3; lm-eval's Janitor ngram_n)
+  int min_matches = 1;    // distinct evaluation n-grams a training document must share to be contaminated
   void validate() const;  // ConfigError for n < 1 or min_matches < 1
 };
 

@@ -36,17 +36,23 @@ TEST(CorpusStats, Log2BinsByHand) {
 }
 
 TEST(CorpusStats, WordsByHand) {
-  EXPECT_EQ(corpus_words("The cat's (HAT)! -- \xc3\x9c" "ber"), (V{"the", "cat's", "hat", "\xc3\xbc" "ber"}));
+  EXPECT_EQ(corpus_words("The cat's (HAT)! -- \xc3\x9c"
+                         "ber"),
+            (V{"the", "cat's", "hat",
+               "\xc3\xbc"
+               "ber"}));
   EXPECT_EQ(corpus_words(" \xe2\x80\x94 "), V{"\xe2\x80\x94"});  // an em dash is not string.punctuation
   EXPECT_THROW(corpus_words("\xff"), DataError);
 }
 
 TEST(CorpusStats, SmallCorpusByHand) {
   CorpusStatsBuilder b(3);
-  b.add("He said: he, his dog, HIS cat.");   // 30 chars, 7 words, 1 line
+  b.add("He said: he, his dog, HIS cat.");  // 30 chars, 7 words, 1 line
   b.add("She and her mother.\nThe man\n");  // 28 chars, 6 words, 2 lines
-  b.add("");                                 // 0, 0, 0
-  b.add("a\n\nb \xe2\x80\x94 \xc3\x9c" "ber");  // a \n \n b _ — _ Ü b e r: 11 chars, 4 words, 3 lines
+  b.add("");                                // 0, 0, 0
+  b.add(
+      "a\n\nb \xe2\x80\x94 \xc3\x9c"
+      "ber");  // a \n \n b _ — _ Ü b e r: 11 chars, 4 words, 3 lines
   const auto s = b.finish();
   EXPECT_EQ(s.documents, 4);
 
@@ -88,8 +94,7 @@ TEST(CorpusStats, SmallCorpusByHand) {
   const auto log = format_corpus_stats(s);
   EXPECT_NE(log.find("chars [16, 32): 2\n"), std::string::npos) << log;
   EXPECT_NE(log.find("words [0, 1): 1\n"), std::string::npos) << log;
-  EXPECT_NE(log.find("male_total 5 female_total 3 he_she_ratio 2.0000 male_female_ratio 1.6667\n"),
-            std::string::npos)
+  EXPECT_NE(log.find("male_total 5 female_total 3 he_she_ratio 2.0000 male_female_ratio 1.6667\n"), std::string::npos)
       << log;
 }
 

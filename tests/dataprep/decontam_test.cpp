@@ -62,11 +62,21 @@ TEST(Decontam, NormalisationAndNgramsEqualTheJanitors) {
 }
 
 TEST(Decontam, NormaliseAndNgramsByHand) {
-  EXPECT_EQ(janitor_normalize("Don't STOP -- \xc3\x9c" "ber!"), "dont stop  \xc3\x9c" "ber");  // Ü stays upper
-  EXPECT_EQ(janitor_normalize("a\xe2\x80\x94" "b \xe2\x80\x99x"), "a\xe2\x80\x94" "b \xe2\x80\x99x");  // — ’ kept
+  EXPECT_EQ(janitor_normalize("Don't STOP -- \xc3\x9c"
+                              "ber!"),
+            "dont stop  \xc3\x9c"
+            "ber");  // Ü stays upper
+  EXPECT_EQ(janitor_normalize("a\xe2\x80\x94"
+                              "b \xe2\x80\x99x"),
+            "a\xe2\x80\x94"
+            "b \xe2\x80\x99x");  // — ’ kept
   EXPECT_EQ(word_ngrams("a  b c", 2), (V{"a b", "b c"}));
   EXPECT_EQ(word_ngrams("a b", 3), V{});
-  EXPECT_EQ(word_ngrams("a\xc2\xa0" "b\x1c" "c", 3), V{"a b c"});  // NBSP and \x1c split, as str.split()
+  EXPECT_EQ(word_ngrams("a\xc2\xa0"
+                        "b\x1c"
+                        "c",
+                        3),
+            V{"a b c"});  // NBSP and \x1c split, as str.split()
   EXPECT_THROW(janitor_normalize("bad \xff"), DataError);
   EXPECT_THROW(word_ngrams("a", 0), ConfigError);
 }
@@ -74,7 +84,7 @@ TEST(Decontam, NormaliseAndNgramsByHand) {
 TEST(Decontam, MinMatchesAndReport) {
   DecontamIndex index({.n = 3, .min_matches = 2});
   index.add("q1", "The cat sat on the mat.");  // the cat sat / cat sat on / sat on the / on the mat
-  index.add("q2", "a dog sat on the rug");      // ... sat on the ...
+  index.add("q2", "a dog sat on the rug");     // ... sat on the ...
   index.add("q3", "too short");
   EXPECT_EQ(index.size(), 7u);  // "sat on the" shared
   EXPECT_EQ(index.short_texts(), 1u);
