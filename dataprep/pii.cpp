@@ -92,11 +92,11 @@ struct Net {
 constexpr uint32_t ip(uint32_t a, uint32_t b, uint32_t c, uint32_t d) { return a << 24 | b << 16 | c << 8 | d; }
 
 // _IPv4Constants._private_networks of Python 3.11's ipaddress.py.
-constexpr Net kPrivate4[] = {{ip(0, 0, 0, 0), 8},       {ip(10, 0, 0, 0), 8},      {ip(127, 0, 0, 0), 8},
-                             {ip(169, 254, 0, 0), 16},  {ip(172, 16, 0, 0), 12},   {ip(192, 0, 0, 0), 24},
-                             {ip(192, 0, 0, 170), 31},  {ip(192, 0, 2, 0), 24},    {ip(192, 168, 0, 0), 16},
-                             {ip(198, 18, 0, 0), 15},   {ip(198, 51, 100, 0), 24}, {ip(203, 0, 113, 0), 24},
-                             {ip(240, 0, 0, 0), 4},     {ip(255, 255, 255, 255), 32}};
+constexpr Net kPrivate4[] = {{ip(0, 0, 0, 0), 8},      {ip(10, 0, 0, 0), 8},        {ip(127, 0, 0, 0), 8},
+                             {ip(169, 254, 0, 0), 16}, {ip(172, 16, 0, 0), 12},     {ip(192, 0, 0, 0), 24},
+                             {ip(192, 0, 0, 170), 31}, {ip(192, 0, 2, 0), 24},      {ip(192, 168, 0, 0), 16},
+                             {ip(198, 18, 0, 0), 15},  {ip(198, 51, 100, 0), 24},   {ip(203, 0, 113, 0), 24},
+                             {ip(240, 0, 0, 0), 4},    {ip(255, 255, 255, 255), 32}};
 constexpr Net kPrivateExceptions4[] = {{ip(192, 0, 0, 9), 32}, {ip(192, 0, 0, 10), 32}};
 constexpr Net kShared4 = {ip(100, 64, 0, 0), 10};  // _public_network: neither private nor global
 
@@ -113,8 +113,8 @@ bool is_global_ipv6(const std::array<uint8_t, 16>& a) {
   std::array<uint8_t, 16> loopback{};
   loopback[15] = 1;
   if (a == kZero || a == loopback) return false;
-  if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return false;  // fe80::/10 link-local
-  if ((a[0] & 0xfe) == 0xfc) return false;                  // fc00::/7 unique local
+  if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return false;                         // fe80::/10 link-local
+  if ((a[0] & 0xfe) == 0xfc) return false;                                         // fc00::/7 unique local
   if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) return false;  // 2001:db8::/32
   return true;
 }

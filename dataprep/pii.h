@@ -4,9 +4,9 @@
 // It is not a named-entity detector: names, street addresses and IDs are left alone.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,14 +17,14 @@
 namespace troupe::dataprep {
 
 struct PiiConfig {
-  bool emails = true;            // datatrove remove_emails
-  bool ipv4 = true;              // datatrove remove_ips
-  bool only_public_ips = true;   // datatrove only_remove_public_ips: mask only ipaddress `is_global` addresses
-  bool ipv6 = false;             // not in datatrove: mask IPv6 addresses (see PiiMasker::mask for what matches)
-  bool phones = false;           // not in datatrove: mask North-American and E.164 phone numbers
+  bool emails = true;           // datatrove remove_emails
+  bool ipv4 = true;             // datatrove remove_ips
+  bool only_public_ips = true;  // datatrove only_remove_public_ips: mask only ipaddress `is_global` addresses
+  bool ipv6 = false;            // not in datatrove: mask IPv6 addresses (see PiiMasker::mask for what matches)
+  bool phones = false;          // not in datatrove: mask North-American and E.164 phone numbers
   // Used in turn, one per masked match, continuing across texts (datatrove's PIIReplacer._replace_i).
   std::vector<std::string> email_replacements = {"email@example.com", "firstname.lastname@example.org"};
-  std::vector<std::string> ip_replacements = {"22.214.171.124", "126.96.36.199", "188.8.131.52",
+  std::vector<std::string> ip_replacements = {"22.214.171.124", "126.96.36.199",  "188.8.131.52",
                                               "184.108.40.206", "220.127.116.11", "18.104.22.168"};
   std::string ipv6_replacement = "2001:db8::1";  // documentation prefix: not global, so never re-masked
   std::string phone_replacement = "555-0100";    // a fictional North-American number

@@ -32,8 +32,8 @@ TEST(Pii, EqualsDatatrovesPiiFormatter) {
     const std::string want = ref["masked"][i].get<std::string>();
     changed += got != text;
     if (got != want && ++mismatches <= 5) {
-      ADD_FAILURE() << "text " << i << " " << nlohmann::json(text) << ": " << nlohmann::json(got)
-                    << " vs datatrove's " << nlohmann::json(want);
+      ADD_FAILURE() << "text " << i << " " << nlohmann::json(text) << ": " << nlohmann::json(got) << " vs datatrove's "
+                    << nlohmann::json(want);
     }
   }
   EXPECT_EQ(mismatches, 0u);
@@ -83,7 +83,8 @@ TEST(Pii, HandCasesFollowDatatrove) {
 TEST(Pii, Ipv4ParserRejectsWhatIpaddressRejects) {
   EXPECT_EQ(parse_ipv4("1.2.3.4"), 0x01020304u);
   EXPECT_EQ(parse_ipv4("255.255.255.255"), 0xffffffffu);
-  for (const char* bad : {"01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "1.2.3.4.", "", "a.b.c.d", "1.2.3.0x1"}) {
+  for (const char* bad :
+       {"01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "1.2.3.4.", "", "a.b.c.d", "1.2.3.0x1"}) {
     EXPECT_FALSE(parse_ipv4(bad)) << bad;
   }
 }
@@ -121,12 +122,11 @@ TEST(Pii, PhonesAreMaskedOnlyInPhoneShapes) {
   cfg.phones = true;
   PiiMasker masker(cfg);
   PiiCounts c;
-  EXPECT_EQ(masker.mask("call (555) 123-4567 or 555-123-4567 or 1-800-555-0199, +44 20 7946 0958, +4930123456.",
-                        &c),
+  EXPECT_EQ(masker.mask("call (555) 123-4567 or 555-123-4567 or 1-800-555-0199, +44 20 7946 0958, +4930123456.", &c),
             "call 555-0100 or 555-0100 or 555-0100, 555-0100, 555-0100.");
   EXPECT_EQ(c.phones, 5u);
-  for (const char* keep : {"on 2024-01-15 at 10:30", "id abc5551234567 and x555-123-4567", "555-1234",
-                           "+1234567", "1234567890", "v1.555.123.4567", "555-123-45678", "ISBN 978-0-306-40615-7"}) {
+  for (const char* keep : {"on 2024-01-15 at 10:30", "id abc5551234567 and x555-123-4567", "555-1234", "+1234567",
+                           "1234567890", "v1.555.123.4567", "555-123-45678", "ISBN 978-0-306-40615-7"}) {
     EXPECT_EQ(masker.mask(keep), keep);
   }
 }
