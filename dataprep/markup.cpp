@@ -3,8 +3,8 @@
 #include "dataprep/markup.h"
 
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,41 +23,48 @@ namespace {
 // Named character references of HTML5 in common use (the full table has 2231); the decoded UTF-8 text.
 const std::unordered_map<std::string_view, std::string_view>& named_entities() {
   static const std::unordered_map<std::string_view, std::string_view> kTable = {
-      {"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""}, {"apos", "'"}, {"nbsp", "\u00a0"},
-      {"iexcl", "¡"}, {"cent", "¢"}, {"pound", "£"}, {"curren", "¤"}, {"yen", "¥"}, {"brvbar", "¦"},
-      {"sect", "§"}, {"uml", "¨"}, {"copy", "©"}, {"ordf", "ª"}, {"laquo", "«"}, {"not", "¬"},
-      {"shy", "\u00ad"}, {"reg", "®"}, {"macr", "¯"}, {"deg", "°"}, {"plusmn", "±"}, {"sup2", "²"},
-      {"sup3", "³"}, {"acute", "´"}, {"micro", "µ"}, {"para", "¶"}, {"middot", "·"}, {"cedil", "¸"},
-      {"sup1", "¹"}, {"ordm", "º"}, {"raquo", "»"}, {"frac14", "¼"}, {"frac12", "½"}, {"frac34", "¾"},
-      {"iquest", "¿"}, {"Agrave", "À"}, {"Aacute", "Á"}, {"Acirc", "Â"}, {"Atilde", "Ã"}, {"Auml", "Ä"},
-      {"Aring", "Å"}, {"AElig", "Æ"}, {"Ccedil", "Ç"}, {"Egrave", "È"}, {"Eacute", "É"}, {"Ecirc", "Ê"},
-      {"Euml", "Ë"}, {"Igrave", "Ì"}, {"Iacute", "Í"}, {"Icirc", "Î"}, {"Iuml", "Ï"}, {"ETH", "Ð"},
-      {"Ntilde", "Ñ"}, {"Ograve", "Ò"}, {"Oacute", "Ó"}, {"Ocirc", "Ô"}, {"Otilde", "Õ"}, {"Ouml", "Ö"},
-      {"times", "×"}, {"Oslash", "Ø"}, {"Ugrave", "Ù"}, {"Uacute", "Ú"}, {"Ucirc", "Û"}, {"Uuml", "Ü"},
-      {"Yacute", "Ý"}, {"THORN", "Þ"}, {"szlig", "ß"}, {"agrave", "à"}, {"aacute", "á"}, {"acirc", "â"},
-      {"atilde", "ã"}, {"auml", "ä"}, {"aring", "å"}, {"aelig", "æ"}, {"ccedil", "ç"}, {"egrave", "è"},
-      {"eacute", "é"}, {"ecirc", "ê"}, {"euml", "ë"}, {"igrave", "ì"}, {"iacute", "í"}, {"icirc", "î"},
-      {"iuml", "ï"}, {"eth", "ð"}, {"ntilde", "ñ"}, {"ograve", "ò"}, {"oacute", "ó"}, {"ocirc", "ô"},
-      {"otilde", "õ"}, {"ouml", "ö"}, {"divide", "÷"}, {"oslash", "ø"}, {"ugrave", "ù"}, {"uacute", "ú"},
-      {"ucirc", "û"}, {"uuml", "ü"}, {"yacute", "ý"}, {"thorn", "þ"}, {"yuml", "ÿ"}, {"OElig", "Œ"},
-      {"oelig", "œ"}, {"Scaron", "Š"}, {"scaron", "š"}, {"Yuml", "Ÿ"}, {"fnof", "ƒ"}, {"circ", "ˆ"},
-      {"tilde", "˜"}, {"ensp", "\u2002"}, {"emsp", "\u2003"}, {"thinsp", "\u2009"}, {"zwnj", "\u200c"},
-      {"zwj", "\u200d"}, {"lrm", "\u200e"}, {"rlm", "\u200f"}, {"ndash", "–"}, {"mdash", "—"}, {"lsquo", "‘"},
-      {"rsquo", "’"}, {"sbquo", "‚"}, {"ldquo", "“"}, {"rdquo", "”"}, {"bdquo", "„"}, {"dagger", "†"},
-      {"Dagger", "‡"}, {"bull", "•"}, {"hellip", "…"}, {"permil", "‰"}, {"prime", "′"}, {"Prime", "″"},
-      {"lsaquo", "‹"}, {"rsaquo", "›"}, {"oline", "‾"}, {"frasl", "⁄"}, {"euro", "€"}, {"trade", "™"},
-      {"larr", "←"}, {"uarr", "↑"}, {"rarr", "→"}, {"darr", "↓"}, {"harr", "↔"}, {"rArr", "⇒"}, {"lArr", "⇐"},
-      {"hArr", "⇔"}, {"forall", "∀"}, {"part", "∂"}, {"exist", "∃"}, {"empty", "∅"}, {"nabla", "∇"},
-      {"isin", "∈"}, {"notin", "∉"}, {"prod", "∏"}, {"sum", "∑"}, {"minus", "−"}, {"radic", "√"},
-      {"prop", "∝"}, {"infin", "∞"}, {"and", "∧"}, {"or", "∨"}, {"cap", "∩"}, {"cup", "∪"}, {"int", "∫"},
-      {"asymp", "≈"}, {"ne", "≠"}, {"equiv", "≡"}, {"le", "≤"}, {"ge", "≥"}, {"sub", "⊂"}, {"sup", "⊃"},
-      {"loz", "◊"}, {"hearts", "♥"}, {"Alpha", "Α"}, {"Beta", "Β"}, {"Gamma", "Γ"}, {"Delta", "Δ"},
-      {"Theta", "Θ"}, {"Lambda", "Λ"}, {"Pi", "Π"}, {"Sigma", "Σ"}, {"Phi", "Φ"}, {"Psi", "Ψ"},
-      {"Omega", "Ω"}, {"alpha", "α"}, {"beta", "β"}, {"gamma", "γ"}, {"delta", "δ"}, {"epsilon", "ε"},
-      {"zeta", "ζ"}, {"eta", "η"}, {"theta", "θ"}, {"iota", "ι"}, {"kappa", "κ"}, {"lambda", "λ"},
-      {"mu", "μ"}, {"nu", "ν"}, {"xi", "ξ"}, {"omicron", "ο"}, {"pi", "π"}, {"rho", "ρ"}, {"sigmaf", "ς"},
-      {"sigma", "σ"}, {"tau", "τ"}, {"upsilon", "υ"}, {"phi", "φ"}, {"chi", "χ"}, {"psi", "ψ"},
-      {"omega", "ω"}};
+      {"amp", "&"},       {"lt", "<"},          {"gt", ">"},        {"quot", "\""},    {"apos", "'"},
+      {"nbsp", "\u00a0"}, {"iexcl", "¡"},       {"cent", "¢"},      {"pound", "£"},    {"curren", "¤"},
+      {"yen", "¥"},       {"brvbar", "¦"},      {"sect", "§"},      {"uml", "¨"},      {"copy", "©"},
+      {"ordf", "ª"},      {"laquo", "«"},       {"not", "¬"},       {"shy", "\u00ad"}, {"reg", "®"},
+      {"macr", "¯"},      {"deg", "°"},         {"plusmn", "±"},    {"sup2", "²"},     {"sup3", "³"},
+      {"acute", "´"},     {"micro", "µ"},       {"para", "¶"},      {"middot", "·"},   {"cedil", "¸"},
+      {"sup1", "¹"},      {"ordm", "º"},        {"raquo", "»"},     {"frac14", "¼"},   {"frac12", "½"},
+      {"frac34", "¾"},    {"iquest", "¿"},      {"Agrave", "À"},    {"Aacute", "Á"},   {"Acirc", "Â"},
+      {"Atilde", "Ã"},    {"Auml", "Ä"},        {"Aring", "Å"},     {"AElig", "Æ"},    {"Ccedil", "Ç"},
+      {"Egrave", "È"},    {"Eacute", "É"},      {"Ecirc", "Ê"},     {"Euml", "Ë"},     {"Igrave", "Ì"},
+      {"Iacute", "Í"},    {"Icirc", "Î"},       {"Iuml", "Ï"},      {"ETH", "Ð"},      {"Ntilde", "Ñ"},
+      {"Ograve", "Ò"},    {"Oacute", "Ó"},      {"Ocirc", "Ô"},     {"Otilde", "Õ"},   {"Ouml", "Ö"},
+      {"times", "×"},     {"Oslash", "Ø"},      {"Ugrave", "Ù"},    {"Uacute", "Ú"},   {"Ucirc", "Û"},
+      {"Uuml", "Ü"},      {"Yacute", "Ý"},      {"THORN", "Þ"},     {"szlig", "ß"},    {"agrave", "à"},
+      {"aacute", "á"},    {"acirc", "â"},       {"atilde", "ã"},    {"auml", "ä"},     {"aring", "å"},
+      {"aelig", "æ"},     {"ccedil", "ç"},      {"egrave", "è"},    {"eacute", "é"},   {"ecirc", "ê"},
+      {"euml", "ë"},      {"igrave", "ì"},      {"iacute", "í"},    {"icirc", "î"},    {"iuml", "ï"},
+      {"eth", "ð"},       {"ntilde", "ñ"},      {"ograve", "ò"},    {"oacute", "ó"},   {"ocirc", "ô"},
+      {"otilde", "õ"},    {"ouml", "ö"},        {"divide", "÷"},    {"oslash", "ø"},   {"ugrave", "ù"},
+      {"uacute", "ú"},    {"ucirc", "û"},       {"uuml", "ü"},      {"yacute", "ý"},   {"thorn", "þ"},
+      {"yuml", "ÿ"},      {"OElig", "Œ"},       {"oelig", "œ"},     {"Scaron", "Š"},   {"scaron", "š"},
+      {"Yuml", "Ÿ"},      {"fnof", "ƒ"},        {"circ", "ˆ"},      {"tilde", "˜"},    {"ensp", "\u2002"},
+      {"emsp", "\u2003"}, {"thinsp", "\u2009"}, {"zwnj", "\u200c"}, {"zwj", "\u200d"}, {"lrm", "\u200e"},
+      {"rlm", "\u200f"},  {"ndash", "–"},       {"mdash", "—"},     {"lsquo", "‘"},    {"rsquo", "’"},
+      {"sbquo", "‚"},     {"ldquo", "“"},       {"rdquo", "”"},     {"bdquo", "„"},    {"dagger", "†"},
+      {"Dagger", "‡"},    {"bull", "•"},        {"hellip", "…"},    {"permil", "‰"},   {"prime", "′"},
+      {"Prime", "″"},     {"lsaquo", "‹"},      {"rsaquo", "›"},    {"oline", "‾"},    {"frasl", "⁄"},
+      {"euro", "€"},      {"trade", "™"},       {"larr", "←"},      {"uarr", "↑"},     {"rarr", "→"},
+      {"darr", "↓"},      {"harr", "↔"},        {"rArr", "⇒"},      {"lArr", "⇐"},     {"hArr", "⇔"},
+      {"forall", "∀"},    {"part", "∂"},        {"exist", "∃"},     {"empty", "∅"},    {"nabla", "∇"},
+      {"isin", "∈"},      {"notin", "∉"},       {"prod", "∏"},      {"sum", "∑"},      {"minus", "−"},
+      {"radic", "√"},     {"prop", "∝"},        {"infin", "∞"},     {"and", "∧"},      {"or", "∨"},
+      {"cap", "∩"},       {"cup", "∪"},         {"int", "∫"},       {"asymp", "≈"},    {"ne", "≠"},
+      {"equiv", "≡"},     {"le", "≤"},          {"ge", "≥"},        {"sub", "⊂"},      {"sup", "⊃"},
+      {"loz", "◊"},       {"hearts", "♥"},      {"Alpha", "Α"},     {"Beta", "Β"},     {"Gamma", "Γ"},
+      {"Delta", "Δ"},     {"Theta", "Θ"},       {"Lambda", "Λ"},    {"Pi", "Π"},       {"Sigma", "Σ"},
+      {"Phi", "Φ"},       {"Psi", "Ψ"},         {"Omega", "Ω"},     {"alpha", "α"},    {"beta", "β"},
+      {"gamma", "γ"},     {"delta", "δ"},       {"epsilon", "ε"},   {"zeta", "ζ"},     {"eta", "η"},
+      {"theta", "θ"},     {"iota", "ι"},        {"kappa", "κ"},     {"lambda", "λ"},   {"mu", "μ"},
+      {"nu", "ν"},        {"xi", "ξ"},          {"omicron", "ο"},   {"pi", "π"},       {"rho", "ρ"},
+      {"sigmaf", "ς"},    {"sigma", "σ"},       {"tau", "τ"},       {"upsilon", "υ"},  {"phi", "φ"},
+      {"chi", "χ"},       {"psi", "ψ"},         {"omega", "ω"}};
   return kTable;
 }
 
@@ -192,13 +199,13 @@ enum class TagKind { kInline, kDropContent, kCell, kLine, kParagraph, kBreak };
 
 TagKind tag_kind(const std::string& name) {
   static const std::unordered_set<std::string> kDrop = {"script", "style", "head", "noscript", "template"};
-  static const std::unordered_set<std::string> kParagraph = {"p",  "h1", "h2", "h3",         "h4", "h5",
-                                                             "h6", "hr", "pre", "blockquote"};
+  static const std::unordered_set<std::string> kParagraph = {"p",  "h1", "h2", "h3",  "h4",
+                                                             "h5", "h6", "hr", "pre", "blockquote"};
   static const std::unordered_set<std::string> kLine = {
-      "div",    "li",      "ul",      "ol",   "dl",       "dt",   "dd",      "table",  "tr",      "thead",
-      "tbody",  "tfoot",   "caption", "section", "article", "header", "footer", "nav",  "aside",   "main",
-      "figure", "figcaption", "form", "fieldset", "legend", "address", "details", "summary", "body", "html",
-      "title",  "option",  "center",  "dialog", "menu"};
+      "div",     "li",    "ul",     "ol",         "dl",      "dt",       "dd",     "table",   "tr",
+      "thead",   "tbody", "tfoot",  "caption",    "section", "article",  "header", "footer",  "nav",
+      "aside",   "main",  "figure", "figcaption", "form",    "fieldset", "legend", "address", "details",
+      "summary", "body",  "html",   "title",      "option",  "center",   "dialog", "menu"};
   if (name == "br") return TagKind::kBreak;
   if (name == "td" || name == "th") return TagKind::kCell;
   if (kDrop.count(name)) return TagKind::kDropContent;
@@ -244,8 +251,8 @@ size_t decode_reference(std::string_view s, size_t amp, std::string& out) {
     const bool hex = i + 1 < s.size() && (s[i + 1] == 'x' || s[i + 1] == 'X');
     size_t j = i + (hex ? 2 : 1), start = j;
     uint64_t v = 0;
-    while (j < s.size() && (hex ? std::isxdigit(static_cast<unsigned char>(s[j])) : std::isdigit(
-                                                                                        static_cast<unsigned char>(s[j])))) {
+    while (j < s.size() &&
+           (hex ? std::isxdigit(static_cast<unsigned char>(s[j])) : std::isdigit(static_cast<unsigned char>(s[j])))) {
       const int d = std::isdigit(static_cast<unsigned char>(s[j])) ? s[j] - '0' : ascii_lower(s[j]) - 'a' + 10;
       v = std::min<uint64_t>(v * (hex ? 16 : 10) + d, 0x110000);
       ++j;
@@ -379,8 +386,7 @@ std::string html_to_text(std::string_view s) {
 }
 
 std::string replace_urls(std::string_view text, std::string_view placeholder) {
-  static const detail::Regex kUrl(
-      R"((?<![\w.@/])(?:(?:https?|ftp)://|www\.)[^\s<>"']*[^\s<>"'.,;:!?)\]}])");
+  static const detail::Regex kUrl(R"((?<![\w.@/])(?:(?:https?|ftp)://|www\.)[^\s<>"']*[^\s<>"'.,;:!?)\]}])");
   return kUrl.substitute(text, [&](std::string_view) { return std::string(placeholder); });
 }
 

@@ -15,7 +15,7 @@ namespace troupe::dataprep {
 //    blockquote, pre and hr a new paragraph (a blank line); table cells (td, th) a space; other tags vanish;
 //  - whitespace in the source is a space (no <pre> formatting is kept); character references are decoded:
 //    numeric (&#233; &#xE9;, with HTML5's Windows-1252 remap of 128-159 and U+FFFD for 0, surrogates and values
-//    past U+10FFFF) and the named ones of HTML5 in common use (about 120: markup, Latin-1, typography, arrows,
+//    past U+10FFFF) and the named ones of HTML5 in common use (208 of its 2231: markup, Latin-1, typography, arrows,
 //    Greek letters, maths), only with their ';'; an unknown name stays as written;
 //  - a '<' that does not open a tag (`a < b`) is text; finally dataprep::clean_whitespace.
 // Example: "<p>Caf&eacute;<br>open</p><p>daily &amp; late</p>" -> "Café\nopen\n\ndaily & late".
@@ -34,7 +34,9 @@ std::string replace_urls(std::string_view text, std::string_view placeholder = "
 // MacRoman, cp437, ...), restore_byte_a0 (a NBSP turned into a space), replace_lossy_sequences (U+FFFD or
 // '?' in place of lost bytes), decode_inconsistent_utf8 (only part of the text garbled), fix_c1_controls and the
 // Latin-1-as-Windows-1252 transcode. On the texts ftfy fixes with Latin-1/Windows-1252 -> UTF-8 steps alone, or
-// leaves unchanged, the result equals ftfy.fix_encoding (tests/dataprep/markup_test.cpp).
+// leaves unchanged, the result equals ftfy.fix_encoding (tests/dataprep/markup_test.cpp). ftfy decodes bytes
+// holding 0xED or 0xC0 with its utf-8-variants codec; here they must be standard UTF-8 (Hangul is; CESU-8
+// surrogate pairs and the overlong C0 80 null are not, and stay unrepaired). Malformed UTF-8 is a DataError.
 std::string fix_mojibake(std::string_view text);
 
 }  // namespace troupe::dataprep

@@ -47,13 +47,13 @@ TEST(Mojibake, EqualsFtfyFixEncodingOnItsLatin1AndCp1252Repairs) {
     }
   }
   EXPECT_EQ(mismatches, 0u);
-  EXPECT_GT(fixed, 1500u);      // repaired where ftfy repairs
-  EXPECT_GT(untouched, 2500u);  // left alone where ftfy leaves the text (clean text and undetected mojibake)
+  EXPECT_GT(fixed, 1500u);                // repaired where ftfy repairs
+  EXPECT_GT(untouched, 2500u);            // left alone where ftfy leaves the text (clean text and undetected mojibake)
   EXPECT_LT(outside, texts.size() / 20);  // the other ftfy repairs are rare on this corpus
 }
 
 TEST(Mojibake, HandCases) {
-  EXPECT_EQ(fix_mojibake("Caf\xc3\x83\xc2\xa9"), "Caf\xc3\xa9");                       // CafÃ© -> Café
+  EXPECT_EQ(fix_mojibake("Caf\xc3\x83\xc2\xa9"), "Caf\xc3\xa9");                      // CafÃ© -> Café
   EXPECT_EQ(fix_mojibake("it\xc3\xa2\xe2\x82\xac\xe2\x84\xa2s"), "it\xe2\x80\x99s");  // itâ€™s -> it’s
   EXPECT_EQ(fix_mojibake("Caf\xc3\xa9 na\xc3\xafve"), "Caf\xc3\xa9 na\xc3\xafve");    // clean: unchanged
   EXPECT_EQ(fix_mojibake("plain"), "plain");
