@@ -62,6 +62,9 @@ class PiiMasker {
   //    North-American "(555) 123-4567", "555-123-4567", "555.123.4567", "1-555-123-4567" (separators required,
   //    so dates like 2024-01-15 and digit runs like "abc5551234567" do not match), not touching a word character.
   std::string mask(std::string_view text, PiiCounts* counts = nullptr);
+  // Starts both replacement cycles over (the next match gets the first replacement again): a pipeline that restarts
+  // per document masks each document the same whichever worker masks it.
+  void restart_cycle() { email_next_ = ip_next_ = 0; }
 
  private:
   struct Patterns;
