@@ -1,6 +1,10 @@
 // Binding of the `troupe data clean` config (dataprep/clean_pipeline.h): the top-level keys through core's
 // ConfigBinder, the heterogeneous stage list by hand (a name or a one-key mapping per stage). Not the pipeline.
+#include <algorithm>
+#include <charconv>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "core/config_binder.h"
@@ -80,16 +84,34 @@ struct QualityOptions {
   }
 };
 
+// The n-gram rules as mappings {n: max fraction}, e.g. top_n_grams: {2: 0.2, 3: 0.18}; absent keeps datatrove's.
 struct RepetitionOptions {
   GopherRepetitionConfig& c;
+  std::optional<std::map<std::string, double>> top_n_grams;
+  std::optional<std::map<std::string, double>> dup_n_grams;
   template <class V>
   void visit(V& v) {
     v.field("dup_para_frac", c.dup_para_frac, "");
     v.field("dup_para_char_frac", c.dup_para_char_frac, "");
     v.field("dup_line_frac", c.dup_line_frac, "");
     v.field("dup_line_char_frac", c.dup_line_char_frac, "");
+    v.field("top_n_grams", top_n_grams, "{n: max fraction}");
+    v.field("dup_n_grams", dup_n_grams, "{n: max fraction}");
   }
 };
+
+// {n: fraction} as (n, fraction) pairs in ascending n; ConfigError for a key that is not an integer.
+std::vector<std::pair<int, double>> ngram_rules(const std::map<std::string, double>& rules, const std::string& key) {
+  std::vector<std::pair<int, double>> out;
+  for (const auto& [n, fraction] : rules) {
+    int value = 0;
+    const auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), value);
+    if (ec != std::errc() || ptr != n.data() + n.size()) throw ConfigError(key + ": '" + n + "' is not an integer n");
+    out.emplace_back(value, fraction);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 struct DecontamOptions {
   CleanStage& s;
@@ -183,10 +205,16 @@ void bind_stage_options(CleanStage& s, const ConfigNode* opts, const std::string
       bind_options(opts, path, QualityOptions{s.quality});
       at(where, path, [&] { s.quality.validate(); });
       break;
-    case CleanStageKind::kGopherRepetition:
-      bind_options(opts, path, RepetitionOptions{s.repetition});
-      at(where, path, [&] { s.repetition.validate(); });
+    case CleanStageKind::kGopherRepetition: {
+      RepetitionOptions o{s.repetition};
+      bind_options(opts, path, o);
+      at(where, path, [&] {
+        if (o.top_n_grams) s.repetition.top_n_grams = ngram_rules(*o.top_n_grams, "top_n_grams");
+        if (o.dup_n_grams) s.repetition.dup_n_grams = ngram_rules(*o.dup_n_grams, "dup_n_grams");
+        s.repetition.validate();
+      });
       break;
+    }
     case CleanStageKind::kDecontaminate:
       bind_options(opts, path, DecontamOptions{s});
       at(where, path, [&] {

@@ -153,7 +153,12 @@ class StageRunner {
       StageReport& r = reports[i];
       ++r.documents_in;
       r.bytes_in += static_cast<int64_t>(doc.text.size());
-      const std::string reason = apply(i, doc.text, r);
+      std::string reason;
+      try {
+        reason = apply(i, doc.text, r);
+      } catch (const DataError& e) {
+        throw DataError(doc.where + ": stage " + stage_name(config_.stages[i].kind) + ": " + e.what());
+      }
       if (!reason.empty()) {
         ++r.removed[reason];
         doc.keep = false;
@@ -295,6 +300,7 @@ void run_per_document(const CleanConfig& config, CleanReport& report, CleanProgr
     for (size_t i = 0; i < n; ++i)
       if (batch[i].keep) sink(batch[i]);
     progress.documents_read = report.documents_in;
+    progress.documents_written = report.documents_out;
     progress.bytes_read = reader.bytes_read();
     if (progress_fn) progress_fn(progress);
     if (n < batch.size()) break;
@@ -310,66 +316,106 @@ void count_through(StageReport& r, const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+// The corpus-level end of the pipeline: the stats stage (where it stands) and the output file.
+class Tail {
+ public:
+  Tail(const CleanConfig& config, CleanReport& report)
+      : report_(report), stats_at_(find_stage(config, CleanStageKind::kStats)), out_(config.output) {
+    if (stats_at_) stats_.emplace(config.stages[*stats_at_].top_k);
+  }
+  // The stats stage sees `text` when it stands at this point of the stage list (before or after dedup).
+  void count(const std::string& text, bool here) {
+    if (!stats_ || !here) return;
+    count_through(report_.stages[*stats_at_], text);
+    stats_->add(text);
+  }
+  void write(const std::string& line, const std::string& text) {
+    out_.write(line);
+    ++report_.documents_out;
+    report_.bytes_out += static_cast<int64_t>(text.size());
+  }
+  void close() {
+    out_.close();
+    if (stats_) report_.stats = stats_->finish();
+  }
+  std::optional<size_t> stats_at() const { return stats_at_; }
+
+ private:
+  CleanReport& report_;
+  std::optional<size_t> stats_at_;
+  std::optional<CorpusStatsBuilder> stats_;
+  Writer out_;
+};
+
+// Removes a file when it goes out of scope, errors ignored (an exception may already be on its way).
+struct RemoveOnExit {
+  std::string path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
+
+// Dedup decides only after the last document, so survivors wait in a spill file (one JSONL line each), not in
+// memory; a second pass copies the kept lines to the output.
+void run_with_dedup(const CleanConfig& config, size_t dedup_at, Tail& tail, CleanReport& report,
+                    CleanProgress& progress, const CleanProgressFn& progress_fn) {
+  const bool stats_first = tail.stats_at() && *tail.stats_at() < dedup_at;
+  const RemoveOnExit spill_file{config.output + ".spill"};
+  Deduplicator dedup(config.stages[dedup_at].dedup);
+  StageReport& r = report.stages[dedup_at];
+  Writer spill(spill_file.path);
+  run_per_document(config, report, progress, progress_fn, [&](Document& doc) {
+    tail.count(doc.text, stats_first);
+    ++r.documents_in;
+    r.bytes_in += static_cast<int64_t>(doc.text.size());
+    try {
+      dedup.add(doc.text);
+    } catch (const DataError& e) {
+      throw DataError(doc.where + ": stage dedup: " + e.what());
+    }
+    spill.write(output_line(doc, config.text_field));
+  });
+  spill.close();
+  const DedupResult result = dedup.finish();
+  progress.final_pass = true;
+  std::ifstream in(spill_file.path, std::ios::binary);
+  const size_t every = static_cast<size_t>(config.threads) * static_cast<size_t>(config.chunk_size);
+  std::string line;
+  for (size_t i = 0, k = 0; k < result.kept.size() && std::getline(in, line); ++i) {
+    if (result.kept[k] != i) continue;
+    ++k;
+    const std::string text = Json::parse(line)[config.text_field].get<std::string>();
+    ++r.documents_out;
+    r.bytes_out += static_cast<int64_t>(text.size());
+    tail.count(text, !stats_first);
+    tail.write(line, text);
+    progress.documents_written = report.documents_out;
+    if (progress_fn && k % every == 0) progress_fn(progress);
+  }
+  if (result.exact_removed) r.removed["exact_duplicate"] = static_cast<int64_t>(result.exact_removed);
+  if (result.near_removed) r.removed["near_duplicate"] = static_cast<int64_t>(result.near_removed);
+}
+
+}  // namespace
+
 CleanReport run_clean(const CleanConfig& config, const CleanProgressFn& progress_fn) {
   CleanReport report;
   report.stages = empty_reports(config.stages);
   CleanProgress progress;
   progress.input_bytes = total_size(config.inputs);
-  const auto dedup_at = find_stage(config, CleanStageKind::kDedup);
-  const auto stats_at = find_stage(config, CleanStageKind::kStats);
-  std::optional<CorpusStatsBuilder> stats;
-  if (stats_at) stats.emplace(config.stages[*stats_at].top_k);
-  const bool stats_before_dedup = stats_at && (!dedup_at || *stats_at < *dedup_at);
-
-  Writer out(config.output);
-  auto write = [&](const std::string& line, const std::string& text) {
-    out.write(line);
-    ++report.documents_out;
-    report.bytes_out += static_cast<int64_t>(text.size());
-  };
-  if (!dedup_at) {
-    run_per_document(config, report, progress, progress_fn, [&](Document& doc) {
-      if (stats) count_through(report.stages[*stats_at], doc.text), stats->add(doc.text);
-      write(output_line(doc, config.text_field), doc.text);
-    });
+  Tail tail(config, report);
+  if (const auto dedup_at = find_stage(config, CleanStageKind::kDedup)) {
+    run_with_dedup(config, *dedup_at, tail, report, progress, progress_fn);
   } else {
-    // Dedup decides only after the last document, so survivors wait in a spill file, not in memory.
-    const std::string spill_path = config.output + ".spill";
-    Deduplicator dedup(config.stages[*dedup_at].dedup);
-    StageReport& dr = report.stages[*dedup_at];
-    {
-      Writer spill(spill_path);
-      run_per_document(config, report, progress, progress_fn, [&](Document& doc) {
-        if (stats_before_dedup) count_through(report.stages[*stats_at], doc.text), stats->add(doc.text);
-        ++dr.documents_in;
-        dr.bytes_in += static_cast<int64_t>(doc.text.size());
-        dedup.add(doc.text);
-        spill.write(output_line(doc, config.text_field));
-      });
-      spill.close();
-    }
-    const DedupResult result = dedup.finish();
-    progress.final_pass = true;
-    std::ifstream in(spill_path, std::ios::binary);
-    std::string line;
-    for (size_t i = 0, k = 0; std::getline(in, line); ++i) {
-      const std::string text = Json::parse(line)[config.text_field].get<std::string>();
-      if (k < result.kept.size() && result.kept[k] == i) {
-        ++k;
-        ++dr.documents_out;
-        dr.bytes_out += static_cast<int64_t>(text.size());
-        if (stats && !stats_before_dedup) count_through(report.stages[*stats_at], text), stats->add(text);
-        write(line, text);
-        progress.documents_written = report.documents_out;
-      }
-    }
-    if (result.exact_removed) dr.removed["exact_duplicate"] = static_cast<int64_t>(result.exact_removed);
-    if (result.near_removed) dr.removed["near_duplicate"] = static_cast<int64_t>(result.near_removed);
-    in.close();
-    std::filesystem::remove(spill_path);
+    run_per_document(config, report, progress, progress_fn, [&](Document& doc) {
+      tail.count(doc.text, true);
+      tail.write(output_line(doc, config.text_field), doc.text);
+    });
   }
-  out.close();
-  if (stats) report.stats = stats->finish();
+  tail.close();
   progress.documents_written = report.documents_out;
   if (progress_fn) progress_fn(progress);
   return report;

@@ -262,6 +262,59 @@ TEST(CleanPipeline, ConfigErrorsNameFileAndLine) {
   EXPECT_EQ(config_error("  - html: {x: 1}\n").rfind("clean.yaml:4:", 0), 0u);
   EXPECT_EQ(config_error("  - pii: {emails: maybe}\n").rfind("clean.yaml:4:", 0), 0u);
   EXPECT_EQ(config_error("  - decontaminate: {n: 13}\n").rfind("clean.yaml:4:", 0), 0u);
+  EXPECT_EQ(config_error("  - gopher_repetition: {top_n_grams: {two: 0.2}}\n").rfind("clean.yaml:4:", 0), 0u);
+  EXPECT_EQ(config_error("  - gopher_repetition: {dup_n_grams: {5: 1.5}}\n").rfind("clean.yaml:4:", 0), 0u);
+}
+
+TEST(CleanPipeline, StageOptionsBind) {
+  testing::ScratchDir dir("troupe-clean");
+  testing::write_file(dir / "clean.yaml",
+                      "inputs: [a.txt]\noutput: out/x.jsonl\nthreads: 2\ntext_split: lines\nstages:\n"
+                      "  - normalize: NFKC\n  - urls: <URL>\n  - pii: {ipv6: true, email_replacements: [x@y.z]}\n"
+                      "  - gopher_quality: {min_doc_words: 5, stop_words: [a]}\n"
+                      "  - gopher_repetition: {top_n_grams: {10: 0.5, 2: 0.3}, dup_n_grams: {}}\n"
+                      "  - decontaminate: {eval_files: [ev/e.txt], n: 8, min_matches: 2}\n"
+                      "  - stats: {top_k: 3}\n  - dedup: {near: false, shingle: chars, shingle_size: 7}\n");
+  const CleanConfig c = load_clean_config(dir / "clean.yaml");
+  EXPECT_EQ(c.inputs, std::vector<std::string>{(dir / "a.txt").string()});
+  EXPECT_EQ(c.output, (dir / "out/x.jsonl").string());
+  EXPECT_EQ(c.threads, 2);
+  EXPECT_EQ(c.text_split, TextSplit::kLines);
+  ASSERT_EQ(c.stages.size(), 8u);
+  EXPECT_EQ(c.stages[0].form, NormalForm::kNfkc);
+  EXPECT_EQ(c.stages[1].url_placeholder, "<URL>");
+  EXPECT_TRUE(c.stages[2].pii.ipv6);
+  EXPECT_EQ(c.stages[2].pii.email_replacements, std::vector<std::string>{"x@y.z"});
+  EXPECT_EQ(c.stages[3].quality.min_doc_words, 5);
+  EXPECT_EQ(c.stages[3].quality.stop_words, std::vector<std::string>{"a"});
+  EXPECT_EQ(c.stages[4].repetition.top_n_grams, (std::vector<std::pair<int, double>>{{2, 0.3}, {10, 0.5}}));
+  EXPECT_TRUE(c.stages[4].repetition.dup_n_grams.empty());
+  EXPECT_EQ(c.stages[5].eval_files, std::vector<std::string>{(dir / "ev/e.txt").string()});
+  EXPECT_EQ(c.stages[5].decontam.n, 8);
+  EXPECT_EQ(c.stages[5].decontam.min_matches, 2);
+  EXPECT_EQ(c.stages[6].top_k, 3);
+  EXPECT_FALSE(c.stages[7].dedup.near);
+  EXPECT_EQ(c.stages[7].dedup.shingle, ShingleKind::kChars);
+  EXPECT_EQ(c.stages[7].dedup.shingle_size, 7);
+}
+
+TEST(CleanPipeline, StatsBeforeDedupAndNoDedupAndLineSplit) {
+  testing::ScratchDir dir("troupe-clean");
+  testing::write_file(dir / "a.txt", "Hello  world\n\nhello world\nA third one\n");
+  testing::write_file(dir / "s.yaml",
+                      "inputs: [a.txt]\noutput: s.jsonl\ntext_split: lines\n"
+                      "stages: [whitespace, stats, {dedup: {near: false}}]\n");
+  const auto r = run_clean(load_clean_config(dir / "s.yaml"));
+  EXPECT_EQ(r.stats->documents, 3);  // before dedup: all three lines
+  EXPECT_EQ(r.documents_out, 2);
+  EXPECT_EQ(testing::read_file(dir / "s.jsonl"), "{\"text\":\"Hello world\"}\n{\"text\":\"A third one\"}\n");
+  testing::write_file(dir / "n.yaml", "inputs: [a.txt]\noutput: n.jsonl\nstages: [whitespace, stats]\n");
+  const auto n = run_clean(load_clean_config(dir / "n.yaml"));
+  EXPECT_EQ(n.stats->documents, 2);  // blank-line blocks: "Hello  world" and the two lines after the blank one
+  EXPECT_EQ(testing::read_file(dir / "n.jsonl"),
+            "{\"text\":\"Hello world\"}\n{\"text\":\"hello world\\nA third one\"}\n");
+  EXPECT_EQ(n.stages[1].documents_in, 2);
+  EXPECT_EQ(n.stages[0].bytes_in - n.stages[0].bytes_out, 1);
 }
 
 TEST(CleanPipeline, ReportReadsBackFromTheRunLog) {
@@ -302,6 +355,15 @@ TEST(CleanPipeline, BadInputLineIsADataErrorNamingFileAndLine) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("a.jsonl:2: expected an object with a string field 'text'"), std::string::npos)
         << e.what();
+  }
+  // Malformed UTF-8 reaching a stage: the stage's DataError, with the document's file:line in front.
+  testing::write_file(dir / "b.txt", "fine\n\nbad \xff byte\n");
+  testing::write_file(dir / "b.yaml", "inputs: [b.txt]\noutput: out.jsonl\nstages: [html, normalize]\n");
+  try {
+    run_clean(load_clean_config(dir / "b.yaml"));
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("b.txt:3: stage "), std::string::npos) << e.what();
   }
 }
 
