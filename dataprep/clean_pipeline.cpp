@@ -399,9 +399,21 @@ void run_with_dedup(const CleanConfig& config, size_t dedup_at, Tail& tail, Clea
   if (result.near_removed) r.removed["near_duplicate"] = static_cast<int64_t>(result.near_removed);
 }
 
+// The output must not overwrite an input (it is truncated before the inputs are read); its directory is created.
+void check_output(const CleanConfig& config) {
+  std::error_code ec;
+  const auto out = std::filesystem::weakly_canonical(config.output, ec);
+  for (const auto& in : config.inputs)
+    if (std::filesystem::weakly_canonical(in, ec) == out)
+      throw ConfigError("clean: output " + config.output + " is also an input");
+  const auto dir = std::filesystem::path(config.output).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+}
+
 }  // namespace
 
 CleanReport run_clean(const CleanConfig& config, const CleanProgressFn& progress_fn) {
+  check_output(config);
   CleanReport report;
   report.stages = empty_reports(config.stages);
   CleanProgress progress;

@@ -110,10 +110,10 @@ struct StageReport {
 };
 
 struct CleanReport {
-  int64_t documents_in = 0;   // read from the inputs
-  int64_t documents_out = 0;  // written
-  int64_t bytes_in = 0;
-  int64_t bytes_out = 0;
+  int64_t documents_in = 0;                        // read from the inputs
+  int64_t documents_out = 0;                       // written
+  int64_t bytes_in = 0;                            // text-field bytes read (not the other JSONL fields)
+  int64_t bytes_out = 0;                           // text-field bytes written
   std::vector<StageReport> stages;                 // one per configured stage, in order
   std::optional<CorpusStats> stats;                // when a stats stage ran: of the documents reaching it
   std::map<std::string, int64_t> removed() const;  // every stage's removals, summed by reason
@@ -137,8 +137,9 @@ using CleanProgressFn = std::function<void(const CleanProgress&)>;
 // Runs the pipeline: the per-document stages on config.threads workers over chunks of chunk_size documents, results
 // reassembled in input order (the output and report do not depend on threads or chunk_size: PII replacement cycles
 // restart at every document). Memory: threads * chunk_size documents in flight; with dedup, its signatures and one
-// pass over a spill file (output + ".spill", removed afterwards) instead of the texts. Malformed UTF-8 or a bad JSONL
-// line is a DataError naming file:line; IoError for files that cannot be read or written.
+// pass over a spill file (output + ".spill", removed afterwards) instead of the texts. The output's directory is
+// created; an output that is also an input is a ConfigError. Malformed UTF-8 or a bad JSONL line is a DataError
+// naming file:line (and the stage); IoError for files that cannot be read or written.
 CleanReport run_clean(const CleanConfig& config, const CleanProgressFn& progress = {});
 
 }  // namespace troupe::dataprep

@@ -155,9 +155,16 @@ TEST(CleanPipeline, FullStageListEqualsTheStagesByHand) {
   testing::ScratchDir dir("troupe-clean");
   const Corpus corpus = write_corpus(dir.path());
   const CleanConfig config = config_in(dir.path(), "chunk_size: 4\n");
-  int calls = 0;
-  const CleanReport report = run_clean(config, [&](const CleanProgress&) { ++calls; });
-  EXPECT_GT(calls, 0);
+  std::vector<CleanProgress> calls;
+  const CleanReport report = run_clean(config, [&](const CleanProgress& p) { calls.push_back(p); });
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[0].documents_read, 4);  // threads (1) * chunk_size (4)
+  EXPECT_EQ(calls.back().documents_read, 21);
+  EXPECT_EQ(calls.back().documents_written, 15);
+  EXPECT_TRUE(calls.back().final_pass);
+  EXPECT_EQ(calls.back().input_bytes, static_cast<int64_t>(std::filesystem::file_size(dir / "corpus.jsonl") +
+                                                           std::filesystem::file_size(dir / "notes.txt")));
+  EXPECT_EQ(calls.back().bytes_read, calls.back().input_bytes);
   const Expected e = by_hand(corpus);
 
   // Every planted document met the rule it was planted for, and the rest survived.
@@ -315,6 +322,11 @@ TEST(CleanPipeline, StatsBeforeDedupAndNoDedupAndLineSplit) {
             "{\"text\":\"Hello world\"}\n{\"text\":\"hello world\\nA third one\"}\n");
   EXPECT_EQ(n.stages[1].documents_in, 2);
   EXPECT_EQ(n.stages[0].bytes_in - n.stages[0].bytes_out, 1);
+  testing::write_file(dir / "o.yaml", "inputs: [a.txt]\noutput: ./a.txt\nstages: [whitespace]\n");
+  EXPECT_THROW(run_clean(load_clean_config(dir / "o.yaml")), ConfigError);
+  EXPECT_EQ(testing::read_file(dir / "a.txt"), "Hello  world\n\nhello world\nA third one\n");
+  testing::write_file(dir / "d.yaml", "inputs: [a.txt]\noutput: new/dir/d.jsonl\nstages: [whitespace]\n");
+  EXPECT_EQ(run_clean(load_clean_config(dir / "d.yaml")).documents_out, 2);
 }
 
 TEST(CleanPipeline, ReportReadsBackFromTheRunLog) {
