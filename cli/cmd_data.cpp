@@ -147,6 +147,8 @@ void add_data_command(CLI::App& app, int& exit_code) {
     exit_code = 0;
   });
 
+  add_data_clean_command(*cmd, exit_code);
+
   auto arith = std::make_shared<data::ArithmeticOptions>();
   auto arith_out = std::make_shared<std::string>();
   auto* ar = cmd->add_subcommand(

@@ -18,6 +18,7 @@ void add_report_command(CLI::App& app, int& exit_code);
 void add_worker_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);
 void add_data_command(CLI::App& app, int& exit_code);
+void add_data_clean_command(CLI::App& data, int& exit_code);  // `troupe data clean`
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_eval_command(CLI::App& app, int& exit_code);
