@@ -13,7 +13,6 @@
 
 #include "core/errors.h"
 #include "dataprep/normalize.h"
-#include "dataprep/pii.h"
 #include "metrics/py_regex.h"
 #include "metrics/unicode.h"
 
@@ -386,7 +385,7 @@ std::string html_to_text(std::string_view s) {
 }
 
 std::string replace_urls(std::string_view text, std::string_view placeholder) {
-  static const detail::Regex kUrl(R"((?<![\w.@/])(?:(?:https?|ftp)://|www\.)[^\s<>"']*[^\s<>"'.,;:!?)\]}])");
+  static const metrics::PyRegex kUrl(R"((?<![\w.@/])(?:(?:https?|ftp)://|www\.)[^\s<>"']*[^\s<>"'.,;:!?)\]}])");
   return kUrl.substitute(text, [&](std::string_view) { return std::string(placeholder); });
 }
 

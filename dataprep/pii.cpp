@@ -1,72 +1,17 @@
-// PII masking (dataprep/pii.h): datatrove's PIIFormatter regexes run on PCRE2, Python's ipaddress rules in C++.
-// Not a general regex engine wrapper: detail::Regex offers only the match positions these masks need.
-#define PCRE2_CODE_UNIT_WIDTH 8
+// PII masking (dataprep/pii.h): datatrove's PIIFormatter regexes on metrics::PyRegex (Python's re on PCRE2), Python's
+// ipaddress rules in C++.
 #include "dataprep/pii.h"
 
 #include <fmt/format.h>
-#include <pcre2.h>
 
 #include <algorithm>
 #include <utility>
 
 #include "core/errors.h"
+#include "metrics/py_regex.h"
 #include "metrics/unicode.h"
 
 namespace troupe::dataprep {
-namespace detail {
-
-Regex::Regex(const std::string& pattern) {
-  int error_code = 0;
-  PCRE2_SIZE error_offset = 0;
-  code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                        &error_code, &error_offset, nullptr);
-  if (code_ == nullptr) {
-    PCRE2_UCHAR buf[256];
-    pcre2_get_error_message(error_code, buf, sizeof(buf));
-    throw ConfigError(fmt::format("regular expression '{}' does not compile at offset {}: {}", pattern, error_offset,
-                                  reinterpret_cast<const char*>(buf)));
-  }
-}
-
-Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
-
-void Regex::for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& f) const {
-  auto* code = static_cast<pcre2_code*>(code_);
-  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
-      pcre2_match_data_create_from_pattern(code, nullptr), &pcre2_match_data_free);
-  size_t at = 0;
-  while (at <= text.size()) {
-    // PCRE2_NO_UTF_CHECK after the first call: the text was checked once (a cost of O(n) per call otherwise).
-    const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), at,
-                               at == 0 ? 0 : PCRE2_NO_UTF_CHECK, md.get(), nullptr);
-    if (rc == PCRE2_ERROR_NOMATCH) return;
-    if (rc < 0) {
-      PCRE2_UCHAR buf[256];
-      pcre2_get_error_message(rc, buf, sizeof(buf));
-      throw DataError(fmt::format("regular expression match failed: {}", reinterpret_cast<const char*>(buf)));
-    }
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
-    if (ov[1] == ov[0]) throw ConfigError("a masking pattern matched the empty string");
-    f(ov[0], ov[1]);
-    at = ov[1];
-  }
-}
-
-std::string Regex::substitute(std::string_view text,
-                              const std::function<std::string(std::string_view)>& replace) const {
-  std::string out;
-  out.reserve(text.size());
-  size_t copied = 0;
-  for_each_match(text, [&](size_t b, size_t e) {
-    out.append(text.substr(copied, b - copied));
-    out += replace(text.substr(b, e - b));
-    copied = e;
-  });
-  out.append(text.substr(copied));
-  return out;
-}
-
-}  // namespace detail
 
 namespace {
 
@@ -221,11 +166,11 @@ std::optional<std::array<uint8_t, 16>> parse_ipv6(std::string_view text) {
 }
 
 struct PiiMasker::Patterns {
-  detail::Regex email{kEmailPattern};
-  detail::Regex ipv4{kIpv4Pattern};
-  detail::Regex ipv6{kIpv6Pattern};
-  detail::Regex e164{kE164Pattern};
-  detail::Regex nanp{kNanpPattern};
+  metrics::PyRegex email{kEmailPattern};
+  metrics::PyRegex ipv4{kIpv4Pattern};
+  metrics::PyRegex ipv6{kIpv6Pattern};
+  metrics::PyRegex e164{kE164Pattern};
+  metrics::PyRegex nanp{kNanpPattern};
 };
 
 PiiMasker::PiiMasker(PiiConfig config) : config_(std::move(config)), patterns_(std::make_unique<Patterns>()) {

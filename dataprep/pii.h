@@ -7,7 +7,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,24 +79,5 @@ std::optional<uint32_t> parse_ipv4(std::string_view text);
 bool is_global_ipv4(uint32_t address);
 // RFC 4291 text form as ipaddress.IPv6Address parses it (no zone index); the 16 bytes, network order.
 std::optional<std::array<uint8_t, 16>> parse_ipv6(std::string_view text);
-
-namespace detail {
-// A PCRE2 pattern in UTF + UCP mode, shared by the masks here and by dataprep/markup.cpp (metrics::PyRegex gives
-// no match positions). `for_each_match` calls f(begin, end) with byte offsets for each non-overlapping match, left
-// to right; patterns used here never match the empty string.
-class Regex {
- public:
-  explicit Regex(const std::string& pattern);
-  ~Regex();
-  Regex(const Regex&) = delete;
-  Regex& operator=(const Regex&) = delete;
-  void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& f) const;
-  // Each match replaced by replace(match); the text between matches copied.
-  std::string substitute(std::string_view text, const std::function<std::string(std::string_view)>& replace) const;
-
- private:
-  void* code_;  // pcre2_code_8*
-};
-}  // namespace detail
 
 }  // namespace troupe::dataprep

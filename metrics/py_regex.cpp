@@ -190,15 +190,22 @@ std::vector<std::vector<std::string>> PyRegex::findall(std::string_view text) co
   return out;
 }
 
-std::string PyRegex::remove_all(std::string_view text) const {
+std::string PyRegex::substitute(std::string_view text,
+                                const std::function<std::string(std::string_view)>& replace) const {
   std::string out;
+  out.reserve(text.size());
   size_t kept = 0;
   for_each_match(text, [&](const PCRE2_SIZE* ov, uint32_t) {
     out.append(text.substr(kept, ov[0] - kept));
+    out += replace(text.substr(ov[0], ov[1] - ov[0]));
     kept = ov[1];
   });
   out.append(text.substr(kept));
   return out;
+}
+
+std::string PyRegex::remove_all(std::string_view text) const {
+  return substitute(text, [](std::string_view) { return std::string(); });
 }
 
 bool PyRegex::search(std::string_view text) const {

@@ -10,6 +10,7 @@
 // after an empty match must not give another empty match at the same position.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,9 @@ class PyRegex {
   // ""), or as the one whole match when the pattern has no groups. Python returns a string per match for 0 or 1
   // group and a tuple for more: here always a list, of size max(1, groups()).
   std::vector<std::vector<std::string>> findall(std::string_view text) const;
+  // re.sub(pattern, replace, text) with a function: each match (in Python's order) replaced by replace(the whole
+  // match), the text between matches copied.
+  std::string substitute(std::string_view text, const std::function<std::string(std::string_view)>& replace) const;
   // re.sub(pattern, "", text): every match removed.
   std::string remove_all(std::string_view text) const;
   // re.search(pattern, text) is not None.
