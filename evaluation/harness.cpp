@@ -543,6 +543,12 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
     const std::vector<FilterPipeline> pipelines =
         named ? task.filters : std::vector<FilterPipeline>{FilterPipeline{"none", {FilterStep{"take_first"}}}};
     const ExactMatchNormaliser em(task.exact_match);
+    std::vector<std::vector<std::string>> em_targets = targets;  // exact_match's references, normalised once
+    if (em.active()) {
+      for (auto& refs : em_targets) {
+        for (auto& r : refs) r = em(r);
+      }
+    }
     for (const auto& pipeline : pipelines) {
       const CompiledPipeline compiled(pipeline, task);
       std::vector<std::string> answers;
@@ -558,15 +564,13 @@ TaskResult run_task(const EvalModel& m, const TaskSpec& task, const HarnessOptio
           throw ConfigError(fmt::format("{}: metric {} is not a text metric ({})", task.source.string(), name,
                                         fmt::join(metrics::text_metric_names(), ", ")));
         }
-        std::vector<std::string> predictions = answers;
-        std::vector<std::vector<std::string>> references = targets;
-        if (name == "exact_match" && em.active()) {
-          for (auto& p : predictions) p = em(p);
-          for (auto& refs : references) {
-            for (auto& r : refs) r = em(r);
-          }
+        const bool normalise = name == "exact_match" && em.active();
+        std::vector<std::string> normalised;
+        if (normalise) {
+          for (const auto& a : answers) normalised.push_back(em(a));
         }
-        const metrics::TextMetricResult r = metrics::compute_text_metric(name, predictions, references);
+        const metrics::TextMetricResult r =
+            metrics::compute_text_metric(name, normalise ? normalised : answers, normalise ? em_targets : targets);
         for (size_t i = 0; i < docs.size(); ++i)
           result.examples[i].values.emplace_back(name + suffix, r.per_example[i]);
         if (name == "exact_match") {
