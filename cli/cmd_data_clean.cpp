@@ -12,10 +12,9 @@
 #include <iterator>
 
 #include "cli/commands.h"
-#include "core/build_info.h"
 #include "core/errors.h"
 #include "core/run_log.h"
-#include "core/runtime.h"
+#include "core/run_metadata.h"
 #include "dataprep/clean_pipeline.h"
 
 namespace troupe::cli {
@@ -44,12 +43,7 @@ void add_data_clean_command(CLI::App& data, int& exit_code) {
     std::ifstream in(args->config);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     for (const auto& o : args->overrides) text += "\n# override: " + o;
-    core::RunMetadata meta;
-    meta.git_sha = core::git_sha();
-    meta.hostname = core::hostname();
-    meta.start_time = core::utc_timestamp();
-    meta.versions["troupe"] = core::troupe_version();
-    core::RunLog log = core::RunLog::create(log_file, text, meta);
+    core::RunLog log = core::RunLog::create(log_file, text, core::this_process_metadata());
     dataprep::CleanProgressFn progress;
     if (!args->quiet) {
       progress = [](const dataprep::CleanProgress& p) {

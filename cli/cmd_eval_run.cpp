@@ -12,10 +12,10 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "core/build_info.h"
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/run_log.h"
+#include "core/run_metadata.h"
 #include "core/runtime.h"
 #include "core/torch_runtime.h"
 #include "evaluation/harness.h"
@@ -93,13 +93,8 @@ void add_eval_run_command(CLI::App& eval, int& exit_code) {
       fs::create_directories(args->out_dir);
       const fs::path log_file = fs::path(args->out_dir) / "log.h5";
       if (fs::exists(log_file)) fs::remove(log_file);
-      core::RunMetadata meta;
-      meta.git_sha = core::git_sha();
-      meta.hostname = core::hostname();
-      meta.start_time = core::utc_timestamp();
-      meta.versions["troupe"] = core::troupe_version();
-      log = std::make_unique<core::RunLog>(
-          core::RunLog::create(log_file, "tasks: " + args->tasks + "\nmodel: " + args->model + "\n", meta));
+      log = std::make_unique<core::RunLog>(core::RunLog::create(
+          log_file, "tasks: " + args->tasks + "\nmodel: " + args->model + "\n", core::this_process_metadata()));
     }
     nlohmann::ordered_json results = nlohmann::ordered_json::object();
     std::string table = fmt::format("|{:<32}|{:>7}|{:<28}|{:>12}|{:>10}|\n|{}|{}|{}|{}|{}|\n", "task", "n-shot",

@@ -3,10 +3,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/build_info.h"
 #include "core/checkpoint.h"
 #include "core/device.h"
 #include "core/logging.h"
+#include "core/run_metadata.h"
 #include "core/runtime.h"
 #include "core/signals.h"
 #include "core/torch_runtime.h"
@@ -40,16 +40,13 @@ RunSession::RunSession(const RunSessionOptions& options) : options_(options), di
     spdlog::info("resuming run {} from {}", dir_.path().string(),
                  step >= 0 ? "step " + std::to_string(step) : std::string("the beginning"));
   } else {
-    RunMetadata meta;
-    meta.git_sha = git_sha();
-    meta.hostname = hostname();
+    RunMetadata meta = this_process_metadata();
     meta.command_line = options.command_line;
-    meta.start_time = utc_timestamp();
     meta.seed = options.seed;
     meta.world_size = options.world_size;
-    meta.versions = core_library_versions();
+    const auto libraries = core_library_versions();
+    meta.versions.insert(libraries.begin(), libraries.end());
     meta.versions.insert(options.extra_versions.begin(), options.extra_versions.end());
-    meta.versions["troupe"] = troupe_version();
     meta.versions["blas"] = torch_info().blas;
     log_ = std::make_unique<RunLog>(RunLog::create(dir_.log_file(), options.resolved_config_yaml, meta));
     log_->log_event(0, "start", "run " + dir_.name() + " started");
