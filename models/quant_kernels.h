@@ -11,10 +11,16 @@
 namespace troupe::models::quant_kernels {
 
 // What the running CPU offers ("avx512" = AVX-512 F/BW/VL, "vnni" = AVX-512 VNNI), and which path each kernel
-// takes here ("avx512-vnni", "avx512", "avx2" or "scalar"), for `troupe info` and the benchmark.
+// takes here ("avx512-vnni", "avx512" or "scalar"; there is no AVX2 path yet), for `troupe info` and the benchmark.
 bool cpu_has_avx512();
 bool cpu_has_vnni();
 std::string kernel_path();
+
+// Test and benchmark hook: the most capable path the kernels may take (default kAvx512Vnni, i.e. whatever the CPU
+// offers). kScalar checks the portable fallback against the vector code on an AVX-512 machine, kAvx512 the dynamic
+// product without VNNI. Process-wide; change it only while no kernel runs.
+enum class KernelPath { kScalar, kAvx512, kAvx512Vnni };
+void set_max_path(KernelPath path);
 
 // y[r] = sum_c (q[r, c] * scale[r]) x[c] + bias[r]   (int8 weight-only; bias may be null)
 void int8_gemv(const int8_t* q, const float* scale, int64_t rows, int64_t cols, const float* x, const float* bias,
@@ -22,11 +28,12 @@ void int8_gemv(const int8_t* q, const float* scale, int64_t rows, int64_t cols, 
 
 // y[r] = sum_c (code(r, c) * scale[r, g] + minimum[r, g]) x[c] + bias[r],  g = c / group   (int4 weight-only)
 // packed [rows, cols / 2], column 2j in the high nibble of byte j of the row, 2j + 1 in the low nibble.
+// The AVX-512 path needs group % 32 == 0 (32, 64, 128 ...); other groups take the scalar path.
 void int4_gemv(const uint8_t* packed, const float* scale, const float* minimum, int64_t rows, int64_t cols,
                int64_t group, const float* x, const float* bias, float* y);
 
 // y[r] = sum_c nf4[code(r, c)] * absmax[(r * cols + c) / block] x[c] + bias[r]   (NF4, bitsandbytes' packing:
-// flat element 2j in the high nibble of byte j; block divides cols)
+// flat element 2j in the high nibble of byte j; block divides cols; AVX-512 for block % 32 == 0, as int4_gemv)
 void nf4_gemv(const uint8_t* packed, const float* absmax, const float* code_book, int64_t rows, int64_t cols,
               int64_t block, const float* x, const float* bias, float* y);
 
