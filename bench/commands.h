@@ -13,7 +13,8 @@ void add_bench_decode_command(CLI::App& bench, int& exit_code);
 void add_bench_train_command(CLI::App& bench, int& exit_code);
 void add_bench_transport_command(CLI::App& bench, int& exit_code);
 void add_bench_allreduce_command(CLI::App& bench, int& exit_code);
-void add_bench_metrics_command(CLI::App& bench, int& exit_code);  // metrics.cpp
+void add_bench_metrics_command(CLI::App& bench, int& exit_code);   // metrics.cpp
+void add_bench_quantize_command(CLI::App& bench, int& exit_code);  // quantize.cpp
 // `tokenizer bench`, registered on the `tokenizer` subcommand (tokenizer.cpp).
 void add_tokenizer_bench_command(CLI::App& tokenizer, int& exit_code);
 

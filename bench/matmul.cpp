@@ -139,6 +139,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   add_bench_transport_command(*bench, exit_code);
   add_bench_allreduce_command(*bench, exit_code);
   add_bench_metrics_command(*bench, exit_code);
+  add_bench_quantize_command(*bench, exit_code);
 }
 
 }  // namespace troupe::bench

@@ -20,6 +20,7 @@ void add_tokenizer_command(CLI::App& app, int& exit_code);
 void add_data_command(CLI::App& app, int& exit_code);
 void add_data_clean_command(CLI::App& data, int& exit_code);  // `troupe data clean`
 void add_generate_command(CLI::App& app, int& exit_code);
+void add_quantize_command(CLI::App& app, int& exit_code);  // cmd_quantize.cpp
 void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line);
 void add_eval_command(CLI::App& app, int& exit_code);
 // `eval exact`, registered on the `eval` subcommand (cmd_eval_exact.cpp).

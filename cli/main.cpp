@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   troupe::cli::add_tokenizer_command(app, exit_code);
   troupe::cli::add_data_command(app, exit_code);
   troupe::cli::add_generate_command(app, exit_code);
+  troupe::cli::add_quantize_command(app, exit_code);
   troupe::cli::add_train_command(app, exit_code, join_argv(argc, argv));
   troupe::cli::add_eval_command(app, exit_code);
   troupe::cli::add_eval_exact_command(*app.get_subcommand("eval"), exit_code);

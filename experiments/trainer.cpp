@@ -82,6 +82,9 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
   v.nested("data", data);
   v.nested("eval", eval);
   v.nested("lora", lora);
+  v.nested("quantization", quantization);
+  v.require(!quantization.enabled() || quantization.qat || lora.rank > 0, "quantization.scheme", quantization.scheme,
+            "none unless lora.rank > 0 (QLoRA: the quantized weights are frozen) or quantization.qat is true");
   v.require(eval.tasks.empty() || !eval.tokenizer.empty() || !data.tokenizer.empty(), "eval.tokenizer", eval.tokenizer,
             "a tokenizer for the evaluation tasks (or data.tokenizer)");
   v.nested("rm", rm);
@@ -130,6 +133,12 @@ class Trainer {
     core::seed_torch(core::derive_seed(static_cast<uint64_t>(c.seed), "torch", 0));
     model_ = build_model(c, factory.heads);
     model_->to(device_);
+    if (c.quantization.enabled() && !c.quantization.qat &&
+        !model_->quant_config().enabled()) {  // QLoRA's base (the DPO reference sees it too)
+      const auto layers = models::quantize_gpt(model_, models::GptQuantConfig::from_section(c.quantization));
+      spdlog::info("quantized {} layers to {} ({:.1f} MB of weights)", layers.size(),
+                   core::enum_name(c.quantization.scheme), models::gpt_weight_bytes(model_) / 1e6);
+    }
     // The objective sees the model before freezing and adapters (DPO snapshots it as the reference).
     objective_ = factory.make(c, model_, session_ != nullptr && !session_->resume_state() ? &session_->log() : nullptr);
     if (!c.eval.tasks.empty()) {  // parsed up front: a bad task file fails the run before it trains
@@ -151,6 +160,12 @@ class Trainer {
       const auto adapted = models::apply_lora(model_, lora, heads);
       spdlog::info("LoRA rank {} on {} layers", lora.rank, adapted.size());
       model_->to(device_);  // the adapters are made on the CPU
+    }
+    if (c.quantization.enabled() && c.quantization.qat) {
+      const auto layers =
+          models::enable_fake_quant(model_, c.quantization.scheme, c.quantization.group, c.quantization.targets);
+      spdlog::info("quantization-aware training: {} layers fake-quantized to {}", layers.size(),
+                   core::enum_name(c.quantization.scheme));
     }
     setup_lock.unlock();
     trainable_ = models::trainable_parameter_count(*model_);
@@ -313,6 +328,7 @@ class Trainer {
 
   void restore(const core::CheckpointState& s) {
     s.load_module("model", *model_);
+    models::refresh_quantized(model_);
     s.load_optimizer("optimizer", *optimizer_);
     s.restore_torch_rng();
     step_ = s.get<int64_t>("step");

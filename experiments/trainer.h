@@ -178,6 +178,7 @@ struct TrainingConfig {
   TrainDataSection data;
   TrainEvalSection eval;
   LoraSection lora;
+  models::QuantSection quantization;
   std::vector<std::string> freeze;  // glob patterns of parameters to freeze
   RmSection rm;
   DpoSection dpo;
@@ -196,6 +197,7 @@ struct TrainingConfig {
     v.field("data", data, "datasets");
     v.field("eval", eval, "evaluation-harness tasks during training");
     v.field("lora", lora, "LoRA adapters");
+    v.field("quantization", quantization, "quantized frozen base (QLoRA with lora.rank > 0) or QAT");
     v.field("freeze", freeze, "parameter name patterns to freeze");
     v.field("rm", rm, "reward modelling (kind rm)");
     v.field("dpo", dpo, "direct preference optimisation (kind dpo)");

@@ -64,7 +64,7 @@ class Stepper {
  public:
   Stepper(Gpt& model, bool use_cache, int64_t batch, int64_t capacity)
       : model_(model), use_cache_(use_cache), device_(model->parameters().front().device()) {
-    if (use_cache_) cache_ = KvCache(model->config(), batch, capacity, torch::kFloat32, device_);
+    if (use_cache_) cache_ = KvCache(model->config(), batch, capacity, model->dtype(), device_);
   }
 
   torch::Tensor step(const torch::Tensor& ids_in, const torch::Tensor& mask_in, const torch::Tensor& positions_in) {

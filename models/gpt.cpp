@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "core/errors.h"
 #include "models/kernels.h"
@@ -63,11 +64,18 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  // Under bf16 autocast, batches (not single-row decoding) take the cast-free bf16 kernel.
-  const bool bf16_path = autocast_bf16() && x.numel() != in_features && x.dim() >= 2 &&
-                         weight.scalar_type() == torch::kFloat32 &&
-                         (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
-  torch::Tensor y = bf16_path ? kernels::linear_bf16(x, weight, bias) : linear_rows(x, weight, bias);
+  torch::Tensor y;
+  if (quantized()) {
+    y = quantized_linear(x, qw_, bias);
+  } else if (fake_.scheme != QuantScheme::kNone) {
+    y = torch::linear(x, fake_quantize(weight, fake_), bias);
+  } else {
+    // Under bf16 autocast, batches (not single-row decoding) take the cast-free bf16 kernel.
+    const bool bf16_path = autocast_bf16() && x.numel() != in_features && x.dim() >= 2 &&
+                           weight.scalar_type() == torch::kFloat32 &&
+                           (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
+    y = bf16_path ? kernels::linear_bf16(x, weight, bias) : linear_rows(x, weight, bias);
+  }
   if (lora_A.defined() && !merged_) {
     const torch::Tensor in = lora_dropout_ > 0 ? torch::dropout(x, lora_dropout_, is_training()) : x;
     y = y + torch::linear(torch::linear(in, lora_A), lora_B) * lora_scale_;
@@ -100,6 +108,65 @@ void LinearImpl::unmerge_lora() {
   torch::NoGradGuard no_grad;
   weight.sub_(torch::matmul(lora_B, lora_A) * lora_scale_);
   merged_ = false;
+}
+
+// ---- quantized weights -------------------------------------------------------------------------------------------
+
+namespace {
+
+// The stored tensors of q as buffers of `m` (the handles share storage with q's tensors).
+void register_quant_buffers(torch::nn::Module& m, QuantizedMatrix& q, torch::Tensor& qweight, torch::Tensor& qscale,
+                            torch::Tensor& qmin, torch::Tensor& qabsmax, torch::Tensor& qabsmax_scale,
+                            torch::Tensor& qabsmax_offset) {
+  qweight = m.register_buffer("qweight", q.data);
+  if (q.absmax_code.defined()) {
+    qabsmax = m.register_buffer("qabsmax", q.absmax_code);
+    qabsmax_scale = m.register_buffer("qabsmax_scale", q.absmax_scale);
+    qabsmax_offset = m.register_buffer("qabsmax_offset",
+                                       torch::tensor(static_cast<float>(q.absmax_offset), q.absmax_scale.options()));
+  } else {
+    qscale = m.register_buffer("qscale", q.scale);
+  }
+  if (q.minimum.defined()) qmin = m.register_buffer("qmin", q.minimum);
+}
+
+// What is derived from the buffers: nf4's fp32 absmax from its double-quantized form, int8_dynamic's row sums.
+void refresh_derived(QuantizedMatrix& q, const torch::Tensor& qabsmax_offset) {
+  torch::NoGradGuard no_grad;
+  if (q.absmax_code.defined()) {
+    const float offset = qabsmax_offset.item<float>();
+    q.absmax_offset = offset;
+    const torch::Tensor absmax = dynamic_dequantize_blocks({q.absmax_code, q.absmax_scale}, 256) + offset;
+    q.scale = absmax.to(q.data.device());
+  }
+  if (q.scheme == QuantScheme::kInt8Dynamic)
+    q.row_sums = q.data.to(torch::kInt32).sum(1, false, torch::kInt32).contiguous();
+}
+
+// Drops a weight's storage, keeping the parameter (an empty, frozen tensor on the same device).
+void release_weight(torch::Tensor& weight) {
+  torch::NoGradGuard no_grad;
+  weight.set_data(torch::empty({0}, weight.options()));
+  weight.set_requires_grad(false);
+}
+
+}  // namespace
+
+void LinearImpl::quantize(const QuantOptions& options) {
+  if (quantized()) throw Error("quantize: layer is already quantized");
+  if (merged_) throw Error("quantize: unmerge the LoRA adapter first");
+  qw_ = quantize_matrix(weight, options);
+  register_quant_buffers(*this, qw_, qweight_, qscale_, qmin_, qabsmax_, qabsmax_scale_, qabsmax_offset_);
+  release_weight(weight);
+}
+
+void LinearImpl::refresh_quantized() {
+  if (quantized()) refresh_derived(qw_, qabsmax_offset_);
+}
+
+void LinearImpl::set_fake_quant(QuantScheme scheme, int64_t group) {
+  if (quantized() && scheme != QuantScheme::kNone) throw Error("set_fake_quant: layer is already quantized");
+  fake_ = QuantOptions{scheme, group, false};
 }
 
 // kAuto's choice on the CPU, from `troupe bench train --attention sdpa|troupe` on this project's machine (README).
@@ -256,6 +323,8 @@ void GptImpl::reset_parameters() {
 
 torch::Device GptImpl::device() const { return trunk_->wte->weight.device(); }
 
+torch::Dtype GptImpl::dtype() const { return trunk_->wpe->weight.scalar_type(); }
+
 torch::Tensor GptImpl::hidden(const GptInput& in) {
   // Inputs made on the CPU (data loaders, messages) go to the model's device here, once: a no-op on the CPU.
   const torch::Device dev = device();
@@ -278,7 +347,8 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     }
     positions = torch::arange(past, S, torch::TensorOptions(torch::kLong).device(ids.device())).unsqueeze(0);
   }
-  torch::Tensor x = torch::embedding(trunk_->wte->weight, ids) + torch::embedding(trunk_->wpe->weight, positions);
+  const torch::Tensor tok = wte_q_.defined() ? wte_q_.dequantize_rows(ids) : torch::embedding(trunk_->wte->weight, ids);
+  torch::Tensor x = tok + torch::embedding(trunk_->wpe->weight, positions);
   if (config_.dropout > 0) x = torch::dropout(x, config_.dropout, is_training());
 
   // keep[b, 1, t, s]: query t (absolute index past + t) may attend key s.
@@ -357,7 +427,9 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
 }
 
 torch::Tensor GptImpl::logits(const torch::Tensor& hidden) {
-  return lm_head_ ? lm_head_(hidden) : linear_rows(hidden, trunk_->wte->weight, torch::Tensor());
+  if (lm_head_) return lm_head_(hidden);
+  if (wte_q_.defined()) return quantized_linear(hidden, wte_q_, torch::Tensor());
+  return linear_rows(hidden, trunk_->wte->weight, torch::Tensor());
 }
 
 torch::Tensor GptImpl::lm_loss_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t ignore_index) {
@@ -365,9 +437,11 @@ torch::Tensor GptImpl::lm_loss_sum(const torch::Tensor& hidden, const torch::Ten
   const torch::Tensor y = targets.reshape({-1}).to(h.device());
   const Linear& head = lm_head_;
   const bool plain_head = !head || (!head->bias.defined() && !head->lora_A.defined());
-  if (fused_dtype(h) && plain_head) {
-    return kernels::linear_cross_entropy_sum(h, head ? head->weight : trunk_->wte->weight, y, ignore_index,
-                                             autocast_bf16());
+  if (fused_dtype(h) && plain_head && !(head && head->fake_quant() != QuantScheme::kNone)) {
+    // a quantized head (frozen) enters the fused kernel dequantized
+    const torch::Tensor w = head ? (head->quantized() ? head->quantized_weight().dequantize() : head->weight)
+                                 : (wte_q_.defined() ? wte_q_.dequantize() : trunk_->wte->weight);
+    return kernels::linear_cross_entropy_sum(h, w, y, ignore_index, autocast_bf16());
   }
   const torch::Tensor logits = this->logits(h).to(torch::kFloat32);
   return torch::nn::functional::cross_entropy(
@@ -402,13 +476,107 @@ std::vector<std::pair<std::string, Linear>> GptImpl::linear_layers() {
   return out;
 }
 
-// ---- freezing and LoRA -----------------------------------------------------------------------------------------
-
 namespace {
 bool glob_match(const std::string& pattern, const std::string& name) {
   return ::fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
 }
 }  // namespace
+
+void GptImpl::quantize_embedding(const QuantOptions& options) {
+  if (!config_.tie_embeddings) throw ConfigError("quantize: the embedding is quantized only when tied to the LM head");
+  if (wte_q_.defined()) throw Error("quantize: the embedding is already quantized");
+  wte_q_ = quantize_matrix(trunk_->wte->weight, options);
+  torch::Tensor qweight, qscale, qmin, qabsmax, qabsmax_scale;
+  register_quant_buffers(*trunk_->wte, wte_q_, qweight, qscale, qmin, qabsmax, qabsmax_scale, wte_qabsmax_offset_);
+  release_weight(trunk_->wte->weight);
+}
+
+void GptImpl::refresh_quantized_embedding() {
+  if (wte_q_.defined()) refresh_derived(wte_q_, wte_qabsmax_offset_);
+}
+
+std::string GptQuantConfig::to_json() const {
+  const nlohmann::ordered_json j{{"scheme", quant_scheme_name(options.scheme)},
+                                 {"group", options.group},
+                                 {"double_quant", options.double_quant},
+                                 {"targets", targets},
+                                 {"embedding", embedding}};
+  return j.dump();
+}
+
+GptQuantConfig GptQuantConfig::from_json(const std::string& text) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    GptQuantConfig c;
+    c.options.scheme = parse_quant_scheme(j.at("scheme").get<std::string>());
+    c.options.group = j.at("group").get<int64_t>();
+    c.options.double_quant = j.at("double_quant").get<bool>();
+    c.targets = j.at("targets").get<std::vector<std::string>>();
+    c.embedding = j.at("embedding").get<bool>();
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(std::string("quantization record: ") + e.what());
+  } catch (const ConfigError& e) {
+    throw DataError(std::string("quantization record: ") + e.what());
+  }
+}
+
+std::vector<std::string> quantize_gpt(Gpt& model, const GptQuantConfig& config) {
+  std::vector<std::string> done;
+  if (!config.enabled()) return done;
+  if (model->quant_config().enabled()) throw Error("quantize: the model is already quantized");
+  torch::NoGradGuard no_grad;
+  for (auto& [name, layer] : model->linear_layers()) {
+    if (name == "value_head" || name == "reward_head") continue;
+    const bool match = std::any_of(config.targets.begin(), config.targets.end(),
+                                   [&](const std::string& p) { return glob_match(p, name); });
+    if (!match) continue;
+    layer->quantize(config.options);
+    done.push_back(name);
+  }
+  const bool embedding = config.embedding && model->config().tie_embeddings;
+  if (embedding) {
+    model->quantize_embedding(config.options);
+    done.emplace_back("transformer.wte");
+  }
+  if (done.empty())
+    throw ConfigError("quantize: the targets match no linear layer (names look like transformer.h.0.attn.c_attn)");
+  GptQuantConfig applied = config;
+  applied.embedding = embedding;
+  model->set_quant_config(applied);
+  return done;
+}
+
+std::vector<std::string> enable_fake_quant(Gpt& model, QuantScheme scheme, int64_t group,
+                                           const std::vector<std::string>& targets) {
+  std::vector<std::string> done;
+  for (auto& [name, layer] : model->linear_layers()) {
+    if (name == "value_head" || name == "reward_head") continue;
+    if (!std::any_of(targets.begin(), targets.end(), [&](const std::string& p) { return glob_match(p, name); }))
+      continue;
+    layer->set_fake_quant(scheme, group);
+    done.push_back(name);
+  }
+  if (done.empty()) throw ConfigError("quantization.targets match no linear layer");
+  return done;
+}
+
+void refresh_quantized(Gpt& model) {
+  for (auto& [name, layer] : model->linear_layers()) layer->refresh_quantized();
+  model->refresh_quantized_embedding();
+}
+
+int64_t gpt_weight_bytes(Gpt& model) {
+  int64_t total = 0;
+  for (const auto& p : model->named_parameters()) total += p.value().numel() * p.value().element_size();
+  for (const auto& b : model->named_buffers()) {
+    if (b.key() == "causal_mask" || !b.value().defined()) continue;
+    total += b.value().numel() * b.value().element_size();
+  }
+  return total;
+}
+
+// ---- freezing and LoRA -----------------------------------------------------------------------------------------
 
 std::vector<std::string> freeze_parameters(torch::nn::Module& module, const std::vector<std::string>& patterns) {
   std::vector<std::string> frozen;

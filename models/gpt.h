@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "models/gpt_config.h"
+#include "models/quant.h"
 
 namespace troupe::models {
 
@@ -34,6 +35,20 @@ class LinearImpl : public torch::nn::Module {
   bool merged() const { return merged_; }
   double lora_alpha() const { return has_lora() ? lora_scale_ * static_cast<double>(lora_A.size(0)) : 0.0; }
 
+  // Replaces the weight by its quantized form (models/quant.h): "weight" becomes an empty frozen parameter and the
+  // codes and scales are buffers ("qweight", "qscale", "qmin" for int4; nf4 with double quantization stores
+  // "qabsmax", "qabsmax_scale", "qabsmax_offset" instead of "qscale"). The layer then trains only through LoRA.
+  // Error when already quantized or when a LoRA adapter is merged.
+  void quantize(const QuantOptions& options);
+  bool quantized() const { return qweight_.defined(); }
+  const QuantizedMatrix& quantized_weight() const { return qw_; }
+  // Recomputes what is derived from the buffers (nf4's dequantized absmax, int8_dynamic's row sums): after the
+  // buffers were overwritten by a load.
+  void refresh_quantized();
+  // Quantization-aware training: while set, forward uses fake_quantize(weight) (straight-through gradients).
+  void set_fake_quant(QuantScheme scheme, int64_t group = 0);
+  QuantScheme fake_quant() const { return fake_.scheme; }
+
   torch::Tensor weight, bias, lora_A, lora_B;
   int64_t in_features, out_features;
 
@@ -41,6 +56,9 @@ class LinearImpl : public torch::nn::Module {
   double lora_scale_ = 0.0;
   double lora_dropout_ = 0.0;
   bool merged_ = false;
+  QuantizedMatrix qw_;  // its tensors share storage with the buffers below (module.to() keeps them in step)
+  torch::Tensor qweight_, qscale_, qmin_, qabsmax_, qabsmax_scale_, qabsmax_offset_;
+  QuantOptions fake_{QuantScheme::kNone};
 };
 TORCH_MODULE(Linear);
 
@@ -79,6 +97,19 @@ struct GptHeads {
   bool reward = false;  // scalar at the last real token (reward model): "reward_head"
 };
 
+// Which parts of a GPT are quantized, and how: what a checkpoint records (extra key "<group>.quantization") so that
+// the model can be rebuilt. targets: globs over linear layer names (default: every trunk layer and an untied LM
+// head; the value / reward heads never). embedding: the tied token embedding / LM head too.
+struct GptQuantConfig {
+  QuantOptions options{QuantScheme::kNone};
+  std::vector<std::string> targets{"transformer.*", "lm_head"};
+  bool embedding = true;
+
+  bool enabled() const { return options.scheme != QuantScheme::kNone; }
+  static GptQuantConfig from_section(const QuantSection& s) { return {s.options(), s.targets, s.embedding}; }
+  std::string to_json() const;
+  static GptQuantConfig from_json(const std::string& text);  // DataError on a malformed record
+};
 // Which attention implementation GptImpl::hidden uses. kSdpa: at::scaled_dot_product_attention (flash /
 // memory-efficient kernels on CUDA, the fused flash kernel on the CPU). kTroupe: matmul + Troupe's masked-softmax
 // kernel (models/kernels.h) + matmul. kAuto: kSdpa on GPUs; on the CPU the one `troupe bench train --attention`
@@ -117,12 +148,24 @@ class GptImpl : public torch::nn::Module {
   // Where the parameters live (the token embedding's device). hidden(), lm_loss_sum() and reward() move CPU
   // inputs there; what they return lives there.
   torch::Device device() const;
+  // The dtype of the (floating-point) weights: fp32, or bf16 after module->to(bf16); what a KV cache holds.
+  torch::Dtype dtype() const;
   // An execution choice, not part of the architecture: results agree within float rounding.
   void set_attention_kernel(AttentionKernel k) { attention_ = k; }
   AttentionKernel attention_kernel() const { return attention_; }
   const Heads& heads() const { return heads_; }
   // All linear layers by parameter-name prefix ("transformer.h.0.attn.c_attn", ...).
   std::vector<std::pair<std::string, Linear>> linear_layers();
+
+  // Quantizes the tied token embedding, which is also the LM head (only with tie_embeddings): the embedding
+  // lookup dequantizes rows, the LM head runs the quantized product. Buffers "transformer.wte.qweight", ...
+  void quantize_embedding(const QuantOptions& options);
+  bool embedding_quantized() const { return wte_q_.defined(); }
+  const QuantizedMatrix& quantized_embedding() const { return wte_q_; }
+  void refresh_quantized_embedding();
+  // What quantize_gpt applied (scheme none when nothing).
+  const GptQuantConfig& quant_config() const { return quant_; }
+  void set_quant_config(const GptQuantConfig& config) { quant_ = config; }
 
  private:
   struct Trunk;  // "transformer": wte, wpe, h.<i>.{ln_1, attn.{c_attn, c_proj}, ln_2, mlp.{c_fc, c_proj}}, ln_f
@@ -132,7 +175,10 @@ class GptImpl : public torch::nn::Module {
   std::shared_ptr<Trunk> trunk_;
   Linear lm_head_{nullptr};  // only when embeddings are untied
   Linear value_head_{nullptr}, reward_head_{nullptr};
-  torch::Tensor causal_;  // [block_size, block_size] bool, true where a query may attend a key
+  torch::Tensor causal_;   // [block_size, block_size] bool, true where a query may attend a key
+  QuantizedMatrix wte_q_;  // the quantized tied embedding (shares storage with the wte module's buffers)
+  GptQuantConfig quant_;
+  torch::Tensor wte_qabsmax_offset_;
   AttentionKernel attention_ = AttentionKernel::kAuto;
 };
 TORCH_MODULE(Gpt);
@@ -152,6 +198,18 @@ struct LoraConfig {
 std::vector<std::string> apply_lora(Gpt& model, const LoraConfig& config, bool train_heads = false);
 void merge_lora(Gpt& model);
 void unmerge_lora(Gpt& model);
+
+// Quantizes `model` in place (no_grad; the quantized weights are frozen). Returns the quantized layer names
+// (plus "transformer.wte" for the embedding). ConfigError when the targets match nothing.
+std::vector<std::string> quantize_gpt(Gpt& model, const GptQuantConfig& config);
+// Quantization-aware training: fake-quantizes (set_fake_quant) every linear layer matching `targets` (never the
+// value / reward heads). Returns the layer names; ConfigError when nothing matches.
+std::vector<std::string> enable_fake_quant(Gpt& model, QuantScheme scheme, int64_t group,
+                                           const std::vector<std::string>& targets);
+// Recomputes what quantized layers derive from their buffers (after a load overwrote them).
+void refresh_quantized(Gpt& model);
+// Weight bytes of the model as stored: quantized layers at their packed size, everything else at its dtype.
+int64_t gpt_weight_bytes(Gpt& model);
 
 // Parameters with requires_grad, and their element count.
 int64_t trainable_parameter_count(torch::nn::Module& module);

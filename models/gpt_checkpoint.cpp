@@ -62,6 +62,7 @@ GptState gpt_state(Gpt& model) {
   s.config_json = gpt_config_json(model->config());
   s.value_head = model->heads().value;
   s.reward_head = model->heads().reward;
+  if (model->quant_config().enabled()) s.quantization = model->quant_config().to_json();
   for (auto& [name, layer] : model->linear_layers()) {
     if (!layer->has_lora()) continue;
     if (layer->merged()) throw Error("gpt_state: LoRA adapter of " + name + " is merged; unmerge before saving");
@@ -77,6 +78,7 @@ void add_gpt_state_to_checkpoint(core::CheckpointState& state, const std::string
   state.extra[group + ".config"] = gpt.config_json;
   state.extra[group + ".heads"] = std::vector<int64_t>{gpt.value_head ? 1 : 0, gpt.reward_head ? 1 : 0};
   state.extra[group + ".lora_alpha"] = gpt.lora_alpha;
+  if (!gpt.quantization.empty()) state.extra[group + ".quantization"] = gpt.quantization;
 }
 
 GptState gpt_state_from_checkpoint(const core::CheckpointState& state, const std::string& group) {
@@ -92,6 +94,7 @@ GptState gpt_state_from_checkpoint(const core::CheckpointState& state, const std
   s.value_head = heads.size() > 0 && heads[0] != 0;
   s.reward_head = heads.size() > 1 && heads[1] != 0;
   s.lora_alpha = state.get_or<double>(group + ".lora_alpha", 0.0);
+  s.quantization = state.get_or<std::string>(group + ".quantization", std::string());
   return s;
 }
 
@@ -99,6 +102,7 @@ void load_gpt_state(Gpt& model, const GptState& gpt) {
   core::CheckpointState holder;
   holder.tensor_groups["model"] = gpt.tensors;
   holder.load_module("model", *model);  // checks names and shapes, copies onto the model's device
+  refresh_quantized(model);
 }
 
 void add_gpt_to_checkpoint(core::CheckpointState& state, const std::string& group, Gpt& model) {
@@ -129,7 +133,18 @@ Gpt gpt_from_checkpoint(const core::CheckpointState& state, const std::string& g
     lora.alpha = state.get<double>(group + ".lora_alpha");
     apply_lora(model, lora, /*train_heads=*/true);
   }
+  // A quantized model: the same layers quantized (from the random weights: only the structure matters), then the
+  // stored codes and scales loaded over them.
+  const auto quantization = state.get_or<std::string>(group + ".quantization", std::string());
+  if (!quantization.empty()) {
+    try {
+      quantize_gpt(model, GptQuantConfig::from_json(quantization));
+    } catch (const DataError& e) {
+      throw DataError("checkpoint extra state '" + group + ".quantization': " + e.what());
+    }
+  }
   state.load_module(group, *model);
+  refresh_quantized(model);
   return model;
 }
 
@@ -153,7 +168,21 @@ core::CheckpointState load_checkpoint_at(const fs::path& path) {
   return std::move(*state);
 }
 
+namespace {
+// A quantized model cannot hand its trunk to a fresh module (its weights are codes): it is used as it is, adapters
+// unmerged, which is only possible when it already has the heads asked for.
+Gpt quantized_as_is(Gpt stored, const GptHeads& heads, const fs::path& path) {
+  if (heads.value != stored->heads().value || heads.reward != stored->heads().reward) {
+    throw ConfigError("'" + path.string() + "' holds a " + quant_scheme_name(stored->quant_config().options.scheme) +
+                      "-quantized model, which cannot take fresh value or reward heads; start from the unquantized "
+                      "model and quantize in the config instead");
+  }
+  return stored;
+}
+}  // namespace
+
 Gpt load_pretrained_gpt(const fs::path& path, GptHeads heads) {
+  if (is_quantized_gpt_dir(path)) return quantized_as_is(load_quantized_gpt(path), heads, path);
   if (fs::exists(path / "config.json") && fs::exists(path / "model.safetensors")) return load_hf_gpt2(path, heads);
   if (!fs::is_directory(path) || !is_troupe_checkpoint_path(path)) {
     throw ConfigError("'" + path.string() +
@@ -161,6 +190,7 @@ Gpt load_pretrained_gpt(const fs::path& path, GptHeads heads) {
                       "model.safetensors) or a Troupe run or checkpoint directory");
   }
   Gpt stored = gpt_from_checkpoint(load_checkpoint_at(path), "model");
+  if (stored->quant_config().enabled()) return quantized_as_is(stored, heads, path);
   Gpt model(stored->config(), heads);
   load_gpt_trunk_parameters(model, gpt_trunk_parameters(stored), path.string());
   return model;

@@ -22,7 +22,8 @@ struct GptState {
   std::string config_json;                    // gpt_config_json of its GptConfig
   bool value_head = false;
   bool reward_head = false;
-  double lora_alpha = 0.0;  // the adapters' alpha (0 without LoRA)
+  double lora_alpha = 0.0;   // the adapters' alpha (0 without LoRA)
+  std::string quantization;  // GptQuantConfig::to_json when the model is quantized, else empty
 };
 
 // Copies of the model's tensors (on its device) and its description. Error when a LoRA adapter is merged (its
@@ -30,7 +31,7 @@ struct GptState {
 GptState gpt_state(Gpt& model);
 // Stores `gpt` as tensor group `group` (moved to the CPU; CPU tensors are shared, not copied) and extra keys
 // "<group>.config", "<group>.heads" and
-// "<group>.lora_alpha".
+// "<group>.lora_alpha" (and "<group>.quantization" for a quantized model).
 void add_gpt_state_to_checkpoint(core::CheckpointState& state, const std::string& group, const GptState& gpt);
 // The GptState stored under `group`; DataError naming the group when there is none.
 GptState gpt_state_from_checkpoint(const core::CheckpointState& state, const std::string& group);
@@ -50,8 +51,10 @@ Gpt gpt_from_checkpoint(const core::CheckpointState& state, const std::string& g
 // directory (holds checkpoints/, the latest complete one is used). IoError naming the path otherwise.
 core::CheckpointState load_checkpoint_at(const std::filesystem::path& path);
 
-// A model to start from: a Hugging Face GPT-2 directory or a Troupe run / checkpoint directory. Only the trunk
-// and LM head are taken (LoRA adapters folded in); the heads asked for are fresh. ConfigError naming the path
+// A model to start from: a Hugging Face GPT-2 directory, a Troupe run / checkpoint directory, or a quantized
+// model directory (`troupe quantize`). Only the trunk and LM head are taken (LoRA adapters folded in); the heads
+// asked for are fresh. A quantized model (a quantized directory, or a checkpoint of a QLoRA run) comes back as it
+// is, adapters unmerged, and only when asked for the heads it has (ConfigError otherwise). ConfigError naming the path
 // when it is neither.
 Gpt load_pretrained_gpt(const std::filesystem::path& path, GptHeads heads = GptHeads());
 

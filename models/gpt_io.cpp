@@ -3,9 +3,12 @@
 
 #include <torch/torch.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/errors.h"
+#include "models/gpt_checkpoint.h"
 #include "models/hf_gpt2.h"
 
 namespace troupe::models {
@@ -66,6 +69,98 @@ Gpt load_hf_gpt2(const std::filesystem::path& dir, GptHeads heads) {
 
 void save_hf_gpt2(const std::filesystem::path& dir, Gpt& model) {
   export_hf_gpt2_dir(dir, gpt_trunk_parameters(model), model->config());
+}
+
+// ---- quantized model directories ---------------------------------------------------------------------------------
+
+namespace {
+constexpr const char* kQuantFormat = "troupe-quantized";
+}  // namespace
+
+void save_quantized_gpt(const std::filesystem::path& dir, Gpt& model, const std::string& source) {
+  const GptQuantConfig& q = model->quant_config();
+  if (!q.enabled()) throw Error("save_quantized_gpt: the model is not quantized");
+  const GptState state = gpt_state(model);
+  NamedTensors tensors;
+  for (const auto& [name, t] : state.tensors) {
+    if (t.numel() == 0) continue;  // the released fp32 weights of quantized layers
+    tensors.emplace_back(name, t.cpu());
+  }
+  if (q.options.scheme == QuantScheme::kNf4) {
+    const auto& nf4 = nf4_code_book();
+    tensors.emplace_back("quantization.nf4_code_book", torch::tensor(std::vector<float>(nf4.begin(), nf4.end())));
+    if (q.options.double_quant) {
+      const auto& dyn = dynamic_code_book();
+      tensors.emplace_back("quantization.dynamic_code_book", torch::tensor(std::vector<float>(dyn.begin(), dyn.end())));
+    }
+  }
+  const nlohmann::json heads{{"value", state.value_head}, {"reward", state.reward_head}};
+  std::map<std::string, std::string> meta{{"format", kQuantFormat},
+                                          {"troupe.config", state.config_json},
+                                          {"troupe.heads", heads.dump()},
+                                          {"troupe.quantization", state.quantization},
+                                          {"troupe.lora_alpha", std::to_string(state.lora_alpha)}};
+  std::filesystem::create_directories(dir);
+  save_safetensors(dir / "model.safetensors", tensors, meta);
+  nlohmann::ordered_json info = nlohmann::ordered_json::parse(state.quantization);
+  info["format"] = kQuantFormat;
+  info["config"] = nlohmann::json::parse(state.config_json);
+  info["weight_bytes"] = gpt_weight_bytes(model);
+  info["fp32_weight_bytes"] = model->config().parameter_count() * 4;
+  if (!source.empty()) info["source"] = source;
+  const auto tmp = dir / "quantization.json.tmp";
+  {
+    std::ofstream out(tmp);
+    out << info.dump(2) << "\n";
+    if (!out) throw IoError(tmp.string() + ": cannot write");
+  }
+  std::filesystem::rename(tmp, dir / "quantization.json");
+}
+
+bool is_quantized_gpt_dir(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / "quantization.json") && std::filesystem::exists(dir / "model.safetensors");
+}
+
+Gpt load_quantized_gpt(const std::filesystem::path& dir) {
+  const auto file = dir / "model.safetensors";
+  const SafetensorsFile f = load_safetensors(file);
+  auto meta = [&](const std::string& key) {
+    const auto it = f.metadata.find(key);
+    if (it == f.metadata.end()) throw DataError(file.string() + ": metadata has no '" + key + "'");
+    return it->second;
+  };
+  if (meta("format") != kQuantFormat)
+    throw DataError(file.string() + ": metadata format is '" + meta("format") + "', expected " + kQuantFormat);
+  core::CheckpointState state;
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& [name, t] : f.tensors) {
+    if (name.rfind("quantization.", 0) == 0) continue;
+    tensors[name] = t;
+  }
+  state.extra["model.config"] = meta("troupe.config");
+  try {
+    const auto heads = nlohmann::json::parse(meta("troupe.heads"));
+    state.extra["model.heads"] =
+        std::vector<int64_t>{heads.at("value").get<bool>() ? 1 : 0, heads.at("reward").get<bool>() ? 1 : 0};
+    state.extra["model.lora_alpha"] = std::stod(meta("troupe.lora_alpha"));
+  } catch (const std::exception& e) {
+    throw DataError(file.string() + ": bad heads or lora_alpha metadata: " + e.what());
+  }
+  state.extra["model.quantization"] = meta("troupe.quantization");
+  // The fp32 weights of quantized layers are released (empty) in the model: give them back as empty tensors so the
+  // load matches every name.
+  std::vector<std::string> released;
+  for (const auto& [name, t] : tensors) {
+    if (name.size() > 8 && name.compare(name.size() - 8, 8, ".qweight") == 0)
+      released.push_back(name.substr(0, name.size() - 8) + ".weight");
+  }
+  for (const auto& name : released) tensors.emplace(name, torch::empty({0}));
+  state.tensor_groups["model"] = tensors;
+  try {
+    return gpt_from_checkpoint(state, "model");
+  } catch (const DataError& e) {
+    throw DataError(file.string() + ": " + e.what());
+  }
 }
 
 }  // namespace troupe::models

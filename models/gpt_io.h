@@ -23,4 +23,15 @@ Gpt load_hf_gpt2(const std::filesystem::path& dir, GptHeads heads = GptHeads());
 // Writes the trunk (LoRA folded in) as a Hugging Face GPT-2 directory.
 void save_hf_gpt2(const std::filesystem::path& dir, Gpt& model);
 
+// A quantized model directory (`troupe quantize`): model.safetensors holding every tensor of the model as it runs
+// (codes and scales as "<layer>.qweight", "<layer>.qscale", ...; the released fp32 weights are left out; the NF4
+// and dynamic code books as "quantization.nf4_code_book" / "quantization.dynamic_code_book" when used), its
+// "__metadata__" recording format "troupe-quantized", the GPT config, the heads and the quantization; and
+// quantization.json, the same record plus sizes, for people. Atomic like save_safetensors.
+void save_quantized_gpt(const std::filesystem::path& dir, Gpt& model, const std::string& source = "");
+// True when `dir` holds quantization.json and model.safetensors.
+bool is_quantized_gpt_dir(const std::filesystem::path& dir);
+// Rebuilds the model saved by save_quantized_gpt. DataError naming the file for a missing or inconsistent part.
+Gpt load_quantized_gpt(const std::filesystem::path& dir);
+
 }  // namespace troupe::models

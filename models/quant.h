@@ -20,13 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "models/quant_config.h"
+
 namespace troupe::models {
-
-enum class QuantScheme { kNone, kInt8, kInt4, kNf4, kInt8Dynamic };
-
-// "none", "int8", "int4", "nf4", "int8_dynamic"; ConfigError listing the choices for anything else.
-QuantScheme parse_quant_scheme(const std::string& name);
-std::string quant_scheme_name(QuantScheme scheme);
 
 // bitsandbytes' NF4 code book (functional.py get_4bit_type("nf4")), ascending, code 7 = 0.
 const std::array<float, 16>& nf4_code_book();
@@ -37,10 +33,11 @@ const std::array<float, 256>& dynamic_code_book();
 struct QuantizedMatrix {
   QuantScheme scheme = QuantScheme::kNone;
   int64_t rows = 0, cols = 0;
-  int64_t group = 0;   // int4: columns per group; nf4: elements per block
-  at::Tensor data;     // int8 [rows, cols] (int8, int8_dynamic) | uint8 [rows * cols / 2] (int4, nf4)
-  at::Tensor scale;    // fp32: int8 [rows]; int4 [rows, cols / group]; nf4 absmax [rows * cols / group]
-  at::Tensor minimum;  // int4 only: fp32 [rows, cols / group]
+  int64_t group = 0;    // int4: columns per group; nf4: elements per block
+  at::Tensor data;      // int8 [rows, cols] (int8, int8_dynamic) | uint8 [rows * cols / 2] (int4, nf4)
+  at::Tensor scale;     // fp32: int8 [rows]; int4 [rows, cols / group]; nf4 absmax [rows * cols / group]
+  at::Tensor minimum;   // int4 only: fp32 [rows, cols / group]
+  at::Tensor row_sums;  // int8_dynamic only: int32 [rows], sum of each row's codes (derived, not stored)
   // nf4 with double quantization: the stored form of `scale` (which then holds the dequantized absmax).
   at::Tensor absmax_code;    // uint8 [blocks]
   at::Tensor absmax_scale;   // fp32 [ceil(blocks / 256)]
@@ -53,12 +50,6 @@ struct QuantizedMatrix {
   at::Tensor dequantize(at::ScalarType dtype = at::kFloat) const;
   // Rows `ids` (int64, any shape S) dequantized: [S..., cols] (the embedding lookup of a quantized table).
   at::Tensor dequantize_rows(const at::Tensor& ids, at::ScalarType dtype = at::kFloat) const;
-};
-
-struct QuantOptions {
-  QuantScheme scheme = QuantScheme::kInt8;
-  int64_t group = 0;         // 0 = the scheme's default: int4 128 (or the largest of 128/64/32 dividing cols), nf4 64
-  bool double_quant = true;  // nf4 only
 };
 
 // Quantizes W [rows, cols] (fp32 or bf16, any device; the result lives on W's device). ConfigError when cols is

@@ -26,6 +26,15 @@ void RewardSection::validate(core::ConfigValidator& v) const {
   v.require(model.empty() ? !normalize : true, "normalize", normalize, "false for a programmatic reward");
   v.require(clip >= 0, "clip", clip, "a number >= 0 (0 = off)");
   v.require(std::isfinite(missing_eos_penalty), "missing_eos_penalty", missing_eos_penalty, "a finite number");
+  v.nested("quantization", quantization);
+  v.require(!quantization.qat, "quantization.qat", quantization.qat, "false: the reward model is frozen");
+  v.require(!quantization.enabled() || !model.empty(), "quantization.scheme", quantization.scheme,
+            "none for a programmatic reward (there is no model to quantize)");
+}
+
+void ReferenceSection::validate(core::ConfigValidator& v) const {
+  v.nested("quantization", quantization);
+  v.require(!quantization.qat, "quantization.qat", quantization.qat, "false: the reference is frozen");
 }
 
 void PromptSection::validate(core::ConfigValidator& v) const {
@@ -110,6 +119,7 @@ void PpoConfig::validate(core::ConfigValidator& v) const {
   v.nested("actor", actor);
   v.nested("critic", critic);
   v.nested("reward", reward);
+  v.nested("reference", reference);
   v.nested("prompts", prompts);
   v.nested("generation", generation);
   v.nested("ppo", ppo);

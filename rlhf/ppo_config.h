@@ -16,6 +16,7 @@
 #include "models/generation.h"
 #include "models/gpt_config.h"
 #include "models/optim.h"
+#include "models/quant_config.h"
 #include "rlhf/advantages.h"
 #include "rlhf/kl_controller.h"
 #include "rlhf/ppo_math.h"
@@ -85,6 +86,7 @@ struct RewardSection {
   bool normalize = false;                       // (score - mean) / std with the RM's stored statistics
   double clip = 0.0;                            // clip scores to [-clip, clip] (0 = off)
   double missing_eos_penalty = 0.0;             // added to the score of a response that hit max_new_tokens without EOS
+  models::QuantSection quantization;            // the reward model's weights (frozen): e.g. int8 or nf4
 
   template <class V>
   void visit(V& v) {
@@ -94,6 +96,18 @@ struct RewardSection {
     v.field("normalize", normalize, "normalise RM scores with the RM's reward.mean / reward.std");
     v.field("clip", clip, "clip scores to [-clip, clip] (0 = off)");
     v.field("missing_eos_penalty", missing_eos_penalty, "added to the score when a response has no EOS (e.g. -1)");
+    v.field("quantization", quantization, "run the reward model quantized (int8, int4, nf4, int8_dynamic)");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
+// The reference policy: the starting policy, frozen; it may run quantized.
+struct ReferenceSection {
+  models::QuantSection quantization;
+
+  template <class V>
+  void visit(V& v) {
+    v.field("quantization", quantization, "run the reference quantized (int8, int4, nf4, int8_dynamic)");
   }
   void validate(core::ConfigValidator& v) const;
 };
@@ -316,6 +330,7 @@ struct PpoConfig {
   PolicySection actor;
   CriticSection critic;
   RewardSection reward;
+  ReferenceSection reference;
   PromptSection prompts;
   models::GenerationConfig generation;
   PpoSection ppo;
@@ -332,6 +347,7 @@ struct PpoConfig {
     v.field("actor", actor, "policy model and optimizer");
     v.field("critic", critic, "value model and optimizer");
     v.field("reward", reward, "reward model or function");
+    v.field("reference", reference, "the frozen reference policy");
     v.field("prompts", prompts, "prompt data");
     v.field("generation", generation, "rollout sampling");
     v.field("ppo", ppo, "PPO algorithm switches");

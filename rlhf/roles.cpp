@@ -111,6 +111,19 @@ models::Gpt starting_policy(const PpoConfig& c, models::GptHeads heads = {}) {
   return models::load_pretrained_gpt(c.actor.init_from, heads);
 }
 
+// A frozen role's model quantized as its config section says (LoRA adapters of an RM run are merged first: a
+// quantized layer cannot merge them later). Logged with the weight bytes before and after.
+void quantize_frozen(models::Gpt& model, const models::QuantSection& q, const std::string& role) {
+  if (!q.enabled() || model->quant_config().enabled()) return;
+  bool adapters = false;
+  for (auto& [name, layer] : model->linear_layers()) adapters = adapters || (layer->has_lora() && !layer->merged());
+  if (adapters) models::merge_lora(model);
+  const int64_t before = models::gpt_weight_bytes(model);
+  const auto layers = models::quantize_gpt(model, models::GptQuantConfig::from_section(q));
+  spdlog::info("{}: {} layers quantized to {}: weights {:.2f} -> {:.2f} MB", role, layers.size(),
+               core::enum_name(q.scheme), before / 1e6, models::gpt_weight_bytes(model) / 1e6);
+}
+
 models::Gpt on_device(models::Gpt model, const c10::Device& device) {
   model->to(device);
   return model;
@@ -694,6 +707,7 @@ class ReferenceRole final : public Role {
         packed_(c.ppo.pack_sequences) {
     model_->eval();
     for (const auto& p : model_->parameters()) p.set_requires_grad(false);
+    quantize_frozen(model_, c.reference.quantization, "reference");
   }
   std::string name() const override { return role_name(RoleKind::kReference); }
 
@@ -732,6 +746,7 @@ class RewardRole final : public Role {
     if (!model_->heads().reward)
       throw ConfigError("reward.model '" + c.reward.model + "' has no reward head (train it with troupe train rm)");
     model_->eval();
+    quantize_frozen(model_, c.reward.quantization, "reward");
     mean_ = state.get_or<double>("reward.mean", 0.0);
     std_ = state.get_or<double>("reward.std", 1.0);
     if (c.reward.normalize && state.extra.count("reward.std") == 0) {
