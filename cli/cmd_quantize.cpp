@@ -42,7 +42,12 @@ void run_quantize(const QuantizeArgs& a) {
   q.embedding = a.embedding;
   q.targets = a.targets;
   models::Gpt model = models::load_pretrained_gpt(a.model);
-  if (model->quant_config().enabled()) throw ConfigError("quantize: '" + a.model + "' is already quantized");
+  if (model->quant_config().enabled() && !model->quant_config().fake)
+    throw ConfigError("quantize: '" + a.model + "' is already quantized");
+  if (model->quant_config().fake) {
+    std::cout << fmt::format("{}: trained with {} fake quantization (QAT); converting with --scheme {}\n", a.model,
+                             models::quant_scheme_name(model->quant_config().options.scheme), a.scheme);
+  }
   model->eval();
   const int64_t before = models::gpt_weight_bytes(model);
   // the weights before, to report the error per layer

@@ -134,7 +134,7 @@ class Trainer {
     model_ = build_model(c, factory.heads);
     model_->to(device_);
     if (c.quantization.enabled() && !c.quantization.qat &&
-        !model_->quant_config().enabled()) {  // QLoRA's base (the DPO reference sees it too)
+        (!model_->quant_config().enabled() || model_->quant_config().fake)) {  // QLoRA base (DPO ref too)
       const auto layers = models::quantize_gpt(model_, models::GptQuantConfig::from_section(c.quantization));
       spdlog::info("quantized {} layers to {} ({:.1f} MB of weights)", layers.size(),
                    core::enum_name(c.quantization.scheme), models::gpt_weight_bytes(model_) / 1e6);

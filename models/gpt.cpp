@@ -500,7 +500,8 @@ std::string GptQuantConfig::to_json() const {
                                  {"group", options.group},
                                  {"double_quant", options.double_quant},
                                  {"targets", targets},
-                                 {"embedding", embedding}};
+                                 {"embedding", embedding},
+                                 {"fake", fake}};
   return j.dump();
 }
 
@@ -513,6 +514,7 @@ GptQuantConfig GptQuantConfig::from_json(const std::string& text) {
     c.options.double_quant = j.at("double_quant").get<bool>();
     c.targets = j.at("targets").get<std::vector<std::string>>();
     c.embedding = j.at("embedding").get<bool>();
+    c.fake = j.value("fake", false);
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw DataError(std::string("quantization record: ") + e.what());
@@ -524,8 +526,14 @@ GptQuantConfig GptQuantConfig::from_json(const std::string& text) {
 std::vector<std::string> quantize_gpt(Gpt& model, const GptQuantConfig& config) {
   std::vector<std::string> done;
   if (!config.enabled()) return done;
-  if (model->quant_config().enabled()) throw Error("quantize: the model is already quantized");
+  if (config.fake) {
+    enable_fake_quant(model, config.options.scheme, config.options.group, config.targets);
+    return done;
+  }
+  if (model->quant_config().enabled() && !model->quant_config().fake)
+    throw Error("quantize: the model is already quantized");
   torch::NoGradGuard no_grad;
+  for (auto& [name, layer] : model->linear_layers()) layer->set_fake_quant(QuantScheme::kNone);  // QAT -> real
   for (auto& [name, layer] : model->linear_layers()) {
     if (name == "value_head" || name == "reward_head") continue;
     const bool match = std::any_of(config.targets.begin(), config.targets.end(),
@@ -558,6 +566,12 @@ std::vector<std::string> enable_fake_quant(Gpt& model, QuantScheme scheme, int64
     done.push_back(name);
   }
   if (done.empty()) throw ConfigError("quantization.targets match no linear layer");
+  GptQuantConfig record;
+  record.options = QuantOptions{scheme, group, false};
+  record.targets = targets;
+  record.embedding = false;
+  record.fake = true;
+  model->set_quant_config(record);
   return done;
 }
 

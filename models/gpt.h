@@ -104,9 +104,12 @@ struct GptQuantConfig {
   QuantOptions options{QuantScheme::kNone};
   std::vector<std::string> targets{"transformer.*", "lm_head"};
   bool embedding = true;
+  bool fake = false;  // quantization-aware training: the layers fake-quantize fp32 weights (enable_fake_quant)
 
   bool enabled() const { return options.scheme != QuantScheme::kNone; }
-  static GptQuantConfig from_section(const QuantSection& s) { return {s.options(), s.targets, s.embedding}; }
+  static GptQuantConfig from_section(const QuantSection& s) {
+    return {s.options(), s.targets, s.embedding && !s.qat, s.qat};
+  }
   std::string to_json() const;
   static GptQuantConfig from_json(const std::string& text);  // DataError on a malformed record
 };

@@ -190,9 +190,11 @@ Gpt load_pretrained_gpt(const fs::path& path, GptHeads heads) {
                       "model.safetensors) or a Troupe run or checkpoint directory");
   }
   Gpt stored = gpt_from_checkpoint(load_checkpoint_at(path), "model");
-  if (stored->quant_config().enabled()) return quantized_as_is(stored, heads, path);
+  const GptQuantConfig& q = stored->quant_config();
+  if (q.enabled() && !q.fake) return quantized_as_is(stored, heads, path);
   Gpt model(stored->config(), heads);
   load_gpt_trunk_parameters(model, gpt_trunk_parameters(stored), path.string());
+  if (q.fake) enable_fake_quant(model, q.options.scheme, q.options.group, q.targets);  // a QAT model stays one
   return model;
 }
 

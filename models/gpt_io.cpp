@@ -79,7 +79,7 @@ constexpr const char* kQuantFormat = "troupe-quantized";
 
 void save_quantized_gpt(const std::filesystem::path& dir, Gpt& model, const std::string& source) {
   const GptQuantConfig& q = model->quant_config();
-  if (!q.enabled()) throw Error("save_quantized_gpt: the model is not quantized");
+  if (!q.enabled() || q.fake) throw Error("save_quantized_gpt: the model is not quantized");
   const GptState state = gpt_state(model);
   NamedTensors tensors;
   for (const auto& [name, t] : state.tensors) {

@@ -114,7 +114,7 @@ models::Gpt starting_policy(const PpoConfig& c, models::GptHeads heads = {}) {
 // A frozen role's model quantized as its config section says (LoRA adapters of an RM run are merged first: a
 // quantized layer cannot merge them later). Logged with the weight bytes before and after.
 void quantize_frozen(models::Gpt& model, const models::QuantSection& q, const std::string& role) {
-  if (!q.enabled() || model->quant_config().enabled()) return;
+  if (!q.enabled() || (model->quant_config().enabled() && !model->quant_config().fake)) return;
   bool adapters = false;
   for (auto& [name, layer] : model->linear_layers()) adapters = adapters || (layer->has_lora() && !layer->merged());
   if (adapters) models::merge_lora(model);

@@ -276,5 +276,30 @@ TEST(QuantGpt, QloraTrainsOnlyAdaptersAndLearns) {
   EXPECT_TRUE(torch::equal(back->forward(ids), model->forward(ids)));
 }
 
+TEST(QuantGpt, QatForwardEqualsTheConvertedModelAndSurvivesACheckpoint) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(10);
+  Gpt model(small_config());
+  const auto layers = enable_fake_quant(model, QuantScheme::kInt4, 32, {"transformer.*"});
+  EXPECT_EQ(layers.size(), 8u);
+  EXPECT_TRUE(model->quant_config().fake);
+  const torch::Tensor ids = torch::randint(0, 50, {2, 10});
+  const torch::Tensor fake = model->forward(ids);
+  // the checkpoint records QAT: the model comes back fake-quantized, through load_pretrained_gpt's path too
+  core::CheckpointState state;
+  add_gpt_to_checkpoint(state, "model", model);
+  Gpt back = gpt_from_checkpoint(state, "model");
+  EXPECT_TRUE(back->quant_config().fake);
+  EXPECT_TRUE(torch::equal(back->forward(ids), fake));
+  // conversion: the same int4 weights, now stored as codes
+  GptQuantConfig qc;
+  qc.options = opts(QuantScheme::kInt4, 32);
+  qc.targets = {"transformer.*"};
+  qc.embedding = false;
+  quantize_gpt(model, qc);
+  EXPECT_FALSE(model->quant_config().fake);
+  EXPECT_TRUE(torch::allclose(model->forward(ids), fake, 1e-5, 1e-5));
+}
+
 }  // namespace
 }  // namespace troupe::models
