@@ -371,6 +371,25 @@ TEST(ReferenceRole, MatchesTheUntrainedActorAndAnswersOnlyLogprobs) {
   EXPECT_GT(max_abs_diff(logprobs_of(*other_reference, gen), ref, mask), 1e-3);
 }
 
+// reference.quantization: the frozen reference runs int8 or NF4 weights; its log-probs stay close to the
+// full-precision reference's (the same starting policy) without being equal to them.
+TEST(ReferenceRole, QuantizedReferenceIsCloseToTheFullPrecisionOne) {
+  PpoConfig c = tiny_ppo_config();
+  auto actor = make_role("actor", c);
+  const Message gen = actor->handle(generate_request(11));
+  const torch::Tensor mask = gen.tensor("response_mask");
+  const torch::Tensor full = logprobs_of(*make_role("reference", c), gen);
+  for (auto [scheme, tolerance] : {std::pair{models::QuantScheme::kInt8, 0.05}, {models::QuantScheme::kNf4, 0.5}}) {
+    c.reference.quantization.scheme = scheme;
+    c.reference.quantization.group = 32;  // the tiny model's width
+    c.reference.quantization.embedding = true;
+    const torch::Tensor q = logprobs_of(*make_role("reference", c), gen);
+    const double diff = max_abs_diff(q, full, mask);
+    EXPECT_GT(diff, 0.0) << models::quant_scheme_name(scheme);
+    EXPECT_LT(diff, tolerance) << models::quant_scheme_name(scheme);
+  }
+}
+
 TEST(ActorRole, SaveAndLoadStateTransferWeightsAndOptimizer) {
   const PpoConfig c = tiny_ppo_config();
   auto first = make_role("actor", c);
@@ -498,6 +517,15 @@ TEST(RewardRole, ScoresWithARewardModelCheckpointAndNormalises) {
   c.reward.normalize = true;
   const torch::Tensor normalised = make_role("reward", c)->handle(score).tensor("scores");
   EXPECT_TRUE(torch::allclose(normalised, (raw - 0.25) / 2.0, 1e-5, 1e-6));
+
+  // reward.quantization: the same reward model in int8 scores within a small distance of the fp32 one
+  c.reward.normalize = false;
+  c.reward.quantization.scheme = models::QuantScheme::kInt8;
+  c.reward.quantization.embedding = true;
+  const torch::Tensor quantized = make_role("reward", c)->handle(score).tensor("scores");
+  EXPECT_FALSE(torch::equal(quantized, raw));
+  EXPECT_LT((quantized - raw).abs().max().item<float>(), 0.05f * raw.abs().max().item<float>() + 1e-3f);
+  c.reward.quantization.scheme = models::QuantScheme::kNone;
 
   c.reward.model = (dir / "missing").string();
   EXPECT_THROW(make_role("reward", c), Error);
