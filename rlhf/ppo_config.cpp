@@ -10,9 +10,20 @@
 
 namespace troupe::rlhf {
 
+void ActorLoraSection::validate(core::ConfigValidator& v) const {
+  v.require(rank >= 0, "rank", rank, "an integer >= 0 (0 = off)");
+  v.require(alpha > 0, "alpha", alpha, "a number > 0");
+  v.require(dropout >= 0 && dropout < 1, "dropout", dropout, "a number in [0, 1)");
+  v.require(rank == 0 || !targets.empty(), "targets", targets, "at least one pattern when rank > 0");
+}
+
 void PolicySection::validate(core::ConfigValidator& v) const {
   if (init_from.empty()) v.nested("model", model);
   v.nested("optim", optim);
+  v.nested("lora", lora);
+  v.nested("quantization", quantization);
+  v.require(!quantization.enabled() || quantization.qat || lora.rank > 0, "quantization.scheme", quantization.scheme,
+            "none unless lora.rank > 0 (QLoRA: the quantized weights are frozen) or quantization.qat is true");
 }
 
 void CriticSection::validate(core::ConfigValidator& v) const { v.nested("optim", optim); }

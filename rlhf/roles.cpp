@@ -111,6 +111,29 @@ models::Gpt starting_policy(const PpoConfig& c, models::GptHeads heads = {}) {
   return models::load_pretrained_gpt(c.actor.init_from, heads);
 }
 
+// The policy the actor trains (and rollout workers mirror): the starting policy, its base quantized and frozen
+// and LoRA adapters added when actor.quantization / actor.lora say so (QLoRA as the actor), or fake-quantized
+// (QAT). The same structure in every process, so weights and checkpoints move between them.
+models::Gpt trained_policy(const PpoConfig& c) {
+  models::Gpt model = starting_policy(c);
+  const models::QuantSection& q = c.actor.quantization;
+  if (q.enabled() && !q.qat) {
+    const auto layers = models::quantize_gpt(model, models::GptQuantConfig::from_section(q));
+    spdlog::info("actor: {} layers quantized to {} (frozen base)", layers.size(), core::enum_name(q.scheme));
+  }
+  if (c.actor.lora.rank > 0) {
+    models::LoraConfig lora;
+    lora.rank = c.actor.lora.rank;
+    lora.alpha = c.actor.lora.alpha;
+    lora.dropout = c.actor.lora.dropout;
+    lora.targets = c.actor.lora.targets;
+    core::seed_torch(core::derive_seed(static_cast<uint64_t>(c.seed), "actor-lora", 0));  // same adapters everywhere
+    models::apply_lora(model, lora);
+  }
+  if (q.enabled() && q.qat) models::enable_fake_quant(model, q.scheme, q.group, q.targets);
+  return model;
+}
+
 // A frozen role's model quantized as its config section says (LoRA adapters of an RM run are merged first: a
 // quantized layer cannot merge them later). Logged with the weight bytes before and after.
 void quantize_frozen(models::Gpt& model, const models::QuantSection& q, const std::string& role) {
@@ -224,6 +247,7 @@ std::unique_ptr<distributed::Communicator> join_weight_group(const JoinWeightGro
 std::string broadcast_weights(distributed::Communicator& group, models::Gpt& model, const std::string& role) {
   torch::NoGradGuard no_grad;
   for (const torch::Tensor& p : model->parameters()) {
+    if (p.numel() == 0) continue;  // the released weight of a quantized layer (the same structure on every rank)
     torch::Tensor t = p.detach();
     group.broadcast(t, 0);
   }
@@ -262,12 +286,14 @@ class ActorRole final : public Role {
       : Role(device),
         c_(c),
         comm_(comm),
-        model_(on_device(starting_policy(c), device)),
+        model_(on_device(trained_policy(c), device)),
         gen_(sampling_config(c)),
         rowwise_(c.runtime.deterministic) {
     model_->eval();  // dropout off: PPO's ratio must be exactly 1 before the first update
     optimizer_ = models::make_adamw(*model_, c.actor.optim);
-    for (const auto& p : model_->parameters()) params_.push_back(p);
+    for (const auto& p : model_->parameters()) {
+      if (p.requires_grad()) params_.push_back(p);  // all of them, or the adapters of a (Q)LoRA actor
+    }
     if (c.ppo.ptx_coef > 0) {
       data::LmBatchOptions o;
       o.batch_size = c.ppo.ptx_batch;
@@ -603,7 +629,7 @@ class RolloutRole final : public Role {
   RolloutRole(const PpoConfig& c, distributed::Communicator& comm, c10::Device device)
       : Role(device),
         comm_(comm),
-        model_(on_device(starting_policy(c), device)),
+        model_(on_device(trained_policy(c), device)),
         gen_(sampling_config(c)),
         rowwise_(c.runtime.deterministic) {
     model_->eval();
