@@ -96,6 +96,7 @@ void LinearImpl::enable_lora(int64_t rank, double alpha, double dropout) {
 
 void LinearImpl::merge_lora() {
   if (!lora_A.defined()) return;
+  if (quantized()) throw Error("merge_lora: the weight is quantized (gpt_trunk_parameters folds adapters instead)");
   if (merged_) throw Error("merge_lora: adapter already merged");
   torch::NoGradGuard no_grad;
   weight.add_(torch::matmul(lora_B, lora_A) * lora_scale_);

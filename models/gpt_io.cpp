@@ -22,7 +22,16 @@ bool is_trunk_name(const std::string& name) {
 
 NamedTensors gpt_trunk_parameters(Gpt& model) {
   std::map<std::string, torch::Tensor> folded;
+  torch::NoGradGuard no_grad_all;
   for (auto& [name, layer] : model->linear_layers()) {
+    if (layer->quantized()) {  // the dequantized weight, the adapter added in fp32 (a QLoRA model merged)
+      torch::Tensor w = layer->quantized_weight().dequantize();
+      if (layer->has_lora())
+        w += torch::matmul(layer->lora_B, layer->lora_A).to(w.dtype()) *
+             (layer->lora_alpha() / static_cast<double>(layer->lora_A.size(0)));
+      folded[name + ".weight"] = w;
+      continue;
+    }
     if (layer->has_lora() && !layer->merged()) {
       torch::NoGradGuard no_grad;
       layer->merge_lora();
@@ -30,6 +39,7 @@ NamedTensors gpt_trunk_parameters(Gpt& model) {
       layer->unmerge_lora();
     }
   }
+  if (model->embedding_quantized()) folded["transformer.wte.weight"] = model->quantized_embedding().dequantize();
   NamedTensors out;
   for (const auto& item : model->named_parameters(true)) {
     if (!is_trunk_name(item.key())) continue;

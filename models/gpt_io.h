@@ -11,7 +11,9 @@
 namespace troupe::models {
 
 // The trunk and LM head parameters in canonical order (no value/reward heads, no LoRA tensors). When LoRA
-// adapters are present and unmerged, their contribution is folded into the returned weights (copies).
+// adapters are present and unmerged, their contribution is folded into the returned weights (copies); quantized
+// layers (and a quantized tied embedding) give their dequantized weights, adapters folded in (a QLoRA model
+// exported merged, in fp32).
 NamedTensors gpt_trunk_parameters(Gpt& model);
 
 // Copies `params` (Troupe layout, e.g. from from_hf_gpt2) into the model's trunk and LM head. DataError

@@ -274,6 +274,11 @@ TEST(QuantGpt, QloraTrainsOnlyAdaptersAndLearns) {
   add_gpt_to_checkpoint(state, "model", model);
   Gpt back = gpt_from_checkpoint(state, "model");
   EXPECT_TRUE(torch::equal(back->forward(ids), model->forward(ids)));
+  // exported merged (dequantized base + adapters, fp32): the same function up to float rounding
+  Gpt merged(small_config());
+  load_gpt_trunk_parameters(merged, gpt_trunk_parameters(model), "qlora");
+  EXPECT_TRUE(torch::allclose(merged->forward(ids), model->forward(ids), 1e-4, 1e-4));
+  EXPECT_THROW(merge_lora(model), Error);
 }
 
 TEST(QuantGpt, QatForwardEqualsTheConvertedModelAndSurvivesACheckpoint) {
