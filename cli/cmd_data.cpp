@@ -21,9 +21,9 @@
 #include "core/seeding.h"
 #include "data/arithmetic.h"
 #include "data/corpus_encoding.h"
-#include "data/token_file.h"
 #include "tokenizers/bpe_tokenizer.h"
 #include "tokenizers/corpus.h"
+#include "tokenizers/token_file.h"
 #include "tokenizers/tokenizer_file.h"
 
 namespace troupe::cli {

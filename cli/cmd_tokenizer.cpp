@@ -12,11 +12,11 @@
 #include "cli/id_list.h"
 #include "core/errors.h"
 #include "data/corpus_encoding.h"
-#include "data/token_file.h"
 #include "tokenizers/bpe_tokenizer.h"
 #include "tokenizers/corpus.h"
 #include "tokenizers/foreign_formats.h"
 #include "tokenizers/pretokenizer.h"
+#include "tokenizers/token_file.h"
 #include "tokenizers/tokenizer_file.h"
 
 namespace troupe::cli {
@@ -126,7 +126,7 @@ void decode(const TokenizerArgs& a) {
   if (!a.inputs.empty()) {
     if (a.inputs.size() != 1 || !a.text.empty())
       throw ConfigError("tokenizer decode: give ids or one --input token file");
-    const data::TokenFile file(a.inputs[0]);
+    const tokenizers::TokenFile file(a.inputs[0]);
     std::vector<int64_t> buf(1 << 16);
     for (uint64_t at = 0; at < file.size(); at += buf.size()) {
       const uint64_t n = std::min<uint64_t>(buf.size(), file.size() - at);

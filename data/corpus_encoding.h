@@ -1,4 +1,4 @@
-// Corpus files into training data: text files streamed into a token file (data/token_file.h) and JSONL
+// Corpus files into training data: text files streamed into a token file (tokenizers/token_file.h) and JSONL
 // documents given their token ids, on all threads and with the tokenizers' cut points (tokenizers/corpus.h), so
 // that the ids equal a single-threaded encode of each document.
 #pragma once
@@ -9,12 +9,15 @@
 #include <string>
 #include <vector>
 
-#include "data/token_file.h"
 #include "tokenizers/bpe_tokenizer.h"
+#include "tokenizers/token_file.h"
 
 namespace troupe::data {
 
 using tokenizers::BpeTokenizer;
+using tokenizers::TokenFile;  // token files are tokenizers/token_file.h's (torch-free: data clean reads them too)
+using tokenizers::TokenFileInfo;
+using tokenizers::TokenFileWriter;
 
 // ---- streaming files into a token file ----------------------------------------------------------------------
 

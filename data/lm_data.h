@@ -1,4 +1,4 @@
-// Packed causal-LM batches from a token file (data/token_file.h): random windows of T+1 tokens for training
+// Packed causal-LM batches from a token file (tokenizers/token_file.h): random windows of T+1 tokens for training
 // (nanoGPT's get_batch) and non-overlapping windows in order for evaluation, with a small exportable state so a
 // trainer resumes bit-exactly. Not a tokenizer, not document-aware (windows cross document separators, as in
 // nanoGPT), and it never touches torch's global RNG.
@@ -13,9 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "data/token_file.h"
+#include "tokenizers/token_file.h"
 
 namespace troupe::data {
+
+using tokenizers::TokenFile;  // tokenizers/token_file.h
+using tokenizers::TokenFileInfo;
+using tokenizers::TokenFileWriter;
 
 // One batch of next-token prediction: targets[b][t] == input_ids[b][t + 1] of the same window.
 struct LmBatch {

@@ -29,15 +29,19 @@ struct CleanSettings {
   CleanInputFormat format = CleanInputFormat::kAuto;
   std::string text_field = "text";
   TextSplit text_split = TextSplit::kBlankLines;
+  std::string tokenizer;
+  std::string separator_token;
   std::string output;
   int threads = 1;
   int chunk_size = 256;
   template <class V>
   void visit(V& v) {
     v.field("inputs", inputs, "files read in order");
-    v.field("format", format, "auto, jsonl or text");
+    v.field("format", format, "auto, jsonl, text or tokens");
     v.field("text_field", text_field, "JSONL field cleaned");
     v.field("text_split", text_split, "text files: blank_lines or lines");
+    v.path("tokenizer", tokenizer, "token files: the tokenizer that decodes them");
+    v.field("separator_token", separator_token, "token files: special token between documents (default: the file's)");
     v.path("output", output, "JSONL written");
     v.field("threads", threads, "workers for the per-document stages");
     v.field("chunk_size", chunk_size, "documents per work item");
@@ -127,6 +131,7 @@ struct DecontamOptions {
 struct DedupOptions {
   DedupConfig& c;
   std::string shingle = "words";
+  std::string scheme = "affine32";
   template <class V>
   void visit(V& v) {
     v.field("exact", c.exact, "");
@@ -134,10 +139,13 @@ struct DedupOptions {
     v.field("threshold", c.threshold, "");
     v.field("num_perm", c.num_perm, "");
     v.field("seed", c.seed, "");
+    v.field("scheme", scheme, "affine32 (datasketch >= 2.0) or legacy");
     v.field("shingle", shingle, "words or chars");
     v.field("shingle_size", c.shingle_size, "");
     v.field("bands", c.lsh.bands, "0: optimal for threshold");
     v.field("rows", c.lsh.rows, "0: optimal for threshold");
+    v.field("fp_weight", c.fp_weight, "weight of false positives when choosing bands and rows");
+    v.field("fn_weight", c.fn_weight, "weight of false negatives when choosing bands and rows");
     v.field("verify", c.verify, "");
   }
 };
@@ -228,6 +236,7 @@ void bind_stage_options(CleanStage& s, const ConfigNode* opts, const std::string
       bind_options(opts, path, o);
       at(where, path, [&] {
         s.dedup.shingle = parse_shingle_kind(o.shingle);
+        s.dedup.scheme = parse_minhash_scheme(o.scheme);
         s.dedup.validate();
       });
       break;
@@ -327,6 +336,8 @@ CleanConfig parse_clean_config(const ConfigNode& root) {
   c.format = s.format;
   c.text_field = s.text_field;
   c.text_split = s.text_split;
+  c.tokenizer = s.tokenizer;
+  c.separator_token = s.separator_token;
   c.output = s.output;
   c.threads = s.threads;
   c.chunk_size = s.chunk_size;

@@ -1,6 +1,7 @@
-// The `troupe data clean` pipeline (see dataprep/clean_pipeline.h): a reader of JSONL and text documents, workers
-// running the per-document stages over chunks, in-order reassembly, then dedup and stats. Not the config binding
-// (dataprep/clean_config.cpp) and not the CLI.
+// The `troupe data clean` pipeline (see dataprep/clean_pipeline.h): batches read ahead by a reader thread
+// (dataprep/clean_reader.h), workers parsing each document and running the per-document stages, its output line and
+// dedup sketch over chunks, in-order reassembly, then dedup and stats. Not the config binding
+// (dataprep/clean_config.cpp), not the sources and not the CLI.
 #include "dataprep/clean_pipeline.h"
 
 #include <fmt/format.h>
@@ -13,113 +14,22 @@
 
 #include "core/errors.h"
 #include "core/run_log.h"
+#include "dataprep/clean_reader.h"
 #include "dataprep/markup.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::dataprep {
 namespace {
 
 using Json = nlohmann::ordered_json;  // ordered: the other fields of a line come out in their input order
 
-// One document: where it came from, its JSONL record (null for text files) and the text being cleaned.
+// One document after the per-document stages, as its worker left it for the in-order part of the pipeline.
 struct Document {
-  std::string where;  // "file:line"
-  Json record;
-  std::string text;
-  bool keep = true;
-};
-
-bool is_jsonl(const std::string& file, CleanInputFormat format) {
-  if (format != CleanInputFormat::kAuto) return format == CleanInputFormat::kJsonl;
-  const auto ext = std::filesystem::path(file).extension().string();
-  return ext == ".jsonl" || ext == ".json";
-}
-
-// Streams the documents of a list of files, one at a time.
-class DocumentReader {
- public:
-  DocumentReader(std::vector<std::string> files, CleanInputFormat format, std::string text_field, TextSplit split)
-      : files_(std::move(files)), format_(format), text_field_(std::move(text_field)), split_(split) {}
-
-  // The next document, or false at the end of the last file.
-  bool next(Document& doc) {
-    while (true) {
-      if (!in_.is_open()) {
-        if (file_index_ == files_.size()) return false;
-        open(files_[file_index_]);
-      }
-      if (jsonl_ ? next_jsonl(doc) : next_text(doc)) return true;
-      in_.close();
-      ++file_index_;
-    }
-  }
-  int64_t bytes_read() const { return bytes_; }
-
- private:
-  void open(const std::string& file) {
-    in_.open(file, std::ios::binary);
-    if (!in_) throw IoError("clean: cannot open input " + file);
-    jsonl_ = is_jsonl(file, format_);
-    line_ = 0;
-  }
-  bool getline(std::string& line) {
-    if (!std::getline(in_, line)) return false;
-    ++line_;
-    bytes_ += static_cast<int64_t>(line.size()) + 1;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    return true;
-  }
-  std::string here() const { return files_[file_index_] + ":" + std::to_string(line_); }
-
-  bool next_jsonl(Document& doc) {
-    std::string line;
-    while (getline(line)) {
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      doc = Document{here(), {}, {}, true};
-      try {
-        doc.record = Json::parse(line);
-      } catch (const Json::exception& e) {
-        throw DataError(doc.where + ": not a JSON line: " + e.what());
-      }
-      const auto it = doc.record.is_object() ? doc.record.find(text_field_) : doc.record.end();
-      if (it == doc.record.end() || !it->is_string())
-        throw DataError(doc.where + ": expected an object with a string field '" + text_field_ + "'");
-      doc.text = it->get<std::string>();
-      return true;
-    }
-    return false;
-  }
-
-  bool next_text(Document& doc) {
-    std::string line;
-    if (split_ == TextSplit::kLines) {
-      while (getline(line))
-        if (!line.empty()) {
-          doc = Document{here(), nullptr, std::move(line), true};
-          return true;
-        }
-      return false;
-    }
-    bool started = false;
-    while (getline(line)) {
-      const bool blank = line.find_first_not_of(" \t") == std::string::npos;
-      if (blank && started) return true;
-      if (blank) continue;
-      if (!started) doc = Document{here(), nullptr, {}, true};
-      doc.text += (started ? "\n" : "") + line;
-      started = true;
-    }
-    return started;
-  }
-
-  std::vector<std::string> files_;
-  CleanInputFormat format_;
-  std::string text_field_;
-  TextSplit split_;
-  size_t file_index_ = 0;
-  std::ifstream in_;
-  bool jsonl_ = false;
-  int64_t line_ = 0;
-  int64_t bytes_ = 0;
+  std::string where;                  // "file:line"
+  std::string text;                   // cleaned
+  bool keep = true;                   // survived every per-document stage
+  std::string line;                   // kept: the output JSONL line
+  std::optional<DedupSketch> sketch;  // kept, when a dedup stage follows: its key and signature
 };
 
 StageReport& operator+=(StageReport& a, const StageReport& b) {
@@ -138,17 +48,42 @@ std::vector<StageReport> empty_reports(const std::vector<CleanStage>& stages) {
   return out;
 }
 
-// The per-document stages of one worker: its own PII masker (PCRE2 patterns compiled once per worker).
+// What one chunk's documents did, summed into the report in chunk order.
+struct ChunkTally {
+  std::vector<StageReport> stages;  // one per configured stage
+  int64_t bytes_in = 0;             // text bytes of the documents read
+};
+
+// The per-document work of one worker: parsing, the per-document stages (its own PII masker: PCRE2 patterns compiled
+// once per worker), the output line and the dedup sketch.
 class StageRunner {
  public:
-  StageRunner(const CleanConfig& config, const std::vector<std::unique_ptr<DecontamIndex>>& indexes)
-      : config_(config), indexes_(indexes) {
+  StageRunner(const CleanConfig& config, const SourceOptions& source,
+              const std::vector<std::unique_ptr<DecontamIndex>>& indexes, const Deduplicator* dedup)
+      : config_(config), source_(source), indexes_(indexes), dedup_(dedup) {
     for (const auto& s : config.stages)
       maskers_.push_back(s.kind == CleanStageKind::kPii ? std::make_unique<PiiMasker>(s.pii) : nullptr);
   }
 
-  // Runs the per-document stages on `doc` until one drops it, tallying into `reports` (one per stage).
-  void run(Document& doc, std::vector<StageReport>& reports) {
+  // `raw` parsed into `doc` and through the stages, tallied into `tally`.
+  void process(RawDocument&& raw, Document& doc, ChunkTally& tally) {
+    ParsedDocument parsed = parse_document(std::move(raw), source_);
+    tally.bytes_in += static_cast<int64_t>(parsed.text.size());
+    doc.where = std::move(parsed.where);
+    doc.text = std::move(parsed.text);
+    doc.keep = run(doc, tally.stages);
+    if (!doc.keep) return;
+    doc.line = output_line(parsed.record, doc);
+    if (dedup_ != nullptr) try {
+        doc.sketch = dedup_->sketch(doc.text);
+      } catch (const DataError& e) {
+        throw DataError(doc.where + ": stage dedup: " + e.what());
+      }
+  }
+
+ private:
+  // The per-document stages on `doc` until one drops it (false), tallying into `reports` (one per stage).
+  bool run(Document& doc, std::vector<StageReport>& reports) {
     for (size_t i = 0; i < config_.stages.size() && is_per_document(config_.stages[i].kind); ++i) {
       StageReport& r = reports[i];
       ++r.documents_in;
@@ -161,15 +96,14 @@ class StageRunner {
       }
       if (!reason.empty()) {
         ++r.removed[reason];
-        doc.keep = false;
-        return;
+        return false;
       }
       ++r.documents_out;
       r.bytes_out += static_cast<int64_t>(doc.text.size());
     }
+    return true;
   }
 
- private:
   // Stage i on `text` (changed in place); the removal reason, "" when kept.
   std::string apply(size_t i, std::string& text, StageReport& r) {
     const CleanStage& s = config_.stages[i];
@@ -192,8 +126,22 @@ class StageRunner {
     return "";
   }
 
+  // The JSONL line written for a kept document: its record (an object for text and token sources) with the cleaned
+  // text in the text field.
+  std::string output_line(Json& record, const Document& doc) const {
+    if (record.is_null()) record = Json::object();
+    record[config_.text_field] = doc.text;
+    try {
+      return record.dump();
+    } catch (const Json::exception& e) {
+      throw DataError(doc.where + ": cannot write the cleaned document: " + e.what());
+    }
+  }
+
   const CleanConfig& config_;
+  const SourceOptions& source_;
   const std::vector<std::unique_ptr<DecontamIndex>>& indexes_;
+  const Deduplicator* dedup_;                        // null without a dedup stage
   std::vector<std::unique_ptr<PiiMasker>> maskers_;  // (stages) one per pii stage, null elsewhere
 };
 
@@ -217,25 +165,20 @@ void for_each_chunk(size_t chunks, size_t workers, const std::function<void(size
     if (e) std::rethrow_exception(e);
 }
 
-std::string output_line(const Document& doc, const std::string& text_field) {
-  Json record = doc.record.is_null() ? Json::object() : doc.record;
-  record[text_field] = doc.text;
-  try {
-    return record.dump();
-  } catch (const Json::exception& e) {
-    throw DataError(doc.where + ": cannot write the cleaned document: " + e.what());
-  }
-}
-
 // The documents of every evaluation file into one index per decontaminate stage.
-std::vector<std::unique_ptr<DecontamIndex>> build_indexes(const CleanConfig& config) {
+std::vector<std::unique_ptr<DecontamIndex>> build_indexes(const CleanConfig& config, const SourceOptions& source) {
   std::vector<std::unique_ptr<DecontamIndex>> out(config.stages.size());
   for (size_t i = 0; i < config.stages.size(); ++i) {
     const CleanStage& s = config.stages[i];
     if (s.kind != CleanStageKind::kDecontaminate) continue;
     out[i] = std::make_unique<DecontamIndex>(s.decontam);
-    DocumentReader reader(s.eval_files, config.format, s.eval_text_field, config.text_split);
-    for (Document doc; reader.next(doc);) out[i]->add(doc.where, doc.text);
+    SourceOptions eval = source;
+    eval.text_field = s.eval_text_field;
+    DocumentReader reader(s.eval_files, eval);
+    for (RawDocument raw; reader.next(raw);) {
+      const ParsedDocument doc = parse_document(std::move(raw), eval);
+      out[i]->add(doc.where, doc.text);
+    }
   }
   return out;
 }
@@ -272,38 +215,40 @@ std::optional<size_t> find_stage(const CleanConfig& config, CleanStageKind kind)
   return std::nullopt;
 }
 
-// Pass 1: read, run the per-document stages in parallel chunks, hand each survivor to `sink` in input order.
-void run_per_document(const CleanConfig& config, CleanReport& report, CleanProgress& progress,
-                      const CleanProgressFn& progress_fn, const std::function<void(Document&)>& sink) {
-  const auto indexes = build_indexes(config);
+// Pass 1: read (a batch ahead, on the reader thread), run the per-document stages in parallel chunks, hand each
+// survivor to `sink` in input order. `dedup` (when a dedup stage follows) only sketches documents here.
+void run_per_document(const CleanConfig& config, const SourceOptions& source, const Deduplicator* dedup,
+                      CleanReport& report, CleanProgress& progress, const CleanProgressFn& progress_fn,
+                      const std::function<void(Document&)>& sink) {
+  const auto indexes = build_indexes(config, source);
   const size_t workers = static_cast<size_t>(config.threads);
   const size_t chunk = static_cast<size_t>(config.chunk_size);
   std::vector<StageRunner> runners;
-  for (size_t w = 0; w < workers; ++w) runners.emplace_back(config, indexes);
-  DocumentReader reader(config.inputs, config.format, config.text_field, config.text_split);
-  std::vector<Document> batch(workers * chunk);
+  for (size_t w = 0; w < workers; ++w) runners.emplace_back(config, source, indexes, dedup);
+  BatchPrefetcher reader(DocumentReader(config.inputs, source), workers * chunk);
   while (true) {
-    size_t n = 0;
-    while (n < batch.size() && reader.next(batch[n])) {
-      report.bytes_in += static_cast<int64_t>(batch[n].text.size());
-      ++n;
-    }
+    int64_t bytes_read = 0;
+    std::vector<RawDocument> batch = reader.next(bytes_read);
+    const size_t n = batch.size();
     if (n == 0) break;
-    report.documents_in += static_cast<int64_t>(n);
+    std::vector<Document> docs(n);
     const size_t chunks = (n + chunk - 1) / chunk;
-    std::vector<std::vector<StageReport>> tallies(chunks, empty_reports(config.stages));
+    std::vector<ChunkTally> tallies(chunks, ChunkTally{empty_reports(config.stages), 0});
     for_each_chunk(chunks, workers, [&](size_t worker, size_t c) {
-      for (size_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) runners[worker].run(batch[i], tallies[c]);
+      for (size_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i)
+        runners[worker].process(std::move(batch[i]), docs[i], tallies[c]);
     });
-    for (const auto& t : tallies)
-      for (size_t s = 0; s < t.size(); ++s) report.stages[s] += t[s];
-    for (size_t i = 0; i < n; ++i)
-      if (batch[i].keep) sink(batch[i]);
+    report.documents_in += static_cast<int64_t>(n);
+    for (const auto& t : tallies) {
+      report.bytes_in += t.bytes_in;
+      for (size_t s = 0; s < t.stages.size(); ++s) report.stages[s] += t.stages[s];
+    }
+    for (auto& doc : docs)
+      if (doc.keep) sink(doc);
     progress.documents_read = report.documents_in;
     progress.documents_written = report.documents_out;
-    progress.bytes_read = reader.bytes_read();
+    progress.bytes_read = bytes_read;
     if (progress_fn) progress_fn(progress);
-    if (n < batch.size()) break;
   }
 }
 
@@ -331,10 +276,10 @@ class Tail {
     count_through(report_.stages[*stats_at_], text);
     stats_->add(text);
   }
-  void write(const std::string& line, const std::string& text) {
+  void write(const std::string& line, int64_t text_bytes) {
     out_.write(line);
     ++report_.documents_out;
-    report_.bytes_out += static_cast<int64_t>(text.size());
+    report_.bytes_out += text_bytes;
   }
   void close() {
     out_.close();
@@ -359,39 +304,38 @@ struct RemoveOnExit {
 };
 
 // Dedup decides only after the last document, so survivors wait in a spill file (one JSONL line each), not in
-// memory; a second pass copies the kept lines to the output.
-void run_with_dedup(const CleanConfig& config, size_t dedup_at, Tail& tail, CleanReport& report,
-                    CleanProgress& progress, const CleanProgressFn& progress_fn) {
+// memory; a second pass copies the kept lines to the output. The workers sketch each survivor (normalisation, SHA-1
+// key, MinHash signature); here only the index is updated, in input order.
+void run_with_dedup(const CleanConfig& config, const SourceOptions& source, size_t dedup_at, Tail& tail,
+                    CleanReport& report, CleanProgress& progress, const CleanProgressFn& progress_fn) {
   const bool stats_first = tail.stats_at() && *tail.stats_at() < dedup_at;
   const RemoveOnExit spill_file{config.output + ".spill"};
   Deduplicator dedup(config.stages[dedup_at].dedup);
   StageReport& r = report.stages[dedup_at];
   Writer spill(spill_file.path);
-  run_per_document(config, report, progress, progress_fn, [&](Document& doc) {
+  std::vector<int64_t> text_bytes;  // (spilled documents) so that the second pass parses no line it need not
+  run_per_document(config, source, &dedup, report, progress, progress_fn, [&](Document& doc) {
     tail.count(doc.text, stats_first);
     ++r.documents_in;
     r.bytes_in += static_cast<int64_t>(doc.text.size());
-    try {
-      dedup.add(doc.text);
-    } catch (const DataError& e) {
-      throw DataError(doc.where + ": stage dedup: " + e.what());
-    }
-    spill.write(output_line(doc, config.text_field));
+    text_bytes.push_back(static_cast<int64_t>(doc.text.size()));
+    dedup.add(*doc.sketch);
+    spill.write(doc.line);
   });
   spill.close();
   const DedupResult result = dedup.finish();
   progress.final_pass = true;
   std::ifstream in(spill_file.path, std::ios::binary);
   const size_t every = static_cast<size_t>(config.threads) * static_cast<size_t>(config.chunk_size);
+  const bool stats_after = tail.stats_at() && !stats_first;
   std::string line;
   for (size_t i = 0, k = 0; k < result.kept.size() && std::getline(in, line); ++i) {
     if (result.kept[k] != i) continue;
     ++k;
-    const std::string text = Json::parse(line)[config.text_field].get<std::string>();
     ++r.documents_out;
-    r.bytes_out += static_cast<int64_t>(text.size());
-    tail.count(text, !stats_first);
-    tail.write(line, text);
+    r.bytes_out += text_bytes[i];
+    if (stats_after) tail.count(Json::parse(line)[config.text_field].get<std::string>(), true);
+    tail.write(line, text_bytes[i]);
     progress.documents_written = report.documents_out;
     if (progress_fn && k % every == 0) progress_fn(progress);
   }
@@ -410,9 +354,35 @@ void check_output(const CleanConfig& config) {
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
 }
 
+// The tokenizer of token-file inputs (config.tokenizer); ConfigError when a token file is read without one.
+std::optional<tokenizers::BpeTokenizer> load_source_tokenizer(const CleanConfig& config) {
+  std::vector<std::string> files = config.inputs;
+  for (const auto& s : config.stages) files.insert(files.end(), s.eval_files.begin(), s.eval_files.end());
+  for (const auto& f : files)
+    if (input_format(f, config.format) == CleanInputFormat::kTokens && config.tokenizer.empty())
+      throw ConfigError("clean: " + f + " is a token file: set `tokenizer` (the tokenizer that wrote it)");
+  if (config.tokenizer.empty()) return std::nullopt;
+  return tokenizers::open_tokenizer(config.tokenizer);
+}
+
+SourceOptions source_options(const CleanConfig& config, const tokenizers::BpeTokenizer* tokenizer) {
+  SourceOptions out{config.format, config.text_field, config.text_split, tokenizer, std::nullopt};
+  if (!config.separator_token.empty()) {
+    if (tokenizer == nullptr) throw ConfigError("clean: separator_token needs `tokenizer`");
+    const auto& specials = tokenizer->spec().special_tokens;
+    const auto it = specials.find(config.separator_token);
+    if (it == specials.end())
+      throw ConfigError("clean: separator_token '" + config.separator_token + "' is not a special token of " +
+                        config.tokenizer);
+    out.separator = it->second;
+  }
+  return out;
+}
 }  // namespace
 
 CleanReport run_clean(const CleanConfig& config, const CleanProgressFn& progress_fn) {
+  const std::optional<tokenizers::BpeTokenizer> tokenizer = load_source_tokenizer(config);
+  const SourceOptions source = source_options(config, tokenizer ? &*tokenizer : nullptr);
   check_output(config);
   CleanReport report;
   report.stages = empty_reports(config.stages);
@@ -420,11 +390,11 @@ CleanReport run_clean(const CleanConfig& config, const CleanProgressFn& progress
   progress.input_bytes = total_size(config.inputs);
   Tail tail(config, report);
   if (const auto dedup_at = find_stage(config, CleanStageKind::kDedup)) {
-    run_with_dedup(config, *dedup_at, tail, report, progress, progress_fn);
+    run_with_dedup(config, source, *dedup_at, tail, report, progress, progress_fn);
   } else {
-    run_per_document(config, report, progress, progress_fn, [&](Document& doc) {
+    run_per_document(config, source, nullptr, report, progress, progress_fn, [&](Document& doc) {
       tail.count(doc.text, true);
-      tail.write(output_line(doc, config.text_field), doc.text);
+      tail.write(doc.line, static_cast<int64_t>(doc.text.size()));
     });
   }
   tail.close();

@@ -1,7 +1,7 @@
-// The `troupe data clean` pipeline: documents streamed from JSONL or plain-text files through an ordered list of
-// stages configured in YAML (the functions of dataprep/), on N worker threads, written as JSONL, with a per-stage
+// The `troupe data clean` pipeline: documents streamed from JSONL, plain-text or token files through an ordered list
+// of stages configured in YAML (the functions of dataprep/), on N worker threads, written as JSONL, with a per-stage
 // report (documents and bytes in and out, removals by reason) for the run log. Not the CLI command (no argument
-// parsing, no progress bar drawing: callers get a progress callback) and not a token-file reader.
+// parsing, no progress bar drawing: callers get a progress callback) and not the readers (dataprep/clean_reader.h).
 //
 // A config:
 //   inputs: [web.jsonl, books.txt]   # relative to the config file
@@ -36,10 +36,12 @@ class RunLog;
 
 namespace troupe::dataprep {
 
-enum class CleanInputFormat { kAuto, kJsonl, kText };
+// kTokens: a token file (tokenizers/token_file.h, as `troupe data prepare` and `tokenizer encode` write them) cut into
+// documents at its separator id and decoded with CleanConfig::tokenizer.
+enum class CleanInputFormat { kAuto, kJsonl, kText, kTokens };
 constexpr auto config_names(CleanInputFormat) {
   return std::array{std::pair{CleanInputFormat::kAuto, "auto"}, std::pair{CleanInputFormat::kJsonl, "jsonl"},
-                    std::pair{CleanInputFormat::kText, "text"}};
+                    std::pair{CleanInputFormat::kText, "text"}, std::pair{CleanInputFormat::kTokens, "tokens"}};
 }
 // How a plain-text file is cut into documents.
 enum class TextSplit { kBlankLines, kLines };
@@ -82,13 +84,15 @@ struct CleanStage {
 
 struct CleanConfig {
   std::vector<std::string> inputs;                    // files read in order (absolute after loading)
-  CleanInputFormat format = CleanInputFormat::kAuto;  // auto: ".jsonl"/".json" files are JSONL, others text
+  CleanInputFormat format = CleanInputFormat::kAuto;  // auto: ".jsonl"/".json" JSONL, ".bin" tokens, others text
   std::string text_field = "text";                    // JSONL: the field cleaned (a string); others are kept
   TextSplit text_split = TextSplit::kBlankLines;      // text files: a document per blank-line-separated block
-  std::string output;                                 // JSONL written; text inputs become {"<text_field>": ...}
-  int threads = 1;                                    // workers for the per-document stages, >= 1
-  int chunk_size = 256;                               // documents per work item, >= 1
-  std::vector<CleanStage> stages;                     // in order; dedup and stats after all per-document stages
+  std::string tokenizer;           // token files: the tokenizer that wrote them (any open_tokenizer accepts)
+  std::string separator_token;     // token files: the special token between documents; "": the file's own separator
+  std::string output;              // JSONL written; text inputs become {"<text_field>": ...}
+  int threads = 1;                 // workers for the per-document stages, >= 1
+  int chunk_size = 256;            // documents per work item, >= 1
+  std::vector<CleanStage> stages;  // in order; dedup and stats after all per-document stages
 };
 
 // Binds a config tree (the file's top level). ConfigError naming file:line:col for unknown keys, stages and stage
@@ -134,12 +138,14 @@ struct CleanProgress {
 };
 using CleanProgressFn = std::function<void(const CleanProgress&)>;
 
-// Runs the pipeline: the per-document stages on config.threads workers over chunks of chunk_size documents, results
-// reassembled in input order (the output and report do not depend on threads or chunk_size: PII replacement cycles
-// restart at every document). Memory: threads * chunk_size documents in flight; with dedup, its signatures and one
-// pass over a spill file (output + ".spill", removed afterwards) instead of the texts. The output's directory is
-// created; an output that is also an input is a ConfigError. Malformed UTF-8 or a bad JSONL line is a DataError
-// naming file:line (and the stage); IoError for files that cannot be read or written.
+// Runs the pipeline: a reader thread reads the next batch of threads * chunk_size raw documents while the current one
+// is processed; parsing (JSON, token decoding), the per-document stages, the output lines and dedup's sketches run on
+// config.threads workers over chunks of chunk_size documents, reassembled in input order (the output and report do
+// not depend on threads or chunk_size: PII replacement cycles restart at every document). Memory: up to three batches
+// in flight; with dedup, its signatures and one pass over a spill file (output + ".spill", removed afterwards)
+// instead of the texts. The output's directory is created; an output that is also an input, or a token file without
+// a tokenizer, is a ConfigError. Malformed UTF-8 or a bad JSONL line is a DataError naming file:line (and the stage);
+// IoError for files that cannot be read or written.
 CleanReport run_clean(const CleanConfig& config, const CleanProgressFn& progress = {});
 
 }  // namespace troupe::dataprep

@@ -139,6 +139,11 @@ void DedupConfig::validate() const {
   if (!(threshold > 0 && threshold < 1)) throw ConfigError("dedup.threshold must be in (0, 1)");
   if (num_perm < 2 || num_perm > (1 << 16)) throw ConfigError("dedup.num_perm must be in 2..65536");
   if (shingle_size < 1) throw ConfigError("dedup.shingle_size must be >= 1");
+  if (!(fp_weight >= 0 && fp_weight <= 1 && fn_weight >= 0 && fn_weight <= 1) ||
+      std::abs(fp_weight + fn_weight - 1) > 1e-9) {
+    throw ConfigError("dedup.fp_weight and fn_weight must be in [0, 1] and sum to 1 (got " + std::to_string(fp_weight) +
+                      " and " + std::to_string(fn_weight) + ")");
+  }
   const bool auto_lsh = lsh.bands == 0 && lsh.rows == 0;
   if (!auto_lsh && (lsh.bands < 1 || lsh.rows < 1 || lsh.bands * lsh.rows > num_perm)) {
     throw ConfigError("dedup.lsh: bands and rows must be >= 1 with bands * rows <= num_perm (or both 0)");
@@ -147,7 +152,9 @@ void DedupConfig::validate() const {
 
 Deduplicator::Deduplicator(DedupConfig config)
     : config_((config.validate(), config)), hasher_(config_.num_perm, config_.seed, config_.scheme) {
-  lsh_ = config_.lsh.bands > 0 ? config_.lsh : optimal_lsh_params(config_.threshold, config_.num_perm);
+  lsh_ = config_.lsh.bands > 0
+             ? config_.lsh
+             : optimal_lsh_params(config_.threshold, config_.num_perm, config_.fp_weight, config_.fn_weight);
   buckets_.resize(lsh_.bands);
 }
 
@@ -165,28 +172,40 @@ void Deduplicator::join(size_t i, size_t j) {
   if (i != j) parent_[std::max(i, j)] = std::min(i, j);  // the root stays the lowest index
 }
 
+DedupSketch Deduplicator::sketch(std::string_view text, const std::string& what) const {
+  const std::string normal = dedup_normal_text(text, what);
+  DedupSketch out;
+  if (config_.exact) out.key = sha1_hash128(normal);
+  if (config_.near) out.signature = hasher_.signature(shingles(normal, config_.shingle, config_.shingle_size));
+  return out;
+}
+
 size_t Deduplicator::add(std::string_view text) {
+  return add(sketch(text, "document " + std::to_string(exact_of_.size())));
+}
+
+size_t Deduplicator::add(const DedupSketch& sketch) {
   const size_t index = exact_of_.size();
   if (index >= std::numeric_limits<uint32_t>::max()) throw DataError("dedup: more than 2^32 - 1 documents");
-  const std::string normal = dedup_normal_text(text, "document " + std::to_string(index));
+  if (config_.near && sketch.signature.size() != static_cast<size_t>(config_.num_perm))
+    throw DataError("dedup: a sketch without a signature of " + std::to_string(config_.num_perm) + " values");
   exact_of_.push_back(index);
   parent_.push_back(index);
   signatures_.emplace_back();
   if (config_.exact) {
-    const auto [it, inserted] = first_by_key_.try_emplace(sha1_hash128(normal), index);
+    const auto [it, inserted] = first_by_key_.try_emplace(sketch.key, index);
     if (!inserted) {
       exact_of_[index] = it->second;
       return index;
     }
   }
-  if (config_.near) add_near(index, normal);
+  if (config_.near) add_near(index, sketch.signature);
   return index;
 }
 
 // Candidates are the earlier documents sharing a band; one already in this document's cluster is skipped (the
 // components do not change), so a large cluster costs one verification per band per member, not one per pair.
-void Deduplicator::add_near(size_t index, const std::string& normal_text) {
-  const auto sig = hasher_.signature(shingles(normal_text, config_.shingle, config_.shingle_size));
+void Deduplicator::add_near(size_t index, const std::vector<uint32_t>& sig) {
   const size_t r = lsh_.rows;
   for (size_t band = 0; band < buckets_.size(); ++band) {
     auto& members = buckets_[band][band_hash(std::span(sig).subspan(band * r, r), band)];

@@ -62,9 +62,19 @@ struct DedupConfig {
   MinHashScheme scheme = MinHashScheme::kAffine32;  // datasketch's default scheme
   ShingleKind shingle = ShingleKind::kWords;        // word or character shingles
   int shingle_size = 5;                             // units per shingle (k), >= 1
-  LshParams lsh{};                                  // {0, 0}: optimal_lsh_params(threshold, num_perm)
-  bool verify = true;  // a candidate pair joins a cluster only if its estimated Jaccard >= threshold
+  LshParams lsh{};                                  // {0, 0}: optimal_lsh_params(threshold, num_perm, weights)
+  double fp_weight = 0.5;  // optimal_lsh_params' weight of false positives (datasketch's weights[0]), in [0, 1]
+  double fn_weight = 0.5;  // ... of false negatives (weights[1]); the two sum to 1, as datasketch requires
+  bool verify = true;      // a candidate pair joins a cluster only if its estimated Jaccard >= threshold
   void validate() const;
+};
+
+// What Deduplicator::add needs of one document: its exact key and MinHash signature. Computing it is most of the cost
+// and depends on nothing but the text, so Deduplicator::sketch is const and the pipeline's workers call it in
+// parallel; add() then only touches the index, in input order.
+struct DedupSketch {
+  std::pair<uint64_t, uint64_t> key{};  // SHA-1 key of the normalised text (when exact)
+  std::vector<uint32_t> signature;      // (num_perm) when near; empty otherwise
 };
 
 struct DedupResult {
@@ -83,13 +93,17 @@ class Deduplicator {
   explicit Deduplicator(DedupConfig config);
   // Index of the document (0, 1, ...). DataError naming the document for malformed UTF-8.
   size_t add(std::string_view text);
+  // The same for a sketch() of the text: add(sketch(text)) == add(text).
+  size_t add(const DedupSketch& sketch);
+  // Thread-safe. DataError naming `what` for malformed UTF-8.
+  DedupSketch sketch(std::string_view text, const std::string& what = "text") const;
   DedupResult finish() const;
   const LshParams& lsh() const { return lsh_; }
 
  private:
   size_t find(size_t i) const;
   void join(size_t i, size_t j);
-  void add_near(size_t index, const std::string& normal_text);
+  void add_near(size_t index, const std::vector<uint32_t>& sig);
 
   DedupConfig config_;
   MinHasher hasher_;

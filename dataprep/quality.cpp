@@ -63,26 +63,27 @@ std::u32string_view rstrip(std::u32string_view s) {
   return s;
 }
 
-// Splits `piece` (no whitespace) into tokens; see split_words in the header.
-void split_piece(std::u32string_view piece, std::vector<std::u32string>& out) {
+// Splits `piece` (no whitespace) into tokens; see split_words in the header. Every token is a substring of the piece,
+// so the words are views into the document (no copies).
+void split_piece(std::u32string_view piece, std::vector<std::u32string_view>& out) {
   static const std::u32string kPrefix = U"([{\"'“‘«#$£€§*–—";
   static const std::u32string kSuffix = U",.;:!?)]}\"'”’»%*…";
   while (piece.size() > 1 && contains(kPrefix, piece.front())) {
-    out.emplace_back(1, piece.front());
+    out.push_back(piece.substr(0, 1));
     piece.remove_prefix(1);
   }
-  std::vector<std::u32string> suffixes;  // in reverse order
+  std::vector<std::u32string_view> suffixes;  // in reverse order
   while (piece.size() > 1) {
     size_t dots = 0;
     while (dots < piece.size() && piece[piece.size() - 1 - dots] == U'.') ++dots;
     if (dots >= 2 && dots < piece.size()) {
-      suffixes.emplace_back(dots, U'.');
+      suffixes.push_back(piece.substr(piece.size() - dots));
       piece.remove_suffix(dots);
     } else if (contains(kSuffix, piece.back()) &&
                (piece.back() != U'.' ||
                 (is_alnum(piece[piece.size() - 2]) && !(piece.size() == 2 && is_alpha(piece[0]))) ||
                 contains(U")]}\"'”’%", piece[piece.size() - 2]))) {
-      suffixes.emplace_back(1, piece.back());
+      suffixes.push_back(piece.substr(piece.size() - 1));
       piece.remove_suffix(1);
     } else {
       break;
@@ -95,26 +96,34 @@ void split_piece(std::u32string_view piece, std::vector<std::u32string>& out) {
     size_t j = i;
     while (j < piece.size() && piece[j] == U'-') ++j;
     if (j == piece.size() || !is_alnum(piece[j])) continue;
-    out.emplace_back(piece.substr(start, i - start));
-    out.emplace_back(piece.substr(i, j - i));
+    out.push_back(piece.substr(start, i - start));
+    out.push_back(piece.substr(i, j - i));
     start = j;
     i = j;
   }
-  if (start < piece.size()) out.emplace_back(piece.substr(start));
+  if (start < piece.size()) out.push_back(piece.substr(start));
   out.insert(out.end(), suffixes.rbegin(), suffixes.rend());
 }
 
-std::vector<std::u32string> split_words32(std::u32string_view text) {
-  std::vector<std::u32string> words;
-  for (const auto& piece : metrics::split_whitespace(text)) split_piece(piece, words);
+// The words of `text` as views into it (which must outlive them).
+std::vector<std::u32string_view> split_words32(std::u32string_view text) {
+  std::vector<std::u32string_view> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i])) ++i;
+    const size_t start = i;
+    while (i < text.size() && !is_space(text[i])) ++i;
+    if (i > start) split_piece(text.substr(start, i - start), words);
+  }
   return words;
 }
 
 FilterResult drop(std::string reason) { return {false, std::move(reason)}; }
 
 // datatrove's find_duplicates: how many elements equal an earlier one, and their total length.
-std::pair<size_t, size_t> find_duplicates(const std::vector<std::u32string>& items) {
-  std::unordered_set<std::u32string> seen;
+std::pair<size_t, size_t> find_duplicates(const std::vector<std::u32string_view>& items) {
+  std::unordered_set<std::u32string_view> seen;
+  seen.reserve(items.size());
   size_t elements = 0, chars = 0;
   for (const auto& item : items) {
     if (!seen.insert(item).second) {
@@ -125,59 +134,98 @@ std::pair<size_t, size_t> find_duplicates(const std::vector<std::u32string>& ite
   return {elements, chars};
 }
 
-// Python's re.split(pattern, text) for "\n{min,}": the pieces between runs of at least `min` newlines.
-std::vector<std::u32string> split_newline_runs(std::u32string_view text, size_t min) {
-  std::vector<std::u32string> pieces;
+// Python's re.split(pattern, text) for "\n{min,}": the pieces between runs of at least `min` newlines (views).
+std::vector<std::u32string_view> split_newline_runs(std::u32string_view text, size_t min) {
+  std::vector<std::u32string_view> pieces;
   size_t start = 0;
   for (size_t i = 0; i < text.size();) {
     size_t j = i;
     while (j < text.size() && text[j] == U'\n') ++j;
     if (j - i >= min) {
-      pieces.emplace_back(text.substr(start, i - start));
+      pieces.push_back(text.substr(start, i - start));
       start = j;
     }
     i = j > i ? j : i + 1;
   }
-  pieces.emplace_back(text.substr(start));
+  pieces.push_back(text.substr(start));
   return pieces;
 }
 
-std::u32string join(const std::vector<std::u32string>& words, size_t from, size_t n, std::u32string_view sep) {
-  std::u32string s;
-  for (size_t k = 0; k < n; ++k) {
-    if (k) s += sep;
-    s += words[from + k];
+// A document's words joined (by one space, or by nothing) with a polynomial prefix hash of the joined text, so that
+// any run of consecutive words is a substring hashed in O(1) and compared without being built: the n-gram rules
+// cost one pass over the words per n instead of a string per n-gram. The hash only picks buckets; equality is
+// always the joined text's.
+class JoinedWords {
+ public:
+  JoinedWords(const std::vector<std::u32string_view>& words, bool spaced) {
+    start_.reserve(words.size() + 1);
+    for (const auto& w : words) {
+      if (spaced && !start_.empty()) text_ += U' ';
+      start_.push_back(text_.size());
+      text_ += w;
+    }
+    start_.push_back(text_.size() + (spaced ? 1 : 0));  // as if followed by a separator
+    spaced_ = spaced;
+    prefix_.resize(text_.size() + 1);
+    power_.resize(text_.size() + 1);
+    power_[0] = 1;
+    for (size_t i = 0; i < text_.size(); ++i) {
+      prefix_[i + 1] = prefix_[i] * kBase + text_[i] + 1;
+      power_[i + 1] = power_[i] * kBase;
+    }
   }
-  return s;
-}
+  struct Run {
+    std::u32string_view text;
+    uint64_t hash;
+    bool operator==(const Run& o) const { return text == o.text; }
+  };
+  struct RunHash {
+    size_t operator()(const Run& r) const { return r.hash; }
+  };
+  // Words [from, from + n) joined.
+  Run run(size_t from, size_t n) const {
+    const size_t b = start_[from], e = start_[from + n] - (spaced_ ? 1 : 0);
+    const uint64_t h = prefix_[e] - prefix_[b] * power_[e - b];  // mod 2^64
+    return {std::u32string_view(text_).substr(b, e - b), (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ull};
+  }
+
+ private:
+  static constexpr uint64_t kBase = 0x100000001B3ull;
+  std::u32string text_;
+  std::vector<size_t> start_;  // (words + 1) where each word starts in text_
+  std::vector<uint64_t> prefix_, power_;
+  bool spaced_ = false;
+};
 
 // datatrove's find_top_duplicate over get_n_grams: the most frequent space-joined n-gram's length times its count
 // (Counter.most_common(1): among equal counts, the n-gram seen first). 0 when there are fewer than n words.
-size_t top_ngram_chars(const std::vector<std::u32string>& words, size_t n) {
-  if (words.size() < n) return 0;
-  std::unordered_map<std::u32string, std::pair<size_t, size_t>> counts;  // n-gram -> (count, first index)
-  for (size_t i = 0; i + n <= words.size(); ++i) {
-    auto [it, fresh] = counts.try_emplace(join(words, i, n, U" "), 0, i);
+size_t top_ngram_chars(const JoinedWords& joined, size_t words, size_t n) {
+  if (words < n) return 0;
+  std::unordered_map<JoinedWords::Run, std::pair<size_t, size_t>, JoinedWords::RunHash> counts;  // (count, first)
+  counts.reserve(words);
+  for (size_t i = 0; i + n <= words; ++i) {
+    auto [it, fresh] = counts.try_emplace(joined.run(i, n), 0, i);
     ++it->second.first;
   }
   const auto best = std::min_element(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
     return a.second.first != b.second.first ? a.second.first > b.second.first : a.second.second < b.second.second;
   });
-  return best->first.size() * best->second.first;
+  return best->first.text.size() * best->second.first;
 }
 
 // datatrove's find_all_duplicate: characters of n-grams (joined without spaces) equal to an earlier one; the scan
 // jumps n words past each repeat.
-size_t duplicate_ngram_chars(const std::vector<std::u32string>& words, size_t n) {
-  std::unordered_set<std::u32string> seen;
+size_t duplicate_ngram_chars(const JoinedWords& joined, size_t words, size_t n) {
+  std::unordered_set<JoinedWords::Run, JoinedWords::RunHash> seen;
+  seen.reserve(words);
   size_t chars = 0;
-  for (size_t i = 0; i + n <= words.size();) {
-    std::u32string gram = join(words, i, n, U"");
+  for (size_t i = 0; i + n <= words;) {
+    const JoinedWords::Run gram = joined.run(i, n);
     if (seen.count(gram)) {
-      chars += gram.size();
+      chars += gram.text.size();
       i += n;
     } else {
-      seen.insert(std::move(gram));
+      seen.insert(gram);
       ++i;
     }
   }
@@ -192,7 +240,8 @@ void check(bool ok, const std::string& message) {
 
 std::vector<std::string> split_words(std::string_view text) {
   std::vector<std::string> words;
-  for (const auto& w : split_words32(decode_utf8(text))) words.push_back(encode_utf8(w));
+  const std::u32string decoded = decode_utf8(text);
+  for (const auto& w : split_words32(decoded)) words.push_back(encode_utf8(w));
   return words;
 }
 
@@ -251,7 +300,8 @@ FilterResult gopher_quality(std::string_view utf8, const GopherQualityConfig& c)
     if (alpha / n_words < c.max_non_alpha_words_ratio) return drop("gopher_below_alpha_threshold");
   }
   if (c.min_stop_words) {
-    std::set<std::u32string> stop, present;
+    std::set<std::u32string, std::less<>> stop;
+    std::set<std::u32string_view> present;
     for (const auto& s : c.stop_words) stop.insert(decode_utf8(s, "stop word"));
     for (const auto& w : words) {
       if (stop.count(w)) present.insert(w);
@@ -287,11 +337,19 @@ FilterResult gopher_repetition(std::string_view utf8, const GopherRepetitionConf
   if (c.dup_line_frac && dup / static_cast<double>(lines.size()) > c.dup_line_frac) return drop("dup_line_frac");
   if (c.dup_line_char_frac && dup_chars / length > c.dup_line_char_frac) return drop("dup_line_char_frac");
   const auto words = split_words32(text);
-  for (const auto& [n, frac] : c.top_n_grams) {
-    if (top_ngram_chars(words, n) / length > frac) return drop(fmt::format("top_{}_gram", n));
+  if (!c.top_n_grams.empty()) {
+    const JoinedWords spaced(words, true);
+    for (const auto& [n, frac] : c.top_n_grams) {
+      if (top_ngram_chars(spaced, words.size(), n) / length > frac) return drop(fmt::format("top_{}_gram", n));
+    }
   }
-  for (const auto& [n, frac] : c.dup_n_grams) {
-    if (duplicate_ngram_chars(words, n) / length > frac) return drop(fmt::format("duplicated_{}_n_grams", n));
+  if (!c.dup_n_grams.empty()) {
+    const JoinedWords unspaced(words, false);
+    for (const auto& [n, frac] : c.dup_n_grams) {
+      if (duplicate_ngram_chars(unspaced, words.size(), n) / length > frac) {
+        return drop(fmt::format("duplicated_{}_n_grams", n));
+      }
+    }
   }
   return {};
 }

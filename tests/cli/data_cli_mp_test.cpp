@@ -1,13 +1,13 @@
 // `troupe data prepare` as a user runs it: a few small files -> train.bin and val.bin, checked with
-// data::TokenFile against the tokenizer; the seeded split; and its errors and exit codes.
+// tokenizers::TokenFile against the tokenizer; the seeded split; and its errors and exit codes.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "data/token_file.h"
 #include "tests/support/test_support.h"
 #include "tokenizers/bpe_tokenizer.h"
+#include "tokenizers/token_file.h"
 #include "tokenizers/tokenizer_file.h"
 
 namespace troupe {
@@ -23,7 +23,7 @@ using testing::write_file;
 
 std::string gpt2_path() { return (source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string(); }
 
-std::vector<int64_t> all_ids(const data::TokenFile& file) {
+std::vector<int64_t> all_ids(const tokenizers::TokenFile& file) {
   std::vector<int64_t> ids(file.size());
   file.read(0, file.size(), ids.data());
   return ids;
@@ -50,7 +50,7 @@ TEST(DataCli, PrepareWritesTrainAndValTokenFilesSplitByDocument) {
   EXPECT_THAT(r.output, HasSubstr("uint16"));
 
   const tokenizers::BpeTokenizer tok = tokenizers::open_tokenizer(gpt2_path());
-  const data::TokenFile train(dir / "out/train.bin"), val(dir / "out/val.bin");
+  const tokenizers::TokenFile train(dir / "out/train.bin"), val(dir / "out/val.bin");
   EXPECT_EQ(train.info().documents, 4u);
   EXPECT_EQ(val.info().documents, 1u);
   std::set<std::string> sources;
@@ -82,7 +82,7 @@ TEST(DataCli, PrepareWritesTrainAndValTokenFilesSplitByDocument) {
     auto s = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(),
                                   "--output", out.string(), "--val-fraction", "0.2", "--seed", std::to_string(seed)});
     ASSERT_EQ(s.exit_code, 0) << s.output;
-    val_docs.insert(data::TokenFile(out / "val.bin").info().sources.at(0));
+    val_docs.insert(tokenizers::TokenFile(out / "val.bin").info().sources.at(0));
   }
   EXPECT_GT(val_docs.size(), 1u);
 }
@@ -96,7 +96,7 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
         testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
                              (dir / "out").string(), "--val-fraction", fraction, "--separator", "none"});
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    const data::TokenFile train(dir / "out/train.bin"), val(dir / "out/val.bin");
+    const tokenizers::TokenFile train(dir / "out/train.bin"), val(dir / "out/val.bin");
     EXPECT_GE(train.info().documents, 1u);
     EXPECT_GE(val.info().documents, 1u);
     EXPECT_EQ(train.info().documents + val.info().documents, 5u);
@@ -106,7 +106,7 @@ TEST(DataCli, PrepareKeepsAtLeastOneDocumentPerSplitAndHonoursSeparatorNone) {
   auto r = testing::run_troupe({"data", "prepare", "-t", gpt2_path(), "--input", (dir / "corpus").string(), "--output",
                                 (dir / "out").string(), "--val-fraction", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(data::TokenFile(dir / "out/train.bin").info().documents, 5u);
+  EXPECT_EQ(tokenizers::TokenFile(dir / "out/train.bin").info().documents, 5u);
   EXPECT_FALSE(fs::exists(dir / "out/val.bin"));
   EXPECT_FALSE(fs::exists(dir / "out/val.bin.json"));
 }

@@ -14,9 +14,9 @@
 #include "core/checkpoint.h"
 #include "core/run_dir.h"
 #include "core/run_log.h"
-#include "data/token_file.h"
 #include "tests/support/test_support.h"
 #include "tests/support/token_streams.h"
+#include "tokenizers/token_file.h"
 
 namespace troupe {
 namespace {

@@ -11,7 +11,6 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/run_log.h"
-#include "data/token_file.h"
 #include "distributed/message.h"
 #include "distributed/nccl_communicator.h"
 #include "models/generation.h"
@@ -19,6 +18,7 @@
 #include "tests/support/pattern_task.h"
 #include "tests/support/test_support.h"
 #include "tests/support/token_streams.h"
+#include "tokenizers/token_file.h"
 
 namespace troupe {
 namespace {

@@ -18,7 +18,6 @@
 #include "core/config_binder.h"
 #include "core/errors.h"
 #include "core/seeding.h"
-#include "data/token_file.h"
 #include "distributed/data_parallel.h"
 #include "distributed/message.h"
 #include "distributed/thread_communicator.h"
@@ -28,6 +27,7 @@
 #include "rlhf/protocol.h"
 #include "rlhf/rollout.h"
 #include "tests/support/test_support.h"
+#include "tokenizers/token_file.h"
 
 namespace troupe::rlhf {
 namespace {
@@ -491,7 +491,7 @@ namespace {
 TEST(ActorRole, PtxMixesAPretrainingLossAndSavesItsCursor) {
   testing::ScratchDir dir;
   {
-    data::TokenFileWriter writer(dir / "ptx.bin", 8, "synthetic");
+    tokenizers::TokenFileWriter writer(dir / "ptx.bin", 8, "synthetic");
     std::vector<int> ids;
     for (int i = 0; i < 4000; ++i) ids.push_back(1 + (i % 7));  // 1 2 3 4 5 6 7 1 2 ...: learnable
     writer.append(ids);

@@ -6,14 +6,14 @@
 #include <random>
 #include <vector>
 
-#include "data/token_file.h"
+#include "tokenizers/token_file.h"
 
 namespace troupe::testing {
 
 // A learnable stream of `n` ids over a vocabulary of 97: the next id is usually (5 id + 3) mod 97, one time in ten a
 // random id drawn from `seed`. A small GPT learns it within tens of steps.
 inline void write_learnable_tokens(const std::filesystem::path& path, int64_t n, uint64_t seed) {
-  data::TokenFileWriter writer(path, 97, "synthetic");
+  tokenizers::TokenFileWriter writer(path, 97, "synthetic");
   std::mt19937_64 rng(seed);
   std::vector<int> ids;
   int id = 1;

@@ -1,5 +1,5 @@
 // Tests for the corpus-scale tokenizer pieces: Troupe's tokenizer file (tokenizers/tokenizer_file.h), token files
-// (data/token_file.h), cut points, batch/parallel/streaming/JSONL encoding and BPE training on files
+// (tokenizers/token_file.h), cut points, batch/parallel/streaming/JSONL encoding and BPE training on files
 // (tokenizers/corpus.h). References: tiktoken's vectors (exact ids) and single-threaded encode_ordinary.
 #include "tokenizers/corpus.h"
 

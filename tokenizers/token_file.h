@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace troupe::data {
+namespace troupe::tokenizers {
 
 struct TokenFileInfo {
   std::string dtype;  // "uint16" or "uint32"
@@ -84,4 +84,4 @@ class TokenFile {
 // Reads only the sidecar.
 TokenFileInfo read_token_file_info(const std::filesystem::path& path);
 
-}  // namespace troupe::data
+}  // namespace troupe::tokenizers

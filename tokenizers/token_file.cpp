@@ -1,6 +1,6 @@
-// Implementation of data/token_file.h: buffered little-endian writer with a temp-file-and-rename finish, and an
+// Implementation of tokenizers/token_file.h: buffered little-endian writer with a temp-file-and-rename finish, and an
 // mmap reader checked against the sidecar.
-#include "data/token_file.h"
+#include "tokenizers/token_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -14,7 +14,7 @@
 #include "core/errors.h"
 #include "core/run_dir.h"
 
-namespace troupe::data {
+namespace troupe::tokenizers {
 namespace fs = std::filesystem;
 
 namespace {
@@ -188,4 +188,4 @@ void TokenFile::read(uint64_t begin, uint64_t n, int64_t* out) const {
   for (uint64_t i = 0; i < n; ++i) out[i] = (*this)[begin + i];
 }
 
-}  // namespace troupe::data
+}  // namespace troupe::tokenizers
