@@ -28,6 +28,8 @@ void int8_gemv(const int8_t* q, const float* scale, int64_t rows, int64_t cols, 
 
 // y[r] = sum_c (code(r, c) * scale[r, g] + minimum[r, g]) x[c] + bias[r],  g = c / group   (int4 weight-only)
 // packed [rows, cols / 2], column 2j in the high nibble of byte j of the row, 2j + 1 in the low nibble.
+// On a CPU with AVX512-BF16 and groups of a multiple of 64 (and the default path cap), the products are bf16 dot
+// products of the codes (exact) with x split into two bf16 pieces: each term within 2^-17 of code * x relative.
 // The AVX-512 path needs group % 32 == 0 (32, 64, 128 ...); other groups take the scalar path.
 void int4_gemv(const uint8_t* packed, const float* scale, const float* minimum, int64_t rows, int64_t cols,
                int64_t group, const float* x, const float* bias, float* y);
