@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build ccache git pkg-config clang-format
+  build-essential cmake ninja-build ccache git pkg-config clang-format clang-14 libclang-rt-14-dev
   # distributed
   libopenmpi-dev openmpi-bin libzmq3-dev cppzmq-dev libcereal-dev
   # core libraries
