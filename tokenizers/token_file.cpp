@@ -115,14 +115,17 @@ TokenFileInfo read_token_file_info(const fs::path& path) {
   nlohmann::json meta;
   try {
     meta = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, and numbers out of range (found by fuzz/)
     throw DataError(meta_path.string() + ": invalid JSON: " + e.what());
   }
   auto fail = [&](const std::string& key, const std::string& what) -> void {
     throw DataError(meta_path.string() + ": key '" + key + "': " + what);
   };
-  if (!meta.is_object() || meta.value("format", "") != "troupe-tokens") fail("format", "expected \"troupe-tokens\"");
-  if (meta.value("version", 0) != 1) fail("version", "unsupported version (this build reads 1)");
+  auto field_is = [&](const char* key, const nlohmann::json& want) {
+    return meta.is_object() && meta.contains(key) && meta[key] == want;
+  };
+  if (!field_is("format", "troupe-tokens")) fail("format", "expected \"troupe-tokens\"");
+  if (!field_is("version", 1)) fail("version", "unsupported version (this build reads 1)");
   TokenFileInfo info;
   try {
     info.dtype = meta.at("dtype").get<std::string>();

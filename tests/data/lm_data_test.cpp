@@ -213,6 +213,12 @@ TEST(LmData, BadFilesAreDataErrorsNamingTheFile) {
   expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "uint16", "70000"});
   with("\"count\": 100", "\"count\": 120");
   expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "truncated"});
+  // Found by fuzz/fuzz_token_file: a number too large for a double, and a version of the wrong type, were
+  // nlohmann exceptions escaping as themselves instead of DataErrors naming the sidecar.
+  with("\"count\": 100", "\"count\": 2E61102");
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name + ".json", "invalid JSON"});
+  with("\"version\": 1", "\"version\": \"one\"");
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name + ".json", "version"});
   fs::remove(name + ".json");
   expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name, "sidecar"});
   EXPECT_THROW(LmBatchSampler(dir / "missing.bin", opts(1, 4)), IoError);
