@@ -113,6 +113,7 @@ struct GptQuantConfig {
   std::string to_json() const;
   static GptQuantConfig from_json(const std::string& text);  // DataError on a malformed record
 };
+
 // Which attention implementation GptImpl::hidden uses. kSdpa: at::scaled_dot_product_attention (flash /
 // memory-efficient kernels on CUDA, the fused flash kernel on the CPU). kTroupe: matmul + Troupe's masked-softmax
 // kernel (models/kernels.h) + matmul. kAuto: kSdpa on GPUs; on the CPU the one `troupe bench train --attention`
