@@ -99,7 +99,7 @@ JsonlEncodeReport encode_jsonl(const BpeTokenizer& tok, const fs::path& input, c
       nlohmann::json obj;
       try {
         obj = nlohmann::json::parse(lines[i]);
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
         throw DataError(where + ": invalid JSON: " + e.what());
       }
       if (!obj.is_object()) throw DataError(where + ": expected a JSON object");

@@ -369,7 +369,7 @@ std::vector<nlohmann::json> load_documents(const std::filesystem::path& jsonl) {
     nlohmann::json doc;
     try {
       doc = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
       throw DataError(fmt::format("{}:{}: not JSON: {}", jsonl.string(), number, e.what()));
     }
     if (!doc.is_object()) throw DataError(fmt::format("{}:{}: expected a JSON object", jsonl.string(), number));

@@ -233,7 +233,7 @@ nlohmann::json read_json_object(const fs::path& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
     throw DataError(path.string() + ": invalid JSON: " + e.what());
   }
   if (!j.is_object()) throw DataError(path.string() + ": expected a JSON object (GPT2Config)");

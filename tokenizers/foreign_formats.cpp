@@ -49,6 +49,8 @@ nlohmann::json parse_json_file(const fs::path& path) {
     const size_t upto = std::min<size_t>(e.byte, text.size());
     const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + upto, '\n'));
     fail_at(path, line, std::string("invalid JSON: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number out of range
+    fail_at(path, 1, std::string("invalid JSON: ") + e.what());
   }
 }
 

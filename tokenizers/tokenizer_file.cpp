@@ -96,6 +96,8 @@ nlohmann::json parse_with_position(const fs::path& path, const std::string& text
     const size_t col = line_start == std::string::npos ? upto + 1 : upto - line_start;
     throw DataError(path.string() + ":" + std::to_string(line) + ":" + std::to_string(col) +
                     ": invalid JSON (truncated or malformed tokenizer file): " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number out of range (found by fuzz/fuzz_tokenizer_file)
+    throw DataError(path.string() + ": invalid JSON (malformed tokenizer file): " + e.what());
   }
 }
 

@@ -94,6 +94,10 @@ TEST(TokenizerFile, MalformedFilesNameTheLineOrKey) {
   EXPECT_THAT(edit("\"pattern\": ", "\"patern\": "), HasSubstr("key 'pattern': missing"));
   // A duplicate token is caught by the tokenizer's own validation and still names the file.
   EXPECT_THAT(edit("\"JA==\"", "\"JQ==\""), HasSubstr((dir / "bad.json").string()));
+  // A number beyond double range (found by fuzz/fuzz_tokenizer_file): nlohmann's out_of_range used to escape.
+  EXPECT_THAT(edit("\"version\": 1", "\"version\": 1E400"), HasSubstr("invalid JSON"));
+  EXPECT_THAT(error_message([&] { open_tokenizer((dir / "bad.json").string()); }),
+              HasSubstr((dir / "bad.json").string()));
 }
 
 TEST(TokenizerFile, OpenTokenizerAcceptsEveryFormat) {
