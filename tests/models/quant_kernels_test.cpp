@@ -14,27 +14,13 @@
 #include <vector>
 
 #include "bench/stats.h"
+#include "models/quant.h"
 
 namespace troupe::models::quant_kernels {
 namespace {
 
-// bitsandbytes' NF4 levels (functional.py get_4bit_type("nf4")); models/quant.h owns the library's copy.
-const std::vector<float> kNf4 = {-1.0f,
-                                 -0.6961928009986877f,
-                                 -0.5250730514526367f,
-                                 -0.39491748809814453f,
-                                 -0.28444138169288635f,
-                                 -0.18477343022823334f,
-                                 -0.09105003625154495f,
-                                 0.0f,
-                                 0.07958029955625534f,
-                                 0.16093020141124725f,
-                                 0.24611230390071869f,
-                                 0.33791524423599243f,
-                                 0.44070982933044434f,
-                                 0.5626170039176941f,
-                                 0.7229568362236023f,
-                                 1.0f};
+// bitsandbytes' NF4 levels, the library's own table (models/quant.h).
+const std::vector<float> kNf4(models::nf4_code_book().begin(), models::nf4_code_book().end());
 
 // Restores the kernel path and ATen's thread count when a test ends.
 struct KernelStateGuard {
