@@ -56,13 +56,6 @@ void TrainEvalSection::validate(core::ConfigValidator& v) const {
   v.require(num_fewshot >= -1, "num_fewshot", num_fewshot, "an integer >= 0, or -1 for each task's own");
 }
 
-void LoraSection::validate(core::ConfigValidator& v) const {
-  v.require(rank >= 0, "rank", rank, "an integer >= 0 (0 = off)");
-  v.require(alpha > 0, "alpha", alpha, "a number > 0");
-  v.require(dropout >= 0 && dropout < 1, "dropout", dropout, "a number in [0, 1)");
-  v.require(rank == 0 || !targets.empty(), "targets", targets, "at least one pattern when rank > 0");
-}
-
 void RmSection::validate(core::ConfigValidator& v) const { v.require(margin >= 0, "margin", margin, "a number >= 0"); }
 
 void DpoSection::validate(core::ConfigValidator& v) const {

@@ -149,21 +149,7 @@ struct TrainEvalSection {
   void validate(core::ConfigValidator& v) const;
 };
 
-struct LoraSection {
-  int64_t rank = 0;  // 0 = no LoRA (full fine-tuning)
-  double alpha = 16.0;
-  double dropout = 0.0;
-  std::vector<std::string> targets{"*.attn.c_attn"};
-
-  template <class V>
-  void visit(V& v) {
-    v.field("rank", rank, "LoRA rank (0 = off)");
-    v.field("alpha", alpha, "LoRA alpha (scale = alpha / rank)");
-    v.field("dropout", dropout, "dropout on the adapter input");
-    v.field("targets", targets, "glob patterns over linear layer names");
-  }
-  void validate(core::ConfigValidator& v) const;
-};
+using models::LoraSection;  // models/gpt_config.h
 
 struct TrainingConfig {
   TrainKind kind = TrainKind::kPretrain;

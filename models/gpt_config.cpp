@@ -15,6 +15,13 @@ void GptConfig::validate(core::ConfigValidator& v) const {
   v.require(layer_norm_eps > 0.0, "layer_norm_eps", layer_norm_eps, "a positive number");
 }
 
+void LoraSection::validate(core::ConfigValidator& v) const {
+  v.require(rank >= 0, "rank", rank, "an integer >= 0 (0 = off)");
+  v.require(alpha > 0, "alpha", alpha, "a number > 0");
+  v.require(dropout >= 0 && dropout < 1, "dropout", dropout, "a number in [0, 1)");
+  v.require(rank == 0 || !targets.empty(), "targets", targets, "at least one pattern when rank > 0");
+}
+
 void GptConfig::check() const {
   core::OriginMap origins;
   core::ConfigValidator validator(origins, "model");

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/config_binder.h"
 
@@ -49,5 +50,23 @@ struct GptConfig {
 
 // GPT-2 sizes by Hugging Face name: gpt2, gpt2-medium, gpt2-large, gpt2-xl. False if unknown.
 bool gpt2_preset(const std::string& name, GptConfig& out);
+
+// LoRA adapters as a config section (training's `lora:`, the PPO/GRPO `actor.lora`); models::LoraConfig (gpt.h)
+// is what apply_lora takes.
+struct LoraSection {
+  int64_t rank = 0;  // 0 = no LoRA (full fine-tuning)
+  double alpha = 16.0;
+  double dropout = 0.0;
+  std::vector<std::string> targets{"*.attn.c_attn"};
+
+  template <class V>
+  void visit(V& v) {
+    v.field("rank", rank, "LoRA rank (0 = off)");
+    v.field("alpha", alpha, "LoRA alpha (scale = alpha / rank)");
+    v.field("dropout", dropout, "dropout on the adapter input");
+    v.field("targets", targets, "glob patterns over linear layer names");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
 
 }  // namespace troupe::models

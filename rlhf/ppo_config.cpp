@@ -10,13 +10,6 @@
 
 namespace troupe::rlhf {
 
-void ActorLoraSection::validate(core::ConfigValidator& v) const {
-  v.require(rank >= 0, "rank", rank, "an integer >= 0 (0 = off)");
-  v.require(alpha > 0, "alpha", alpha, "a number > 0");
-  v.require(dropout >= 0 && dropout < 1, "dropout", dropout, "a number in [0, 1)");
-  v.require(rank == 0 || !targets.empty(), "targets", targets, "at least one pattern when rank > 0");
-}
-
 void PolicySection::validate(core::ConfigValidator& v) const {
   if (init_from.empty()) v.nested("model", model);
   v.nested("optim", optim);

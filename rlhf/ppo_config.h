@@ -53,28 +53,11 @@ constexpr auto config_names(WorkerLauncher) {
 }
 
 // The policy (actor) and everything that starts from it.
-// LoRA adapters on the actor (models::LoraConfig as a config section): with `quantization`, QLoRA as the actor.
-struct ActorLoraSection {
-  int64_t rank = 0;  // 0 = off (full fine-tuning)
-  double alpha = 16.0;
-  double dropout = 0.0;
-  std::vector<std::string> targets{"*.attn.c_attn"};
-
-  template <class V>
-  void visit(V& v) {
-    v.field("rank", rank, "LoRA rank (0 = off)");
-    v.field("alpha", alpha, "LoRA alpha (scale = alpha / rank)");
-    v.field("dropout", dropout, "dropout on the adapter input");
-    v.field("targets", targets, "glob patterns over linear layer names");
-  }
-  void validate(core::ConfigValidator& v) const;
-};
-
 struct PolicySection {
-  std::string init_from;      // HF GPT-2 dir or Troupe run (e.g. an SFT run); empty = random init with `model`
-  models::GptConfig model;    // shape when init_from is empty
-  models::OptimConfig optim;  // actor optimizer (the schedule runs over ppo.iterations updates)
-  ActorLoraSection lora;
+  std::string init_from;              // HF GPT-2 dir or Troupe run (e.g. an SFT run); empty = random init with `model`
+  models::GptConfig model;            // shape when init_from is empty
+  models::OptimConfig optim;          // actor optimizer (the schedule runs over ppo.iterations updates)
+  models::LoraSection lora;           // adapters on the actor; with `quantization`, QLoRA as the actor
   models::QuantSection quantization;  // the actor's frozen base (QLoRA, with lora.rank > 0) or QAT
 
   template <class V>
