@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace troupe {
 
@@ -35,6 +36,17 @@ class IoError : public Error {
 class TimeoutError : public Error {
  public:
   using Error::Error;
+};
+
+// A worker process (a role, a rank of a role's group) failed: it exited, is stopped, stopped beating or made no
+// progress while it owed a reply. worker() names it as its launcher does ("role critic rank 0").
+class WorkerFailure : public Error {
+ public:
+  WorkerFailure(const std::string& what, std::string worker) : Error(what), worker_(std::move(worker)) {}
+  const std::string& worker() const { return worker_; }
+
+ private:
+  std::string worker_;
 };
 
 // A message on the wire is inconsistent with its header or protocol version.

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/errors.h"
+#include "core/progress.h"
 
 namespace troupe::distributed {
 
@@ -61,6 +62,7 @@ void serve_group(distributed::Communicator& comm, Server* server, const Handler&
       if (m.type == MessageType::kShutdown) return;
       if (m.type == MessageType::kHeartbeat) continue;
       handler(m);  // an exception ends this rank, and with it the group: the controller sees the role die
+      core::progress_tick();
     }
   }
   if (server == nullptr) throw Error("serve_group: rank 0 needs a server");

@@ -98,9 +98,11 @@ WorkerProcess& ProcessGroup::start(std::string name, const std::vector<std::stri
 void ProcessGroup::check() const {
   for (const auto& w : workers_) {
     if (const auto status = w->poll()) {
-      throw Error("worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") exited with status " +
-                  std::to_string(*status) + (*status > 128 ? " (signal " + std::to_string(*status - 128) + ")" : "") +
-                  "; last lines of " + w->log().string() + ":" + tail_lines(w->log(), 8));
+      throw WorkerFailure(
+          "worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") exited with status " +
+              std::to_string(*status) + (*status > 128 ? " (signal " + std::to_string(*status - 128) + ")" : "") +
+              "; last lines of " + w->log().string() + ":" + tail_lines(w->log(), 8),
+          w->name());
     }
   }
   // A stopped worker is alive but cannot answer: seen stopped at two checks in a row (a heartbeat apart), it is an
@@ -111,11 +113,26 @@ void ProcessGroup::check() const {
     int& seen = stopped_checks_[w->pid()];
     seen = stopped < 0 ? 0 : seen + 1;
     if (seen >= 2) {
-      throw Error("worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") is stopped: process " +
-                  std::to_string(stopped) + " is in state T (SIGSTOP or SIGTSTP) and cannot answer requests; " +
-                  "send it SIGCONT, or let the run stop here and resume it later");
+      throw WorkerFailure("worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") is stopped: process " +
+                              std::to_string(stopped) + " is in state T (SIGSTOP or SIGTSTP) and cannot answer " +
+                              "requests; send it SIGCONT, or let the run stop here and resume it later",
+                          w->name());
     }
   }
+}
+
+WorkerProcess& ProcessGroup::restart(const std::string& name) {
+  for (auto& w : workers_) {
+    if (w->name() != name) continue;
+    const std::vector<std::string> argv = w->argv();
+    const std::filesystem::path log = w->log();
+    stopped_checks_.erase(w->pid());
+    if (!w->poll()) ::kill(-w->pid(), SIGKILL);  // its process group: every rank of an mpirun, stopped ones too
+    w.reset();                                   // reaps it (SIGKILL again when it still runs)
+    w = std::make_unique<WorkerProcess>(name, argv, log);
+    return *w;
+  }
+  throw Error("restart: no worker called '" + name + "'");
 }
 
 void ProcessGroup::terminate(std::chrono::milliseconds grace) {

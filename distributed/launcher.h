@@ -27,6 +27,7 @@ class WorkerProcess {
   const std::string& name() const { return name_; }
   int pid() const { return process_.pid(); }
   const std::filesystem::path& log() const { return log_; }
+  const std::vector<std::string>& argv() const { return process_.argv(); }
   // The exit status (128 + signal when killed) once it has exited; nullopt while it runs. Never blocks.
   std::optional<int> poll();
   void signal(int signal_number);
@@ -45,10 +46,13 @@ class ProcessGroup {
   ProcessGroup() = default;
   ~ProcessGroup();  // terminate(2 s)
   WorkerProcess& start(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
-  // Throws Error naming the first worker that has exited (with its status and the last lines of its log), or that
+  // Throws WorkerFailure naming the first worker that has exited (with its status and the last lines of its log), or that
   // has been stopped (state T, e.g. SIGSTOP; itself or a process it started, such as an mpirun rank) at this call
   // and the previous one. Call it every heartbeat: a stopped worker is then an error within two heartbeats.
   void check() const;
+  // SIGKILLs the worker called `name` with its whole process group (an mpirun and its ranks), reaps it and starts
+  // the same command again, appending to the same log. Error when no worker has that name.
+  WorkerProcess& restart(const std::string& name);
   // SIGTERM to every running worker, SIGKILL to those still running after `grace`; reaps all.
   void terminate(std::chrono::milliseconds grace);
   std::vector<WorkerProcess*> workers();

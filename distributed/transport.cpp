@@ -4,12 +4,16 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <zmq.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <thread>
 #include <zmq.hpp>
 
+#include "core/progress.h"
 #include "distributed/checked_call.h"
 
 namespace troupe::distributed {
@@ -126,9 +130,35 @@ static zmq::context_t& zmq_context() {
 
 void* zmq_context_handle() { return zmq_context().handle(); }
 
+namespace {
+// Bumped by SIGUSR2 once drop_sockets_on_sigusr2 has armed it; a socket opened in an earlier epoch is dropped.
+std::atomic<uint64_t> g_socket_epoch{0};
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "the signal handler needs a lock-free counter");
+extern "C" void on_drop_signal(int) { g_socket_epoch.fetch_add(1, std::memory_order_relaxed); }
+}  // namespace
+
+void drop_sockets_on_sigusr2() {
+  struct sigaction action {};
+  action.sa_handler = on_drop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  if (::sigaction(SIGUSR2, &action, nullptr) != 0) throw IoError("sigaction(SIGUSR2) failed");
+}
+
 namespace detail {
 
-Socket::Socket(int type) : handle_(TROUPE_ZMQ_PTR(zmq_socket(zmq_context().handle(), type))) {
+bool Socket::dropped() {
+  if (handle_ != nullptr && epoch_ != g_socket_epoch.load(std::memory_order_relaxed)) {
+    spdlog::warn("fault injection: dropping a ZeroMQ socket (SIGUSR2)");
+    zmq_close(handle_);
+    handle_ = nullptr;
+  }
+  return handle_ == nullptr;
+}
+
+Socket::Socket(int type)
+    : handle_(TROUPE_ZMQ_PTR(zmq_socket(zmq_context().handle(), type))),
+      epoch_(g_socket_epoch.load(std::memory_order_relaxed)) {
   try {
     set_int(handle_, ZMQ_LINGER, 0);  // close drops unsent messages at once: teardown never waits on a peer
     set_int(handle_, ZMQ_SNDHWM, kHighWaterMark);
@@ -148,6 +178,7 @@ Socket& Socket::operator=(Socket&& other) noexcept {
   if (this != &other) {
     if (handle_ != nullptr) zmq_close(handle_);
     handle_ = std::exchange(other.handle_, nullptr);
+    epoch_ = other.epoch_;
   }
   return *this;
 }
@@ -169,6 +200,10 @@ Server::Server(const std::string& endpoint, const DecodeLimits& limits) : socket
 
 std::optional<Incoming> Server::receive(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
+  if (socket_.dropped()) {
+    std::this_thread::sleep_until(deadline);
+    return std::nullopt;
+  }
   while (wait_readable(socket_.get(), deadline)) {
     // Frame 0 is the routing identity the ROUTER socket prepends; the client's frames follow.
     auto frames = receive_frames(socket_.get(), limits_.max_tensors + 3);
@@ -195,6 +230,7 @@ void Server::reply(const Incoming& to, Message reply) {
 }
 
 void Server::send_to(const std::string& peer, const Message& reply) {
+  if (socket_.dropped()) return;
   std::vector<zmq::message_t> frames;
   frames.reserve(reply.tensors.size() + 2);
   frames.emplace_back(peer.data(), peer.size());
@@ -220,6 +256,10 @@ std::string Client::describe() const { return fmt::format("{} ({})", name_, endp
 uint64_t Client::send(Message request) {
   const uint64_t id = next_id_++;
   request.request_id = id;
+  if (socket_.dropped()) {  // lost, as on a partitioned network: the caller's deadline reports it
+    outstanding_[id] = request.type;
+    return id;
+  }
   std::vector<zmq::message_t> frames;
   for (auto& frame : encode(request)) frames.push_back(to_message(std::move(frame)));
   if (send_frames(socket_.get(), frames) != SendResult::kSent)
@@ -246,6 +286,10 @@ std::optional<Message> Client::try_receive(uint64_t request_id, std::chrono::mil
     return finish(std::move(reply));
   }
   const auto deadline = Clock::now() + timeout;
+  if (socket_.dropped()) {
+    std::this_thread::sleep_until(deadline);
+    return std::nullopt;
+  }
   while (wait_readable(socket_.get(), deadline)) {
     Message reply;
     try {
@@ -302,6 +346,7 @@ void serve(Server& server, const Handler& handler, const ServeOptions& options) 
     } catch (...) {
       response = error_message("unknown exception");
     }
+    core::progress_tick();
     try {
       server.reply(*in, std::move(response));
     } catch (const ProtocolError& e) {  // the handler's reply cannot be encoded (e.g. a CUDA tensor)

@@ -48,9 +48,13 @@ class Socket {
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
   void* get() const { return handle_; }
+  // True once the socket has been dropped by fault injection (drop_sockets_on_sigusr2): the first call after the
+  // signal closes it. A dropped socket neither sends nor receives.
+  bool dropped();
 
  private:
   void* handle_ = nullptr;
+  uint64_t epoch_ = 0;  // the fault-injection epoch it was opened in
 };
 }  // namespace detail
 
@@ -125,6 +129,13 @@ class Client {
   std::map<uint64_t, MessageType> outstanding_;  // sent, no reply handed out yet -> request type
   std::map<uint64_t, Message> arrived_;          // replies received before their receive() asked for them
 };
+
+// Fault injection for the chaos harness (tests/cli/chaos_test.py, bench/chaos.sh): after this call, SIGUSR2 makes
+// the process drop every ZeroMQ socket it holds at that moment, as a network partition would. A dropped Server
+// receives nothing more and sends no replies, a dropped Client's requests are lost and no reply arrives; sockets
+// opened later work (so a controller that recovers by reconnecting can). The process stays alive and keeps beating:
+// only the progress heartbeat (distributed/heartbeat.h) reveals it. Troupe arms it only when TROUPE_CHAOS=1 is set.
+void drop_sockets_on_sigusr2();
 
 // Answers one request: the reply's type is usually kReply (serve sets its request id).
 using Handler = std::function<Message(const Message&)>;

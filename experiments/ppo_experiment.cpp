@@ -1,9 +1,11 @@
 // Implementation of experiments/ppo_experiment.h.
 #include "experiments/ppo_experiment.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -15,8 +17,10 @@
 #include "core/run_session.h"
 #include "core/runtime.h"
 #include "core/signals.h"
+#include "core/subprocess.h"
 #include "core/torch_runtime.h"
 #include "distributed/group_relay.h"
+#include "distributed/heartbeat.h"
 #include "distributed/launcher.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/transport.h"
@@ -78,6 +82,15 @@ class InprocRoles {
   std::vector<std::thread> threads_;
 };
 
+// The rendezvous key a worker rank beats in: <group label>.<rank>.beat.
+std::string heartbeat_key(const std::string& label, int64_t rank) {
+  return label + "." + std::to_string(rank) + ".beat";
+}
+
+std::chrono::milliseconds seconds_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
 // The worker processes: one per role, except roles that placement.colocate puts together.
 std::vector<std::vector<std::string>> process_groups(const rlhf::PpoConfig& c) {
   std::vector<std::vector<std::string>> groups;
@@ -110,10 +123,15 @@ bool use_srun(const rlhf::PlacementSection& p) {
 }
 
 // One `troupe worker` process (or mpirun job, or srun step) per role group (distributed/worker_launch.h); the
-// endpoints come back through the rendezvous store in <run>/workers.
+// endpoints come back through the rendezvous store in <run>/workers, and each rank of each group beats in
+// <run>/workers/<label>.<rank>.beat (distributed/heartbeat.h).
 class WorkerRoles {
  public:
-  WorkerRoles(const rlhf::PpoConfig& c, const fs::path& run_dir) : store_(run_dir / "workers") {
+  using Clock = std::chrono::steady_clock;
+  WorkerRoles(const rlhf::PpoConfig& c, const fs::path& run_dir)
+      : c_(c),
+        store_(run_dir / "workers"),
+        hangs_(std::chrono::milliseconds(static_cast<int64_t>(c.fault.hang_timeout_s * 1000))) {
     std::vector<distributed::WorkerGroup> groups;
     for (const std::vector<std::string>& roles : process_groups(c)) {
       distributed::WorkerGroup g;
@@ -135,37 +153,147 @@ class WorkerRoles {
     for (const auto& g : groups) multi_rank |= g.ranks > 1;
     if (o.srun.empty() && multi_rank) o.mpirun = required_program("mpirun", "a role with more than one rank");
     o.as_root = ::geteuid() == 0;
-    for (const distributed::WorkerLaunch& launch : distributed::plan_worker_launches(groups, o)) {
-      for (const auto& [role, key] : launch.keys) {
-        store_.remove(key);
-        keys_[role] = key;
+    for (distributed::WorkerLaunch launch : distributed::plan_worker_launches(groups, o)) {
+      Group g;
+      g.name = "role " + launch.label + (launch.ranks > 1 ? " (" + std::to_string(launch.ranks) + " ranks)" : " rank 0");
+      for (int64_t r = 0; r < launch.ranks; ++r) {
+        const std::string who = "role " + launch.label + " rank " + std::to_string(r);
+        g.ranks.push_back(who);
+        const fs::path beat = store_.path_of(heartbeat_key(launch.label, r));
+        hangs_.add(who, beat);
       }
-      const distributed::WorkerProcess& w = group_.start(
-          "role " + launch.label + (launch.ranks > 1 ? " (" + std::to_string(launch.ranks) + " ranks)" : " rank 0"),
-          launch.argv, launch.log);
-      for (const auto& [role, key] : launch.keys) store_.set(role + ".pid", std::to_string(w.pid()));
+      for (const auto& [role, key] : launch.keys) g.roles.push_back(role);
+      g.launch = std::move(launch);
+      groups_.push_back(std::move(g));
     }
-    // Rendezvous: wait for every worker to publish its bound endpoint (or die trying).
-    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c.placement.request_timeout_s * 1000));
-    for (const auto& [role, key] : keys_) {
-      endpoints_[role] = store_.wait(
-          key, timeout, [this] { group_.check(); }, "the endpoint of role " + role);
-    }
+    for (Group& g : groups_) start(g);
+    wait_for_endpoints();
   }
   const std::map<std::string, std::string>& endpoints() const { return endpoints_; }
-  void check() const { group_.check(); }
+
+  // Dead or stopped processes (ProcessGroup::check), then frozen or stuck ones (their heartbeats). `busy`: roles that
+  // owe replies -> since when.
+  void check(const std::map<std::string, Clock::time_point>& busy) {
+    group_.check();
+    std::map<std::string, Clock::time_point> workers;
+    for (const Group& g : groups_) {
+      for (const std::string& role : g.roles) {
+        const auto it = busy.find(role);
+        if (it == busy.end()) continue;
+        for (const std::string& who : g.ranks) {
+          auto [at, fresh] = workers.emplace(who, it->second);
+          if (!fresh) at->second = std::min(at->second, it->second);
+        }
+      }
+    }
+    hangs_.check(workers);
+  }
+
+  // ControllerOptions::restart: the groups hosting `roles`, the one `failed` names, and any that has exited are
+  // killed (with their whole process group) and started again; a restarted actor or rollout worker takes the other
+  // along when weights travel over a collective between them (the group must be formed anew).
+  std::map<std::string, std::string> restart(const std::set<std::string>& roles, const std::string& failed) {
+    std::set<size_t> chosen;
+    for (size_t i = 0; i < groups_.size(); ++i) {
+      const Group& g = groups_[i];
+      bool pick = g.name == failed ||
+                  std::find(g.ranks.begin(), g.ranks.end(), failed) != g.ranks.end() || g.process->poll().has_value();
+      for (const std::string& role : g.roles) pick = pick || roles.count(role) != 0;
+      if (pick) chosen.insert(i);
+    }
+    if (c_.ppo.async_rollouts.enabled && c_.ppo.async_rollouts.weight_sync == rlhf::WeightSync::kCollective) {
+      const auto hosts = [&](const std::string& role) {
+        for (size_t i = 0; i < groups_.size(); ++i) {
+          const auto& r = groups_[i].roles;
+          if (std::find(r.begin(), r.end(), role) != r.end()) return i;
+        }
+        return groups_.size();
+      };
+      const size_t actor = hosts("actor"), rollout = hosts("rollout");
+      if (chosen.count(actor) != 0 || chosen.count(rollout) != 0) chosen.insert({actor, rollout});
+    }
+    for (size_t i : chosen) {
+      Group& g = groups_[i];
+      spdlog::warn("restarting worker {}", g.name);
+      clear(g);
+      g.process = &group_.restart(g.name);
+      publish(g);
+    }
+    wait_for_endpoints();
+    return endpoints_;
+  }
   void terminate() { group_.terminate(std::chrono::seconds(5)); }
 
  private:
+  struct Group {
+    std::string name;                // "role actor rank 0", "role critic (2 ranks)": its ProcessGroup name
+    std::vector<std::string> ranks;  // "role critic rank 0", ...: the workers its heartbeats are watched as
+    std::vector<std::string> roles;
+    distributed::WorkerLaunch launch;
+    distributed::WorkerProcess* process = nullptr;
+  };
+
+  // Clears the group's rendezvous keys and heartbeats (a restart must not read its predecessor's) and notes what
+  // must be waited for.
+  void clear(Group& g) {
+    for (const auto& [role, key] : g.launch.keys) {
+      store_.remove(key);
+      endpoints_.erase(role);
+      pending_[role] = key;
+    }
+    for (int64_t r = 0; r < g.launch.ranks; ++r) store_.remove(heartbeat_key(g.launch.label, r));
+    for (const std::string& who : g.ranks) hangs_.reset(who);
+  }
+  void publish(Group& g) {
+    for (const auto& [role, key] : g.launch.keys) store_.set(role + ".pid", std::to_string(g.process->pid()));
+  }
+  void start(Group& g) {
+    clear(g);
+    g.process = &group_.start(g.name, g.launch.argv, g.launch.log);
+    publish(g);
+  }
+  // Rendezvous: waits for every worker started since the last wait to publish its bound endpoint. One that dies or
+  // stops before it has is restarted under fault.tolerance restart (at most fault.max_restarts times in all), and
+  // otherwise ends the wait with its WorkerFailure.
+  void wait_for_endpoints() {
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c_.placement.request_timeout_s * 1000));
+    while (!pending_.empty()) {
+      const auto [role, key] = *pending_.begin();
+      try {
+        endpoints_[role] = store_.wait(
+            key, timeout, [this] { group_.check(); }, "the endpoint of role " + role);
+        pending_.erase(role);
+      } catch (const WorkerFailure& e) {
+        if (c_.fault.tolerance != rlhf::FaultTolerance::kRestart || startup_restarts_ >= c_.fault.max_restarts) throw;
+        ++startup_restarts_;
+        spdlog::warn("fault while the workers start: {}", e.what());
+        for (Group& g : groups_) {
+          if (g.name != e.worker()) continue;
+          clear(g);
+          g.process = &group_.restart(g.name);
+          publish(g);
+        }
+      }
+    }
+  }
+
+  const rlhf::PpoConfig& c_;
   distributed::FileStore store_;
   distributed::ProcessGroup group_;
-  std::map<std::string, std::string> keys_;
+  distributed::HangWatch hangs_;
+  std::vector<Group> groups_;
+  std::map<std::string, std::string> pending_;  // role -> rendezvous key not yet waited for
+  int64_t startup_restarts_ = 0;
   std::map<std::string, std::string> endpoints_;
 };
 
-int run_ppo(const rlhf::PpoConfig& c, const std::string& yaml, const std::string& command_line) {
+int run_ppo_controller_process(const rlhf::PpoConfig& c, const std::string& yaml, const std::string& command_line) {
   core::RunSession session(session_options(c, yaml, command_line));
   try {
+    if (std::getenv("TROUPE_CHAOS") != nullptr) distributed::drop_sockets_on_sigusr2();
+    // The supervisor (fault.tolerance restart) watches this beat: a frozen or stuck controller is restarted.
+    const distributed::HeartbeatWriter beat(session.directory().path() / "controller.beat",
+                                            seconds_ms(c.placement.heartbeat_s));
     rlhf::ControllerOptions options;
     int code = 0;
     if (c.placement.mode == rlhf::PlacementMode::kInproc) {
@@ -175,7 +303,10 @@ int run_ppo(const rlhf::PpoConfig& c, const std::string& yaml, const std::string
     } else {
       WorkerRoles roles(c, session.directory().path());
       options.endpoints = roles.endpoints();
-      options.check_alive = [&roles] { roles.check(); };
+      options.check_alive = [&roles](const auto& busy) { roles.check(busy); };
+      options.restart = [&roles](const std::set<std::string>& suspects, const std::string& failed) {
+        return roles.restart(suspects, failed);
+      };
       code = rlhf::run_ppo_controller(c, session, options);
       roles.terminate();
     }
@@ -186,6 +317,78 @@ int run_ppo(const rlhf::PpoConfig& c, const std::string& yaml, const std::string
   }
 }
 
+// This process's command line, exactly (/proc/self/cmdline: NUL-separated).
+std::vector<std::string> own_argv() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> argv;
+  for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
+  if (argv.empty()) throw IoError("cannot read /proc/self/cmdline");
+  argv[0] = core::current_executable().string();
+  return argv;
+}
+
+// fault.tolerance restart: this process becomes a supervisor that runs the controller as a child (`troupe run` again,
+// marked by TROUPE_SUPERVISED) and restarts it, resuming from its last checkpoint, when it dies by a signal it was
+// not sent by us (SIGKILL, SIGSEGV, ...) or freezes or gets stuck (its controller.beat, watched as a worker's is).
+// A controller that exits by itself — finished, failed beyond its own restarts, a config error — is not restarted:
+// its exit code is ours. SIGINT/SIGTERM are passed on to the controller, which checkpoints and stops.
+int supervise(const rlhf::PpoConfig& c) {
+  std::vector<std::string> argv = own_argv();
+  // The run directory must be the same for every start: fix a timestamp name once.
+  if (c.run.name.empty()) argv.push_back("run.name=" + core::format_utc(std::chrono::system_clock::now(), "%Y%m%d-%H%M%S"));
+  core::install_stop_handlers();
+  const auto period = seconds_ms(c.placement.heartbeat_s);
+  const fs::path run_dir = fs::path(c.run.dir) / (c.run.name.empty() ? argv.back().substr(9) : c.run.name);
+  int restarts = 0;
+  while (true) {
+    core::SubprocessOptions o;
+    o.argv = argv;
+    if (restarts > 0) o.argv.insert(o.argv.end(), {"run.resume=must", "run.overwrite=false"});
+    o.env["TROUPE_SUPERVISED"] = "1";
+    o.parent_death_signal = SIGKILL;  // a killed supervisor takes its controller (and so the workers) along
+    std::error_code ec;
+    fs::remove(run_dir / "controller.beat", ec);
+    core::Subprocess child(o);
+    distributed::HangWatch watch(seconds_ms(c.fault.hang_timeout_s));
+    watch.add("controller", run_dir / "controller.beat");
+    std::string cause;
+    std::optional<int> status;
+    bool forwarded = false;
+    while (!(status = child.wait_for(period))) {
+      if (core::stop_requested() && !forwarded) {
+        child.signal(core::stop_signal());
+        forwarded = true;
+      }
+      try {
+        watch.check({{"controller", std::chrono::steady_clock::now() - std::chrono::hours(1)}});
+      } catch (const WorkerFailure& e) {
+        cause = e.what();
+        spdlog::error("supervisor: {}; killing it", cause);
+        status = child.kill();
+        break;
+      }
+    }
+    const bool crashed = !cause.empty() || (*status > 128 && !forwarded && *status != 128 + SIGINT &&
+                                            *status != 128 + SIGTERM && *status != 128 + SIGUSR1);
+    if (!crashed || forwarded) return *status;
+    if (cause.empty()) cause = fmt::format("the controller died with status {} (signal {})", *status, *status - 128);
+    if (restarts >= c.fault.max_restarts) {
+      spdlog::error("supervisor: {}; giving up after {} controller restarts (fault.max_restarts)", cause, restarts);
+      return *status == 0 ? 1 : *status;
+    }
+    ++restarts;
+    spdlog::warn("supervisor: {}; restarting the controller ({}/{}) from the last checkpoint", cause, restarts,
+                 c.fault.max_restarts);
+  }
+}
+
+int run_ppo(const rlhf::PpoConfig& c, const std::string& yaml, const std::string& command_line) {
+  if (c.fault.tolerance == rlhf::FaultTolerance::kRestart && std::getenv("TROUPE_SUPERVISED") == nullptr) {
+    return supervise(c);
+  }
+  return run_ppo_controller_process(c, yaml, command_line);
+}
+
 }  // namespace
 
 ExperimentKind ppo_kind() {
@@ -193,6 +396,11 @@ ExperimentKind ppo_kind() {
 }
 
 namespace {
+
+// Where a worker rank beats: <rendezvous dir>/<group label>.<rank>.beat (WorkerRoles watches the same names).
+fs::path heartbeat_file(const std::string& endpoint_file, const std::vector<std::string>& roles, int64_t rank) {
+  return fs::path(endpoint_file).parent_path() / heartbeat_key(distributed::worker_group_label(roles), rank);
+}
 
 // Publishes a bound endpoint at `file`: a key of the rendezvous store that is the file's directory.
 void publish_endpoint(const std::string& file, const std::string& bound) {
@@ -208,6 +416,8 @@ int run_group_worker(const rlhf::PpoConfig& c, const std::vector<std::string>& r
   // Requests may keep the other ranks waiting as long as the controller waits for a reply.
   auto comm = distributed::MpiCommunicator::world(
       std::chrono::milliseconds(static_cast<int64_t>(c.placement.request_timeout_s * 1000) + 60000));
+  const distributed::HeartbeatWriter beat(heartbeat_file(endpoint_files[0], roles, comm->rank()),
+                                          seconds_ms(c.placement.heartbeat_s));
   auto role = rlhf::make_role(roles[0], c, comm.get());
   std::unique_ptr<distributed::Server> server;
   if (comm->rank() == 0) {
@@ -237,7 +447,10 @@ int run_ppo_worker(const std::string& config_file, const std::vector<std::string
     const char* step = std::getenv("SLURM_STEP_ID");
     spdlog::info("worker on {} in slurm job {} step {}", core::hostname(), job, step != nullptr ? step : "(batch)");
   }
+  if (std::getenv("TROUPE_CHAOS") != nullptr) distributed::drop_sockets_on_sigusr2();
   if (distributed::launched_by_mpi()) return run_group_worker(c, roles, endpoints, endpoint_files);
+  const distributed::HeartbeatWriter beat(heartbeat_file(endpoint_files[0], roles, 0),
+                                          seconds_ms(c.placement.heartbeat_s));
   // Build every model first (torch's global generator is not thread-safe), then serve each role on a thread.
   std::vector<std::unique_ptr<rlhf::Role>> built;
   std::vector<std::unique_ptr<distributed::Server>> servers;

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "core/progress.h"
 
 namespace troupe::models {
 
@@ -152,6 +153,7 @@ GenerationOutput sample_or_greedy(Gpt& model, const std::vector<std::vector<int6
   out.stopped.assign(static_cast<size_t>(B), false);
   std::vector<bool> finished(static_cast<size_t>(B), false);
   for (int64_t step = 0; step < c.max_new_tokens; ++step) {
+    core::progress_tick();
     const torch::Tensor base_logprobs = torch::log_softmax(logits / c.temperature, -1);
     torch::Tensor scores = apply_repetition_penalty(logits, seen, c.repetition_penalty);
     torch::Tensor next;
@@ -234,6 +236,7 @@ GenerationOutput beam_search(Gpt& model, const std::vector<std::vector<int64_t>>
   std::vector<bool> done(static_cast<size_t>(N), false);
 
   for (int64_t step = 0; step < c.max_new_tokens; ++step) {
+    core::progress_tick();
     const torch::Tensor raw_lp = torch::log_softmax(logits, -1);
     const torch::Tensor lp = torch::log_softmax(apply_repetition_penalty(logits, seen, c.repetition_penalty), -1);
     const torch::Tensor totals =

@@ -9,14 +9,19 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <exception>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <set>
+#include <thread>
 #include <tuple>
 
+#include "core/checkpoint_manager.h"
 #include "core/checkpoint_state.h"
 #include "core/errors.h"
+#include "core/progress.h"
 #include "core/seeding.h"
 #include "core/signals.h"
 #include "data/chat_data.h"
@@ -96,20 +101,12 @@ class PpoController {
                                        : std::vector<std::vector<int64_t>>{}),
         shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
                   /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
-    for (RoleKind role : roles_) {
-      const auto endpoint = options.endpoints.find(role_name(role));
-      if (endpoint == options.endpoints.end())
-        throw ConfigError(std::string("ppo: no endpoint for role ") + role_name(role));
-      clients_[role] =
-          std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second);
-    }
-    // Roles take a while to build their models: wait until each answers a heartbeat.
-    for (RoleKind role : roles_) {
-      Message ping;
-      ping.type = MessageType::kHeartbeat;
-      wait(role, clients_[role]->send(ping));
-    }
-    if (session.resume_state()) restore(*session.resume_state());
+    endpoints_ = options.endpoints;
+    // Connecting waits until every role has built its models; a worker may fail meanwhile, as later.
+    guarded([this] {
+      connect(endpoints_);
+      if (session_.resume_state() && last_checkpoint_ < 0) restore(*session_.resume_state());
+    });
   }
 
   int run() {
@@ -125,12 +122,16 @@ class PpoController {
       session_.log().log_scalars(0, row);
       spdlog::info("eval before training: reward {:.4f} on {} prompts", row["eval/reward_mean"], eval_prompts_.size());
     }
+    // fault.tolerance restart rolls back to the last checkpoint: there is always one, from iteration 0 on.
+    if (restarting() && last_checkpoint_ < 0) guarded([this] { checkpoint(); });
     while (iteration_ < c_.ppo.iterations) {
       if (core::stop_requested()) return stop(core::stop_signal());
-      iterate();
-      if (session_.checkpoint_due(iteration_)) checkpoint();
+      guarded([this] {
+        iterate();
+        if (session_.checkpoint_due(iteration_)) checkpoint();
+      });
     }
-    if (last_checkpoint_ != iteration_) checkpoint();
+    if (last_checkpoint_ != iteration_) guarded([this] { checkpoint(); });
     session_.finish(core::RunStatus::Finished, iteration_,
                     fmt::format("finished {} iterations; reward {:.4f}", iteration_, last_reward_));
     shutdown();
@@ -138,18 +139,148 @@ class PpoController {
   }
 
  private:
-  // Waits for the reply to request `id` of `role`, checking worker liveness every heartbeat.
+  // ---- requests, liveness and recovery ----
+
+  bool restarting() const { return c_.fault.tolerance == FaultTolerance::kRestart && options_.restart; }
+
+  // A client per role for `endpoints`, then a heartbeat answered by each (roles take a while to build their models).
+  void connect(const std::map<std::string, std::string>& endpoints) {
+    outstanding_.clear();
+    for (RoleKind role : roles_) {
+      const auto endpoint = endpoints.find(role_name(role));
+      if (endpoint == endpoints.end()) throw ConfigError(std::string("ppo: no endpoint for role ") + role_name(role));
+      clients_[role] =
+          std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second);
+    }
+    for (RoleKind role : roles_) {
+      Message ping;
+      ping.type = MessageType::kHeartbeat;
+      wait(role, clients_[role]->send(ping));  // not counted as owed work: building models makes no progress ticks
+    }
+  }
+
+  // Sends `m` to `role` and notes that the role owes a reply from now on.
+  uint64_t post(RoleKind role, Message m) {
+    const uint64_t id = clients_[role]->send(std::move(m));
+    outstanding_[role][id] = Clock::now();
+    return id;
+  }
+
+  // Roles that owe replies -> since when (their oldest outstanding request).
+  std::map<std::string, Clock::time_point> busy() const {
+    std::map<std::string, Clock::time_point> out;
+    for (const auto& [role, requests] : outstanding_) {
+      for (const auto& [id, since] : requests) {
+        auto [it, fresh] = out.emplace(role_name(role), since);
+        if (!fresh) it->second = std::min(it->second, since);
+      }
+    }
+    return out;
+  }
+
+  // Waits for the reply to request `id` of `role`, checking worker liveness and progress every heartbeat.
   Message wait(RoleKind role, uint64_t id) {
     const auto deadline = Clock::now() + std::chrono::duration<double>(c_.placement.request_timeout_s);
     const auto slice = std::chrono::milliseconds(static_cast<int64_t>(c_.placement.heartbeat_s * 1000));
     while (true) {
-      if (auto reply = clients_[role]->try_receive(id, slice)) return std::move(*reply);
-      if (options_.check_alive) options_.check_alive();
+      core::progress_tick();  // the controller's own heartbeat shows its loop turning (the supervisor watches it)
+      if (auto reply = clients_[role]->try_receive(id, slice)) {
+        outstanding_[role].erase(id);
+        return std::move(*reply);
+      }
+      if (options_.check_alive) options_.check_alive(busy());
       if (Clock::now() > deadline) {
         throw TimeoutError(fmt::format("{} rank 0 did not answer request {} within placement.request_timeout_s = {} s",
                                        role_name(role), id, c_.placement.request_timeout_s));
       }
     }
+  }
+
+  // Runs `step`; under fault.tolerance restart, a failed worker (dead, stopped, frozen, stuck, or silent past the
+  // request timeout) is restarted and every role rolled back to the last checkpoint instead of ending the run.
+  // Anything else (a role's own error reply, a bug, a signal) still ends it.
+  template <class Step>
+  void guarded(const Step& step) {
+    bool failing = false;
+    std::set<std::string> suspects;
+    std::string failed, cause;
+    std::exception_ptr error;
+    const auto owing = [this] {
+      std::set<std::string> out;
+      for (const auto& [role, requests] : outstanding_)
+        if (!requests.empty()) out.insert(role_name(role));
+      return out;
+    };
+    while (true) {
+      try {
+        if (failing) recover(suspects, failed, cause);  // may itself meet a failed worker: then round again
+        failing = false;
+        step();
+        return;
+      } catch (const WorkerFailure& e) {
+        suspects.clear();
+        failed = e.worker();
+        cause = e.what();
+        error = std::current_exception();
+      } catch (const TimeoutError& e) {
+        suspects = owing();
+        failed.clear();
+        cause = e.what();
+        error = std::current_exception();
+      } catch (const ProtocolError& e) {  // a reply cut short by a dying peer
+        suspects = owing();
+        failed.clear();
+        cause = e.what();
+        error = std::current_exception();
+      } catch (const distributed::RemoteError& e) {
+        // A role's own error reply ends the run, unless one of its workers is found dead or stopped within a few
+        // heartbeats (a rank died under a collective and rank 0 reported the collective's failure).
+        error = std::current_exception();
+        failed.clear();
+        if (!restarting() || !options_.check_alive) throw;
+        const auto slice = std::chrono::milliseconds(static_cast<int64_t>(c_.placement.heartbeat_s * 1000));
+        try {
+          for (int i = 0; i < 3; ++i) {
+            std::this_thread::sleep_for(slice);
+            options_.check_alive({});
+          }
+        } catch (const WorkerFailure& f) {
+          suspects.clear();
+          failed = f.worker();
+          cause = std::string(e.what()) + "; " + f.what();
+        }
+        if (failed.empty()) throw;
+      }
+      if (!restarting() || restarts_ >= c_.fault.max_restarts) {
+        if (restarting()) spdlog::error("fault: giving up after {} restarts (fault.max_restarts)", restarts_);
+        std::rethrow_exception(error);
+      }
+      failing = true;
+    }
+  }
+
+  // Restarts the failed workers, reconnects to every role and rolls the run back to its last checkpoint.
+  void recover(const std::set<std::string>& suspects, const std::string& failed, const std::string& cause) {
+    const auto t = Clock::now();
+    ++restarts_;
+    spdlog::warn("fault {}/{} at iteration {}: {}", restarts_, c_.fault.max_restarts, iteration_, cause);
+    session_.log().log_event(iteration_, "fault", cause);
+    endpoints_ = options_.restart(suspects, failed);
+    connect(endpoints_);
+    pending_.reset();
+    weight_group_formed_ = false;
+    rollout_version_ = 0;
+    const std::optional<core::CheckpointState> state = session_.checkpoints().load_latest();
+    if (state) {
+      session_.log().truncate_after(state->step);
+      restore(*state);
+    } else if (iteration_ != 0) {  // before the first checkpoint nothing has trained yet: there is nothing to undo
+      throw Error("fault recovery: no checkpoint to roll back to in " + session_.directory().path().string());
+    }
+    const std::string done = fmt::format("recovered from fault {} in {:.2f} s: rolled back to iteration {}", restarts_,
+                                         seconds_since(t), iteration_);
+    session_.log().log_event(iteration_, "restart", done);
+    spdlog::warn("{}", done);
   }
 
   // Sends a typed request to `role` (stamped with the iteration and the policy version the controller holds).
@@ -158,7 +289,7 @@ class PpoController {
     Message m = to_message(request);
     m.step = iteration_;
     if (m.weight_version == 0) m.weight_version = version_;
-    return clients_[role]->send(std::move(m));
+    return post(role, std::move(m));
   }
 
   // One generation round: rollout_batch prompts, each repeated group_size times (rows g·G … g·G + G − 1), sampled
@@ -222,7 +353,7 @@ class PpoController {
         from_message<RoleState>(wait(RoleKind::kActor, send(RoleKind::kActor, SaveStateRequest{true})));
     Message m = to_message(state, /*as_request=*/true);
     m.step = iteration_;
-    wait(RoleKind::kRollout, clients_[RoleKind::kRollout]->send(std::move(m)));
+    wait(RoleKind::kRollout, post(RoleKind::kRollout, std::move(m)));
     return state.weight_version;
   }
 
@@ -586,7 +717,7 @@ class PpoController {
       if (role == RoleKind::kActor && s.extra.count("ptx_state")) state.ptx = s.get<std::vector<int64_t>>("ptx_state");
       Message m = to_message(state, /*as_request=*/true);
       m.step = iteration_;
-      wait(role, clients_[role]->send(std::move(m)));
+      wait(role, post(role, std::move(m)));
     }
     last_checkpoint_ = iteration_;
     if (c_.ppo.async_rollouts.enabled) {
@@ -635,6 +766,9 @@ class PpoController {
   data::ShuffleState shuffler_before_pending_;  // the prompt cursor before its prompts were drawn
   int64_t last_checkpoint_ = -1;
   double last_reward_ = 0;
+  std::map<std::string, std::string> endpoints_;  // role -> endpoint (new ones after a restart)
+  std::map<RoleKind, std::map<uint64_t, Clock::time_point>> outstanding_;  // sent, reply not yet received
+  int64_t restarts_ = 0;  // recoveries so far (fault.tolerance restart)
 };
 
 }  // namespace

@@ -8,9 +8,11 @@
 // It only knows the roles' endpoints: they may be threads of this process or other processes.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "core/run_session.h"
@@ -19,10 +21,17 @@
 namespace troupe::rlhf {
 
 struct ControllerOptions {
+  using Clock = std::chrono::steady_clock;
   std::map<std::string, std::string> endpoints;  // role name -> ZeroMQ endpoint
-  // Called while waiting for a reply (every placement.heartbeat_s): throws naming the role and rank when a worker
-  // process died. Empty for in-process roles.
-  std::function<void()> check_alive;
+  // Called while waiting for a reply (every placement.heartbeat_s) with the roles that owe replies and since when:
+  // throws WorkerFailure naming the worker when one died, is stopped, stopped beating, or made no progress for
+  // fault.hang_timeout_s while it owed a reply. Empty for in-process roles.
+  std::function<void(const std::map<std::string, Clock::time_point>& busy)> check_alive;
+  // fault.tolerance restart: kills and restarts the worker processes hosting `roles` and the worker `failed` (a
+  // WorkerFailure's worker(), or empty), with any other that is found dead or stopped, waits until they have
+  // published their endpoints, and returns every role's endpoint. Empty: failures are not recovered.
+  std::function<std::map<std::string, std::string>(const std::set<std::string>& roles, const std::string& failed)>
+      restart;
 };
 
 // Runs (or resumes, from session.resume_state()) the PPO loop; returns the exit code (0 finished, 128+N on

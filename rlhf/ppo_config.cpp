@@ -115,6 +115,11 @@ void PlacementSection::validate(core::ConfigValidator& v) const {
   }
 }
 
+void FaultSection::validate(core::ConfigValidator& v) const {
+  v.require(hang_timeout_s > 0, "hang_timeout_s", hang_timeout_s, "a number > 0");
+  v.require(max_restarts >= 0, "max_restarts", max_restarts, "an integer >= 0");
+}
+
 void PpoConfig::validate(core::ConfigValidator& v) const {
   v.require(kind == "ppo", "kind", kind, "ppo");
   v.nested("run", run);
@@ -128,7 +133,10 @@ void PpoConfig::validate(core::ConfigValidator& v) const {
   v.nested("generation", generation);
   v.nested("ppo", ppo);
   v.nested("placement", placement);
+  v.nested("fault", fault);
   v.nested("eval", eval);
+  v.require(fault.hang_timeout_s >= 2 * placement.heartbeat_s, "fault.hang_timeout_s", fault.hang_timeout_s,
+            "at least twice placement.heartbeat_s (a worker beats once per heartbeat)");
   v.require(eval.every == 0 || !prompts.tokenizer.empty(), "prompts.tokenizer", prompts.tokenizer,
             "a tokenizer for eval.file");
   v.require(generation.num_beams == 1, "generation.num_beams", generation.num_beams, "1 (PPO samples rollouts)");

@@ -51,6 +51,11 @@ constexpr auto config_names(WorkerLauncher) {
   return std::array{std::pair{WorkerLauncher::kAuto, "auto"}, std::pair{WorkerLauncher::kLocal, "local"},
                     std::pair{WorkerLauncher::kSrun, "srun"}};
 }
+// What a failed worker or controller leads to.
+enum class FaultTolerance { kFail, kRestart };
+constexpr auto config_names(FaultTolerance) {
+  return std::array{std::pair{FaultTolerance::kFail, "fail"}, std::pair{FaultTolerance::kRestart, "restart"}};
+}
 
 // The policy (actor) and everything that starts from it.
 struct PolicySection {
@@ -308,6 +313,31 @@ struct PlacementSection {
   void validate(core::ConfigValidator& v) const;
 };
 
+// Failure detection and recovery. Every worker process publishes a progress heartbeat (distributed/heartbeat.h)
+// every placement.heartbeat_s; a worker that stops beating, or that makes no progress for hang_timeout_s while it
+// owes a reply, has failed like one that died. fail: the run stops, naming the role, rank and cause (resume it with
+// --resume). restart: the controller restarts the failed worker processes, rolls every role back to the last
+// checkpoint (one is saved at iteration 0 for this) and goes on; a supervisor process restarts a controller that
+// dies. A restarted run ends with the same weights and metrics as one that never failed.
+struct FaultSection {
+  FaultTolerance tolerance = FaultTolerance::kFail;
+  double hang_timeout_s = 60;  // no heartbeat, or no progress while owing a reply, for this long: failed
+  int64_t max_restarts = 3;    // restart: recoveries per controller process (and controller restarts) before giving up
+
+  template <class V>
+  void visit(V& v) {
+    v.field("tolerance", tolerance,
+            "fail (stop the run, naming the failed role) | restart (restart it, roll back to the last checkpoint, "
+            "go on)");
+    v.field("hang_timeout_s", hang_timeout_s,
+            "seconds without a heartbeat, or without progress while a reply is owed, before a worker counts as "
+            "failed");
+    v.field("max_restarts", max_restarts,
+            "restart: worker recoveries (and, separately, controller restarts) before the run fails");
+  }
+  void validate(core::ConfigValidator& v) const;
+};
+
 // Periodic greedy evaluation on held-out prompts, scored by the run's reward (the accuracy for a verifiable reward).
 struct EvalSection {
   std::string file;         // JSONL prompts (prompts.field, through prompts.tokenizer); empty = no evaluation
@@ -339,6 +369,7 @@ struct PpoConfig {
   models::GenerationConfig generation;
   PpoSection ppo;
   PlacementSection placement;
+  FaultSection fault;
   EvalSection eval;
 
   template <class V>
@@ -356,6 +387,7 @@ struct PpoConfig {
     v.field("generation", generation, "rollout sampling");
     v.field("ppo", ppo, "PPO algorithm switches");
     v.field("placement", placement, "where the roles run");
+    v.field("fault", fault, "failure detection (heartbeats, hangs) and automatic restart");
     v.field("eval", eval, "greedy evaluation on held-out prompts (eval/reward_mean)");
   }
   void validate(core::ConfigValidator& v) const;

@@ -13,6 +13,7 @@
 #include "core/checkpoint_state.h"
 #include "core/device.h"
 #include "core/errors.h"
+#include "core/progress.h"
 #include "core/seeding.h"
 #include "data/lm_data.h"
 #include "data/text_datasets.h"
@@ -463,6 +464,7 @@ TrainReply ActorRole::train(const TrainPolicyRequest& r) {
           }
         }
         a.loss.backward();
+        core::progress_tick();
         local[kPolicy] += a.policy_term;
         local[kKl] += a.kl_term;
         local[kClipped] += p.clip_fraction * my_tokens;
@@ -597,6 +599,7 @@ class CriticRole final : public Role {
                                             mb.response_mask, c_.ppo.value_clip);
           const torch::Tensor loss = c_.ppo.value_coef * v.per_token.sum() / tokens;
           loss.backward();
+          core::progress_tick();
           local[0] += loss.item<double>();
           local[1] += v.clip_fraction * mb.response_mask.sum().item<double>() / tokens;
         }
