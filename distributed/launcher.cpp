@@ -55,8 +55,10 @@ int stopped_in_tree(int root, const std::map<int, std::pair<int, char>>& table) 
 }  // namespace
 
 namespace {
-core::SubprocessOptions worker_options(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+core::SubprocessOptions worker_options(const std::vector<std::string>& argv, const std::filesystem::path& log,
+                                       const std::map<std::string, std::string>& env) {
   core::SubprocessOptions o = core::output_to_file(argv, log, /*append=*/true);
+  o.env = env;
   // Dies with its parent, even one killed with -9. Its own process group: a terminal's Ctrl-C reaches only the
   // controller, which stops the workers itself after its last checkpoint.
   o.parent_death_signal = SIGKILL;
@@ -65,8 +67,9 @@ core::SubprocessOptions worker_options(const std::vector<std::string>& argv, con
 }
 }  // namespace
 
-WorkerProcess::WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log)
-    : name_(std::move(name)), log_(log), process_(worker_options(argv, log)) {}
+WorkerProcess::WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log,
+                             const std::map<std::string, std::string>& env)
+    : name_(std::move(name)), log_(log), process_(worker_options(argv, log, env)) {}
 
 std::optional<int> WorkerProcess::poll() { return process_.poll(); }
 
@@ -90,8 +93,8 @@ std::string tail_lines(const std::filesystem::path& file, size_t lines) {
 ProcessGroup::~ProcessGroup() { terminate(std::chrono::seconds(2)); }
 
 WorkerProcess& ProcessGroup::start(std::string name, const std::vector<std::string>& argv,
-                                   const std::filesystem::path& log) {
-  workers_.push_back(std::make_unique<WorkerProcess>(std::move(name), argv, log));
+                                   const std::filesystem::path& log, const std::map<std::string, std::string>& env) {
+  workers_.push_back(std::make_unique<WorkerProcess>(std::move(name), argv, log, env));
   return *workers_.back();
 }
 

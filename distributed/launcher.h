@@ -19,8 +19,10 @@ namespace troupe::distributed {
 class WorkerProcess {
  public:
   // Starts argv (core::Subprocess) with stdout and stderr appended to `log`, in its own process group, killed
-  // (SIGKILL) when this process dies. IoError when it cannot be started.
-  WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
+  // (SIGKILL) when this process dies, with `env` added to its environment (e.g. WorkerLaunch::env: the CURVE key
+  // file's name, which must not travel in argv). IoError when it cannot be started.
+  WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log,
+                const std::map<std::string, std::string>& env = {});
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
@@ -44,7 +46,8 @@ class ProcessGroup {
  public:
   ProcessGroup() = default;
   ~ProcessGroup();  // terminate(2 s)
-  WorkerProcess& start(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
+  WorkerProcess& start(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log,
+                       const std::map<std::string, std::string>& env = {});
   // Throws Error naming the first worker that has exited (with its status and the last lines of its log), or that
   // has been stopped (state T, e.g. SIGSTOP; itself or a process it started, such as an mpirun rank) at this call
   // and the previous one. Call it every heartbeat: a stopped worker is then an error within two heartbeats.
