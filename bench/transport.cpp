@@ -8,6 +8,10 @@
 // two peers alternate so drift on a shared machine hits both alike. The raw peer sends its frame zero-copy as
 // well (zmq_msg_init_data over the same buffer), so the ratio measures Troupe's own overhead.
 //
+// --curve adds a second table: the same Troupe echo with and without ZeroMQ CURVE (per-run keys, every frame
+// encrypted with xsalsa20-poly1305 in ZeroMQ's I/O threads), batches alternating, and the bandwidth ratio; --io-threads
+// sets ZeroMQ's I/O thread count (ZMQ_IO_THREADS, default 1) for both.
+//
 // Known effect (glibc malloc, not the wire format): after small-message traffic, 1M-16M Troupe messages can run at
 // about half the raw rate, because ZeroMQ's I/O thread then reallocates its 8 KiB receive buffer behind each
 // (zero-copy) header frame and glibc trims and regrows that thread's heap around the large receive buffers, so every
@@ -34,6 +38,7 @@
 #include "cli/options.h"
 #include "core/errors.h"
 #include "distributed/checked_call.h"
+#include "distributed/curve_keys.h"
 
 namespace troupe::bench {
 
@@ -47,6 +52,8 @@ struct TransportArgs {
   int repeats = 30;                                             // timed batches per size and peer (median)
   std::string endpoint = "tcp";                                 // tcp | ipc | inproc
   double min_ratio = 0;                                         // exit 1 when a Troupe/raw ratio is below this
+  bool curve = false;                                           // also compare Troupe with and without CURVE
+  int io_threads = 1;                                           // ZMQ_IO_THREADS of the process's context
 };
 
 // Round trips per timed batch: about 64 MiB each way, between 1 and 2000 round trips.
@@ -117,7 +124,7 @@ void raw_round_trip(void* dealer, void* data, size_t bytes) {
 
 // Two endpoints of the chosen kind (Troupe's, raw's); a scratch directory for ipc sockets.
 struct Endpoints {
-  std::string troupe, raw;
+  std::string troupe, raw, curve;
   std::filesystem::path ipc_dir;
   ~Endpoints() {
     std::error_code ec;
@@ -128,13 +135,14 @@ struct Endpoints {
 void choose_endpoints(const std::string& kind, Endpoints& e) {
   const std::string tag = std::to_string(::getpid());
   if (kind == "tcp") {
-    e.troupe = e.raw = "tcp://127.0.0.1:*";
+    e.troupe = e.raw = e.curve = "tcp://127.0.0.1:*";
   } else if (kind == "inproc") {
     e.troupe = "inproc://bench-transport-troupe-" + tag;
     e.raw = "inproc://bench-transport-raw-" + tag;
   } else if (kind == "ipc") {
     e.ipc_dir = std::filesystem::temp_directory_path() / ("troupe-bench-transport-" + tag);
     std::filesystem::create_directories(e.ipc_dir);
+    e.curve = "ipc://" + (e.ipc_dir / "curve.sock").string();
     e.troupe = "ipc://" + (e.ipc_dir / "troupe.sock").string();
     e.raw = "ipc://" + (e.ipc_dir / "raw.sock").string();
   } else {
@@ -156,76 +164,133 @@ std::string human(uint64_t bytes) {
   return std::to_string(bytes);
 }
 
-int run_transport(const TransportArgs& a) {
-  std::vector<uint64_t> sizes;
-  for (const auto& s : a.sizes) sizes.push_back(parse_size(s));
-  Endpoints ends;
-  choose_endpoints(a.endpoint, ends);
+// A Troupe echo peer: Server + serve() echoing the request's tensors (the reply aliases the received frames) on a
+// thread, and a Client connected to it; CURVE with `keys`.
+struct TroupePeer {
+  TroupePeer(const std::string& endpoint, const std::optional<CurveKeys>& keys)
+      : server(endpoint, {}, keys),
+        echo([this](const std::atomic<bool>& stop) {
+          ServeOptions options;
+          options.poll_interval = std::chrono::milliseconds(20);
+          options.should_stop = [&stop] { return stop.load(); };
+          serve(
+              server,
+              [](const Message& m) {
+                Message reply;
+                reply.tensors = m.tensors;
+                return reply;
+              },
+              options);
+        }),
+        client("echo server", server.endpoint(), {}, keys) {}
+  // One round trip of `request`, checking the echo's size.
+  void trip(const Message& request, uint64_t bytes) {
+    const Message reply = client.call(request, kDeadline);
+    if (reply.tensor("x").nbytes() != bytes) throw Error("bench transport: Troupe echo returned the wrong size");
+  }
+  Server server;
+  EchoThread echo;
+  Client client;
+};
 
-  // Troupe's peer: Server + serve() echoing the request's tensors (the reply aliases the received frames).
-  Server server(ends.troupe);
-  EchoThread troupe_echo([&server](const std::atomic<bool>& stop) {
-    ServeOptions options;
-    options.poll_interval = std::chrono::milliseconds(20);
-    options.should_stop = [&stop] { return stop.load(); };
-    serve(
-        server,
-        [](const Message& m) {
-          Message reply;
-          reply.tensors = m.tensors;
-          return reply;
-        },
-        options);
-  });
-  Client client("echo server", server.endpoint());
+// Seconds per one-way transfer of the two peers' round trips: the median over `repeats` batches each, batches
+// alternating (and which goes first alternating) so that drift on a shared machine hits both alike.
+std::pair<double, double> time_pair(int repeats, int batch, const std::function<void()>& a,
+                                    const std::function<void()>& b) {
+  auto time_batch = [batch](const std::function<void()>& trip) {
+    const auto start = Clock::now();
+    for (int i = 0; i < batch; ++i) trip();
+    return std::chrono::duration<double>(Clock::now() - start).count() / batch / 2;  // one way
+  };
+  time_batch(a);  // warm-up: connections, allocator, page faults
+  time_batch(b);
+  std::vector<double> a_s, b_s;
+  for (int r = 0; r < repeats; ++r) {
+    if (r % 2 == 0) a_s.push_back(time_batch(a));
+    b_s.push_back(time_batch(b));
+    if (r % 2 == 1) a_s.push_back(time_batch(a));
+  }
+  return {median(a_s), median(b_s)};
+}
 
+int batch_for(uint64_t bytes) { return static_cast<int>(std::clamp<uint64_t>(kBatchBytes / bytes, 1, kMaxBatch)); }
+
+Message tensor_request(const at::Tensor& tensor) {
+  Message request;
+  request.type = MessageType::kGenerate;
+  request.tensors = {{"x", tensor}};
+  return request;
+}
+
+void print_row(uint64_t bytes, int batch, double a, double b, double ratio) {
+  std::cout << fmt::format("{:>6}{:>7}{:>14.3f}{:>11.1f}{:>14.3f}{:>11.1f}{:>7.2f}x\n", human(bytes), batch,
+                           static_cast<double>(bytes) / a / 1e9, a * 1e6, static_cast<double>(bytes) / b / 1e9, b * 1e6,
+                           ratio);
+}
+
+// Troupe's Server/Client against raw ZeroMQ DEALER/ROUTER; 1 when a ratio is below a.min_ratio.
+int troupe_vs_raw(const TransportArgs& a, const std::vector<uint64_t>& sizes, const Endpoints& ends) {
+  TroupePeer troupe(ends.troupe, std::nullopt);
   // The raw peer: a ROUTER echoing one plain frame to a DEALER, with the same socket options.
   distributed::detail::Socket router(ZMQ_ROUTER), dealer(ZMQ_DEALER);
   TROUPE_ZMQ(zmq_bind(router.get(), ends.raw.c_str()));
   TROUPE_ZMQ(zmq_connect(dealer.get(), bound_endpoint(router.get()).c_str()));
   EchoThread raw_thread([&router](const std::atomic<bool>& stop) { raw_echo(router.get(), stop); });
 
-  std::cout << fmt::format(
-      "transport: float32 tensor echo over {} (echo servers on a thread of this process); bandwidth = bytes / "
-      "(round trip / 2), median of {} batches\n",
-      a.endpoint, a.repeats);
   std::cout << fmt::format("{:>6}{:>7}{:>14}{:>11}{:>14}{:>11}{:>8}\n", "size", "batch", "troupe GB/s", "(us)",
                            "raw GB/s", "(us)", "ratio");
   int status = 0;
   for (const uint64_t bytes : sizes) {
     auto tensor = torch::ones({static_cast<int64_t>(bytes / 4)});
-    Message request;
-    request.type = MessageType::kGenerate;
-    request.tensors = {{"x", tensor}};
-    auto troupe_trip = [&] {
-      const Message reply = client.call(request, kDeadline);
-      if (reply.tensor("x").nbytes() != bytes) throw Error("bench transport: Troupe echo returned the wrong size");
-    };
-    auto raw_trip = [&] { raw_round_trip(dealer.get(), tensor.data_ptr(), bytes); };
-    const int batch = static_cast<int>(std::clamp<uint64_t>(kBatchBytes / bytes, 1, kMaxBatch));
-    auto time_batch = [batch](const std::function<void()>& trip) {
-      const auto start = Clock::now();
-      for (int i = 0; i < batch; ++i) trip();
-      return std::chrono::duration<double>(Clock::now() - start).count() / batch / 2;  // one way
-    };
-    time_batch(troupe_trip);  // warm-up: connections, allocator, page faults
-    time_batch(raw_trip);
-    std::vector<double> troupe_s, raw_s;
-    for (int r = 0; r < a.repeats; ++r) {  // alternate which peer goes first
-      if (r % 2 == 0) troupe_s.push_back(time_batch(troupe_trip));
-      raw_s.push_back(time_batch(raw_trip));
-      if (r % 2 == 1) troupe_s.push_back(time_batch(troupe_trip));
-    }
-    const double ours = median(troupe_s), raw = median(raw_s);
-    const double ratio = raw / ours;
-    std::cout << fmt::format("{:>6}{:>7}{:>14.3f}{:>11.1f}{:>14.3f}{:>11.1f}{:>7.2f}x\n", human(bytes), batch,
-                             static_cast<double>(bytes) / ours / 1e9, ours * 1e6,
-                             static_cast<double>(bytes) / raw / 1e9, raw * 1e6, ratio);
-    if (a.min_ratio > 0 && ratio < a.min_ratio) status = 1;
+    const Message request = tensor_request(tensor);
+    const int batch = batch_for(bytes);
+    const auto [ours, raw] = time_pair(
+        a.repeats, batch, [&] { troupe.trip(request, bytes); },
+        [&] { raw_round_trip(dealer.get(), tensor.data_ptr(), bytes); });
+    print_row(bytes, batch, ours, raw, raw / ours);
+    if (a.min_ratio > 0 && raw / ours < a.min_ratio) status = 1;
   }
   std::cout << "ratio = Troupe bandwidth / raw ZeroMQ bandwidth (goal >= 0.80)\n";
-  troupe_echo.finish();
+  troupe.echo.finish();
   raw_thread.finish();
+  return status;
+}
+
+// Troupe with and without CURVE (fresh keys for this run).
+void plain_vs_curve(const TransportArgs& a, const std::vector<uint64_t>& sizes, const Endpoints& ends) {
+  TroupePeer plain(ends.troupe, std::nullopt);
+  TroupePeer curve(ends.curve, generate_curve_keys());
+  std::cout << fmt::format("\nCURVE: the same Troupe echo without and with ZeroMQ CURVE ({} ZeroMQ I/O thread(s))\n",
+                           a.io_threads);
+  std::cout << fmt::format("{:>6}{:>7}{:>14}{:>11}{:>14}{:>11}{:>8}\n", "size", "batch", "plain GB/s", "(us)",
+                           "curve GB/s", "(us)", "ratio");
+  for (const uint64_t bytes : sizes) {
+    auto tensor = torch::ones({static_cast<int64_t>(bytes / 4)});
+    const Message request = tensor_request(tensor);
+    const int batch = batch_for(bytes);
+    const auto [p, c] = time_pair(
+        a.repeats, batch, [&] { plain.trip(request, bytes); }, [&] { curve.trip(request, bytes); });
+    print_row(bytes, batch, p, c, p / c);
+  }
+  std::cout << "ratio = CURVE bandwidth / plain bandwidth; CURVE's cost = 1 - ratio (goal <= 15% at 64M)\n";
+  plain.echo.finish();
+  curve.echo.finish();
+}
+
+int run_transport(const TransportArgs& a) {
+  std::vector<uint64_t> sizes;
+  for (const auto& s : a.sizes) sizes.push_back(parse_size(s));
+  if (a.curve && a.endpoint == "inproc") throw ConfigError("--curve needs --endpoint tcp or ipc (inproc has no CURVE)");
+  // Before the first socket: the context starts its I/O threads then.
+  TROUPE_ZMQ(zmq_ctx_set(zmq_context_handle(), ZMQ_IO_THREADS, a.io_threads));
+  Endpoints ends;
+  choose_endpoints(a.endpoint, ends);
+  std::cout << fmt::format(
+      "transport: float32 tensor echo over {} (echo servers on a thread of this process); bandwidth = bytes / "
+      "(round trip / 2), median of {} batches\n",
+      a.endpoint, a.repeats);
+  const int status = troupe_vs_raw(a, sizes, ends);
+  if (a.curve) plain_vs_curve(a, sizes, ends);
   return status;
 }
 
@@ -244,6 +309,10 @@ void add_bench_transport_command(CLI::App& bench, int& exit_code) {
       ->check(CLI::IsMember({"tcp", "ipc", "inproc"}))
       ->capture_default_str();
   cmd->add_option("--min-ratio", args->min_ratio, "exit 1 if a Troupe/raw bandwidth ratio is below this");
+  cmd->add_flag("--curve", args->curve, "also compare Troupe's bandwidth with and without ZeroMQ CURVE");
+  cmd->add_option("--io-threads", args->io_threads, "ZeroMQ I/O threads (ZMQ_IO_THREADS)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd->callback([args, &exit_code] { exit_code = run_transport(*args); });
 }
 

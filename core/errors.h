@@ -42,11 +42,14 @@ class TimeoutError : public Error {
 // progress while it owed a reply. worker() names it as its launcher does ("role critic rank 0").
 class WorkerFailure : public Error {
  public:
-  WorkerFailure(const std::string& what, std::string worker) : Error(what), worker_(std::move(worker)) {}
+  WorkerFailure(const std::string& what, std::string worker, long pid = 0)
+      : Error(what), worker_(std::move(worker)), pid_(pid) {}
   const std::string& worker() const { return worker_; }
+  long pid() const { return pid_; }  // the failed process, when known (a stopped rank of an mpirun group), else 0
 
  private:
   std::string worker_;
+  long pid_;
 };
 
 // A message on the wire is inconsistent with its header or protocol version.

@@ -3,9 +3,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -25,9 +28,9 @@ std::string to_string(RunStatus s) {
   return "unknown";
 }
 
-void write_file_atomic(const fs::path& path, const std::string& text) {
+void write_file_atomic(const fs::path& path, const std::string& text, unsigned mode) {
   const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-  int fd = TROUPE_CHECK_POSIX(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  int fd = TROUPE_CHECK_POSIX(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode)));
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -93,6 +96,11 @@ RunDirectory RunDirectory::open(const RunSection& section) {
     }
   } else if (section.resume == ResumePolicy::kMust) {
     throw ConfigError("run.resume: run.resume=must but there is no run '" + name + "' in " + section.dir);
+  }
+  if (!fs::exists(path)) {
+    if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+      throw IoError("cannot create the run directory " + path.string() + ": " + std::strerror(errno));
   }
   fs::create_directories(path / "checkpoints");
   int fd = lock_run(path);

@@ -19,7 +19,8 @@ class RunDirectory {
   //  - absent: created (unless resume == "must": ConfigError);
   //  - finished: ConfigError unless overwrite (then wiped and recreated);
   //  - running/failed/interrupted: resumed (resume == "never": ConfigError unless overwrite).
-  // Holds an exclusive lock (flock on runs/<name>/.lock) so two processes never write one run.
+  // Holds an exclusive lock (flock on runs/<name>/.lock) so two processes never write one run. A new run directory
+  // is created with mode 0700: it holds the run's CURVE keys and the workers' rendezvous files.
   static RunDirectory open(const RunSection& section);
   ~RunDirectory();
   RunDirectory(RunDirectory&& other) noexcept;
@@ -48,7 +49,8 @@ class RunDirectory {
   int lock_fd_ = -1;
 };
 
-// Writes `text` to `path` atomically: a temporary file in the same directory, fsync, rename.
-void write_file_atomic(const std::filesystem::path& path, const std::string& text);
+// Writes `text` to `path` atomically: a temporary file in the same directory, fsync, rename. The file is created
+// with `mode` (less the umask); 0600 for a file only its owner may read (rendezvous endpoints).
+void write_file_atomic(const std::filesystem::path& path, const std::string& text, unsigned mode = 0644);
 
 }  // namespace troupe::core

@@ -77,8 +77,9 @@ void HangWatch::check(const std::map<std::string, Clock::time_point>& busy, Cloc
       throw WorkerFailure(
           fmt::format("worker {} is frozen: {} for {:.1f} s (fault.hang_timeout_s = {}): stopped, deadlocked or its "
                       "node lost",
-                      who, s.last ? fmt::format("no heartbeat after beat {} in {}", s.last->beat, s.file.string())
-                                  : "no heartbeat at all in " + s.file.string(),
+                      who,
+                      s.last ? fmt::format("no heartbeat after beat {} in {}", s.last->beat, s.file.string())
+                             : "no heartbeat at all in " + s.file.string(),
                       seconds(now - s.beat_changed), limit),
           who);
     }
@@ -94,6 +95,14 @@ void HangWatch::check(const std::map<std::string, Clock::time_point>& busy, Cloc
           who);
     }
   }
+}
+
+std::optional<std::string> HangWatch::worker_of(int64_t pid) const {
+  for (const auto& [who, s] : seen_) {
+    const std::optional<Heartbeat> h = read_heartbeat(s.file);
+    if (h && h->pid == pid) return who;
+  }
+  return std::nullopt;
 }
 
 }  // namespace troupe::distributed

@@ -66,6 +66,8 @@ class HangWatch {
   // timeout, or that is in `busy` (worker -> since when it owes a reply) and whose progress stood still for the
   // timeout since the later of its last change and the time it became busy.
   void check(const std::map<std::string, Clock::time_point>& busy, Clock::time_point now = Clock::now());
+  // The watched worker whose heartbeat file names process `pid` (e.g. which rank of a group a stopped process is).
+  std::optional<std::string> worker_of(int64_t pid) const;
 
  private:
   struct Seen {

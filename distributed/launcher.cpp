@@ -55,8 +55,10 @@ int stopped_in_tree(int root, const std::map<int, std::pair<int, char>>& table) 
 }  // namespace
 
 namespace {
-core::SubprocessOptions worker_options(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+core::SubprocessOptions worker_options(const std::vector<std::string>& argv, const std::filesystem::path& log,
+                                       const std::map<std::string, std::string>& env) {
   core::SubprocessOptions o = core::output_to_file(argv, log, /*append=*/true);
+  o.env = env;
   // Dies with its parent, even one killed with -9. Its own process group: a terminal's Ctrl-C reaches only the
   // controller, which stops the workers itself after its last checkpoint.
   o.parent_death_signal = SIGKILL;
@@ -65,8 +67,9 @@ core::SubprocessOptions worker_options(const std::vector<std::string>& argv, con
 }
 }  // namespace
 
-WorkerProcess::WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log)
-    : name_(std::move(name)), log_(log), process_(worker_options(argv, log)) {}
+WorkerProcess::WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log,
+                             const std::map<std::string, std::string>& env)
+    : name_(std::move(name)), log_(log), env_(env), process_(worker_options(argv, log, env)) {}
 
 std::optional<int> WorkerProcess::poll() { return process_.poll(); }
 
@@ -90,19 +93,19 @@ std::string tail_lines(const std::filesystem::path& file, size_t lines) {
 ProcessGroup::~ProcessGroup() { terminate(std::chrono::seconds(2)); }
 
 WorkerProcess& ProcessGroup::start(std::string name, const std::vector<std::string>& argv,
-                                   const std::filesystem::path& log) {
-  workers_.push_back(std::make_unique<WorkerProcess>(std::move(name), argv, log));
+                                   const std::filesystem::path& log, const std::map<std::string, std::string>& env) {
+  workers_.push_back(std::make_unique<WorkerProcess>(std::move(name), argv, log, env));
   return *workers_.back();
 }
 
 void ProcessGroup::check() const {
   for (const auto& w : workers_) {
     if (const auto status = w->poll()) {
-      throw WorkerFailure(
-          "worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") exited with status " +
-              std::to_string(*status) + (*status > 128 ? " (signal " + std::to_string(*status - 128) + ")" : "") +
-              "; last lines of " + w->log().string() + ":" + tail_lines(w->log(), 8),
-          w->name());
+      throw WorkerFailure("worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") exited with status " +
+                              std::to_string(*status) +
+                              (*status > 128 ? " (signal " + std::to_string(*status - 128) + ")" : "") +
+                              "; last lines of " + w->log().string() + ":" + tail_lines(w->log(), 8),
+                          w->name());
     }
   }
   // A stopped worker is alive but cannot answer: seen stopped at two checks in a row (a heartbeat apart), it is an
@@ -116,7 +119,7 @@ void ProcessGroup::check() const {
       throw WorkerFailure("worker " + w->name() + " (pid " + std::to_string(w->pid()) + ") is stopped: process " +
                               std::to_string(stopped) + " is in state T (SIGSTOP or SIGTSTP) and cannot answer " +
                               "requests; send it SIGCONT, or let the run stop here and resume it later",
-                          w->name());
+                          w->name(), stopped);
     }
   }
 }
@@ -126,10 +129,11 @@ WorkerProcess& ProcessGroup::restart(const std::string& name) {
     if (w->name() != name) continue;
     const std::vector<std::string> argv = w->argv();
     const std::filesystem::path log = w->log();
+    const std::map<std::string, std::string> env = w->env();
     stopped_checks_.erase(w->pid());
     if (!w->poll()) ::kill(-w->pid(), SIGKILL);  // its process group: every rank of an mpirun, stopped ones too
     w.reset();                                   // reaps it (SIGKILL again when it still runs)
-    w = std::make_unique<WorkerProcess>(name, argv, log);
+    w = std::make_unique<WorkerProcess>(name, argv, log, env);
     return *w;
   }
   throw Error("restart: no worker called '" + name + "'");

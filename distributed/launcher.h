@@ -19,8 +19,10 @@ namespace troupe::distributed {
 class WorkerProcess {
  public:
   // Starts argv (core::Subprocess) with stdout and stderr appended to `log`, in its own process group, killed
-  // (SIGKILL) when this process dies. IoError when it cannot be started.
-  WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
+  // (SIGKILL) when this process dies, with `env` added to its environment (e.g. WorkerLaunch::env: the CURVE key
+  // file's name, which must not travel in argv). IoError when it cannot be started.
+  WorkerProcess(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log,
+                const std::map<std::string, std::string>& env = {});
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
@@ -28,6 +30,7 @@ class WorkerProcess {
   int pid() const { return process_.pid(); }
   const std::filesystem::path& log() const { return log_; }
   const std::vector<std::string>& argv() const { return process_.argv(); }
+  const std::map<std::string, std::string>& env() const { return env_; }
   // The exit status (128 + signal when killed) once it has exited; nullopt while it runs. Never blocks.
   std::optional<int> poll();
   void signal(int signal_number);
@@ -37,6 +40,7 @@ class WorkerProcess {
  private:
   std::string name_;
   std::filesystem::path log_;
+  std::map<std::string, std::string> env_;
   core::Subprocess process_;  // SIGKILLed and reaped on destruction if still running
 };
 
@@ -45,10 +49,11 @@ class ProcessGroup {
  public:
   ProcessGroup() = default;
   ~ProcessGroup();  // terminate(2 s)
-  WorkerProcess& start(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log);
-  // Throws WorkerFailure naming the first worker that has exited (with its status and the last lines of its log), or that
-  // has been stopped (state T, e.g. SIGSTOP; itself or a process it started, such as an mpirun rank) at this call
-  // and the previous one. Call it every heartbeat: a stopped worker is then an error within two heartbeats.
+  WorkerProcess& start(std::string name, const std::vector<std::string>& argv, const std::filesystem::path& log,
+                       const std::map<std::string, std::string>& env = {});
+  // Throws WorkerFailure naming the first worker that has exited (with its status and the last lines of its log), or
+  // that  // has been stopped (state T, e.g. SIGSTOP; itself or a process it started, such as an mpirun rank) at this
+  // call and the previous one. Call it every heartbeat: a stopped worker is then an error within two heartbeats.
   void check() const;
   // SIGKILLs the worker called `name` with its whole process group (an mpirun and its ranks), reaps it and starts
   // the same command again, appending to the same log. Error when no worker has that name.

@@ -3,8 +3,8 @@
 #include "distributed/transport.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <zmq.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 
 #include "core/progress.h"
 #include "distributed/checked_call.h"
+#include "distributed/curve_auth.h"
 
 namespace troupe::distributed {
 
@@ -30,6 +31,17 @@ constexpr int kHighWaterMark = 100000;
 constexpr int kSendTimeoutMs = 10000;
 
 void set_int(void* socket, int option, int value) { TROUPE_ZMQ(zmq_setsockopt(socket, option, &value, sizeof(value))); }
+
+// A Z85 key option (ZMQ_CURVE_*KEY): ZeroMQ takes the 40 characters plus the terminating NUL.
+void set_key(void* socket, int option, const std::string& z85) {
+  TROUPE_ZMQ(zmq_setsockopt(socket, option, z85.c_str(), z85.size() + 1));
+}
+
+void require_handshake(const std::string& endpoint) {
+  if (endpoint.rfind("inproc://", 0) == 0)
+    throw ConfigError("transport: CURVE does not apply to " + endpoint +
+                      " (inproc has no handshake); use it for tcp:// and ipc:// endpoints");
+}
 
 // Frames beyond the largest allowed header or tensor make ZeroMQ drop the connection before buffering them.
 void set_max_message_size(void* socket, const DecodeLimits& limits) {
@@ -188,14 +200,49 @@ Socket& Socket::operator=(Socket&& other) noexcept {
 // ---------------------------------------------------------------------------------------------------------------
 // Server
 
-Server::Server(const std::string& endpoint, const DecodeLimits& limits) : socket_(ZMQ_ROUTER), limits_(limits) {
+Server::Server(const std::string& endpoint, const DecodeLimits& limits, const std::optional<CurveKeys>& curve)
+    : socket_(ZMQ_ROUTER), limits_(limits) {
   set_int(socket_.get(), ZMQ_ROUTER_MANDATORY, 1);  // a reply to an unknown peer fails (EHOSTUNREACH), not vanishes
   set_max_message_size(socket_.get(), limits_);
+  if (curve) {
+    require_handshake(endpoint);
+    // The ZAP handler is live before the bind: libzmq lets every client in when no handler is bound.
+    zap_ = std::make_unique<detail::ZapRegistration>(curve->client.public_key, endpoint);
+    TROUPE_ZMQ(zmq_setsockopt(socket_.get(), ZMQ_ZAP_DOMAIN, zap_->domain().data(), zap_->domain().size()));
+    set_int(socket_.get(), ZMQ_CURVE_SERVER, 1);
+    set_key(socket_.get(), ZMQ_CURVE_SECRETKEY, curve->server.secret_key);
+    monitor_ = std::make_unique<detail::HandshakeMonitor>(socket_.get(), endpoint);
+  }
   TROUPE_ZMQ(zmq_bind(socket_.get(), endpoint.c_str()));
   char resolved[1024] = {};
   size_t size = sizeof(resolved);
   TROUPE_ZMQ(zmq_getsockopt(socket_.get(), ZMQ_LAST_ENDPOINT, resolved, &size));
   endpoint_ = resolved;
+  if (zap_) zap_->set_label(endpoint_);
+  if (monitor_) monitor_->set_label(endpoint_);
+}
+
+// Members go in reverse order: the monitor stops before the socket closes, the ZAP domain after.
+Server::~Server() = default;
+
+bool Server::wait_for_request(Clock::time_point deadline) {
+  if (!monitor_) return wait_readable(socket_.get(), deadline);
+  while (true) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    zmq_pollitem_t items[2] = {{socket_.get(), 0, ZMQ_POLLIN, 0}, {monitor_->pair(), 0, ZMQ_POLLIN, 0}};
+    const int rc = zmq_poll(items, 2, static_cast<long>(std::max<int64_t>(0, left)));
+    if (rc == -1 && zmq_errno() != EINTR) detail::check_zmq(rc, "zmq_poll(server, monitor)", __FILE__, __LINE__);
+    if (rc > 0 && (items[1].revents & ZMQ_POLLIN) != 0) monitor_->drain();
+    if (rc > 0 && (items[0].revents & ZMQ_POLLIN) != 0) return true;
+    if (Clock::now() >= deadline) return false;
+  }
+}
+
+void Server::reject(const std::string& peer, uint64_t request_id, const std::string& why) {
+  spdlog::warn("{}: rejected a request: {}", endpoint_, why);
+  Message error = error_message(why);
+  error.request_id = request_id;
+  send_to(peer, error);
 }
 
 std::optional<Incoming> Server::receive(std::chrono::milliseconds timeout) {
@@ -204,7 +251,7 @@ std::optional<Incoming> Server::receive(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_until(deadline);
     return std::nullopt;
   }
-  while (wait_readable(socket_.get(), deadline)) {
+  while (wait_for_request(deadline)) {
     // Frame 0 is the routing identity the ROUTER socket prepends; the client's frames follow.
     auto frames = receive_frames(socket_.get(), limits_.max_tensors + 3);
     Incoming in;
@@ -213,13 +260,21 @@ std::optional<Incoming> Server::receive(std::chrono::milliseconds timeout) {
     const auto id = frames.empty() ? std::nullopt : peek_request_id(frames.front());
     try {
       in.message = decode(std::move(frames), limits_);
-      return in;
     } catch (const ProtocolError& e) {
-      spdlog::warn("{}: rejected a request: {}", endpoint_, e.what());
-      Message error = error_message(e.what());
-      error.request_id = id.value_or(0);
-      send_to(in.peer, error);
+      reject(in.peer, id.value_or(0), e.what());
+      continue;
     }
+    // A connection delivers in order and a Client numbers its requests 1, 2, ...: an id that does not increase is
+    // a replay (or a forgery), never a Client's own retry.
+    uint64_t& last = last_request_id_[in.peer];
+    if (in.message.request_id <= last) {
+      reject(in.peer, in.message.request_id,
+             fmt::format("request id {} is not above {}, the last one from this client: a replayed request",
+                         in.message.request_id, last));
+      continue;
+    }
+    last = in.message.request_id;
+    return in;
   }
   return std::nullopt;
 }
@@ -245,9 +300,16 @@ void Server::send_to(const std::string& peer, const Message& reply) {
 // ---------------------------------------------------------------------------------------------------------------
 // Client
 
-Client::Client(std::string name, const std::string& endpoint, const DecodeLimits& limits)
+Client::Client(std::string name, const std::string& endpoint, const DecodeLimits& limits,
+               const std::optional<CurveKeys>& curve)
     : name_(std::move(name)), endpoint_(endpoint), limits_(limits), socket_(ZMQ_DEALER) {
   set_max_message_size(socket_.get(), limits_);
+  if (curve) {
+    require_handshake(endpoint);
+    set_key(socket_.get(), ZMQ_CURVE_SERVERKEY, curve->server.public_key);
+    set_key(socket_.get(), ZMQ_CURVE_PUBLICKEY, curve->client.public_key);
+    set_key(socket_.get(), ZMQ_CURVE_SECRETKEY, curve->client.secret_key);
+  }
   TROUPE_ZMQ(zmq_connect(socket_.get(), endpoint.c_str()));
 }
 
@@ -307,6 +369,25 @@ std::optional<Message> Client::try_receive(uint64_t request_id, std::chrono::mil
     // Otherwise: a late reply to a request abandoned after its timeout; dropped.
   }
   return std::nullopt;
+}
+
+bool Client::answered(uint64_t request_id) {
+  if (arrived_.count(request_id) != 0) return true;
+  if (socket_.dropped()) return false;
+  while (wait_readable(socket_.get(), Clock::now())) {
+    Message reply;
+    try {
+      reply = decode(receive_frames(socket_.get(), limits_.max_tensors + 2), limits_);
+    } catch (const ProtocolError& e) {
+      throw ProtocolError(fmt::format("{}: malformed reply: {}", describe(), e.what()));
+    }
+    if (outstanding_.count(reply.request_id) != 0) {
+      arrived_.emplace(reply.request_id, std::move(reply));
+    } else if (reply.type == MessageType::kError && reply.request_id == 0) {
+      throw RemoteError(fmt::format("{}: rejected a request: {}", describe(), reply.strings["error"]));
+    }
+  }
+  return arrived_.count(request_id) != 0;
 }
 
 Message Client::receive(uint64_t request_id, std::chrono::milliseconds timeout) {

@@ -7,6 +7,12 @@
 // A controller that wants to know an idle worker is alive sends kHeartbeat with a short deadline (serve()
 // answers it without calling the handler). A server never waits on a client, so it needs no detection.
 //
+// Security: given the run's CurveKeys (distributed/curve_keys.h), a Server and its Clients speak ZeroMQ CURVE over
+// tcp:// and ipc:// (every frame encrypted and authenticated; the Server accepts only the run's client key, checked
+// by the process's ZAP handler in distributed/curve_auth.h, and logs each refused connection). Without keys they
+// speak plaintext: fine on inproc:// and on loopback, a config error elsewhere (rlhf::PlacementSection::validate).
+// Independently of CURVE a Server rejects a replayed request: per client connection, request ids must increase.
+//
 // Threading: a Server or Client (like the ZeroMQ socket it owns) is used by one thread at a time.
 #pragma once
 
@@ -14,11 +20,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include "core/errors.h"
+#include "distributed/curve_keys.h"
 #include "distributed/message.h"
 
 namespace troupe::distributed {
@@ -56,6 +64,8 @@ class Socket {
   void* handle_ = nullptr;
   uint64_t epoch_ = 0;  // the fault-injection epoch it was opened in
 };
+class ZapRegistration;
+class HandshakeMonitor;
 }  // namespace detail
 
 // A request as the server received it.
@@ -68,15 +78,23 @@ struct Incoming {
 class Server {
  public:
   // Binds to `endpoint`, e.g. "inproc://critic", "ipc:///tmp/run/critic.sock", "tcp://127.0.0.1:*" (any free
-  // port). Throws IoError when the bind fails (address in use, bad endpoint).
-  explicit Server(const std::string& endpoint, const DecodeLimits& limits = {});
+  // port). Throws IoError when the bind fails (address in use, bad endpoint). With `curve`, a CURVE server holding
+  // curve->server.secret_key that accepts only clients holding curve->client (ConfigError for an inproc endpoint,
+  // where ZeroMQ does no handshake and CURVE would silently not apply).
+  explicit Server(const std::string& endpoint, const DecodeLimits& limits = {},
+                  const std::optional<CurveKeys>& curve = std::nullopt);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   // The bound address, read back with ZMQ_LAST_ENDPOINT ("tcp://127.0.0.1:40123" for a "*" port).
   const std::string& endpoint() const { return endpoint_; }
 
   // The next well-formed request, or nullopt when none arrived within `timeout`. A malformed one is answered
   // with a kError reply carrying the ProtocolError text (matched to its request id when the header prefix is
-  // readable), and the wait goes on until the deadline.
+  // readable), and the wait goes on until the deadline. So is a replayed one: a request whose id is not above the
+  // highest id already received from the same client connection (ZeroMQ routing identity) is answered with kError
+  // and logged, never returned. Cost: one map entry (routing id -> last id) per client connection ever seen.
   std::optional<Incoming> receive(std::chrono::milliseconds timeout);
 
   // Sends `reply` to the client `to` came from, with to's request id. A reply to a client that has disconnected
@@ -85,10 +103,15 @@ class Server {
 
  private:
   void send_to(const std::string& peer, const Message& reply);
+  bool wait_for_request(std::chrono::steady_clock::time_point deadline);
+  void reject(const std::string& peer, uint64_t request_id, const std::string& why);
 
+  std::unique_ptr<detail::ZapRegistration> zap_;  // CURVE: this server's ZAP domain (registered before the bind)
   detail::Socket socket_;
+  std::unique_ptr<detail::HandshakeMonitor> monitor_;  // CURVE: logs handshakes refused before ZAP
   std::string endpoint_;
   DecodeLimits limits_;
+  std::map<std::string, uint64_t> last_request_id_;  // client routing identity -> highest request id received
 };
 
 // The controller side: a DEALER socket connected to one server. Several requests may be outstanding at once;
@@ -96,8 +119,11 @@ class Server {
 class Client {
  public:
   // `name` says who the peer is in error messages ("critic rank 0"). Connecting never blocks: ZeroMQ connects
-  // (and reconnects) in the background and queues requests meanwhile.
-  Client(std::string name, const std::string& endpoint, const DecodeLimits& limits = {});
+  // (and reconnects) in the background and queues requests meanwhile. With `curve`, a CURVE client that trusts only
+  // the server holding curve->server's secret key and proves it holds curve->client's; a server that refuses it
+  // (wrong keys) never answers, so its requests end in TimeoutError.
+  Client(std::string name, const std::string& endpoint, const DecodeLimits& limits = {},
+         const std::optional<CurveKeys>& curve = std::nullopt);
 
   const std::string& name() const { return name_; }
   const std::string& endpoint() const { return endpoint_; }
@@ -117,6 +143,11 @@ class Client {
 
   // send + receive.
   Message call(Message request, std::chrono::milliseconds timeout);
+
+  // Whether the reply to outstanding request `request_id` has arrived (it stays for receive to hand out). Never
+  // blocks: reads whatever replies are waiting on the socket first. Lets a caller tell a peer that still owes a reply
+  // from one whose reply is merely not collected yet.
+  bool answered(uint64_t request_id);
 
  private:
   std::string describe() const;  // "<name> (<endpoint>)"

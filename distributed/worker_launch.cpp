@@ -1,6 +1,10 @@
 // Implementation of distributed/worker_launch.h.
 #include "distributed/worker_launch.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -8,14 +12,18 @@
 #include "core/errors.h"
 #include "core/run_dir.h"
 #include "core/runtime.h"
+#include "distributed/curve_keys.h"
 
 namespace troupe::distributed {
 namespace fs = std::filesystem;
 
 FileStore::FileStore(fs::path dir) : dir_(std::move(dir)) {
   std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) throw IoError("rendezvous: cannot create " + dir_.string() + ": " + ec.message());
+  if (!dir_.parent_path().empty()) fs::create_directories(dir_.parent_path(), ec);
+  if (ec) throw IoError("rendezvous: cannot create " + dir_.parent_path().string() + ": " + ec.message());
+  // Only this user may list, read or plant endpoints here: a planted endpoint would send the controller elsewhere.
+  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
+    throw IoError("rendezvous: cannot create " + dir_.string() + ": " + std::strerror(errno));
 }
 
 fs::path FileStore::path_of(const std::string& key) const {
@@ -29,7 +37,7 @@ fs::path FileStore::path_of(const std::string& key) const {
 }
 
 void FileStore::set(const std::string& key, const std::string& value) const {
-  core::write_file_atomic(path_of(key), value + "\n");
+  core::write_file_atomic(path_of(key), value + "\n", 0600);
 }
 
 std::optional<std::string> FileStore::get(const std::string& key) const {
@@ -97,12 +105,31 @@ std::vector<WorkerLaunch> plan_worker_launches(const std::vector<WorkerGroup>& g
       if (o.as_root) prefix.push_back("--allow-run-as-root");
       prefix.insert(prefix.end(), {"--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np",
                                    std::to_string(group.ranks)});
+      if (!o.curve_keys.empty()) prefix.insert(prefix.end(), {"-x", kCurveKeysEnv});  // the name, not the value
     }
+    // srun exports the whole environment by default (--export=ALL), so the key file's name reaches every task.
+    if (!o.curve_keys.empty()) w.env[kCurveKeysEnv] = o.curve_keys.string();
     w.argv.insert(w.argv.begin(), prefix.begin(), prefix.end());
     w.log = o.dir / (w.label + ".log");
     launches.push_back(std::move(w));
   }
   return launches;
+}
+
+bool is_loopback_host(const std::string& host) {
+  std::string h = host;
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h == "localhost" || h == "::1") return true;
+  // 127.a.b.c: four dot-separated decimal parts, the first 127.
+  std::stringstream parts(h);
+  int count = 0;
+  bool ok = h.rfind("127.", 0) == 0;
+  for (std::string part; ok && std::getline(parts, part, '.');) {
+    ok = !part.empty() && part.size() <= 3 && part.find_first_not_of("0123456789") == std::string::npos &&
+         std::stoi(part) <= 255;
+    ++count;
+  }
+  return ok && count == 4;
 }
 
 std::string reachable_endpoint(const std::string& bound) {

@@ -21,11 +21,12 @@ namespace troupe::distributed {
 
 class FileStore {
  public:
-  explicit FileStore(std::filesystem::path dir);  // creates the directory
+  explicit FileStore(std::filesystem::path dir);  // creates the directory (mode 0700 when it is new)
   const std::filesystem::path& dir() const { return dir_; }
   // The file holding `key` (keys are plain names: [A-Za-z0-9._+-]).
   std::filesystem::path path_of(const std::string& key) const;
-  // Atomic: a reader sees the old value, nothing, or the whole new value (temp file + rename). IoError on failure.
+  // Atomic: a reader sees the old value, nothing, or the whole new value (temp file + rename); the file has mode
+  // 0600. IoError on failure.
   void set(const std::string& key, const std::string& value) const;
   std::optional<std::string> get(const std::string& key) const;
   void remove(const std::string& key) const;
@@ -55,6 +56,9 @@ struct WorkerLaunchOptions {
   std::string srun;        // the srun program: each group is a job step (empty: start locally)
   std::string mpirun;      // the mpirun program, for local groups of more than one rank
   bool as_root = false;    // mpirun needs --allow-run-as-root
+  // The run's CURVE key file (curve_keys.h), handed to workers in $TROUPE_CURVE_KEYS (WorkerLaunch::env), never in
+  // argv; empty = plaintext transport.
+  std::filesystem::path curve_keys;
 };
 
 struct WorkerLaunch {
@@ -63,6 +67,7 @@ struct WorkerLaunch {
   std::vector<std::string> argv;
   std::filesystem::path log;                // <dir>/<label>.log
   std::map<std::string, std::string> keys;  // role -> its rendezvous key in the FileStore over `dir`
+  std::map<std::string, std::string> env;   // set in the worker's environment (TROUPE_CURVE_KEYS=<key file>)
 };
 
 // "actor", "reward+reference": how a group is named in logs, file names and placement.srun_args.
@@ -70,6 +75,10 @@ std::string worker_group_label(const std::vector<std::string>& roles);
 
 // One launch per group, in order. ConfigError when a multi-rank group would need mpirun and none is given.
 std::vector<WorkerLaunch> plan_worker_launches(const std::vector<WorkerGroup>& groups, const WorkerLaunchOptions& o);
+
+// True for an address only this host can reach: 127.0.0.0/8, ::1 and "localhost" (brackets around an IPv6
+// address allowed). A tcp bind elsewhere without CURVE is a config error (rlhf::PlacementSection::validate).
+bool is_loopback_host(const std::string& host);
 
 // The endpoint a worker publishes for the one it bound: a wildcard address (tcp://0.0.0.0:P, tcp://*:P) becomes
 // this host's name, so that a controller on another node can connect.

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "core/signals.h"
 #include "core/subprocess.h"
 #include "core/torch_runtime.h"
+#include "distributed/curve_keys.h"
 #include "distributed/group_relay.h"
 #include "distributed/heartbeat.h"
 #include "distributed/launcher.h"
@@ -153,9 +155,17 @@ class WorkerRoles {
     for (const auto& g : groups) multi_rank |= g.ranks > 1;
     if (o.srun.empty() && multi_rank) o.mpirun = required_program("mpirun", "a role with more than one rank");
     o.as_root = ::geteuid() == 0;
+    if (c.placement.curve_enabled()) {  // fresh keys at every start of the controller; workers get the file's path
+      const fs::path keys = run_dir / "keys" / "curve.keys";
+      fs::remove(keys);  // written with O_EXCL
+      distributed::write_curve_keys(keys, distributed::generate_curve_keys());
+      o.curve_keys = keys;
+      curve_ = distributed::read_curve_keys(keys);
+    }
     for (distributed::WorkerLaunch launch : distributed::plan_worker_launches(groups, o)) {
       Group g;
-      g.name = "role " + launch.label + (launch.ranks > 1 ? " (" + std::to_string(launch.ranks) + " ranks)" : " rank 0");
+      g.name =
+          "role " + launch.label + (launch.ranks > 1 ? " (" + std::to_string(launch.ranks) + " ranks)" : " rank 0");
       for (int64_t r = 0; r < launch.ranks; ++r) {
         const std::string who = "role " + launch.label + " rank " + std::to_string(r);
         g.ranks.push_back(who);
@@ -170,11 +180,19 @@ class WorkerRoles {
     wait_for_endpoints();
   }
   const std::map<std::string, std::string>& endpoints() const { return endpoints_; }
+  const std::optional<distributed::CurveKeys>& curve() const { return curve_; }
 
   // Dead or stopped processes (ProcessGroup::check), then frozen or stuck ones (their heartbeats). `busy`: roles that
   // owe replies -> since when.
   void check(const std::map<std::string, Clock::time_point>& busy) {
-    group_.check();
+    try {
+      group_.check();
+    } catch (const WorkerFailure& e) {  // a stopped process of a group: say which rank it is
+      const std::optional<std::string> who = e.pid() != 0 ? hangs_.worker_of(e.pid()) : std::nullopt;
+      if (!who) throw;
+      throw WorkerFailure(std::string(e.what()) + " (process " + std::to_string(e.pid()) + " is " + *who + ")",
+                          e.worker(), e.pid());
+    }
     std::map<std::string, Clock::time_point> workers;
     for (const Group& g : groups_) {
       for (const std::string& role : g.roles) {
@@ -189,14 +207,15 @@ class WorkerRoles {
     hangs_.check(workers);
   }
 
-  // ControllerOptions::restart: the groups hosting `roles`, the one `failed` names, and any that has exited are
+  // ControllerOptions::restart: the groups hosting `roles`, the one `failed` names (all when neither names one), and
+  // any that has exited are
   // killed (with their whole process group) and started again; a restarted actor or rollout worker takes the other
   // along when weights travel over a collective between them (the group must be formed anew).
   std::map<std::string, std::string> restart(const std::set<std::string>& roles, const std::string& failed) {
     std::set<size_t> chosen;
     for (size_t i = 0; i < groups_.size(); ++i) {
       const Group& g = groups_[i];
-      bool pick = g.name == failed ||
+      bool pick = (roles.empty() && failed.empty()) || g.name == failed ||
                   std::find(g.ranks.begin(), g.ranks.end(), failed) != g.ranks.end() || g.process->poll().has_value();
       for (const std::string& role : g.roles) pick = pick || roles.count(role) != 0;
       if (pick) chosen.insert(i);
@@ -249,7 +268,7 @@ class WorkerRoles {
   }
   void start(Group& g) {
     clear(g);
-    g.process = &group_.start(g.name, g.launch.argv, g.launch.log);
+    g.process = &group_.start(g.name, g.launch.argv, g.launch.log, g.launch.env);
     publish(g);
   }
   // Rendezvous: waits for every worker started since the last wait to publish its bound endpoint. One that dies or
@@ -282,6 +301,7 @@ class WorkerRoles {
   distributed::ProcessGroup group_;
   distributed::HangWatch hangs_;
   std::vector<Group> groups_;
+  std::optional<distributed::CurveKeys> curve_;
   std::map<std::string, std::string> pending_;  // role -> rendezvous key not yet waited for
   int64_t startup_restarts_ = 0;
   std::map<std::string, std::string> endpoints_;
@@ -303,6 +323,7 @@ int run_ppo_controller_process(const rlhf::PpoConfig& c, const std::string& yaml
     } else {
       WorkerRoles roles(c, session.directory().path());
       options.endpoints = roles.endpoints();
+      options.curve = roles.curve();
       options.check_alive = [&roles](const auto& busy) { roles.check(busy); };
       options.restart = [&roles](const std::set<std::string>& suspects, const std::string& failed) {
         return roles.restart(suspects, failed);
@@ -335,7 +356,8 @@ std::vector<std::string> own_argv() {
 int supervise(const rlhf::PpoConfig& c) {
   std::vector<std::string> argv = own_argv();
   // The run directory must be the same for every start: fix a timestamp name once.
-  if (c.run.name.empty()) argv.push_back("run.name=" + core::format_utc(std::chrono::system_clock::now(), "%Y%m%d-%H%M%S"));
+  if (c.run.name.empty())
+    argv.push_back("run.name=" + core::format_utc(std::chrono::system_clock::now(), "%Y%m%d-%H%M%S"));
   core::install_stop_handlers();
   const auto period = seconds_ms(c.placement.heartbeat_s);
   const fs::path run_dir = fs::path(c.run.dir) / (c.run.name.empty() ? argv.back().substr(9) : c.run.name);
@@ -402,6 +424,14 @@ fs::path heartbeat_file(const std::string& endpoint_file, const std::vector<std:
   return fs::path(endpoint_file).parent_path() / heartbeat_key(distributed::worker_group_label(roles), rank);
 }
 
+// The run's CURVE keys, from the file the launcher named in TROUPE_CURVE_KEYS, when placement.curve is on.
+std::optional<distributed::CurveKeys> worker_curve_keys(const rlhf::PpoConfig& c) {
+  if (!c.placement.curve_enabled()) return std::nullopt;
+  auto keys = distributed::curve_keys_from_env();
+  if (!keys) throw ConfigError("troupe worker: placement.curve is on but TROUPE_CURVE_KEYS is not set");
+  return keys;
+}
+
 // Publishes a bound endpoint at `file`: a key of the rendezvous store that is the file's directory.
 void publish_endpoint(const std::string& file, const std::string& bound) {
   const fs::path path(file);
@@ -421,7 +451,7 @@ int run_group_worker(const rlhf::PpoConfig& c, const std::vector<std::string>& r
   auto role = rlhf::make_role(roles[0], c, comm.get());
   std::unique_ptr<distributed::Server> server;
   if (comm->rank() == 0) {
-    server = std::make_unique<distributed::Server>(endpoints[0]);
+    server = std::make_unique<distributed::Server>(endpoints[0], distributed::DecodeLimits{}, worker_curve_keys(c));
     publish_endpoint(endpoint_files[0], server->endpoint());
     spdlog::info("{} ({} ranks) serving on {}", roles[0], comm->size(), server->endpoint());
   }
@@ -447,16 +477,21 @@ int run_ppo_worker(const std::string& config_file, const std::vector<std::string
     const char* step = std::getenv("SLURM_STEP_ID");
     spdlog::info("worker on {} in slurm job {} step {}", core::hostname(), job, step != nullptr ? step : "(batch)");
   }
+  // Dies with the process that started it: the controller, or the mpirun of a data-parallel group (whose own death
+  // would otherwise leave its ranks running).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) return 1;  // it died before the line above
   if (std::getenv("TROUPE_CHAOS") != nullptr) distributed::drop_sockets_on_sigusr2();
   if (distributed::launched_by_mpi()) return run_group_worker(c, roles, endpoints, endpoint_files);
   const distributed::HeartbeatWriter beat(heartbeat_file(endpoint_files[0], roles, 0),
                                           seconds_ms(c.placement.heartbeat_s));
   // Build every model first (torch's global generator is not thread-safe), then serve each role on a thread.
+  const std::optional<distributed::CurveKeys> curve = worker_curve_keys(c);
   std::vector<std::unique_ptr<rlhf::Role>> built;
   std::vector<std::unique_ptr<distributed::Server>> servers;
   for (size_t i = 0; i < roles.size(); ++i) {
     built.push_back(rlhf::make_role(roles[i], c));
-    servers.push_back(std::make_unique<distributed::Server>(endpoints[i]));
+    servers.push_back(std::make_unique<distributed::Server>(endpoints[i], distributed::DecodeLimits{}, curve));
     publish_endpoint(endpoint_files[i], servers.back()->endpoint());
     spdlog::info("{} serving on {}", roles[i], servers.back()->endpoint());
   }

@@ -149,14 +149,18 @@ class PpoController {
     for (RoleKind role : roles_) {
       const auto endpoint = endpoints.find(role_name(role));
       if (endpoint == endpoints.end()) throw ConfigError(std::string("ppo: no endpoint for role ") + role_name(role));
-      clients_[role] =
-          std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second);
+      clients_[role] = std::make_unique<distributed::Client>(std::string(role_name(role)) + " rank 0", endpoint->second,
+                                                             distributed::DecodeLimits{}, options_.curve);
     }
+    // Workers publish their endpoints once their models are built, so a heartbeat is answered at once — or, when a
+    // worker is stuck, found owed like any other request.
+    std::vector<std::pair<RoleKind, uint64_t>> pings;
     for (RoleKind role : roles_) {
       Message ping;
       ping.type = MessageType::kHeartbeat;
-      wait(role, clients_[role]->send(ping));  // not counted as owed work: building models makes no progress ticks
+      pings.emplace_back(role, post(role, ping));
     }
+    for (const auto& [role, id] : pings) wait(role, id);
   }
 
   // Sends `m` to `role` and notes that the role owes a reply from now on.
@@ -166,11 +170,13 @@ class PpoController {
     return id;
   }
 
-  // Roles that owe replies -> since when (their oldest outstanding request).
-  std::map<std::string, Clock::time_point> busy() const {
+  // Roles that owe replies -> since when (their oldest request not answered yet: a reply that has arrived but is not
+  // collected, while the controller waits on another role, is no longer owed).
+  std::map<std::string, Clock::time_point> busy() {
     std::map<std::string, Clock::time_point> out;
     for (const auto& [role, requests] : outstanding_) {
       for (const auto& [id, since] : requests) {
+        if (clients_[role]->answered(id)) continue;
         auto [it, fresh] = out.emplace(role_name(role), since);
         if (!fresh) it->second = std::min(it->second, since);
       }
@@ -390,8 +396,11 @@ class PpoController {
 
   // Starts the generation of round `round` of the batch that the policy of version `train_version` will train on
   // (iteration `iteration`), pushing weights first when the worker's are more than max_staleness versions older.
+  // The first generation after a checkpoint always samples with the checkpointed weights (pushed now): a run resumed
+  // from that checkpoint, whose rollout worker holds nothing to begin with, then samples exactly as this one does.
   void start_generation(int64_t iteration, int64_t round, int64_t train_version, std::map<std::string, double>& row) {
-    if (train_version - rollout_version_ > c_.ppo.async_rollouts.max_staleness) push_weights(row);
+    const bool after_checkpoint = iteration == last_checkpoint_ && round == 0;
+    if (after_checkpoint || train_version - rollout_version_ > c_.ppo.async_rollouts.max_staleness) push_weights(row);
     shuffler_before_pending_ = shuffler_.state();
     pending_ = send(RoleKind::kRollout, next_request(iteration, round));
     pending_version_ = rollout_version_;
@@ -719,11 +728,7 @@ class PpoController {
       m.step = iteration_;
       wait(role, post(role, std::move(m)));
     }
-    last_checkpoint_ = iteration_;
-    if (c_.ppo.async_rollouts.enabled) {
-      std::map<std::string, double> scratch;
-      push_weights(scratch);
-    }
+    last_checkpoint_ = iteration_;  // the rollout worker gets the checkpoint's weights before its next generation
     spdlog::info("resumed at iteration {} (policy version {}, KL coef {})", iteration_, version_, kl_.value());
   }
 

@@ -12,10 +12,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "core/run_session.h"
+#include "distributed/curve_keys.h"
 #include "rlhf/ppo_config.h"
 
 namespace troupe::rlhf {
@@ -23,6 +25,7 @@ namespace troupe::rlhf {
 struct ControllerOptions {
   using Clock = std::chrono::steady_clock;
   std::map<std::string, std::string> endpoints;  // role name -> ZeroMQ endpoint
+  std::optional<distributed::CurveKeys> curve;   // the run's keys when the workers speak CURVE (placement.curve)
   // Called while waiting for a reply (every placement.heartbeat_s) with the roles that owe replies and since when:
   // throws WorkerFailure naming the worker when one died, is stopped, stopped beating, or made no progress for
   // fault.hang_timeout_s while it owed a reply. Empty for in-process roles.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/device_spec.h"
+#include "distributed/worker_launch.h"
 #include "rlhf/role_kind.h"
 
 namespace troupe::rlhf {
@@ -95,6 +96,13 @@ void EvalSection::validate(core::ConfigValidator& v) const {
 
 void PlacementSection::validate(core::ConfigValidator& v) const {
   v.require(!bind_host.empty(), "bind_host", bind_host, "an interface address");
+  v.require(curve != CurveMode::kOn || mode == PlacementMode::kProcesses, "curve", std::string("on"),
+            "auto or off unless mode is processes (inproc roles have no connection to protect)");
+  const bool exposed = mode == PlacementMode::kProcesses && transport == WorkerTransport::kTcp &&
+                       !distributed::is_loopback_host(bind_host);
+  v.require(!exposed || curve_enabled() || allow_insecure_bind, "bind_host", bind_host,
+            "a loopback address (127.0.0.1) while curve is off; a bind reachable from other hosts needs curve on "
+            "(or auto), or allow_insecure_bind=true");
   v.require(request_timeout_s > 0, "request_timeout_s", request_timeout_s, "a number > 0");
   v.require(heartbeat_s > 0, "heartbeat_s", heartbeat_s, "a number > 0");
   for (const auto& [key, n] : {std::pair<const char*, int64_t>{"actor_ranks", actor_ranks},

@@ -45,6 +45,12 @@ enum class WeightSync { kZmq, kCollective };
 constexpr auto config_names(WeightSync) {
   return std::array{std::pair{WeightSync::kZmq, "zmq"}, std::pair{WeightSync::kCollective, "collective"}};
 }
+// Whether worker endpoints speak ZeroMQ CURVE (distributed/transport.h): auto = on for tcp, off for ipc and inproc.
+enum class CurveMode { kAuto, kOn, kOff };
+constexpr auto config_names(CurveMode) {
+  return std::array{std::pair{CurveMode::kAuto, "auto"}, std::pair{CurveMode::kOn, "on"},
+                    std::pair{CurveMode::kOff, "off"}};
+}
 // What starts the worker processes.
 enum class WorkerLauncher { kAuto, kLocal, kSrun };
 constexpr auto config_names(WorkerLauncher) {
@@ -270,6 +276,8 @@ struct PlacementSection {
   PlacementMode mode = PlacementMode::kInproc;        // inproc | processes
   WorkerTransport transport = WorkerTransport::kIpc;  // processes: ipc | tcp
   std::string bind_host = "127.0.0.1";                // tcp: interface the workers bind
+  CurveMode curve = CurveMode::kAuto;                 // processes: CURVE keys per run (auto = on for tcp)
+  bool allow_insecure_bind = false;                   // tcp: allow a non-loopback bind_host without CURVE
   double request_timeout_s = 120;                     // a reply later than this means the role is dead or stuck
   double heartbeat_s = 2;                             // processes: liveness check interval while waiting
   std::vector<std::string> colocate;                  // processes: roles sharing one process, e.g. ["reward,reference"]
@@ -287,6 +295,11 @@ struct PlacementSection {
     v.field("mode", mode, "inproc (threads in one process) | processes (one troupe worker per role)");
     v.field("transport", transport, "processes: ipc | tcp");
     v.field("bind_host", bind_host, "tcp: address the workers bind (loopback by default)");
+    v.field("curve", curve,
+            "processes: auto | on | off: encrypt and authenticate worker connections with ZeroMQ CURVE and per-run "
+            "keys (auto = on for tcp, off for ipc)");
+    v.field("allow_insecure_bind", allow_insecure_bind,
+            "tcp: allow a non-loopback bind_host with curve off (anyone who reaches the port can drive the workers)");
     v.field("request_timeout_s", request_timeout_s, "seconds before a request fails (dead or stuck role)");
     v.field("heartbeat_s", heartbeat_s, "seconds between liveness checks of worker processes");
     v.field("colocate", colocate, "processes: comma-separated roles that share one process, e.g. reward,reference");
@@ -309,6 +322,11 @@ struct PlacementSection {
     if (role == "reference") return reference_ranks;
     if (role == "rollout") return rollout_ranks;
     return 1;
+  }
+  // True when worker endpoints use CURVE: worker processes, and curve on (or auto over tcp).
+  bool curve_enabled() const {
+    if (mode != PlacementMode::kProcesses || curve == CurveMode::kOff) return false;
+    return curve == CurveMode::kOn || transport == WorkerTransport::kTcp;
   }
   void validate(core::ConfigValidator& v) const;
 };

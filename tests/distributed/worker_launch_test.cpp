@@ -4,10 +4,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <thread>
 
 #include "core/errors.h"
+#include "distributed/curve_keys.h"
 #include "tests/support/test_support.h"
 
 namespace troupe::distributed {
@@ -58,6 +60,51 @@ TEST(WorkerLaunch, DataParallelGroupsRunUnderMpirunOrAsSrunSteps) {
   EXPECT_THAT(std::vector<std::string>(step.argv.begin(), step.argv.begin() + 9),
               ElementsAre("/usr/bin/srun", "--mpi=pmix", "--overlap", "--ntasks=3", "--kill-on-bad-exit=1",
                           "--job-name=troupe-critic", "--nodes=1", "--nodelist=n2", "/opt/troupe"));
+}
+
+TEST(WorkerLaunch, CurveKeysReachWorkersThroughTheEnvironmentNeverArgv) {
+  testing::ScratchDir dir;
+  const CurveKeys keys = generate_curve_keys();
+  const auto file = dir / "keys" / "curve.keys";
+  write_curve_keys(file, keys);
+  auto o = options();
+  o.tcp = true;
+  o.curve_keys = file;
+  o.mpirun = "/usr/bin/mpirun";
+  std::vector<WorkerLaunch> plans = plan_worker_launches({{{"actor"}, 1, ""}, {{"critic"}, 2, ""}}, o);
+  o.srun = "/usr/bin/srun";
+  const auto steps = plan_worker_launches({{{"reward", "reference"}, 1, ""}}, o);
+  plans.insert(plans.end(), steps.begin(), steps.end());
+  for (const WorkerLaunch& w : plans) {
+    EXPECT_EQ(w.env.at(kCurveKeysEnv), file.string()) << w.label;
+    for (const std::string& arg : w.argv) {
+      for (const std::string& secret : {keys.server.public_key, keys.server.secret_key, keys.client.public_key,
+                                        keys.client.secret_key, file.string(), std::string("curve.keys")}) {
+        EXPECT_THAT(arg, ::testing::Not(HasSubstr(secret))) << w.label;
+      }
+    }
+  }
+  // mpirun forwards the variable by name to its ranks.
+  EXPECT_THAT(plans[1].argv, ::testing::Contains(std::string(kCurveKeysEnv)));
+  EXPECT_TRUE(plan_worker_launches({{{"actor"}, 1, ""}}, options())[0].env.empty());  // plaintext: nothing to hand
+}
+
+TEST(WorkerLaunch, LoopbackHosts) {
+  for (const std::string h : {"127.0.0.1", "127.255.0.9", "localhost", "::1", "[::1]"})
+    EXPECT_TRUE(is_loopback_host(h)) << h;
+  for (const std::string h : {"0.0.0.0", "*", "10.1.2.3", "127.0.0", "127.0.0.1.evil", "127.0.0.256", "n1", ""})
+    EXPECT_FALSE(is_loopback_host(h)) << h;
+}
+
+TEST(FileStore, DirectoryAndFilesArePrivate) {
+  testing::ScratchDir dir;
+  FileStore store(dir / "run" / "workers");
+  store.set("actor.endpoint", "tcp://127.0.0.1:5555");
+  struct stat st {};
+  ASSERT_EQ(::stat(store.dir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(::stat(store.path_of("actor.endpoint").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u);
 }
 
 TEST(FileStore, SetGetWaitAndDeadlines) {

@@ -249,6 +249,38 @@ TEST(AlgorithmConfig, ChecksTheNewSwitches) {
   EXPECT_NE(validation_error(c).find("ppo.overlong.buffer"), std::string::npos);
 }
 
+TEST(PlacementConfig, NonLoopbackBindNeedsCurveOrAnExplicitAllowance) {
+  PpoConfig c;
+  c.reward.function.type = RewardFunctionType::kPattern;
+  c.reward.function.pattern = {1};
+  c.placement.mode = PlacementMode::kProcesses;
+  c.placement.transport = WorkerTransport::kTcp;
+  EXPECT_TRUE(c.placement.curve_enabled());  // auto = on for tcp
+  c.placement.bind_host = "0.0.0.0";
+  EXPECT_EQ(validation_error(c), "");
+  c.placement.curve = CurveMode::kOff;
+  EXPECT_NE(validation_error(c).find("placement.bind_host"), std::string::npos) << validation_error(c);
+  c.placement.allow_insecure_bind = true;
+  EXPECT_EQ(validation_error(c), "");
+  c.placement.allow_insecure_bind = false;
+  for (const std::string host : {"127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"}) {
+    c.placement.bind_host = host;
+    EXPECT_EQ(validation_error(c), "") << host;
+  }
+  for (const std::string host : {"10.0.0.1", "127.0.0.1.example.com", "1127.0.0.1", "*"}) {
+    c.placement.bind_host = host;
+    EXPECT_NE(validation_error(c), "") << host;
+  }
+  c.placement.transport = WorkerTransport::kIpc;
+  c.placement.curve = CurveMode::kAuto;
+  EXPECT_FALSE(c.placement.curve_enabled());  // auto = off for ipc
+  c.placement.curve = CurveMode::kOn;
+  EXPECT_TRUE(c.placement.curve_enabled());
+  c.placement.mode = PlacementMode::kInproc;
+  EXPECT_FALSE(c.placement.curve_enabled());
+  EXPECT_NE(validation_error(c).find("placement.curve"), std::string::npos) << validation_error(c);
+}
+
 TEST(AlgorithmConfig, CriticFreeRunsStartNoCritic) {
   PpoConfig c;
   EXPECT_EQ(active_role_names(c), (std::vector<std::string>{"actor", "critic", "reward", "reference"}));
