@@ -60,7 +60,8 @@ void HangWatch::add(const std::string& who, const fs::path& file, Clock::time_po
 
 void HangWatch::reset(const std::string& who, Clock::time_point now) {
   const auto it = seen_.find(who);
-  if (it != seen_.end()) it->second = Seen{it->second.file, std::nullopt, now, now};
+  // What was last seen stays: a leftover file of the old process is no sign of life of the new one.
+  if (it != seen_.end()) it->second = Seen{it->second.file, it->second.last, now, now};
 }
 
 void HangWatch::check(const std::map<std::string, Clock::time_point>& busy, Clock::time_point now) {

@@ -111,6 +111,40 @@ TEST(Transport, RepliesArrivingOutOfOrderAreMatchedById) {
   worker.join();
 }
 
+// answered(): a reply that has arrived while the caller looked elsewhere counts as answered (and stays for receive);
+// one not yet sent does not.
+TEST(Transport, AnsweredSeesArrivedRepliesWithoutConsumingThem) {
+  Server server(inproc("w"));
+  Client client("critic rank 0", server.endpoint());
+  const uint64_t id = client.send(Message{});
+  auto in = server.receive(5s);
+  ASSERT_TRUE(in);
+  EXPECT_FALSE(client.answered(id));
+  server.reply(*in, Message{});
+  const auto deadline = Clock::now() + 5s;
+  while (!client.answered(id) && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(client.answered(id));
+  EXPECT_EQ(client.receive(id, 1s).type, MessageType::kReply);
+}
+
+// Fault injection (TROUPE_CHAOS): after SIGUSR2 the sockets open at that moment are dropped — the server hears
+// nothing more, the client's request is lost and no reply comes — while sockets opened afterwards work.
+TEST(Transport, SigusrTwoDropsTheSocketsOpenAtThatMomentOnly) {
+  drop_sockets_on_sigusr2();
+  Server server(inproc("old"));
+  Client client("reward rank 0", server.endpoint());
+  ServeThread serving(server, doubling_handler);
+  EXPECT_EQ(client.call(request_with(MessageType::kValues, torch::ones({2})), 5s).scalar("numel"), 2.0);
+  ASSERT_EQ(::raise(SIGUSR2), 0);
+  const uint64_t lost = client.send(request_with(MessageType::kValues, torch::ones({2})));
+  EXPECT_FALSE(client.try_receive(lost, 300ms));
+  EXPECT_FALSE(client.answered(lost));
+  Server fresh(inproc("new"));
+  ServeThread serving_fresh(fresh, doubling_handler);
+  Client reconnected("reward rank 0", fresh.endpoint());
+  EXPECT_EQ(reconnected.call(request_with(MessageType::kValues, torch::ones({3})), 5s).scalar("numel"), 3.0);
+}
+
 TEST(Transport, TimeoutWhenTheServerNeverAnswers) {
   Server server(inproc("silent"));  // bound, but nobody receives
   Client client("critic rank 0", server.endpoint());

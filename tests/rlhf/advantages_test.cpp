@@ -249,6 +249,22 @@ TEST(AlgorithmConfig, ChecksTheNewSwitches) {
   EXPECT_NE(validation_error(c).find("ppo.overlong.buffer"), std::string::npos);
 }
 
+// fault: a hang timeout shorter than two heartbeats would call every worker frozen; negative restarts are meaningless.
+TEST(FaultConfig, HangTimeoutCoversTwoHeartbeatsAndRestartsAreCounted) {
+  PpoConfig c;
+  c.reward.function.type = RewardFunctionType::kPattern;
+  c.reward.function.pattern = {1};
+  EXPECT_EQ(c.fault.tolerance, FaultTolerance::kFail);
+  EXPECT_EQ(validation_error(c), "");
+  c.placement.heartbeat_s = 2;
+  c.fault.hang_timeout_s = 3;
+  EXPECT_NE(validation_error(c).find("fault.hang_timeout_s"), std::string::npos) << validation_error(c);
+  c.fault.hang_timeout_s = 4;
+  EXPECT_EQ(validation_error(c), "");
+  c.fault.max_restarts = -1;
+  EXPECT_NE(validation_error(c).find("max_restarts"), std::string::npos) << validation_error(c);
+}
+
 TEST(PlacementConfig, NonLoopbackBindNeedsCurveOrAnExplicitAllowance) {
   PpoConfig c;
   c.reward.function.type = RewardFunctionType::kPattern;
