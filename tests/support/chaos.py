@@ -105,6 +105,8 @@ class Job:
 
     def __init__(self, cli, config, name, runs, env_extra=None):
         env = dict(os.environ, TROUPE_CHAOS="1", **(env_extra or {}))
+        with open(config) as f:
+            self.supervised = "tolerance: restart" in f.read()
         self.run_dir = os.path.join(runs, name)
         self.proc = subprocess.Popen([cli, "run", config, "run.name=" + name], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env)
@@ -140,7 +142,7 @@ class Job:
         for c in children(self.proc.pid):
             if " run " in cmdline(c):
                 return c
-        return None
+        return self.proc.pid if self.proc.poll() is None and not self.supervised else None
 
     def pid_of(self, target):
         if target == "controller":
