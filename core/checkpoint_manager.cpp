@@ -24,6 +24,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/progress.h"
 #include "core/runtime.h"
 
 namespace troupe::core {
@@ -388,6 +389,7 @@ void CheckpointManager::write_checkpoint_dir(const CheckpointState& state, const
   Manifest m = describe(state);
   auto finish = [&](DurableFile& file, const fs::path& path) {
     m.files.push_back(file.finish());
+    core::progress_tick();  // a long save is work, not a hang (distributed/heartbeat.h)
     if (options_.on_file_written) options_.on_file_written(path);
   };
   for (const auto& [group, tensors] : state.tensor_groups) {
