@@ -25,6 +25,7 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
+#include "core/subprocess.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/nccl_communicator.h"
 
@@ -67,16 +68,16 @@ nlohmann::json run_peer(const AllreduceArgs& a, int rank, int world, int port, c
                         const std::vector<int64_t>& bytes) {
   std::string list;
   for (int64_t b : bytes) list += (list.empty() ? "" : ",") + std::to_string(b);
-  const std::string cmd = fmt::format(
-      "RANK={} WORLD_SIZE={} LOCAL_RANK={} MASTER_ADDR=127.0.0.1 MASTER_PORT={} OMP_NUM_THREADS=1 '{}' '{}' {} {} {}",
-      rank, world, rank, port, a.python, a.peer_script, device.str(), list, a.repeats);
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) throw IoError("cannot run " + cmd);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  if (::pclose(pipe) != 0) throw Error("allreduce peer failed (" + cmd + "): " + out);
-  return rank == 0 ? nlohmann::json::parse(out) : nlohmann::json();
+  core::SubprocessOptions o;
+  o.argv = {a.python, a.peer_script, device.str(), list, std::to_string(a.repeats)};
+  o.env = {{"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(world)}, {"LOCAL_RANK", std::to_string(rank)},
+           {"MASTER_ADDR", "127.0.0.1"},   {"MASTER_PORT", std::to_string(port)}, {"OMP_NUM_THREADS", "1"}};
+  const std::string cmd = core::join_command(o.argv);
+  // torch.distributed's rendezvous waits for every rank: a peer whose partner died is killed after 30 minutes (a
+  // TimeoutError) instead of holding this rank for ever.
+  const core::CommandOutput peer = core::run_captured(std::move(o), std::chrono::minutes(30));
+  if (peer.status != 0) throw Error("allreduce peer failed (" + cmd + "): " + peer.out + peer.err);
+  return rank == 0 ? nlohmann::json::parse(peer.out) : nlohmann::json();
 }
 
 int run_allreduce(const AllreduceArgs& a) {

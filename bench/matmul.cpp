@@ -17,6 +17,7 @@
 #include "cli/options.h"
 #include "core/errors.h"
 #include "core/runtime.h"
+#include "core/subprocess.h"
 #include "core/torch_runtime.h"
 
 namespace troupe::bench {
@@ -71,14 +72,20 @@ std::map<std::pair<int, int64_t>, double> time_peer(const MatmulArgs& args, cons
         "):\n"
         "  t0=time.perf_counter(); torch.matmul(a,b,out=c); s.append(time.perf_counter()-t0)\n"
         " print(n, statistics.median(s))\n";
-    const std::string cmd =
-        "OMP_NUM_THREADS=" + std::to_string(t) + " " + args.peer + " -c '" + script + "' 2>/dev/null";
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (!pipe) return out;
+    core::SubprocessOptions o;
+    o.argv = {args.peer, "-c", script};
+    o.env["OMP_NUM_THREADS"] = std::to_string(t);
+    core::CommandOutput peer;
+    try {
+      // A peer that hangs is killed after 30 minutes (TimeoutError); one that cannot start means no peer column.
+      peer = core::run_captured(std::move(o), std::chrono::minutes(30));
+    } catch (const IoError&) {
+      return out;
+    }
+    std::istringstream lines(peer.out);
     long long n = 0;
     double s = 0;
-    while (fscanf(pipe, "%lld %lf", &n, &s) == 2) out[{t, n}] = s;
-    pclose(pipe);
+    while (lines >> n >> s) out[{t, n}] = s;
   }
   return out;
 }

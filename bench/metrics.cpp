@@ -56,8 +56,12 @@ int run_metrics(const MetricsArgs& a) {
   o.out = core::OutputMode::kFile;
   o.out_file = out_file;
   core::Subprocess peer(std::move(o));
-  std::optional<int> status;
-  while (!(status = peer.wait_for(std::chrono::hours(2)))) {
+  // Two hours is far beyond the peer's few minutes: past it the peer is stuck, and is killed (this loop used to
+  // call wait_for(2 h) again for ever).
+  const std::optional<int> status = peer.wait_for(std::chrono::hours(2));
+  if (!status) {
+    peer.kill();
+    throw TimeoutError(fmt::format("{} did not finish within 2 hours", a.peer_script));
   }
   const int rc = *status;
   if (rc != 0) throw IoError(fmt::format("{} failed with exit code {}", a.peer_script, rc));

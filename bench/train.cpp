@@ -24,6 +24,7 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/runtime.h"
+#include "core/subprocess.h"
 #include "core/torch_runtime.h"
 #include "models/gpt_io.h"
 #include "models/optim.h"
@@ -98,16 +99,14 @@ Curve run_troupe(const fs::path& init, const torch::Tensor& batches, const model
 Curve run_peer(const TrainBenchArgs& a, const fs::path& work, const std::string& dtype, const std::string& mode,
                const torch::Device& device) {
   // OpenMP and MKL size their pools from OMP_NUM_THREADS: pin them to the same count as Troupe's.
-  const std::string cmd = fmt::format("OMP_NUM_THREADS={} '{}' '{}' '{}' {} {} {} {}", a.threads, a.python,
-                                      a.peer_script, work.string(), dtype, a.threads, mode, device.str());
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) throw IoError("cannot run " + cmd);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  if (status != 0) throw Error("train peer failed (" + cmd + "): " + out);
-  const auto j = nlohmann::json::parse(out);
+  core::SubprocessOptions o;
+  o.argv = {a.python, a.peer_script, work.string(), dtype, std::to_string(a.threads), mode, device.str()};
+  o.env["OMP_NUM_THREADS"] = std::to_string(a.threads);
+  const std::string cmd = core::join_command(o.argv);
+  // A peer that hangs (a stuck compile, a wedged GPU) is killed after two hours: a TimeoutError, not a hang.
+  const core::CommandOutput peer = core::run_captured(std::move(o), std::chrono::hours(2));
+  if (peer.status != 0) throw Error("train peer failed (" + cmd + "): " + peer.out + peer.err);
+  const auto j = nlohmann::json::parse(peer.out);
   return {j.at("seconds").get<std::vector<double>>(), j.at("loss").get<std::vector<double>>()};
 }
 

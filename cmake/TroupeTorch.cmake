@@ -33,17 +33,9 @@ if(TROUPE_WITH_CUDA AND NOT TARGET torch_cuda)
   set(TROUPE_WITH_CUDA OFF CACHE BOOL "" FORCE)
 endif()
 
-# The wheel ships fmt 12 headers in its include directory. Debian's spdlog and libfmt are fmt 9, so a torch
-# include path that exposes fmt/ would compile our fmt calls against one version and link another. Torch's
-# public API headers do not include fmt, so the targets see a copy of the include directory without it.
-set(TROUPE_TORCH_INCLUDE ${CMAKE_BINARY_DIR}/torch-include)
-file(MAKE_DIRECTORY ${TROUPE_TORCH_INCLUDE})
-file(GLOB torch_include_entries RELATIVE ${TORCH_INSTALL_PREFIX}/include ${TORCH_INSTALL_PREFIX}/include/*)
-foreach(entry IN LISTS torch_include_entries)
-  if(NOT entry STREQUAL "fmt" AND NOT EXISTS ${TROUPE_TORCH_INCLUDE}/${entry})
-    file(CREATE_LINK ${TORCH_INSTALL_PREFIX}/include/${entry} ${TROUPE_TORCH_INCLUDE}/${entry} SYMBOLIC)
-  endif()
-endforeach()
+# The targets see the wheel's include directory without its fmt 12 headers (cmake/TroupeTorchHeaders.cmake says why).
+include(${CMAKE_CURRENT_LIST_DIR}/TroupeTorchHeaders.cmake)
+troupe_torch_headers(${TORCH_INSTALL_PREFIX} TROUPE_TORCH_INCLUDE)
 foreach(t torch torch_cpu torch_cuda c10 c10_cuda torch_library)
   if(TARGET ${t})
     get_target_property(dirs ${t} INTERFACE_INCLUDE_DIRECTORIES)

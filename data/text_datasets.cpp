@@ -37,7 +37,7 @@ void for_each_jsonl(const fs::path& path, const std::string& what,
     Json obj;
     try {
       obj = Json::parse(line);
-    } catch (const typename Json::parse_error& e) {
+    } catch (const typename Json::exception& e) {  // syntax, or a number beyond double range (out_of_range)
       throw DataError(where + ": invalid JSON: " + e.what());
     }
     if (!obj.is_object()) throw DataError(where + ": expected a JSON object, got " + std::string(obj.type_name()));

@@ -163,18 +163,23 @@ class HeaderReader {
 };
 
 // Bytes of a tensor of `shape` with elements of `element_size` bytes, or nullopt when it exceeds `cap`
-// (checked per factor, so a hostile shape cannot overflow the product).
+// (checked per factor, so a hostile shape cannot overflow the product). A zero dimension makes the tensor empty, but
+// the other dimensions must still fit the cap: torch lays out an empty tensor's strides from them, and [0, 2^62, 2^62]
+// overflows int64 there (c10::Error "Stride calculation overflowed", found by fuzz/fuzz_message).
 std::optional<uint64_t> checked_nbytes(const std::vector<int64_t>& shape, uint64_t element_size, uint64_t cap) {
   uint64_t bytes = element_size;
-  for (const int64_t d : shape)
-    if (d == 0) return 0;
+  bool empty = false;
   for (const int64_t d : shape) {
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
     const auto u = static_cast<uint64_t>(d);
     if (bytes > cap / u) return std::nullopt;
     bytes *= u;
   }
   if (bytes > cap) return std::nullopt;
-  return bytes;
+  return empty ? 0 : bytes;
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }

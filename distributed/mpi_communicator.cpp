@@ -18,6 +18,26 @@ bool launched_by_mpi() {
   return false;
 }
 
+namespace {
+
+// Tests `request` until it completes; TimeoutError after `timeout` (a peer of the `size` ranks died or is stuck).
+// Spins first, then sleeps 50 us between tests.
+void wait_for_request(MPI_Request& request, const char* what, std::chrono::milliseconds timeout, int size) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int done = 0;
+  for (int spins = 0;; ++spins) {
+    TROUPE_MPI(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw TimeoutError(std::string("MPI ") + what + ": no answer from all " + std::to_string(size) +
+                         " ranks within " + std::to_string(timeout.count()) + " ms (a peer died or is stuck)");
+    }
+    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+}  // namespace
+
 void ensure_mpi_initialized() {
   int initialized = 0;
   TROUPE_MPI(MPI_Initialized(&initialized));
@@ -33,8 +53,14 @@ void ensure_mpi_initialized() {
 
 std::unique_ptr<MpiCommunicator> MpiCommunicator::world(std::chrono::milliseconds timeout) {
   ensure_mpi_initialized();
+  // MPI_Comm_dup is a collective that waits for every rank: the non-blocking form, tested against the deadline like
+  // every other collective here, turns a rank that never arrives into a TimeoutError instead of a hang.
+  int world_size = 1;
+  TROUPE_MPI(MPI_Comm_size(MPI_COMM_WORLD, &world_size));
   MPI_Comm comm;
-  TROUPE_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &comm));
+  MPI_Request request;
+  TROUPE_MPI(MPI_Comm_idup(MPI_COMM_WORLD, &comm, &request));
+  wait_for_request(request, "communicator set-up (MPI_Comm_idup)", timeout, world_size);
   return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(comm, timeout));
 }
 
@@ -49,19 +75,7 @@ MpiCommunicator::~MpiCommunicator() {
   if (!finalized) MPI_Comm_free(&comm_);
 }
 
-void MpiCommunicator::wait(MPI_Request& request, const char* what) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  int done = 0;
-  for (int spins = 0;; ++spins) {
-    TROUPE_MPI(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
-    if (done) return;
-    if (std::chrono::steady_clock::now() > deadline) {
-      throw TimeoutError(std::string("MPI ") + what + ": no answer from all " + std::to_string(size_) +
-                         " ranks within " + std::to_string(timeout_.count()) + " ms (a peer died or is stuck)");
-    }
-    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
-}
+void MpiCommunicator::wait(MPI_Request& request, const char* what) { wait_for_request(request, what, timeout_, size_); }
 
 namespace {
 MPI_Datatype mpi_type(const torch::Tensor& t) {

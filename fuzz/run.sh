@@ -3,12 +3,13 @@
 # UndefinedBehaviorSanitizer + libFuzzer) and runs each for SECONDS on a copy of its seed corpus (fuzz/corpus/<t>/;
 # new inputs go to the copy, not the repository). Prints each target's executions, coverage and findings; exits 1
 # on any crash, sanitizer report or leak (the reproducer is left in the work directory).
-#   fuzz/run.sh [SECONDS=10] [TARGET...]      (targets: config_yaml tokenizer_file token_file)
+#   fuzz/run.sh [SECONDS=10] [TARGET...]      (targets: config_yaml tokenizer_file token_file
+#                                               message safetensors jsonl)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-10}
 shift || true
-targets=${*:-config_yaml tokenizer_file token_file}
+targets=${*:-config_yaml tokenizer_file token_file message safetensors jsonl}
 build=${TROUPE_FUZZ_BUILD:-$root/build-fuzz}
 work=$(mktemp -d "${TMPDIR:-/tmp}/troupe-fuzz-run-XXXXXX")
 cxx=$(command -v clang++-14 || command -v clang++ || echo clang++)
@@ -22,8 +23,10 @@ if ! printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigne
   head -5 "$work/probe.log"
   exit 77
 fi
+# The tensor-producing targets compile against the torch wheel's headers and libtorch_cpu: TROUPE_PYTHON names the
+# Python that has it (default: the project's .venv).
 CC=$cc CXX=$cxx cmake -S "$root" -B "$build" -G Ninja -DTROUPE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  > "$work/configure.log" 2>&1 || { cat "$work/configure.log"; exit 1; }
+  ${TROUPE_PYTHON:+-DTROUPE_PYTHON=$TROUPE_PYTHON} > "$work/configure.log" 2>&1 || { cat "$work/configure.log"; exit 1; }
 cmake --build "$build" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 status=0
 for t in $targets; do

@@ -132,12 +132,17 @@ SafetensorsEntry parse_entry(const fs::path& path, const std::string& name, cons
   e.scalar_type = info->type;
   if (!value.contains("shape") || !value["shape"].is_array()) bad_tensor(path, name, "shape must be an array");
   uint64_t numel = 1;
+  // The product of the non-zero dimensions: an empty tensor holds no bytes, but torch lays out its strides from the
+  // other dimensions, and [0, 2^62, 2^62] overflows int64 there (c10::Error "Stride calculation overflowed", found by
+  // fuzz/fuzz_safetensors).
+  int64_t extent = 1;
   for (const auto& dim : value["shape"]) {
     if (!dim.is_number_integer() || dim.get<int64_t>() < 0) {
       bad_tensor(path, name, "shape " + value["shape"].dump() + " must hold non-negative integers");
     }
     e.shape.push_back(dim.get<int64_t>());
-    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(e.shape.back()), &numel)) {
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(e.shape.back()), &numel) ||
+        __builtin_mul_overflow(extent, std::max<int64_t>(e.shape.back(), 1), &extent)) {
       bad_tensor(path, name, "shape " + value["shape"].dump() + " overflows");
     }
   }
@@ -286,7 +291,10 @@ std::string build_header(const fs::path& path, const NamedTensors& tensors,
   Json root = Json::object();
   if (!metadata.empty()) root[kMetadataKey] = metadata;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
+  for (const auto& entry : tensors) {
+    // Not a structured binding: the lambda below captures these, which clang 14 (the fuzz build) cannot do.
+    const std::string& name = entry.first;
+    const at::Tensor& t = entry.second;
     if (name.empty() || name == kMetadataKey) bad_tensor(path, name, "reserved or empty tensor name");
     if (root.contains(name)) bad_tensor(path, name, "duplicate tensor name");
     if (!t.defined()) bad_tensor(path, name, "undefined tensor");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -24,6 +25,16 @@ std::string read_whole_file(const fs::path& path) { return detail::read_tokenize
 
 [[noreturn]] void fail_at(const fs::path& path, size_t line, const std::string& what) {
   throw DataError(path.string() + ":" + std::to_string(line) + ": " + what);
+}
+
+// A token id from JSON: an integer in [0, INT32_MAX], else DataError "<path>:1: <what> ...". nlohmann's get<int>()
+// of a float is a plain cast, undefined beyond int's range (a .meta.json special token 1e300 was a UBSan report, found
+// while fixing the same bug in the token-file sidecar that fuzz/fuzz_token_file reported), and of a large integer a
+// silent truncation.
+int json_token_id(const nlohmann::json& value, const fs::path& path, const std::string& what) {
+  if (!value.is_number_integer() || value.get<long long>() < 0 || value.get<long long>() > INT32_MAX)
+    fail_at(path, 1, what + " must be an integer id in [0, 2^31), got " + value.dump());
+  return value.get<int>();
 }
 
 // Calls fn(line_view, line_number) for each line, without the trailing "\r\n" / "\n".
@@ -169,7 +180,8 @@ BpeSpec tiktoken_encoding(const std::string& name, const fs::path& dir) {
   std::string pattern;
   try {
     pattern = meta.at("pat_str").get<std::string>();
-    for (const auto& [text, id] : meta.at("special_tokens").items()) specials[text] = id.get<int>();
+    for (const auto& [text, id] : meta.at("special_tokens").items())
+      specials[text] = json_token_id(id, meta_path, "special_tokens." + text);
   } catch (const nlohmann::json::exception& e) {
     throw DataError(meta_path.string() +
                     ":1: expected pat_str (string) and special_tokens (object of ints): " + e.what());
@@ -345,7 +357,8 @@ BpeSpec load_hf_tokenizer_json(const fs::path& path) {
                        : "";
     if (spec.pattern.empty()) hf_fail(path, "no pre-tokenisation regex (ByteLevel use_regex or Split)");
     if (root.contains("added_tokens")) {
-      for (const auto& added : root["added_tokens"]) spec.special_tokens[added.at("content")] = added.at("id");
+      for (const auto& added : root["added_tokens"])
+        spec.special_tokens[added.at("content")] = json_token_id(added.at("id"), path, "added_tokens[].id");
     }
     std::vector<std::pair<int, std::string>> ordinary;
     std::unordered_map<std::string, int> id_of;
@@ -353,8 +366,9 @@ BpeSpec load_hf_tokenizer_json(const fs::path& path) {
     for (const auto& [key, value] : model.at("vocab").items()) {
       if (spec.special_tokens.count(key) != 0) continue;
       if (!gpt2_unicode_to_bytes(key, bytes)) hf_fail(path, "vocab entry '" + key + "' is not byte-level");
-      ordinary.emplace_back(value.get<int>(), bytes);
-      id_of.emplace(bytes, value.get<int>());
+      const int id = json_token_id(value, path, "model.vocab['" + key + "']");
+      ordinary.emplace_back(id, bytes);
+      id_of.emplace(bytes, id);
     }
     check_merges_in_id_order(model.at("merges"), id_of, path);
     const std::vector<size_t> line_of(ordinary.size(), 1);  // tokenizer.json is one JSON value

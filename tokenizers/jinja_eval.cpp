@@ -218,8 +218,13 @@ void Evaluator::assign(const Target& t, const Value& v, Scope& scope, const std:
   }
 }
 
+Evaluator::~Evaluator() {
+  for (const auto& scope : macro_scopes_) scope->vars.clear();
+}
+
 Value Evaluator::make_macro(const std::string& name, const Signature& sig, const Body& body,
                             std::shared_ptr<Scope> scope) {
+  macro_scopes_.push_back(scope);
   return Value::function(
       "macro '" + name + "'",
       [this, name, &sig, &body, scope](Args& args) { return invoke_macro(name, sig, body, scope, args); },

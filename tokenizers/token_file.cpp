@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -126,13 +127,26 @@ TokenFileInfo read_token_file_info(const fs::path& path) {
   };
   if (!field_is("format", "troupe-tokens")) fail("format", "expected \"troupe-tokens\"");
   if (!field_is("version", 1)) fail("version", "unsupported version (this build reads 1)");
+  // Integers only: nlohmann's get<int>() of a float is a plain cast, undefined beyond the target's range ("count":
+  // 1.4e61 was a UBSan report, found by fuzz/fuzz_token_file), and get<uint64_t>() of -1 wraps.
+  auto unsigned_field = [&](const char* key) -> uint64_t {
+    const nlohmann::json& v = meta.at(key);
+    if (!v.is_number_unsigned()) fail(key, "expected a non-negative integer, got " + v.dump());
+    return v.get<uint64_t>();
+  };
+  auto signed_field = [&](const char* key) -> int64_t {
+    const nlohmann::json& v = meta.at(key);
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX}))
+      fail(key, "expected an integer, got " + v.dump());
+    return v.get<int64_t>();
+  };
   TokenFileInfo info;
   try {
     info.dtype = meta.at("dtype").get<std::string>();
-    info.count = meta.at("count").get<uint64_t>();
-    info.vocab_size = meta.at("vocab_size").get<int64_t>();
-    info.documents = meta.value("documents", uint64_t{0});
-    if (meta.contains("separator") && !meta["separator"].is_null()) info.separator = meta["separator"].get<int64_t>();
+    info.count = unsigned_field("count");
+    info.vocab_size = signed_field("vocab_size");
+    info.documents = meta.contains("documents") ? unsigned_field("documents") : 0;
+    if (meta.contains("separator") && !meta["separator"].is_null()) info.separator = signed_field("separator");
     info.tokenizer = meta.value("tokenizer", "");
     if (meta.contains("sources")) info.sources = meta["sources"].get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {

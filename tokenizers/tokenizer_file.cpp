@@ -3,6 +3,7 @@
 #include "tokenizers/tokenizer_file.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -128,7 +129,8 @@ TokenizerFile parse_troupe_file(const fs::path& path, const nlohmann::json& root
   const auto& specials =
       require("special_tokens", has("special_tokens") && root["special_tokens"].is_object(), "an object of text -> id");
   for (const auto& [text, id] : specials.items()) {
-    if (!id.is_number_integer()) bad_key(path, "special_tokens." + text, "expected an integer id");
+    if (!id.is_number_integer() || id.get<long long>() < 0 || id.get<long long>() > INT32_MAX)
+      bad_key(path, "special_tokens." + text, "expected an integer id in [0, 2^31)");
     file.spec.special_tokens[text] = id.get<int>();
   }
   if (has("metadata")) {

@@ -217,6 +217,14 @@ TEST(LmData, BadFilesAreDataErrorsNamingTheFile) {
   // nlohmann exceptions escaping as themselves instead of DataErrors naming the sidecar.
   with("\"count\": 100", "\"count\": 2E61102");
   expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name + ".json", "invalid JSON"});
+  // A count beyond uint64 parses as a double, which nlohmann's get<uint64_t>() cast (undefined behaviour, a UBSan
+  // report in fuzz/fuzz_token_file); fractional and negative counts are refused too.
+  with("\"count\": 100", "\"count\": 14444444444444444444444444444444444444444444444444444444444400");
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name + ".json", "key 'count'", "integer"});
+  with("\"count\": 100", "\"count\": 100.5");
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name + ".json", "key 'count'"});
+  with("\"vocab_size\": 100", "\"vocab_size\": -1e300");
+  expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name + ".json", "key 'vocab_size'"});
   with("\"version\": 1", "\"version\": \"one\"");
   expect_lm_data_error([&] { LmBatchSampler s(path, opts(1, 4)); }, {name + ".json", "version"});
   fs::remove(name + ".json");

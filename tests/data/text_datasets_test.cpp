@@ -246,6 +246,9 @@ void expect_bad(const std::string& text, int line, const std::string& what, bool
 TEST(TextDatasets, BadLinesAreDataErrorsNamingFileAndLine) {
   const std::string good = "{\"prompt\": \"p\", \"response\": \"r\"}\n";
   expect_bad(good + "\n{\"prompt\": \"p\", \"response\": \n", 3, "invalid JSON");
+  // A number beyond double range is nlohmann's out_of_range, not a parse_error (found by fuzz/fuzz_jsonl).
+  expect_bad(good + "{\"prompt\": \"p\", \"response\": \"r\", \"x\": 999e991}\n", 2, "invalid JSON");
+  expect_bad("1e999\n", 1, "invalid JSON", true);
   expect_bad(good + "[1, 2]\n", 2, "expected a JSON object");
   expect_bad(good + "\"text\"\n", 2, "expected a JSON object");
   expect_bad(good + good + "{\"prompt\": \"p\"}\n", 3, "missing field 'response'");

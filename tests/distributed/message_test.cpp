@@ -271,6 +271,9 @@ TEST(Message, RejectsOversizedTensorsWithoutAllocating) {
   expect_rejected({h.bytes(), ""}, "declares 4398046511104 bytes, limit 8589934592");
   h.tensors = {RawTensor{"overflow", 1, {int64_t{1} << 62, int64_t{1} << 62}, 0}};  // product overflows uint64
   expect_rejected({h.bytes(), ""}, "exceeds the limit");
+  // Empty, yet its other dimensions overflow torch's strides (found by fuzz/fuzz_message: c10::Error escaped decode).
+  h.tensors = {RawTensor{"z", 1, {0, int64_t{1} << 62, int64_t{1} << 62}, 0}};
+  expect_rejected({h.bytes(), ""}, "tensor 'z' of shape [0, 4611686018427387904, 4611686018427387904] float32 exceeds");
   DecodeLimits small;
   small.max_tensor_bytes = 100;
   Message m;

@@ -231,6 +231,11 @@ std::vector<Malformed> malformed_cases() {
       {"metadata_not_strings", file_bytes(R"({"__metadata__":{"n":1}})", ""), "__metadata__.n must be a string"},
       {"entry_not_object", file_bytes(R"({"a":[1]})", ""), "tensor 'a': expected an object"},
       {"no_dtype", file_bytes(R"({"a":{"shape":[0],"data_offsets":[0,0]}})", ""), "tensor 'a': missing"},
+      // Empty, but torch's strides for it overflow int64 (found by fuzz/fuzz_safetensors: a c10::Error escaped).
+      {"empty_with_huge_dims",
+       file_bytes(R"({"z":{"dtype":"F32","shape":[0,4611686018427387904,4611686018427387904],"data_offsets":[0,0]}})",
+                  ""),
+       "tensor 'z': shape [0,4611686018427387904,4611686018427387904] overflows"},
   };
 }
 

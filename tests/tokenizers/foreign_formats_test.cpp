@@ -16,6 +16,7 @@
 namespace troupe::tokenizers {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // Runs fn, expecting a DataError; returns its message.
@@ -120,6 +121,10 @@ TEST(TokenizerFiles, BadMetaJsonIsDataError) {
   testing::write_file(dir / "x.tiktoken", "IQ== 0\n");
   EXPECT_THAT(data_error_message([&] { tiktoken_encoding("x", dir.path()); }),
               HasSubstr((dir / "x.meta.json").string()));
+  // A float id was cast by nlohmann's get<int>(): undefined behaviour beyond int's range (a UBSan report).
+  testing::write_file(dir / "x.meta.json", R"({"pat_str": "a", "special_tokens": {"<x>": 1e300}})");
+  EXPECT_THAT(data_error_message([&] { tiktoken_encoding("x", dir.path()); }),
+              AllOf(HasSubstr((dir / "x.meta.json").string()), HasSubstr("special_tokens.<x> must be an integer id")));
 }
 
 // A Hugging Face tokenizer.json built from the GPT-2 encoder.json + vocab.bpe, as HF's own gpt2 file is.
@@ -138,6 +143,21 @@ nlohmann::json hf_gpt2_json() {
   root["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
   root["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}};
   return root;
+}
+
+TEST(TokenizerFiles, HfTokenIdsMustBeIntegers) {
+  testing::ScratchDir dir("bpe-files");
+  const nlohmann::json good = hf_gpt2_json();
+  nlohmann::json root = good;
+  root["added_tokens"][0]["id"] = 1e300;  // a float: nlohmann's get<int>() cast it (undefined behaviour)
+  testing::write_file(dir / "tokenizer.json", root.dump());
+  EXPECT_THAT(data_error_message([&] { load_hf_tokenizer_json(dir / "tokenizer.json"); }),
+              HasSubstr("added_tokens[].id must be an integer id"));
+  root = good;
+  root["model"]["vocab"]["!"] = 0.5;
+  testing::write_file(dir / "tokenizer.json", root.dump());
+  EXPECT_THAT(data_error_message([&] { load_hf_tokenizer_json(dir / "tokenizer.json"); }),
+              AllOf(HasSubstr((dir / "tokenizer.json").string()), HasSubstr("model.vocab['!'] must be an integer id")));
 }
 
 TEST(TokenizerFiles, HfTokenizerJsonMatchesTiktokenGpt2) {
