@@ -67,6 +67,38 @@ PATTERNS = {
 
 # (file, function, kind) -> why it is bounded. One line each.
 ALLOWED = {
+    # Fault tolerance (issue 18): heartbeats, recovery, the supervisor
+    ("distributed/heartbeat.cpp", "HeartbeatWriter::~HeartbeatWriter", "thread join"):
+        "the loop waits on a condition with a one-period timeout and sees stop_ (set and notified just before)",
+    ("distributed/heartbeat.cpp", "HeartbeatWriter::loop", "polling loop"):
+        "wait_for(period) with the stop_ predicate: ends within one period of the destructor",
+    ("distributed/transport.cpp", "Server::receive", "sleep"):
+        "a dropped socket (fault injection) sleeps until the caller's deadline, as a silent peer would keep it",
+    ("distributed/transport.cpp", "Client::try_receive", "sleep"):
+        "a dropped socket (fault injection) sleeps until the caller's deadline, as a silent peer would keep it",
+    ("distributed/transport.cpp", "Server::wait_for_request", "zmq poll"):
+        "timeout = what is left of the caller's deadline, clamped at 0 (the CURVE monitor is polled alongside)",
+    ("experiments/ppo_experiment.cpp", "WorkerRoles::wait_for_endpoints", "condition/future wait"):
+        "FileStore::wait with placement.request_timeout_s, checking the workers' liveness between polls",
+    ("experiments/ppo_experiment.cpp", "supervise", "polling loop"):
+        "waits on the controller for as long as it runs, by design; a frozen or stuck controller (its heartbeat, "
+        "fault.hang_timeout_s) is killed, and SIGINT/SIGTERM are passed on",
+    ("rlhf/controller.cpp", "PpoController::shuffler_", "fd read"):
+        "not a read: PpoController::connect (in the constructor) makes ZeroMQ clients and waits through wait()",
+    ("rlhf/controller.cpp", "PpoController::recover", "fd read"):
+        "not a read: PpoController::connect makes ZeroMQ clients and waits through wait(), which has the deadline",
+    ("rlhf/controller.cpp", "PpoController::guarded", "sleep"):
+        "three heartbeat slices at most, checking whether a worker died under a role's error reply",
+    # CURVE (ZAP handler, key files)
+    ("distributed/curve_auth.cpp", "ZapHandler::receive_request", "zmq receive"):
+        "only after zmq_poll saw ZMQ_POLLIN; ZeroMQ delivers a multipart message whole; the loop retries EINTR only",
+    ("distributed/curve_auth.cpp", "ZapHandler::answer", "zmq send"):
+        "the reply of an inproc REP socket to libzmq's own ZAP request: queued at once, never waits on a peer",
+    ("distributed/curve_auth.cpp", "ZapHandler::run", "zmq poll"): "kZapPollMs timeout; the loop checks stop_",
+    ("distributed/curve_auth.cpp", "ZapHandler::remove", "thread join"):
+        "the handler loop polls with kZapPollMs and checks stop_, set just before",
+    ("distributed/curve_keys.cpp", "read_all", "fd read"):
+        "the run's key file, a regular file (opened O_NOFOLLOW, its mode checked with fstat)",
     # ZeroMQ transport
     ("distributed/transport.cpp", "wait_readable", "zmq poll"):
         "timeout = what is left of the caller's deadline, clamped at 0; EINTR re-checks the deadline",
@@ -125,8 +157,6 @@ ALLOWED = {
         "WorkerProcess::wait(timeout) is Subprocess::wait_for: the grace period, then SIGKILL and 5 s more",
     ("distributed/worker_launch.cpp", "FileStore::wait", "sleep"):
         "20 ms between looks for the key, in a loop that throws TimeoutError at its deadline",
-    ("experiments/ppo_experiment.cpp", "WorkerRoles::WorkerRoles", "condition/future wait"):
-        "FileStore::wait(key, timeout, check): TimeoutError at the deadline, and check() notices a dead worker",
     ("experiments/pipeline.cpp", "run_pipeline", "polling loop"):
         "supervises a stage for as long as it runs (a training run has no natural deadline); stop signals are "
         "forwarded and the stage gets SIGTERM if we die",
