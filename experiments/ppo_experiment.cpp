@@ -350,7 +350,7 @@ std::vector<std::string> own_argv() {
 
 // fault.tolerance restart: this process becomes a supervisor that runs the controller as a child (`troupe run` again,
 // marked by TROUPE_SUPERVISED) and restarts it, resuming from its last checkpoint, when it dies by a signal it was
-// not sent by us (SIGKILL, SIGSEGV, ...) or freezes or gets stuck (its controller.beat, watched as a worker's is).
+// not sent by us (SIGKILL, SIGSEGV, ...) or freezes (its controller.beat stops, as a frozen worker's would).
 // A controller that exits by itself — finished, failed beyond its own restarts, a config error — is not restarted:
 // its exit code is ours. SIGINT/SIGTERM are passed on to the controller, which checkpoints and stops.
 int supervise(const rlhf::PpoConfig& c) {
@@ -382,7 +382,9 @@ int supervise(const rlhf::PpoConfig& c) {
         forwarded = true;
       }
       try {
-        watch.check({{"controller", std::chrono::steady_clock::now() - std::chrono::hours(1)}});
+        // Frozen only (its beats stop: SIGSTOP, a deadlocked process). Progress is not asked of the controller: it
+        // may legitimately compute for long between waits (tokenizing a large prompt file at start, say).
+        watch.check({});
       } catch (const WorkerFailure& e) {
         cause = e.what();
         spdlog::error("supervisor: {}; killing it", cause);

@@ -189,7 +189,7 @@ class PpoController {
     const auto deadline = Clock::now() + std::chrono::duration<double>(c_.placement.request_timeout_s);
     const auto slice = std::chrono::milliseconds(static_cast<int64_t>(c_.placement.heartbeat_s * 1000));
     while (true) {
-      core::progress_tick();  // the controller's own heartbeat shows its loop turning (the supervisor watches it)
+      core::progress_tick();  // the controller's loop turning, as its controller.beat shows
       if (auto reply = clients_[role]->try_receive(id, slice)) {
         outstanding_[role].erase(id);
         return std::move(*reply);
