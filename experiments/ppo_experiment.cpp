@@ -208,9 +208,8 @@ class WorkerRoles {
   }
 
   // ControllerOptions::restart: the groups hosting `roles`, the one `failed` names (all when neither names one), and
-  // any that has exited are
-  // killed (with their whole process group) and started again; a restarted actor or rollout worker takes the other
-  // along when weights travel over a collective between them (the group must be formed anew).
+  // any that has exited are killed (with their whole process group) and started again; a restarted actor or rollout
+  // worker takes the other along when weights travel over a collective between them (the group is formed anew).
   std::map<std::string, std::string> restart(const std::set<std::string>& roles, const std::string& failed) {
     std::set<size_t> chosen;
     for (size_t i = 0; i < groups_.size(); ++i) {
@@ -231,13 +230,7 @@ class WorkerRoles {
       const size_t actor = hosts("actor"), rollout = hosts("rollout");
       if (chosen.count(actor) != 0 || chosen.count(rollout) != 0) chosen.insert({actor, rollout});
     }
-    for (size_t i : chosen) {
-      Group& g = groups_[i];
-      spdlog::warn("restarting worker {}", g.name);
-      clear(g);
-      g.process = &group_.restart(g.name);
-      publish(g);
-    }
+    for (size_t i : chosen) restart_group(groups_[i]);
     wait_for_endpoints();
     return endpoints_;
   }
@@ -266,6 +259,12 @@ class WorkerRoles {
   void publish(Group& g) {
     for (const auto& [role, key] : g.launch.keys) store_.set(role + ".pid", std::to_string(g.process->pid()));
   }
+  void restart_group(Group& g) {
+    spdlog::warn("restarting worker {}", g.name);
+    clear(g);
+    g.process = &group_.restart(g.name);
+    publish(g);
+  }
   void start(Group& g) {
     clear(g);
     g.process = &group_.start(g.name, g.launch.argv, g.launch.log, g.launch.env);
@@ -286,12 +285,8 @@ class WorkerRoles {
         if (c_.fault.tolerance != rlhf::FaultTolerance::kRestart || startup_restarts_ >= c_.fault.max_restarts) throw;
         ++startup_restarts_;
         spdlog::warn("fault while the workers start: {}", e.what());
-        for (Group& g : groups_) {
-          if (g.name != e.worker()) continue;
-          clear(g);
-          g.process = &group_.restart(g.name);
-          publish(g);
-        }
+        for (Group& g : groups_)
+          if (g.name == e.worker()) restart_group(g);
       }
     }
   }
