@@ -353,20 +353,9 @@ std::optional<Message> Client::try_receive(uint64_t request_id, std::chrono::mil
     return std::nullopt;
   }
   while (wait_readable(socket_.get(), deadline)) {
-    Message reply;
-    try {
-      reply = decode(receive_frames(socket_.get(), limits_.max_tensors + 2), limits_);
-    } catch (const ProtocolError& e) {
-      throw ProtocolError(fmt::format("{}: malformed reply: {}", describe(), e.what()));
-    }
+    Message reply = read_reply();
     if (reply.request_id == request_id) return finish(std::move(reply));
-    if (outstanding_.count(reply.request_id) != 0) {
-      arrived_.emplace(reply.request_id, std::move(reply));
-    } else if (reply.type == MessageType::kError && reply.request_id == 0) {
-      // The server could not even read which request this was (e.g. a protocol version mismatch).
-      throw RemoteError(fmt::format("{}: rejected a request: {}", describe(), reply.strings["error"]));
-    }
-    // Otherwise: a late reply to a request abandoned after its timeout; dropped.
+    keep(std::move(reply));
   }
   return std::nullopt;
 }
@@ -374,20 +363,26 @@ std::optional<Message> Client::try_receive(uint64_t request_id, std::chrono::mil
 bool Client::answered(uint64_t request_id) {
   if (arrived_.count(request_id) != 0) return true;
   if (socket_.dropped()) return false;
-  while (wait_readable(socket_.get(), Clock::now())) {
-    Message reply;
-    try {
-      reply = decode(receive_frames(socket_.get(), limits_.max_tensors + 2), limits_);
-    } catch (const ProtocolError& e) {
-      throw ProtocolError(fmt::format("{}: malformed reply: {}", describe(), e.what()));
-    }
-    if (outstanding_.count(reply.request_id) != 0) {
-      arrived_.emplace(reply.request_id, std::move(reply));
-    } else if (reply.type == MessageType::kError && reply.request_id == 0) {
-      throw RemoteError(fmt::format("{}: rejected a request: {}", describe(), reply.strings["error"]));
-    }
-  }
+  while (wait_readable(socket_.get(), Clock::now())) keep(read_reply());
   return arrived_.count(request_id) != 0;
+}
+
+Message Client::read_reply() {
+  try {
+    return decode(receive_frames(socket_.get(), limits_.max_tensors + 2), limits_);
+  } catch (const ProtocolError& e) {
+    throw ProtocolError(fmt::format("{}: malformed reply: {}", describe(), e.what()));
+  }
+}
+
+void Client::keep(Message reply) {
+  if (outstanding_.count(reply.request_id) != 0) {
+    arrived_.emplace(reply.request_id, std::move(reply));
+  } else if (reply.type == MessageType::kError && reply.request_id == 0) {
+    // The server could not even read which request this was (e.g. a protocol version mismatch).
+    throw RemoteError(fmt::format("{}: rejected a request: {}", describe(), reply.strings["error"]));
+  }
+  // Otherwise: a late reply to a request abandoned after its timeout; dropped.
 }
 
 Message Client::receive(uint64_t request_id, std::chrono::milliseconds timeout) {

@@ -151,6 +151,10 @@ class Client {
 
  private:
   std::string describe() const;  // "<name> (<endpoint>)"
+  Message read_reply();          // one reply from the socket (ready to read); ProtocolError naming us when malformed
+  // Files a reply no caller is waiting for right now: kept for its receive when outstanding, dropped when late;
+  // RemoteError for an error the server could not match to a request.
+  void keep(Message reply);
 
   std::string name_;
   std::string endpoint_;

@@ -131,9 +131,7 @@ class WorkerRoles {
  public:
   using Clock = std::chrono::steady_clock;
   WorkerRoles(const rlhf::PpoConfig& c, const fs::path& run_dir)
-      : c_(c),
-        store_(run_dir / "workers"),
-        hangs_(std::chrono::milliseconds(static_cast<int64_t>(c.fault.hang_timeout_s * 1000))) {
+      : c_(c), store_(run_dir / "workers"), hangs_(seconds_ms(c.fault.hang_timeout_s)) {
     std::vector<distributed::WorkerGroup> groups;
     for (const std::vector<std::string>& roles : process_groups(c)) {
       distributed::WorkerGroup g;
@@ -274,7 +272,7 @@ class WorkerRoles {
   // stops before it has is restarted under fault.tolerance restart (at most fault.max_restarts times in all), and
   // otherwise ends the wait with its WorkerFailure.
   void wait_for_endpoints() {
-    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(c_.placement.request_timeout_s * 1000));
+    const auto timeout = seconds_ms(c_.placement.request_timeout_s);
     while (!pending_.empty()) {
       const auto [role, key] = *pending_.begin();
       try {
@@ -351,11 +349,12 @@ std::vector<std::string> own_argv() {
 int supervise(const rlhf::PpoConfig& c) {
   std::vector<std::string> argv = own_argv();
   // The run directory must be the same for every start: fix a timestamp name once.
-  if (c.run.name.empty())
-    argv.push_back("run.name=" + core::format_utc(std::chrono::system_clock::now(), "%Y%m%d-%H%M%S"));
+  const std::string name =
+      c.run.name.empty() ? core::format_utc(std::chrono::system_clock::now(), "%Y%m%d-%H%M%S") : c.run.name;
+  if (c.run.name.empty()) argv.push_back("run.name=" + name);
   core::install_stop_handlers();
   const auto period = seconds_ms(c.placement.heartbeat_s);
-  const fs::path run_dir = fs::path(c.run.dir) / (c.run.name.empty() ? argv.back().substr(9) : c.run.name);
+  const fs::path run_dir = fs::path(c.run.dir) / name;
   int restarts = 0;
   while (true) {
     core::SubprocessOptions o;

@@ -211,11 +211,14 @@ class PpoController {
     std::set<std::string> suspects;
     std::string failed, cause;
     std::exception_ptr error;
-    const auto owing = [this] {
-      std::set<std::string> out;
+    // No worker named: every role that owes a reply is a suspect.
+    const auto blame_owing = [&](const std::exception& e) {
+      suspects.clear();
       for (const auto& [role, requests] : outstanding_)
-        if (!requests.empty()) out.insert(role_name(role));
-      return out;
+        if (!requests.empty()) suspects.insert(role_name(role));
+      failed.clear();
+      cause = e.what();
+      error = std::current_exception();
     };
     while (true) {
       try {
@@ -229,15 +232,9 @@ class PpoController {
         cause = e.what();
         error = std::current_exception();
       } catch (const TimeoutError& e) {
-        suspects = owing();
-        failed.clear();
-        cause = e.what();
-        error = std::current_exception();
+        blame_owing(e);
       } catch (const ProtocolError& e) {  // a reply cut short by a dying peer
-        suspects = owing();
-        failed.clear();
-        cause = e.what();
-        error = std::current_exception();
+        blame_owing(e);
       } catch (const distributed::RemoteError& e) {
         // A role's own error reply ends the run, unless one of its workers is found dead or stopped within a few
         // heartbeats (a rank died under a collective and rank 0 reported the collective's failure).

@@ -56,6 +56,18 @@ TEST(Heartbeat, MalformedOrMissingFilesReadAsNothing) {
   EXPECT_FALSE(read_heartbeat(dir / "bad.beat"));
 }
 
+// The WorkerFailure `check` throws (a test failure, and an empty one, when it throws none).
+template <class Check>
+WorkerFailure failure_of(const Check& check) {
+  try {
+    check();
+  } catch (const WorkerFailure& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no WorkerFailure";
+  return WorkerFailure("", "");
+}
+
 struct Beats {
   std::filesystem::path file;
   uint64_t beat = 0, progress = 0;
@@ -75,14 +87,10 @@ TEST(Heartbeat, FrozenWhenBeatsStandStillForTheTimeout) {
   w.write(false);
   watch.check({}, t0 + 1s);
   watch.check({}, t0 + 3900ms);  // 2.9 s since the beat changed
-  try {
-    watch.check({}, t0 + 4100ms);
-    FAIL() << "no failure";
-  } catch (const WorkerFailure& e) {
-    EXPECT_EQ(e.worker(), "role critic rank 0");
-    EXPECT_THAT(e.what(), HasSubstr("frozen"));
-    EXPECT_THAT(e.what(), HasSubstr("fault.hang_timeout_s = 3"));
-  }
+  const WorkerFailure e = failure_of([&] { watch.check({}, t0 + 4100ms); });
+  EXPECT_EQ(e.worker(), "role critic rank 0");
+  EXPECT_THAT(e.what(), HasSubstr("frozen"));
+  EXPECT_THAT(e.what(), HasSubstr("fault.hang_timeout_s = 3"));
 }
 
 TEST(Heartbeat, NoFirstBeatWithinTheTimeoutIsFrozenToo) {
@@ -114,14 +122,10 @@ TEST(Heartbeat, StuckOnlyWhileOwingAReplyAndCountedFromTheLaterOfBusyAndLastProg
   w.write(false);
   watch.check(busy, t0 + 15400ms);
   w.write(false);
-  try {
-    watch.check(busy, t0 + 15600ms);
-    FAIL() << "no failure";
-  } catch (const WorkerFailure& e) {
-    EXPECT_EQ(e.worker(), "role actor rank 0");
-    EXPECT_THAT(e.what(), HasSubstr("stuck"));
-    EXPECT_THAT(e.what(), HasSubstr("no progress for 3.1 s"));
-  }
+  const WorkerFailure e = failure_of([&] { watch.check(busy, t0 + 15600ms); });
+  EXPECT_EQ(e.worker(), "role actor rank 0");
+  EXPECT_THAT(e.what(), HasSubstr("stuck"));
+  EXPECT_THAT(e.what(), HasSubstr("no progress for 3.1 s"));
 }
 
 TEST(Heartbeat, ResetGivesARestartedWorkerAFreshTimeoutAndPidsMapToWorkers) {
