@@ -25,6 +25,9 @@ PACKAGES=(
   sentencepiece dict-gcide fortunes fortunes-min
   # METEOR's synonyms (metrics/meteor.cpp) and NLTK's reference reader in its test: WordNet 3.0
   wordnet-base
+  # the dashboard: its plotting library (served by troupe, no CDN) and the headless browser of its tests;
+  # tmux drives `troupe label` in its terminal tests
+  libjs-chart.js chromium chromium-driver tmux
   # Slurm tests
   slurm-wlm slurmctld slurmd slurm-client munge libpmix2
 )
