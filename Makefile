@@ -3,7 +3,7 @@ BUILD ?= build
 TROUPE := ./$(BUILD)/cli/troupe
 CTEST_JOBS ?= 2
 
-.PHONY: all deps configure build test run bench bench-tokenizer clean
+.PHONY: all deps configure build test test-asan test-tsan run bench bench-tokenizer clean
 
 all: build
 
@@ -22,6 +22,14 @@ build: configure
 # Every test, every label (unit, multiprocess, python, cli).
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_JOBS) --timeout 600
+
+# Sanitizer builds (scripts/sanitize.sh; trees build-asan/ and build-tsan/): AddressSanitizer + UndefinedBehavior-
+# Sanitizer over the unit and multiprocess suites, ThreadSanitizer over the transport, launcher and communicator tests.
+test-asan: deps
+	bash scripts/sanitize.sh asan
+
+test-tsan: deps
+	bash scripts/sanitize.sh tsan
 
 # The RLHF quickstart end to end: tokenizer -> pretrain -> SFT -> labels -> reward model -> PPO (four worker
 # processes) -> DPO -> evaluation table (experiments/quickstart.yaml), then the pipeline's log read back.
