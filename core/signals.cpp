@@ -2,7 +2,12 @@
 #include "core/signals.h"
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <string>
+
+#include "core/errors.h"
 
 namespace troupe::core {
 namespace {
@@ -19,12 +24,17 @@ extern "C" void on_stop_signal(int sig) {
 
 }  // namespace
 
-void install_stop_handlers() {
+void install_handler(int signal_number, void (*handler)(int)) {
   struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
+  sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaction(sig, &sa, nullptr);
+  if (::sigaction(signal_number, &sa, nullptr) != 0)
+    throw IoError("sigaction(" + std::to_string(signal_number) + ") failed: " + std::strerror(errno));
+}
+
+void install_stop_handlers() {
+  for (int sig : {SIGINT, SIGTERM, SIGUSR1}) install_handler(sig, on_stop_signal);
 }
 
 bool stop_requested() { return g_signal.load() != 0; }

@@ -9,6 +9,10 @@ namespace troupe::core {
 // a stop is pending restores the default action and re-raises: Ctrl-C twice kills.
 void install_stop_handlers();
 
+// Installs `handler` for `signal_number` with SA_RESTART and an empty mask: the one place that fills a struct
+// sigaction (the stop handlers here, the fault-injection SIGUSR2 of distributed/transport.h). IoError on failure.
+void install_handler(int signal_number, void (*handler)(int));
+
 // True once any of the handled signals arrived.
 bool stop_requested();
 // The first signal received (0 if none).

@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "core/progress.h"
+#include "core/signals.h"
 #include "distributed/checked_call.h"
 #include "distributed/curve_auth.h"
 
@@ -149,13 +150,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free, "the signal handler ne
 extern "C" void on_drop_signal(int) { g_socket_epoch.fetch_add(1, std::memory_order_relaxed); }
 }  // namespace
 
-void drop_sockets_on_sigusr2() {
-  struct sigaction action {};
-  action.sa_handler = on_drop_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  if (::sigaction(SIGUSR2, &action, nullptr) != 0) throw IoError("sigaction(SIGUSR2) failed");
-}
+void drop_sockets_on_sigusr2() { core::install_handler(SIGUSR2, on_drop_signal); }
 
 namespace detail {
 
