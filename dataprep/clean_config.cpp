@@ -214,7 +214,7 @@ void bind_stage_options(CleanStage& s, const ConfigNode* opts, const std::string
       at(where, path, [&] { s.quality.validate(); });
       break;
     case CleanStageKind::kGopherRepetition: {
-      RepetitionOptions o{s.repetition};
+      RepetitionOptions o{s.repetition, std::nullopt, std::nullopt};
       bind_options(opts, path, o);
       at(where, path, [&] {
         if (o.top_n_grams) s.repetition.top_n_grams = ngram_rules(*o.top_n_grams, "top_n_grams");
