@@ -21,6 +21,7 @@ struct TensorBoardArgs {
   std::string out;
   bool follow = false;
   double poll_seconds = 2.0;
+  std::string precision = "float32";
 };
 
 void print_progress(const core::ExportCounts& c) {
@@ -35,7 +36,8 @@ void export_tensorboard(const TensorBoardArgs& args) {
   // RUN/tensorboard for a run directory; beside the file for a log.h5 given directly.
   const std::filesystem::path out =
       !args.out.empty() ? std::filesystem::path(args.out) : log.parent_path() / "tensorboard";
-  core::TensorBoardExport exporter(log, out);
+  core::TensorBoardExport exporter(
+      log, out, args.precision == "float64" ? core::ScalarPrecision::kFloat64 : core::ScalarPrecision::kFloat32);
   std::cout << "writing " << exporter.event_file().string() << "\n" << std::flush;
   core::ExportCounts total;
   if (args.follow) {
@@ -62,6 +64,10 @@ void add_tensorboard_command(CLI::App& parent, int& exit_code) {
   cmd->add_option("--out", args->out,
                   "directory of the event files (default: RUN/tensorboard); an earlier troupe "
                   "export there is replaced");
+  cmd->add_option("--precision", args->precision,
+                  "float32: scalars as simple_value, shown by every TensorBoard loader (default); float64: exact "
+                  "DT_DOUBLE tensors, shown by `tensorboard --load_fast=false` only")
+      ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_flag("--follow", args->follow, "keep exporting what the run logs until it ends or SIGINT/SIGTERM");
   cmd->add_option("--poll-seconds", args->poll_seconds, "with --follow: seconds between reads of the log")
       ->check(CLI::Range(0.01, 3600.0));

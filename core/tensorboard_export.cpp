@@ -18,7 +18,7 @@ namespace troupe::core {
 
 namespace {
 
-constexpr int kReadTries = 3;
+constexpr int kReadTries = 5;
 constexpr auto kReadRetryGap = std::chrono::milliseconds(50);
 constexpr auto kStopCheck = std::chrono::milliseconds(100);
 
@@ -50,6 +50,7 @@ struct Series {
   size_t ready = 0;                           // units that may be written now (a prefix)
   bool scalar = false;                        // counts as scalars (else texts)
   std::function<std::string(size_t)> encode;  // the Event bytes of unit i
+  bool last_may_grow = false;                 // a table: its newest step can gain rows between two reads
 };
 
 // "```yaml\n...\n```" with a fence longer than any run of backticks in the text (CommonMark's rule).
@@ -114,7 +115,7 @@ void check_metric_name(const std::string& name) {
                     "tables (config, events, tables/<name>); rename it to export this log");
 }
 
-Series metric_series(const std::string& name, const MetricSeries& m) {
+Series metric_series(const std::string& name, const MetricSeries& m, ScalarPrecision precision) {
   Series s;
   s.scalar = true;
   s.steps = m.steps;
@@ -122,7 +123,9 @@ Series metric_series(const std::string& name, const MetricSeries& m) {
     s.fingerprints.push_back(
         fnv1a(raw_bytes(m.wall_time[i]), fnv1a(raw_bytes(m.values[i]), fnv1a(raw_bytes(m.steps[i])))));
   s.ready = s.steps.size();
-  s.encode = [&name, &m](size_t i) { return tensorboard::scalar_event(name, m.steps[i], m.wall_time[i], m.values[i]); };
+  const auto encode =
+      precision == ScalarPrecision::kFloat64 ? tensorboard::double_scalar_event : tensorboard::scalar_event;
+  s.encode = [&name, &m, encode](size_t i) { return encode(name, m.steps[i], m.wall_time[i], m.values[i]); };
   return s;
 }
 
@@ -151,6 +154,7 @@ Series table_series(const std::string& name, const Snapshot::Table& table, const
   for (size_t unit = 0; unit < s.steps.size(); ++unit)
     s.fingerprints.push_back(fingerprint_strings(s.steps[unit], cells_of(unit)));
   s.ready = final || s.steps.empty() ? s.steps.size() : s.steps.size() - 1;
+  s.last_may_grow = true;
   s.encode = [name, &snap, groups, cells_of, steps = s.steps, width = static_cast<int64_t>(columns.size())](size_t u) {
     const int64_t rows = static_cast<int64_t>((*groups)[u].second - (*groups)[u].first) + 1;
     return tensorboard::text_event("tables/" + name, steps[u], snap.wall_time_at(steps[u]),
@@ -190,11 +194,11 @@ Series config_series(const Snapshot& snap) {
   return s;
 }
 
-std::map<std::string, Series> all_series(const Snapshot& snap, bool final) {
+std::map<std::string, Series> all_series(const Snapshot& snap, bool final, ScalarPrecision precision) {
   std::map<std::string, Series> out;
   for (const auto& [name, m] : snap.metrics) {
     check_metric_name(name);
-    out.emplace("metric:" + name, metric_series(name, m));
+    out.emplace("metric:" + name, metric_series(name, m, precision));
   }
   for (const auto& [name, t] : snap.tables) out.emplace("table:" + name, table_series(name, t, snap, final));
   out.emplace("events", event_series(snap.events));
@@ -221,8 +225,9 @@ ExportCounts& ExportCounts::operator+=(const ExportCounts& other) {
   return *this;
 }
 
-TensorBoardExport::TensorBoardExport(std::filesystem::path log_file, const std::filesystem::path& out_dir)
-    : log_file_(std::move(log_file)), writer_([&] {
+TensorBoardExport::TensorBoardExport(std::filesystem::path log_file, const std::filesystem::path& out_dir,
+                                     ScalarPrecision precision)
+    : log_file_(std::move(log_file)), precision_(precision), writer_([&] {
         const auto earlier = tensorboard::event_files_in(out_dir);
         for (const auto& file : earlier)
           if (!tensorboard::written_by_troupe(file))
@@ -239,21 +244,13 @@ TensorBoardExport::TensorBoardExport(std::filesystem::path log_file, const std::
   }
 }
 
-ExportCounts TensorBoardExport::poll(bool final) {
-  for (int attempt = 1;; ++attempt) {
-    try {
-      const auto snap = detail::LogSnapshot::read(log_file_);
-      status_ = snap.status;
-      return write_new(snap, final);
-    } catch (const IoError&) {
-      if (attempt == kReadTries) throw;  // a read racing the writer's flush (core/run_log.h); a few tries
-      std::this_thread::sleep_for(kReadRetryGap);
-    }
-  }
-}
+namespace {
 
-ExportCounts TensorBoardExport::write_new(const detail::LogSnapshot& snap, bool final) {
-  const auto series = all_series(snap, final);
+// Appends to `writer` what `series` holds beyond `exported` (after a SessionLog.START if exported units are gone or
+// changed), and makes `exported` what the file now holds.
+ExportCounts write_difference(tensorboard::EventFileWriter& writer_,
+                              std::map<std::string, std::vector<ExportedUnit>>& exported_,
+                              std::optional<int64_t>& last_step_, const std::map<std::string, Series>& series) {
   // F: the smallest step among exported units that are gone or changed; readers must drop everything from there.
   std::optional<int64_t> purge_from;
   std::map<std::string, size_t> kept;
@@ -285,6 +282,46 @@ ExportCounts TensorBoardExport::write_new(const detail::LogSnapshot& snap, bool 
   writer_.flush();
   counts.last_step = last_step_;
   return counts;
+}
+
+// Whether `later`, read just after `earlier`, starts with every unit `earlier` held (a table's newest step may have
+// grown). A run's log only grows between two reads milliseconds apart, unless one read raced the writer's flush (no
+// SWMR: such a read can fail, and in one test run a poll came back with rows that the next poll found different,
+// purging from a step the rollback never touched) or the run rolled back just then.
+bool extends(const std::map<std::string, Series>& earlier, const std::map<std::string, Series>& later) {
+  for (const auto& [key, a] : earlier) {
+    const auto it = later.find(key);
+    const size_t n = a.last_may_grow && !a.steps.empty() ? a.steps.size() - 1 : a.steps.size();
+    if (it == later.end() || it->second.fingerprints.size() < n) return false;
+    if (!std::equal(a.fingerprints.begin(), a.fingerprints.begin() + static_cast<std::ptrdiff_t>(n),
+                    it->second.fingerprints.begin()))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ExportCounts TensorBoardExport::poll(bool final) {
+  std::string why;
+  for (int attempt = 1; attempt <= kReadTries; ++attempt) {
+    if (attempt > 1) std::this_thread::sleep_for(kReadRetryGap);
+    try {
+      const auto first = detail::LogSnapshot::read(log_file_);
+      const auto second = detail::LogSnapshot::read(log_file_);
+      const auto series = all_series(second, final, precision_);
+      if (!extends(all_series(first, final, precision_), series)) {
+        why = "two consecutive reads disagree";
+        continue;
+      }
+      status_ = second.status;
+      return write_difference(writer_, exported_, last_step_, series);
+    } catch (const IoError& e) {
+      why = e.what();  // a read racing the writer's flush (core/run_log.h)
+    }
+  }
+  throw IoError("cannot read a consistent " + log_file_.string() + " in " + std::to_string(kReadTries) +
+                " tries (the run's writer is busy): " + why);
 }
 
 bool run_status_is_final(const std::string& status) {

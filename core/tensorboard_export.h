@@ -2,8 +2,10 @@
 // once or following a live run. Not the event encoding (tensorboard_writer.h) and not the command line (cli/).
 //
 // What lands where (one event file per export, in `out_dir`):
-//   metric "train/loss"   -> scalars, tag "train/loss": one float64 tensor (DT_DOUBLE, plugin "scalars") per row,
-//                            with the row's step and wall time; values keep all 64 bits.
+//   metric "train/loss"   -> scalars, tag "train/loss": one per row, with the row's step and wall time; the value as
+//                            float32 simple_value (default: every TensorBoard loader shows it) or, with
+//                            ScalarPrecision::kFloat64, a DT_DOUBLE tensor with plugin "scalars" (all 64 bits; the
+//                            Python loader shows it, TensorBoard's default Rust data server does not).
 //   table "samples"       -> text, tag "tables/samples": one string tensor per step, shape (R+1, C): a header row of
 //                            column names (sorted, "step" left out), then that step's R rows. TensorBoard draws it
 //                            as a table. Wall time: the newest metric row at or before the step (tables have none).
@@ -29,10 +31,6 @@
 
 namespace troupe::core {
 
-namespace detail {
-struct LogSnapshot;  // one read of the log (tensorboard_export.cpp)
-}
-
 // What one poll (or a whole follow) wrote.
 struct ExportCounts {
   int64_t scalars = 0;               // scalar events
@@ -49,16 +47,20 @@ struct ExportedUnit {
   uint64_t fingerprint = 0;  // hash of the unit's content (for tables and the config, wall time left out)
 };
 
+enum class ScalarPrecision { kFloat32, kFloat64 };
+
 class TensorBoardExport {
  public:
   // Prepares `out_dir`: event files written by an earlier troupe export there are replaced (deleted once the new
   // file exists), any other event file makes it refuse (IoError naming the file). Writes the file header and a
   // SessionLog.START at step 0, which makes a TensorBoard still showing the earlier export drop it.
-  TensorBoardExport(std::filesystem::path log_file, const std::filesystem::path& out_dir);
+  TensorBoardExport(std::filesystem::path log_file, const std::filesystem::path& out_dir,
+                    ScalarPrecision precision = ScalarPrecision::kFloat32);
 
   // Reads the log once and appends what is new since the last poll (everything on the first). The newest step of
   // each table is held back until a later step or `final` shows it complete (its rows arrive one by one).
-  // A read racing the run's writer is retried (3 tries); IoError after that.
+  // Reads the log twice and uses the second read only if it extends the first (a read racing the run's writer can
+  // be torn); up to 5 tries 50 ms apart, then IoError.
   ExportCounts poll(bool final);
 
   // The log's "status" attribute at the last poll: running | finished | failed | interrupted; "" if absent.
@@ -67,9 +69,8 @@ class TensorBoardExport {
   void close() { writer_.close(); }
 
  private:
-  ExportCounts write_new(const detail::LogSnapshot& snap, bool final);
-
   std::filesystem::path log_file_;
+  ScalarPrecision precision_;
   tensorboard::EventFileWriter writer_;
   std::map<std::string, std::vector<ExportedUnit>> exported_;  // series key -> units in the file
   std::string status_;

@@ -1,7 +1,7 @@
 // Implementation of core/tensorboard_writer.h. Field numbers (tensorboard/compat/proto):
 //   Event: wall_time 1 (double), step 2 (int64), file_version 3, summary 5, session_log 7, source_metadata 10
 //   SourceMetadata: writer 1 · SessionLog: status 1 (START = 1) · Summary: value 1 (repeated)
-//   Summary.Value: tag 1, tensor 8, metadata 9 · SummaryMetadata: plugin_data 1, data_class 4
+//   Summary.Value: tag 1, simple_value 2 (float), tensor 8, metadata 9 · SummaryMetadata: plugin_data 1, data_class 4
 //   PluginData: plugin_name 1, content 2 · TensorProto: dtype 1, tensor_shape 2, double_val 6 (packed), string_val 8
 //   TensorShapeProto: dim 2 · Dim: size 1 · DataType: DT_DOUBLE 2, DT_STRING 7 · DataClass: SCALAR 1, TENSOR 2
 #include "core/tensorboard_writer.h"
@@ -67,6 +67,12 @@ std::string session_start_event(double wall_time, int64_t step) {
 }
 
 std::string scalar_event(const std::string& tag, int64_t step, double wall_time, double value) {
+  Encoder v;
+  v.add_bytes(1, tag).add_float(2, static_cast<float>(value));  // round to nearest; beyond float's range: +-inf
+  return summary_event(step, wall_time, v);
+}
+
+std::string double_scalar_event(const std::string& tag, int64_t step, double wall_time, double value) {
   Encoder tensor;
   tensor.add_varint(1, kDtDouble).add_message(2, tensor_shape({})).add_packed_doubles(6, {value});
   Encoder v;

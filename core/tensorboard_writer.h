@@ -1,7 +1,7 @@
 // TensorBoard event files written without TensorFlow or protobuf: the Event / Summary messages of
 // tensorboard/compat/proto (event.proto, summary.proto, tensor.proto; field numbers checked against the
 // descriptors in tensorboard 2.21's *_pb2 modules) encoded by hand, framed as TFRecords (core/tfrecord.h).
-// Not a reader and not a general summary API: double scalars, string tensors for text, and SessionLog.START only.
+// Not a reader and not a general summary API: scalars, string tensors for text, and SessionLog.START only.
 #pragma once
 
 #include <cstdint>
@@ -28,10 +28,14 @@ struct TextTensor {
 std::string file_version_event(double wall_time);
 // Event{wall_time, step, session_log{status = START}}: readers drop what they hold at steps >= `step`.
 std::string session_start_event(double wall_time, int64_t step);
-// Event{wall_time, step, summary{value{tag, metadata{plugin "scalars", DATA_CLASS_SCALAR},
-//   tensor{DT_DOUBLE, shape {}, double_val [value]}}}}: a float64 scalar (TensorBoard's legacy simple_value is
-//   float32).
+// Event{wall_time, step, summary{value{tag, simple_value = float(value)}}}: a float32 scalar, the form every
+// TensorBoard loader shows (the Rust data server, the Python one, EventAccumulator.Scalars).
 std::string scalar_event(const std::string& tag, int64_t step, double wall_time, double value);
+// Event{wall_time, step, summary{value{tag, metadata{plugin "scalars", DATA_CLASS_SCALAR},
+//   tensor{DT_DOUBLE, shape {}, double_val [value]}}}}: all 64 bits. Measured with tensorboard 2.21: the Python
+// loader (`tensorboard --load_fast=false`, EventAccumulator.Tensors) shows it; the default Rust data server (0.7.2)
+// drops DT_DOUBLE scalars without a word.
+std::string double_scalar_event(const std::string& tag, int64_t step, double wall_time, double value);
 // Event{..., summary{value{tag, metadata{plugin "text", DATA_CLASS_TENSOR}, tensor{DT_STRING, shape, string_val}}}}.
 // DataError when the cells do not fill the shape.
 std::string text_event(const std::string& tag, int64_t step, double wall_time, const TextTensor& text);

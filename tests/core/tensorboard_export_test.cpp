@@ -21,7 +21,7 @@ using testing::ScratchDir;
 
 // One decoded record: a scalar, a text, a SessionLog.START or the file header.
 struct Decoded {
-  std::string kind;  // "version", "start", "scalar", "text"
+  std::string kind;  // "version", "start", "float32", "scalar" (float64), "text"
   int64_t step = 0;
   double wall_time = 0;
   std::string tag;
@@ -56,6 +56,11 @@ Decoded decode(const std::string& record) {
   if (const auto* summary = field(fields, 5)) {
     const auto value = protobuf::parse_fields(field(protobuf::parse_fields(summary->bytes), 1)->bytes);
     d.tag = field(value, 1)->bytes;
+    if (const auto* simple = field(value, 2)) {
+      d.kind = "float32";
+      d.value = std::bit_cast<float>(static_cast<uint32_t>(simple->varint));
+      return d;
+    }
     const auto metadata = protobuf::parse_fields(field(value, 9)->bytes);
     const auto plugin = field(protobuf::parse_fields(field(metadata, 1)->bytes), 1)->bytes;
     d.kind = plugin == "scalars" ? "scalar" : "text";
@@ -94,7 +99,7 @@ TEST(TensorBoardExport, OneShotWritesEveryRowTableAndEvent) {
     log.log_table_row("samples", 2, {{"prompt", "p2"}});
     log.log_table_row("samples", 3, {{"prompt", "p3"}, {"completion", "c3"}});
   }
-  TensorBoardExport exporter(dir / "log.h5", dir / "tb");
+  TensorBoardExport exporter(dir / "log.h5", dir / "tb", ScalarPrecision::kFloat64);
   const auto counts = exporter.poll(/*final=*/true);
   EXPECT_EQ(counts.scalars, 4);
   EXPECT_EQ(counts.texts, 2 + 1 + 1);  // two table steps, one event, the config
@@ -130,6 +135,17 @@ TEST(TensorBoardExport, OneShotWritesEveryRowTableAndEvent) {
   ASSERT_EQ(config.size(), 1u);
   EXPECT_EQ(config[0].cells, std::vector<std::string>{"```yaml\nmodel:\n  layers: 2\n```"});
   EXPECT_EQ(exporter.run_status(), "");
+
+  TensorBoardExport float32(dir / "log.h5", dir / "tb32");  // the default: simple_value, rounded to float
+  float32.poll(true);
+  const auto rounded = with_tag(read_events(float32.event_file()), "train/loss");
+  ASSERT_EQ(rounded.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(rounded[i].kind, "float32");
+    EXPECT_EQ(rounded[i].value, static_cast<double>(static_cast<float>(expected.values[i])));
+    EXPECT_EQ(rounded[i].wall_time, expected.wall_time[i]);
+  }
+  EXPECT_NE(rounded[0].value, expected.values[0]);  // 1/3 is not a float
 }
 
 TEST(TensorBoardExport, LaterPollsWriteOnlyNewRowsAndHoldBackTheNewestTableStep) {
@@ -177,7 +193,7 @@ TEST(TensorBoardExport, RollbackPurgesFromTheFirstLostStepAndRewrites) {
   std::vector<Decoded> shown;
   for (const auto& e : events) {
     if (e.kind == "start") std::erase_if(shown, [&](const Decoded& d) { return d.step >= e.step; });
-    if (e.kind == "scalar" && e.tag == "loss") shown.push_back(e);
+    if (e.tag == "loss") shown.push_back(e);
   }
   const auto expected = RunLogReader(dir / "log.h5").metric("loss");
   ASSERT_EQ(shown.size(), expected.steps.size());
@@ -186,7 +202,7 @@ TEST(TensorBoardExport, RollbackPurgesFromTheFirstLostStepAndRewrites) {
     EXPECT_EQ(shown[i].value, expected.values[i]);
   }
   EXPECT_EQ(shown.back().value, -6.0);
-  EXPECT_EQ(events.back().kind, "scalar");  // nothing rewritten twice: the purge is followed by rows only
+  EXPECT_EQ(events.back().kind, "float32");  // nothing rewritten twice: the purge is followed by rows only
   EXPECT_EQ(with_tag(events, "lr").size(), 12u);
 }
 

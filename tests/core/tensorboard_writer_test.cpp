@@ -106,6 +106,14 @@ TEST(TensorBoardEvents, FileVersionByHand) {
             hex("09 00 00 00 00 00 00 00 00 1a 0d") + "brain.Event:2" + hex("52 08 0a 06") + "troupe");
 }
 
+TEST(TensorBoardEvents, FloatScalarByHand) {
+  // Event{wall_time=2.0, step=3, summary (5) {value (1) {tag (1) "a", simple_value (2, fixed32) 0.5f}}}
+  EXPECT_EQ(tensorboard::scalar_event("a", 3, 2.0, 0.5),
+            hex("09 00 00 00 00 00 00 00 40 10 03 2a 0a 0a 08 0a 01") + "a" + hex("15 00 00 00 3f"));
+  // float32 rounding of 1/3: 0x3EAAAAAB
+  EXPECT_EQ(tensorboard::scalar_event("a", 0, 0.0, 1.0 / 3.0).substr(18), hex("15 ab aa aa 3e"));
+}
+
 TEST(TensorBoardEvents, DoubleScalarByHand) {
   // tensor (Value field 8): dtype DT_DOUBLE=2, shape {} (empty message), double_val packed [0.5]     = 14 bytes
   const std::string tensor = hex("08 02 12 00 32 08 00 00 00 00 00 00 e0 3f");
@@ -113,7 +121,7 @@ TEST(TensorBoardEvents, DoubleScalarByHand) {
   const std::string metadata = hex("0a 09 0a 07") + "scalars" + hex("20 01");
   const std::string value = hex("0a 01") + "a" + hex("42 0e") + tensor + hex("4a 0d") + metadata;  // 34 bytes
   const std::string expected = hex("09 00 00 00 00 00 00 00 40 10 03 2a 24 0a 22") + value;
-  EXPECT_EQ(tensorboard::scalar_event("a", 3, 2.0, 0.5), expected);
+  EXPECT_EQ(tensorboard::double_scalar_event("a", 3, 2.0, 0.5), expected);
 }
 
 TEST(TensorBoardEvents, TextTableByHand) {
