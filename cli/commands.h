@@ -37,6 +37,8 @@ void add_status_command(CLI::App& app, int& exit_code);
 void add_cancel_command(CLI::App& app, int& exit_code);
 // `data split`, `data label-preferences`, `eval policies` (after add_data_command and add_eval_command).
 void add_policy_tool_commands(CLI::App& app, int& exit_code);
+// `troupe export tensorboard`; formats register on the `export` subcommand (cmd_export.cpp).
+void add_export_command(CLI::App& app, int& exit_code);
 
 // gpt2 / r50k_base / p50k_base / cl100k(_base) -> the known pattern; anything else is taken as a regex.
 std::string resolve_pattern(const std::string& choice);

@@ -179,6 +179,11 @@ ALLOWED = {
         "workers read and pre-tokenise a fixed list of local files: bounded work",
     ("tokenizers/corpus.h", "parallel_for_index", "thread join"):
         "workers run fn over a fixed index range: bounded CPU work (fn must not wait on anyone)",
+    # troupe export tensorboard (issue 19)
+    ("core/tensorboard_export.cpp", "TensorBoardExport::poll", "sleep"):
+        "50 ms between at most 3 reads of the log (a read racing the writer's flush), then the error goes up",
+    ("core/tensorboard_export.cpp", "follow_run", "sleep"):
+        "100 ms steps of a wait that ends at the poll time (poll_seconds, > 0) or when the stop flag is set",
 }
 
 FUTURE_DECL = re.compile(r"std::(?:shared_)?future\s*<[^;{}]*?>\s+(\w+)|\b(?:auto|const auto)\s+(\w+)\s*=\s*std::async\b")
