@@ -208,8 +208,9 @@ std::string record_json_line(const LabelRecord& r) {
     j["ratings"] = r.ratings;
     auto flags = nlohmann::ordered_json::array();
     for (const auto& list : r.flags) {
+      const std::set<LabelFlag> sorted(list.begin(), list.end());  // vocabulary order, each once
       auto names = nlohmann::ordered_json::array();
-      for (LabelFlag f : list) names.push_back(flag_name(f));
+      for (LabelFlag f : sorted) names.push_back(flag_name(f));
       flags.push_back(names);
     }
     j["flags"] = flags;

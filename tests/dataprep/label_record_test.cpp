@@ -114,8 +114,8 @@ TEST(LabelRecord, ItemsDefaultTheirIdToTheLineNumberAndRejectBadLines) {
   expect_data_error([&] { read_label_items(bad); }, bad + ":2: key 'responses': expected at least 2 responses");
   testing::write_file(
       bad,
-      "{\"id\":\"1\",\"prompt\":\"p\",\"responses\":[\"a\",\"b\"]}\n{\"prompt\":\"p\",\"responses\":[\"a\",\"b\"]}\n");
-  expect_data_error([&] { read_label_items(bad); }, bad + ":2: key 'id': id \"1\" appears twice");
+      "{\"id\":\"2\",\"prompt\":\"p\",\"responses\":[\"a\",\"b\"]}\n{\"prompt\":\"p\",\"responses\":[\"a\",\"b\"]}\n");
+  expect_data_error([&] { read_label_items(bad); }, bad + ":2: key 'id': id \"2\" appears twice");
   testing::write_file(bad, "{\"responses\":[\"a\",\"b\"]}\n");
   expect_data_error([&] { read_label_items(bad); }, bad + ":1: key 'prompt': missing");
 }
