@@ -70,7 +70,7 @@ int label(const LabelArgs& a) {
   check_args(a);
   auto items = dataprep::read_label_items(a.input);
   LabelApp app(std::move(items), already_done(a.output, a.labeller), {a.output, a.labeller});
-  if (app.finished()) {
+  if (app.done() == app.total()) {
     std::cout << fmt::format("all {} prompts of {} are already labelled by {} in {}\n", app.total(), a.input,
                              a.labeller, a.output);
     return 0;
@@ -78,6 +78,10 @@ int label(const LabelArgs& a) {
   const int signal = run_session(app);  // the terminal is restored when this returns or throws
   std::cout << fmt::format("{} records written this session ({} skipped); {}/{} prompts done by {} -> {}\n",
                            app.submitted(), app.skipped(), app.done(), app.total(), a.labeller, a.output);
+  if (app.interrupted()) {
+    std::cerr << "troupe label: stopped by Ctrl-C; the judgement of the open prompt was not saved\n";
+    return 130;
+  }
   if (signal != 0) {
     std::cerr << fmt::format("troupe label: stopped by signal {}; the judgement of the open prompt was not saved\n",
                              signal);

@@ -42,6 +42,8 @@ constexpr const char* kHelp[] = {
     "  Enter                      submit: every response needs a rating and a rank",
     "  S                          skip this prompt (asks y/n; recorded as skipped)",
     "  ?                          this help (Esc, q or ? closes it)",
+    "  u                          undo the last record of this session (it is removed from the output file, "
+    "if nothing was appended after it, and its prompt reopens)",
     "  q                          quit (asks y/n when this prompt has unsaved judgements); Ctrl-C quits at once",
     "",
     "Submitted records are appended to the output file at once; restarting resumes at the next prompt this "
@@ -96,7 +98,15 @@ double LabelApp::seconds_on_item() const {
 void LabelApp::handle(const Key& key) {
   if (finished()) return;
   if (key.kind == KeyKind::kInterrupt) {
-    quit_ = true;
+    quit_ = interrupted_ = true;
+    return;
+  }
+  if (all_done()) {  // the closing screen: undo or quit
+    if (is_text(key, "u")) {
+      undo();
+    } else if (is_text(key, "q") || key.kind == KeyKind::kEscape || key.kind == KeyKind::kEnter) {
+      quit_ = true;
+    }
     return;
   }
   switch (mode_) {
@@ -162,6 +172,8 @@ void LabelApp::handle_normal(const Key& key) {
     mode_ = Mode::kComment;
   } else if (t == "S") {
     mode_ = Mode::kConfirmSkip;
+  } else if (t == "u") {
+    undo();
   } else if (t == "?") {
     help_scroll_ = 0;
     mode_ = Mode::kHelp;
@@ -260,11 +272,36 @@ void LabelApp::submit() {
 }
 
 void LabelApp::write_and_advance(const dataprep::LabelRecord& record) {
-  dataprep::append_record_line(options_.output, dataprep::record_json_line(record));
+  Written w{current_, {}, dataprep::record_json_line(record), record};
+  w.where = dataprep::append_record_line(options_.output, w.line);
+  written_.push_back(std::move(w));
   ++submitted_;
   ++done_count_;
   ++current_;
-  if (!finished()) start_item();
+  if (!all_done()) start_item();
+}
+
+void LabelApp::undo() {
+  message_is_error_ = true;
+  if (written_.empty()) {
+    message_ = "nothing to undo: no record was written in this session";
+    return;
+  }
+  const Written& w = written_.back();
+  if (!dataprep::retract_line(options_.output, w.where, w.line)) {
+    message_ = fmt::format("cannot undo {}: {} has lines after it now (another labeller appended)", w.record.id,
+                           options_.output);
+    return;
+  }
+  current_ = w.todo_index;
+  --submitted_;
+  --done_count_;
+  if (w.record.skipped) --skipped_;
+  start_item();
+  draft_ = dataprep::LabelDraft::from_record(w.record);
+  message_ = fmt::format("undone: the record of {} was removed; it is open again", w.record.id);
+  message_is_error_ = false;
+  written_.pop_back();
 }
 
 std::string LabelApp::response_header(size_t i) const {
@@ -307,6 +344,14 @@ std::vector<LabelApp::Line> LabelApp::help_lines(int width) const {
   return lines;
 }
 
+std::vector<LabelApp::Line> LabelApp::done_lines() const {
+  return {{fmt::format("All {} prompts are labelled by {} ({} records written in this session, {} skipped).", total(),
+                       options_.labeller, submitted_, skipped_),
+           Style::kHeader},
+          {"", Style::kPlain},
+          {"u undoes the last record, q quits.", Style::kPlain}};
+}
+
 LabelApp::Line LabelApp::title_line() const {
   const std::string skipped = skipped_ ? fmt::format(" ({} skipped this session)", skipped_) : "";
   return {fmt::format(" troupe label - {}/{} labelled by {}{} - {}   ? help  q quit", done_count_, total(),
@@ -324,6 +369,7 @@ LabelApp::Line LabelApp::status_line() const {
 }
 
 LabelApp::Line LabelApp::hint_line() const {
+  if (all_done()) return {"u undo the last record  q quit", Style::kDim};
   switch (mode_) {
     case Mode::kRank:
       return {fmt::format("rank of response {}: press 1-{} (1 = best, equal ranks = a tie), Esc cancels", selected_ + 1,
@@ -333,8 +379,10 @@ LabelApp::Line LabelApp::hint_line() const {
     case Mode::kComment: return {"Enter keeps the comment, Esc cancels, Backspace deletes", Style::kDim};
     case Mode::kHelp: return {"Up/Down/PgUp/PgDn scroll, Esc or ? closes the help", Style::kDim};
     default:
-      return {"<-/-> select  1-7 rate  r+N rank  +/- better/worse  f+N flag  c comment  Enter submit  S skip  ? help",
-              Style::kDim};
+      return {
+          "<-/-> select  1-7 rate  r+N rank  +/- better/worse  f+N flag  c comment  Enter submit  S skip  u undo  ? "
+          "help",
+          Style::kDim};
   }
 }
 
@@ -350,6 +398,8 @@ std::string LabelApp::render(int rows, int cols) {
   if (mode_ == Mode::kHelp) {
     body = help_lines(cols);
     scroll = &help_scroll_;
+  } else if (all_done()) {
+    body = done_lines();
   } else if (mode_ == Mode::kFlag) {
     body = flag_menu();
   } else {

@@ -26,7 +26,8 @@ class LabelApp {
   // items: every item of the input; done: ids this labeller already labelled or skipped (they are not shown).
   LabelApp(std::vector<dataprep::LabelItem> items, const std::set<std::string>& done, LabelSessionOptions options);
 
-  bool finished() const { return quit_ || current_ >= todo_.size(); }
+  bool finished() const { return quit_; }
+  bool interrupted() const { return interrupted_; }  // quit with Ctrl-C
   void handle(const Key& key);
   // The whole frame for a rows x cols terminal: cursor home, every row drawn and cleared to its end.
   std::string render(int rows, int cols);
@@ -44,7 +45,18 @@ class LabelApp {
     Style style = Style::kPlain;
   };
 
+  // A record this session appended, for undo.
+  struct Written {
+    size_t todo_index = 0;
+    dataprep::AppendedLine where;
+    std::string line;
+    dataprep::LabelRecord record;
+  };
+
+  bool all_done() const { return current_ >= todo_.size(); }
   const dataprep::LabelItem& item() const { return items_[todo_[current_]]; }
+  void undo();
+  std::vector<Line> done_lines() const;
   void start_item();
   void handle_normal(const Key& key);
   void handle_rank(const Key& key);
@@ -85,6 +97,8 @@ class LabelApp {
   std::string message_;
   bool message_is_error_ = false;
   bool quit_ = false;
+  bool interrupted_ = false;
+  std::vector<Written> written_;  // this session's records, oldest first
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -13,6 +13,18 @@ LabelDraft::LabelDraft(size_t responses) : ratings_(responses), ranks_(responses
   if (responses < 2) throw ConfigError(fmt::format("a label draft needs at least 2 responses, got {}", responses));
 }
 
+LabelDraft LabelDraft::from_record(const LabelRecord& record) {
+  LabelDraft d(record.responses.size());
+  d.comment = record.comment;
+  if (record.skipped) return d;
+  for (size_t i = 0; i < d.size(); ++i) {
+    d.rate(i, record.ratings.at(i));
+    d.set_rank(i, record.ranks.at(i));
+    d.flags_[i].insert(record.flags.at(i).begin(), record.flags.at(i).end());
+  }
+  return d;
+}
+
 void LabelDraft::rate(size_t i, int rating) {
   if (rating < kMinRating || rating > kMaxRating) {
     throw ConfigError(fmt::format("rating {} is outside {}..{}", rating, kMinRating, kMaxRating));

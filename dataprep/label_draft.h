@@ -15,6 +15,8 @@ namespace troupe::dataprep {
 class LabelDraft {
  public:
   explicit LabelDraft(size_t responses);
+  // The draft a record was made from (undo reopens it); a skipped record gives an empty draft with its comment.
+  static LabelDraft from_record(const LabelRecord& record);
 
   size_t size() const { return ratings_.size(); }
   const std::optional<int>& rating(size_t i) const { return ratings_.at(i); }

@@ -3,15 +3,19 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "core/errors.h"
 
@@ -258,20 +262,77 @@ std::vector<LabelRecord> read_label_records(const std::string& path) {
   return records;
 }
 
-void append_record_line(const std::string& path, const std::string& line) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(fmt::format("cannot open {} for appending: {}", path, std::strerror(errno)));
-  // One write: with O_APPEND the line lands whole after whatever the other writers appended (a regular file).
-  const ssize_t n = ::write(fd, line.data(), line.size());
-  const int write_errno = errno;
-  const bool synced = n == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-  const int sync_errno = errno;
-  ::close(fd);
+namespace {
+
+// An open file descriptor holding an exclusive flock, released and closed on destruction.
+class LockedFile {
+ public:
+  LockedFile(const std::string& path, int flags) : path_(path) {
+    fd_ = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw IoError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLockWaitSeconds);
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        const int err = errno;
+        ::close(fd_);
+        throw IoError(fmt::format("cannot lock {}: {}", path, std::strerror(err)));
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::close(fd_);
+        throw TimeoutError(fmt::format("{} stayed locked by another writer for {} s", path, kLockWaitSeconds));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ~LockedFile() {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+  LockedFile(const LockedFile&) = delete;
+  LockedFile& operator=(const LockedFile&) = delete;
+  int fd() const { return fd_; }
+  int64_t size() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw IoError(fmt::format("cannot stat {}: {}", path_, std::strerror(errno)));
+    return st.st_size;
+  }
+  void sync() const {
+    if (::fsync(fd_) != 0) throw IoError(fmt::format("cannot fsync {}: {}", path_, std::strerror(errno)));
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+AppendedLine append_record_line(const std::string& path, const std::string& line) {
+  LockedFile file(path, O_WRONLY | O_APPEND | O_CREAT);
+  // One write: with O_APPEND the line lands whole after whatever was there (a regular file; the lock orders us with
+  // the other labellers, and a reader never sees half a line short of a crash mid-write).
+  const int64_t start = file.size();
+  const ssize_t n = ::write(file.fd(), line.data(), line.size());
   if (n != static_cast<ssize_t>(line.size())) {
     throw IoError(
-        fmt::format("cannot append to {}: wrote {} of {} bytes: {}", path, n, line.size(), std::strerror(write_errno)));
+        fmt::format("cannot append to {}: wrote {} of {} bytes: {}", path, n, line.size(), std::strerror(errno)));
   }
-  if (!synced) throw IoError(fmt::format("cannot fsync {}: {}", path, std::strerror(sync_errno)));
+  file.sync();
+  return {start, start + static_cast<int64_t>(line.size())};
+}
+
+bool retract_line(const std::string& path, const AppendedLine& where, const std::string& line) {
+  LockedFile file(path, O_RDWR);
+  if (file.size() != where.end || where.end - where.start != static_cast<int64_t>(line.size())) return false;
+  std::string now(line.size(), '\0');
+  if (::pread(file.fd(), now.data(), now.size(), where.start) != static_cast<ssize_t>(now.size()) || now != line) {
+    return false;
+  }
+  if (::ftruncate(file.fd(), where.start) != 0) {
+    throw IoError(fmt::format("cannot truncate {}: {}", path, std::strerror(errno)));
+  }
+  file.sync();
+  return true;
 }
 
 std::string utc_now_iso8601() {

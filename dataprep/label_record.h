@@ -4,6 +4,7 @@
 // Not the terminal UI (cli/label_app.h) and not the statistics (dataprep/label_agreement.h).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,9 +77,20 @@ LabelRecord parse_label_record(std::string_view line, const std::string& where);
 // Every record of a JSONL file (blank lines skipped); none when the file does not exist. DataError on a malformed
 // line, including a last line without its newline (a write that was cut off).
 std::vector<LabelRecord> read_label_records(const std::string& path);
+// Where an appended line landed: bytes [start, end) of the file.
+struct AppendedLine {
+  int64_t start = 0;
+  int64_t end = 0;
+};
 // Appends one line (as record_json_line makes it) with a single O_APPEND write and an fsync, so that a crash never
-// leaves half a line and several labellers can append to one file. IoError on failure.
-void append_record_line(const std::string& path, const std::string& line);
+// leaves half a line, under an exclusive flock (taken with LOCK_NB, retried for up to kLockWaitSeconds) so that
+// several labellers can append to one file and retract_line can check that a line is still the last one. IoError on
+// failure, TimeoutError when the lock stays taken.
+AppendedLine append_record_line(const std::string& path, const std::string& line);
+// Undo of an append: removes `line` at `where` (truncating the file to where.start) if it is still the file's last
+// line, byte for byte, under the same lock; false (and nothing changed) when anything was appended after it.
+bool retract_line(const std::string& path, const AppendedLine& where, const std::string& line);
+constexpr int kLockWaitSeconds = 10;
 
 // The current time as ISO-8601 UTC ("2026-05-01T12:34:56Z").
 std::string utc_now_iso8601();

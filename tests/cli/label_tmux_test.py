@@ -112,6 +112,13 @@ def label_alice_first_two(inp, out):
     keys("7", "+", "Right", "2", "-", "Enter")
     s = wait_text("2/3 labelled by alice")
     check("Third prompt" in s, f"third prompt:\n{s}")
+    keys("u")  # undo: q2's line leaves the file and q2 reopens as it was submitted
+    s = wait_text("undone: the record of q2")
+    check("1/3 labelled by alice" in s and ">> Response 1 of 2   rating 7   rank 1" in s
+          and "   Response 2 of 2   rating 2   rank 2" in s, f"undo:\n{s}")
+    check(len(records(out)) == 1, f"after undo the file holds {len(records(out))} records")
+    keys("Enter")
+    wait_text("2/3 labelled by alice")
     keys("5", "q")
     wait_text("quit and discard the judgement of this prompt? (y/n)")
     keys("y")
@@ -165,6 +172,8 @@ def main():
         keys("S")
         wait_text("skip this prompt?")
         keys("y")
+        wait_text("All 3 prompts are labelled by alice")
+        keys("q")
         s = wait_text("MODE")
         check("EXIT=0" in s and "3/3 prompts done by alice" in " ".join(s.split()), f"skip of the last prompt:\n{s}")
         recs = records(out)
@@ -187,6 +196,11 @@ def main():
         s = wait_text("MODE")
         check("EXIT=143" in s and "stopped by signal 15" in s and "icanon echo" in s, f"SIGTERM:\n{s}")
         check("Response 1 of 2" not in s, f"the main screen is not restored:\n{s}")
+        start(inp, out, "bob")
+        wait_text("1/3 labelled by bob")
+        keys("C-c")
+        s = wait_text("MODE")
+        check("EXIT=130" in s and "stopped by Ctrl-C" in s and "icanon echo" in s, f"Ctrl-C:\n{s}")
         q1 = [r for r in records(out) if r["id"] == "q1"]
         check(sorted(r["labeller"] for r in q1) == ["alice", "bob"], f"q1 records: {q1}")
         bob = [r for r in q1 if r["labeller"] == "bob"]

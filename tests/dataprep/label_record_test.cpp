@@ -158,6 +158,23 @@ TEST(LabelRecord, ConcurrentAppendsFromSeveralProcessesNeverInterleave) {
   EXPECT_EQ(records.size(), static_cast<size_t>(kProcesses * kEach));
 }
 
+TEST(LabelRecord, RetractRemovesTheLastLineOnlyWhileNothingFollowsIt) {
+  testing::ScratchDir dir("troupe-label-retract");
+  const auto out = (dir / "out.jsonl").string();
+  const std::string a = record_json_line(make_record("1", "a", {1, 2}, {3, 4}));
+  const std::string b = record_json_line(make_record("2", "a", {2, 1}, {3, 4}));
+  const AppendedLine at_a = append_record_line(out, a);
+  const AppendedLine at_b = append_record_line(out, b);
+  EXPECT_EQ(at_a.start, 0);
+  EXPECT_EQ(at_b.start, at_a.end);
+  EXPECT_FALSE(retract_line(out, at_a, a));  // b follows it
+  EXPECT_FALSE(retract_line(out, at_b, a));  // not the line that is there
+  EXPECT_TRUE(retract_line(out, at_b, b));
+  EXPECT_EQ(testing::read_file(out), a);
+  EXPECT_TRUE(retract_line(out, at_a, a));
+  EXPECT_EQ(testing::read_file(out), "");
+}
+
 TEST(LabelDraft, RanksWithTiesAndCompleteness) {
   LabelDraft d(3);
   EXPECT_FALSE(d.touched());
@@ -182,6 +199,10 @@ TEST(LabelDraft, RanksWithTiesAndCompleteness) {
   EXPECT_EQ(r.ranks, (std::vector<int>{1, 2, 1}));
   EXPECT_EQ(r.ratings, (std::vector<int>{5, 5, 5}));
   EXPECT_EQ(r.flags[1], (std::vector<LabelFlag>{LabelFlag::kHallucination}));
+  const LabelDraft again = LabelDraft::from_record(r);  // undo reopens the draft as submitted
+  EXPECT_EQ(*again.rank(1), 2);
+  EXPECT_EQ(*again.rating(2), 5);
+  EXPECT_EQ(again.flags(1), (std::set<LabelFlag>{LabelFlag::kHallucination}));
   EXPECT_THROW(d.rate(0, 8), ConfigError);
   EXPECT_THROW(d.set_rank(0, 4), ConfigError);
 }
