@@ -35,7 +35,7 @@ constexpr const char* kHelp[] = {
     "  Left/Right, Tab/Shift-Tab   select the previous / next response",
     "  Up/Down, PgUp/PgDn, Home/End   scroll",
     "  1-7                        rate the selected response",
-    "  r then 1..K                give the selected response that rank (1 = best; equal ranks = a tie)",
+    "  r then 1..K                give the selected response that rank (1 = best; equal ranks = a tie; 1-9, 0 = 10)",
     "  + / -                      rank the selected response one better / one worse",
     "  f then 1-9, 0              toggle a flag of the selected response (the menu lists them)",
     "  c                          write a comment (Enter keeps it, Esc cancels)",

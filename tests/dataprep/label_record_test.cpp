@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <random>
 
 #include "core/errors.h"
 #include "dataprep/label_agreement.h"
@@ -95,6 +96,34 @@ TEST(LabelRecord, MalformedRecordsNameTheLineAndKey) {
   expect_data_error([&] { parse_label_record(R"({"id":"a","prompt":"p","responses":["x","y"]})", "f:8"); },
                     "f:8: key 'labeller': missing");
   expect_data_error([&] { parse_label_record("{not json", "f:9"); }, "f:9: not valid JSON");
+}
+
+TEST(LabelRecord, MutatedLinesAreRecordsOrDataErrorsNothingElse) {
+  LabelRecord r = make_record("7", "alice", {1, 2, 2}, {6, 4, 1});
+  r.flags = {{LabelFlag::kHarmful}, {}, {LabelFlag::kMoralJudgement}};
+  const std::string line = record_json_line(r);
+  const std::string alphabet = "{}[]\",:0123456789-.eE truefalsnul\\\xc3\xa9\xff";
+  std::mt19937 rng(19);
+  size_t parsed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string m = line;
+    for (int edits = 1 + static_cast<int>(rng() % 3); edits > 0; --edits) {
+      const size_t at = rng() % m.size();
+      switch (rng() % 3) {
+        case 0: m[at] = alphabet[rng() % alphabet.size()]; break;
+        case 1: m.erase(at, 1 + rng() % 4); break;
+        default: m.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+      }
+      if (m.empty()) m = "{";
+    }
+    try {
+      const LabelRecord back = parse_label_record(m, "m:1");
+      ++parsed;
+      if (!back.skipped) EXPECT_EQ(ranking_problem(back.ranks), std::nullopt) << m;
+    } catch (const DataError&) {
+    }  // any other exception fails the test
+  }
+  EXPECT_GT(parsed, 100u);  // some mutations keep a valid record (a changed digit, a space)
 }
 
 TEST(LabelRecord, ItemsDefaultTheirIdToTheLineNumberAndRejectBadLines) {
