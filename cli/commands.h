@@ -18,7 +18,9 @@ void add_report_command(CLI::App& app, int& exit_code);
 void add_worker_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);
 void add_data_command(CLI::App& app, int& exit_code);
-void add_data_clean_command(CLI::App& data, int& exit_code);  // `troupe data clean`
+void add_data_clean_command(CLI::App& data, int& exit_code);      // `troupe data clean`
+void add_data_agreement_command(CLI::App& data, int& exit_code);  // `troupe data agreement`
+void add_label_command(CLI::App& app, int& exit_code);            // `troupe label` (cmd_label.cpp)
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);  // cmd_quantize.cpp
 void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line);

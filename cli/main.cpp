@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   troupe::cli::add_report_command(app, exit_code);
   troupe::cli::add_tokenizer_command(app, exit_code);
   troupe::cli::add_data_command(app, exit_code);
+  troupe::cli::add_label_command(app, exit_code);
   troupe::cli::add_generate_command(app, exit_code);
   troupe::cli::add_quantize_command(app, exit_code);
   troupe::cli::add_train_command(app, exit_code, join_argv(argc, argv));

@@ -160,6 +160,11 @@ ALLOWED = {
     ("experiments/pipeline.cpp", "run_pipeline", "polling loop"):
         "supervises a stage for as long as it runs (a training run has no natural deadline); stop signals are "
         "forwarded and the stage gets SIGTERM if we die",
+    # The terminal of `troupe label` (a person at the keyboard has no deadline: the loop wakes every 200 ms)
+    ("cli/label_terminal.cpp", "Terminal::fill", "fd read"):
+        "::poll with the caller's timeout (200 ms in the key loop, 30 ms inside a sequence), then a VMIN = 0 read",
+    ("dataprep/label_record.cpp", "LockedFile::LockedFile", "sleep"):
+        "5 ms between LOCK_NB tries of flock, in a loop that throws TimeoutError after kLockWaitSeconds",
     # Threads
     ("experiments/ppo_experiment.cpp", "InprocRoles::stop_and_join", "thread join"):
         "each serve() loop polls should_stop = stop_ (set just before) between bounded receives",
