@@ -92,6 +92,8 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
             "pairs: rankings are for rm and dpo only");
   v.require(data.format == data::PreferenceFormat::kPairs || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer,
             "a tokenizer for rankings (their prompts and responses are text)");
+  v.require(data.format == data::PreferenceFormat::kPairs || rm.margin == 0, "rm.margin", rm.margin,
+            "0 with data.format rankings (the ranking loss has no margin)");
   v.require(init_from.empty() ? train.block_size <= model.block_size : true, "train.block_size", train.block_size,
             "at most model.block_size");
 }

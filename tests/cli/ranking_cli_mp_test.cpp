@@ -16,7 +16,7 @@
 #include "tests/support/test_support.h"
 #include "tokenizers/tokenizer_file.h"
 
-namespace troupe {
+namespace troupe::ranking_cli_tests {
 namespace {
 
 using ::testing::HasSubstr;
@@ -231,4 +231,4 @@ TEST_F(RankingCli, DpoTrainsOnThePairsTheRankingsImplyAndBadRecordsNameTheirLine
 }
 
 }  // namespace
-}  // namespace troupe
+}  // namespace troupe::ranking_cli_tests

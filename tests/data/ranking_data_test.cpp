@@ -13,7 +13,7 @@
 #include "tests/support/test_support.h"
 #include "tokenizers/tokenizer_file.h"
 
-namespace troupe::data {
+namespace troupe::data::ranking_tests {
 namespace {
 
 using ::testing::HasSubstr;
@@ -36,7 +36,7 @@ TextDatasetOptions options() {
   return o;
 }
 
-std::vector<int> ids(const std::string& text) { return gpt2().encode(text); }
+std::vector<int> ids(const std::string& text) { return gpt2().encode_ordinary(text); }
 std::vector<int> with_eot(const std::string& text) {
   auto v = ids(text);
   v.push_back(kEot);
@@ -187,4 +187,4 @@ TEST(RankingPairsTest, ExpansionGivesEachPairItsPromptAndResponses) {
 }
 
 }  // namespace
-}  // namespace troupe::data
+}  // namespace troupe::data::ranking_tests

@@ -11,7 +11,7 @@
 #include "rlhf/preference_losses.h"
 #include "tests/support/test_support.h"
 
-namespace troupe::rlhf {
+namespace troupe::rlhf::ranking_tests {
 namespace {
 
 double log_sigmoid(double x) { return -std::log1p(std::exp(-x)); }
@@ -69,8 +69,9 @@ TEST(RankingLoss, PaddingIsIgnoredAndGetsNoGradient) {
   out.loss.backward();
   EXPECT_EQ(rewards.grad()[0][2].item<double>(), 0.0);
   EXPECT_FALSE(torch::isnan(rewards.grad()).any().item<bool>());
-  // d loss / d r_01 = 0.5 · −σ(−(r_01 − r_00)) = −0.5 σ(−1).
-  EXPECT_NEAR(rewards.grad()[0][1].item<double>(), -0.5 / (1.0 + std::exp(1.0)), 1e-12);
+  // d loss / d r_w = ½ · −σ(−(r_w − r_l)) with w = response 1, l = response 0: −½ σ(1); and the opposite for r_l.
+  EXPECT_NEAR(rewards.grad()[0][1].item<double>(), -0.5 / (1.0 + std::exp(-1.0)), 1e-12);
+  EXPECT_NEAR(rewards.grad()[0][0].item<double>(), 0.5 / (1.0 + std::exp(-1.0)), 1e-12);
 }
 
 TEST(RankingLoss, AllTiedPromptContributesNothing) {
@@ -142,4 +143,4 @@ TEST(RankingLoss, MatchesAPairByPairPythonTorchReferenceWithGradients) {
 }
 
 }  // namespace
-}  // namespace troupe::rlhf
+}  // namespace troupe::rlhf::ranking_tests
