@@ -37,6 +37,8 @@ void add_status_command(CLI::App& app, int& exit_code);
 void add_cancel_command(CLI::App& app, int& exit_code);
 // `data split`, `data label-preferences`, `eval policies` (after add_data_command and add_eval_command).
 void add_policy_tool_commands(CLI::App& app, int& exit_code);
+// `troupe dashboard [RUNS_DIR]`: the live web dashboard (cmd_dashboard.cpp).
+void add_dashboard_command(CLI::App& app, int& exit_code);
 
 // gpt2 / r50k_base / p50k_base / cl100k(_base) -> the known pattern; anything else is taken as a regex.
 std::string resolve_pattern(const std::string& choice);
