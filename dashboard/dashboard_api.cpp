@@ -16,7 +16,7 @@ namespace {
 
 HttpResponse json_response(const nlohmann::json& body) {
   HttpResponse r;
-  r.body = body.dump();
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // bad UTF-8 in a log: U+FFFD
   r.headers.emplace_back("Cache-Control", "no-store");
   return r;
 }
@@ -138,7 +138,7 @@ HttpResponse DashboardApi::slurm(const HttpRequest& request) {
             {"events", std::vector<std::string>(record.events.begin() + static_cast<std::ptrdiff_t>(first),
                                                 record.events.end())}};
   }
-  slurm_cache_[run.name] = {now, body.dump()};
+  slurm_cache_[run.name] = {now, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
   return json_response(body);
 }
 
