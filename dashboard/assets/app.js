@@ -156,7 +156,7 @@ function datasetsFor(metric) {
     const make = points(series, full.wall[0]);
     const smoothing = state.smoothing > 0;
     out.push({ label: run, data: make(series.values), borderColor: smoothing ? color + '40' : color,
-               borderWidth: 1, pointRadius: 0, spanGaps: false, troupeRaw: true });
+               backgroundColor: color, borderWidth: 1, pointRadius: 0, spanGaps: false, troupeRaw: true });
     if (smoothing) {
       out.push({ label: run + ' (smoothed)', data: make(smooth(series.values, state.smoothing)), borderColor: color,
                  borderWidth: 1.8, pointRadius: 0 });
