@@ -88,6 +88,12 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
   return prompts;
 }
 
+// The tokenizer that decodes logged samples: the prompts' tokenizer when samples are logged and there is one.
+std::optional<tokenizers::BpeTokenizer> sample_tokenizer(const PpoConfig& c) {
+  if (c.eval.log_samples == 0 || c.prompts.tokenizer.empty()) return std::nullopt;
+  return tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding);
+}
+
 class PpoController {
  public:
   PpoController(const PpoConfig& c, core::RunSession& session, const ControllerOptions& options)
@@ -100,9 +106,7 @@ class PpoController {
         prompts_(load_prompts(c)),
         eval_prompts_(c.eval.every > 0 ? load_prompt_file(c.prompts, c.eval.file, "eval.file", c.eval.max_prompts)
                                        : std::vector<std::vector<int64_t>>{}),
-        sample_tok_(c.eval.log_samples > 0 && !c.prompts.tokenizer.empty()
-                        ? std::optional(tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding))
-                        : std::nullopt),
+        sample_tok_(sample_tokenizer(c)),
         shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
                   /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
     endpoints_ = options.endpoints;
