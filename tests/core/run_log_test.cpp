@@ -129,8 +129,8 @@ TEST(RunLog, ReaderReadsAMetricFromARow) {
   const auto tail = r.metric("loss", 3);
   EXPECT_EQ(tail.steps, (std::vector<int64_t>{30, 40}));
   EXPECT_EQ(tail.values, (std::vector<double>{7, 6}));
-  EXPECT_EQ(tail.wall_time,
-            std::vector<double>(r.metric("loss").wall_time.begin() + 3, r.metric("loss").wall_time.end()));
+  const auto all = r.metric("loss");
+  EXPECT_EQ(tail.wall_time, std::vector<double>(all.wall_time.begin() + 3, all.wall_time.end()));
   EXPECT_EQ(r.metric("loss", 0).values, r.metric("loss").values);
   EXPECT_TRUE(r.metric("loss", 5).steps.empty());
   EXPECT_TRUE(r.metric("loss", 99).values.empty());
