@@ -338,9 +338,12 @@ async function renderSlurm() {
 
 let samples = null;
 
+// One card per row of the chosen step: prompt, completion and reward (PPO/GRPO) set out; any other columns (the
+// quickstart's example/target/prediction) as "name: value" lines.
 function renderSampleStep() {
   const step = $('sample-step').value;
   const c = samples.columns;
+  const others = Object.keys(c).filter((k) => !['step', 'prompt', 'completion', 'reward'].includes(k));
   const box = $('samples');
   box.replaceChildren();
   for (let i = 0; i < c.step.length; ++i) {
@@ -349,6 +352,7 @@ function renderSampleStep() {
     if (c.reward) card.append(el('span', 'reward ' + c.reward[i], 'reward'));
     if (c.prompt) card.append(el('div', c.prompt[i], 'prompt'));
     if (c.completion) card.append(el('div', c.completion[i], 'completion'));
+    for (const k of others) card.append(el('div', `${k}: ${c[k][i]}`, 'prompt'));
     box.append(card);
   }
 }

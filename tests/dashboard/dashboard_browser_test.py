@@ -111,6 +111,11 @@ with tempfile.TemporaryDirectory() as work:
         check("quickstart" in rows.get("quick", "") and "finished" in rows.get("quick", ""), f"quick: {rows}")
         check("running" in rows.get("live", ""), f"live: {rows.get('live')}")
         check("120" in rows.get("quick", ""), "the quick run's current step is not shown")
+        # The quickstart's own samples table (example, target, prediction) shows its columns.
+        driver.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=samples]").click()
+        wait_for(driver, "return document.querySelectorAll('#samples .sample').length > 0")
+        check("prediction: " in driver.find_element(By.ID, "samples").text, "the quickstart's samples are not shown")
+        driver.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=config]").click()
 
         # The live run grows while the page is open (polled every 2 s).
         driver.get(url + "&run=live")
