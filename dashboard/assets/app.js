@@ -428,6 +428,11 @@ hooks.plotted = (metric, run) => {
   const ds = chart && chart.data.datasets.find((d) => d.troupeRaw && d.label === run);
   return ds ? { x: ds.data.map((p) => p.x), y: ds.data.map((p) => p.y) } : null;
 };
+hooks.smoothed = (metric, run) => {
+  const chart = state.charts.get(metric);
+  const ds = chart && chart.data.datasets.find((d) => d.label === run + ' (smoothed)');
+  return ds ? ds.data.map((p) => p.y) : null;
+};
 hooks.held = (metric, run) => state.series.get(key(run, metric)) || null;
 hooks.state = state;
 

@@ -29,14 +29,16 @@ SOURCE = os.environ["TROUPE_SOURCE_DIR"]
 HELPER = os.path.join(BINARY_DIR, "helpers", "troupe_dashboard_log_writer_helper")
 
 
-def read_metric(log, name):
-    """steps and values of a metric, retrying reads that race the writer's flush (no file locking: h5py's
-    locking=False, as troupe's reader)."""
+def read_metric(log, name, wall=False):
+    """steps and values (and wall times) of a metric, retrying reads that race the writer's flush (no file locking:
+    h5py's locking=False, as troupe's reader)."""
     for attempt in range(20):
         try:
             with h5py.File(log, "r", locking=False) as f:
-                n = min(len(f[f"metrics/{name}/step"]), len(f[f"metrics/{name}/value"]))
-                return list(f[f"metrics/{name}/step"][:n]), list(f[f"metrics/{name}/value"][:n])
+                g = f[f"metrics/{name}"]
+                n = min(len(g["step"]), len(g["value"]), len(g["wall_time"]))
+                out = (list(g["step"][:n]), list(g["value"][:n]))
+                return out + (list(g["wall_time"][:n]),) if wall else out
         except (OSError, KeyError):
             time.sleep(0.05)
     raise RuntimeError(f"could not read {name} from {log}")
@@ -71,6 +73,16 @@ def browser():
 
 def wait_for(driver, script, timeout=30):
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: d.execute_script(script))
+
+
+def tensorboard_smoothing(values, weight):
+    """TensorBoard's scalar smoothing (an EMA debiased for its zero start), written out here as the reference."""
+    out, last, count = [], 0.0, 0
+    for v in values:
+        last = last * weight + (1 - weight) * v
+        count += 1
+        out.append(v if weight == 0 else last / (1 - weight ** count))
+    return out
 
 
 def http_status(url):
@@ -111,6 +123,18 @@ with tempfile.TemporaryDirectory() as work:
         check("quickstart" in rows.get("quick", "") and "finished" in rows.get("quick", ""), f"quick: {rows}")
         check("running" in rows.get("live", ""), f"live: {rows.get('live')}")
         check("120" in rows.get("quick", ""), "the quick run's current step is not shown")
+        smoothed = driver.execute_script("return window.troupeDashboard.smoothed('train/loss', 'quick')")
+        reference = tensorboard_smoothing([float(v) for v in values], 0.6)
+        check(smoothed is not None and len(smoothed) == len(reference) and
+              max(abs(a - b) for a, b in zip(smoothed, reference)) < 1e-12, "smoothing differs from TensorBoard's")
+        # x by wall time: seconds since the run's first row.
+        driver.execute_script("const s = document.getElementById('x-axis'); s.value = 'wall'; "
+                              "s.dispatchEvent(new Event('change'));")
+        shown = driver.execute_script("return window.troupeDashboard.plotted('train/loss', 'quick')")
+        _, _, wall = read_metric(os.path.join(runs, "quick", "log.h5"), "train/loss", wall=True)
+        check(shown["x"] == [w - wall[0] for w in wall], "the wall-time axis is not seconds since the first row")
+        driver.execute_script("const s = document.getElementById('x-axis'); s.value = 'step'; "
+                              "s.dispatchEvent(new Event('change'));")
         # The quickstart's own samples table (example, target, prediction) shows its columns.
         driver.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=samples]").click()
         wait_for(driver, "return document.querySelectorAll('#samples .sample').length > 0")
