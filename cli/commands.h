@@ -41,6 +41,8 @@ void add_cancel_command(CLI::App& app, int& exit_code);
 void add_policy_tool_commands(CLI::App& app, int& exit_code);
 // `troupe export tensorboard`; formats register on the `export` subcommand (cmd_export.cpp).
 void add_export_command(CLI::App& app, int& exit_code);
+// `troupe dashboard [RUNS_DIR]`: the live web dashboard (cmd_dashboard.cpp).
+void add_dashboard_command(CLI::App& app, int& exit_code);
 
 // gpt2 / r50k_base / p50k_base / cl100k(_base) -> the known pattern; anything else is taken as a regex.
 std::string resolve_pattern(const std::string& choice);

@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   troupe::cli::add_cancel_command(app, exit_code);
   troupe::cli::add_policy_tool_commands(app, exit_code);
   troupe::cli::add_export_command(app, exit_code);
+  troupe::cli::add_dashboard_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,7 +18,7 @@ import sys
 
 SOURCE = os.environ.get("TROUPE_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = ["core", "models", "distributed", "rlhf", "experiments", "cluster", "cli", "tokenizers", "data", "dataprep",
-           "evaluation", "metrics", "bench"]
+           "evaluation", "metrics", "bench", "dashboard"]
 
 # kind -> (call pattern, pattern on the rest of the statement that makes the call non-blocking (or None),
 #          what a new call needs)
@@ -165,6 +165,15 @@ ALLOWED = {
         "::poll with the caller's timeout (200 ms in the key loop, 30 ms inside a sequence), then a VMIN = 0 read",
     ("dataprep/label_record.cpp", "LockedFile::LockedFile", "sleep"):
         "5 ms between LOCK_NB tries of flock, in a loop that throws TimeoutError after kLockWaitSeconds",
+    # The dashboard's HTTP server (one thread, non-blocking sockets)
+    ("dashboard/http_server.cpp", "HttpServer::poll_once", "fd read"):
+        "::poll with at most the caller's tick, shortened to the nearest connection deadline",
+    ("dashboard/http_server.cpp", "HttpServer::Impl::accept_all", "fd read"):
+        "accept4 on an O_NONBLOCK listener after poll saw POLLIN: EAGAIN once the backlog is empty",
+    ("dashboard/http_server.cpp", "HttpServer::Impl::read_request", "fd read"):
+        "recv on an O_NONBLOCK socket after poll saw it readable: EAGAIN ends the loop",
+    ("dashboard/log_access.cpp", "with_log", "sleep"):
+        "5 ms between at most 5 attempts to read a log racing its writer's flush",
     # Threads
     ("experiments/ppo_experiment.cpp", "InprocRoles::stop_and_join", "thread join"):
         "each serve() loop polls should_stop = stop_ (set just before) between bounded receives",
