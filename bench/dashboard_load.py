@@ -10,44 +10,20 @@ full-range series request (2,000 points of 100,000 rows). Exit 1 when the median
 """
 import argparse
 import os
-import queue
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
-
-def start_dashboard(cli, runs):
-    proc = subprocess.Popen([cli, "dashboard", runs, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.time()))
-        except queue.Empty:
-            break
-        if " at http://" in line:
-            return proc, line.split(" at ", 1)[1].strip()
-    proc.kill()
-    raise RuntimeError("troupe dashboard printed no URL within 20 s")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+from dashboard_page import browser, start_dashboard  # noqa: E402
 
 
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1000"]:
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def one_load(driver, url):

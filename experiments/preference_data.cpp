@@ -71,4 +71,15 @@ std::vector<int64_t> ExampleFeed::next(int rank, int world, bool& reached) {
   return mine;
 }
 
+std::map<std::string, double> record_reward_statistics(const std::vector<torch::Tensor>& rewards,
+                                                       core::CheckpointState& final_state) {
+  const torch::Tensor r = torch::cat(rewards).to(torch::kCPU, torch::kFloat64);
+  const double mean = r.mean().item<double>();
+  const double std = r.std(/*unbiased=*/false).item<double>();
+  final_state.extra["reward.mean"] = mean;
+  final_state.extra["reward.std"] = std;
+  spdlog::info("reward over {} training responses: mean {:.4f}, std {:.4f}", r.numel(), mean, std);
+  return {{"rm/reward_mean", mean}, {"rm/reward_std", std}};
+}
+
 }  // namespace troupe::experiments

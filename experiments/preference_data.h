@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,5 +64,11 @@ class ExampleFeed {
   int64_t batch_size_;
   std::unique_ptr<data::EpochShuffler> shuffler_;
 };
+
+// The reward model's mean and (population) std over every training response's reward (`rewards`: 1-D tensors), for
+// reward normalisation in PPO: stored in the final checkpoint (reward.mean, reward.std), logged, and returned as the
+// metrics rm/reward_mean and rm/reward_std. Shared by the pairwise and the ranking reward models.
+std::map<std::string, double> record_reward_statistics(const std::vector<torch::Tensor>& rewards,
+                                                       core::CheckpointState& final_state);
 
 }  // namespace troupe::experiments

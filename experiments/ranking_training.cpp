@@ -1,7 +1,6 @@
 // Implementation of experiments/ranking_training.h.
 #include "experiments/ranking_training.h"
 
-#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -142,13 +141,7 @@ class RankingRewardObjective final : public Objective {
       all.push_back(score(model, collate_rankings(train_, idx, reading_.pad_id)).second);
     });
     model->train();
-    const torch::Tensor r = torch::cat(all).to(torch::kCPU, torch::kFloat64);
-    const double mean = r.mean().item<double>();
-    const double std = r.std(/*unbiased=*/false).item<double>();
-    final_state.extra["reward.mean"] = mean;
-    final_state.extra["reward.std"] = std;
-    spdlog::info("reward over {} training responses: mean {:.4f}, std {:.4f}", r.numel(), mean, std);
-    return {{"rm/reward_mean", mean}, {"rm/reward_std", std}};
+    return record_reward_statistics(all, final_state);
   }
 
   std::vector<int64_t> data_state() const override { return feed_->state(); }

@@ -4,22 +4,19 @@ run (the C++ helper writing a RunLog every 100 ms) grows on the page while it is
 from a log is shown as text, not HTML; SIGINT stops the server with exit 0. Saves a screenshot to
 $TROUPE_TEST_BINARY_DIR/artifacts/dashboard.png."""
 import os
-import queue
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from cli_checks import check, run_checked, verdict  # noqa: E402
+from dashboard_page import browser, start_dashboard as start_dashboard_at  # noqa: E402
 
 import h5py  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -44,31 +41,6 @@ def read_metric(log, name, wall=False):
     raise RuntimeError(f"could not read {name} from {log}")
 
 
-def start_dashboard(runs):
-    """`troupe dashboard RUNS --port 0`; returns the process and the URL it prints (within 20 s)."""
-    proc = subprocess.Popen([CLI, "dashboard", runs, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.time()))
-        except queue.Empty:
-            break
-        print("dashboard:", line.rstrip())
-        if " at http://" in line:
-            return proc, line.split(" at ", 1)[1].strip()
-    proc.kill()
-    raise RuntimeError("troupe dashboard printed no URL within 20 s")
-
-
-def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1000"]:
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def wait_for(driver, script, timeout=30):
@@ -100,7 +72,7 @@ with tempfile.TemporaryDirectory() as work:
     # A live run: the helper logs a step every 100 ms until we stop it.
     live = subprocess.Popen([HELPER, os.path.join(runs, "live"), "0", "100", "--live", "--kind", "pretrain"],
                             stdout=subprocess.DEVNULL)
-    dashboard, url = start_dashboard(runs)
+    dashboard, url = start_dashboard_at(CLI, runs, echo=True)
     driver = None
     try:
         base = url.split("/?")[0]
