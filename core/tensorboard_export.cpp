@@ -300,6 +300,23 @@ bool extends(const std::map<std::string, Series>& earlier, const std::map<std::s
   return true;
 }
 
+// The resume and restart events of the log: each marks a rollback (RunLog::truncate_after) just before it.
+size_t rollback_events(const detail::LogSnapshot& snapshot) {
+  return static_cast<size_t>(std::count_if(snapshot.events.begin(), snapshot.events.end(), [](const LogEvent& e) {
+    return e.kind == "resume" || e.kind == "restart";
+  }));
+}
+
+// Whether any unit already in the file is gone from `series` or different there (what write_difference purges).
+bool changes_exported(const std::map<std::string, std::vector<ExportedUnit>>& exported,
+                      const std::map<std::string, Series>& series) {
+  for (const auto& [key, units] : exported) {
+    const auto it = series.find(key);
+    if (it == series.end() || common_prefix(units, it->second) < units.size()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 ExportCounts TensorBoardExport::poll(bool final) {
@@ -314,6 +331,16 @@ ExportCounts TensorBoardExport::poll(bool final) {
         why = "two consecutive reads disagree";
         continue;
       }
+      // Rows only vanish when a resumed or restarted run rolls its log back, and it then logs a resume or restart
+      // event (core/run_session.cpp, rlhf/controller.cpp) right after truncating. Exported rows that seem gone or
+      // changed without a new such event are a read that raced the writer (or the moment between the truncation
+      // and its event): this poll writes nothing, and a later one sees the log settled.
+      const size_t rollbacks = rollback_events(second);
+      if (changes_exported(exported_, series) && rollbacks <= rollbacks_seen_) {
+        why = "exported rows changed without a resume or restart event";
+        continue;
+      }
+      rollbacks_seen_ = rollbacks;
       status_ = second.status;
       return write_difference(writer_, exported_, last_step_, series);
     } catch (const IoError& e) {

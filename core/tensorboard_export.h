@@ -75,6 +75,7 @@ class TensorBoardExport {
   std::map<std::string, std::vector<ExportedUnit>> exported_;  // series key -> units in the file
   std::string status_;
   std::optional<int64_t> last_step_;
+  size_t rollbacks_seen_ = 0;  // resume/restart events in the log at the last poll that wrote
 };
 
 // `--follow`: polls every `poll_seconds` until the run's status is no longer "running" (then one final poll), or

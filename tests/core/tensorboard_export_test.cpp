@@ -206,6 +206,21 @@ TEST(TensorBoardExport, RollbackPurgesFromTheFirstLostStepAndRewrites) {
   EXPECT_EQ(with_tag(events, "lr").size(), 12u);
 }
 
+TEST(TensorBoardExport, RowsGoneWithoutAResumeEventAreATornReadNotARollback) {
+  ScratchDir dir;
+  RunLog log = new_log(dir / "log.h5");
+  for (int64_t step = 0; step < 10; ++step) log.log_scalars(step, {{"loss", step * 1.0}});
+  TensorBoardExport exporter(dir / "log.h5", dir / "tb");
+  exporter.poll(false);
+  const size_t written = read_events(exporter.event_file()).size();
+  log.truncate_after(4);  // as a reader can see it between the truncation and its resume event
+  EXPECT_THROW(exporter.poll(false), IoError);
+  EXPECT_EQ(read_events(exporter.event_file()).size(), written);  // nothing purged, nothing written
+  log.log_event(4, "resume", "from 4");
+  const auto counts = exporter.poll(false);
+  EXPECT_EQ(counts.restarts, 1);
+}
+
 TEST(TensorBoardExport, ExportingAgainReplacesTheEarlierFileAndRefusesForeignOnes) {
   ScratchDir dir;
   {
