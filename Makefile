@@ -45,6 +45,7 @@ bench: build
 	bash bench/dp_scaling.sh $(BUILD)/bench-dp
 	$(TROUPE) bench transport
 	bash bench/ppo_overhead.sh $(BUILD)/bench-ppo
+	.venv/bin/python bench/dashboard_load.py --cli $(TROUPE) --helper $(BUILD)/tests/helpers/troupe_dashboard_log_writer_helper
 
 # Troupe's BPE vs native tiktoken, HF tokenizers (the venv) and sentencepiece.
 bench-tokenizer: build

@@ -148,6 +148,7 @@ void add_data_command(CLI::App& app, int& exit_code) {
   });
 
   add_data_clean_command(*cmd, exit_code);
+  add_data_agreement_command(*cmd, exit_code);
 
   auto arith = std::make_shared<data::ArithmeticOptions>();
   auto arith_out = std::make_shared<std::string>();

@@ -18,7 +18,9 @@ void add_report_command(CLI::App& app, int& exit_code);
 void add_worker_command(CLI::App& app, int& exit_code);
 void add_tokenizer_command(CLI::App& app, int& exit_code);
 void add_data_command(CLI::App& app, int& exit_code);
-void add_data_clean_command(CLI::App& data, int& exit_code);  // `troupe data clean`
+void add_data_clean_command(CLI::App& data, int& exit_code);      // `troupe data clean`
+void add_data_agreement_command(CLI::App& data, int& exit_code);  // `troupe data agreement`
+void add_label_command(CLI::App& app, int& exit_code);            // `troupe label` (cmd_label.cpp)
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);  // cmd_quantize.cpp
 void add_train_command(CLI::App& app, int& exit_code, const std::string& command_line);
@@ -37,6 +39,10 @@ void add_status_command(CLI::App& app, int& exit_code);
 void add_cancel_command(CLI::App& app, int& exit_code);
 // `data split`, `data label-preferences`, `eval policies` (after add_data_command and add_eval_command).
 void add_policy_tool_commands(CLI::App& app, int& exit_code);
+// `troupe export tensorboard`; formats register on the `export` subcommand (cmd_export.cpp).
+void add_export_command(CLI::App& app, int& exit_code);
+// `troupe dashboard [RUNS_DIR]`: the live web dashboard (cmd_dashboard.cpp).
+void add_dashboard_command(CLI::App& app, int& exit_code);
 
 // gpt2 / r50k_base / p50k_base / cl100k(_base) -> the known pattern; anything else is taken as a regex.
 std::string resolve_pattern(const std::string& choice);

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   troupe::cli::add_report_command(app, exit_code);
   troupe::cli::add_tokenizer_command(app, exit_code);
   troupe::cli::add_data_command(app, exit_code);
+  troupe::cli::add_label_command(app, exit_code);
   troupe::cli::add_generate_command(app, exit_code);
   troupe::cli::add_quantize_command(app, exit_code);
   troupe::cli::add_train_command(app, exit_code, join_argv(argc, argv));
@@ -63,6 +64,8 @@ int main(int argc, char** argv) {
   troupe::cli::add_status_command(app, exit_code);
   troupe::cli::add_cancel_command(app, exit_code);
   troupe::cli::add_policy_tool_commands(app, exit_code);
+  troupe::cli::add_export_command(app, exit_code);
+  troupe::cli::add_dashboard_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,7 +16,7 @@ namespace {
 void read_log(const fs::path& file, RunProgress& p) {
   core::RunLogReader log(file);
   for (const auto& name : log.metric_names()) {
-    const auto m = log.metric(name);
+    const auto m = log.metric(name, log.metric_length(name) - 1);  // the last row only (a live log grows long)
     if (m.steps.empty()) continue;
     if (!p.step || m.steps.back() > *p.step || (m.steps.back() == *p.step && m.wall_time.back() > *p.wall_time)) {
       p.step = m.steps.back();

@@ -218,15 +218,14 @@ void write_rows(hid_t dset, hid_t mem_type, hsize_t offset, hsize_t count, const
 
 namespace {
 
-// Reads rows [0, n) of `dset` as `mem_type` into `buf`; returns the dataspaces used, which
+// Reads rows [offset, offset + n) of `dset` as `mem_type` into `buf`; returns the dataspaces used, which
 // variable-length reads need again to reclaim their memory.
 struct Selection {
   H5Handle file_space, mem_space;
 };
 
-Selection read_prefix(hid_t dset, hid_t mem_type, hsize_t n, void* buf) {
+Selection read_range(hid_t dset, hid_t mem_type, hsize_t offset, hsize_t n, void* buf) {
   Selection sel{H5Handle{TROUPE_H5(H5Dget_space(dset))}, H5Handle{}};
-  hsize_t offset = 0;
   TROUPE_H5(H5Sselect_hyperslab(sel.file_space.get(), H5S_SELECT_SET, &offset, nullptr, &n, nullptr));
   sel.mem_space = H5Handle{TROUPE_H5(H5Screate_simple(1, &n, nullptr))};
   TROUPE_H5(H5Dread(dset, mem_type, sel.mem_space.get(), sel.file_space.get(), H5P_DEFAULT, buf));
@@ -234,21 +233,26 @@ Selection read_prefix(hid_t dset, hid_t mem_type, hsize_t n, void* buf) {
 }
 
 template <typename T>
-std::vector<T> read_numeric_column(hid_t dset, hid_t mem_type, hsize_t rows) {
-  hsize_t n = std::min(rows, column_length(dset));
+std::vector<T> read_numeric_rows(hid_t dset, hid_t mem_type, hsize_t offset, hsize_t rows) {
+  const hsize_t length = column_length(dset);
+  const hsize_t n = offset >= length ? 0 : std::min(rows, length - offset);
   std::vector<T> out(n);
-  if (n > 0) read_prefix(dset, mem_type, n, out.data());
+  if (n > 0) read_range(dset, mem_type, offset, n, out.data());
   return out;
 }
 
 }  // namespace
 
-std::vector<int64_t> read_int64_column(hid_t dset, hsize_t rows) {
-  return read_numeric_column<int64_t>(dset, H5T_NATIVE_INT64, rows);
+std::vector<int64_t> read_int64_column(hid_t dset, hsize_t rows) { return read_int64_rows(dset, 0, rows); }
+
+std::vector<double> read_double_column(hid_t dset, hsize_t rows) { return read_double_rows(dset, 0, rows); }
+
+std::vector<int64_t> read_int64_rows(hid_t dset, hsize_t offset, hsize_t rows) {
+  return read_numeric_rows<int64_t>(dset, H5T_NATIVE_INT64, offset, rows);
 }
 
-std::vector<double> read_double_column(hid_t dset, hsize_t rows) {
-  return read_numeric_column<double>(dset, H5T_NATIVE_DOUBLE, rows);
+std::vector<double> read_double_rows(hid_t dset, hsize_t offset, hsize_t rows) {
+  return read_numeric_rows<double>(dset, H5T_NATIVE_DOUBLE, offset, rows);
 }
 
 std::vector<std::string> read_string_column(hid_t dset, hsize_t rows) {
@@ -256,7 +260,7 @@ std::vector<std::string> read_string_column(hid_t dset, hsize_t rows) {
   if (n == 0) return {};
   H5Handle type = vlen_utf8_type();
   std::vector<char*> raw(n, nullptr);
-  Selection sel = read_prefix(dset, type.get(), n, raw.data());
+  Selection sel = read_range(dset, type.get(), 0, n, raw.data());
   std::vector<std::string> out;
   out.reserve(n);
   for (char* s : raw) out.emplace_back(s ? s : "");  // never-written rows read back as null

@@ -99,6 +99,9 @@ void write_rows(hid_t dset, hid_t mem_type, hsize_t offset, hsize_t count, const
 std::vector<int64_t> read_int64_column(hid_t dset, hsize_t rows);
 std::vector<double> read_double_column(hid_t dset, hsize_t rows);
 std::vector<std::string> read_string_column(hid_t dset, hsize_t rows);
+// Rows [offset, offset + rows), clipped to the column (empty when offset is past its end).
+std::vector<int64_t> read_int64_rows(hid_t dset, hsize_t offset, hsize_t rows);
+std::vector<double> read_double_rows(hid_t dset, hsize_t offset, hsize_t rows);
 
 }  // namespace h5
 }  // namespace troupe::core

@@ -529,18 +529,39 @@ std::vector<std::string> RunLogReader::metric_names() const {
   return names;
 }
 
-MetricSeries RunLogReader::metric(const std::string& name) const {
-  hid_t f = impl_->file.get();
+MetricSeries RunLogReader::metric(const std::string& name) const { return metric(name, 0); }
+
+namespace {
+
+struct MetricColumns {
+  H5Handle step, value, wall;
+  hsize_t rows = 0;  // the shortest column bounds the complete rows (a crash may tear the last one)
+};
+
+MetricColumns open_metric(hid_t f, const std::string& name, const std::string& where) {
   if (!valid_metric_name(name) || !h5::path_exists(f, "metrics/" + name + "/value")) {
-    throw DataError(impl_->where() + " has no metric '" + name + "'");
+    throw DataError(where + " has no metric '" + name + "'");
   }
   H5Handle g = open_group(f, "metrics/" + name);
   auto column = [&](const char* c) { return H5Handle{TROUPE_H5(H5Dopen2(g.get(), c, H5P_DEFAULT))}; };
-  H5Handle step = column("step"), value = column("value"), wall = column("wall_time");
-  // The shortest column bounds the complete rows (a crash may tear the last one).
-  hsize_t n = std::min({h5::column_length(step.get()), h5::column_length(value.get()), h5::column_length(wall.get())});
-  return MetricSeries{h5::read_int64_column(step.get(), n), h5::read_double_column(value.get(), n),
-                      h5::read_double_column(wall.get(), n)};
+  MetricColumns m{column("step"), column("value"), column("wall_time")};
+  m.rows =
+      std::min({h5::column_length(m.step.get()), h5::column_length(m.value.get()), h5::column_length(m.wall.get())});
+  return m;
+}
+
+}  // namespace
+
+MetricSeries RunLogReader::metric(const std::string& name, int64_t first_row) const {
+  const MetricColumns m = open_metric(impl_->file.get(), name, impl_->where());
+  const hsize_t from = static_cast<hsize_t>(std::max<int64_t>(first_row, 0));
+  const hsize_t n = from >= m.rows ? 0 : m.rows - from;
+  return MetricSeries{h5::read_int64_rows(m.step.get(), from, n), h5::read_double_rows(m.value.get(), from, n),
+                      h5::read_double_rows(m.wall.get(), from, n)};
+}
+
+int64_t RunLogReader::metric_length(const std::string& name) const {
+  return static_cast<int64_t>(open_metric(impl_->file.get(), name, impl_->where()).rows);
 }
 
 std::vector<std::string> RunLogReader::table_names() const {

@@ -121,6 +121,9 @@ class RunLogReader {
   std::map<std::string, std::string> attributes() const;               // every root attribute
   std::vector<std::string> metric_names() const;                       // sorted, e.g. "train/loss"
   MetricSeries metric(const std::string& name) const;                  // DataError naming file+metric if absent
+  // Rows [first_row, N) of a metric (empty when first_row >= N): what a live viewer that holds N rows fetches.
+  MetricSeries metric(const std::string& name, int64_t first_row) const;
+  int64_t metric_length(const std::string& name) const;  // N, the complete rows of a metric (as metric() reads)
   std::vector<std::string> table_names() const;
   // column -> values (R each), plus a "step" column holding decimal strings.
   std::map<std::string, std::vector<std::string>> table(const std::string& name) const;

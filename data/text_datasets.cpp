@@ -219,11 +219,20 @@ std::vector<TextRow> read_preference_rows(const fs::path& path, const std::vecto
   return rows;
 }
 
+}  // namespace
+
+// The example-building steps data/text_datasets.h declares in detail (shared with data/ranking_data.cpp).
+namespace detail {
+
+namespace {
+
 int64_t prompt_budget(const TextDatasetOptions& o) {
   return o.max_prompt_length > 0 ? o.max_prompt_length : o.max_length / 2;
 }
 
-void validate(const TextDatasetOptions& o) {
+}  // namespace
+
+void validate_options(const TextDatasetOptions& o) {
   if (o.max_length < 0)
     throw ConfigError("dataset: max_length must be >= 0 (0 = no limit), got " + std::to_string(o.max_length));
   if (o.max_prompt_length < 0) throw ConfigError("dataset: max_prompt_length must be >= 0");
@@ -233,13 +242,47 @@ void validate(const TextDatasetOptions& o) {
   }
 }
 
-// Appends EOS and checks the response is not empty.
 void finish_response(std::vector<int>& ids, const TextDatasetOptions& o, const std::string& where,
                      const std::string& field) {
   if (o.eos_id) ids.push_back(*o.eos_id);
   if (ids.empty())
     throw DataError(where + ": field '" + field + "' is empty and no eos_id is set: no token to train on");
 }
+
+Fit fit_example(std::vector<int>& prompt, std::vector<std::vector<int>*> responses, const TextDatasetOptions& o,
+                std::vector<uint8_t>* prompt_loss) {
+  int64_t longest = 0;
+  for (const auto* r : responses) longest = std::max<int64_t>(longest, static_cast<int64_t>(r->size()));
+  const auto p_len = static_cast<int64_t>(prompt.size());
+  if (o.max_length == 0 || p_len + longest <= o.max_length) return Fit::kFits;
+  if (o.overlong == Overlong::kDrop) return Fit::kDropped;
+  const int64_t keep_prompt = std::min(p_len, std::max(o.max_length - longest, prompt_budget(o)));
+  prompt.erase(prompt.begin(), prompt.begin() + (p_len - keep_prompt));  // keep the prompt's tail
+  if (prompt_loss != nullptr && !prompt_loss->empty()) {
+    prompt_loss->erase(prompt_loss->begin(), prompt_loss->begin() + (p_len - keep_prompt));
+    if (std::find(prompt_loss->begin(), prompt_loss->end(), 1) == prompt_loss->end()) prompt_loss->clear();
+  }
+  const int64_t budget = o.max_length - keep_prompt;
+  for (auto* r : responses)
+    if (static_cast<int64_t>(r->size()) > budget) r->resize(static_cast<size_t>(budget));  // keep the head
+  return Fit::kTruncated;
+}
+
+void count_example(TextDatasetStats& stats, Fit fit, int64_t tokens) {
+  if (fit == Fit::kDropped) {
+    ++stats.dropped;
+    return;
+  }
+  if (fit == Fit::kTruncated) ++stats.truncated;
+  ++stats.examples;
+  stats.tokens += tokens;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::Fit;
 
 // A rendered completion must leave a token to train on (nothing is appended to it).
 void check_rendered(const std::vector<int>& ids, const std::string& where, const std::string& field) {
@@ -261,39 +304,6 @@ SftExample chat_example(TextRow& row, const std::string& where) {
   ex.response = std::move(row.ids[last]);
   check_rendered(ex.response, where, "messages");
   return ex;
-}
-
-enum class Fit { kFits, kTruncated, kDropped };
-
-// Applies the truncation policy of TextDatasetOptions to a prompt and its responses (all cut to one budget); the
-// prompt's loss mask, when given, loses the same head as the prompt.
-Fit fit_example(std::vector<int>& prompt, std::vector<std::vector<int>*> responses, const TextDatasetOptions& o,
-                std::vector<uint8_t>* prompt_loss = nullptr) {
-  int64_t longest = 0;
-  for (const auto* r : responses) longest = std::max<int64_t>(longest, static_cast<int64_t>(r->size()));
-  const auto p_len = static_cast<int64_t>(prompt.size());
-  if (o.max_length == 0 || p_len + longest <= o.max_length) return Fit::kFits;
-  if (o.overlong == Overlong::kDrop) return Fit::kDropped;
-  const int64_t keep_prompt = std::min(p_len, std::max(o.max_length - longest, prompt_budget(o)));
-  prompt.erase(prompt.begin(), prompt.begin() + (p_len - keep_prompt));  // keep the prompt's tail
-  if (prompt_loss != nullptr && !prompt_loss->empty()) {
-    prompt_loss->erase(prompt_loss->begin(), prompt_loss->begin() + (p_len - keep_prompt));
-    if (std::find(prompt_loss->begin(), prompt_loss->end(), 1) == prompt_loss->end()) prompt_loss->clear();
-  }
-  const int64_t budget = o.max_length - keep_prompt;
-  for (auto* r : responses)
-    if (static_cast<int64_t>(r->size()) > budget) r->resize(static_cast<size_t>(budget));  // keep the head
-  return Fit::kTruncated;
-}
-
-void count(TextDatasetStats& stats, Fit fit, int64_t tokens) {
-  if (fit == Fit::kDropped) {
-    ++stats.dropped;
-    return;
-  }
-  if (fit == Fit::kTruncated) ++stats.truncated;
-  ++stats.examples;
-  stats.tokens += tokens;
 }
 
 void check_not_empty(const fs::path& path, const TextDatasetStats& stats) {
@@ -364,16 +374,16 @@ std::optional<int> eos_id_of(const tokenizers::BpeTokenizer& tok) {
 
 SftDataset load_sft_jsonl(const tokenizers::BpeTokenizer& tok, const fs::path& path,
                           const TextDatasetOptions& options) {
-  validate(options);
+  detail::validate_options(options);
   SftDataset out;
   std::vector<TextRow> rows = read_sft_rows(path, options, out.stats.lines);
   encode_rows(&tok, rows, path, options);
   for (TextRow& row : rows) {
     const std::string where = path.string() + ":" + std::to_string(row.line);
     SftExample ex = row.chat ? chat_example(row, where) : SftExample{std::move(row.ids[0]), std::move(row.ids[1]), {}};
-    if (!row.chat) finish_response(ex.response, options, where, options.response_field);
-    const Fit fit = fit_example(ex.prompt, {&ex.response}, options, &ex.prompt_loss);
-    count(out.stats, fit, static_cast<int64_t>(ex.prompt.size() + ex.response.size()));
+    if (!row.chat) detail::finish_response(ex.response, options, where, options.response_field);
+    const Fit fit = detail::fit_example(ex.prompt, {&ex.response}, options, &ex.prompt_loss);
+    detail::count_example(out.stats, fit, static_cast<int64_t>(ex.prompt.size() + ex.response.size()));
     if (fit != Fit::kDropped) out.examples.push_back(std::move(ex));
   }
   check_not_empty(path, out.stats);
@@ -387,7 +397,7 @@ PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer& tok, con
 
 PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer* tok, const fs::path& path,
                                         const TextDatasetOptions& options) {
-  validate(options);
+  detail::validate_options(options);
   const std::vector<std::string> fields{options.prompt_field, options.chosen_field, options.rejected_field};
   PreferenceDataset out;
   std::vector<TextRow> rows = read_preference_rows(path, fields, options, out.stats.lines);
@@ -399,11 +409,12 @@ PreferenceDataset load_preference_jsonl(const tokenizers::BpeTokenizer* tok, con
       check_rendered(ex.chosen, where, options.chosen_field);
       check_rendered(ex.rejected, where, options.rejected_field);
     } else if (!row.is_ids) {  // ids lines are verbatim: no EOS (see the header)
-      finish_response(ex.chosen, options, where, options.chosen_field);
-      finish_response(ex.rejected, options, where, options.rejected_field);
+      detail::finish_response(ex.chosen, options, where, options.chosen_field);
+      detail::finish_response(ex.rejected, options, where, options.rejected_field);
     }
-    const Fit fit = fit_example(ex.prompt, {&ex.chosen, &ex.rejected}, options);
-    count(out.stats, fit, static_cast<int64_t>(ex.prompt.size() + ex.chosen.size() + ex.rejected.size()));
+    const Fit fit = detail::fit_example(ex.prompt, {&ex.chosen, &ex.rejected}, options);
+    detail::count_example(out.stats, fit,
+                          static_cast<int64_t>(ex.prompt.size() + ex.chosen.size() + ex.rejected.size()));
     if (fit != Fit::kDropped) out.examples.push_back(std::move(ex));
   }
   check_not_empty(path, out.stats);

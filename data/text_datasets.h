@@ -225,4 +225,20 @@ class EpochShuffler {
   uint64_t order_epoch_ = ~0ULL;
 };
 
+// The steps every JSONL reader of this module builds an example with (data/ranking_data.cpp uses them too).
+namespace detail {
+// ConfigError for options that cannot work (max_length < 0, max_prompt_length >= max_length).
+void validate_options(const TextDatasetOptions& o);
+// Appends eos_id (when set) to a text response; DataError naming `where` and `field` when it is then empty.
+void finish_response(std::vector<int>& ids, const TextDatasetOptions& o, const std::string& where,
+                     const std::string& field);
+enum class Fit { kFits, kTruncated, kDropped };
+// Applies the truncation policy of TextDatasetOptions to a prompt and its responses (all cut to one budget); the
+// prompt's loss mask, when given, loses the same head as the prompt.
+Fit fit_example(std::vector<int>& prompt, std::vector<std::vector<int>*> responses, const TextDatasetOptions& o,
+                std::vector<uint8_t>* prompt_loss = nullptr);
+// Counts one example of `tokens` ids into `stats` as kept, truncated or dropped.
+void count_example(TextDatasetStats& stats, Fit fit, int64_t tokens);
+}  // namespace detail
+
 }  // namespace troupe::data

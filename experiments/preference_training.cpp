@@ -7,13 +7,11 @@
 #include <cmath>
 
 #include "core/errors.h"
-#include "core/seeding.h"
-#include "data/chat_data.h"
 #include "data/text_datasets.h"
-#include "distributed/data_parallel.h"
+#include "experiments/preference_data.h"
+#include "experiments/ranking_training.h"
 #include "experiments/trainer.h"
 #include "rlhf/preference_losses.h"
-#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::experiments {
 namespace {
@@ -53,29 +51,47 @@ std::pair<torch::Tensor, torch::Tensor> response_logprobs(models::Gpt& model, co
   return {(logp * real).sum(1), real.sum(1).to(torch::kFloat32)};
 }
 
-// Shared data handling: the tokenizer, train/val pairs, the seeded shuffler and this rank's rows.
+// The train/val pairs (from a pairs file, or the pairs data.ranking_pairs takes from a rankings file), the seeded
+// feed and this rank's rows.
 class PreferenceData {
  public:
-  PreferenceData(const TrainingConfig& c, models::Gpt& model, core::RunLog* log) : c_(c) {
-    data::TextDatasetOptions o;
-    if (!c.data.tokenizer.empty()) {  // optional: pre-tokenised (*_ids) data needs none
-      tokenizer_.emplace(tokenizers::open_tokenizer(c.data.tokenizer, c.data.encoding));
-      if (tokenizer_->vocab_size() > model->config().vocab_size) {
-        throw ConfigError("data.tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
-                          " ids but the model's vocab_size is " + std::to_string(model->config().vocab_size));
-      }
-      o.eos_id = data::eos_id_of(*tokenizer_);
-    }
-    o.vocab_size = model->config().vocab_size;
-    o.max_length = std::min(c.data.max_length, model->config().block_size);
-    o.overlong = c.data.overlong;
-    o.chat_template = data::load_chat_template(c.data.chat_template);
-    pad_id_ = o.eos_id.value_or(0);
-    const tokenizers::BpeTokenizer* tok = tokenizer_ ? &*tokenizer_ : nullptr;
-    train_ = data::load_preference_jsonl(tok, c.data.train, o);
-    if (!c.data.val.empty()) val_ = data::load_preference_jsonl(tok, c.data.val, o);
-    const auto& s = train_.stats;
-    spdlog::info("{} data: {} pairs ({} truncated, {} dropped), {} tokens", core::enum_name(c.kind), s.examples,
+  PreferenceData(const TrainingConfig& c, models::Gpt& model, core::RunLog* log) : c_(c), reading_(c, model) {
+    train_ = load(c.data.train, true, log);
+    if (!c.data.val.empty()) val_ = load(c.data.val, false, nullptr);
+    feed_ = std::make_unique<ExampleFeed>(c, train_.examples.size());
+  }
+
+  // This rank's rows of the next global batch (ExampleFeed::next); units 0 when that batch does not reach this rank
+  // (one pair is kept for shapes and weighted 0 by the caller).
+  std::unique_ptr<PairMicro> next(int rank, int world) {
+    bool reached = true;
+    const std::vector<int64_t> mine = feed_->next(rank, world, reached);
+    auto m = std::make_unique<PairMicro>(collate_pairs(train_, mine, reading_.pad_id));
+    if (!reached) m->units = 0;
+    return m;
+  }
+
+  // Batches over a whole dataset in order (evaluation, reference log-probs, reward statistics).
+  template <class F>
+  void for_each_batch(const data::PreferenceDataset& data, int64_t max_batches, F&& f) const {
+    feed_->for_each_batch(data.examples.size(), max_batches,
+                          [&](const std::vector<int64_t>& idx) { f(collate_pairs(data, idx, reading_.pad_id)); });
+  }
+
+  const data::PreferenceDataset& train() const { return train_; }
+  const data::PreferenceDataset& val() const { return val_; }
+  bool has_val() const { return !c_.data.val.empty(); }
+  std::vector<int64_t> state() const { return feed_->state(); }
+  void restore(const std::vector<int64_t>& s) { feed_->restore(s); }
+
+ private:
+  // Reads one file; the training file's counts are reported (`report`) and logged (when `log` is not null).
+  data::PreferenceDataset load(const std::string& path, bool report, core::RunLog* log) const {
+    if (c_.data.format == data::PreferenceFormat::kRankings) return load_ranking_pairs(path, report, log);
+    data::PreferenceDataset d = data::load_preference_jsonl(reading_.tok(), path, reading_.options);
+    if (!report) return d;
+    const auto& s = d.stats;
+    spdlog::info("{} data: {} pairs ({} truncated, {} dropped), {} tokens", core::enum_name(c_.kind), s.examples,
                  s.truncated, s.dropped, s.tokens);
     if (log != nullptr) {
       log->log_scalars(0, {{"data/pairs", static_cast<double>(s.examples)},
@@ -83,51 +99,24 @@ class PreferenceData {
                            {"data/dropped", static_cast<double>(s.dropped)},
                            {"data/tokens", static_cast<double>(s.tokens)}});
     }
-    shuffler_ = std::make_unique<data::EpochShuffler>(train_.examples.size(), c.train.batch_size,
-                                                      core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0));
+    return d;
   }
 
-  // This rank's rows of the next global batch (distributed::shard_rows of the configured batch size, cut at the
-  // end of a shorter last batch); units 0 when that batch does not reach this rank (one pair is kept for shapes
-  // and weighted 0 by the caller).
-  std::unique_ptr<PairMicro> next(int rank, int world) {
-    const std::vector<int64_t> global = shuffler_->next();
-    const auto rows = distributed::shard_rows(c_.train.batch_size, rank, world);
-    const auto from = std::min<size_t>(global.size(), static_cast<size_t>(rows.begin));
-    const auto to = std::min<size_t>(global.size(), static_cast<size_t>(rows.end));
-    std::vector<int64_t> mine(global.begin() + static_cast<std::ptrdiff_t>(from),
-                              global.begin() + static_cast<std::ptrdiff_t>(to));
-    const bool none = mine.empty();
-    if (none) mine.push_back(global.front());
-    auto m = std::make_unique<PairMicro>(collate_pairs(train_, mine, pad_id_));
-    if (none) m->units = 0;
-    return m;
+  // The pairs data.ranking_pairs takes from a rankings file (each ranking's prompt copied into its pairs).
+  data::PreferenceDataset load_ranking_pairs(const std::string& path, bool report, core::RunLog* log) const {
+    const data::RankingDataset r = load_rankings(c_, reading_, path, report, log);
+    data::PreferenceDataset d = data::expand_rankings(r, c_.data.ranking_pairs);
+    if (!report) return d;
+    spdlog::info("{} data: {} pairs from the rankings (data.ranking_pairs {}), {} tokens", core::enum_name(c_.kind),
+                 d.stats.examples, core::enum_name(c_.data.ranking_pairs), d.stats.tokens);
+    if (log != nullptr) log->log_scalars(0, {{"data/pairs", static_cast<double>(d.stats.examples)}});
+    return d;
   }
 
-  // Batches over a whole dataset in order (evaluation, reference log-probs, reward statistics).
-  template <class F>
-  void for_each_batch(const data::PreferenceDataset& data, int64_t max_batches, F&& f) const {
-    const auto n = static_cast<int64_t>(data.examples.size());
-    int64_t batches = 0;
-    for (int64_t at = 0; at < n && (max_batches == 0 || batches < max_batches); at += c_.train.batch_size, ++batches) {
-      std::vector<int64_t> idx;
-      for (int64_t i = at; i < std::min(n, at + c_.train.batch_size); ++i) idx.push_back(i);
-      f(collate_pairs(data, idx, pad_id_));
-    }
-  }
-
-  const data::PreferenceDataset& train() const { return train_; }
-  const data::PreferenceDataset& val() const { return val_; }
-  bool has_val() const { return !c_.data.val.empty(); }
-  std::vector<int64_t> state() const { return shuffler_->state().to_vector(); }
-  void restore(const std::vector<int64_t>& s) { shuffler_->restore(data::ShuffleState::from_vector(s)); }
-
- private:
   const TrainingConfig& c_;
-  std::optional<tokenizers::BpeTokenizer> tokenizer_;
+  PreferenceReading reading_;
   data::PreferenceDataset train_, val_;
-  std::unique_ptr<data::EpochShuffler> shuffler_;
-  int64_t pad_id_ = 0;
+  std::unique_ptr<ExampleFeed> feed_;
 };
 
 // Zero weight for the placeholder pair of a rank the batch did not reach.
@@ -178,13 +167,7 @@ class RewardModelObjective final : public Objective {
       all.push_back(s.rejected);
     });
     model->train();
-    const torch::Tensor r = torch::cat(all).to(torch::kCPU, torch::kFloat64);
-    const double mean = r.mean().item<double>();
-    const double std = r.std(/*unbiased=*/false).item<double>();
-    final_state.extra["reward.mean"] = mean;
-    final_state.extra["reward.std"] = std;
-    spdlog::info("reward over {} training responses: mean {:.4f}, std {:.4f}", r.numel(), mean, std);
-    return {{"rm/reward_mean", mean}, {"rm/reward_std", std}};
+    return record_reward_statistics(all, final_state);
   }
 
   std::vector<int64_t> data_state() const override { return data_.state(); }
@@ -300,6 +283,7 @@ int run_rm(const TrainingConfig& c, const std::string& yaml, const std::string& 
   ObjectiveFactory f;
   f.heads.reward = true;
   f.make = [](const TrainingConfig& cfg, models::Gpt& model, core::RunLog* log) -> std::unique_ptr<Objective> {
+    if (cfg.data.format == data::PreferenceFormat::kRankings) return make_ranking_rm_objective(cfg, model, log);
     return std::make_unique<RewardModelObjective>(cfg, model, log);
   };
   return run_training(c, yaml, command_line, f);

@@ -87,6 +87,13 @@ void TrainingConfig::validate(core::ConfigValidator& v) const {
   v.require(kind != TrainKind::kSft || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer,
             "a tokenizer for sft");
   v.require(!data.pack || kind == TrainKind::kSft, "data.pack", data.pack, "false: packing is for sft only");
+  const bool preference = kind == TrainKind::kRm || kind == TrainKind::kDpo;
+  v.require(data.format == data::PreferenceFormat::kPairs || preference, "data.format", data.format,
+            "pairs: rankings are for rm and dpo only");
+  v.require(data.format == data::PreferenceFormat::kPairs || !data.tokenizer.empty(), "data.tokenizer", data.tokenizer,
+            "a tokenizer for rankings (their prompts and responses are text)");
+  v.require(data.format == data::PreferenceFormat::kPairs || rm.margin == 0, "rm.margin", rm.margin,
+            "0 with data.format rankings (the ranking loss has no margin)");
   v.require(init_from.empty() ? train.block_size <= model.block_size : true, "train.block_size", train.block_size,
             "at most model.block_size");
 }
@@ -229,6 +236,7 @@ class Trainer {
       for (const auto& [k, v] : out.metrics) sums[k] += v / denominator;
     }
     if (comm_.size() > 1) allreduce_gradients(sums);
+    objective_->finish_step_metrics(sums, units);
     const double clip = c_.optim.grad_clip > 0 ? c_.optim.grad_clip : std::numeric_limits<double>::infinity();
     const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable_params_, clip);
     optimizer_->step();

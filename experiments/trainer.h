@@ -21,6 +21,7 @@
 #include "core/checkpoint_state.h"
 #include "core/run_config.h"
 #include "core/run_log.h"
+#include "data/ranking_data.h"
 #include "data/text_datasets.h"
 #include "distributed/communicator.h"
 #include "experiments/registry.h"
@@ -86,6 +87,8 @@ struct TrainDataSection {
   int64_t max_length = 512;   // sft, rm, dpo: prompt + response tokens at most
   data::Overlong overlong = data::Overlong::kTruncate;  // sft, rm, dpo: truncate | drop
   bool pack = false;  // sft: pack each micro-batch's examples into block_size rows (segment-masked attention)
+  data::PreferenceFormat format = data::PreferenceFormat::kPairs;  // rm, dpo: pairs | rankings (data/ranking_data.h)
+  data::RankingPairs ranking_pairs = data::RankingPairs::kAll;     // dpo on rankings: all | best_vs_rest | adjacent
 
   template <class V>
   void visit(V& v) {
@@ -99,6 +102,11 @@ struct TrainDataSection {
     v.field("overlong", overlong, "truncate | drop examples longer than max_length");
     v.field("pack", pack,
             "sft: pack a micro-batch's examples first-fit into block_size rows; attention never crosses an example");
+    v.field("format", format,
+            "rm, dpo: pairs ({prompt, chosen, rejected}) | rankings ({prompt, responses, ranks}: rm trains the "
+            "InstructGPT K-wise loss, dpo the pairs data.ranking_pairs takes)");
+    v.field("ranking_pairs", ranking_pairs,
+            "dpo with format rankings: all (every non-tied pair) | best_vs_rest | adjacent (rank levels)");
   }
   void validate(core::ConfigValidator& v) const;
 };
@@ -213,6 +221,10 @@ class Objective {
   // The next global micro-batch, of which this rank keeps rows [rank*B/W, (rank+1)*B/W).
   virtual std::unique_ptr<MicroBatch> next(int rank, int world) = 0;
   virtual LossSums loss_sums(models::Gpt& model, const MicroBatch& batch) = 0;
+  // The step's metrics after the all-reduce, each a sum over the global batch divided by its `units` (all ranks and
+  // accumulation steps): an objective whose metric is a ratio of two sums (accuracy over comparisons) finishes it
+  // here. Default: logged as they are.
+  virtual void finish_step_metrics(std::map<std::string, double>& /*metrics*/, int64_t /*units*/) const {}
   // Evaluation metrics ("eval/loss", ...) on the validation data, in order; empty when there is none.
   virtual std::map<std::string, double> evaluate(models::Gpt& model) = 0;
   virtual std::vector<int64_t> data_state() const = 0;

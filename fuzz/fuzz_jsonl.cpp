@@ -2,8 +2,9 @@
 // (data::load_sft_jsonl), preference pairs in text, ids and conversation form (data::load_preference_jsonl), RL and
 // evaluation prompt lines (data::prompt_of_line + encode_prompt), evaluation task documents
 // (evaluation::load_documents), corpus JSONL encoding (data::encode_jsonl) and the JSONL source of `troupe data clean`
-// (dataprep::DocumentReader + parse_document). A tiny byte-level tokenizer and a ChatML template stand in for a
-// model's. Malformed lines must be a DataError naming file:line (ConfigError for a setting), nothing else.
+// (dataprep::DocumentReader + parse_document), and K-wise rankings (data::load_ranking_jsonl, first byte 6). A tiny
+// byte-level tokenizer and a ChatML template stand in for a model's. Malformed lines must be a DataError naming
+// file:line (ConfigError for a setting), nothing else.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "core/errors.h"
 #include "data/chat_data.h"
 #include "data/corpus_encoding.h"
+#include "data/ranking_data.h"
 #include "data/text_datasets.h"
 #include "dataprep/clean_reader.h"
 #include "evaluation/task.h"
@@ -85,7 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = troupe::fuzz::scratch() / "fz.jsonl";
   troupe::fuzz::write(path, std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   try {
-    switch (data[0] % 6) {
+    // The first byte's remainder mod 6 picks a reader as it always has (the seeds keep their readers); 6 alone picks
+    // the rankings reader, added later.
+    switch (data[0] == 6 ? 6 : data[0] % 6) {
       case 0: (void)data::load_sft_jsonl(tokenizer(), path, dataset_options()); break;
       case 1: (void)data::load_preference_jsonl(&tokenizer(), path, dataset_options()); break;
       case 2: prompts(path); break;
@@ -96,7 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)data::encode_jsonl(tokenizer(), path, troupe::fuzz::scratch() / "out.jsonl", options);
         break;
       }
-      default: clean_source(path); break;
+      case 5: clean_source(path); break;
+      default: (void)data::load_ranking_jsonl(tokenizer(), path, dataset_options()); break;
     }
   } catch (const troupe::Error&) {
   }

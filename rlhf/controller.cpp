@@ -35,6 +35,7 @@
 #include "rlhf/protocol.h"
 #include "rlhf/roles.h"
 #include "rlhf/rollout.h"
+#include "rlhf/sample_log.h"
 #include "tokenizers/tokenizer_file.h"
 
 namespace troupe::rlhf {
@@ -87,6 +88,12 @@ std::vector<std::vector<int64_t>> load_prompts(const PpoConfig& c) {
   return prompts;
 }
 
+// The tokenizer that decodes logged samples: the prompts' tokenizer when samples are logged and there is one.
+std::optional<tokenizers::BpeTokenizer> sample_tokenizer(const PpoConfig& c) {
+  if (c.eval.log_samples == 0 || c.prompts.tokenizer.empty()) return std::nullopt;
+  return tokenizers::open_tokenizer(c.prompts.tokenizer, c.prompts.encoding);
+}
+
 class PpoController {
  public:
   PpoController(const PpoConfig& c, core::RunSession& session, const ControllerOptions& options)
@@ -99,6 +106,7 @@ class PpoController {
         prompts_(load_prompts(c)),
         eval_prompts_(c.eval.every > 0 ? load_prompt_file(c.prompts, c.eval.file, "eval.file", c.eval.max_prompts)
                                        : std::vector<std::vector<int64_t>>{}),
+        sample_tok_(sample_tokenizer(c)),
         shuffler_(prompts_.size(), c.ppo.rollout_batch, core::derive_seed(static_cast<uint64_t>(c.seed), "data", 0),
                   /*shuffle=*/true, /*drop_last=*/prompts_.size() >= static_cast<size_t>(c.ppo.rollout_batch)) {
     endpoints_ = options.endpoints;
@@ -664,6 +672,9 @@ class PpoController {
     if (c_.eval.every > 0 && (iteration_ % c_.eval.every == 0 || iteration_ == c_.ppo.iterations)) evaluate(row);
     row["time/iteration_s"] = seconds_since(t0);
     session_.log().log_scalars(iteration_, row);
+    if (c_.eval.log_samples > 0)
+      log_samples(session_.log(), iteration_, seqs, scores, raw, sample_tok_ ? &*sample_tok_ : nullptr,
+                  c_.eval.log_samples);
     last_reward_ = row["reward/mean"];
     spdlog::info(
         "iter {:>4}/{} reward {:+.4f} kl {:.4f} (coef {:.3f}) ratio [{:.3f}, {:.3f}] clip {:.3f}{} len {:.1f} | "
@@ -757,6 +768,7 @@ class PpoController {
   KlController kl_;
   std::vector<std::vector<int64_t>> prompts_;
   std::vector<std::vector<int64_t>> eval_prompts_;
+  std::optional<tokenizers::BpeTokenizer> sample_tok_;  // decodes the logged samples (none: they show ids)
   data::EpochShuffler shuffler_;
   RoleMap<std::unique_ptr<distributed::Client>> clients_;
   int64_t iteration_ = 0;

@@ -92,6 +92,7 @@ void EvalSection::validate(core::ConfigValidator& v) const {
   v.require(every >= 0, "every", every, "an integer >= 0 (0 = off)");
   v.require(every == 0 || !file.empty(), "file", file, "a prompt JSONL when every > 0");
   v.require(max_prompts >= 0, "max_prompts", max_prompts, "an integer >= 0 (0 = all)");
+  v.require(log_samples >= 0, "log_samples", log_samples, "an integer >= 0 (0 = none)");
 }
 
 void PlacementSection::validate(core::ConfigValidator& v) const {

@@ -362,6 +362,7 @@ struct EvalSection {
   int64_t every = 0;        // evaluate before training, every N iterations and at the end (0 = off)
   int64_t max_prompts = 0;  // the first N prompts of the file (0 = all)
   bool greedy = true;       // greedy responses; false: sampled with `generation` and a fixed seed (pass@1)
+  int64_t log_samples = 4;  // training rollouts per iteration written to the log's "samples" table (0 = none)
 
   template <class V>
   void visit(V& v) {
@@ -369,6 +370,8 @@ struct EvalSection {
     v.field("every", every, "evaluate before training, every N iterations and at the end (0 = off)");
     v.field("max_prompts", max_prompts, "evaluate on the first N prompts (0 = all)");
     v.field("greedy", greedy, "greedy responses (false: sampled as in training, with a fixed seed)");
+    v.field("log_samples", log_samples,
+            "the first N rollouts of each iteration (prompt, completion, reward) into the log's samples table");
   }
   void validate(core::ConfigValidator& v) const;
 };

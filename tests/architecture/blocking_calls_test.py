@@ -18,7 +18,7 @@ import sys
 
 SOURCE = os.environ.get("TROUPE_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = ["core", "models", "distributed", "rlhf", "experiments", "cluster", "cli", "tokenizers", "data", "dataprep",
-           "evaluation", "metrics", "bench"]
+           "evaluation", "metrics", "bench", "dashboard"]
 
 # kind -> (call pattern, pattern on the rest of the statement that makes the call non-blocking (or None),
 #          what a new call needs)
@@ -160,6 +160,20 @@ ALLOWED = {
     ("experiments/pipeline.cpp", "run_pipeline", "polling loop"):
         "supervises a stage for as long as it runs (a training run has no natural deadline); stop signals are "
         "forwarded and the stage gets SIGTERM if we die",
+    # The terminal of `troupe label` (a person at the keyboard has no deadline: the loop wakes every 200 ms)
+    ("cli/label_terminal.cpp", "Terminal::fill", "fd read"):
+        "::poll with the caller's timeout (200 ms in the key loop, 30 ms inside a sequence), then a VMIN = 0 read",
+    ("dataprep/label_record.cpp", "LockedFile::LockedFile", "sleep"):
+        "5 ms between LOCK_NB tries of flock, in a loop that throws TimeoutError after kLockWaitSeconds",
+    # The dashboard's HTTP server (one thread, non-blocking sockets)
+    ("dashboard/http_server.cpp", "HttpServer::poll_once", "fd read"):
+        "::poll with at most the caller's tick, shortened to the nearest connection deadline",
+    ("dashboard/http_server.cpp", "HttpServer::Impl::accept_all", "fd read"):
+        "accept4 on an O_NONBLOCK listener after poll saw POLLIN: EAGAIN once the backlog is empty",
+    ("dashboard/http_server.cpp", "HttpServer::Impl::read_request", "fd read"):
+        "recv on an O_NONBLOCK socket after poll saw it readable: EAGAIN ends the loop",
+    ("dashboard/log_access.cpp", "with_log", "sleep"):
+        "5 ms between at most 5 attempts to read a log racing its writer's flush",
     # Threads
     ("experiments/ppo_experiment.cpp", "InprocRoles::stop_and_join", "thread join"):
         "each serve() loop polls should_stop = stop_ (set just before) between bounded receives",
@@ -179,6 +193,11 @@ ALLOWED = {
         "workers read and pre-tokenise a fixed list of local files: bounded work",
     ("tokenizers/corpus.h", "parallel_for_index", "thread join"):
         "workers run fn over a fixed index range: bounded CPU work (fn must not wait on anyone)",
+    # troupe export tensorboard (issue 19)
+    ("core/tensorboard_export.cpp", "TensorBoardExport::poll", "sleep"):
+        "50 ms between at most 3 reads of the log (a read racing the writer's flush), then the error goes up",
+    ("core/tensorboard_export.cpp", "follow_run", "sleep"):
+        "100 ms steps of a wait that ends at the poll time (poll_seconds, > 0) or when the stop flag is set",
 }
 
 FUTURE_DECL = re.compile(r"std::(?:shared_)?future\s*<[^;{}]*?>\s+(\w+)|\b(?:auto|const auto)\s+(\w+)\s*=\s*std::async\b")

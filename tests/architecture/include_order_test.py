@@ -3,7 +3,7 @@ libraries (core's base half, tokenizers, cluster, the CLI option helpers) includ
 through project headers. Fails naming the file, line and include that breaks the rule.
 
 Order: core <- tokenizers <- data; core <- metrics (torch-free); core, tokenizers, metrics <- dataprep (torch-free); core, tokenizers, metrics, data, models <- evaluation <- rlhf; core <- models; core <- distributed; all of these <- rlhf <- experiments;
-core <- cluster; bench sees everything but the CLI's commands (only cli/options.h); cli sees everything.
+core <- cluster; core, cluster <- dashboard (torch-free); bench sees everything but the CLI's commands (only cli/options.h); cli sees everything.
 """
 import os
 import re
@@ -23,15 +23,16 @@ LOWER = {
     "rlhf": {"core", "tokenizers", "metrics", "dataprep", "data", "models", "evaluation", "distributed"},
     "experiments": {"core", "tokenizers", "metrics", "dataprep", "data", "models", "evaluation", "distributed", "rlhf"},
     "cluster": {"core"},
+    "dashboard": {"core", "cluster"},
     "bench": {"core", "tokenizers", "metrics", "dataprep", "data", "models", "evaluation", "distributed", "rlhf", "experiments", "cluster"},
-    "cli": {"core", "tokenizers", "metrics", "dataprep", "data", "models", "evaluation", "distributed", "rlhf", "experiments", "cluster", "bench"},
+    "cli": {"core", "tokenizers", "metrics", "dataprep", "data", "models", "evaluation", "distributed", "rlhf", "experiments", "cluster", "bench", "dashboard"},
 }
 # Single headers a module may use outside its order.
 EXTRA = {"bench": {"cli/options.h"}}
 # The torch half of core (core/CMakeLists.txt, troupe_core_torch); the rest of core is torch-free.
 CORE_TORCH = {"checkpoint", "checkpoint_manager", "checkpoint_state", "device", "run_session", "seeding",
               "torch_runtime"}
-TORCH_FREE_MODULES = {"tokenizers", "metrics", "dataprep", "cluster"}
+TORCH_FREE_MODULES = {"tokenizers", "metrics", "dataprep", "cluster", "dashboard"}
 TORCH_FREE_FILES = {"cli/options.h", "cli/options.cpp"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')

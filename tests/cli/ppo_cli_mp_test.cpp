@@ -6,6 +6,7 @@
 //    does reward + reference sharing one process over tcp;
 //  - kill -9 of the critic process mid-run: the controller exits non-zero within 30 s naming the critic, no
 //    worker is left running, and `--resume` completes the run with metrics identical to the uninterrupted one.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 #include "core/run_log.h"
 #include "tests/support/pattern_task.h"
@@ -62,6 +64,22 @@ class PpoCli : public ::testing::Test {
   ScratchDir dir_;
 };
 
+// The sampled completions (eval.log_samples, default 4 per iteration): steps 1..40, and each row's raw reward is the
+// pattern reward of its completion, recomputed here from the ids (synthetic prompts: no tokenizer, so the table
+// holds "ids: 3 5 1 6").
+void expect_pattern_samples(const std::map<std::string, std::vector<std::string>>& samples) {
+  ASSERT_EQ(samples.at("step").size(), 160u);
+  const std::vector<int64_t> pattern = {3, 5, 1, 6};
+  for (size_t row = 0; row < 160; ++row) {
+    EXPECT_EQ(samples.at("step")[row], std::to_string(row / 4 + 1));
+    EXPECT_EQ(samples.at("prompt")[row].rfind("ids: ", 0), 0u) << samples.at("prompt")[row];
+    std::istringstream ids(samples.at("completion")[row].substr(4));
+    int64_t id = 0, hits = 0;
+    for (size_t i = 0; ids >> id; ++i) hits += i < pattern.size() && id == pattern[i] ? 1 : 0;
+    EXPECT_EQ(samples.at("raw_reward")[row], fmt::format("{:.6g}", static_cast<double>(hits) / 4)) << row;
+  }
+}
+
 TEST_F(PpoCli, LearnsThePatternAndWorkerProcessesMatchInproc) {
   auto inproc = run_process(args("inproc"), std::chrono::seconds(300));
   ASSERT_EQ(inproc.exit_code, 0) << inproc.output;
@@ -74,6 +92,7 @@ TEST_F(PpoCli, LearnsThePatternAndWorkerProcessesMatchInproc) {
   EXPECT_GT(tail, 0.8) << "mean reward of the last five iterations";
   // The first minibatch of every update saw ratio 1 exactly (the actor asserts it; the log shows it).
   EXPECT_EQ(log.metric("policy/version").values.back(), 40.0);
+  expect_pattern_samples(log.table("samples"));
   // The run directory is a model `troupe generate` can use: greedy continuations follow the pattern.
   auto gen = run_process({testing::cli_path(), "generate", "-c", run("inproc").string(), "--prompt-ids", "2,4", "-n",
                           "4", "--no-stop", "--json"});
@@ -132,6 +151,9 @@ TEST_F(PpoCli, KilledCriticStopsTheRunAndResumeMatchesAnUninterruptedRun) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_THAT(resumed.output, HasSubstr("resumed at iteration"));
   expect_same_metrics(run("whole"), run("cut"));
+  // The samples table was rolled back with the metrics (RunLog::truncate_after): the same rows as uninterrupted.
+  EXPECT_EQ(core::RunLogReader(run("cut") / "log.h5").table("samples"),
+            core::RunLogReader(run("whole") / "log.h5").table("samples"));
 }
 
 // A stopped (SIGSTOP) role is alive but silent: the controller's liveness check names it within a few heartbeats

@@ -117,6 +117,28 @@ TEST(RunLog, MetricsRoundTripIncludingSparseAndNestedNames) {
   EXPECT_TRUE(std::is_sorted(loss.wall_time.begin(), loss.wall_time.end()));
 }
 
+// What a live viewer fetches: the rows from the first it lacks (the dashboard's incremental fetch).
+TEST(RunLog, ReaderReadsAMetricFromARow) {
+  ScratchDir dir;
+  {
+    auto log = make_log(dir / "log.h5");
+    for (int64_t step = 0; step < 5; ++step) log.log_scalars(step * 10, {{"loss", 10.0 - step}});
+  }
+  RunLogReader r(dir / "log.h5");
+  EXPECT_EQ(r.metric_length("loss"), 5);
+  const auto tail = r.metric("loss", 3);
+  EXPECT_EQ(tail.steps, (std::vector<int64_t>{30, 40}));
+  EXPECT_EQ(tail.values, (std::vector<double>{7, 6}));
+  const auto all = r.metric("loss");
+  EXPECT_EQ(tail.wall_time, std::vector<double>(all.wall_time.begin() + 3, all.wall_time.end()));
+  EXPECT_EQ(r.metric("loss", 0).values, r.metric("loss").values);
+  EXPECT_TRUE(r.metric("loss", 5).steps.empty());
+  EXPECT_TRUE(r.metric("loss", 99).values.empty());
+  EXPECT_EQ(r.metric("loss", -3).steps.size(), 5u);
+  EXPECT_THROW(r.metric_length("nope"), DataError);
+  EXPECT_THROW(r.metric("nope", 0), DataError);
+}
+
 TEST(RunLog, TablesBackFillLateColumnsAndKeepUtf8) {
   ScratchDir dir;
   {
