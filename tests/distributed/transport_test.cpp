@@ -263,6 +263,8 @@ TEST(Transport, MalformedRequestGetsAnErrorReplyAndTheServerLivesOn) {
   m.tensors = {{"a", torch::ones({2})}, {"b", torch::ones({3})}};
   const auto encoded = encode(m);
   zmq::message_t header(encoded[0].data(), encoded[0].size()), first(encoded[1].data(), encoded[1].size());
+  testing::zmq_handoff(header.data());
+  testing::zmq_handoff(first.data());
   TROUPE_ZMQ(zmq_msg_send(header.handle(), raw, ZMQ_SNDMORE));
   TROUPE_ZMQ(zmq_msg_send(first.handle(), raw, 0));
   zmq_pollitem_t item{raw, 0, ZMQ_POLLIN, 0};
@@ -275,7 +277,10 @@ TEST(Transport, MalformedRequestGetsAnErrorReplyAndTheServerLivesOn) {
   }
   TROUPE_ZMQ(zmq_close(raw));
   std::vector<Frame> frames;
-  for (const auto& f : reply_frames) frames.emplace_back(f.to_string());
+  for (const auto& f : reply_frames) {
+    testing::zmq_received(f.data());
+    frames.emplace_back(f.to_string());
+  }
   const Message reply = decode(std::move(frames));
   EXPECT_EQ(reply.type, MessageType::kError);
   EXPECT_EQ(reply.request_id, 77u);  // matched from the readable header prefix

@@ -1,6 +1,7 @@
 // Implementation of tests/support/test_support.h (child processes through core/subprocess.h, polling).
 #include "tests/support/test_support.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -9,10 +10,20 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #include "core/errors.h"
 
 namespace troupe::testing {
+
+namespace {
+// spdlog's registry is a function-local static inside libspdlog, made on first use. Made here, at start-up on the
+// main thread, before any test starts a thread: ThreadSanitizer cannot see the static's guard (read inline in the
+// uninstrumented library) and would report a thread's first log line as racing the registry's construction.
+const bool kSpdlogReady = (spdlog::default_logger_raw(), true);
+}  // namespace
 namespace fs = std::filesystem;
 
 ScratchDir::ScratchDir(const std::string& tag) {
@@ -144,6 +155,22 @@ int64_t last_step_printed(const std::string& output) {
 int64_t last_iteration_printed(const std::string& output) {
   static const std::regex re(R"(iter +(\d+)/)");
   return last_progress_printed(output, re);
+}
+
+void zmq_received(const void* address) {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_acquire(const_cast<void*>(address));
+#else
+  (void)address;
+#endif
+}
+
+void zmq_handoff(const void* address) {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_release(const_cast<void*>(address));
+#else
+  (void)address;
+#endif
 }
 
 }  // namespace troupe::testing

@@ -72,6 +72,13 @@ int64_t last_iteration_printed(const std::string& output);
 // caller's thread (for in-process tests of data-parallel code, one thread per rank).
 void on_rank_threads(int ranks, const std::function<void(int)>& body);
 
+// ThreadSanitizer builds: declares that the bytes at `address` are handed to another thread through libzmq, whose
+// lock-free queues TSan cannot see (the transport's receive path acquires them: distributed/transport.cpp). For
+// tests that send raw ZeroMQ messages over inproc. A no-op in other builds.
+void zmq_handoff(const void* address);
+// The receiving side of such a hand-off: bytes of a message received with raw ZeroMQ calls. A no-op in other builds.
+void zmq_received(const void* address);
+
 // Path of the troupe CLI and of a test helper executable built next to the tests.
 std::string cli_path();
 // run_process of the troupe CLI with `args`.
