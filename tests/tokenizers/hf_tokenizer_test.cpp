@@ -1,0 +1,105 @@
+// HfTokenizer (tokenizers/hf_tokenizer.h) against the Hugging Face `tokenizers` package itself:
+// tests/tokenizers/hf_tokenizer_reference.py trains Llama-3-, Qwen2-, Mistral-, Llama-2-legacy-, GPT-2-style and
+// mixed pre-tokenizer BPE tokenizers and encodes ~1 MB of text plus random strings with added tokens in them; every
+// id sequence and decoded text must be identical. Plus unsupported components and malformed files.
+#include "tokenizers/hf_tokenizer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "tests/support/test_support.h"
+
+namespace troupe::tokenizers {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ScratchDir;
+
+std::string quoted(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+TEST(HfTokenizer, IdsAndTextsEqualTheTokenizersPackage) {
+  ScratchDir dir("hf-tokenizer");
+  const std::string script = (testing::source_dir() / "tests" / "tokenizers" / "hf_tokenizer_reference.py").string();
+  const auto result = testing::run_process(
+      {TROUPE_PYTHON, script, testing::source_dir().string(), dir.path().string(), "11"}, std::chrono::seconds(240));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto cases = nlohmann::json::parse(testing::read_file(dir / "cases.json"));
+  const auto texts = cases["texts"].get<std::vector<std::string>>();
+  size_t bytes = 0;
+  for (const auto& t : texts) bytes += t.size();
+  ASSERT_GT(texts.size(), 600u);
+  for (const auto& model : cases["models"]) {
+    const std::string name = model["name"].get<std::string>();
+    const auto tok = HfTokenizer::from_file(model["file"].get<std::string>());
+    size_t id_mismatches = 0;
+    size_t text_mismatches = 0;
+    size_t ids = 0;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const auto expected = model["ids"][i].get<std::vector<int>>();
+      const auto got = tok.encode(texts[i]);
+      ids += got.size();
+      if (got != expected && id_mismatches++ == 0) {
+        ADD_FAILURE() << name << ": text " << i << " " << quoted(texts[i].substr(0, 300)) << " ids differ\n  ours   "
+                      << ::testing::PrintToString(got) << "\n  theirs " << ::testing::PrintToString(expected);
+      }
+      const auto decoded = tok.decode(expected);
+      if (decoded != model["decoded"][i].get<std::string>() && text_mismatches++ == 0) {
+        ADD_FAILURE() << name << ": decode of text " << i << ": ours " << quoted(decoded.substr(0, 300)) << " theirs "
+                      << quoted(model["decoded"][i].get<std::string>().substr(0, 300));
+      }
+    }
+    EXPECT_EQ(id_mismatches, 0u) << name;
+    EXPECT_EQ(text_mismatches, 0u) << name;
+    std::printf("%s: %zu texts, %zu bytes, %zu ids, %zu id mismatches, %zu decode mismatches\n", name.c_str(),
+                texts.size(), bytes, ids, id_mismatches, text_mismatches);
+  }
+}
+
+// A minimal tokenizer.json with the given normalizer / pre_tokenizer JSON.
+std::string tiny_json(const std::string& normalizer, const std::string& pre_tokenizer) {
+  return R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}, "normalizer": )" +
+         normalizer + R"(, "pre_tokenizer": )" + pre_tokenizer + "}";
+}
+
+std::string load_error(const ScratchDir& dir, const std::string& text) {
+  testing::write_file(dir / "tokenizer.json", text);
+  try {
+    HfTokenizer::from_file(dir / "tokenizer.json");
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(HfTokenizer, MergesByRankByHand) {
+  ScratchDir dir("hf-tokenizer-tiny");
+  testing::write_file(dir / "tokenizer.json", tiny_json("null", "null"));
+  const auto tok = HfTokenizer::from_file(dir / "tokenizer.json");
+  EXPECT_EQ(tok.encode("abab"), (std::vector<int>{2, 2}));
+  EXPECT_EQ(tok.encode("aab"), (std::vector<int>{0, 2}));
+  EXPECT_EQ(tok.encode("c"), (std::vector<int>{}));  // no unk_token: dropped, as `tokenizers` does
+  EXPECT_EQ(tok.decode({2, 0}), "ab a");             // no decoder: tokens joined by spaces
+}
+
+TEST(HfTokenizer, UnsupportedComponentsAndMalformedFilesAreDataErrors) {
+  ScratchDir dir("hf-tokenizer-bad");
+  EXPECT_THAT(load_error(dir, tiny_json(R"({"type": "NFC"})", "null")),
+              HasSubstr("tokenizer.json: normalizer: normalizer type 'NFC' is not supported"));
+  EXPECT_THAT(load_error(dir, tiny_json("null", R"({"type": "BertPreTokenizer"})")),
+              HasSubstr("pre_tokenizer: pre_tokenizer type 'BertPreTokenizer' is not supported"));
+  EXPECT_THAT(
+      load_error(dir, tiny_json("null", R"({"type": "Split", "pattern": {"Regex": "("}, "behavior": "Isolated"})")),
+      HasSubstr("pre_tokenizer.pattern"));
+  EXPECT_THAT(load_error(dir, R"({"model": {"type": "WordPiece", "vocab": {}}})"), HasSubstr("only BPE models"));
+  EXPECT_THAT(load_error(dir, R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}})"),
+              HasSubstr("model.merges[0]: token 'b' is not in the vocab"));
+  EXPECT_THAT(load_error(dir, R"({"model": )"), HasSubstr("invalid JSON"));
+}
+
+}  // namespace
+}  // namespace troupe::tokenizers
