@@ -218,12 +218,13 @@ std::vector<Segment> split_added(std::string_view s, const std::vector<HfAddedTo
 
 }  // namespace
 
-void HfTokenizer::encode_segment(std::string_view raw, bool at_origin, std::vector<int>& ids) const {
+void HfTokenizer::encode_segment(std::string_view raw, bool at_origin, bool split_special_tokens,
+                                 std::vector<int>& ids) const {
   std::string normalized(raw);
   if (normalizer_) normalizer_->apply(normalized);
   std::vector<std::pair<std::string, size_t>> patterns;
   for (size_t i = 0; i < added_.size(); ++i) {
-    if (!added_[i].normalized) continue;
+    if (!added_[i].normalized || (!split_special_tokens && added_[i].special)) continue;
     std::string content = added_[i].content;
     if (normalizer_) normalizer_->apply(content);
     patterns.emplace_back(std::move(content), i);
@@ -239,18 +240,19 @@ void HfTokenizer::encode_segment(std::string_view raw, bool at_origin, std::vect
   }
 }
 
-std::vector<int> HfTokenizer::encode(std::string_view input) const {
+std::vector<int> HfTokenizer::encode(std::string_view input, bool split_special_tokens, bool at_start) const {
   const std::string text = detail::utf8_replace_invalid(input);
   std::vector<std::pair<std::string, size_t>> raw_patterns;
   for (size_t i = 0; i < added_.size(); ++i) {
-    if (!added_[i].normalized) raw_patterns.emplace_back(added_[i].content, i);
+    if (!added_[i].normalized && (split_special_tokens || !added_[i].special))
+      raw_patterns.emplace_back(added_[i].content, i);
   }
   std::vector<int> ids;
   for (const Segment& seg : split_added(text, added_, raw_patterns)) {
     if (seg.id >= 0) {
       ids.push_back(seg.id);
     } else {
-      encode_segment(seg.text, seg.start == 0, ids);
+      encode_segment(seg.text, at_start && seg.start == 0, split_special_tokens, ids);
     }
   }
   return ids;

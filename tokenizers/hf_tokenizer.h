@@ -37,7 +37,9 @@ class HfTokenizer {
   static HfTokenizer from_file(const std::filesystem::path& path);
 
   // Tokenizer.encode(text, add_special_tokens=False).ids; invalid UTF-8 is first replaced by U+FFFD.
-  std::vector<int> encode(std::string_view text) const;
+  // `split_special_tokens` false: special added tokens are encoded as plain text (the package's
+  // encode_special_tokens); `at_start` false: `text` follows a special token (no Metaspace "first" prefix).
+  std::vector<int> encode(std::string_view text, bool split_special_tokens = true, bool at_start = true) const;
 
   // Tokenizer.decode(ids, skip_special_tokens): the decoder chain over the ids' token strings. DataError on an
   // unknown id.
@@ -52,7 +54,7 @@ class HfTokenizer {
 
  private:
   HfTokenizer() = default;
-  void encode_segment(std::string_view raw, bool at_origin, std::vector<int>& ids) const;
+  void encode_segment(std::string_view raw, bool at_origin, bool split_special_tokens, std::vector<int>& ids) const;
 
   std::shared_ptr<const Model> model_;
   std::shared_ptr<const HfNormalizer> normalizer_;

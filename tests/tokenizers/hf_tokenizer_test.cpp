@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/errors.h"
 #include "tests/support/test_support.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::tokenizers {
 namespace {
@@ -36,6 +38,10 @@ TEST(HfTokenizer, IdsAndTextsEqualTheTokenizersPackage) {
   for (const auto& model : cases["models"]) {
     const std::string name = model["name"].get<std::string>();
     const auto tok = HfTokenizer::from_file(model["file"].get<std::string>());
+    const BpeTokenizer opened = open_tokenizer(model["file"].get<std::string>());  // what the CLI gets
+    std::set<std::string> all_specials;
+    for (const auto& [text, id] : opened.spec().special_tokens) all_specials.insert(text);
+    size_t opened_mismatches = 0;
     size_t id_mismatches = 0;
     size_t text_mismatches = 0;
     size_t ids = 0;
@@ -47,6 +53,10 @@ TEST(HfTokenizer, IdsAndTextsEqualTheTokenizersPackage) {
         ADD_FAILURE() << name << ": text " << i << " " << quoted(texts[i].substr(0, 300)) << " ids differ\n  ours   "
                       << ::testing::PrintToString(got) << "\n  theirs " << ::testing::PrintToString(expected);
       }
+      if (i % 4 == 0 && (opened.encode(texts[i], all_specials) != expected ||
+                         opened.decode_lossy_utf8(expected) != model["decoded"][i].get<std::string>())) {
+        ++opened_mismatches;
+      }
       const auto decoded = tok.decode(expected);
       if (decoded != model["decoded"][i].get<std::string>() && text_mismatches++ == 0) {
         ADD_FAILURE() << name << ": decode of text " << i << ": ours " << quoted(decoded.substr(0, 300)) << " theirs "
@@ -55,6 +65,7 @@ TEST(HfTokenizer, IdsAndTextsEqualTheTokenizersPackage) {
     }
     EXPECT_EQ(id_mismatches, 0u) << name;
     EXPECT_EQ(text_mismatches, 0u) << name;
+    EXPECT_EQ(opened_mismatches, 0u) << name << " through open_tokenizer";
     std::printf("%s: %zu texts, %zu bytes, %zu ids, %zu id mismatches, %zu decode mismatches\n", name.c_str(),
                 texts.size(), bytes, ids, id_mismatches, text_mismatches);
   }

@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "tests/support/test_support.h"
 #include "tokenizers/sentencepiece_tokenizer.h"
+#include "tokenizers/tokenizer_file.h"
 
 namespace troupe::tokenizers {
 namespace {
@@ -36,6 +37,8 @@ TEST(SentencePiece, IdsAndTextsEqualTheSentencepiecePackage) {
   for (const auto& model : cases["models"]) {
     const std::string name = model["name"].get<std::string>();
     const auto tok = SentencePieceTokenizer::from_file(model["file"].get<std::string>());
+    const BpeTokenizer opened = open_tokenizer(model["file"].get<std::string>());  // what the CLI gets
+    size_t opened_mismatches = 0;
     size_t id_mismatches = 0;
     size_t text_mismatches = 0;
     size_t ids = 0;
@@ -47,6 +50,10 @@ TEST(SentencePiece, IdsAndTextsEqualTheSentencepiecePackage) {
         ADD_FAILURE() << name << ": text " << i << " " << quoted(texts[i].substr(0, 200)) << " ids differ\n  ours   "
                       << ::testing::PrintToString(got) << "\n  theirs " << ::testing::PrintToString(expected);
       }
+      if (i % 4 == 0 && (opened.encode_ordinary(texts[i]) != expected ||
+                         opened.decode_lossy_utf8(expected) != model["decoded"][i].get<std::string>())) {
+        ++opened_mismatches;
+      }
       const auto decoded = tok.decode(expected);
       if (decoded != model["decoded"][i].get<std::string>() && text_mismatches++ == 0) {
         ADD_FAILURE() << name << ": decode of text " << i << ": ours " << quoted(decoded) << " theirs "
@@ -55,6 +62,7 @@ TEST(SentencePiece, IdsAndTextsEqualTheSentencepiecePackage) {
     }
     EXPECT_EQ(id_mismatches, 0u) << name;
     EXPECT_EQ(text_mismatches, 0u) << name;
+    EXPECT_EQ(opened_mismatches, 0u) << name << " through open_tokenizer";
     std::printf("%s: %zu texts, %zu bytes, %zu ids, %zu id mismatches, %zu decode mismatches\n", name.c_str(),
                 texts.size(), bytes, ids, id_mismatches, text_mismatches);
   }
