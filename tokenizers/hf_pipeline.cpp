@@ -549,9 +549,9 @@ std::unique_ptr<HfNormalizer> parse_hf_normalizer(const json& j, const std::stri
   if (type == "Strip") {
     return std::make_unique<StripNorm>(get_bool(j, "strip_left", where, true), get_bool(j, "strip_right", where, true));
   }
+  if (auto unicode = detail::make_unicode_normalizer(type)) return unicode;
   bad(where, "normalizer type '" + type +
-                 "' is not supported (expected Sequence, Prepend, Replace or Strip; Unicode normalization forms "
-                 "NFC/NFKC and Lowercase are not implemented yet)");
+                 "' is not supported (expected Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace or Strip)");
 }
 
 std::unique_ptr<HfDecoder> parse_hf_decoder(const json& j, const std::string& where) {

@@ -47,6 +47,8 @@ namespace detail {
 std::string byte_level_map(std::string_view text);
 // Appends the UTF-8 encoding of `cp` to `out`.
 void append_utf8(char32_t cp, std::string& out);
+// NFC, NFD, NFKC, NFKD or Lowercase (tokenizers/hf_unicode_normalizers.cpp, on ICU); nullptr for another type.
+std::unique_ptr<HfNormalizer> make_unicode_normalizer(const std::string& type);
 }  // namespace detail
 
 }  // namespace troupe::tokenizers

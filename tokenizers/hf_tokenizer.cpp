@@ -396,8 +396,11 @@ HfTokenizer HfTokenizer::from_file(const std::filesystem::path& path) {
   try {
     auto model = parse_bpe(root["model"], where + ": model");
     tok.added_ = parse_added(root.value("added_tokens", json()), *model, where + ": added_tokens");
-    tok.model_ = std::move(model);
     tok.normalizer_ = parse_hf_normalizer(root.value("normalizer", json()), where + ": normalizer");
+    for (const HfAddedToken& t : tok.added_) {  // `tokenizers` decodes a normalized added token as normalized
+      if (t.normalized && tok.normalizer_) tok.normalizer_->apply(model->tokens[static_cast<size_t>(t.id)]);
+    }
+    tok.model_ = std::move(model);
     tok.pre_tokenizer_ = parse_hf_pre_tokenizer(root.value("pre_tokenizer", json()), where + ": pre_tokenizer");
     tok.decoder_ = parse_hf_decoder(root.value("decoder", json()), where + ": decoder");
   } catch (const json::exception& e) {

@@ -205,6 +205,11 @@ std::vector<std::array<int, 3>> derive_merges(const BpeSpec& spec) {
 }
 
 void save_tokenizer_file(const fs::path& path, TokenizerFile file) {
+  if (file.spec.tokens_by_rank.empty()) {
+    throw DataError(path.string() + ": tokenizer '" + file.spec.name +
+                    "' has no byte-level BPE ranks (a SentencePiece model or tokenizer.json pipeline); it cannot be "
+                    "written as a Troupe tokenizer file");
+  }
   BpeTokenizer check(file.spec);  // refuse to write what could not be loaded back
   if (file.merges.empty()) file.merges = derive_merges(file.spec);
   using nlohmann::json;

@@ -7,13 +7,13 @@ Trains small BPE tokenizers in the layouts of real model families on the same co
 and writes OUT_DIR/<name>.json and OUT_DIR/cases.json:
   {"texts": [str...], "models": [{"name", "file", "ids": [[int...]...], "decoded": [str...]}]}
   * llama3: Split(Llama 3 regex, Isolated) + ByteLevel(use_regex=False), ignore_merges, special tokens;
-  * qwen2: Qwen2's regex (single digits), no normalizer (Qwen2's NFC normalizer is not supported yet);
+  * qwen2: NFC normalizer and Qwen2's regex (single digits);
   * mistral: Metaspace(prepend_scheme="first", split=False), byte_fallback, <unk> with fuse_unk, and the
     Replace/ByteFallback/Fuse/Strip decoder;
   * llama2_legacy: normalizer Prepend("▁") + Replace(" ", "▁"), no pre-tokenizer, byte_fallback;
   * gpt2_bytelevel: ByteLevel(add_prefix_space=True, use_regex=True);
-  * misc: Digits(individual) + Punctuation + WhitespaceSplit, <unk> without fuse_unk, added tokens with
-    lstrip/rstrip/single_word and a normalized non-special one.
+  * misc: NFKC + Lowercase normalizers, Digits(individual) + Punctuation + WhitespaceSplit, <unk> without fuse_unk,
+    added tokens with lstrip/rstrip/single_word and a normalized non-special one ("Hello World").
 Ids are Tokenizer.encode(text, add_special_tokens=False).ids; decoded is decode(ids, skip_special_tokens=False).
 """
 import json
@@ -36,6 +36,8 @@ BYTES = [f"<0x{b:02X}>" for b in range(256)]
 
 def byte_level(regex, name):
     tok = Tokenizer(models.BPE(ignore_merges=True))
+    if name == "qwen2":
+        tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
@@ -68,6 +70,7 @@ def gpt2_bytelevel():
 
 def misc():
     tok = Tokenizer(models.BPE(unk_token="[UNK]", fuse_unk=False))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
                                                  pre_tokenizers.Punctuation(), pre_tokenizers.WhitespaceSplit()])
     trainer = trainers.BpeTrainer(vocab_size=1500, special_tokens=["[UNK]"], show_progress=False)
@@ -78,7 +81,7 @@ def build(name, tok, trainer, train_path, out_dir):
     tok.train([train_path], trainer)
     if name == "misc":
         tok.add_special_tokens([AddedToken("[MASK]", lstrip=True, rstrip=True), AddedToken("<tool>", single_word=True)])
-        tok.add_tokens([AddedToken("hello world", normalized=True)])
+        tok.add_tokens([AddedToken("Hello World", normalized=True)])
     path = os.path.join(out_dir, name + ".json")
     tok.save(path)
     return path
@@ -91,7 +94,7 @@ def main():
     with open(train_path, "w", encoding="utf-8") as f:
         f.write(text)
     rng = random.Random(seed)
-    extras = ["<|begin_of_text|>", "<|eot_id|>", "<tool>", " [MASK] ", "[MASK]", "hello world", "<unk>", "<s>",
+    extras = ["<|begin_of_text|>", "<|eot_id|>", "<tool>", " [MASK] ", "[MASK]", "hello world", "HELLO WORLD", "<unk>", "<s>",
               "<0x41>", "x<tool>y", " <tool> "]
     randoms = random_strings(rng, 600)
     for i in range(0, len(randoms), 4):  # added and special tokens inside random text

@@ -1,7 +1,7 @@
 // HfTokenizer (tokenizers/hf_tokenizer.h) against the Hugging Face `tokenizers` package itself:
-// tests/tokenizers/hf_tokenizer_reference.py trains Llama-3-, Qwen2-, Mistral-, Llama-2-legacy-, GPT-2-style and
-// mixed pre-tokenizer BPE tokenizers and encodes ~1 MB of text plus random strings with added tokens in them; every
-// id sequence and decoded text must be identical. Plus unsupported components and malformed files.
+// tests/tokenizers/hf_tokenizer_reference.py trains Llama-3-, Qwen2- (NFC), Mistral-, Llama-2-legacy-, GPT-2-style
+// and mixed (NFKC + Lowercase) BPE tokenizers and encodes ~1 MB of text plus random strings with added tokens in them;
+// every id sequence and decoded text must be identical. Plus unsupported components and malformed files.
 #include "tokenizers/hf_tokenizer.h"
 
 #include <gmock/gmock.h>
@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "tests/support/test_support.h"
+#include "tokenizers/foreign_formats.h"
 #include "tokenizers/tokenizer_file.h"
 
 namespace troupe::tokenizers {
@@ -97,10 +98,21 @@ TEST(HfTokenizer, MergesByRankByHand) {
   EXPECT_EQ(tok.decode({2, 0}), "ab a");             // no decoder: tokens joined by spaces
 }
 
+TEST(HfTokenizer, OpenedPipelineTokenizersRefuseRankExports) {
+  ScratchDir dir("hf-tokenizer-export");
+  testing::write_file(dir / "tokenizer.json", tiny_json(R"({"type": "Lowercase"})", "null"));
+  const BpeTokenizer tok = open_tokenizer((dir / "tokenizer.json").string());
+  EXPECT_EQ(tok.encode_ordinary("ABab"), (std::vector<int>{2, 2}));
+  EXPECT_EQ(tok.vocab_size(), 3);
+  EXPECT_THROW(save_hf_tokenizer_json(dir / "out.json", tok.spec()), DataError);
+  EXPECT_THROW(save_tiktoken_files(tok.spec(), dir / "out.tiktoken", dir / "out.meta.json"), DataError);
+  EXPECT_THROW(save_tokenizer_file(dir / "out.troupe.json", TokenizerFile{tok.spec(), {}, {}}), DataError);
+}
+
 TEST(HfTokenizer, UnsupportedComponentsAndMalformedFilesAreDataErrors) {
   ScratchDir dir("hf-tokenizer-bad");
-  EXPECT_THAT(load_error(dir, tiny_json(R"({"type": "NFC"})", "null")),
-              HasSubstr("tokenizer.json: normalizer: normalizer type 'NFC' is not supported"));
+  EXPECT_THAT(load_error(dir, tiny_json(R"({"type": "BertNormalizer"})", "null")),
+              HasSubstr("tokenizer.json: normalizer: normalizer type 'BertNormalizer' is not supported"));
   EXPECT_THAT(load_error(dir, tiny_json("null", R"({"type": "BertPreTokenizer"})")),
               HasSubstr("pre_tokenizer: pre_tokenizer type 'BertPreTokenizer' is not supported"));
   EXPECT_THAT(
