@@ -4,6 +4,7 @@
 #include "tokenizers/hf_tokenizer.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <queue>
 
@@ -170,17 +171,23 @@ struct Segment {
   std::string_view text;
 };
 
-// AddedVocabulary::find_matches over `tokens` (indices into `added`, contents in `patterns`).
-std::vector<Segment> split_added(std::string_view s, const std::vector<HfAddedToken>& added,
-                                 const std::vector<std::pair<std::string, size_t>>& patterns) {
+// Added-token contents to search for, bucketed by their first byte.
+struct Patterns {
+  std::array<std::vector<std::pair<std::string, size_t>>, 256> by_first;  // (content, index into added tokens)
+  void add(std::string content, size_t index) {
+    if (!content.empty()) by_first[static_cast<unsigned char>(content[0])].emplace_back(std::move(content), index);
+  }
+};
+
+// AddedVocabulary::find_matches: leftmost-longest matches of `patterns` in `s`, then single_word, lstrip, rstrip.
+std::vector<Segment> split_added(std::string_view s, const std::vector<HfAddedToken>& added, const Patterns& patterns) {
   std::vector<Segment> out;
   size_t offset = 0;
   size_t pos = 0;
   while (pos < s.size()) {
     const std::pair<std::string, size_t>* best = nullptr;
-    for (const auto& p : patterns) {
-      if (!p.first.empty() && s.compare(pos, p.first.size(), p.first) == 0 &&
-          (best == nullptr || p.first.size() > best->first.size())) {
+    for (const auto& p : patterns.by_first[static_cast<unsigned char>(s[pos])]) {
+      if (s.compare(pos, p.first.size(), p.first) == 0 && (best == nullptr || p.first.size() > best->first.size())) {
         best = &p;
       }
     }
@@ -218,18 +225,16 @@ std::vector<Segment> split_added(std::string_view s, const std::vector<HfAddedTo
 
 }  // namespace
 
+struct HfTokenizer::AddedMatchers {
+  Patterns raw[2];         // matched in the raw input; [1]: special tokens left out (encode_special_tokens)
+  Patterns normalized[2];  // matched after normalization (contents normalized too)
+};
+
 void HfTokenizer::encode_segment(std::string_view raw, bool at_origin, bool split_special_tokens,
                                  std::vector<int>& ids) const {
   std::string normalized(raw);
   if (normalizer_) normalizer_->apply(normalized);
-  std::vector<std::pair<std::string, size_t>> patterns;
-  for (size_t i = 0; i < added_.size(); ++i) {
-    if (!added_[i].normalized || (!split_special_tokens && added_[i].special)) continue;
-    std::string content = added_[i].content;
-    if (normalizer_) normalizer_->apply(content);
-    patterns.emplace_back(std::move(content), i);
-  }
-  for (const Segment& seg : split_added(normalized, added_, patterns)) {
+  for (const Segment& seg : split_added(normalized, added_, matchers_->normalized[split_special_tokens ? 0 : 1])) {
     if (seg.id >= 0) {
       ids.push_back(seg.id);
       continue;
@@ -242,13 +247,8 @@ void HfTokenizer::encode_segment(std::string_view raw, bool at_origin, bool spli
 
 std::vector<int> HfTokenizer::encode(std::string_view input, bool split_special_tokens, bool at_start) const {
   const std::string text = detail::utf8_replace_invalid(input);
-  std::vector<std::pair<std::string, size_t>> raw_patterns;
-  for (size_t i = 0; i < added_.size(); ++i) {
-    if (!added_[i].normalized && (split_special_tokens || !added_[i].special))
-      raw_patterns.emplace_back(added_[i].content, i);
-  }
   std::vector<int> ids;
-  for (const Segment& seg : split_added(text, added_, raw_patterns)) {
+  for (const Segment& seg : split_added(text, added_, matchers_->raw[split_special_tokens ? 0 : 1])) {
     if (seg.id >= 0) {
       ids.push_back(seg.id);
     } else {
@@ -401,6 +401,17 @@ HfTokenizer HfTokenizer::from_file(const std::filesystem::path& path) {
       if (t.normalized && tok.normalizer_) tok.normalizer_->apply(model->tokens[static_cast<size_t>(t.id)]);
     }
     tok.model_ = std::move(model);
+    auto matchers = std::make_shared<AddedMatchers>();
+    for (size_t i = 0; i < tok.added_.size(); ++i) {
+      const HfAddedToken& t = tok.added_[i];
+      std::string content = t.content;
+      if (t.normalized && tok.normalizer_) tok.normalizer_->apply(content);
+      for (int without_specials = 0; without_specials < 2; ++without_specials) {
+        if (without_specials == 1 && t.special) continue;
+        (t.normalized ? matchers->normalized : matchers->raw)[without_specials].add(content, i);
+      }
+    }
+    tok.matchers_ = std::move(matchers);
     tok.pre_tokenizer_ = parse_hf_pre_tokenizer(root.value("pre_tokenizer", json()), where + ": pre_tokenizer");
     tok.decoder_ = parse_hf_decoder(root.value("decoder", json()), where + ": decoder");
   } catch (const json::exception& e) {

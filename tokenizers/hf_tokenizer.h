@@ -50,7 +50,8 @@ class HfTokenizer {
   // The token string of `id` ("" when none).
   const std::string& token(int id) const;
 
-  struct Model;  // BPE vocab and merges; defined in the .cpp
+  struct Model;          // BPE vocab and merges; defined in the .cpp
+  struct AddedMatchers;  // added-token contents bucketed by first byte; defined in the .cpp
 
  private:
   HfTokenizer() = default;
@@ -61,6 +62,7 @@ class HfTokenizer {
   std::shared_ptr<const HfPreTokenizer> pre_tokenizer_;
   std::shared_ptr<const HfDecoder> decoder_;
   std::vector<HfAddedToken> added_;
+  std::shared_ptr<const AddedMatchers> matchers_;
 };
 
 }  // namespace troupe::tokenizers
