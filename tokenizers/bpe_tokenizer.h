@@ -39,7 +39,7 @@ class TokenizerBackend {
   virtual bool encode_with_specials(std::string_view text, std::vector<int>& out) const = 0;
   // The reference package's decode (text, not raw token bytes). DataError on an unknown id.
   virtual std::string decode(const std::vector<int>& ids) const = 0;
-  virtual std::vector<std::string> pieces(std::string_view text) const = 0;  // token strings of encode_ordinary
+  virtual std::vector<std::string> pieces(std::string_view text) const = 0;  // decoded text of each token
   virtual int vocab_size() const = 0;
 };
 

@@ -25,6 +25,8 @@ struct StringHash {
 
 [[noreturn]] void bad(const std::string& where, const std::string& what) { throw DataError(where + ": " + what); }
 
+constexpr long long kMaxId = 1 << 22;  // 4M: far above real vocabularies (~256k), bounds the id -> token table
+
 size_t char_len(std::string_view s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
   return std::min<size_t>(c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4, s.size() - i);
@@ -304,8 +306,8 @@ std::shared_ptr<HfTokenizer::Model> parse_bpe(const json& m, const std::string& 
   auto model = std::make_shared<HfTokenizer::Model>();
   if (!m.contains("vocab") || !m["vocab"].is_object()) bad(where + ".vocab", "expected an object of token -> id");
   for (const auto& [token, id] : m["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<long long>() < 0 || id.get<long long>() > (1 << 26)) {
-      bad(where + ".vocab." + token, "expected an integer id in [0, 2^26]");
+    if (!id.is_number_integer() || id.get<long long>() < 0 || id.get<long long>() > kMaxId) {
+      bad(where + ".vocab." + token, "expected an integer id in [0, 2^22]");
     }
     const auto i = static_cast<size_t>(id.get<int>());
     if (model->tokens.size() <= i) model->tokens.resize(i + 1);
@@ -365,10 +367,10 @@ std::vector<HfAddedToken> parse_added(const json& j, HfTokenizer::Model& model, 
       bad(key, "expected {\"id\": int, \"content\": str, ...}");
     }
     HfAddedToken t;
-    t.id = e["id"].get<int>();
+    const long long id = e["id"].get<long long>();
     t.content = e["content"].get<std::string>();
-    if (t.id < 0 || t.id > (1 << 26) || t.content.empty())
-      bad(key, "expected an id in [0, 2^26] and non-empty content");
+    if (id < 0 || id > kMaxId || t.content.empty()) bad(key, "expected an id in [0, 2^22] and non-empty content");
+    t.id = static_cast<int>(id);
     t.special = flag(e, "special", false, key);
     t.single_word = flag(e, "single_word", false, key);
     t.lstrip = flag(e, "lstrip", false, key);

@@ -16,7 +16,11 @@ class SentencePieceBackend : public TokenizerBackend {
   }
   bool encode_with_specials(std::string_view /*text*/, std::vector<int>& /*out*/) const override { return false; }
   std::string decode(const std::vector<int>& ids) const override { return tok_.decode(ids); }
-  std::vector<std::string> pieces(std::string_view text) const override { return tok_.encode_pieces(text); }
+  std::vector<std::string> pieces(std::string_view text) const override {
+    std::vector<std::string> out;  // each token's own decoded text, so `inspect` can re-encode it
+    for (const int id : tok_.encode(text)) out.push_back(tok_.decode({id}));
+    return out;
+  }
   int vocab_size() const override { return tok_.vocab_size(); }
 
  private:
@@ -35,8 +39,8 @@ class HfBackend : public TokenizerBackend {
   }
   std::string decode(const std::vector<int>& ids) const override { return tok_.decode(ids); }
   std::vector<std::string> pieces(std::string_view text) const override {
-    std::vector<std::string> out;
-    for (const int id : tok_.encode(text, false)) out.push_back(tok_.token(id));
+    std::vector<std::string> out;  // each token's own decoded text, so `inspect` can re-encode it
+    for (const int id : tok_.encode(text, false)) out.push_back(tok_.decode({id}));
     return out;
   }
   int vocab_size() const override { return tok_.vocab_size(); }

@@ -108,6 +108,7 @@ TEST(HfTokenizer, OpenedPipelineTokenizersRefuseRankExports) {
   const BpeTokenizer tok = open_tokenizer((dir / "tokenizer.json").string());
   EXPECT_EQ(tok.encode_ordinary("ABab"), (std::vector<int>{2, 2}));
   EXPECT_EQ(tok.vocab_size(), 3);
+  EXPECT_EQ(tok.pieces("ABa"), (std::vector<std::string>{"ab", "a"}));  // decoded text per token (no decoder: as is)
   EXPECT_THROW(save_hf_tokenizer_json(dir / "out.json", tok.spec()), DataError);
   EXPECT_THROW(save_tiktoken_files(tok.spec(), dir / "out.tiktoken", dir / "out.meta.json"), DataError);
   EXPECT_THROW(save_tokenizer_file(dir / "out.troupe.json", TokenizerFile{tok.spec(), {}, {}}), DataError);
@@ -126,6 +127,11 @@ TEST(HfTokenizer, UnsupportedComponentsAndMalformedFilesAreDataErrors) {
   EXPECT_THAT(load_error(dir, R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}})"),
               HasSubstr("model.merges[0]: token 'b' is not in the vocab"));
   EXPECT_THAT(load_error(dir, R"({"model": )"), HasSubstr("invalid JSON"));
+  EXPECT_THAT(load_error(dir, R"({"model": {"type": "BPE", "vocab": {"a": 99999999999}, "merges": []}})"),
+              HasSubstr("model.vocab.a: expected an integer id in [0, 2^22]"));
+  EXPECT_THAT(load_error(dir, R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+                                  "added_tokens": [{"id": -1, "content": "x"}]})"),
+              HasSubstr("added_tokens[0]: expected an id in [0, 2^22]"));
 }
 
 }  // namespace
