@@ -4,7 +4,7 @@ tests/tokenizers/sentencepiece_test.cpp. Nothing is downloaded: the models are t
   sentencepiece_reference.py SOURCE_DIR OUT_DIR SEED
 
 Trains small BPE and Unigram models (nmt_nfkc, nmt_nfkc_cf and identity normalization, with and without
-byte_fallback, user-defined and control symbols, Llama-2-style whitespace options) on a corpus of the Debian
+byte_fallback, user-defined and control symbols, Llama-2-style whitespace options, whitespace as suffix) on a corpus of the Debian
 fortunes files when installed plus the repo's README and docs, writes them as OUT_DIR/<name>.model, and writes
 OUT_DIR/cases.json:
   {"texts": [str...], "models": [{"name", "file", "ids": [[int...]...], "decoded": [str...]}]}
@@ -71,6 +71,9 @@ MODELS = [
     ("bpe_llama2_style", dict(model_type="bpe", normalization_rule_name="identity", byte_fallback=True,
                               remove_extra_whitespaces=False, split_digits=True, allow_whitespace_only_pieces=True)),
     ("bpe_nfkc_bytes_user", dict(model_type="bpe", byte_fallback=True, user_defined_symbols=["<tool>", "@@"])),
+    ("unigram_suffix_keep_spaces", dict(model_type="unigram", treat_whitespace_as_suffix=True,
+                                        remove_extra_whitespaces=False)),
+    ("bpe_suffix_bytes", dict(model_type="bpe", treat_whitespace_as_suffix=True, byte_fallback=True)),
 ]
 
 
