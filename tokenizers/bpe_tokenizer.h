@@ -1,4 +1,5 @@
-// Byte-level BPE tokeniser with tiktoken's exact semantics (regex split, then lowest-rank merges).
+// Byte-level BPE tokeniser with tiktoken's exact semantics (regex split, then lowest-rank merges); or, through a
+// TokenizerBackend, another encoder (SentencePiece, tokenizer.json pipelines) behind the same interface.
 // It is not a trainer and does not read files: build a BpeSpec with tokenizers/foreign_formats.h.
 #pragma once
 
