@@ -96,6 +96,7 @@ struct BpeTokenizer::Tables {
   std::unordered_map<int, std::string> special_by_id;
   Pretokenizer pretokenizer;
   int vocab_size = 0;
+  std::shared_ptr<const TokenizerBackend> backend;  // set: encoding and decoding are the backend's
   uint64_t uid;  // unique per Tables ever built: keys the per-thread piece cache (an address could be reused)
 
   explicit Tables(BpeSpec s) : spec(std::move(s)), pretokenizer(spec.pattern), uid(next_uid()) {}
@@ -159,6 +160,16 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) {
   auto tables = std::make_shared<Tables>(std::move(spec));
   build_rank_table(*tables);
   build_special_table(*tables);
+  tables_ = std::move(tables);
+}
+
+BpeTokenizer::BpeTokenizer(BpeSpec spec, std::shared_ptr<const TokenizerBackend> backend) {
+  if (!backend) throw DataError("BPE spec '" + spec.name + "': null tokenizer backend");
+  if (!spec.tokens_by_rank.empty()) throw DataError("BPE spec '" + spec.name + "': a backend spec has no ranks");
+  auto tables = std::make_shared<Tables>(std::move(spec));
+  build_special_table(*tables);
+  tables->vocab_size = std::max(tables->vocab_size, backend->vocab_size());
+  tables->backend = std::move(backend);
   tables_ = std::move(tables);
 }
 
@@ -333,7 +344,12 @@ std::vector<int> merge_piece_for_test(const BpeTokenizer& tok, std::string_view 
 
 }  // namespace detail
 
-void BpeTokenizer::encode_ordinary_into(std::string_view text, std::vector<int>& out) const {
+void BpeTokenizer::encode_ordinary_into(std::string_view text, std::vector<int>& out, bool at_start) const {
+  if (tables_->backend) {
+    const std::vector<int> ids = tables_->backend->encode_ordinary(text, at_start);
+    out.insert(out.end(), ids.begin(), ids.end());
+    return;
+  }
   thread_local std::vector<std::string_view> pieces;
   pieces.clear();
   tables_->pretokenizer.split(text, pieces);
@@ -364,6 +380,10 @@ std::vector<int> BpeTokenizer::encode(std::string_view text, const std::set<std:
     }
   }
   std::vector<int> out;
+  if (tables_->backend && allowed.size() == tables_->spec.special_tokens.size() &&
+      tables_->backend->encode_with_specials(text, out)) {
+    return out;  // every special allowed: the backend's own matching (lstrip/rstrip, normalized added tokens)
+  }
   size_t start = 0;
   while (true) {
     const Candidate* best = nullptr;
@@ -375,16 +395,17 @@ std::vector<int> BpeTokenizer::encode(std::string_view text, const std::set<std:
       }
     }
     if (best == nullptr) break;
-    encode_ordinary_into(text.substr(start, best->next - start), out);
+    encode_ordinary_into(text.substr(start, best->next - start), out, start == 0);
     out.push_back(best->id);
     start = best->next + best->text.size();
   }
-  encode_ordinary_into(text.substr(start), out);
+  encode_ordinary_into(text.substr(start), out, start == 0);
   return out;
 }
 
 std::string BpeTokenizer::decode(const std::vector<int>& ids) const {
   const Tables& t = *tables_;
+  if (t.backend) return t.backend->decode(ids);
   const int n = static_cast<int>(t.spec.tokens_by_rank.size());
   std::string out;
   out.reserve(ids.size() * 4);
@@ -407,6 +428,7 @@ std::string BpeTokenizer::decode_lossy_utf8(const std::vector<int>& ids) const {
 }
 
 std::vector<std::string> BpeTokenizer::pieces(std::string_view text) const {
+  if (tables_->backend) return tables_->backend->pieces(text);
   std::vector<std::string_view> views;
   tables_->pretokenizer.split(text, views);
   return std::vector<std::string>(views.begin(), views.end());

@@ -1,4 +1,5 @@
-// Byte-level BPE tokeniser with tiktoken's exact semantics (regex split, then lowest-rank merges).
+// Byte-level BPE tokeniser with tiktoken's exact semantics (regex split, then lowest-rank merges); or, through a
+// TokenizerBackend, another encoder (SentencePiece, tokenizer.json pipelines) behind the same interface.
 // It is not a trainer and does not read files: build a BpeSpec with tokenizers/foreign_formats.h.
 #pragma once
 
@@ -26,6 +27,23 @@ struct BpeSpec {
   std::string name;                           // e.g. "gpt2", "cl100k_base"; informational
 };
 
+// An encoder with other rules (a SentencePiece model, a general Hugging Face tokenizer.json) behind BpeTokenizer's
+// interface, so every command that opens a tokenizer accepts it. Implementations are immutable and thread-safe.
+class TokenizerBackend {
+ public:
+  virtual ~TokenizerBackend() = default;
+  // Ids of `text` with special-token text encoded as plain text; `at_start`: `text` begins the input (it follows
+  // a special token otherwise).
+  virtual std::vector<int> encode_ordinary(std::string_view text, bool at_start) const = 0;
+  // Ids of `text` with every special token recognized as the reference package does, or false when special tokens
+  // are left to BpeTokenizer::encode's split.
+  virtual bool encode_with_specials(std::string_view text, std::vector<int>& out) const = 0;
+  // The reference package's decode (text, not raw token bytes). DataError on an unknown id.
+  virtual std::string decode(const std::vector<int>& ids) const = 0;
+  virtual std::vector<std::string> pieces(std::string_view text) const = 0;  // decoded text of each token
+  virtual int vocab_size() const = 0;
+};
+
 // Immutable after construction; copies share the tables, and all methods are thread-safe.
 //
 // Example (gpt2): encode_ordinary("hello world") == {31373, 995};
@@ -35,6 +53,10 @@ class BpeTokenizer {
   // Validates the spec: all 256 single bytes present, no duplicate or empty tokens, special ids
   // unique and not clashing with ranks. Throws DataError (ConfigError for a bad pattern).
   explicit BpeTokenizer(BpeSpec spec);
+
+  // A tokenizer whose encoding and decoding are `backend`'s; `spec` gives only the name and the special tokens
+  // (tokens_by_rank and pattern empty). Formats that need the byte-level ranks (tiktoken/Troupe export) refuse it.
+  BpeTokenizer(BpeSpec spec, std::shared_ptr<const TokenizerBackend> backend);
 
   // Encodes `text` as plain bytes: special-token text gets no special treatment.
   std::vector<int> encode_ordinary(std::string_view text) const;
@@ -64,7 +86,7 @@ class BpeTokenizer {
 
  private:
   void encode_piece(std::string_view piece, std::vector<int>& out) const;
-  void encode_ordinary_into(std::string_view text, std::vector<int>& out) const;
+  void encode_ordinary_into(std::string_view text, std::vector<int>& out, bool at_start = true) const;
 
   std::shared_ptr<const Tables> tables_;
   friend std::vector<int> detail::merge_piece_for_test(const BpeTokenizer&, std::string_view, bool);

@@ -398,9 +398,19 @@ std::string gpt2_unicode_of(std::string_view bytes) {
   return out;
 }
 
+// A spec with no ranks belongs to a backend tokenizer (SentencePiece, a tokenizer.json pipeline): nothing to write.
+void require_ranks(const BpeSpec& spec, const fs::path& path) {
+  if (spec.tokens_by_rank.empty()) {
+    throw DataError(path.string() + ": tokenizer '" + spec.name +
+                    "' is a SentencePiece model or tokenizer.json pipeline, not byte-level BPE ranks; only byte-level "
+                    "BPE tokenizers can be written in this format");
+  }
+}
+
 }  // namespace
 
 void save_tiktoken_files(const BpeSpec& spec, const fs::path& ranks, const fs::path& meta) {
+  require_ranks(spec, ranks);
   std::string lines;
   for (size_t r = 0; r < spec.tokens_by_rank.size(); ++r)
     lines += detail::base64_encode(spec.tokens_by_rank[r]) + ' ' + std::to_string(r) + '\n';
@@ -411,6 +421,7 @@ void save_tiktoken_files(const BpeSpec& spec, const fs::path& ranks, const fs::p
 
 void save_hf_tokenizer_json(const fs::path& path, const BpeSpec& spec) {
   using nlohmann::json;
+  require_ranks(spec, path);
   const auto& tokens = spec.tokens_by_rank;
   const auto merges = derive_merges(spec);
   size_t multi_byte = 0;

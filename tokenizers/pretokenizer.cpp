@@ -150,4 +150,24 @@ void Pretokenizer::split(std::string_view text, std::vector<std::string_view>& p
   if (gap_start < n) pieces.push_back(text.substr(gap_start));
 }
 
+void Pretokenizer::matches(std::string_view text, std::vector<std::pair<size_t, size_t>>& spans) const {
+  ThreadScratch& scratch = thread_scratch();
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  const size_t n = text.size();
+  for (size_t pos = 0; pos < n;) {
+    const int rc = compiled_->jit
+                       ? pcre2_jit_match(compiled_->code, subject, n, pos, 0, scratch.match_data, scratch.match_context)
+                       : pcre2_match(compiled_->code, subject, n, pos, 0, scratch.match_data, scratch.match_context);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) throw DataError("pretokenizer match failed: " + pcre2_message(rc));
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(scratch.match_data);
+    if (ov[1] > ov[0]) {
+      spans.emplace_back(ov[0], ov[1]);
+      pos = ov[1];
+    } else {
+      pos = next_char_boundary(text, ov[0]);
+    }
+  }
+}
+
 }  // namespace troupe::tokenizers

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace troupe::tokenizers {
@@ -28,6 +29,10 @@ class Pretokenizer {
   // piece, in order. Bytes that are not valid UTF-8 never match the regex; each run of them becomes
   // its own piece.
   void split(std::string_view text, std::vector<std::string_view>& pieces) const;
+
+  // Appends the [begin, end) byte spans of the regex's non-empty matches, left to right (Hugging Face's
+  // find_matches; an empty match steps one character on). Used by the tokenizer.json pipeline's Split.
+  void matches(std::string_view text, std::vector<std::pair<size_t, size_t>>& spans) const;
 
   const std::string& pattern() const { return pattern_; }
 

@@ -14,6 +14,7 @@
 #include "core/run_dir.h"
 #include "tokenizers/foreign_formats.h"
 #include "tokenizers/pretokenizer.h"
+#include "tokenizers/tokenizer_backends.h"
 
 namespace troupe::tokenizers {
 namespace fs = std::filesystem;
@@ -204,6 +205,11 @@ std::vector<std::array<int, 3>> derive_merges(const BpeSpec& spec) {
 }
 
 void save_tokenizer_file(const fs::path& path, TokenizerFile file) {
+  if (file.spec.tokens_by_rank.empty()) {
+    throw DataError(path.string() + ": tokenizer '" + file.spec.name +
+                    "' has no byte-level BPE ranks (a SentencePiece model or tokenizer.json pipeline); it cannot be "
+                    "written as a Troupe tokenizer file");
+  }
   BpeTokenizer check(file.spec);  // refuse to write what could not be loaded back
   if (file.merges.empty()) file.merges = derive_merges(file.spec);
   using nlohmann::json;
@@ -292,11 +298,16 @@ BpeTokenizer open_tokenizer(const std::string& path_text, const std::string& enc
   if (path.extension() == ".json") {
     const nlohmann::json root = parse_with_position(path, detail::read_tokenizer_file(path));
     if (is_troupe_file(root)) return BpeTokenizer(parse_troupe_file(path, root).spec);
-    return BpeTokenizer(load_hf_tokenizer_json(path));
+    try {  // GPT-2-kind byte-level BPE: tiktoken's exact encoder, as before
+      return BpeTokenizer(load_hf_tokenizer_json(path));
+    } catch (const DataError&) {  // anything else the general pipeline supports (Llama 3, Qwen2, Mistral, ...)
+      return open_hf_tokenizer(path);
+    }
   }
+  if (path.extension() == ".model") return open_sentencepiece_model(path);
   throw DataError(path_text +
-                  ": expected a Troupe tokenizer .json, a Hugging Face tokenizer.json, a .tiktoken "
-                  "file, or GPT-2's encoder.json + vocab.bpe (file or directory)");
+                  ": expected a Troupe tokenizer .json, a Hugging Face tokenizer.json, a SentencePiece .model, a "
+                  ".tiktoken file, or GPT-2's encoder.json + vocab.bpe (file or directory)");
 }
 
 }  // namespace troupe::tokenizers

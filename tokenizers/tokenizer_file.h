@@ -55,7 +55,9 @@ bool known_encoding(const std::string& name, std::string& pattern, std::map<std:
 
 // Opens a tokenizer from any supported source:
 //   * a Troupe tokenizer file (JSON with "format": "troupe-tokenizer");
-//   * a Hugging Face tokenizer.json (any other .json);
+//   * a Hugging Face tokenizer.json (any other .json): GPT-2-kind byte-level BPE through tiktoken's encoder,
+//     any other BPE pipeline (Llama 3, Qwen2, Mistral, ...) through tokenizers/hf_tokenizer.h;
+//   * a SentencePiece .model (tokenizers/sentencepiece_tokenizer.h);
 //   * a .tiktoken rank file: pattern and specials from `encoding` (a known name) when given, else from
 //     <stem>.meta.json beside it, else from the known encoding named like the file's stem;
 //   * GPT-2's files: a directory holding encoder.json + vocab.bpe, or the encoder.json itself.
