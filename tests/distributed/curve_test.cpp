@@ -13,6 +13,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include "core/errors.h"
 #include "distributed/checked_call.h"
@@ -196,8 +197,15 @@ TEST_F(CurveFixture, ClientWithAWrongServerKeyGetsNothingAndIsLogged) {
 
 TEST_F(CurveFixture, ClientWithoutCurveGetsNothingAndIsLogged) {
   Client client("plaintext", server.endpoint());
-  const uint64_t id = client.send(request(1));
-  EXPECT_FALSE(client.try_receive(id, 1500ms).has_value());
+  // Refused at its handshake, the client has a peer to queue to only while ZeroMQ retries the connection: a send
+  // outside those moments finds no peer and times out (seen under load), one inside them is queued and never
+  // answered. Either way it gets nothing.
+  std::optional<uint64_t> id;
+  try {
+    id = client.send(request(1));
+  } catch (const TimeoutError&) {
+  }
+  if (id) EXPECT_FALSE(client.try_receive(*id, 1500ms).has_value());
   EXPECT_TRUE(log.saw("does not use CURVE")) << log.text();
   EXPECT_EQ(handler.calls, 0);
 }
