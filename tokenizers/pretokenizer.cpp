@@ -121,53 +121,47 @@ Pretokenizer::Pretokenizer(const std::string& pattern) : pattern_(pattern) {
   compiled_ = std::move(compiled);
 }
 
-void Pretokenizer::split(std::string_view text, std::vector<std::string_view>& pieces) const {
+namespace {
+// Calls f(start, end) for each match of `compiled` in `text`, left to right, empty ones included; after an empty
+// match the search steps one character on, as Rust's find_iter does. The one match loop of split() and matches().
+template <class Compiled, class F>
+void for_each_match(const Compiled& compiled, std::string_view text, F&& f) {
   ThreadScratch& scratch = thread_scratch();
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   const size_t n = text.size();
-  size_t pos = 0;
-  size_t gap_start = 0;  // first byte not yet placed in a piece
-  while (pos < n) {
-    const int rc = compiled_->jit
-                       ? pcre2_jit_match(compiled_->code, subject, n, pos, 0, scratch.match_data, scratch.match_context)
-                       : pcre2_match(compiled_->code, subject, n, pos, 0, scratch.match_data, scratch.match_context);
+  for (size_t pos = 0; pos < n;) {
+    const int rc = compiled.jit
+                       ? pcre2_jit_match(compiled.code, subject, n, pos, 0, scratch.match_data, scratch.match_context)
+                       : pcre2_match(compiled.code, subject, n, pos, 0, scratch.match_data, scratch.match_context);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) throw DataError("pretokenizer match failed: " + pcre2_message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(scratch.match_data);
     const size_t start = ov[0];
     const size_t end = ov[1];
+    f(start, end);
+    pos = end > start ? end : next_char_boundary(text, start);
+  }
+}
+}  // namespace
+
+void Pretokenizer::split(std::string_view text, std::vector<std::string_view>& pieces) const {
+  size_t gap_start = 0;  // first byte not yet placed in a piece
+  for_each_match(*compiled_, text, [&](size_t start, size_t end) {
     if (start > gap_start) pieces.push_back(text.substr(gap_start, start - gap_start));  // invalid UTF-8
     if (end > start) {
       pieces.push_back(text.substr(start, end - start));
-      pos = end;
       gap_start = end;
     } else {
-      // Empty match: step one character on, as find_iter does; the character joins the next gap.
-      gap_start = start;
-      pos = next_char_boundary(text, start);
+      gap_start = start;  // an empty match: the character stepped over joins the next gap
     }
-  }
-  if (gap_start < n) pieces.push_back(text.substr(gap_start));
+  });
+  if (gap_start < text.size()) pieces.push_back(text.substr(gap_start));
 }
 
 void Pretokenizer::matches(std::string_view text, std::vector<std::pair<size_t, size_t>>& spans) const {
-  ThreadScratch& scratch = thread_scratch();
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  const size_t n = text.size();
-  for (size_t pos = 0; pos < n;) {
-    const int rc = compiled_->jit
-                       ? pcre2_jit_match(compiled_->code, subject, n, pos, 0, scratch.match_data, scratch.match_context)
-                       : pcre2_match(compiled_->code, subject, n, pos, 0, scratch.match_data, scratch.match_context);
-    if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) throw DataError("pretokenizer match failed: " + pcre2_message(rc));
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(scratch.match_data);
-    if (ov[1] > ov[0]) {
-      spans.emplace_back(ov[0], ov[1]);
-      pos = ov[1];
-    } else {
-      pos = next_char_boundary(text, ov[0]);
-    }
-  }
+  for_each_match(*compiled_, text, [&](size_t start, size_t end) {
+    if (end > start) spans.emplace_back(start, end);
+  });
 }
 
 }  // namespace troupe::tokenizers
