@@ -27,7 +27,7 @@ struct QuantizeArgs {
   int64_t group = 0;
   bool no_double_quant = false;
   bool embedding = false;
-  std::vector<std::string> targets{"transformer.*", "lm_head"};
+  std::vector<std::string> targets{"transformer.*", "model.*", "lm_head"};
   int threads = 0;
 };
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "models/attention.h"
 #include "models/kernels.h"
 
 namespace troupe::models {
@@ -170,9 +171,6 @@ void LinearImpl::set_fake_quant(QuantScheme scheme, int64_t group) {
   fake_ = QuantOptions{scheme, group, false};
 }
 
-// kAuto's choice on the CPU, from `troupe bench train --attention sdpa|troupe` on this project's machine (README).
-constexpr AttentionKernel kCpuAttention = AttentionKernel::kTroupe;
-
 // The fused kernels are CPU loops over fp32 and bf16; anything else (double in a test, a CUDA tensor) goes through
 // ATen.
 bool fused_dtype(const torch::Tensor& t) {
@@ -200,8 +198,8 @@ KvCache::KvCache(const GptConfig& config, int64_t batch, int64_t cap, torch::Dty
     : capacity(cap) {
   const auto options = torch::TensorOptions().dtype(dtype).device(device);
   for (int64_t l = 0; l < config.n_layer; ++l) {
-    k.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, options));
-    v.push_back(torch::zeros({batch, config.n_head, cap, config.head_dim()}, options));
+    k.push_back(torch::zeros({batch, config.kv_heads(), cap, config.head_dim()}, options));
+    v.push_back(torch::zeros({batch, config.kv_heads(), cap, config.head_dim()}, options));
   }
 }
 
@@ -286,7 +284,14 @@ struct GptImpl::Trunk : torch::nn::Module {
 
 GptImpl::GptImpl(GptConfig config, Heads heads) : config_(std::move(config)), heads_(heads) {
   config_.check();
-  trunk_ = register_module("transformer", std::make_shared<Trunk>(config_));
+  if (config_.llama()) {
+    build_llama();
+  } else {
+    trunk_ = register_module("transformer", std::make_shared<Trunk>(config_));
+    wte_ = trunk_->wte->weight;
+    wte_module_ = trunk_->wte.ptr();
+    dtype_ref_ = trunk_->wpe->weight;
+  }
   if (!config_.tie_embeddings) lm_head_ = register_module("lm_head", Linear(config_.n_embd, config_.vocab_size, false));
   if (heads_.value) value_head_ = register_module("value_head", Linear(config_.n_embd, 1, true));
   if (heads_.reward) reward_head_ = register_module("reward_head", Linear(config_.n_embd, 1, true));
@@ -296,16 +301,24 @@ GptImpl::GptImpl(GptConfig config, Heads heads) : config_(std::move(config)), he
 
 void GptImpl::reset_parameters() {
   torch::NoGradGuard no_grad;
+  auto reset_linear = [](Linear& l, double std) {
+    l->weight.normal_(0.0, std);
+    if (l->bias.defined()) l->bias.zero_();
+  };
+  const double head_std = 1.0 / std::sqrt(static_cast<double>(config_.n_embd) + 1.0);
+  if (value_head_) reset_linear(value_head_, head_std);
+  if (reward_head_) reset_linear(reward_head_, head_std);
+  if (config_.llama()) {
+    reset_llama();
+    if (lm_head_) reset_linear(lm_head_, 0.02);
+    return;
+  }
   const double residual_std = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
   trunk_->wte->weight.normal_(0.0, 0.02);
   trunk_->wpe->weight.normal_(0.0, 0.02);
   auto reset_ln = [](LayerNorm& ln) {
     ln->weight.fill_(1.0);
     if (ln->bias.defined()) ln->bias.zero_();
-  };
-  auto reset_linear = [](Linear& l, double std) {
-    l->weight.normal_(0.0, std);
-    if (l->bias.defined()) l->bias.zero_();
   };
   for (Block& b : trunk_->blocks) {
     reset_ln(b->ln_1);
@@ -317,14 +330,11 @@ void GptImpl::reset_parameters() {
   }
   reset_ln(trunk_->ln_f);
   if (lm_head_) reset_linear(lm_head_, 0.02);
-  const double head_std = 1.0 / std::sqrt(static_cast<double>(config_.n_embd) + 1.0);
-  if (value_head_) reset_linear(value_head_, head_std);
-  if (reward_head_) reset_linear(reward_head_, head_std);
 }
 
-torch::Device GptImpl::device() const { return trunk_->wte->weight.device(); }
+torch::Device GptImpl::device() const { return wte_.device(); }
 
-torch::Dtype GptImpl::dtype() const { return trunk_->wpe->weight.scalar_type(); }
+torch::Dtype GptImpl::dtype() const { return dtype_ref_.scalar_type(); }
 
 torch::Tensor GptImpl::hidden(const GptInput& in) {
   // Inputs made on the CPU (data loaders, messages) go to the model's device here, once: a no-op on the CPU.
@@ -348,42 +358,20 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
     }
     positions = torch::arange(past, S, torch::TensorOptions(torch::kLong).device(ids.device())).unsqueeze(0);
   }
-  const torch::Tensor tok = wte_q_.defined() ? wte_q_.dequantize_rows(ids) : torch::embedding(trunk_->wte->weight, ids);
-  torch::Tensor x = tok + torch::embedding(trunk_->wpe->weight, positions);
+  torch::Tensor x = wte_q_.defined() ? wte_q_.dequantize_rows(ids) : torch::embedding(wte_, ids);
+  attention::Plan plan = attention::plan(in, causal_, B, T, past, config_.llama() ? config_.sliding_window : 0,
+                                         attention::use_sdpa(attention_, ids.device()), config_.dropout, dev);
+  if (config_.llama()) {
+    if (config_.dropout > 0) x = torch::dropout(x, config_.dropout, is_training());
+    x = llama_hidden(x, positions, &plan, cache, past);
+    if (cache != nullptr) cache->length = S;
+    return x;
+  }
+  x = x + torch::embedding(trunk_->wpe->weight, positions);
   if (config_.dropout > 0) x = torch::dropout(x, config_.dropout, is_training());
 
-  // keep[b, 1, t, s]: query t (absolute index past + t) may attend key s.
-  torch::Tensor keep;
-  if (S <= config_.block_size) {
-    keep = causal_.slice(0, past, S).slice(1, 0, S);
-  } else {
-    const auto on = torch::TensorOptions(torch::kLong).device(ids.device());
-    keep = torch::arange(S, on).unsqueeze(0) <= torch::arange(past, S, on).unsqueeze(1);
-  }
-  keep = keep.view({1, 1, T, S});
-  if (in.attention_mask.defined()) {
-    if (in.attention_mask.size(0) != B || in.attention_mask.size(1) != S) {
-      throw ConfigError("attention_mask must be [batch, cache length + time] = [" + std::to_string(B) + ", " +
-                        std::to_string(S) + "]");
-    }
-    keep = keep & in.attention_mask.to(dev, torch::kBool).view({B, 1, 1, S});
-  }
-  if (in.segment_ids.defined()) {
-    if (cache != nullptr || in.segment_ids.size(0) != B || in.segment_ids.size(1) != T)
-      throw ConfigError("segment_ids must be [batch, time] = [" + std::to_string(B) + ", " + std::to_string(T) +
-                        "] and are not used with a KV cache");
-    const torch::Tensor seg = in.segment_ids.to(dev, torch::kLong);
-    keep = keep & (seg.unsqueeze(2) == seg.unsqueeze(1)).view({B, 1, T, S});  // block-diagonal: no crossing
-  }
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  const bool sdpa =
-      attention_ == AttentionKernel::kSdpa ||
-      (attention_ == AttentionKernel::kAuto && (!ids.device().is_cpu() || kCpuAttention == AttentionKernel::kSdpa));
-  // keep is the plain T x T causal mask
-  const bool causal_only = cache == nullptr && !in.attention_mask.defined() && !in.segment_ids.defined();
-  torch::Tensor sdpa_bias;  // [B or 1, 1, T, S] additive mask, made once for all layers
   const bool bf16_norm_out = autocast_bf16();
-  const float masked = -1e30f;  // finite in fp32 and bf16 (lowest() overflows bf16); a fully masked row stays uniform
   for (size_t l = 0; l < trunk_->blocks.size(); ++l) {
     Block& b = trunk_->blocks[l];
     const torch::Tensor h1 = norm(x, b->ln_1->weight, b->ln_1->bias, config_.layer_norm_eps, bf16_norm_out);
@@ -397,22 +385,7 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
       k = cache->k[l].narrow(2, 0, S);
       v = cache->v[l].narrow(2, 0, S);
     }
-    torch::Tensor y;  // [B, H, T, hd]
-    if (sdpa) {
-      // q is already scaled (scale 1). Padding masks are additive and finite, so a fully masked row stays uniform
-      // (as the kernel path gives) instead of NaN.
-      const double p = config_.dropout > 0 && is_training() ? config_.dropout : 0.0;
-      if (!sdpa_bias.defined() && !causal_only)
-        sdpa_bias = torch::zeros(keep.sizes(), q.options()).masked_fill_(keep.logical_not(), masked);
-      y = at::scaled_dot_product_attention(q, k, v, causal_only ? std::optional<torch::Tensor>() : sdpa_bias, p,
-                                           causal_only, /*scale=*/1.0);
-    } else {
-      torch::Tensor att = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, S]
-      att = fused_dtype(att) ? kernels::masked_softmax(att, keep)
-                             : torch::softmax(att.masked_fill(keep.logical_not(), masked), -1);
-      if (config_.dropout > 0) att = torch::dropout(att, config_.dropout, is_training());
-      y = torch::matmul(att, v);
-    }
+    torch::Tensor y = attention::attend(plan, q, k, v, is_training());  // [B, H, T, hd]
     y = y.transpose(1, 2).reshape({B, T, C});
     y = b->attn->c_proj(y);
     if (config_.dropout > 0) y = torch::dropout(y, config_.dropout, is_training());
@@ -430,7 +403,7 @@ torch::Tensor GptImpl::hidden(const GptInput& in) {
 torch::Tensor GptImpl::logits(const torch::Tensor& hidden) {
   if (lm_head_) return lm_head_(hidden);
   if (wte_q_.defined()) return quantized_linear(hidden, wte_q_, torch::Tensor());
-  return linear_rows(hidden, trunk_->wte->weight, torch::Tensor());
+  return linear_rows(hidden, wte_, torch::Tensor());
 }
 
 torch::Tensor GptImpl::lm_loss_sum(const torch::Tensor& hidden, const torch::Tensor& targets, int64_t ignore_index) {
@@ -441,7 +414,7 @@ torch::Tensor GptImpl::lm_loss_sum(const torch::Tensor& hidden, const torch::Ten
   if (fused_dtype(h) && plain_head && !(head && head->fake_quant() != QuantScheme::kNone)) {
     // a quantized head (frozen) enters the fused kernel dequantized
     const torch::Tensor w = head ? (head->quantized() ? head->quantized_weight().dequantize() : head->weight)
-                                 : (wte_q_.defined() ? wte_q_.dequantize() : trunk_->wte->weight);
+                                 : (wte_q_.defined() ? wte_q_.dequantize() : wte_);
     return kernels::linear_cross_entropy_sum(h, w, y, ignore_index, autocast_bf16());
   }
   const torch::Tensor logits = this->logits(h).to(torch::kFloat32);
@@ -486,10 +459,10 @@ bool glob_match(const std::string& pattern, const std::string& name) {
 void GptImpl::quantize_embedding(const QuantOptions& options) {
   if (!config_.tie_embeddings) throw ConfigError("quantize: the embedding is quantized only when tied to the LM head");
   if (wte_q_.defined()) throw Error("quantize: the embedding is already quantized");
-  wte_q_ = quantize_matrix(trunk_->wte->weight, options);
+  wte_q_ = quantize_matrix(wte_, options);
   torch::Tensor qweight, qscale, qmin, qabsmax, qabsmax_scale;
-  register_quant_buffers(*trunk_->wte, wte_q_, qweight, qscale, qmin, qabsmax, qabsmax_scale, wte_qabsmax_offset_);
-  release_weight(trunk_->wte->weight);
+  register_quant_buffers(*wte_module_, wte_q_, qweight, qscale, qmin, qabsmax, qabsmax_scale, wte_qabsmax_offset_);
+  release_weight(wte_);
 }
 
 void GptImpl::refresh_quantized_embedding() {
@@ -546,10 +519,12 @@ std::vector<std::string> quantize_gpt(Gpt& model, const GptQuantConfig& config) 
   const bool embedding = config.embedding && model->config().tie_embeddings;
   if (embedding) {
     model->quantize_embedding(config.options);
-    done.emplace_back("transformer.wte");
+    done.emplace_back(model->embedding_name());
   }
   if (done.empty())
-    throw ConfigError("quantize: the targets match no linear layer (names look like transformer.h.0.attn.c_attn)");
+    throw ConfigError(
+        "quantize: the targets match no linear layer (names look like transformer.h.0.attn.c_attn or "
+        "model.layers.0.self_attn.q_proj)");
   GptQuantConfig applied = config;
   applied.embedding = embedding;
   model->set_quant_config(applied);
@@ -627,7 +602,9 @@ std::vector<std::string> apply_lora(Gpt& model, const LoraConfig& config, bool t
     }
   }
   if (adapted.empty())
-    throw ConfigError("lora.targets match no linear layer (names look like transformer.h.0.attn.c_attn)");
+    throw ConfigError(
+        "lora.targets match no linear layer (names look like transformer.h.0.attn.c_attn or "
+        "model.layers.0.self_attn.q_proj)");
   for (auto& item : model->named_parameters(true)) {
     const std::string& name = item.key();
     const bool adapter = name.find(".lora_") != std::string::npos;

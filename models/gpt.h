@@ -1,8 +1,12 @@
-// A GPT-2-architecture decoder (learned positions, pre-LayerNorm, GELU(tanh), fused-QKV causal self-attention)
-// with an LM head and optional scalar value / reward heads on the same trunk, LoRA-capable linear layers, and a
-// KV cache for incremental decoding. Parameter names equal Hugging Face GPT2LMHeadModel's
-// ("transformer.h.0.attn.c_attn.weight", ...), but Linear weights are stored [out, in]; models/hf_gpt2.h
-// transposes on import/export. Generation (sampling, beams) is models/generation.h; training is elsewhere.
+// A decoder-only language model of either architecture GptConfig::arch names, with an LM head and optional scalar
+// value / reward heads on the same trunk, LoRA-capable linear layers, and a KV cache for incremental decoding:
+//  - gpt2: learned positions, pre-LayerNorm, GELU(tanh), fused-QKV attention. Parameter names equal Hugging Face
+//    GPT2LMHeadModel's ("transformer.h.0.attn.c_attn.weight", ...), but Linear weights are stored [out, in];
+//    models/hf_gpt2.h transposes on import/export.
+//  - llama (Llama, Qwen2, Mistral, SmolLM): RoPE, RMSNorm, SwiGLU, grouped-query attention, optional Qwen2 biases
+//    and a Mistral sliding window (models/llama.cpp). Parameter names and layouts equal LlamaForCausalLM's
+//    ("model.layers.0.self_attn.q_proj.weight", ...).
+// Generation (sampling, beams) is models/generation.h; training is elsewhere.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -62,7 +66,8 @@ class LinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Linear);
 
-// Per-layer key/value tensors preallocated for `capacity` positions: k[l], v[l] are [B, H, capacity, head_dim].
+// Per-layer key/value tensors preallocated for `capacity` positions: k[l], v[l] are [B, Hkv, capacity, head_dim]
+// (Hkv = config.kv_heads(); llama keys are stored after the rotary embedding).
 // Positions [0, length) are filled. Reorder rows (beam search) with reorder().
 struct KvCache {
   std::vector<torch::Tensor> k, v;
@@ -102,7 +107,7 @@ struct GptHeads {
 // head; the value / reward heads never). embedding: the tied token embedding / LM head too.
 struct GptQuantConfig {
   QuantOptions options{QuantScheme::kNone};
-  std::vector<std::string> targets{"transformer.*", "lm_head"};
+  std::vector<std::string> targets{"transformer.*", "model.*", "lm_head"};
   bool embedding = true;
   bool fake = false;  // quantization-aware training: the layers fake-quantize fp32 weights (enable_fake_quant)
 
@@ -158,7 +163,7 @@ class GptImpl : public torch::nn::Module {
   void set_attention_kernel(AttentionKernel k) { attention_ = k; }
   AttentionKernel attention_kernel() const { return attention_; }
   const Heads& heads() const { return heads_; }
-  // All linear layers by parameter-name prefix ("transformer.h.0.attn.c_attn", ...).
+  // All linear layers by parameter-name prefix ("transformer.h.0.attn.c_attn", "model.layers.0.self_attn.q_proj"...).
   std::vector<std::pair<std::string, Linear>> linear_layers();
 
   // Quantizes the tied token embedding, which is also the LM head (only with tie_embeddings): the embedding
@@ -167,17 +172,33 @@ class GptImpl : public torch::nn::Module {
   bool embedding_quantized() const { return wte_q_.defined(); }
   const QuantizedMatrix& quantized_embedding() const { return wte_q_; }
   void refresh_quantized_embedding();
+  // The token embedding's module name: "transformer.wte" (gpt2) or "model.embed_tokens" (llama).
+  std::string embedding_name() const { return config_.llama() ? "model.embed_tokens" : "transformer.wte"; }
   // What quantize_gpt applied (scheme none when nothing).
   const GptQuantConfig& quant_config() const { return quant_; }
   void set_quant_config(const GptQuantConfig& config) { quant_ = config; }
 
  private:
   struct Trunk;  // "transformer": wte, wpe, h.<i>.{ln_1, attn.{c_attn, c_proj}, ln_2, mlp.{c_fc, c_proj}}, ln_f
+  // "model": embed_tokens, layers.<i>.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
+  // mlp.{gate,up,down}_proj}, norm (models/llama.cpp)
+  struct LlamaTrunk;
+
+  // llama only (models/llama.cpp): registers the trunk and sets wte_, wte_module_, dtype_ref_; the trunk's hidden
+  // states for token embeddings x; initialisation.
+  void build_llama();
+  torch::Tensor llama_hidden(torch::Tensor x, const torch::Tensor& positions, void* attention_plan, KvCache* cache,
+                             int64_t past);
+  void reset_llama();
 
   GptConfig config_;
   Heads heads_;
   std::shared_ptr<Trunk> trunk_;
-  Linear lm_head_{nullptr};  // only when embeddings are untied
+  std::shared_ptr<LlamaTrunk> llama_;
+  torch::Tensor wte_;                              // the token embedding parameter (either architecture)
+  std::shared_ptr<torch::nn::Module> wte_module_;  // its module (quantized-embedding buffers live there)
+  torch::Tensor dtype_ref_;                        // a float parameter never quantized: what dtype() reports
+  Linear lm_head_{nullptr};                        // only when embeddings are untied
   Linear value_head_{nullptr}, reward_head_{nullptr};
   torch::Tensor causal_;   // [block_size, block_size] bool, true where a query may attend a key
   QuantizedMatrix wte_q_;  // the quantized tied embedding (shares storage with the wte module's buffers)

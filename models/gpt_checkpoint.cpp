@@ -16,15 +16,31 @@ namespace fs = std::filesystem;
 namespace {}  // namespace
 
 std::string gpt_config_json(const GptConfig& c) {
-  const nlohmann::ordered_json j{{"n_layer", c.n_layer},
-                                 {"n_head", c.n_head},
-                                 {"n_embd", c.n_embd},
-                                 {"block_size", c.block_size},
-                                 {"vocab_size", c.vocab_size},
-                                 {"dropout", c.dropout},
-                                 {"bias", c.bias},
-                                 {"tie_embeddings", c.tie_embeddings},
-                                 {"layer_norm_eps", c.layer_norm_eps}};
+  nlohmann::ordered_json j{{"n_layer", c.n_layer},
+                           {"n_head", c.n_head},
+                           {"n_embd", c.n_embd},
+                           {"block_size", c.block_size},
+                           {"vocab_size", c.vocab_size},
+                           {"dropout", c.dropout},
+                           {"bias", c.bias},
+                           {"tie_embeddings", c.tie_embeddings},
+                           {"layer_norm_eps", c.layer_norm_eps}};
+  if (c.llama()) {  // gpt2 records keep the first wave's shape
+    j["arch"] = core::enum_name(c.arch);
+    j["n_kv_head"] = c.n_kv_head;
+    j["head_size"] = c.head_size;
+    j["intermediate_size"] = c.intermediate_size;
+    j["rope_theta"] = c.rope_theta;
+    j["rope_scaling"] = core::enum_name(c.rope_scaling);
+    j["rope_factor"] = c.rope_factor;
+    j["rope_original_context"] = c.rope_original_context;
+    j["rope_low_freq_factor"] = c.rope_low_freq_factor;
+    j["rope_high_freq_factor"] = c.rope_high_freq_factor;
+    j["qkv_bias"] = c.qkv_bias;
+    j["o_bias"] = c.o_bias;
+    j["mlp_bias"] = c.mlp_bias;
+    j["sliding_window"] = c.sliding_window;
+  }
   return j.dump();
 }
 
@@ -43,6 +59,25 @@ GptConfig parse_config_json(const std::string& text, const std::string& key) {
     c.bias = j.at("bias").get<bool>();
     c.tie_embeddings = j.at("tie_embeddings").get<bool>();
     c.layer_norm_eps = j.at("layer_norm_eps").get<double>();
+    if (j.contains("arch")) {
+      const auto arch = core::parse_enum<Arch>(j.at("arch").get<std::string>());
+      const auto scaling = core::parse_enum<RopeScaling>(j.at("rope_scaling").get<std::string>());
+      if (!arch || !scaling) throw ConfigError("unknown arch or rope_scaling");
+      c.arch = *arch;
+      c.rope_scaling = *scaling;
+      c.n_kv_head = j.at("n_kv_head").get<int64_t>();
+      c.head_size = j.at("head_size").get<int64_t>();
+      c.intermediate_size = j.at("intermediate_size").get<int64_t>();
+      c.rope_theta = j.at("rope_theta").get<double>();
+      c.rope_factor = j.at("rope_factor").get<double>();
+      c.rope_original_context = j.at("rope_original_context").get<int64_t>();
+      c.rope_low_freq_factor = j.at("rope_low_freq_factor").get<double>();
+      c.rope_high_freq_factor = j.at("rope_high_freq_factor").get<double>();
+      c.qkv_bias = j.at("qkv_bias").get<bool>();
+      c.o_bias = j.at("o_bias").get<bool>();
+      c.mlp_bias = j.at("mlp_bias").get<bool>();
+      c.sliding_window = j.at("sliding_window").get<int64_t>();
+    }
     c.check();
     return c;
   } catch (const nlohmann::json::exception& e) {

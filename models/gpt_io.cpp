@@ -15,7 +15,7 @@ namespace troupe::models {
 
 namespace {
 bool is_trunk_name(const std::string& name) {
-  return (name.rfind("transformer.", 0) == 0 || name.rfind("lm_head.", 0) == 0) &&
+  return (name.rfind("transformer.", 0) == 0 || name.rfind("model.", 0) == 0 || name.rfind("lm_head.", 0) == 0) &&
          name.find(".lora_") == std::string::npos;
 }
 }  // namespace
@@ -39,7 +39,8 @@ NamedTensors gpt_trunk_parameters(Gpt& model) {
       layer->unmerge_lora();
     }
   }
-  if (model->embedding_quantized()) folded["transformer.wte.weight"] = model->quantized_embedding().dequantize();
+  if (model->embedding_quantized())
+    folded[model->embedding_name() + ".weight"] = model->quantized_embedding().dequantize();
   NamedTensors out;
   for (const auto& item : model->named_parameters(true)) {
     if (!is_trunk_name(item.key())) continue;

@@ -83,7 +83,8 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, const
   for (const auto& item : module.named_parameters(true)) {
     if (!item.value().requires_grad()) continue;
     const std::string& name = item.key();
-    const bool embedding = name == "transformer.wte.weight" || name == "transformer.wpe.weight";
+    const bool embedding =
+        name == "transformer.wte.weight" || name == "transformer.wpe.weight" || name == "model.embed_tokens.weight";
     const bool bias_or_norm = item.value().dim() < 2;
     const bool decays = embedding ? c.decay_embeddings : bias_or_norm ? c.decay_biases_and_norms : true;
     (decays ? decay : no_decay).push_back(item.value());

@@ -35,7 +35,7 @@ struct OptimConfig {
   double weight_decay = 0.1;                  // decoupled (AdamW)
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   double grad_clip = 1.0;               // max global grad norm; 0 = off
-  bool decay_embeddings = false;        // weight decay on wte/wpe
+  bool decay_embeddings = false;        // weight decay on wte/wpe (embed_tokens)
   bool decay_biases_and_norms = false;  // weight decay on biases and LayerNorm gains
 
   template <class V>

@@ -37,7 +37,7 @@ struct QuantSection {
   int64_t group = 0;  // 0 = the scheme's default
   bool double_quant = true;
   bool embedding = false;  // also the tied token embedding / LM head
-  std::vector<std::string> targets{"transformer.*", "lm_head"};
+  std::vector<std::string> targets{"transformer.*", "model.*", "lm_head"};
   bool qat = false;
 
   template <class V>
