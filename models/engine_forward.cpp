@@ -1,0 +1,316 @@
+// EngineModel (models/engine_impl.h): the rollout engine's weights and its batched forward step over a flat list of
+// tokens from many sequences — fused projections through the batch-invariant linear kernel, rotary or learned
+// positions, keys and values written into paged pools, and attention of each token over its own sequence's blocks.
+// Not the training forward (models/gpt.cpp, llama.cpp), which it matches within float rounding.
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "core/errors.h"
+#include "models/engine_impl.h"
+#include "models/engine_kernels.h"
+#include "models/gpt_checkpoint.h"
+#include "models/gpt_io.h"
+
+namespace troupe::models {
+
+namespace ek = engine_kernels;
+
+// ---- blocks ------------------------------------------------------------------------------------------------------
+
+int64_t BlockAllocator::allocate() {
+  int64_t b;
+  if (!free_.empty()) {
+    b = free_.back();
+    free_.pop_back();
+  } else {
+    b = static_cast<int64_t>(refs_.size());
+    refs_.push_back(0);
+  }
+  refs_[static_cast<size_t>(b)] = 1;
+  peak_ = std::max(peak_, ++used_);
+  return b;
+}
+
+void BlockAllocator::release(int64_t block) {
+  if (--refs_[static_cast<size_t>(block)] == 0) {
+    free_.push_back(block);
+    --used_;
+  }
+}
+
+// ---- weights -----------------------------------------------------------------------------------------------------
+
+namespace {
+
+torch::Tensor f32(const torch::Tensor& t) {
+  return t.defined() ? t.detach().to(torch::kCPU, torch::kFloat32).contiguous().clone() : t;
+}
+
+const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+class WeightMap {
+ public:
+  explicit WeightMap(const NamedTensors& params) {
+    for (const auto& [name, t] : params) map_[name] = t;
+  }
+  torch::Tensor get(const std::string& name) const {
+    const auto it = map_.find(name);
+    if (it == map_.end()) throw Error("rollout engine: the model has no tensor '" + name + "'");
+    return it->second;
+  }
+  torch::Tensor maybe(const std::string& name) const {
+    const auto it = map_.find(name);
+    return it == map_.end() ? torch::Tensor() : it->second;
+  }
+
+ private:
+  std::map<std::string, torch::Tensor> map_;
+};
+
+torch::Tensor cat_defined(const std::vector<torch::Tensor>& parts) {
+  for (const auto& p : parts)
+    if (!p.defined()) return torch::Tensor();
+  return torch::cat(parts, 0);
+}
+
+EngineLayer llama_layer(const WeightMap& w, const std::string& p) {
+  EngineLayer l;
+  const std::string a = p + "self_attn.", m = p + "mlp.";
+  l.norm1_w = f32(w.get(p + "input_layernorm.weight"));
+  l.norm2_w = f32(w.get(p + "post_attention_layernorm.weight"));
+  l.qkv_w = f32(torch::cat({w.get(a + "q_proj.weight"), w.get(a + "k_proj.weight"), w.get(a + "v_proj.weight")}, 0));
+  l.qkv_b = f32(cat_defined({w.maybe(a + "q_proj.bias"), w.maybe(a + "k_proj.bias"), w.maybe(a + "v_proj.bias")}));
+  l.o_w = f32(w.get(a + "o_proj.weight"));
+  l.o_b = f32(w.maybe(a + "o_proj.bias"));
+  l.up_w = f32(torch::cat({w.get(m + "gate_proj.weight"), w.get(m + "up_proj.weight")}, 0));
+  l.up_b = f32(cat_defined({w.maybe(m + "gate_proj.bias"), w.maybe(m + "up_proj.bias")}));
+  l.down_w = f32(w.get(m + "down_proj.weight"));
+  l.down_b = f32(w.maybe(m + "down_proj.bias"));
+  return l;
+}
+
+EngineLayer gpt2_layer(const WeightMap& w, const std::string& p) {
+  EngineLayer l;
+  l.norm1_w = f32(w.get(p + "ln_1.weight"));
+  l.norm1_b = f32(w.maybe(p + "ln_1.bias"));
+  l.norm2_w = f32(w.get(p + "ln_2.weight"));
+  l.norm2_b = f32(w.maybe(p + "ln_2.bias"));
+  l.qkv_w = f32(w.get(p + "attn.c_attn.weight"));
+  l.qkv_b = f32(w.maybe(p + "attn.c_attn.bias"));
+  l.o_w = f32(w.get(p + "attn.c_proj.weight"));
+  l.o_b = f32(w.maybe(p + "attn.c_proj.bias"));
+  l.up_w = f32(w.get(p + "mlp.c_fc.weight"));
+  l.up_b = f32(w.maybe(p + "mlp.c_fc.bias"));
+  l.down_w = f32(w.get(p + "mlp.c_proj.weight"));
+  l.down_b = f32(w.maybe(p + "mlp.c_proj.bias"));
+  return l;
+}
+
+float gelu_tanh(float x) {
+  const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+  return 0.5f * x * (1.0f + std::tanh(inner));
+}
+
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+EngineModel::EngineModel(Gpt& model, int64_t block_size) : config_(model->config()), block_size_(block_size) {
+  if (config_.llama() && config_.rope_scaling == RopeScaling::kDynamic)
+    throw ConfigError("rollout engine: dynamic NTK RoPE scaling is not batch-invariant; use models::generate");
+  if (block_size < 1) throw ConfigError("rollout engine: block_size must be >= 1");
+  if (config_.llama()) {
+    const std::vector<double> inv = rope_inverse_frequencies(config_, 0);
+    const int64_t half = static_cast<int64_t>(inv.size());
+    std::vector<float> inv_f(inv.begin(), inv.end());
+    // as models/llama.cpp: angle = float(position) * float(inverse frequency), cos and sin in fp32
+    const torch::Tensor angles = torch::arange(config_.block_size, torch::kFloat32).unsqueeze(1) *
+                                 torch::from_blob(inv_f.data(), {half}, torch::kFloat32).unsqueeze(0);
+    rope_cos_ = angles.cos().contiguous();
+    rope_sin_ = angles.sin().contiguous();
+  }
+  k_pool_.resize(static_cast<size_t>(config_.n_layer));
+  v_pool_.resize(static_cast<size_t>(config_.n_layer));
+  load(model);
+}
+
+void EngineModel::load(Gpt& model) {
+  torch::NoGradGuard no_grad;
+  const GptConfig& c = model->config();
+  if (gpt_config_json(c) != gpt_config_json(config_))
+    throw ConfigError("rollout engine: load_weights needs a model of the same architecture");
+  const WeightMap w(gpt_trunk_parameters(model));
+  layers_.clear();
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string n = std::to_string(i);
+    layers_.push_back(c.llama() ? llama_layer(w, "model.layers." + n + ".")
+                                : gpt2_layer(w, "transformer.h." + n + "."));
+  }
+  const std::string trunk = c.llama() ? "model." : "transformer.";
+  embed_ = f32(w.get(c.llama() ? "model.embed_tokens.weight" : "transformer.wte.weight"));
+  positions_ = c.llama() ? torch::Tensor() : f32(w.get("transformer.wpe.weight"));
+  final_w_ = f32(w.get(c.llama() ? "model.norm.weight" : "transformer.ln_f.weight"));
+  final_b_ = c.llama() ? torch::Tensor() : f32(w.maybe("transformer.ln_f.bias"));
+  head_ = c.tie_embeddings ? embed_ : f32(w.get("lm_head.weight"));
+}
+
+int64_t EngineModel::block_bytes() const {
+  return 2 * config_.n_layer * block_size_ * config_.kv_heads() * config_.head_dim() *
+         static_cast<int64_t>(sizeof(float));
+}
+
+void EngineModel::ensure_capacity(int64_t blocks) {
+  if (blocks <= blocks_) return;
+  const int64_t grown = std::max(blocks, blocks_ * 2);
+  const auto floats = static_cast<size_t>(grown * block_size_ * config_.kv_heads() * config_.head_dim());
+  for (size_t l = 0; l < k_pool_.size(); ++l) {
+    k_pool_[l].resize(floats);
+    v_pool_[l].resize(floats);
+  }
+  blocks_ = grown;
+}
+
+void EngineModel::copy_block(int64_t from, int64_t to) {
+  const int64_t n = block_size_ * config_.kv_heads() * config_.head_dim();
+  for (size_t l = 0; l < k_pool_.size(); ++l) {
+    std::copy_n(k_pool_[l].begin() + from * n, n, k_pool_[l].begin() + to * n);
+    std::copy_n(v_pool_[l].begin() + from * n, n, v_pool_[l].begin() + to * n);
+  }
+}
+
+// ---- the step ----------------------------------------------------------------------------------------------------
+
+void EngineModel::attention(const std::vector<StepToken>& tokens, const float* qkv, int64_t layer, float* out) const {
+  const int64_t H = config_.n_head, Hkv = config_.kv_heads(), hd = config_.head_dim(), group = H / Hkv;
+  const int64_t D = (H + 2 * Hkv) * hd, N = static_cast<int64_t>(tokens.size());
+  const int64_t window = config_.llama() ? config_.sliding_window : 0;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const float* kp = k_pool_[static_cast<size_t>(layer)].data();
+  const float* vp = v_pool_[static_cast<size_t>(layer)].data();
+  at::parallel_for(0, N * H, 8, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / H, h = item % H, g = h / group;
+      const StepToken& tok = tokens[static_cast<size_t>(t)];
+      const float* q = qkv + t * D + h * hd;
+      const int64_t first = window > 0 ? std::max<int64_t>(0, tok.position - window + 1) : 0;
+      const int64_t count = tok.position - first + 1;
+      scores.resize(static_cast<size_t>(count));
+      auto slot = [&](const float* pool, int64_t j) {
+        const int64_t block = (*tok.blocks)[static_cast<size_t>(j / block_size_)];
+        return pool + ((block * block_size_ + j % block_size_) * Hkv + g) * hd;
+      };
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < count; ++j) {
+        scores[static_cast<size_t>(j)] = ek::dot(q, slot(kp, first + j), hd) * scale;
+        mx = std::max(mx, scores[static_cast<size_t>(j)]);
+      }
+      float sum = 0.0f;
+      float* o = out + t * H * hd + h * hd;
+      std::fill_n(o, hd, 0.0f);
+      for (int64_t j = 0; j < count; ++j) {
+        const float e = std::exp(scores[static_cast<size_t>(j)] - mx);
+        sum += e;
+        ek::axpy(e, slot(vp, first + j), o, hd);
+      }
+      const float inv = 1.0f / sum;
+      for (int64_t i = 0; i < hd; ++i) o[i] *= inv;
+    }
+  });
+}
+
+namespace {
+
+// f(row) for rows [0, n) on the intra-op threads: each row computed alone, so the split never changes a result.
+template <class F>
+void for_rows(int64_t n, const F& f) {
+  at::parallel_for(0, n, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) f(r);
+  });
+}
+
+}  // namespace
+
+torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
+  const GptConfig& c = config_;
+  const bool llama = c.llama();
+  const int64_t N = static_cast<int64_t>(tokens.size()), C = c.n_embd, H = c.n_head, Hkv = c.kv_heads();
+  const int64_t hd = c.head_dim(), D = (H + 2 * Hkv) * hd, F = c.mlp_width(), up_rows = llama ? 2 * F : F;
+  const double eps = c.layer_norm_eps;
+  const auto opt = torch::TensorOptions(torch::kFloat32);
+  torch::Tensor x = torch::empty({N, C}, opt), h = torch::empty({N, C}, opt), qkv = torch::empty({N, D}, opt);
+  torch::Tensor att = torch::empty({N, H * hd}, opt), tmp = torch::empty({N, C}, opt);
+  torch::Tensor up = torch::empty({N, up_rows}, opt), act = torch::empty({N, F}, opt);
+  float *X = x.data_ptr<float>(), *Hn = h.data_ptr<float>(), *Q = qkv.data_ptr<float>();
+  float *A = att.data_ptr<float>(), *T = tmp.data_ptr<float>(), *U = up.data_ptr<float>(), *Act = act.data_ptr<float>();
+  for_rows(N, [&](int64_t r) {
+    const StepToken& t = tokens[static_cast<size_t>(r)];
+    std::copy_n(embed_.data_ptr<float>() + t.id * C, C, X + r * C);
+    if (!llama) {
+      const float* p = positions_.data_ptr<float>() + t.position * C;
+      for (int64_t i = 0; i < C; ++i) X[r * C + i] += p[i];
+    }
+  });
+  const int64_t half = hd / 2;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const EngineLayer& w = layers_[l];
+    for_rows(N,
+             [&](int64_t r) { ek::norm_row(X + r * C, C, ptr(w.norm1_w), ptr(w.norm1_b), eps, !llama, Hn + r * C); });
+    ek::linear(Hn, N, C, ptr(w.qkv_w), D, ptr(w.qkv_b), Q);
+    float* kp = k_pool_[l].data();
+    float* vp = v_pool_[l].data();
+    for_rows(N, [&](int64_t r) {
+      const StepToken& t = tokens[static_cast<size_t>(r)];
+      float* row = Q + r * D;
+      if (llama) {  // rotate q and k heads (rotate-half layout)
+        const float* cs = rope_cos_.data_ptr<float>() + t.position * half;
+        const float* sn = rope_sin_.data_ptr<float>() + t.position * half;
+        for (int64_t head = 0; head < H + Hkv; ++head) {
+          float* v = row + head * hd;
+          for (int64_t i = 0; i < half; ++i) {
+            const float x1 = v[i], x2 = v[i + half];
+            v[i] = x1 * cs[i] - x2 * sn[i];
+            v[i + half] = x2 * cs[i] + x1 * sn[i];
+          }
+        }
+      }
+      const int64_t block = (*t.blocks)[static_cast<size_t>(t.position / block_size_)];
+      const int64_t at = (block * block_size_ + t.position % block_size_) * Hkv * hd;
+      std::copy_n(row + H * hd, Hkv * hd, kp + at);
+      std::copy_n(row + (H + Hkv) * hd, Hkv * hd, vp + at);
+    });
+    attention(tokens, Q, static_cast<int64_t>(l), A);
+    ek::linear(A, N, H * hd, ptr(w.o_w), C, ptr(w.o_b), T);
+    for_rows(N, [&](int64_t r) {
+      for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
+      ek::norm_row(X + r * C, C, ptr(w.norm2_w), ptr(w.norm2_b), eps, !llama, Hn + r * C);
+    });
+    ek::linear(Hn, N, C, ptr(w.up_w), up_rows, ptr(w.up_b), U);
+    for_rows(N, [&](int64_t r) {
+      const float* u = U + r * up_rows;
+      float* a = Act + r * F;
+      for (int64_t i = 0; i < F; ++i) a[i] = llama ? silu(u[i]) * u[F + i] : gelu_tanh(u[i]);
+    });
+    ek::linear(Act, N, F, ptr(w.down_w), C, ptr(w.down_b), T);
+    for_rows(N, [&](int64_t r) {
+      for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
+    });
+  }
+  std::vector<int64_t> rows;
+  for (int64_t r = 0; r < N; ++r)
+    if (tokens[static_cast<size_t>(r)].wants_logits) rows.push_back(r);
+  const int64_t n = static_cast<int64_t>(rows.size()), V = head_.size(0);
+  torch::Tensor last = torch::empty({n, C}, opt), logits = torch::empty({n, V}, opt);
+  float* L = last.data_ptr<float>();
+  for_rows(n, [&](int64_t i) {
+    ek::norm_row(X + rows[static_cast<size_t>(i)] * C, C, ptr(final_w_), ptr(final_b_), eps, !llama, L + i * C);
+  });
+  ek::linear(L, n, C, ptr(head_), V, nullptr, logits.data_ptr<float>());
+  return logits;
+}
+
+}  // namespace troupe::models

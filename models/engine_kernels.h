@@ -1,0 +1,25 @@
+// Batch-invariant CPU kernels of the rollout engine (models/engine.h): every output element is computed by the same
+// instructions in the same order whatever the number of rows, the row's place in the batch and the thread count,
+// so a sequence's logits are bit-identical alone or in a batch of 512. fp32 only; AVX-512 with a portable fallback
+// (each deterministic; the two differ from each other in rounding). Not autograd kernels: inference only.
+#pragma once
+
+#include <cstdint>
+
+namespace troupe::models::engine_kernels {
+
+// y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for x [M, K], w [N, K] (row-major, torch's Linear layout),
+// y [M, N]. Parallel over column blocks on ATen's intra-op threads.
+void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y);
+
+// One row: y = w * x / sqrt(mean(x^2) + eps) (RMSNorm), or (x - mean) / sqrt(var + eps) * w + b (LayerNorm, when
+// `layer_norm`; b may be null). x and y may alias.
+void norm_row(const float* x, int64_t C, const float* w, const float* b, double eps, bool layer_norm, float* y);
+
+// Dot product in the kernels' fixed order (16 strided partial sums, then a fixed reduction).
+float dot(const float* a, const float* b, int64_t n);
+
+// y[i] += a * x[i]
+void axpy(float a, const float* x, float* y, int64_t n);
+
+}  // namespace troupe::models::engine_kernels

@@ -1,0 +1,232 @@
+// Tests for models/engine.h, the rollout engine: greedy tokens and log-probs against models::generate for both
+// architectures, batch invariance (every sample bit-identical to its solo run, with prefix sharing, chunked prefill
+// and a small running batch), the KV blocks prefix sharing saves (exact counts), stop tokens and callbacks, the
+// sampling distribution against softmax, weight reloads and errors.
+#include "models/engine.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <map>
+
+#include "core/errors.h"
+#include "models/generation.h"
+
+namespace troupe::models {
+namespace engine_test {
+
+GptConfig config(bool llama) {
+  GptConfig c;
+  c.arch = llama ? Arch::kLlama : Arch::kGpt2;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_kv_head = llama ? 2 : 0;
+  c.n_embd = 32;
+  c.intermediate_size = 40;
+  c.block_size = 96;
+  c.vocab_size = 37;
+  c.tie_embeddings = !llama;
+  c.qkv_bias = llama;
+  c.sliding_window = llama ? 24 : 0;
+  return c;
+}
+
+Gpt model(bool llama, uint64_t seed = 7) {
+  torch::manual_seed(seed);
+  Gpt m(config(llama));
+  torch::NoGradGuard no_grad;
+  for (auto& p : m->parameters()) p.add_(torch::randn_like(p) * 0.3);  // varied tokens
+  m->eval();
+  return m;
+}
+
+std::vector<int64_t> prompt(int64_t length, int64_t salt) {
+  std::vector<int64_t> p;
+  for (int64_t i = 0; i < length; ++i) p.push_back((i * 7 + salt * 13 + 3) % 37);
+  return p;
+}
+
+TEST(RolloutEngine, GreedyTokensAndLogprobsMatchGenerateForBothArchitectures) {
+  for (bool llama : {false, true}) {
+    SCOPED_TRACE(llama ? "llama" : "gpt2");
+    Gpt m = model(llama);
+    RolloutEngine engine(m);
+    std::vector<RolloutRequest> requests;
+    std::vector<std::vector<int64_t>> prompts;
+    for (int64_t i = 0; i < 5; ++i) {
+      RolloutRequest r;
+      r.prompt = prompt(5 + 7 * i, i);
+      r.params.max_new_tokens = 30;
+      requests.push_back(r);
+      prompts.push_back(r.prompt);
+    }
+    const auto samples = engine.run(requests);
+    ASSERT_EQ(samples.size(), 5u);
+    for (size_t i = 0; i < 5; ++i) {
+      GenerationConfig g;
+      g.max_new_tokens = 30;
+      const GenerationOutput ref = generate(m, {prompts[i]}, g);
+      EXPECT_EQ(samples[i].tokens, ref.tokens[0]) << "prompt " << i;
+      ASSERT_EQ(samples[i].logprobs.size(), ref.logprobs[0].size());
+      for (size_t t = 0; t < ref.logprobs[0].size(); ++t) EXPECT_NEAR(samples[i].logprobs[t], ref.logprobs[0][t], 1e-4);
+    }
+  }
+}
+
+// Every sample of a mixed batch (shared prompts, chunked prefill, a running batch smaller than the work, several
+// threads) equals the same (prompt, seed) run alone, to the bit.
+TEST(RolloutEngine, EachSampleEqualsItsSoloRunBitForBit) {
+  for (bool llama : {false, true}) {
+    SCOPED_TRACE(llama ? "llama" : "gpt2");
+    Gpt m = model(llama, 11);
+    std::vector<RolloutRequest> requests;
+    for (int64_t i = 0; i < 10; ++i) {
+      RolloutRequest r;
+      r.prompt = prompt(3 + 5 * i, i);
+      r.params.do_sample = true;
+      r.params.max_new_tokens = 12 + i;
+      r.params.temperature = 0.7 + 0.1 * static_cast<double>(i % 3);
+      r.params.top_k = i % 3 == 1 ? 5 : 0;
+      r.params.top_p = i % 3 == 2 ? 0.8 : 1.0;
+      r.params.stop_tokens = {static_cast<int64_t>(i % 4)};
+      r.seeds = {100 + static_cast<uint64_t>(i), 200 + static_cast<uint64_t>(i), 300 + static_cast<uint64_t>(i)};
+      requests.push_back(r);
+    }
+    EngineOptions batched;
+    batched.block_size = 4;
+    batched.max_batch = 16;
+    batched.max_step_tokens = 13;
+    RolloutEngine engine(m, batched);
+    const auto together = engine.run(requests);
+    ASSERT_EQ(together.size(), 30u);
+    EngineOptions solo_options;
+    solo_options.block_size = 16;
+    solo_options.prefix_sharing = false;
+    RolloutEngine solo(m, solo_options);
+    int64_t differing_samples = 0;
+    for (const RolloutSample& s : together) {
+      RolloutRequest alone = requests[s.request];
+      alone.seeds = {requests[s.request].seeds[s.sample]};
+      const RolloutSample ref = solo.run({alone}).at(0);
+      EXPECT_EQ(s.tokens, ref.tokens) << "request " << s.request << " sample " << s.sample;
+      EXPECT_EQ(s.logprobs, ref.logprobs) << "request " << s.request << " sample " << s.sample;
+      EXPECT_EQ(s.stopped, ref.stopped);
+      if (s.sample > 0 && s.tokens != together[s.request * 3].tokens) ++differing_samples;
+    }
+    EXPECT_GT(differing_samples, 10);  // the seeds matter: samples of one prompt differ
+  }
+}
+
+TEST(RolloutEngine, PrefixSharingStoresAPromptOnce) {
+  Gpt m = model(true);
+  RolloutRequest r;
+  r.prompt = prompt(40, 1);
+  r.params.do_sample = true;
+  r.params.max_new_tokens = 8;
+  r.seeds = {1, 2, 3, 4, 5, 6, 7, 8};
+  EngineOptions o;
+  o.block_size = 4;
+  RolloutEngine shared(m, o);
+  const auto a = shared.run({r});
+  // 10 prompt blocks once, then 2 blocks of new tokens per sample
+  EXPECT_EQ(shared.stats().peak_kv_blocks, 10 + 8 * 2);
+  EXPECT_EQ(shared.stats().prompt_tokens, 40);
+  o.prefix_sharing = false;
+  RolloutEngine separate(m, o);
+  const auto b = separate.run({r});
+  EXPECT_EQ(separate.stats().peak_kv_blocks, 8 * 12);
+  EXPECT_EQ(separate.stats().prompt_tokens, 8 * 40);
+  EXPECT_EQ(separate.stats().kv_block_bytes, 2 * 2 * 4 * 2 * 8 * 4);  // k+v, layers, slots, kv heads, head dim, fp32
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(a[i].tokens, b[i].tokens);
+  r.prompt = prompt(42, 1);  // the partial 11th block is copied per sample: 10 shared + 3 own (50 positions)
+  RolloutEngine partial(m, EngineOptions{4, 512, 2048, 0, true});
+  partial.run({r});
+  EXPECT_EQ(partial.stats().peak_kv_blocks, 10 + 8 * 3);
+}
+
+TEST(RolloutEngine, StopTokensCallbacksAndLengthEndSamples) {
+  Gpt m = model(false);
+  RolloutEngine engine(m);
+  RolloutRequest r;
+  r.prompt = prompt(6, 2);
+  r.params.max_new_tokens = 20;
+  const auto free_run = engine.run({r}).at(0);
+  ASSERT_EQ(free_run.tokens.size(), 20u);
+  EXPECT_FALSE(free_run.stopped);
+  r.params.stop_tokens = {free_run.tokens[4]};
+  const auto stopped = engine.run({r}).at(0);
+  const auto first =
+      std::find(free_run.tokens.begin(), free_run.tokens.end(), free_run.tokens[4]) - free_run.tokens.begin();
+  EXPECT_EQ(stopped.tokens, std::vector<int64_t>(free_run.tokens.begin(), free_run.tokens.begin() + first + 1));
+  EXPECT_TRUE(stopped.stopped);
+  r.params.stop_tokens.clear();
+  const auto called =
+      engine.run({r}, [](size_t, size_t, const std::vector<int64_t>& t) { return t.size() == 3; }).at(0);
+  EXPECT_EQ(called.tokens.size(), 3u);
+  EXPECT_TRUE(called.stopped);
+}
+
+TEST(RolloutEngine, FirstTokenFrequenciesFollowTheSoftmaxAndTopK) {
+  Gpt m = model(true, 3);
+  const std::vector<int64_t> p = prompt(9, 4);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor probs = torch::softmax(m->forward(torch::tensor(p).unsqueeze(0))[0][-1] / 1.5, -1);
+  RolloutRequest r;
+  r.prompt = p;
+  r.params.do_sample = true;
+  r.params.temperature = 1.5;
+  r.params.max_new_tokens = 1;
+  r.seeds.clear();
+  for (uint64_t s = 0; s < 4000; ++s) r.seeds.push_back(s);
+  RolloutEngine engine(m);
+  std::map<int64_t, int> counts;
+  for (const auto& s : engine.run({r})) ++counts[s.tokens[0]];
+  for (int64_t t = 0; t < 37; ++t) {
+    const double expected = probs[t].item<double>();
+    const double sd = std::sqrt(expected * (1 - expected) / 4000.0);
+    EXPECT_NEAR(counts[t] / 4000.0, expected, 4.5 * sd + 1e-4) << "token " << t;
+  }
+  r.params.top_k = 2;
+  counts.clear();
+  for (const auto& s : engine.run({r})) ++counts[s.tokens[0]];
+  const torch::Tensor top = std::get<1>(probs.topk(2));
+  EXPECT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts.count(top[0].item<int64_t>()) + counts.count(top[1].item<int64_t>()), 2u);
+}
+
+TEST(RolloutEngine, LoadWeightsFollowsTheModelAndErrorsAreClear) {
+  Gpt m = model(true);
+  RolloutEngine engine(m);
+  RolloutRequest r;
+  r.prompt = prompt(5, 0);
+  r.params.max_new_tokens = 10;
+  const auto before = engine.run({r}).at(0).tokens;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->parameters()) p.add_(torch::randn_like(p) * 0.3);
+  }
+  engine.load_weights(m);
+  GenerationConfig g;
+  g.max_new_tokens = 10;
+  const auto after = engine.run({r}).at(0).tokens;
+  EXPECT_EQ(after, generate(m, {r.prompt}, g).tokens[0]);
+  EXPECT_NE(after, before);
+  RolloutRequest bad = r;
+  bad.prompt.clear();
+  EXPECT_THROW(engine.run({bad}), ConfigError);
+  bad = r;
+  bad.params.max_new_tokens = 95;
+  EXPECT_THROW(engine.run({bad}), ConfigError);
+  bad = r;
+  bad.seeds.clear();
+  EXPECT_THROW(engine.run({bad}), ConfigError);
+  GptConfig dynamic = config(true);
+  dynamic.rope_scaling = RopeScaling::kDynamic;
+  dynamic.rope_factor = 2.0;
+  Gpt dm(dynamic);
+  EXPECT_THROW(RolloutEngine{dm}, ConfigError);
+}
+
+}  // namespace engine_test
+}  // namespace troupe::models
