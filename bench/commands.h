@@ -15,6 +15,7 @@ void add_bench_transport_command(CLI::App& bench, int& exit_code);
 void add_bench_allreduce_command(CLI::App& bench, int& exit_code);
 void add_bench_metrics_command(CLI::App& bench, int& exit_code);   // metrics.cpp
 void add_bench_quantize_command(CLI::App& bench, int& exit_code);  // quantize.cpp
+void add_bench_rollout_command(CLI::App& bench, int& exit_code);   // rollout.cpp
 // `tokenizer bench`, registered on the `tokenizer` subcommand (tokenizer.cpp).
 void add_tokenizer_bench_command(CLI::App& tokenizer, int& exit_code);
 

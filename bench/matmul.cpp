@@ -147,6 +147,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   add_bench_allreduce_command(*bench, exit_code);
   add_bench_metrics_command(*bench, exit_code);
   add_bench_quantize_command(*bench, exit_code);
+  add_bench_rollout_command(*bench, exit_code);
 }
 
 }  // namespace troupe::bench

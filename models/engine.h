@@ -82,4 +82,15 @@ class RolloutEngine {
   std::unique_ptr<Impl> impl_;
 };
 
+struct GenerationConfig;
+struct GenerationOutput;
+
+// Whether models::generate hands `config` to the engine: engine paged, greedy or sampling with no repetition
+// penalty, the KV cache on, a CPU model, no dynamic NTK RoPE.
+bool paged_engine_runs(Gpt& model, const GenerationConfig& config);
+// models::generate on the engine (models/engine_generate.cpp): identical prompts become one request whose samples
+// share the prompt's blocks; row i draws with config.row_seeds[i], else with a seed mixed from config.seed and i.
+GenerationOutput generate_paged(Gpt& model, const std::vector<std::vector<int64_t>>& prompts,
+                                const GenerationConfig& config);
+
 }  // namespace troupe::models

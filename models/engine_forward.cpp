@@ -193,6 +193,7 @@ void EngineModel::attention(const std::vector<StepToken>& tokens, const float* q
   const float* vp = v_pool_[static_cast<size_t>(layer)].data();
   at::parallel_for(0, N * H, 8, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
+    std::vector<const float*> keys;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / H, h = item % H, g = h / group;
       const StepToken& tok = tokens[static_cast<size_t>(t)];
@@ -200,13 +201,16 @@ void EngineModel::attention(const std::vector<StepToken>& tokens, const float* q
       const int64_t first = window > 0 ? std::max<int64_t>(0, tok.position - window + 1) : 0;
       const int64_t count = tok.position - first + 1;
       scores.resize(static_cast<size_t>(count));
+      keys.resize(static_cast<size_t>(count));
       auto slot = [&](const float* pool, int64_t j) {
         const int64_t block = (*tok.blocks)[static_cast<size_t>(j / block_size_)];
         return pool + ((block * block_size_ + j % block_size_) * Hkv + g) * hd;
       };
+      for (int64_t j = 0; j < count; ++j) keys[static_cast<size_t>(j)] = slot(kp, first + j);
+      ek::dots(q, keys.data(), count, hd, scores.data());
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < count; ++j) {
-        scores[static_cast<size_t>(j)] = ek::dot(q, slot(kp, first + j), hd) * scale;
+        scores[static_cast<size_t>(j)] *= scale;
         mx = std::max(mx, scores[static_cast<size_t>(j)]);
       }
       float sum = 0.0f;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #define TROUPE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
@@ -22,78 +23,127 @@ bool has_avx512() {
 
 // ---- AVX-512 -----------------------------------------------------------------------------------------------------
 
-TROUPE_AVX512 inline float reduce16(__m512 v) {
-  // fixed tree: 16 -> 8 -> 4 -> 2 -> 1, the same as dot_scalar's
-  alignas(64) float p[16];
-  _mm512_store_ps(p, v);
-  float s8[8], s4[4];
-  for (int i = 0; i < 8; ++i) s8[i] = p[i] + p[i + 8];
-  for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
-  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+// The 16 partial sums of one output element are added in this fixed tree: s8[i] = p[i] + p[i + 8],
+// s4[i] = s8[i] + s8[i + 4], out = (s4[0] + s4[2]) + (s4[1] + s4[3]). reduce_tile runs it for 16 elements at once
+// (a transpose-and-add over 16 accumulators); dot_scalar runs the same tree on one.
+
+// Sums 16 accumulators (one per element) into one vector; lane kLane[e] holds element e's sum.
+TROUPE_AVX512 inline __m512 reduce_tile(const __m512 (&v)[16]) {
+  __m512 a[8], b[4], c[2];
+  for (int i = 0; i < 8; ++i) {  // s8 of elements 2i (lanes 0-7) and 2i+1 (lanes 8-15)
+    const __m512 lo = _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 hi = _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2));
+    a[i] = _mm512_add_ps(lo, hi);
+  }
+  for (int i = 0; i < 4; ++i) {  // s4 of four elements, one per 128-bit lane
+    const __m512 lo = _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 hi = _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1));
+    b[i] = _mm512_add_ps(lo, hi);
+  }
+  for (int i = 0; i < 2; ++i) {  // s4[0] + s4[2], s4[1] + s4[3]
+    const __m512 lo = _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 hi = _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2));
+    c[i] = _mm512_add_ps(lo, hi);
+  }
+  const __m512 lo = _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0));
+  const __m512 hi = _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1));
+  return _mm512_add_ps(lo, hi);
 }
 
-// A tile of MR rows x NR columns: acc[i][j] accumulates x[i] . w[j] chunk by chunk over k; the k tail is a masked
-// chunk. Every element sees the same sequence of FMAs whatever the tile shape.
+// Which output lane of reduce_tile holds element e: found once by reducing accumulators filled with their index.
+struct LaneMap {
+  int lane[16];
+  TROUPE_AVX512 LaneMap() {
+    __m512 v[16];
+    for (int e = 0; e < 16; ++e) v[e] = _mm512_set1_ps(static_cast<float>(e));
+    alignas(64) float out[16];
+    _mm512_store_ps(out, reduce_tile(v));
+    for (int l = 0; l < 16; ++l) lane[static_cast<int>(out[l]) / 16] = l;
+  }
+};
+
+const LaneMap& lane_map() {
+  static const LaneMap map;
+  return map;
+}
+
+// A tile of 16 output elements: MR rows (pointers x[i]) x NR columns (pointers w[j]), MR * NR = 16, each element
+// accumulated chunk by chunk over k (16 lanes; the tail chunk masked) and reduced by reduce_tile: the same
+// instructions for every element whatever the tile shape. out[i * NR + j] = x[i] . w[j].
 template <int MR, int NR>
-TROUPE_AVX512 void tile_avx512(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, const float* bias,
-                               float* y, int64_t ldy) {
-  __m512 acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
+TROUPE_AVX512 void tile16(const float* const* x, const float* const* w, int64_t K, float* out) {
+  static_assert(MR * NR == 16, "a tile is 16 elements");
+  __m512 acc[16];
+  for (int e = 0; e < 16; ++e) acc[e] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
     __m512 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = _mm512_loadu_ps(w + j * ldw + k);
+    for (int j = 0; j < NR; ++j) wv[j] = _mm512_loadu_ps(w[j] + k);
     for (int i = 0; i < MR; ++i) {
-      const __m512 xv = _mm512_loadu_ps(x + i * ldx + k);
-      for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+      const __m512 xv = _mm512_loadu_ps(x[i] + k);
+      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
     }
   }
   if (k < K) {
     const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
     __m512 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = _mm512_maskz_loadu_ps(m, w + j * ldw + k);
+    for (int j = 0; j < NR; ++j) wv[j] = _mm512_maskz_loadu_ps(m, w[j] + k);
     for (int i = 0; i < MR; ++i) {
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx + k);
-      for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x[i] + k);
+      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) y[i * ldy + j] = reduce16(acc[i][j]) + (bias != nullptr ? bias[j] : 0.0f);
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, reduce_tile(acc));
+  const LaneMap& map = lane_map();
+  for (int e = 0; e < 16; ++e) out[e] = sums[map.lane[e]];
 }
 
-template <int NR>
-TROUPE_AVX512 void rows_avx512(const float* x, int64_t M, int64_t K, const float* w, const float* bias, float* y,
-                               int64_t N) {
-  int64_t m = 0;
-  for (; m + 4 <= M; m += 4) tile_avx512<4, NR>(x + m * K, K, w, K, K, bias, y + m * N, N);
-  switch (M - m) {
-    case 3: tile_avx512<3, NR>(x + m * K, K, w, K, K, bias, y + m * N, N); break;
-    case 2: tile_avx512<2, NR>(x + m * K, K, w, K, K, bias, y + m * N, N); break;
-    case 1: tile_avx512<1, NR>(x + m * K, K, w, K, K, bias, y + m * N, N); break;
-    default: break;
-  }
+// Rows [m0, m0 + MR) x columns [n0, n0 + NR) of y; rows or columns past the end read `zeros` and are not stored.
+template <int MR, int NR>
+TROUPE_AVX512 void linear_tile(const float* x, int64_t M, int64_t K, const float* w, int64_t n_end, const float* bias,
+                               float* y, int64_t N, int64_t m0, int64_t n0, const float* zeros) {
+  const float* xr[MR];
+  const float* wr[NR];
+  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
+  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros;
+  float out[16];
+  tile16<MR, NR>(xr, wr, K, out);
+  for (int i = 0; i < MR && m0 + i < M; ++i)
+    for (int j = 0; j < NR && n0 + j < n_end; ++j)
+      y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
 }
 
-// Columns [n0, n1) of y for all rows, in column tiles of 4 (then 1), rows in tiles of 4 within a block of
-// kRowBlock rows (the block's x rows stay in L1/L2 while the column tile's weights stream).
+// Columns [n0, n1) of y for all rows, in blocks of 64 rows x 64 columns (both operands' blocks stay in L2 while the
+// tiles run over them): tiles of 4 x 4 while 4 rows remain, then 2 x 8 and 1 x 16.
 TROUPE_AVX512 void columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
-                                  float* y, int64_t n0, int64_t n1) {
-  constexpr int64_t kRowBlock = 64;
+                                  float* y, int64_t n0, int64_t n1, const float* zeros) {
+  constexpr int64_t kRowBlock = 64, kColBlock = 64;
   for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
-    const int64_t rows = std::min(kRowBlock, M - r0);
-    int64_t n = n0;
-    for (; n + 4 <= n1; n += 4)
-      rows_avx512<4>(x + r0 * K, rows, K, w + n * K, bias != nullptr ? bias + n : nullptr, y + r0 * N + n, N);
-    for (; n < n1; ++n)
-      rows_avx512<1>(x + r0 * K, rows, K, w + n * K, bias != nullptr ? bias + n : nullptr, y + r0 * N + n, N);
+    const int64_t r1 = std::min(M, r0 + kRowBlock);
+    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
+      const int64_t c1 = std::min(n1, c0 + kColBlock);
+      int64_t m = r0;
+      for (; m + 4 <= r1; m += 4)
+        for (int64_t n = c0; n < c1; n += 4) linear_tile<4, 4>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+      for (; m + 2 <= r1; m += 2)
+        for (int64_t n = c0; n < c1; n += 8) linear_tile<2, 8>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+      for (; m < r1; ++m)
+        for (int64_t n = c0; n < c1; n += 16) linear_tile<1, 16>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+    }
   }
 }
 
-TROUPE_AVX512 float dot_avx512(const float* a, const float* b, int64_t n) {
-  float out;
-  tile_avx512<1, 1>(a, n, b, n, n, nullptr, &out, 1);
-  return out;
+TROUPE_AVX512 void dots_avx512(const float* q, const float* const* keys, int64_t count, int64_t n, float* out,
+                               const float* zeros) {
+  const float* x[1] = {q};
+  for (int64_t j0 = 0; j0 < count; j0 += 16) {
+    const float* w[16];
+    for (int64_t j = 0; j < 16; ++j) w[j] = j0 + j < count ? keys[j0 + j] : zeros;
+    float tile[16];
+    tile16<1, 16>(x, w, n, tile);
+    for (int64_t j = 0; j < 16 && j0 + j < count; ++j) out[j0 + j] = tile[j];
+  }
 }
 
 TROUPE_AVX512 void axpy_avx512(float a, const float* x, float* y, int64_t n) {
@@ -130,18 +180,25 @@ void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, con
   const int64_t block_work = 16 * M * K;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, block_work));
   const bool avx = has_avx512();
+  const std::vector<float> zeros(static_cast<size_t>(K), 0.0f);
   at::parallel_for(0, (N + 15) / 16, grain, [&](int64_t b0, int64_t b1) {
     const int64_t n0 = b0 * 16, n1 = std::min(N, b1 * 16);
     if (avx) {
-      columns_avx512(x, M, K, w, N, bias, y, n0, n1);
+      columns_avx512(x, M, K, w, N, bias, y, n0, n1, zeros.data());
     } else {
       columns_scalar(x, M, K, w, N, bias, y, n0, n1);
     }
   });
 }
 
-float dot(const float* a, const float* b, int64_t n) {
-  return has_avx512() ? dot_avx512(a, b, n) : dot_scalar(a, b, n);
+void dots(const float* q, const float* const* keys, int64_t count, int64_t n, float* out) {
+  if (has_avx512()) {
+    thread_local std::vector<float> zeros;
+    if (static_cast<int64_t>(zeros.size()) < n) zeros.assign(static_cast<size_t>(n), 0.0f);
+    dots_avx512(q, keys, count, n, out, zeros.data());
+    return;
+  }
+  for (int64_t j = 0; j < count; ++j) out[j] = dot_scalar(q, keys[j], n);
 }
 
 void axpy(float a, const float* x, float* y, int64_t n) {

@@ -16,8 +16,9 @@ void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, con
 // `layer_norm`; b may be null). x and y may alias.
 void norm_row(const float* x, int64_t C, const float* w, const float* b, double eps, bool layer_norm, float* y);
 
-// Dot product in the kernels' fixed order (16 strided partial sums, then a fixed reduction).
-float dot(const float* a, const float* b, int64_t n);
+// out[j] = q . keys[j] for j < count (each of length n), in the kernels' fixed order (16 strided partial sums,
+// then a fixed reduction tree), whatever `count`.
+void dots(const float* q, const float* const* keys, int64_t count, int64_t n, float* out);
 
 // y[i] += a * x[i]
 void axpy(float a, const float* x, float* y, int64_t n);

@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "core/progress.h"
+#include "models/engine.h"
 
 namespace troupe::models {
 
@@ -352,6 +353,7 @@ GenerationOutput generate(Gpt& model, const std::vector<std::vector<int64_t>>& p
     throw ConfigError("generate: " + std::to_string(c.row_seeds.size()) + " row_seeds for " +
                       std::to_string(prompts.size()) + " prompts");
   }
+  if (paged_engine_runs(model, c)) return generate_paged(model, prompts, c);
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;

@@ -4,6 +4,7 @@
 // Not a server and not a tokenizer: ids in, ids out.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -13,6 +14,16 @@
 #include "models/gpt.h"
 
 namespace troupe::models {
+
+// What runs greedy and sampled generation: the rollout engine (models/engine.h: continuous batching, paged KV cache,
+// prefix sharing of identical prompts, batch-invariant kernels, counter-based per-row seeds) or the simple loop over
+// a padded batch (this file). Beam search, the repetition penalty, use_cache: false, models off the CPU and dynamic
+// NTK RoPE always take the simple loop. The two draw different random numbers: the same seed samples different
+// text under each.
+enum class GenerationEngine { kPaged, kSimple };
+constexpr auto config_names(GenerationEngine) {
+  return std::array{std::pair{GenerationEngine::kPaged, "paged"}, std::pair{GenerationEngine::kSimple, "simple"}};
+}
 
 struct GenerationConfig {
   int64_t max_new_tokens = 32;
@@ -31,6 +42,7 @@ struct GenerationConfig {
   // (up to floating-point differences of batched logits). Empty: one generator for the batch, from `seed`.
   std::vector<uint64_t> row_seeds;
   bool use_cache = true;  // false: recompute the whole sequence every step (for checking)
+  GenerationEngine engine = GenerationEngine::kPaged;
   // Optional (not in configs; greedy and sampling only): called after each new token of a row with the row's index
   // and its new tokens so far; true ends the row as a stop token would (stop strings: decode and search the text).
   std::function<bool(size_t row, const std::vector<int64_t>& new_tokens)> stop_when;
@@ -49,6 +61,7 @@ struct GenerationConfig {
     v.field("pad_id", pad_id, "padding id");
     v.field("seed", seed, "sampling seed");
     v.field("use_cache", use_cache, "use the KV cache");
+    v.field("engine", engine, "paged (rollout engine) or simple (padded-batch loop)");
   }
   void validate(core::ConfigValidator& v) const;
   void check() const;  // ConfigError on a bad value (configs built in code)
@@ -64,7 +77,10 @@ struct GenerationOutput {
 };
 
 // Runs generation in eval mode without gradients (the model's training flag is restored afterwards).
-// Prompts must be non-empty; prompt + max_new_tokens must fit in block_size.
+// Prompts must be non-empty; prompt + max_new_tokens must fit in block_size. Greedy and sampling run on the rollout
+// engine when config.engine is paged and the engine runs the request (see GenerationEngine); rows with identical
+// prompts then share their prompt's KV blocks, and row i samples with row_seeds[i] (or a seed derived from `seed`
+// and i), independent of the batch.
 GenerationOutput generate(Gpt& model, const std::vector<std::vector<int64_t>>& prompts, const GenerationConfig& config);
 
 // Left-pads prompts: ids [B, L] (pad_id), mask [B, L] (1 real), positions [B, L] (0.. over real tokens).
