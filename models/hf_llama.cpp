@@ -170,6 +170,8 @@ void read_sizes(const Keys& k, HfLlamaType type, GptConfig& c) {
   if (c.n_head <= 0) bad_key(k.path, "num_attention_heads", "expected a positive integer");
   const int64_t default_kv = class_defaults(type).num_key_value_heads;
   const int64_t kv = k.optional<int64_t>("num_key_value_heads", default_kv > 0 ? default_kv : c.n_head);
+  if (kv <= 0 || c.n_head % kv != 0)
+    bad_key(k.path, "num_key_value_heads", std::to_string(kv) + " does not divide num_attention_heads");
   c.n_kv_head = kv == c.n_head ? 0 : kv;
   const bool even = c.n_embd % c.n_head == 0;
   if (type == HfLlamaType::kLlama && !even)
@@ -177,7 +179,8 @@ void read_sizes(const Keys& k, HfLlamaType type, GptConfig& c) {
   if (!has(k.j, "head_dim") && !even)
     bad_key(k.path, "hidden_size", "not a multiple of num_attention_heads, and no head_dim is given");
   const int64_t head_dim = k.optional<int64_t>("head_dim", even ? c.n_embd / c.n_head : 0);
-  if (head_dim <= 0) bad_key(k.path, "head_dim", "expected a positive integer");
+  if (head_dim <= 0 || head_dim % 2 != 0)
+    bad_key(k.path, "head_dim", std::to_string(head_dim) + " is not a positive even number (RoPE rotates pairs)");
   c.head_size = even && head_dim == c.n_embd / c.n_head ? 0 : head_dim;
 }
 
