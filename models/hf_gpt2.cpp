@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/run_dir.h"
 #include "models/hf_json.h"
+#include "models/safetensors_shards.h"
 
 namespace troupe::models {
 namespace fs = std::filesystem;
@@ -292,16 +293,19 @@ void export_hf_gpt2_dir(const fs::path& dir, const NamedTensors& params, const G
 }
 
 HfGpt2Checkpoint import_hf_gpt2_dir(const fs::path& dir) {
-  const fs::path weights = dir / "model.safetensors";
-  if (!fs::exists(weights)) {
-    throw IoError(weights.string() +
-                  ": not found (only single-file model.safetensors checkpoints are read; "
-                  "convert pytorch_model.bin or sharded checkpoints first)");
+  if (!has_safetensors_weights(dir)) {
+    throw IoError((dir / kSafetensorsSingle).string() +
+                  ": not found (nor model.safetensors.index.json; only safetensors checkpoints are read, "
+                  "convert pytorch_model.bin first)");
   }
   HfGpt2Checkpoint out;
   out.config = read_hf_config_json(dir / "config.json");
-  SafetensorsFile file = load_safetensors(weights);
-  out.params = from_hf_gpt2(file.tensors, out.config, weights.string());
+  NamedTensors tensors;
+  const bool sharded = !fs::exists(dir / kSafetensorsSingle);
+  for_each_safetensors_file(dir, [&](SafetensorsFile& file) {
+    for (auto& named : file.tensors) tensors.push_back(std::move(named));
+  });
+  out.params = from_hf_gpt2(tensors, out.config, (dir / (sharded ? kSafetensorsIndex : kSafetensorsSingle)).string());
   return out;
 }
 
