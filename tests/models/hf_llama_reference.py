@@ -1,7 +1,7 @@
 """The Hugging Face `transformers` side of tests/models/hf_llama_test.cpp (the venv's real package), one process for
 every variant (transformers takes seconds to import).
 
-usage: hf_llama_reference.py WORK make:NAME ... run:NAME ...
+usage: hf_llama_reference.py WORK make:NAME ... run:NAME ...  (hf_llama_test.cpp runs one process per family)
   make:NAME  a random tiny model of variant NAME (VARIANTS below), noise added to every parameter, saved with
              save_pretrained to WORK/NAME/hf (sharded when the variant gives a max_shard_size), plus WORK/NAME/ids.bin,
              logits.bin and greedy.json
