@@ -222,7 +222,8 @@ Gpt load_pretrained_gpt(const fs::path& path, GptHeads heads) {
   if (!fs::is_directory(path) || !is_troupe_checkpoint_path(path)) {
     throw ConfigError("'" + path.string() +
                       "': expected a Hugging Face GPT-2, Llama, Qwen2 or Mistral directory (config.json + "
-                      "model.safetensors or model.safetensors.index.json) or a Troupe run or checkpoint directory");
+                      "model.safetensors) or a Troupe run or checkpoint directory (sharded weights: "
+                      "model.safetensors.index.json in place of model.safetensors)");
   }
   Gpt stored = gpt_from_checkpoint(load_checkpoint_at(path), "model");
   const GptQuantConfig& q = stored->quant_config();
