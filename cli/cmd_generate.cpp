@@ -1,6 +1,6 @@
-// `troupe generate`: continue prompts with a GPT checkpoint (a Hugging Face GPT-2 directory: config.json +
-// model.safetensors, or a Troupe run / checkpoint directory). Prompts as text (with --tokenizer) or raw ids; prints
-// text, or JSON with ids and log-probs.
+// `troupe generate`: continue prompts with a GPT checkpoint (a Hugging Face GPT-2, Llama, Qwen2 or Mistral directory:
+// config.json + model.safetensors or its sharded index, or a Troupe run / checkpoint directory). Prompts as text (with
+// --tokenizer) or raw ids; prints text, or JSON with ids and log-probs.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -119,9 +119,9 @@ void run_generate(const GenerateArgs& a) {
 
 void add_generate_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<GenerateArgs>();
-  auto* cmd = app.add_subcommand("generate", "Continue prompts with a GPT (Hugging Face GPT-2 directory)");
+  auto* cmd = app.add_subcommand("generate", "Continue prompts with a GPT (Hugging Face directory or Troupe run)");
   cmd->add_option("--checkpoint,-c", args->checkpoint,
-                  "Hugging Face GPT-2 directory, or a Troupe run / checkpoint directory")
+                  "Hugging Face directory (GPT-2, Llama, Qwen2, Mistral), or a Troupe run / checkpoint directory")
       ->required();
   cmd->add_option("--tokenizer,-t", args->tokenizer, "tokenizer for --prompt and for printing text");
   cmd->add_option("--encoding", args->encoding, "encoding name for a .tiktoken tokenizer");

@@ -60,7 +60,8 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   };
   auto args = std::make_shared<Args>();
   auto* ppl = cmd->add_subcommand("perplexity", "Token-mean loss and perplexity of a model on a token file");
-  ppl->add_option("--checkpoint,-c", args->checkpoint, "Hugging Face GPT-2 directory or Troupe run / checkpoint")
+  ppl->add_option("--checkpoint,-c", args->checkpoint,
+                  "Hugging Face directory (GPT-2 or Llama-family) or Troupe run / checkpoint")
       ->required();
   ppl->add_option("--data", args->data, "token file (troupe data prepare / tokenizer encode)")->required();
   ppl->add_option("--block-size", args->block_size, "tokens per window (0 = the model's block_size)")

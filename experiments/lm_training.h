@@ -1,7 +1,8 @@
 // Language-model training kinds on the shared trainer (experiments/trainer.h): `pretrain` (causal LM on token
 // files, random windows) and `sft` (prompt/response JSONL, loss on response tokens only). Each unit of the
 // loss is a token; the loss is the token mean over the whole global batch. At the end the model is exported as
-// a Hugging Face GPT-2 directory (<run>/hf) for `troupe generate`, `troupe eval perplexity` and Python.
+// a Hugging Face directory (<run>/hf; GPT-2 or Llama-family) for `troupe generate`, `troupe eval perplexity` and
+// Python.
 #pragma once
 
 #include "experiments/registry.h"

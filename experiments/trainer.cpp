@@ -197,8 +197,10 @@ class Trainer {
     if (last_checkpoint_ != step_ || !final_state.extra.empty()) checkpoint(std::move(final_state));
     if (objective_->export_hf()) {
       const fs_path hf = session_->directory().path() / "hf";
-      models::save_hf_gpt2(hf, model_);
-      session_->log().log_event(step_, "export", "Hugging Face GPT-2 directory " + hf.string());
+      models::save_hf_model(hf, model_);  // GPT-2, or the Llama-family class the config maps to
+      session_->log().log_event(step_, "export",
+                                std::string("Hugging Face ") + (model_->config().llama() ? "Llama-family" : "GPT-2") +
+                                    " directory " + hf.string());
     }
     std::string message = "finished " + std::to_string(step_) + " steps";
     if (last_eval_) message += "; eval loss " + std::to_string(*last_eval_);

@@ -166,7 +166,8 @@ struct TrainingConfig {
   core::RuntimeSection runtime;
   core::CheckpointSection checkpoint;
   models::GptConfig model;
-  std::string init_from;  // HF GPT-2 directory or Troupe run/checkpoint to start from (its shape replaces `model`)
+  std::string init_from;  // HF directory (GPT-2 or Llama-family) or Troupe run/checkpoint to start from (its shape
+                          // replaces `model`)
   models::OptimConfig optim;
   TrainLoopSection train;
   TrainDataSection data;
@@ -185,7 +186,8 @@ struct TrainingConfig {
     v.field("runtime", runtime, "threads and logging");
     v.field("checkpoint", checkpoint, "checkpointing");
     v.field("model", model, "GPT shape (ignored with init_from)");
-    v.path("init_from", init_from, "Hugging Face GPT-2 directory or Troupe run to start from (empty = random init)");
+    v.path("init_from", init_from,
+           "Hugging Face directory (GPT-2, Llama, Qwen2, Mistral) or Troupe run to start from (empty = random init)");
     v.field("optim", optim, "optimizer and schedule");
     v.field("train", train, "training loop");
     v.field("data", data, "datasets");
@@ -231,7 +233,8 @@ class Objective {
   virtual void restore_data(const std::vector<int64_t>& state) = 0;
   // Once, after the last step (rank 0): extra state for the final checkpoint and metrics for the log.
   virtual std::map<std::string, double> finish(models::Gpt& /*model*/, core::CheckpointState& /*final*/) { return {}; }
-  // Whether the final model is also exported as a Hugging Face GPT-2 directory (<run>/hf).
+  // Whether the final model is also exported as a Hugging Face directory (<run>/hf: GPT-2, or Llama / Qwen2 / Mistral
+  // for arch llama).
   virtual bool export_hf() const { return true; }
 };
 

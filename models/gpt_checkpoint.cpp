@@ -218,11 +218,12 @@ Gpt quantized_as_is(Gpt stored, const GptHeads& heads, const fs::path& path) {
 
 Gpt load_pretrained_gpt(const fs::path& path, GptHeads heads) {
   if (is_quantized_gpt_dir(path)) return quantized_as_is(load_quantized_gpt(path), heads, path);
-  if (fs::exists(path / "config.json") && fs::exists(path / "model.safetensors")) return load_hf_gpt2(path, heads);
+  if (is_hf_model_dir(path)) return load_hf_model(path, heads);
   if (!fs::is_directory(path) || !is_troupe_checkpoint_path(path)) {
     throw ConfigError("'" + path.string() +
-                      "': expected a Hugging Face GPT-2 directory (config.json + "
-                      "model.safetensors) or a Troupe run or checkpoint directory");
+                      "': expected a Hugging Face GPT-2, Llama, Qwen2 or Mistral directory (config.json + "
+                      "model.safetensors) or a Troupe run or checkpoint directory (sharded weights: "
+                      "model.safetensors.index.json in place of model.safetensors)");
   }
   Gpt stored = gpt_from_checkpoint(load_checkpoint_at(path), "model");
   const GptQuantConfig& q = stored->quant_config();

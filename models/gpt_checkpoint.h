@@ -51,11 +51,11 @@ Gpt gpt_from_checkpoint(const core::CheckpointState& state, const std::string& g
 // directory (holds checkpoints/, the latest complete one is used). IoError naming the path otherwise.
 core::CheckpointState load_checkpoint_at(const std::filesystem::path& path);
 
-// A model to start from: a Hugging Face GPT-2 directory, a Troupe run / checkpoint directory, or a quantized
-// model directory (`troupe quantize`). Only the trunk and LM head are taken (LoRA adapters folded in); the heads
-// asked for are fresh. A quantized model (a quantized directory, or a checkpoint of a QLoRA run) comes back as it
-// is, adapters unmerged, and only when asked for the heads it has (ConfigError otherwise). ConfigError naming the path
-// when it is neither.
+// A model to start from: a Hugging Face directory (load_hf_model: GPT-2, Llama, Qwen2, Mistral), a Troupe run /
+// checkpoint directory, or a quantized model directory (`troupe quantize`). Only the trunk and LM head are taken (LoRA
+// adapters folded in); the heads asked for are fresh. A quantized model (a quantized directory, or a checkpoint of a
+// QLoRA run) comes back as it is, adapters unmerged, and only when asked for the heads it has (ConfigError otherwise).
+// ConfigError naming the path when it is neither.
 Gpt load_pretrained_gpt(const std::filesystem::path& path, GptHeads heads = GptHeads());
 
 // True when `path` looks like any of the three above (cheap; no file is read).

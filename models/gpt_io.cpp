@@ -10,6 +10,8 @@
 #include "core/errors.h"
 #include "models/gpt_checkpoint.h"
 #include "models/hf_gpt2.h"
+#include "models/hf_json.h"
+#include "models/safetensors_shards.h"
 
 namespace troupe::models {
 
@@ -80,6 +82,34 @@ Gpt load_hf_gpt2(const std::filesystem::path& dir, GptHeads heads) {
 
 void save_hf_gpt2(const std::filesystem::path& dir, Gpt& model) {
   export_hf_gpt2_dir(dir, gpt_trunk_parameters(model), model->config());
+}
+
+bool is_hf_model_dir(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / "config.json") && has_safetensors_weights(dir);
+}
+
+Gpt load_hf_model(const std::filesystem::path& dir, GptHeads heads) {
+  const std::filesystem::path path = dir / "config.json";
+  const nlohmann::json j = hf_json::read_object(path, "a Hugging Face model config");
+  if (hf_json::has(j, "model_type")) {
+    const std::string type = hf_json::get<std::string>(path, j, "model_type", nullptr, "a Hugging Face model");
+    if (type == "gpt2") return load_hf_gpt2(dir, heads);
+    if (hf_llama_type(type)) return load_hf_llama(dir, heads);
+    hf_json::bad_key(path, "model_type",
+                     "unsupported model type '" + type + "' (Troupe reads gpt2, llama, qwen2, mistral)");
+  }
+  const bool llama_family = hf_json::has(j, "architectures") && j["architectures"].is_array() &&
+                            j["architectures"].size() == 1 && j["architectures"][0].is_string() &&
+                            j["architectures"][0] != "GPT2LMHeadModel";
+  return llama_family ? load_hf_llama(dir, heads) : load_hf_gpt2(dir, heads);
+}
+
+void save_hf_model(const std::filesystem::path& dir, Gpt& model, const HfExportOptions& options) {
+  if (model->config().llama()) {
+    save_hf_llama(dir, model, options);
+  } else {
+    save_hf_gpt2(dir, model);
+  }
 }
 
 // ---- quantized model directories ---------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 // Moving GPT weights in and out of a module: Troupe-layout parameter lists (as models/hf_gpt2.h takes them),
-// and Hugging Face GPT-2 directories (config.json + model.safetensors). Not a checkpoint manager (optimizer
-// state and resume live with the trainer).
+// Hugging Face directories (GPT-2: config.json + model.safetensors; the Llama family: models/hf_llama.h), with one
+// entry point for both. Not a checkpoint manager (optimizer state and resume live with the trainer).
 #pragma once
 
 #include <filesystem>
 
 #include "models/gpt.h"
+#include "models/hf_llama.h"
 #include "models/safetensors.h"
 
 namespace troupe::models {
@@ -24,6 +25,16 @@ void load_gpt_trunk_parameters(Gpt& model, const NamedTensors& params, const std
 Gpt load_hf_gpt2(const std::filesystem::path& dir, GptHeads heads = GptHeads());
 // Writes the trunk (LoRA folded in) as a Hugging Face GPT-2 directory.
 void save_hf_gpt2(const std::filesystem::path& dir, Gpt& model);
+
+// True when `dir` holds config.json and model.safetensors or model.safetensors.index.json (no file is read).
+bool is_hf_model_dir(const std::filesystem::path& dir);
+// A model from a Hugging Face directory of any class Troupe reads, by config.json's model_type: gpt2 (or none, as in
+// old GPT-2 configs) -> load_hf_gpt2; llama, qwen2, mistral (or only their architectures) -> load_hf_llama. DataError
+// naming config.json for any other model_type.
+Gpt load_hf_model(const std::filesystem::path& dir, GptHeads heads = GptHeads());
+// Writes the model as the Hugging Face directory of its architecture: gpt2 -> save_hf_gpt2, llama -> save_hf_llama
+// (`options` apply to it only).
+void save_hf_model(const std::filesystem::path& dir, Gpt& model, const HfExportOptions& options = HfExportOptions());
 
 // A quantized model directory (`troupe quantize`): model.safetensors holding every tensor of the model as it runs
 // (codes and scales as "<layer>.qweight", "<layer>.qscale", ...; the released fp32 weights are left out; the NF4

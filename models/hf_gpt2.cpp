@@ -4,15 +4,15 @@
 
 #include <torch/torch.h>
 
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 
 #include "core/errors.h"
 #include "core/run_dir.h"
+#include "models/hf_json.h"
+#include "models/safetensors_shards.h"
 
 namespace troupe::models {
 namespace fs = std::filesystem;
@@ -221,43 +221,12 @@ void write_hf_config_json(const fs::path& path, const GptConfig& cfg) {
 
 namespace {
 
-[[noreturn]] void bad_key(const fs::path& path, const std::string& key, const std::string& what) {
-  throw DataError(path.string() + ": key '" + key + "': " + what);
-}
-
-nlohmann::json read_json_object(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
-    throw DataError(path.string() + ": invalid JSON: " + e.what());
-  }
-  if (!j.is_object()) throw DataError(path.string() + ": expected a JSON object (GPT2Config)");
-  return j;
-}
+using hf_json::bad_key;
 
 // Reads j[key] as T when present (null counts as absent); `fallback` when absent; DataError when mistyped.
 template <class T>
 T get_key(const fs::path& path, const nlohmann::json& j, const std::string& key, const T* fallback) {
-  if (!j.contains(key) || j[key].is_null()) {
-    if (fallback == nullptr) bad_key(path, key, "missing (required for GPT-2)");
-    return *fallback;
-  }
-  const nlohmann::json& v = j[key];
-  if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_boolean()) bad_key(path, key, "expected true or false, got " + v.dump());
-  } else if constexpr (std::is_integral_v<T>) {
-    if (!v.is_number_integer()) bad_key(path, key, "expected an integer, got " + v.dump());
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (!v.is_number()) bad_key(path, key, "expected a number, got " + v.dump());
-  } else {
-    if (!v.is_string()) bad_key(path, key, "expected a string, got " + v.dump());
-  }
-  return v.get<T>();
+  return hf_json::get<T>(path, j, key, fallback, "GPT-2");
 }
 
 // Keys naming GPT2Config options this model does not implement, and the value that is supported.
@@ -286,7 +255,7 @@ void check_supported(const fs::path& path, const nlohmann::json& j, int64_t n_em
 }  // namespace
 
 GptConfig read_hf_config_json(const fs::path& path) {
-  const nlohmann::json j = read_json_object(path);
+  const nlohmann::json j = hf_json::read_object(path, "GPT2Config");
   GptConfig cfg;
   cfg.n_layer = get_key<int64_t>(path, j, "n_layer", nullptr);
   cfg.n_head = get_key<int64_t>(path, j, "n_head", nullptr);
@@ -324,16 +293,19 @@ void export_hf_gpt2_dir(const fs::path& dir, const NamedTensors& params, const G
 }
 
 HfGpt2Checkpoint import_hf_gpt2_dir(const fs::path& dir) {
-  const fs::path weights = dir / "model.safetensors";
-  if (!fs::exists(weights)) {
-    throw IoError(weights.string() +
-                  ": not found (only single-file model.safetensors checkpoints are read; "
-                  "convert pytorch_model.bin or sharded checkpoints first)");
+  if (!has_safetensors_weights(dir)) {
+    throw IoError((dir / kSafetensorsSingle).string() +
+                  ": not found (nor model.safetensors.index.json; only safetensors checkpoints are read, "
+                  "convert pytorch_model.bin first)");
   }
   HfGpt2Checkpoint out;
   out.config = read_hf_config_json(dir / "config.json");
-  SafetensorsFile file = load_safetensors(weights);
-  out.params = from_hf_gpt2(file.tensors, out.config, weights.string());
+  NamedTensors tensors;
+  const bool sharded = !fs::exists(dir / kSafetensorsSingle);
+  for_each_safetensors_file(dir, [&](SafetensorsFile& file) {
+    for (auto& named : file.tensors) tensors.push_back(std::move(named));
+  });
+  out.params = from_hf_gpt2(tensors, out.config, (dir / (sharded ? kSafetensorsIndex : kSafetensorsSingle)).string());
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Hugging Face GPT-2 interop: renames and transposes between Troupe's GPT parameters and a GPT2LMHeadModel
 // state dict, GPT2Config's config.json, and a save_pretrained-style directory (config.json +
-// model.safetensors). Not a model and not a tokenizer exporter; pytorch_model.bin and sharded checkpoints
-// are not read.
+// model.safetensors; sharded checkpoints are read too). Not a model and not a tokenizer exporter; pytorch_model.bin
+// is not read.
 //
 // Troupe names parameters exactly as GPT2LMHeadModel but keeps torch::nn::Linear layout [out, in]; Hugging
 // Face keeps attn.c_attn, attn.c_proj, mlp.c_fc and mlp.c_proj as Conv1D [in, out]. With d = n_embd:
@@ -56,7 +56,7 @@ struct HfGpt2Checkpoint {
   NamedTensors params;  // Troupe layout, canonical order
 };
 
-// Reads dir/config.json and dir/model.safetensors (as save_pretrained writes them, or the hub's `gpt2`).
+// Reads dir/config.json and dir/model.safetensors or its shards (as save_pretrained writes them, or the hub's `gpt2`).
 HfGpt2Checkpoint import_hf_gpt2_dir(const std::filesystem::path& dir);
 
 // Troupe's parameter names and shapes for `cfg`, in canonical order (wte, wpe, blocks, ln_f, lm_head).

@@ -1,7 +1,8 @@
 // The safetensors file format (Hugging Face): an 8-byte little-endian header length N, N bytes of JSON
 // (name -> {dtype, shape, data_offsets}, optional "__metadata__"), then the raw little-endian C-contiguous
 // tensor bytes. Reads and writes CPU tensors with full validation; not memory-mapped, not sharded
-// (model.safetensors.index.json), and no F8/U16/U32/U64 dtypes (torch 1.13 has no such tensors).
+// (model.safetensors.index.json: models/safetensors_shards.h), and no F8/U16/U32/U64 dtypes (torch 1.13 has no such
+// tensors).
 #pragma once
 
 #include <ATen/core/Tensor.h>
