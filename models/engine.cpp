@@ -14,6 +14,7 @@
 
 #include "core/errors.h"
 #include "models/engine_impl.h"
+#include "models/engine_kernels.h"
 
 namespace troupe::models {
 
@@ -53,11 +54,7 @@ Choice choose(const float* logits, int64_t V, const SamplingParams& p, uint64_t 
   for (int64_t i = 0; i < V; ++i)
     if (logits[i] > mx) mx = logits[i], best = i;
   std::vector<float> e(static_cast<size_t>(V));
-  float total = 0.0f;
-  for (int64_t i = 0; i < V; ++i) {
-    e[static_cast<size_t>(i)] = std::exp((logits[i] - mx) * inv_t);
-    total += e[static_cast<size_t>(i)];
-  }
+  const float total = engine_kernels::exp_sum(logits, V, mx, inv_t, e.data());
   const float log_total = std::log(total);
   auto logprob = [&](int64_t i) { return (logits[i] - mx) * inv_t - log_total; };
   if (!p.do_sample) return {best, logprob(best)};
@@ -112,7 +109,7 @@ struct RolloutEngine::Impl {
   BlockAllocator blocks;
   EngineStats stats;
 
-  Impl(Gpt& m, const EngineOptions& o) : options(o), model(m, o.block_size) {}
+  Impl(Gpt& m, const EngineOptions& o) : options(o), model(m, o.block_size, o.bf16_weights) {}
 
   void validate(const std::vector<RolloutRequest>& requests) const;
   std::deque<Seq> queue(const std::vector<RolloutRequest>& requests) const;

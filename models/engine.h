@@ -45,6 +45,7 @@ struct EngineOptions {
   int64_t max_step_tokens = 2048;  // prompt tokens computed per step at most (longer prompts are chunked)
   int64_t max_kv_blocks = 0;       // admission limit on reserved blocks (0 = none)
   bool prefix_sharing = true;      // the samples of one request share its prompt's blocks
+  bool bf16_weights = false;       // multiply in bf16 (AVX512_BF16) even for an fp32 model; a bf16 model always does
 };
 
 struct EngineStats {
@@ -61,7 +62,8 @@ using RolloutStopFn = std::function<bool(size_t request, size_t sample, const st
 
 class RolloutEngine {
  public:
-  // Copies the model's weights (LoRA folded in, quantized layers dequantized, fp32 on the CPU). ConfigError for
+  // Copies the model's weights (LoRA folded in, quantized layers dequantized; on the CPU, fp32, or bf16 matrices
+  // for a bf16 model or with bf16_weights). ConfigError for
   // what the engine does not run: dynamic NTK RoPE scaling (its frequencies depend on the batch's longest row).
   explicit RolloutEngine(Gpt& model, EngineOptions options = EngineOptions());
   ~RolloutEngine();

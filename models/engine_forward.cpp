@@ -52,6 +52,16 @@ torch::Tensor f32(const torch::Tensor& t) {
 
 const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
+// y = x w^T + b through the batch-invariant kernel of w's dtype (fp32 or bf16).
+void matmul(const float* x, int64_t M, int64_t K, const torch::Tensor& w, const torch::Tensor& b, float* y) {
+  if (w.scalar_type() == torch::kBFloat16) {
+    engine_kernels::linear_bf16(x, M, K, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), w.size(0),
+                                ptr(b), y);
+  } else {
+    engine_kernels::linear(x, M, K, w.data_ptr<float>(), w.size(0), ptr(b), y);
+  }
+}
+
 class WeightMap {
  public:
   explicit WeightMap(const NamedTensors& params) {
@@ -119,7 +129,8 @@ float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
-EngineModel::EngineModel(Gpt& model, int64_t block_size) : config_(model->config()), block_size_(block_size) {
+EngineModel::EngineModel(Gpt& model, int64_t block_size, bool bf16_weights)
+    : config_(model->config()), block_size_(block_size), bf16_(bf16_weights || model->dtype() == torch::kBFloat16) {
   if (config_.llama() && config_.rope_scaling == RopeScaling::kDynamic)
     throw ConfigError("rollout engine: dynamic NTK RoPE scaling is not batch-invariant; use models::generate");
   if (block_size < 1) throw ConfigError("rollout engine: block_size must be >= 1");
@@ -156,6 +167,15 @@ void EngineModel::load(Gpt& model) {
   final_w_ = f32(w.get(c.llama() ? "model.norm.weight" : "transformer.ln_f.weight"));
   final_b_ = c.llama() ? torch::Tensor() : f32(w.maybe("transformer.ln_f.bias"));
   head_ = c.tie_embeddings ? embed_ : f32(w.get("lm_head.weight"));
+  if (!bf16_) return;
+  auto to_bf16 = [](torch::Tensor& t) { t = t.to(torch::kBFloat16).contiguous(); };
+  for (EngineLayer& l : layers_) {
+    to_bf16(l.qkv_w);
+    to_bf16(l.o_w);
+    to_bf16(l.up_w);
+    to_bf16(l.down_w);
+  }
+  to_bf16(head_);
 }
 
 int64_t EngineModel::block_bytes() const {
@@ -264,7 +284,7 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
     const EngineLayer& w = layers_[l];
     for_rows(N,
              [&](int64_t r) { ek::norm_row(X + r * C, C, ptr(w.norm1_w), ptr(w.norm1_b), eps, !llama, Hn + r * C); });
-    ek::linear(Hn, N, C, ptr(w.qkv_w), D, ptr(w.qkv_b), Q);
+    matmul(Hn, N, C, w.qkv_w, w.qkv_b, Q);
     float* kp = k_pool_[l].data();
     float* vp = v_pool_[l].data();
     for_rows(N, [&](int64_t r) {
@@ -288,18 +308,18 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
       std::copy_n(row + (H + Hkv) * hd, Hkv * hd, vp + at);
     });
     attention(tokens, Q, static_cast<int64_t>(l), A);
-    ek::linear(A, N, H * hd, ptr(w.o_w), C, ptr(w.o_b), T);
+    matmul(A, N, H * hd, w.o_w, w.o_b, T);
     for_rows(N, [&](int64_t r) {
       for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
       ek::norm_row(X + r * C, C, ptr(w.norm2_w), ptr(w.norm2_b), eps, !llama, Hn + r * C);
     });
-    ek::linear(Hn, N, C, ptr(w.up_w), up_rows, ptr(w.up_b), U);
+    matmul(Hn, N, C, w.up_w, w.up_b, U);
     for_rows(N, [&](int64_t r) {
       const float* u = U + r * up_rows;
       float* a = Act + r * F;
       for (int64_t i = 0; i < F; ++i) a[i] = llama ? silu(u[i]) * u[F + i] : gelu_tanh(u[i]);
     });
-    ek::linear(Act, N, F, ptr(w.down_w), C, ptr(w.down_b), T);
+    matmul(Act, N, F, w.down_w, w.down_b, T);
     for_rows(N, [&](int64_t r) {
       for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
     });
@@ -313,7 +333,7 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
   for_rows(n, [&](int64_t i) {
     ek::norm_row(X + rows[static_cast<size_t>(i)] * C, C, ptr(final_w_), ptr(final_b_), eps, !llama, L + i * C);
   });
-  ek::linear(L, n, C, ptr(head_), V, nullptr, logits.data_ptr<float>());
+  matmul(L, n, C, head_, torch::Tensor(), logits.data_ptr<float>());
   return logits;
 }
 

@@ -27,8 +27,8 @@ class BlockAllocator {
   int64_t used_ = 0, peak_ = 0;
 };
 
-// One layer's weights, fp32 contiguous, projections fused: qkv [q + 2 kv, C], up [2F, C] (llama: gate then up) or
-// [4C, C] (gpt2), down [C, F].
+// One layer's weights, contiguous (matrices fp32 or bf16, the rest fp32), projections fused: qkv [q + 2 kv, C], up [2F,
+// C] (llama: gate then up) or [4C, C] (gpt2), down [C, F].
 struct EngineLayer {
   torch::Tensor norm1_w, norm1_b, qkv_w, qkv_b, o_w, o_b, norm2_w, norm2_b, up_w, up_b, down_w, down_b;
 };
@@ -43,7 +43,8 @@ struct StepToken {
 
 class EngineModel {
  public:
-  EngineModel(Gpt& model, int64_t block_size);
+  // bf16_weights (or a bf16 model): the matrices are held and multiplied in bf16 (embeddings, norms and biases fp32).
+  EngineModel(Gpt& model, int64_t block_size, bool bf16_weights);
   void load(Gpt& model);
   // Runs the tokens through the trunk, writing their keys and values into the pools (which must already hold
   // blocks for their positions), and returns the logits [rows wanting logits, V] in token order.
@@ -65,6 +66,7 @@ class EngineModel {
   torch::Tensor rope_cos_, rope_sin_;                // [block_size, head_dim / 2] (llama)
   std::vector<std::vector<float>> k_pool_, v_pool_;  // per layer: [blocks, block_size, Hkv, head_dim]
   int64_t blocks_ = 0;
+  bool bf16_ = false;
 };
 
 }  // namespace troupe::models

@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #define TROUPE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#define TROUPE_AVX512_BF16 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma")))
 
 namespace troupe::models::engine_kernels {
 
@@ -154,6 +156,125 @@ TROUPE_AVX512 void axpy_avx512(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
 }
 
+// exp(x) as models/kernels.cpp's exp_approx (Cephes' expf: x = n ln2 + r, degree-6 polynomial; 0 below -87).
+TROUPE_AVX512 inline __m512 exp16(__m512 x) {
+  const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~underflow), _mm512_mul_ps(p, _mm512_castsi512_ps(bits)));
+}
+
+TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float scale, float* out) {
+  const __m512 sv = _mm512_set1_ps(shift), kv = _mm512_set1_ps(scale);
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), sv), kv));
+    _mm512_storeu_ps(out + i, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    const __m512 e =
+        _mm512_maskz_mov_ps(m, exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), sv), kv)));
+    _mm512_mask_storeu_ps(out + i, m, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  alignas(64) float p[16];
+  _mm512_store_ps(p, acc);
+  float s8[8], s4[4];
+  for (int k = 0; k < 8; ++k) s8[k] = p[k] + p[k + 8];
+  for (int k = 0; k < 4; ++k) s4[k] = s8[k] + s8[k + 4];
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+// ---- bf16 weights (AVX512_BF16) ---------------------------------------------------------------------------------
+
+bool has_avx512_bf16() {
+  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512bf16");
+  return yes;
+}
+
+// As tile16 with bf16 operands: each instruction adds 16 lanes x 2 products, chunks of 32 over k (the tail masked).
+template <int MR, int NR>
+TROUPE_AVX512_BF16 void tile16_bf16(const uint16_t* const* x, const uint16_t* const* w, int64_t K, float* out) {
+  static_assert(MR * NR == 16, "a tile is 16 elements");
+  __m512 acc[16];
+  for (int e = 0; e < 16; ++e) acc[e] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    const __mmask32 m = K - k >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << (K - k)) - 1u);
+    __m512bh wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(m, w[j] + k));
+    for (int i = 0; i < MR; ++i) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(m, x[i] + k));
+      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_dpbf16_ps(acc[i * NR + j], xv, wv[j]);
+    }
+  }
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, reduce_tile(acc));
+  const LaneMap& map = lane_map();
+  for (int e = 0; e < 16; ++e) out[e] = sums[map.lane[e]];
+}
+
+template <int MR, int NR>
+TROUPE_AVX512_BF16 void linear_tile_bf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t n_end,
+                                         const float* bias, float* y, int64_t N, int64_t m0, int64_t n0,
+                                         const uint16_t* zeros) {
+  const uint16_t* xr[MR];
+  const uint16_t* wr[NR];
+  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
+  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros;
+  float out[16];
+  tile16_bf16<MR, NR>(xr, wr, K, out);
+  for (int i = 0; i < MR && m0 + i < M; ++i)
+    for (int j = 0; j < NR && n0 + j < n_end; ++j)
+      y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
+}
+
+TROUPE_AVX512_BF16 void columns_bf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t N,
+                                     const float* bias, float* y, int64_t n0, int64_t n1, const uint16_t* zeros) {
+  constexpr int64_t kRowBlock = 64, kColBlock = 128;
+  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
+    const int64_t r1 = std::min(M, r0 + kRowBlock);
+    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
+      const int64_t c1 = std::min(n1, c0 + kColBlock);
+      int64_t m = r0;
+      for (; m + 4 <= r1; m += 4)
+        for (int64_t n = c0; n < c1; n += 4) linear_tile_bf16<4, 4>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+      for (; m + 2 <= r1; m += 2)
+        for (int64_t n = c0; n < c1; n += 8) linear_tile_bf16<2, 8>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+      for (; m < r1; ++m)
+        for (int64_t n = c0; n < c1; n += 16) linear_tile_bf16<1, 16>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+    }
+  }
+}
+
+// Round to nearest even (NaN stays NaN), as vcvtneps2bf16 and ATen do.
+uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0u;
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+float from_bf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 // ---- portable ----------------------------------------------------------------------------------------------------
 
 float dot_scalar(const float* a, const float* b, int64_t n) {
@@ -199,6 +320,41 @@ void dots(const float* q, const float* const* keys, int64_t count, int64_t n, fl
     return;
   }
   for (int64_t j = 0; j < count; ++j) out[j] = dot_scalar(q, keys[j], n);
+}
+
+void linear_bf16(const float* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y) {
+  if (M == 0 || N == 0) return;
+  std::vector<uint16_t> xb(static_cast<size_t>(M * K));
+  for (int64_t i = 0; i < M * K; ++i) xb[static_cast<size_t>(i)] = to_bf16(x[i]);
+  const int64_t block_work = 16 * M * K;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, block_work));
+  const bool fast = has_avx512_bf16();
+  const std::vector<uint16_t> zeros(static_cast<size_t>(K), 0);
+  at::parallel_for(0, (N + 15) / 16, grain, [&](int64_t b0, int64_t b1) {
+    const int64_t n0 = b0 * 16, n1 = std::min(N, b1 * 16);
+    if (fast) {
+      columns_bf16(xb.data(), M, K, w, N, bias, y, n0, n1, zeros.data());
+      return;
+    }
+    std::vector<float> xr(static_cast<size_t>(K)), wr(static_cast<size_t>(K));
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t k = 0; k < K; ++k) xr[static_cast<size_t>(k)] = from_bf16(xb[static_cast<size_t>(m * K + k)]);
+      for (int64_t n = n0; n < n1; ++n) {
+        for (int64_t k = 0; k < K; ++k) wr[static_cast<size_t>(k)] = from_bf16(w[n * K + k]);
+        y[m * N + n] = dot_scalar(xr.data(), wr.data(), K) + (bias ? bias[n] : 0.0f);
+      }
+    }
+  });
+}
+
+float exp_sum(const float* x, int64_t n, float shift, float scale, float* out) {
+  if (has_avx512()) return exp_sum_avx512(x, n, shift, scale, out);
+  float total = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = std::exp((x[i] - shift) * scale);
+    total += out[i];
+  }
+  return total;
 }
 
 void axpy(float a, const float* x, float* y, int64_t n) {

@@ -12,6 +12,10 @@ namespace troupe::models::engine_kernels {
 // y [M, N]. Parallel over column blocks on ATen's intra-op threads.
 void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y);
 
+// As linear with bf16 weights (raw bit patterns, [N, K]): x is rounded to bf16 (nearest even) and each product pair
+// accumulates in fp32 (AVX512_BF16's vdpbf16ps; a portable loop over the same bf16 values elsewhere).
+void linear_bf16(const float* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y);
+
 // One row: y = w * x / sqrt(mean(x^2) + eps) (RMSNorm), or (x - mean) / sqrt(var + eps) * w + b (LayerNorm, when
 // `layer_norm`; b may be null). x and y may alias.
 void norm_row(const float* x, int64_t C, const float* w, const float* b, double eps, bool layer_norm, float* y);
@@ -19,6 +23,9 @@ void norm_row(const float* x, int64_t C, const float* w, const float* b, double 
 // out[j] = q . keys[j] for j < count (each of length n), in the kernels' fixed order (16 strided partial sums,
 // then a fixed reduction tree), whatever `count`.
 void dots(const float* q, const float* const* keys, int64_t count, int64_t n, float* out);
+
+// out[i] = exp((x[i] - shift) * scale) (relative error ~2e-7; 0 below e^-87); returns their sum, in a fixed order.
+float exp_sum(const float* x, int64_t n, float shift, float scale, float* out);
 
 // y[i] += a * x[i]
 void axpy(float a, const float* x, float* y, int64_t n);

@@ -282,6 +282,10 @@ struct GptImpl::Trunk : torch::nn::Module {
   std::vector<Block> blocks;
 };
 
+namespace {
+constexpr int64_t kMaxCausalMask = 4096;  // positions of the precomputed causal mask at most
+}  // namespace
+
 GptImpl::GptImpl(GptConfig config, Heads heads) : config_(std::move(config)), heads_(heads) {
   config_.check();
   if (config_.llama()) {
@@ -295,7 +299,9 @@ GptImpl::GptImpl(GptConfig config, Heads heads) : config_(std::move(config)), he
   if (!config_.tie_embeddings) lm_head_ = register_module("lm_head", Linear(config_.n_embd, config_.vocab_size, false));
   if (heads_.value) value_head_ = register_module("value_head", Linear(config_.n_embd, 1, true));
   if (heads_.reward) reward_head_ = register_module("reward_head", Linear(config_.n_embd, 1, true));
-  causal_ = register_buffer("causal_mask", torch::ones({config_.block_size, config_.block_size}, torch::kBool).tril());
+  // Capped: a 131072-position Llama 3 context would need 16 GiB; attention::plan builds the mask of longer passes.
+  const int64_t mask = std::min<int64_t>(config_.block_size, kMaxCausalMask);
+  causal_ = register_buffer("causal_mask", torch::ones({mask, mask}, torch::kBool).tril());
   reset_parameters();
 }
 

@@ -200,7 +200,7 @@ class GptImpl : public torch::nn::Module {
   torch::Tensor dtype_ref_;                        // a float parameter never quantized: what dtype() reports
   Linear lm_head_{nullptr};                        // only when embeddings are untied
   Linear value_head_{nullptr}, reward_head_{nullptr};
-  torch::Tensor causal_;   // [block_size, block_size] bool, true where a query may attend a key
+  torch::Tensor causal_;   // [min(block_size, 4096)]^2 bool, true where a query may attend a key
   QuantizedMatrix wte_q_;  // the quantized tied embedding (shares storage with the wte module's buffers)
   GptQuantConfig quant_;
   torch::Tensor wte_qabsmax_offset_;

@@ -77,8 +77,9 @@ TEST(RolloutEngine, GreedyTokensAndLogprobsMatchGenerateForBothArchitectures) {
 // Every sample of a mixed batch (shared prompts, chunked prefill, a running batch smaller than the work, several
 // threads) equals the same (prompt, seed) run alone, to the bit.
 TEST(RolloutEngine, EachSampleEqualsItsSoloRunBitForBit) {
-  for (bool llama : {false, true}) {
-    SCOPED_TRACE(llama ? "llama" : "gpt2");
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool llama = variant > 0, bf16 = variant == 2;
+    SCOPED_TRACE(bf16 ? "llama, bf16 weights" : llama ? "llama" : "gpt2");
     Gpt m = model(llama, 11);
     std::vector<RolloutRequest> requests;
     for (int64_t i = 0; i < 10; ++i) {
@@ -97,12 +98,14 @@ TEST(RolloutEngine, EachSampleEqualsItsSoloRunBitForBit) {
     batched.block_size = 4;
     batched.max_batch = 16;
     batched.max_step_tokens = 13;
+    batched.bf16_weights = bf16;
     RolloutEngine engine(m, batched);
     const auto together = engine.run(requests);
     ASSERT_EQ(together.size(), 30u);
     EngineOptions solo_options;
     solo_options.block_size = 16;
     solo_options.prefix_sharing = false;
+    solo_options.bf16_weights = bf16;
     RolloutEngine solo(m, solo_options);
     int64_t differing_samples = 0;
     for (const RolloutSample& s : together) {
@@ -116,6 +119,24 @@ TEST(RolloutEngine, EachSampleEqualsItsSoloRunBitForBit) {
     }
     EXPECT_GT(differing_samples, 10);  // the seeds matter: samples of one prompt differ
   }
+}
+
+TEST(RolloutEngine, Bf16WeightsTrackTheFp32Engine) {
+  Gpt m = model(true, 13);
+  RolloutRequest r;
+  r.prompt = prompt(20, 3);
+  r.params.max_new_tokens = 16;
+  EngineOptions o;
+  RolloutEngine fp32(m, o);
+  o.bf16_weights = true;
+  RolloutEngine bf16(m, o);
+  const RolloutSample a = fp32.run({r}).at(0), b = bf16.run({r}).at(0);
+  // teacher-forced comparison on fp32's tokens: the first token's log-prob agrees to bf16 precision
+  EXPECT_NEAR(a.logprobs[0], b.logprobs[0], 0.05);
+  EXPECT_NE(a.logprobs[0], b.logprobs[0]);  // it did run in bf16
+  int same = 0;
+  for (size_t i = 0; i < a.tokens.size(); ++i) same += a.tokens[i] == b.tokens[i] ? 1 : 0;
+  EXPECT_GE(same, 4);
 }
 
 TEST(RolloutEngine, PrefixSharingStoresAPromptOnce) {
