@@ -95,6 +95,11 @@ int run_rollout(const RolloutArgs& a) {
                            generated / engine_s, engine_s, shared_bytes / 1e6);
   std::cout << fmt::format("  engine, no sharing         {:>9.1f} tokens/s  ({:.2f} s)  peak KV {:.1f} MB\n",
                            generated / separate_s, separate_s, separate_bytes / 1e6);
+  models::EngineOptions bf16_options;
+  bf16_options.bf16_weights = true;
+  models::RolloutEngine bf16(model, bf16_options);
+  const double bf16_s = timed(a.repeats, [&] { bf16.run(reqs); });
+  std::cout << fmt::format("  engine, bf16 weights       {:>9.1f} tokens/s  ({:.2f} s)\n", generated / bf16_s, bf16_s);
   std::cout << fmt::format("  KV memory with sharing / without (G = {}): {:.3f}\n", a.samples,
                            static_cast<double>(shared_bytes) / static_cast<double>(separate_bytes));
   if (!a.skip_generate) {
@@ -104,6 +109,7 @@ int run_rollout(const RolloutArgs& a) {
     models::GenerationConfig g;
     g.do_sample = true;
     g.max_new_tokens = a.new_tokens;
+    g.engine = models::GenerationEngine::kSimple;  // the padded-batch loop the roles ran before the engine
     const double gen_s = timed(1, [&] { models::generate(model, prompts, g); });
     std::cout << fmt::format("  models::generate, 1 batch  {:>9.1f} tokens/s  ({:.2f} s)\n", generated / gen_s, gen_s);
     std::cout << fmt::format("  engine / per-batch generation: {:.2f}x (goal >= 5x)\n", gen_s / engine_s);
@@ -119,13 +125,21 @@ int run_rollout(const RolloutArgs& a) {
   const double decode_s = decode_time(a.new_tokens) - decode_time(1);
   std::cout << fmt::format("  engine batch-1 decode      {:>9.1f} tokens/s\n",
                            static_cast<double>(a.new_tokens - 1) / decode_s);
+  const auto decode_bf16 = [&](int64_t n) {
+    one.params.max_new_tokens = n;
+    return timed(a.repeats, [&] { bf16.run({one}); });
+  };
+  const double decode_bf16_s = decode_bf16(a.new_tokens) - decode_bf16(1);
+  std::cout << fmt::format("  engine batch-1 decode bf16 {:>9.1f} tokens/s\n",
+                           static_cast<double>(a.new_tokens - 1) / decode_bf16_s);
   models::GenerationConfig g1;
+  g1.engine = models::GenerationEngine::kSimple;
   const auto gen_time = [&](int64_t n) {
     g1.max_new_tokens = n;
     return timed(a.repeats, [&] { models::generate(model, {one.prompt}, g1); });
   };
   const double gen1_s = gen_time(a.new_tokens) - gen_time(1);
-  std::cout << fmt::format("  generate batch-1 decode    {:>9.1f} tokens/s\n",
+  std::cout << fmt::format("  generate batch-1 decode    {:>9.1f} tokens/s (simple loop)\n",
                            static_cast<double>(a.new_tokens - 1) / gen1_s);
   return 0;
 }
