@@ -302,6 +302,23 @@ TEST(GgufLlamaCpp, F32GreedyContinuationAndLogitsEqualTroupes) {
   }
 }
 
+// RoPE scaling as llama.cpp applies it: linear through rope.scaling.factor, llama3 through the rope_freqs tensor.
+// Measured max |logit diff| (f32 KV cache): linear 3.3e-6, llama3 3.0e-6.
+TEST(GgufLlamaCpp, ScaledRopeGreedyContinuationAndLogitsEqualTroupes) {
+  std::string why;
+  if (!llama_cpp_available(why)) GTEST_SKIP() << "llama-cpp-python is not importable in TROUPE_PYTHON: " << why;
+  for (const auto& c : cases()) {
+    if (c.config.rope_scaling == RopeScaling::kNone) continue;
+    SCOPED_TRACE(c.label);
+    Gpt model = noisy_model(c.config, 13);
+    ScratchDir dir;
+    const Parity p = run_parity(model, GgufFileType::kF32, "f32", dir.path());
+    print(c.label + " f32, f32 KV cache", p);
+    EXPECT_EQ(p.same_tokens, static_cast<int>(parity_prompts().size()));
+    EXPECT_LT(p.max_logit_diff, 1e-4);
+  }
+}
+
 TEST(GgufLlamaCpp, Q8GreedyContinuationMostlyEqualsTroupes) {
   std::string why;
   if (!llama_cpp_available(why)) GTEST_SKIP() << "llama-cpp-python is not importable in TROUPE_PYTHON: " << why;
