@@ -245,47 +245,54 @@ uint64_t GgufWriter::data_bytes() const {
   return n;
 }
 
+void GgufWriter::write_to(std::ofstream& f) const {
+  Out out(f);
+  const bool alignment_given = has("general.alignment");
+  out.bytes("GGUF");
+  out.pod(kGgufVersion);
+  out.pod(static_cast<uint64_t>(tensors_.size()));
+  out.pod(static_cast<uint64_t>(kvs_.size() + (alignment_given ? 0 : 1)));
+  for (const auto& kv : kvs_) {
+    out.str(kv.key);
+    write_value(out, kv.value);
+  }
+  if (!alignment_given) {
+    out.str("general.alignment");
+    write_value(out, GgufValue(kGgufAlignment));
+  }
+  uint64_t offset = 0;  // of each tensor's data from the start of the data section
+  for (const auto& t : tensors_) {
+    out.str(t.name);
+    out.pod(static_cast<uint32_t>(t.shape.size()));
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) out.pod(static_cast<uint64_t>(*it));
+    out.pod(static_cast<uint32_t>(t.type));
+    out.pod(offset);
+    offset += (t.bytes.size() + kGgufAlignment - 1) / kGgufAlignment * kGgufAlignment;
+  }
+  out.pad();
+  for (const auto& t : tensors_) {
+    out.bytes(t.bytes);
+    out.pad();
+  }
+}
+
 void GgufWriter::write(const std::filesystem::path& path) const {
   const std::filesystem::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
+  std::error_code ec;
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw IoError("cannot write " + tmp.string() + ": " + std::strerror(errno));
-    Out out(f);
-    const bool alignment_given = has("general.alignment");
-    out.bytes("GGUF");
-    out.pod(kGgufVersion);
-    out.pod(static_cast<uint64_t>(tensors_.size()));
-    out.pod(static_cast<uint64_t>(kvs_.size() + (alignment_given ? 0 : 1)));
-    for (const auto& kv : kvs_) {
-      out.str(kv.key);
-      write_value(out, kv.value);
-    }
-    if (!alignment_given) {
-      out.str("general.alignment");
-      write_value(out, GgufValue(kGgufAlignment));
-    }
-    uint64_t offset = 0;
-    for (const auto& t : tensors_) {
-      out.str(t.name);
-      out.pod(static_cast<uint32_t>(t.shape.size()));
-      for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) out.pod(static_cast<uint64_t>(*it));
-      out.pod(static_cast<uint32_t>(t.type));
-      out.pod(offset);
-      offset += (t.bytes.size() + kGgufAlignment - 1) / kGgufAlignment * kGgufAlignment;
-    }
-    out.pad();
-    for (const auto& t : tensors_) {
-      out.bytes(t.bytes);
-      out.pad();
-    }
+    write_to(f);
     f.flush();
-    if (!f) throw IoError("writing " + tmp.string() + " failed: " + std::strerror(errno));
+    if (!f) {
+      std::filesystem::remove(tmp, ec);
+      throw IoError("writing " + tmp.string() + " failed: " + std::strerror(errno));
+    }
   }
-  std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp, ec);
-    throw IoError("cannot move " + tmp.string() + " to " + path.string());
+    throw IoError("cannot move " + tmp.string() + " to " + path.string() + ": " + ec.message());
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <string>
 #include <variant>
 #include <vector>
@@ -74,6 +75,8 @@ class GgufWriter {
     GgmlType type;
     std::string bytes;
   };
+  void write_to(std::ofstream& f) const;  // the whole file (stream errors are checked by write())
+
   std::vector<GgufKeyValue> kvs_;
   std::vector<Tensor> tensors_;
 };
