@@ -140,6 +140,11 @@ def main():
             out = run([CLI, "export", "gguf", run_dir, "--out", files[kind], "--type", kind])
             assert "tokenizer gpt2 from " + tok in out, out
         check_vocabulary(files["f32"], tok)
+        # The run's Hugging Face copy (RUN/hf, GPT-2 layout) gives the same tensors; the tokenizer is found two levels up.
+        hf = os.path.join(root, "hf.gguf")
+        run([CLI, "export", "gguf", os.path.join(run_dir, "hf"), "--out", hf, "--name", "pretrain"])
+        a, b = gguf.GGUFReader(files["f32"]), gguf.GGUFReader(hf)
+        assert [(t.name, t.data.tobytes()) for t in a.tensors] == [(t.name, t.data.tobytes()) for t in b.tensors]
         r = gguf.GGUFReader(files["q8_0"])
         types = {t.name: t.tensor_type.name for t in r.tensors}
         assert types["blk.0.attn_qkv.weight"] == "Q8_0" and types["blk.0.attn_norm.weight"] == "F32", types
