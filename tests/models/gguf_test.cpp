@@ -149,12 +149,16 @@ std::vector<Case> cases() {
   GptConfig linear = llama_config(false);
   linear.rope_scaling = RopeScaling::kLinear;
   linear.rope_factor = 2.0;
+  GptConfig biases = llama_config(true);  // q/k/v, output and MLP biases: the llama architecture, q/k biases permuted
+  biases.o_bias = true;
+  biases.mlp_bias = true;
   return {{"gpt2", gpt2_config(), "gpt2"},
           {"gpt2 untied, no biases", untied_gpt2, "gpt2"},
           {"llama gqa", llama_config(false), "llama"},
           {"qwen2", llama_config(true), "qwen2"},
           {"llama3 rope", llama3, "llama"},
-          {"linear rope", linear, "llama"}};
+          {"linear rope", linear, "llama"},
+          {"llama all biases", biases, "llama"}};
 }
 
 TEST(GgufExport, FilesMatchTheConverterUnderGgufReaderForEachArchAndType) {
@@ -172,7 +176,7 @@ TEST(GgufExport, FilesMatchTheConverterUnderGgufReaderForEachArchAndType) {
       EXPECT_TRUE(summary.fallbacks.empty());
     }
   }
-  ASSERT_EQ(dirs.size(), 15u);  // 3 cases x 4 types + 3 cases in f32
+  ASSERT_EQ(dirs.size(), 16u);  // 3 cases x 4 types + 4 cases in f32
   const auto r = reference("check", dirs);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::cout << r.output;
@@ -302,13 +306,14 @@ TEST(GgufLlamaCpp, F32GreedyContinuationAndLogitsEqualTroupes) {
   }
 }
 
-// RoPE scaling as llama.cpp applies it: linear through rope.scaling.factor, llama3 through the rope_freqs tensor.
-// Measured max |logit diff| (f32 KV cache): linear 3.3e-6, llama3 3.0e-6.
-TEST(GgufLlamaCpp, ScaledRopeGreedyContinuationAndLogitsEqualTroupes) {
+// RoPE scaling as llama.cpp applies it (linear through rope.scaling.factor, llama3 through the rope_freqs tensor) and a
+// llama model with every bias (permuted q/k biases). Measured max |logit diff| (f32 KV cache): linear 3.3e-6, llama3
+// 3.0e-6, all biases 7.4e-6.
+TEST(GgufLlamaCpp, ScaledRopeAndBiasedLlamaEqualTroupes) {
   std::string why;
   if (!llama_cpp_available(why)) GTEST_SKIP() << "llama-cpp-python is not importable in TROUPE_PYTHON: " << why;
   for (const auto& c : cases()) {
-    if (c.config.rope_scaling == RopeScaling::kNone) continue;
+    if (c.config.rope_scaling == RopeScaling::kNone && c.label != "llama all biases") continue;
     SCOPED_TRACE(c.label);
     Gpt model = noisy_model(c.config, 13);
     ScratchDir dir;
