@@ -309,6 +309,14 @@ std::string hf_pattern(const nlohmann::json& pre, const fs::path& path) {
   hf_fail(path, "unsupported pre_tokenizer type '" + type + "'");
 }
 
+}  // namespace
+
+std::string detail::hf_pre_tokenizer_pattern(const nlohmann::json& pre, const fs::path& path) {
+  return hf_pattern(pre, path);
+}
+
+namespace {
+
 // "a b" (older files) or ["a", "b"] (newer files) -> byte strings of both halves.
 void hf_merge_halves(const nlohmann::json& merge, const fs::path& path, std::string& a, std::string& b) {
   std::string left, right;

@@ -7,6 +7,7 @@
 #include <array>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "tokenizers/bpe_tokenizer.h"
@@ -52,6 +53,9 @@ std::string read_tokenizer_file(const std::filesystem::path& path);
 bool base64_decode(std::string_view in, std::string& out);
 // GPT-2's bytes_to_unicode(): the code point each byte is written as in encoder.json / vocab.bpe.
 const std::array<char32_t, 256>& gpt2_byte_to_unicode();
+// The split regex of a tokenizer.json "pre_tokenizer" (as load_hf_tokenizer_json reads it; "" when none):
+// ByteLevel with use_regex -> kGpt2Pattern, Split -> its Regex, a Sequence of those. DataError naming `path` otherwise.
+std::string hf_pre_tokenizer_pattern(const nlohmann::json& pre, const std::filesystem::path& path);
 }  // namespace detail
 
 }  // namespace troupe::tokenizers
