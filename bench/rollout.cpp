@@ -16,6 +16,7 @@
 #include "models/engine.h"
 #include "models/generation.h"
 #include "models/gpt_checkpoint.h"
+#include "models/gpt_io.h"
 
 namespace troupe::bench {
 
@@ -28,6 +29,7 @@ struct RolloutArgs {
   int repeats = 3;
   int threads = 2;
   bool skip_generate = false;
+  std::string save;  // write the model as a Hugging Face directory and stop (for the llama.cpp peer)
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -75,6 +77,11 @@ int run_rollout(const RolloutArgs& a) {
   const int threads = core::set_threads(a.threads);
   models::Gpt model = make_model(a);
   model->eval();
+  if (!a.save.empty()) {
+    models::save_hf_model(a.save, model);
+    std::cout << "rollout: model written to " << a.save << "\n";
+    return 0;
+  }
   const models::GptConfig& c = model->config();
   const auto reqs = requests(a, c.vocab_size);
   const double rows = static_cast<double>(a.prompts * a.samples), generated = rows * static_cast<double>(a.new_tokens);
@@ -163,6 +170,7 @@ void add_bench_rollout_command(CLI::App& bench, int& exit_code) {
   cmd->add_option("--repeats", args->repeats, "timed runs of the engine (median)")->capture_default_str();
   cmd->add_option("--threads", args->threads, "threads (0 = all)")->capture_default_str();
   cmd->add_flag("--skip-generate", args->skip_generate, "leave out the models::generate baseline");
+  cmd->add_option("--save", args->save, "write the (random) model as a Hugging Face directory and exit");
   cmd->callback([args, &exit_code] { exit_code = run_rollout(*args); });
 }
 
