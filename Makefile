@@ -3,7 +3,7 @@ BUILD ?= build
 TROUPE := ./$(BUILD)/cli/troupe
 CTEST_JOBS ?= 2
 
-.PHONY: all deps configure build test test-asan test-tsan run bench bench-tokenizer clean
+.PHONY: all deps configure build test test-asan test-tsan run run-llama bench bench-tokenizer clean
 
 all: build
 
@@ -37,6 +37,11 @@ run: build
 	$(TROUPE) info
 	$(TROUPE) run experiments/quickstart.yaml
 	$(TROUPE) log runs/quickstart
+
+# The same pipeline with Llama-architecture models from pretraining on (experiments/quickstart_llama.yaml).
+run-llama: build
+	$(TROUPE) run experiments/quickstart_llama.yaml
+	$(TROUPE) log runs/quickstart-llama
 
 bench: build
 	$(TROUPE) bench matmul --min-gflops 50

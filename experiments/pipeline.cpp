@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -38,6 +39,36 @@ void PipelineConfig::validate(core::ConfigValidator& v) const {
     v.require(names.insert(s.name).second, "stages", s.name, "unique stage names");
     v.require(!s.command.empty(), "stages", s.name, "a non-empty command for every stage");
   }
+  for (const auto& [name, options] : stage_options) {
+    v.require(names.count(name) == 1, "stage_options", name, "the name of a stage");
+    for (const auto& [key, value] : options)
+      v.require(!key.empty() && key.find('=') == std::string::npos, "stage_options." + name, key,
+                "an option (--name) or a key path without '='");
+  }
+  for (const auto& s : stages) stage_command(*this, s);  // an option with nothing to replace fails here, up front
+}
+
+std::vector<std::string> stage_command(const PipelineConfig& c, const PipelineStage& stage) {
+  std::vector<std::string> command = stage.command;
+  const auto it = c.stage_options.find(stage.name);
+  if (it == c.stage_options.end()) return command;
+  for (const auto& [key, value] : it->second) {
+    if (key[0] != '-') {
+      command.push_back(key + "=" + value);
+      continue;
+    }
+    const auto at = std::find(command.begin(), command.end(), key);
+    if (at == command.end()) {
+      command.push_back(key);
+      command.push_back(value);
+    } else if (at + 1 == command.end()) {
+      throw ConfigError("stage_options." + stage.name + "." + key + ": the stage's command ends with " + key +
+                        ", so there is no value to replace");
+    } else {
+      *(at + 1) = value;
+    }
+  }
+  return command;
 }
 
 namespace {
@@ -126,7 +157,7 @@ int run_pipeline(const PipelineConfig& c, const std::string& resolved_yaml, cons
       }
       std::vector<std::string> argv{exe.string()};
       std::string shown = "troupe";
-      for (const auto& a : stage.command) {
+      for (const auto& a : stage_command(c, stage)) {
         argv.push_back(substitute(a, run_dir.string()));
         shown += " " + argv.back();
       }

@@ -6,9 +6,12 @@
 // a resumed pipeline (`troupe run CONFIG --resume`) skips those. A failing stage stops the pipeline with its exit
 // status and the tail of its log; SIGINT/SIGTERM are forwarded to the running stage. A stage may write a JSON table
 // ({"columns": [...], "rows": [[...]...]}, e.g. `troupe eval policies --out`) named by `summary:`; it is printed at
-// the end and stored in the run log as table "summary".
+// the end and stored in the run log as table "summary". `stage_options` varies a base pipeline's stages without
+// restating them (lists replace under `base:`, mappings merge): experiments/quickstart_llama.yaml is the quickstart
+// with llama model overrides on its pretrain stage.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +39,10 @@ struct PipelineConfig {
   core::CheckpointSection checkpoint;
   std::vector<PipelineStage> stages;
   std::string summary;  // JSON table a stage writes (${run} allowed); empty = none
+  // Per stage name, {key: value} merged into that stage's command: an option key ("--max-prompts") replaces the
+  // value that follows it in the command (appended with its value when the command lacks it); any other key is
+  // appended as the override "key=value" (train/run stages: the later override wins). Keys apply in sorted order.
+  std::map<std::string, std::map<std::string, std::string>> stage_options;
 
   template <class V>
   void visit(V& v) {
@@ -46,9 +53,15 @@ struct PipelineConfig {
     v.field("checkpoint", checkpoint, "unused (stages checkpoint themselves)");
     v.field("stages", stages, "the commands, in order");
     v.path("summary", summary, "JSON table written by a stage, printed and logged at the end");
+    v.field("stage_options", stage_options,
+            "per stage: {--option: value} replaces an option's value, {key.path: value} appends key.path=value");
   }
   void validate(core::ConfigValidator& v) const;
 };
+
+// The stage's command with c.stage_options[stage.name] merged in (see PipelineConfig::stage_options); ${run} is left
+// for the caller. ConfigError when an option key is the command's last argument (it has no value to replace).
+std::vector<std::string> stage_command(const PipelineConfig& c, const PipelineStage& stage);
 
 ExperimentKind pipeline_kind();
 
