@@ -195,13 +195,7 @@ class Trainer {
     const auto final_metrics = objective_->finish(model_, final_state);
     if (!final_metrics.empty()) session_->log().log_scalars(step_, final_metrics);
     if (last_checkpoint_ != step_ || !final_state.extra.empty()) checkpoint(std::move(final_state));
-    if (objective_->export_hf() && model_->config().llama()) {
-      // Not yet: a Hugging Face LlamaForCausalLM export (models/gpt_io's save_hf_model) is being written; the
-      // Troupe checkpoint above is complete, and every troupe command reads it.
-      spdlog::info("no Hugging Face export for arch llama yet (the checkpoint in {} is complete)",
-                   session_->directory().path().string());
-      session_->log().log_event(step_, "export", "skipped: no Hugging Face export for arch llama yet");
-    } else if (objective_->export_hf()) {
+    if (objective_->export_hf()) {
       const fs_path hf = session_->directory().path() / "hf";
       models::save_hf_model(hf, model_);  // GPT-2, or the Llama-family class the config maps to
       session_->log().log_event(step_, "export",
