@@ -7,7 +7,7 @@
 #    with `troupe export gguf` as f32, bf16 and q8_0.
 # 2. `troupe bench rollout --model`: the engine (64 prompts x 8 samples x 128 new tokens, sampled), the simple loop's
 #    per-batch generation, KV memory with and without prefix sharing, batch-1 decode (f32, bf16 weights); and
-#    batch-1 decode of the int8-quantized model (`troupe quantize --scheme int8`: the simple loop's VNNI kernels).
+#    batch-1 decode of the int8-quantized model (`troupe quantize --scheme int8`; the engine runs its int8 codes).
 # 3. bench/rollout_llamacpp.py on each GGUF file with the same prompts and threads: parallel decoding of the same
 #    64 x 8 x 128 rollout (f32 only) and batch-1 greedy decode.
 # Prints the ratios. Speed does not depend on the weights' values; no stop tokens, so every sample runs 128 tokens.
@@ -25,12 +25,12 @@ mkdir -p "$work/docs" && cp "$root"/README.md "$root"/experiments/*/README.md "$
 for t in f32 bf16 q8_0; do
   "$troupe" export gguf "$work/model" -o "$work/model-$t.gguf" --type "$t" --tokenizer "$work/tokenizer.json" > /dev/null
 done
-"$troupe" quantize "$work/model" -o "$work/model-int8" --scheme int8 > /dev/null
+"$troupe" quantize --model "$work/model" -o "$work/model-int8" --scheme int8 > /dev/null
 
 echo "== 2. Troupe ($threads threads)"
 "$troupe" bench rollout --model "$work/model" --threads "$threads" | tee "$work/troupe.txt"
 "$troupe" bench rollout --model "$work/model-int8" --threads "$threads" --prompts 1 --samples 1 --skip-generate \
-  | grep "generate batch-1" | sed 's/generate batch-1 decode/int8 (simple loop) batch-1 decode/' | tee -a "$work/troupe.txt"
+  | grep -E "(engine|generate) batch-1 decode  " | sed 's/batch-1 decode  /batch-1 decode int8/' | tee -a "$work/troupe.txt"
 
 echo "== 3. llama.cpp ($threads threads)"
 for t in f32 bf16 q8_0; do
@@ -51,7 +51,7 @@ def tps(label):
 cpp = {t: json.load(open(f"{work}/llamacpp-{t}.json")) for t in ("f32", "bf16", "q8_0")}
 rows = [("batch-1 decode f32", tps("engine batch-1 decode"), cpp["f32"]["decode_tokens_per_s"], 0.9),
         ("batch-1 decode bf16", tps("engine batch-1 decode bf16"), cpp["bf16"]["decode_tokens_per_s"], 0.9),
-        ("batch-1 decode int8 vs q8_0", tps("int8 (simple loop) batch-1 decode"), cpp["q8_0"]["decode_tokens_per_s"], 0.9),
+        ("batch-1 decode int8 vs q8_0", tps("engine batch-1 decode int8"), cpp["q8_0"]["decode_tokens_per_s"], 0.9),
         ("rollout 64x8x128", tps("engine, prefix sharing"), cpp["f32"]["rollout_tokens_per_s"], 1.5)]
 for name, ours, theirs, goal in rows:
     print(f"  {name:<28} Troupe {ours:9.1f}  llama.cpp {theirs:9.1f} tokens/s  ratio {ours / theirs:5.2f} (goal >= {goal})")

@@ -82,7 +82,8 @@ void run_quantize(const QuantizeArgs& a) {
 void add_quantize_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<QuantizeArgs>();
   auto* cmd = app.add_subcommand("quantize", "Convert a model to int8 / int4 / nf4 / int8_dynamic weights");
-  cmd->add_option("--model,-m", args->model, "Hugging Face GPT-2 directory, or a Troupe run / checkpoint directory")
+  cmd->add_option("--model,-m", args->model,
+                  "Hugging Face directory (GPT-2, Llama, Qwen2, Mistral), or a Troupe run / checkpoint directory")
       ->required();
   cmd->add_option("--out,-o", args->out, "output directory (model.safetensors + quantization.json)")->required();
   cmd->add_option("--scheme,-s", args->scheme, "int8 | int4 | nf4 | int8_dynamic")->capture_default_str();

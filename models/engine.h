@@ -62,9 +62,10 @@ using RolloutStopFn = std::function<bool(size_t request, size_t sample, const st
 
 class RolloutEngine {
  public:
-  // Copies the model's weights (LoRA folded in, quantized layers dequantized; on the CPU, fp32, or bf16 matrices
-  // for a bf16 model or with bf16_weights). ConfigError for
-  // what the engine does not run: dynamic NTK RoPE scaling (its frequencies depend on the batch's longest row).
+  // Copies the model's weights to the CPU: LoRA folded in; int8-quantized layers (per-row int8) as their codes and
+  // scales, other quantized layers dequantized; fp32, or bf16 matrices for a bf16 model or with bf16_weights.
+  // ConfigError for what the engine does not run: dynamic NTK RoPE scaling (its frequencies depend on the batch's
+  // longest row).
   explicit RolloutEngine(Gpt& model, EngineOptions options = EngineOptions());
   ~RolloutEngine();
   RolloutEngine(const RolloutEngine&) = delete;

@@ -52,9 +52,12 @@ torch::Tensor f32(const torch::Tensor& t) {
 
 const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
-// y = x w^T + b through the batch-invariant kernel of w's dtype (fp32 or bf16).
-void matmul(const float* x, int64_t M, int64_t K, const torch::Tensor& w, const torch::Tensor& b, float* y) {
-  if (w.scalar_type() == torch::kBFloat16) {
+// y = x w^T + b through the batch-invariant kernel of w's dtype (fp32, bf16, or int8 codes with per-row scale s).
+void matmul(const float* x, int64_t M, int64_t K, const torch::Tensor& w, const torch::Tensor& s,
+            const torch::Tensor& b, float* y) {
+  if (w.scalar_type() == torch::kChar) {
+    engine_kernels::linear_int8(x, M, K, w.data_ptr<int8_t>(), ptr(s), w.size(0), ptr(b), y);
+  } else if (w.scalar_type() == torch::kBFloat16) {
     engine_kernels::linear_bf16(x, M, K, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), w.size(0),
                                 ptr(b), y);
   } else {
@@ -167,6 +170,8 @@ void EngineModel::load(Gpt& model) {
   final_w_ = f32(w.get(c.llama() ? "model.norm.weight" : "transformer.ln_f.weight"));
   final_b_ = c.llama() ? torch::Tensor() : f32(w.maybe("transformer.ln_f.bias"));
   head_ = c.tie_embeddings ? embed_ : f32(w.get("lm_head.weight"));
+  head_s_ = torch::Tensor();
+  if (use_int8_codes(model)) return;
   if (!bf16_) return;
   auto to_bf16 = [](torch::Tensor& t) { t = t.to(torch::kBFloat16).contiguous(); };
   for (EngineLayer& l : layers_) {
@@ -176,6 +181,46 @@ void EngineModel::load(Gpt& model) {
     to_bf16(l.down_w);
   }
   to_bf16(head_);
+}
+
+// Int8-quantized layers (Troupe's per-row int8) run on their codes: each fused matrix whose parts are all int8
+// takes their codes and scales instead of the dequantized fp32 weights. True when any matrix did.
+bool EngineModel::use_int8_codes(Gpt& model) {
+  std::map<std::string, Linear> linear;
+  for (auto& [name, layer] : model->linear_layers()) linear.emplace(name, layer);
+  bool any = false;
+  auto codes = [&](const std::vector<std::string>& names, torch::Tensor& w, torch::Tensor& s) {
+    std::vector<torch::Tensor> q, scales;
+    for (const std::string& n : names) {
+      const auto it = linear.find(n);
+      if (it == linear.end() || !it->second->quantized() ||
+          it->second->quantized_weight().scheme != QuantScheme::kInt8 || it->second->has_lora())
+        return;
+      q.push_back(it->second->quantized_weight().data);
+      scales.push_back(it->second->quantized_weight().scale.to(torch::kFloat32));
+    }
+    w = torch::cat(q, 0).cpu().contiguous();
+    s = torch::cat(scales, 0).cpu().contiguous();
+    any = true;
+  };
+  const bool llama = config_.llama();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    EngineLayer& l = layers_[i];
+    const std::string p = (llama ? "model.layers." : "transformer.h.") + std::to_string(i) + ".";
+    if (llama) {
+      codes({p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"}, l.qkv_w, l.qkv_s);
+      codes({p + "self_attn.o_proj"}, l.o_w, l.o_s);
+      codes({p + "mlp.gate_proj", p + "mlp.up_proj"}, l.up_w, l.up_s);
+      codes({p + "mlp.down_proj"}, l.down_w, l.down_s);
+    } else {
+      codes({p + "attn.c_attn"}, l.qkv_w, l.qkv_s);
+      codes({p + "attn.c_proj"}, l.o_w, l.o_s);
+      codes({p + "mlp.c_fc"}, l.up_w, l.up_s);
+      codes({p + "mlp.c_proj"}, l.down_w, l.down_s);
+    }
+  }
+  if (!config_.tie_embeddings) codes({"lm_head"}, head_, head_s_);
+  return any;
 }
 
 int64_t EngineModel::block_bytes() const {
@@ -284,7 +329,7 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
     const EngineLayer& w = layers_[l];
     for_rows(N,
              [&](int64_t r) { ek::norm_row(X + r * C, C, ptr(w.norm1_w), ptr(w.norm1_b), eps, !llama, Hn + r * C); });
-    matmul(Hn, N, C, w.qkv_w, w.qkv_b, Q);
+    matmul(Hn, N, C, w.qkv_w, w.qkv_s, w.qkv_b, Q);
     float* kp = k_pool_[l].data();
     float* vp = v_pool_[l].data();
     for_rows(N, [&](int64_t r) {
@@ -308,18 +353,18 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
       std::copy_n(row + (H + Hkv) * hd, Hkv * hd, vp + at);
     });
     attention(tokens, Q, static_cast<int64_t>(l), A);
-    matmul(A, N, H * hd, w.o_w, w.o_b, T);
+    matmul(A, N, H * hd, w.o_w, w.o_s, w.o_b, T);
     for_rows(N, [&](int64_t r) {
       for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
       ek::norm_row(X + r * C, C, ptr(w.norm2_w), ptr(w.norm2_b), eps, !llama, Hn + r * C);
     });
-    matmul(Hn, N, C, w.up_w, w.up_b, U);
+    matmul(Hn, N, C, w.up_w, w.up_s, w.up_b, U);
     for_rows(N, [&](int64_t r) {
       const float* u = U + r * up_rows;
       float* a = Act + r * F;
       for (int64_t i = 0; i < F; ++i) a[i] = llama ? silu(u[i]) * u[F + i] : gelu_tanh(u[i]);
     });
-    matmul(Act, N, F, w.down_w, w.down_b, T);
+    matmul(Act, N, F, w.down_w, w.down_s, w.down_b, T);
     for_rows(N, [&](int64_t r) {
       for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
     });
@@ -333,7 +378,7 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
   for_rows(n, [&](int64_t i) {
     ek::norm_row(X + rows[static_cast<size_t>(i)] * C, C, ptr(final_w_), ptr(final_b_), eps, !llama, L + i * C);
   });
-  matmul(L, n, C, head_, torch::Tensor(), logits.data_ptr<float>());
+  matmul(L, n, C, head_, head_s_, torch::Tensor(), logits.data_ptr<float>());
   return logits;
 }
 

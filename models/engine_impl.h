@@ -27,10 +27,12 @@ class BlockAllocator {
   int64_t used_ = 0, peak_ = 0;
 };
 
-// One layer's weights, contiguous (matrices fp32 or bf16, the rest fp32), projections fused: qkv [q + 2 kv, C], up [2F,
+// One layer's weights, contiguous (matrices fp32, bf16, or int8 codes with per-row scales; the rest fp32),
+// projections fused: qkv [q + 2 kv, C], up [2F,
 // C] (llama: gate then up) or [4C, C] (gpt2), down [C, F].
 struct EngineLayer {
   torch::Tensor norm1_w, norm1_b, qkv_w, qkv_b, o_w, o_b, norm2_w, norm2_b, up_w, up_b, down_w, down_b;
+  torch::Tensor qkv_s, o_s, up_s, down_s;  // per-row scales when the matrix holds int8 codes
 };
 
 // Where each token of a step comes from, and where its keys and values go.
@@ -62,7 +64,9 @@ class EngineModel {
   GptConfig config_;
   int64_t block_size_;
   std::vector<EngineLayer> layers_;
-  torch::Tensor embed_, positions_, final_w_, final_b_, head_;
+  bool use_int8_codes(Gpt& model);
+
+  torch::Tensor embed_, positions_, final_w_, final_b_, head_, head_s_;
   torch::Tensor rope_cos_, rope_sin_;                // [block_size, head_dim / 2] (llama)
   std::vector<std::vector<float>> k_pool_, v_pool_;  // per layer: [blocks, block_size, Hkv, head_dim]
   int64_t blocks_ = 0;

@@ -199,6 +199,67 @@ TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
+// ---- int8 weights (per-row scale) ---------------------------------------------------------------------------
+
+// As tile16 with int8 weight rows, widened to fp32 in registers: out[i * NR + j] = x[i] . q[j] (unscaled).
+template <int MR, int NR>
+TROUPE_AVX512 void tile16_i8(const float* const* x, const int8_t* const* w, int64_t K, float* out) {
+  static_assert(MR * NR == 16, "a tile is 16 elements");
+  __m512 acc[16];
+  for (int e = 0; e < 16; ++e) acc[e] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1u);
+    __m512 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w[j] + k)));
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x[i] + k);
+      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
+    }
+  }
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, reduce_tile(acc));
+  const LaneMap& map = lane_map();
+  for (int e = 0; e < 16; ++e) out[e] = sums[map.lane[e]];
+}
+
+template <int MR, int NR>
+TROUPE_AVX512 void linear_tile_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale,
+                                  int64_t n_end, const float* bias, float* y, int64_t N, int64_t m0, int64_t n0,
+                                  const float* zeros, const int8_t* zeros8) {
+  const float* xr[MR];
+  const int8_t* wr[NR];
+  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
+  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros8;
+  float out[16];
+  tile16_i8<MR, NR>(xr, wr, K, out);
+  for (int i = 0; i < MR && m0 + i < M; ++i)
+    for (int j = 0; j < NR && n0 + j < n_end; ++j)
+      // one explicit fused multiply-add: left to the compiler, contraction could differ between tile shapes
+      y[(m0 + i) * N + n0 + j] = std::fma(out[i * NR + j], scale[n0 + j], bias != nullptr ? bias[n0 + j] : 0.0f);
+}
+
+TROUPE_AVX512 void columns_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N,
+                              const float* bias, float* y, int64_t n0, int64_t n1, const float* zeros,
+                              const int8_t* zeros8) {
+  constexpr int64_t kRowBlock = 64, kColBlock = 128;
+  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
+    const int64_t r1 = std::min(M, r0 + kRowBlock);
+    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
+      const int64_t c1 = std::min(n1, c0 + kColBlock);
+      int64_t m = r0;
+      for (; m + 4 <= r1; m += 4)
+        for (int64_t n = c0; n < c1; n += 4)
+          linear_tile_i8<4, 4>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
+      for (; m + 2 <= r1; m += 2)
+        for (int64_t n = c0; n < c1; n += 8)
+          linear_tile_i8<2, 8>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
+      for (; m < r1; ++m)
+        for (int64_t n = c0; n < c1; n += 16)
+          linear_tile_i8<1, 16>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
+    }
+  }
+}
+
 // ---- bf16 weights (AVX512_BF16) ---------------------------------------------------------------------------------
 
 bool has_avx512_bf16() {
@@ -343,6 +404,29 @@ void linear_bf16(const float* x, int64_t M, int64_t K, const uint16_t* w, int64_
         for (int64_t k = 0; k < K; ++k) wr[static_cast<size_t>(k)] = from_bf16(w[n * K + k]);
         y[m * N + n] = dot_scalar(xr.data(), wr.data(), K) + (bias ? bias[n] : 0.0f);
       }
+    }
+  });
+}
+
+void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N,
+                 const float* bias, float* y) {
+  if (M == 0 || N == 0) return;
+  const int64_t block_work = 16 * M * K;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, block_work));
+  const bool avx = has_avx512();
+  const std::vector<float> zeros(static_cast<size_t>(K), 0.0f);
+  const std::vector<int8_t> zeros8(static_cast<size_t>(K), 0);
+  at::parallel_for(0, (N + 15) / 16, grain, [&](int64_t b0, int64_t b1) {
+    const int64_t n0 = b0 * 16, n1 = std::min(N, b1 * 16);
+    if (avx) {
+      columns_i8(x, M, K, w, scale, N, bias, y, n0, n1, zeros.data(), zeros8.data());
+      return;
+    }
+    std::vector<float> wr(static_cast<size_t>(K));
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t k = 0; k < K; ++k) wr[static_cast<size_t>(k)] = static_cast<float>(w[n * K + k]);
+      for (int64_t m = 0; m < M; ++m)
+        y[m * N + n] = dot_scalar(x + m * K, wr.data(), K) * scale[n] + (bias ? bias[n] : 0.0f);
     }
   });
 }

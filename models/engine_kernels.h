@@ -16,6 +16,11 @@ void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, con
 // accumulates in fp32 (AVX512_BF16's vdpbf16ps; a portable loop over the same bf16 values elsewhere).
 void linear_bf16(const float* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y);
 
+// As linear with int8 weight rows and a per-row scale (Troupe's int8 scheme, models/quant.h): y[m, n] =
+// scale[n] (x[m] . q[n]) + bias[n], the codes widened to fp32 (weight-only: activations stay fp32).
+void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N,
+                 const float* bias, float* y);
+
 // One row: y = w * x / sqrt(mean(x^2) + eps) (RMSNorm), or (x - mean) / sqrt(var + eps) * w + b (LayerNorm, when
 // `layer_norm`; b may be null). x and y may alias.
 void norm_row(const float* x, int64_t C, const float* w, const float* b, double eps, bool layer_norm, float* y);

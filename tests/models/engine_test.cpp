@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "models/generation.h"
+#include "models/quant.h"
 
 namespace troupe::models {
 namespace engine_test {
@@ -77,10 +78,11 @@ TEST(RolloutEngine, GreedyTokensAndLogprobsMatchGenerateForBothArchitectures) {
 // Every sample of a mixed batch (shared prompts, chunked prefill, a running batch smaller than the work, several
 // threads) equals the same (prompt, seed) run alone, to the bit.
 TEST(RolloutEngine, EachSampleEqualsItsSoloRunBitForBit) {
-  for (int variant = 0; variant < 3; ++variant) {
-    const bool llama = variant > 0, bf16 = variant == 2;
-    SCOPED_TRACE(bf16 ? "llama, bf16 weights" : llama ? "llama" : "gpt2");
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool llama = variant > 0, bf16 = variant == 2, int8 = variant == 3;
+    SCOPED_TRACE(int8 ? "llama, int8 codes" : bf16 ? "llama, bf16 weights" : llama ? "llama" : "gpt2");
     Gpt m = model(llama, 11);
+    if (int8) quantize_gpt(m, GptQuantConfig{QuantOptions{QuantScheme::kInt8}, {"model.*", "lm_head"}, false, false});
     std::vector<RolloutRequest> requests;
     for (int64_t i = 0; i < 10; ++i) {
       RolloutRequest r;
@@ -137,6 +139,22 @@ TEST(RolloutEngine, Bf16WeightsTrackTheFp32Engine) {
   int same = 0;
   for (size_t i = 0; i < a.tokens.size(); ++i) same += a.tokens[i] == b.tokens[i] ? 1 : 0;
   EXPECT_GE(same, 4);
+}
+
+TEST(RolloutEngine, Int8CodesMatchTheQuantizedModelsOwnForward) {
+  Gpt m = model(true, 17);
+  quantize_gpt(m, GptQuantConfig{QuantOptions{QuantScheme::kInt8}, {"model.*", "lm_head"}, false, false});
+  RolloutRequest r;
+  r.prompt = prompt(12, 5);
+  r.params.max_new_tokens = 12;
+  RolloutEngine engine(m);
+  const RolloutSample s = engine.run({r}).at(0);
+  GenerationConfig g;
+  g.max_new_tokens = 12;
+  g.engine = GenerationEngine::kSimple;  // the quantized layers' own kernels
+  const GenerationOutput ref = generate(m, {r.prompt}, g);
+  EXPECT_EQ(s.tokens, ref.tokens[0]);
+  for (size_t t = 0; t < s.logprobs.size(); ++t) EXPECT_NEAR(s.logprobs[t], ref.logprobs[0][t], 2e-4);
 }
 
 TEST(RolloutEngine, PrefixSharingStoresAPromptOnce) {
