@@ -35,7 +35,7 @@ echo "== 2. Troupe ($threads threads)"
 echo "== 3. llama.cpp ($threads threads)"
 for t in f32 bf16 q8_0; do
   extra=$([ "$t" = f32 ] || echo --skip-rollout)
-  "$python" "$root/bench/rollout_llamacpp.py" "$work/model-$t.gguf" --vocab 8192 --threads "$threads" $extra \
+  "$python" "$root/bench/rollout_llamacpp.py" "$work/model-$t.gguf" --vocab 8192 --threads "$threads" $extra 2> "$work/llamacpp-$t.log" \
     > "$work/llamacpp-$t.json"
   echo "  $t: $(cat "$work/llamacpp-$t.json" | "$python" -c 'import json,sys; d=json.load(sys.stdin); d.pop("greedy_tokens"); print(d)')"
 done
