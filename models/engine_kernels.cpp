@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -17,10 +18,20 @@ namespace troupe::models::engine_kernels {
 
 namespace {
 
-bool has_avx512() {
+// The best path allowed: 2 AVX-512, 1 AVX2 + FMA, 0 portable (lowered by force_isa, for tests).
+std::atomic<int> g_max_isa{2};
+
+bool cpu_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return yes;
+}
+
+bool has_avx512() { return g_max_isa.load(std::memory_order_relaxed) >= 2 && cpu_avx512(); }
+
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return g_max_isa.load(std::memory_order_relaxed) >= 1 && yes;
 }
 
 // ---- AVX-512 -----------------------------------------------------------------------------------------------------
@@ -336,6 +347,94 @@ float from_bf16(uint16_t h) {
   return f;
 }
 
+// ---- AVX2: the same 16 partial sums per element as two 8-lane halves, the same tree, so bit-identical ----------
+
+#define TROUPE_AVX2 __attribute__((target("avx2,fma")))
+
+TROUPE_AVX2 inline __m256 mask8(int64_t valid) {  // lanes < valid set
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), idx));
+}
+
+TROUPE_AVX2 inline __m256 load8(const float* p, int64_t valid) {
+  return valid >= 8 ? _mm256_loadu_ps(p)
+                    : _mm256_maskload_ps(p, _mm256_castps_si256(mask8(std::max<int64_t>(valid, 0))));
+}
+
+// 4 elements: out[i * NR + j] = x[i] . w[j], MR * NR = 4.
+template <int MR, int NR>
+TROUPE_AVX2 void tile4_avx2(const float* const* x, const float* const* w, int64_t K, float* out) {
+  static_assert(MR * NR == 4, "a tile is 4 elements");
+  __m256 lo[4], hi[4];
+  for (int e = 0; e < 4; ++e) lo[e] = hi[e] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const int64_t left = K - k;
+    __m256 wl[NR], wh[NR];
+    for (int j = 0; j < NR; ++j) {
+      wl[j] = load8(w[j] + k, left);
+      wh[j] = load8(w[j] + k + 8, left - 8);
+    }
+    for (int i = 0; i < MR; ++i) {
+      const __m256 xl = load8(x[i] + k, left), xh = load8(x[i] + k + 8, left - 8);
+      for (int j = 0; j < NR; ++j) {
+        lo[i * NR + j] = _mm256_fmadd_ps(xl, wl[j], lo[i * NR + j]);
+        hi[i * NR + j] = _mm256_fmadd_ps(xh, wh[j], hi[i * NR + j]);
+      }
+    }
+  }
+  for (int e = 0; e < 4; ++e) {
+    alignas(32) float l[8], h[8];
+    _mm256_store_ps(l, lo[e]);
+    _mm256_store_ps(h, hi[e]);
+    float s8[8], s4[4];
+    for (int i = 0; i < 8; ++i) s8[i] = l[i] + h[i];
+    for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
+    out[e] = (s4[0] + s4[2]) + (s4[1] + s4[3]);
+  }
+}
+
+template <int MR, int NR>
+TROUPE_AVX2 void linear_tile_avx2(const float* x, int64_t M, int64_t K, const float* w, int64_t n_end,
+                                  const float* bias, float* y, int64_t N, int64_t m0, int64_t n0, const float* zeros) {
+  const float* xr[MR];
+  const float* wr[NR];
+  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
+  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros;
+  float out[4];
+  tile4_avx2<MR, NR>(xr, wr, K, out);
+  for (int i = 0; i < MR && m0 + i < M; ++i)
+    for (int j = 0; j < NR && n0 + j < n_end; ++j)
+      y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
+}
+
+TROUPE_AVX2 void columns_avx2(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
+                              float* y, int64_t n0, int64_t n1, const float* zeros) {
+  constexpr int64_t kRowBlock = 64, kColBlock = 64;
+  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
+    const int64_t r1 = std::min(M, r0 + kRowBlock);
+    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
+      const int64_t c1 = std::min(n1, c0 + kColBlock);
+      int64_t m = r0;
+      for (; m + 2 <= r1; m += 2)
+        for (int64_t n = c0; n < c1; n += 2) linear_tile_avx2<2, 2>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+      for (; m < r1; ++m)
+        for (int64_t n = c0; n < c1; n += 4) linear_tile_avx2<1, 4>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+    }
+  }
+}
+
+TROUPE_AVX2 void dots_avx2(const float* q, const float* const* keys, int64_t count, int64_t n, float* out,
+                           const float* zeros) {
+  const float* x[1] = {q};
+  for (int64_t j0 = 0; j0 < count; j0 += 4) {
+    const float* w[4];
+    for (int64_t j = 0; j < 4; ++j) w[j] = j0 + j < count ? keys[j0 + j] : zeros;
+    float tile[4];
+    tile4_avx2<1, 4>(x, w, n, tile);
+    for (int64_t j = 0; j < 4 && j0 + j < count; ++j) out[j0 + j] = tile[j];
+  }
+}
+
 // ---- portable ----------------------------------------------------------------------------------------------------
 
 float dot_scalar(const float* a, const float* b, int64_t n) {
@@ -356,17 +455,21 @@ void columns_scalar(const float* x, int64_t M, int64_t K, const float* w, int64_
 
 }  // namespace
 
+void force_isa(int level) { g_max_isa.store(level, std::memory_order_relaxed); }
+
 void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y) {
   if (M == 0 || N == 0) return;
   // blocks of 16 columns; at least ~64k multiply-adds per task, so that small matrices stay on one thread
   const int64_t block_work = 16 * M * K;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, block_work));
-  const bool avx = has_avx512();
+  const bool avx = has_avx512(), avx2 = has_avx2();
   const std::vector<float> zeros(static_cast<size_t>(K), 0.0f);
   at::parallel_for(0, (N + 15) / 16, grain, [&](int64_t b0, int64_t b1) {
     const int64_t n0 = b0 * 16, n1 = std::min(N, b1 * 16);
     if (avx) {
       columns_avx512(x, M, K, w, N, bias, y, n0, n1, zeros.data());
+    } else if (avx2) {
+      columns_avx2(x, M, K, w, N, bias, y, n0, n1, zeros.data());
     } else {
       columns_scalar(x, M, K, w, N, bias, y, n0, n1);
     }
@@ -374,10 +477,14 @@ void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, con
 }
 
 void dots(const float* q, const float* const* keys, int64_t count, int64_t n, float* out) {
+  thread_local std::vector<float> zeros;
+  if (static_cast<int64_t>(zeros.size()) < n) zeros.assign(static_cast<size_t>(n), 0.0f);
   if (has_avx512()) {
-    thread_local std::vector<float> zeros;
-    if (static_cast<int64_t>(zeros.size()) < n) zeros.assign(static_cast<size_t>(n), 0.0f);
     dots_avx512(q, keys, count, n, out, zeros.data());
+    return;
+  }
+  if (has_avx2()) {
+    dots_avx2(q, keys, count, n, out, zeros.data());
     return;
   }
   for (int64_t j = 0; j < count; ++j) out[j] = dot_scalar(q, keys[j], n);

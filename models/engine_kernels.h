@@ -1,12 +1,17 @@
 // Batch-invariant CPU kernels of the rollout engine (models/engine.h): every output element is computed by the same
 // instructions in the same order whatever the number of rows, the row's place in the batch and the thread count,
-// so a sequence's logits are bit-identical alone or in a batch of 512. fp32 only; AVX-512 with a portable fallback
-// (each deterministic; the two differ from each other in rounding). Not autograd kernels: inference only.
+// so a sequence's logits are bit-identical alone or in a batch of 512. AVX-512 (fp32, bf16, int8 weights), AVX2
+// (fp32) and portable paths, picked at run time. Not autograd kernels: inference only.
 #pragma once
 
 #include <cstdint>
 
 namespace troupe::models::engine_kernels {
+
+// Caps the instruction set the kernels use (2 AVX-512, 1 AVX2 + FMA, 0 portable), for tests: the fp32 kernels
+// (linear, dots) give bit-identical results on every path, since each keeps the same 16 partial sums per output
+// element and adds them in the same tree.
+void force_isa(int level);
 
 // y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for x [M, K], w [N, K] (row-major, torch's Linear layout),
 // y [M, N]. Parallel over column blocks on ATen's intra-op threads.

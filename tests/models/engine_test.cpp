@@ -11,6 +11,7 @@
 #include <map>
 
 #include "core/errors.h"
+#include "models/engine_kernels.h"
 #include "models/generation.h"
 #include "models/quant.h"
 
@@ -155,6 +156,31 @@ TEST(RolloutEngine, Int8CodesMatchTheQuantizedModelsOwnForward) {
   const GenerationOutput ref = generate(m, {r.prompt}, g);
   EXPECT_EQ(s.tokens, ref.tokens[0]);
   for (size_t t = 0; t < s.logprobs.size(); ++t) EXPECT_NEAR(s.logprobs[t], ref.logprobs[0][t], 2e-4);
+}
+
+// The fp32 kernels give the same bits on the AVX-512, AVX2 and portable paths (what this machine has of them).
+TEST(EngineKernels, Fp32PathsAgreeBitForBitAndMatchADoubleReference) {
+  torch::manual_seed(23);
+  const int64_t M = 37, K = 70, N = 29;
+  const torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}), b = torch::randn({N});
+  std::vector<std::vector<float>> results;
+  for (int isa : {2, 1, 0}) {
+    engine_kernels::force_isa(isa);
+    std::vector<float> y(static_cast<size_t>(M * N));
+    engine_kernels::linear(x.data_ptr<float>(), M, K, w.data_ptr<float>(), N, b.data_ptr<float>(), y.data());
+    std::vector<const float*> keys;
+    for (int64_t n = 0; n < N; ++n) keys.push_back(w.data_ptr<float>() + n * K);
+    std::vector<float> d(static_cast<size_t>(N));
+    engine_kernels::dots(x.data_ptr<float>(), keys.data(), N, K, d.data());
+    y.insert(y.end(), d.begin(), d.end());
+    results.push_back(y);
+  }
+  engine_kernels::force_isa(2);
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0], results[2]);
+  const torch::Tensor ref = torch::addmm(b.to(torch::kDouble), x.to(torch::kDouble), w.to(torch::kDouble).t());
+  const torch::Tensor got = torch::from_blob(results[0].data(), {M, N}, torch::kFloat32).to(torch::kDouble);
+  EXPECT_LT((got - ref).abs().max().item<double>(), 1e-4);
 }
 
 TEST(RolloutEngine, PrefixSharingStoresAPromptOnce) {
