@@ -1,8 +1,9 @@
-// Fuzz target: every tokenizer file loader. The first byte picks the format (mod 6), the rest is the file:
+// Fuzz target: every tokenizer file loader. The first byte picks the format (mod 7), the rest is the file:
 //   0 Troupe / Hugging Face tokenizer JSON, 1 a .tiktoken rank file (fixed .meta.json), 2 a .tiktoken's .meta.json
 //   (fixed rank file), all through open_tokenizer; 3 GPT-2's encoder.json and vocab.bpe (split at the first NUL)
 //   through open_tokenizer on their directory; 4 a BERT WordPiece vocab.txt; 5 a tokenizer_config.json's chat
-//   template (ChatTemplate::from_tokenizer_config, then rendered over a short conversation).
+//   template (ChatTemplate::from_tokenizer_config, then rendered over a short conversation); 6 a SentencePiece
+//   .model (protobuf ModelProto) through open_tokenizer.
 // A loaded tokenizer encodes and decodes a short text. Malformed files must be DataError / ConfigError naming the
 // file; a template that fails to parse or render must be a DataError.
 #include <cstddef>
@@ -75,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
   const auto dir = troupe::fuzz::scratch();
   try {
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
       case 0:
         troupe::fuzz::write(dir / "tok.json", body);
         bpe((dir / "tok.json").string());
@@ -96,6 +97,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 4:
         troupe::fuzz::write(dir / "vocab.txt", body);
         wordpiece((dir / "vocab.txt").string());
+        break;
+      case 6:
+        troupe::fuzz::write(dir / "fz.model", body);
+        bpe((dir / "fz.model").string());
         break;
       default:
         troupe::fuzz::write(dir / "tokenizer_config.json", body);

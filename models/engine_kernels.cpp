@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #define TROUPE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
@@ -127,24 +128,35 @@ TROUPE_AVX512 void linear_tile(const float* x, int64_t M, int64_t K, const float
       y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
 }
 
-// Columns [n0, n1) of y for all rows, in blocks of 64 rows x 64 columns (both operands' blocks stay in L2 while the
-// tiles run over them): tiles of 4 x 4 while 4 rows remain, then 2 x 8 and 1 x 16.
-TROUPE_AVX512 void columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
-                                  float* y, int64_t n0, int64_t n1, const float* zeros) {
-  constexpr int64_t kRowBlock = 64, kColBlock = 64;
+template <int N>
+using Int = std::integral_constant<int, N>;
+
+// tile(Int<MR>, Int<NR>, m, n, c1) over rows [0, M) x columns [n0, n1) in blocks of 64 rows x col_block columns
+// (both operands' blocks stay in L2 while the tiles run over them): 4 x 4 tiles while 4 rows remain, then 2 x 8 and
+// 1 x 16. Every element of a 16-element tile is computed alike, so the tiling never changes a result.
+template <class Tile>
+void for_tiles16(int64_t M, int64_t n0, int64_t n1, int64_t col_block, const Tile& tile) {
+  constexpr int64_t kRowBlock = 64;
   for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
     const int64_t r1 = std::min(M, r0 + kRowBlock);
-    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
-      const int64_t c1 = std::min(n1, c0 + kColBlock);
+    for (int64_t c0 = n0; c0 < n1; c0 += col_block) {
+      const int64_t c1 = std::min(n1, c0 + col_block);
       int64_t m = r0;
       for (; m + 4 <= r1; m += 4)
-        for (int64_t n = c0; n < c1; n += 4) linear_tile<4, 4>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+        for (int64_t n = c0; n < c1; n += 4) tile(Int<4>(), Int<4>(), m, n, c1);
       for (; m + 2 <= r1; m += 2)
-        for (int64_t n = c0; n < c1; n += 8) linear_tile<2, 8>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+        for (int64_t n = c0; n < c1; n += 8) tile(Int<2>(), Int<8>(), m, n, c1);
       for (; m < r1; ++m)
-        for (int64_t n = c0; n < c1; n += 16) linear_tile<1, 16>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+        for (int64_t n = c0; n < c1; n += 16) tile(Int<1>(), Int<16>(), m, n, c1);
     }
   }
+}
+
+void columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
+                    int64_t n0, int64_t n1, const float* zeros) {
+  for_tiles16(M, n0, n1, 64, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
+    linear_tile<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+  });
 }
 
 TROUPE_AVX512 void dots_avx512(const float* q, const float* const* keys, int64_t count, int64_t n, float* out,
@@ -249,26 +261,11 @@ TROUPE_AVX512 void linear_tile_i8(const float* x, int64_t M, int64_t K, const in
       y[(m0 + i) * N + n0 + j] = std::fma(out[i * NR + j], scale[n0 + j], bias != nullptr ? bias[n0 + j] : 0.0f);
 }
 
-TROUPE_AVX512 void columns_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N,
-                              const float* bias, float* y, int64_t n0, int64_t n1, const float* zeros,
-                              const int8_t* zeros8) {
-  constexpr int64_t kRowBlock = 64, kColBlock = 128;
-  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
-    const int64_t r1 = std::min(M, r0 + kRowBlock);
-    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
-      const int64_t c1 = std::min(n1, c0 + kColBlock);
-      int64_t m = r0;
-      for (; m + 4 <= r1; m += 4)
-        for (int64_t n = c0; n < c1; n += 4)
-          linear_tile_i8<4, 4>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
-      for (; m + 2 <= r1; m += 2)
-        for (int64_t n = c0; n < c1; n += 8)
-          linear_tile_i8<2, 8>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
-      for (; m < r1; ++m)
-        for (int64_t n = c0; n < c1; n += 16)
-          linear_tile_i8<1, 16>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
-    }
-  }
+void columns_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N, const float* bias,
+                float* y, int64_t n0, int64_t n1, const float* zeros, const int8_t* zeros8) {
+  for_tiles16(M, n0, n1, 128, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
+    linear_tile_i8<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
+  });
 }
 
 // ---- bf16 weights (AVX512_BF16) ---------------------------------------------------------------------------------
@@ -314,22 +311,11 @@ TROUPE_AVX512_BF16 void linear_tile_bf16(const uint16_t* x, int64_t M, int64_t K
       y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
 }
 
-TROUPE_AVX512_BF16 void columns_bf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t N,
-                                     const float* bias, float* y, int64_t n0, int64_t n1, const uint16_t* zeros) {
-  constexpr int64_t kRowBlock = 64, kColBlock = 128;
-  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
-    const int64_t r1 = std::min(M, r0 + kRowBlock);
-    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
-      const int64_t c1 = std::min(n1, c0 + kColBlock);
-      int64_t m = r0;
-      for (; m + 4 <= r1; m += 4)
-        for (int64_t n = c0; n < c1; n += 4) linear_tile_bf16<4, 4>(x, M, K, w, c1, bias, y, N, m, n, zeros);
-      for (; m + 2 <= r1; m += 2)
-        for (int64_t n = c0; n < c1; n += 8) linear_tile_bf16<2, 8>(x, M, K, w, c1, bias, y, N, m, n, zeros);
-      for (; m < r1; ++m)
-        for (int64_t n = c0; n < c1; n += 16) linear_tile_bf16<1, 16>(x, M, K, w, c1, bias, y, N, m, n, zeros);
-    }
-  }
+void columns_bf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y,
+                  int64_t n0, int64_t n1, const uint16_t* zeros) {
+  for_tiles16(M, n0, n1, 128, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
+    linear_tile_bf16<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+  });
 }
 
 // Round to nearest even (NaN stays NaN), as vcvtneps2bf16 and ATen do.
