@@ -65,7 +65,10 @@ if [ "$want" = "$have" ] && [ -x "$VENV/bin/python" ]; then
 else
   echo "install-deps: installing $REQ into $VENV (torch with libtorch, reference packages; a few GB)"
   [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  # llama-cpp-python builds from its sdist: on every core, without its multimodal library (mtmd, imported lazily and
+  # not used here), which is about a third of its sources.
+  CMAKE_ARGS="${CMAKE_ARGS:-} -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
   echo "$want" > "$VENV/.troupe-requirements"
 fi
 "$VENV/bin/python" -c "import torch; print('install-deps: torch', torch.__version__, '(CUDA', torch.version.cuda, ')')"
