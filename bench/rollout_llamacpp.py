@@ -7,7 +7,6 @@ shared-prefix KV cells, as examples/parallel shares its system prompt), in waves
 Prompts are the ids `troupe bench rollout` builds. Prints one JSON object. Not a correctness test (tests/models).
 """
 import argparse
-import ctypes
 import json
 import statistics
 import time
@@ -157,7 +156,6 @@ def main():
     ap.add_argument("--skip-rollout", action="store_true")
     a = ap.parse_args()
     L.llama_backend_init()
-    L.llama_log_set(ctypes.cast(None, L.llama_log_callback), ctypes.c_void_p())  # quiet
     model = L.llama_model_load_from_file(a.gguf.encode(), L.llama_model_default_params())
     if not model:
         raise SystemExit(f"llama.cpp cannot load {a.gguf}")
