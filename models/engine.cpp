@@ -114,7 +114,19 @@ struct RolloutEngine::Impl {
   void validate(const std::vector<RolloutRequest>& requests) const;
   std::deque<Seq> queue(const std::vector<RolloutRequest>& requests) const;
   int64_t reservation(const Seq& s, const RolloutRequest& r) const;
+  struct Run {  // one run()'s sequences
+    std::deque<Seq> waiting;
+    std::vector<Seq> running;
+    std::vector<RolloutSample> out;
+    int64_t reserved = 0;  // blocks reserved by the running sequences
+  };
   std::vector<RolloutSample> run(const std::vector<RolloutRequest>& requests, const RolloutStopFn& stop);
+  void admit(Run& run, const std::vector<RolloutRequest>& requests) const;
+  std::vector<std::pair<size_t, int64_t>> choosers(Run& run, const std::vector<size_t>& wanting,
+                                                   const std::vector<RolloutRequest>& requests);
+  void append_tokens(Run& run, const std::vector<std::pair<size_t, int64_t>>& rows, const torch::Tensor& logits,
+                     const std::vector<RolloutRequest>& requests, const RolloutStopFn& stop);
+  void retire(Run& run);
   std::vector<StepToken> plan_step(std::vector<Seq>& running, std::vector<size_t>& wanting);
   void fork(Seq& parent, const RolloutRequest& r, std::vector<Seq>& into);
   void release(Seq& s) {
@@ -224,103 +236,124 @@ std::vector<StepToken> RolloutEngine::Impl::plan_step(std::vector<Seq>& running,
   return step;
 }
 
+// Moves queued sequences into the running batch while max_batch and max_kv_blocks allow (always at least one when
+// nothing runs, so a request wider than max_batch still runs, alone).
+void RolloutEngine::Impl::admit(Run& run, const std::vector<RolloutRequest>& requests) const {
+  while (!run.waiting.empty()) {
+    const Seq& next = run.waiting.front();
+    const RolloutRequest& r = requests[next.request];
+    const int64_t need = reservation(next, r);
+    const int64_t width = next.parent ? static_cast<int64_t>(r.seeds.size()) : 1;
+    const bool fits = static_cast<int64_t>(run.running.size()) + width <= options.max_batch &&
+                      (options.max_kv_blocks == 0 || run.reserved + need <= options.max_kv_blocks);
+    if (!fits && !run.running.empty()) return;
+    if (!fits && options.max_kv_blocks > 0 && need > options.max_kv_blocks)
+      throw ConfigError("rollout engine: request " + std::to_string(next.request) + " needs " + std::to_string(need) +
+                        " KV blocks, more than max_kv_blocks " + std::to_string(options.max_kv_blocks));
+    run.running.push_back(std::move(run.waiting.front()));
+    run.running.back().reserved = need;
+    run.reserved += need;
+    run.waiting.pop_front();
+  }
+}
+
+// The sequences that choose a token from this step's logits, as (index in run.running, logits row): each sequence
+// that finished its prompt or decoded, and for a shared prompt, each of its samples (forked here; the parent is done).
+std::vector<std::pair<size_t, int64_t>> RolloutEngine::Impl::choosers(Run& run, const std::vector<size_t>& wanting,
+                                                                      const std::vector<RolloutRequest>& requests) {
+  std::vector<Seq> forked;
+  std::vector<std::pair<size_t, int64_t>> rows;
+  const size_t base = run.running.size();
+  for (size_t w = 0; w < wanting.size(); ++w) {
+    Seq& s = run.running[wanting[w]];
+    if (static_cast<int64_t>(s.tokens.size()) == s.prompt_len) stats.prompt_tokens += s.prompt_len;
+    if (!s.parent) {
+      rows.emplace_back(wanting[w], static_cast<int64_t>(w));
+      continue;
+    }
+    const size_t first = forked.size();
+    fork(s, requests[s.request], forked);
+    for (size_t f = first; f < forked.size(); ++f) rows.emplace_back(base + f, static_cast<int64_t>(w));
+    s.done = true;
+  }
+  for (Seq& f : forked) run.running.push_back(std::move(f));
+  return rows;
+}
+
+// Chooses (in parallel: each sample's draw depends on its own seed only) and appends every chooser's token, then
+// marks the samples a stop token, the stop callback or max_new_tokens ends.
+void RolloutEngine::Impl::append_tokens(Run& run, const std::vector<std::pair<size_t, int64_t>>& rows,
+                                        const torch::Tensor& logits, const std::vector<RolloutRequest>& requests,
+                                        const RolloutStopFn& stop) {
+  std::vector<Choice> choices(rows.size());
+  const int64_t V = logits.size(1);
+  const float* L = logits.data_ptr<float>();
+  at::parallel_for(0, static_cast<int64_t>(rows.size()), 4, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      const auto& [index, row] = rows[static_cast<size_t>(j)];
+      const Seq& s = run.running[index];
+      const int64_t step = static_cast<int64_t>(s.tokens.size()) - s.prompt_len;
+      choices[static_cast<size_t>(j)] = choose(L + row * V, V, requests[s.request].params, s.seed, step);
+    }
+  });
+  for (size_t j = 0; j < rows.size(); ++j) {
+    Seq& s = run.running[rows[j].first];
+    const SamplingParams& p = requests[s.request].params;
+    s.tokens.push_back(choices[j].token);
+    s.logprobs.push_back(choices[j].logprob);
+    ++stats.generated_tokens;
+    const std::vector<int64_t> fresh(s.tokens.begin() + s.prompt_len, s.tokens.end());
+    const bool stop_token =
+        std::find(p.stop_tokens.begin(), p.stop_tokens.end(), choices[j].token) != p.stop_tokens.end();
+    s.stopped = stop_token || (stop && stop(s.request, s.sample, fresh));
+    s.done = s.stopped || static_cast<int64_t>(fresh.size()) >= p.max_new_tokens;
+  }
+}
+
+// Releases the blocks and reservations of finished sequences and records finished samples.
+void RolloutEngine::Impl::retire(Run& run) {
+  std::vector<Seq> still;
+  for (Seq& s : run.running) {
+    if (!s.done) {
+      still.push_back(std::move(s));
+      continue;
+    }
+    release(s);
+    run.reserved -= s.reserved;
+    if (s.parent) continue;  // a shared prompt, forked into its samples
+    RolloutSample r;
+    r.request = s.request;
+    r.sample = s.sample;
+    r.tokens.assign(s.tokens.begin() + s.prompt_len, s.tokens.end());
+    r.logprobs = std::move(s.logprobs);
+    r.stopped = s.stopped;
+    run.out.push_back(std::move(r));
+  }
+  run.running = std::move(still);
+}
+
 std::vector<RolloutSample> RolloutEngine::Impl::run(const std::vector<RolloutRequest>& requests,
                                                     const RolloutStopFn& stop) {
   validate(requests);
   stats = EngineStats();
   stats.kv_block_bytes = model.block_bytes();
   blocks.reset_peak();
-  std::deque<Seq> waiting = queue(requests);
-  std::vector<Seq> running;
-  std::vector<RolloutSample> out;
-  int64_t reserved = 0;
-  while (!waiting.empty() || !running.empty()) {
-    while (!waiting.empty()) {  // admission
-      const Seq& next = waiting.front();
-      const RolloutRequest& r = requests[next.request];
-      const int64_t need = reservation(next, r);
-      const int64_t width = next.parent ? static_cast<int64_t>(r.seeds.size()) : 1;
-      const bool fits = static_cast<int64_t>(running.size()) + width <= options.max_batch &&
-                        (options.max_kv_blocks == 0 || reserved + need <= options.max_kv_blocks);
-      if (!fits && !running.empty()) break;
-      if (!fits && options.max_kv_blocks > 0 && need > options.max_kv_blocks)
-        throw ConfigError("rollout engine: request " + std::to_string(next.request) + " needs " + std::to_string(need) +
-                          " KV blocks, more than max_kv_blocks " + std::to_string(options.max_kv_blocks));
-      running.push_back(std::move(waiting.front()));
-      running.back().reserved = need;
-      reserved += need;
-      waiting.pop_front();
-    }
+  Run run;
+  run.waiting = queue(requests);
+  while (!run.waiting.empty() || !run.running.empty()) {
+    admit(run, requests);
     std::vector<size_t> wanting;
-    const std::vector<StepToken> step = plan_step(running, wanting);
+    const std::vector<StepToken> step = plan_step(run.running, wanting);
     const torch::Tensor logits = model.step(step);
     ++stats.steps;
-    // token choice for every sequence with logits (parents choose for each of their samples after forking)
-    std::vector<Seq> forked;
-    std::vector<std::pair<size_t, int64_t>> rows;  // (sequence index in running or forked + offset, logits row)
-    for (size_t w = 0; w < wanting.size(); ++w) {
-      Seq& s = running[wanting[w]];
-      if (s.parent) {
-        stats.prompt_tokens += s.prompt_len;
-        const size_t first = forked.size();
-        fork(s, requests[s.request], forked);
-        for (size_t f = first; f < forked.size(); ++f) rows.emplace_back(running.size() + f, static_cast<int64_t>(w));
-        s.done = true;
-        s.parent = false;
-        s.sample = std::numeric_limits<size_t>::max();
-      } else {
-        if (static_cast<int64_t>(s.tokens.size()) == s.prompt_len) stats.prompt_tokens += s.prompt_len;
-        rows.emplace_back(wanting[w], static_cast<int64_t>(w));
-      }
-    }
-    for (Seq& f : forked) running.push_back(std::move(f));
-    std::vector<Choice> choices(rows.size());
-    const int64_t V = logits.size(1);
-    const float* L = logits.data_ptr<float>();
-    at::parallel_for(0, static_cast<int64_t>(rows.size()), 4, [&](int64_t b, int64_t e) {
-      for (int64_t j = b; j < e; ++j) {
-        const Seq& s = running[rows[static_cast<size_t>(j)].first];
-        const int64_t step_index = static_cast<int64_t>(s.tokens.size()) - s.prompt_len;
-        choices[static_cast<size_t>(j)] =
-            choose(L + rows[static_cast<size_t>(j)].second * V, V, requests[s.request].params, s.seed, step_index);
-      }
-    });
-    for (size_t j = 0; j < rows.size(); ++j) {
-      Seq& s = running[rows[j].first];
-      const SamplingParams& p = requests[s.request].params;
-      s.tokens.push_back(choices[j].token);
-      s.logprobs.push_back(choices[j].logprob);
-      ++stats.generated_tokens;
-      const std::vector<int64_t> fresh(s.tokens.begin() + s.prompt_len, s.tokens.end());
-      const bool stop_token =
-          std::find(p.stop_tokens.begin(), p.stop_tokens.end(), choices[j].token) != p.stop_tokens.end();
-      s.stopped = stop_token || (stop && stop(s.request, s.sample, fresh));
-      s.done = s.stopped || static_cast<int64_t>(fresh.size()) >= p.max_new_tokens;
-    }
-    std::vector<Seq> still;
-    for (Seq& s : running) {
-      if (!s.done) {
-        still.push_back(std::move(s));
-        continue;
-      }
-      release(s);
-      reserved -= s.reserved;
-      if (s.sample == std::numeric_limits<size_t>::max()) continue;  // a forked parent
-      RolloutSample r;
-      r.request = s.request;
-      r.sample = s.sample;
-      r.tokens.assign(s.tokens.begin() + s.prompt_len, s.tokens.end());
-      r.logprobs = std::move(s.logprobs);
-      r.stopped = s.stopped;
-      out.push_back(std::move(r));
-    }
-    running = std::move(still);
+    append_tokens(run, choosers(run, wanting, requests), logits, requests, stop);
+    retire(run);
   }
   stats.peak_kv_blocks = blocks.peak();
-  std::sort(out.begin(), out.end(), [](const RolloutSample& a, const RolloutSample& b) {
+  std::sort(run.out.begin(), run.out.end(), [](const RolloutSample& a, const RolloutSample& b) {
     return a.request != b.request ? a.request < b.request : a.sample < b.sample;
   });
-  return out;
+  return std::move(run.out);
 }
 
 RolloutEngine::RolloutEngine(Gpt& model, EngineOptions options) : impl_(std::make_unique<Impl>(model, options)) {

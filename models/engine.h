@@ -41,7 +41,7 @@ struct RolloutSample {
 
 struct EngineOptions {
   int64_t block_size = 16;         // positions per KV block
-  int64_t max_batch = 512;         // running sequences at most
+  int64_t max_batch = 512;         // running sequences at most (a request with more samples runs alone)
   int64_t max_step_tokens = 2048;  // prompt tokens computed per step at most (longer prompts are chunked)
   int64_t max_kv_blocks = 0;       // admission limit on reserved blocks (0 = none)
   bool prefix_sharing = true;      // the samples of one request share its prompt's blocks
