@@ -81,27 +81,24 @@ const LaneMap& lane_map() {
   return map;
 }
 
-// A tile of 16 output elements: MR rows (pointers x[i]) x NR columns (pointers w[j]), MR * NR = 16, each element
-// accumulated chunk by chunk over k (16 lanes; the tail chunk masked) and reduced by reduce_tile: the same
-// instructions for every element whatever the tile shape. out[i * NR + j] = x[i] . w[j].
-template <int MR, int NR>
-TROUPE_AVX512 void tile16(const float* const* x, const float* const* w, int64_t K, float* out) {
+// Weight chunks of 16 as fp32 lanes: fp32 rows as they are, int8 codes widened (lanes past `m` read 0).
+TROUPE_AVX512 inline __m512 load_w(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+TROUPE_AVX512 inline __m512 load_w(const int8_t* p, __mmask16 m) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
+
+// A tile of 16 output elements: MR rows (pointers x[i]) x NR columns (weight rows w[j], fp32 or int8 codes),
+// MR * NR = 16, each element accumulated chunk by chunk over k (16 lanes; the tail chunk masked) and reduced by
+// reduce_tile: the same instructions for every element whatever the tile shape. out[i * NR + j] = x[i] . w[j].
+template <int MR, int NR, class W>
+TROUPE_AVX512 void tile16(const float* const* x, const W* const* w, int64_t K, float* out) {
   static_assert(MR * NR == 16, "a tile is 16 elements");
   __m512 acc[16];
   for (int e = 0; e < 16; ++e) acc[e] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1u);
     __m512 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = _mm512_loadu_ps(w[j] + k);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 xv = _mm512_loadu_ps(x[i] + k);
-      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
-    }
-  }
-  if (k < K) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
-    __m512 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = _mm512_maskz_loadu_ps(m, w[j] + k);
+    for (int j = 0; j < NR; ++j) wv[j] = load_w(w[j] + k, m);
     for (int i = 0; i < MR; ++i) {
       const __m512 xv = _mm512_maskz_loadu_ps(m, x[i] + k);
       for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
@@ -113,19 +110,24 @@ TROUPE_AVX512 void tile16(const float* const* x, const float* const* w, int64_t 
   for (int e = 0; e < 16; ++e) out[e] = sums[map.lane[e]];
 }
 
-// Rows [m0, m0 + MR) x columns [n0, n0 + NR) of y; rows or columns past the end read `zeros` and are not stored.
-template <int MR, int NR>
-TROUPE_AVX512 void linear_tile(const float* x, int64_t M, int64_t K, const float* w, int64_t n_end, const float* bias,
-                               float* y, int64_t N, int64_t m0, int64_t n0, const float* zeros) {
+// Rows [m0, m0 + MR) x columns [n0, n0 + NR) of y; rows or columns past the end read zeros and are not stored.
+// With `scale` (int8 codes): y = scale[n] * (x . q[n]) + bias[n] as one explicit fused multiply-add (left to the
+// compiler, contraction could differ between tile shapes).
+template <int MR, int NR, class W>
+TROUPE_AVX512 void linear_tile(const float* x, int64_t M, int64_t K, const W* w, const float* scale, int64_t n_end,
+                               const float* bias, float* y, int64_t N, int64_t m0, int64_t n0, const float* zeros,
+                               const W* wzeros) {
   const float* xr[MR];
-  const float* wr[NR];
+  const W* wr[NR];
   for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
-  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros;
+  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : wzeros;
   float out[16];
   tile16<MR, NR>(xr, wr, K, out);
   for (int i = 0; i < MR && m0 + i < M; ++i)
-    for (int j = 0; j < NR && n0 + j < n_end; ++j)
-      y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
+    for (int j = 0; j < NR && n0 + j < n_end; ++j) {
+      const float b = bias != nullptr ? bias[n0 + j] : 0.0f;
+      y[(m0 + i) * N + n0 + j] = scale != nullptr ? std::fma(out[i * NR + j], scale[n0 + j], b) : out[i * NR + j] + b;
+    }
 }
 
 template <int N>
@@ -155,7 +157,7 @@ void for_tiles16(int64_t M, int64_t n0, int64_t n1, int64_t col_block, const Til
 void columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
                     int64_t n0, int64_t n1, const float* zeros) {
   for_tiles16(M, n0, n1, 64, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
-    linear_tile<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+    linear_tile<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
   });
 }
 
@@ -222,49 +224,12 @@ TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-// ---- int8 weights (per-row scale) ---------------------------------------------------------------------------
-
-// As tile16 with int8 weight rows, widened to fp32 in registers: out[i * NR + j] = x[i] . q[j] (unscaled).
-template <int MR, int NR>
-TROUPE_AVX512 void tile16_i8(const float* const* x, const int8_t* const* w, int64_t K, float* out) {
-  static_assert(MR * NR == 16, "a tile is 16 elements");
-  __m512 acc[16];
-  for (int e = 0; e < 16; ++e) acc[e] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += 16) {
-    const __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1u);
-    __m512 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w[j] + k)));
-    for (int i = 0; i < MR; ++i) {
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x[i] + k);
-      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
-    }
-  }
-  alignas(64) float sums[16];
-  _mm512_store_ps(sums, reduce_tile(acc));
-  const LaneMap& map = lane_map();
-  for (int e = 0; e < 16; ++e) out[e] = sums[map.lane[e]];
-}
-
-template <int MR, int NR>
-TROUPE_AVX512 void linear_tile_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale,
-                                  int64_t n_end, const float* bias, float* y, int64_t N, int64_t m0, int64_t n0,
-                                  const float* zeros, const int8_t* zeros8) {
-  const float* xr[MR];
-  const int8_t* wr[NR];
-  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
-  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros8;
-  float out[16];
-  tile16_i8<MR, NR>(xr, wr, K, out);
-  for (int i = 0; i < MR && m0 + i < M; ++i)
-    for (int j = 0; j < NR && n0 + j < n_end; ++j)
-      // one explicit fused multiply-add: left to the compiler, contraction could differ between tile shapes
-      y[(m0 + i) * N + n0 + j] = std::fma(out[i * NR + j], scale[n0 + j], bias != nullptr ? bias[n0 + j] : 0.0f);
-}
+// ---- int8 weights (per-row scale): tile16 / linear_tile on int8_t rows -----------------------------------------
 
 void columns_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N, const float* bias,
                 float* y, int64_t n0, int64_t n1, const float* zeros, const int8_t* zeros8) {
   for_tiles16(M, n0, n1, 128, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
-    linear_tile_i8<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
+    linear_tile<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
   });
 }
 
