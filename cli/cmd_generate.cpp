@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -47,6 +48,8 @@ struct GenerateArgs {
   uint64_t seed = 0;
   bool json = false;
   bool no_cache = false;
+  std::string engine = "paged";
+  std::vector<std::string> stop_strings;
   int threads = 0;
   std::string device = "auto";
 };
@@ -80,6 +83,16 @@ void run_generate(const GenerateArgs& a) {
   c.length_penalty = a.length_penalty;
   c.seed = a.seed;
   c.use_cache = !a.no_cache;
+  c.engine = *core::parse_enum<models::GenerationEngine>(a.engine);  // CLI11 checked the name
+  if (!a.stop_strings.empty()) {
+    if (!tok) throw ConfigError("generate: --stop needs --tokenizer (the new tokens are decoded to find it)");
+    // ends a row once its decoded new text contains a stop string (the tokens that completed it are kept)
+    c.stop_when = [&](size_t, const std::vector<int64_t>& tokens) {
+      const std::string text = tok->decode_lossy_utf8(std::vector<int>(tokens.begin(), tokens.end()));
+      return std::any_of(a.stop_strings.begin(), a.stop_strings.end(),
+                         [&](const std::string& stop) { return text.find(stop) != std::string::npos; });
+    };
+  }
   c.stop_tokens = a.stop_ids;
   if (c.stop_tokens.empty() && !a.no_stop && tok) {
     const auto& specials = tok->spec().special_tokens;
@@ -140,6 +153,12 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", args->seed, "sampling seed")->capture_default_str();
   cmd->add_flag("--json", args->json, "print JSON: prompt_ids, ids, logprobs, stopped (and text)");
   cmd->add_flag("--no-cache", args->no_cache, "recompute the whole sequence each step (no KV cache)");
+  cmd->add_option("--engine", args->engine, "paged (the rollout engine) or simple (the padded-batch loop)")
+      ->check(CLI::IsMember({"paged", "simple"}))
+      ->capture_default_str();
+  cmd->add_option("--stop", args->stop_strings,
+                  "stop string (repeatable; needs --tokenizer): a row ends once its "
+                  "new text contains one");
   cmd->add_option("--threads", args->threads, "torch threads (0 = all cores)")->capture_default_str();
   add_device_option(cmd, args->device);
   cmd->callback([args, &exit_code] {

@@ -77,6 +77,41 @@ TEST(CliGenerate, TextPromptsWithATokenizerAndClearErrors) {
   auto too_long = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1,2", "-n", "100"});
   EXPECT_EQ(too_long.exit_code, 2);
   EXPECT_THAT(too_long.output, HasSubstr("exceeds block_size 64"));
+  auto unanchored = testing::run_troupe({"generate", "-c", (dir / "hf").string(), "--prompt-ids", "1", "--stop", "x"});
+  EXPECT_EQ(unanchored.exit_code, 2);
+  EXPECT_THAT(unanchored.output, HasSubstr("--stop needs --tokenizer"));
+}
+
+// --stop ends a row once its new text contains the string; --engine simple gives the same greedy ids.
+TEST(CliGenerate, StopStringsEndRowsAndBothEnginesAgreeOnGreedyIds) {
+  ScratchDir dir;
+  saved_model(dir / "hf", 50257);
+  const std::string gpt2 = (testing::source_dir() / "tests/fixtures/tokenizers/gpt2.tiktoken").string();
+  const std::vector<std::string> base = {"generate", "-c", (dir / "hf").string(), "-t",    gpt2, "--prompt", "Hello",
+                                         "-n",       "12", "--no-stop",           "--json"};
+  auto free_run = testing::run_troupe(base);
+  ASSERT_EQ(free_run.exit_code, 0) << free_run.output;
+  const auto all = nlohmann::json::parse(free_run.output)[0];
+  const auto ids = all["ids"].get<std::vector<int64_t>>();
+  const std::string text = all["text"].get<std::string>();
+  ASSERT_EQ(ids.size(), 12u);
+  ASSERT_GE(text.size(), 4u);
+  const std::string stop = text.substr(2, 2);  // completed by some token after the first
+  std::vector<std::string> with_stop = base;
+  with_stop.insert(with_stop.end(), {"--stop", stop});
+  auto stopped = testing::run_troupe(with_stop);
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  const auto row = nlohmann::json::parse(stopped.output)[0];
+  const auto prefix = row["ids"].get<std::vector<int64_t>>();
+  EXPECT_TRUE(row["stopped"].get<bool>());
+  ASSERT_LT(prefix.size(), ids.size());
+  EXPECT_EQ(prefix, std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(prefix.size())));
+  EXPECT_THAT(row["text"].get<std::string>(), HasSubstr(stop));
+  std::vector<std::string> simple = base;
+  simple.insert(simple.end(), {"--engine", "simple"});
+  auto looped = testing::run_troupe(simple);
+  ASSERT_EQ(looped.exit_code, 0) << looped.output;
+  EXPECT_EQ(nlohmann::json::parse(looped.output)[0]["ids"].get<std::vector<int64_t>>(), ids);
 }
 
 }  // namespace
