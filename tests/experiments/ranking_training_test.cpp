@@ -89,8 +89,9 @@ TEST(RankingTraining, ThreadRanksLogTheMetricsOfOneRank) {
     EXPECT_EQ(reference.metric("train/comparisons").values, got.metric("train/comparisons").values) << name;
     const auto acc_a = reference.metric("train/accuracy").values, acc_b = got.metric("train/accuracy").values;
     ASSERT_EQ(acc_a.size(), acc_b.size()) << name;
-    // A ratio of exact counts, carried in fp32 on some rank paths (0.6 logged as 0.59999995, in 2 of 3 runs on a loaded
-    // machine): 1e-6 is float precision, while one comparison more or less moves it by >= 1/29.
+    // A ratio of exact counts; the thread-rank runs logged 0.6 as 0.59999995 (fp32 rounding) in 2 of 3 runs on a loaded
+    // machine, why only sometimes is not yet known. 1e-6 is float precision; one comparison more or less moves it by
+    // >= 1/29.
     for (size_t i = 0; i < acc_a.size(); ++i) EXPECT_NEAR(acc_a[i], acc_b[i], 1e-6) << name << " step " << i + 1;
   }
 }
