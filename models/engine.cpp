@@ -109,7 +109,7 @@ struct RolloutEngine::Impl {
   BlockAllocator blocks;
   EngineStats stats;
 
-  Impl(Gpt& m, const EngineOptions& o) : options(o), model(m, o.block_size, o.bf16_weights) {}
+  Impl(Gpt& m, const EngineOptions& o) : options(o), model(m, o.block_size, o.bf16_weights, o.share_weights) {}
 
   void validate(const std::vector<RolloutRequest>& requests) const;
   std::deque<Seq> queue(const std::vector<RolloutRequest>& requests) const;

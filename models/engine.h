@@ -46,6 +46,9 @@ struct EngineOptions {
   int64_t max_kv_blocks = 0;       // admission limit on reserved blocks (0 = none)
   bool prefix_sharing = true;      // the samples of one request share its prompt's blocks
   bool bf16_weights = false;       // multiply in bf16 (AVX512_BF16) even for an fp32 model; a bf16 model always does
+  // Matrices that need no fusing (all of GPT-2's; Llama's o/down projections, norms, embeddings) share the model's
+  // fp32 CPU storage instead of being copied: valid while the model is unchanged, as within one models::generate.
+  bool share_weights = false;
 };
 
 struct EngineStats {

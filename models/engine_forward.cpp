@@ -46,8 +46,11 @@ void BlockAllocator::release(int64_t block) {
 
 namespace {
 
-torch::Tensor f32(const torch::Tensor& t) {
-  return t.defined() ? t.detach().to(torch::kCPU, torch::kFloat32).contiguous().clone() : t;
+// t as a contiguous fp32 CPU tensor: a copy, or (share) the same storage when it already is one.
+torch::Tensor f32(const torch::Tensor& t, bool share) {
+  if (!t.defined()) return t;
+  const torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  return share ? c : c.clone();
 }
 
 const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
@@ -90,8 +93,9 @@ torch::Tensor cat_defined(const std::vector<torch::Tensor>& parts) {
   return torch::cat(parts, 0);
 }
 
-EngineLayer llama_layer(const WeightMap& w, const std::string& p) {
+EngineLayer llama_layer(const WeightMap& w, const std::string& p, bool share) {
   EngineLayer l;
+  const auto f32 = [share](const torch::Tensor& t) { return troupe::models::f32(t, share); };
   const std::string a = p + "self_attn.", m = p + "mlp.";
   l.norm1_w = f32(w.get(p + "input_layernorm.weight"));
   l.norm2_w = f32(w.get(p + "post_attention_layernorm.weight"));
@@ -106,8 +110,9 @@ EngineLayer llama_layer(const WeightMap& w, const std::string& p) {
   return l;
 }
 
-EngineLayer gpt2_layer(const WeightMap& w, const std::string& p) {
+EngineLayer gpt2_layer(const WeightMap& w, const std::string& p, bool share) {
   EngineLayer l;
+  const auto f32 = [share](const torch::Tensor& t) { return troupe::models::f32(t, share); };
   l.norm1_w = f32(w.get(p + "ln_1.weight"));
   l.norm1_b = f32(w.maybe(p + "ln_1.bias"));
   l.norm2_w = f32(w.get(p + "ln_2.weight"));
@@ -132,8 +137,11 @@ float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
-EngineModel::EngineModel(Gpt& model, int64_t block_size, bool bf16_weights)
-    : config_(model->config()), block_size_(block_size), bf16_(bf16_weights || model->dtype() == torch::kBFloat16) {
+EngineModel::EngineModel(Gpt& model, int64_t block_size, bool bf16_weights, bool share_weights)
+    : config_(model->config()),
+      block_size_(block_size),
+      bf16_(bf16_weights || model->dtype() == torch::kBFloat16),
+      share_(share_weights) {
   if (config_.llama() && config_.rope_scaling == RopeScaling::kDynamic)
     throw ConfigError("rollout engine: dynamic NTK RoPE scaling is not batch-invariant; use models::generate");
   if (block_size < 1) throw ConfigError("rollout engine: block_size must be >= 1");
@@ -161,10 +169,10 @@ void EngineModel::load(Gpt& model) {
   layers_.clear();
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const std::string n = std::to_string(i);
-    layers_.push_back(c.llama() ? llama_layer(w, "model.layers." + n + ".")
-                                : gpt2_layer(w, "transformer.h." + n + "."));
+    layers_.push_back(c.llama() ? llama_layer(w, "model.layers." + n + ".", share_)
+                                : gpt2_layer(w, "transformer.h." + n + ".", share_));
   }
-  const std::string trunk = c.llama() ? "model." : "transformer.";
+  const auto f32 = [this](const torch::Tensor& t) { return troupe::models::f32(t, share_); };
   embed_ = f32(w.get(c.llama() ? "model.embed_tokens.weight" : "transformer.wte.weight"));
   positions_ = c.llama() ? torch::Tensor() : f32(w.get("transformer.wpe.weight"));
   final_w_ = f32(w.get(c.llama() ? "model.norm.weight" : "transformer.ln_f.weight"));

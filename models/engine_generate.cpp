@@ -55,7 +55,9 @@ GenerationOutput generate_paged(Gpt& model, const std::vector<std::vector<int64_
     stop = [&](size_t request, size_t sample, const std::vector<int64_t>& tokens) {
       return c.stop_when(rows[request][sample], tokens);
     };
-  RolloutEngine engine(model);
+  EngineOptions options;
+  options.share_weights = true;  // the engine lives for this call only, while the model does not change
+  RolloutEngine engine(model, options);
   const std::vector<RolloutSample> samples = engine.run(requests, stop);
   GenerationOutput out;
   out.tokens.resize(prompts.size());

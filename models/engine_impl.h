@@ -46,7 +46,8 @@ struct StepToken {
 class EngineModel {
  public:
   // bf16_weights (or a bf16 model): the matrices are held and multiplied in bf16 (embeddings, norms and biases fp32).
-  EngineModel(Gpt& model, int64_t block_size, bool bf16_weights);
+  // share_weights: fp32 CPU matrices that need no fusing keep the model's storage instead of a copy.
+  EngineModel(Gpt& model, int64_t block_size, bool bf16_weights, bool share_weights);
   void load(Gpt& model);
   // Runs the tokens through the trunk, writing their keys and values into the pools (which must already hold
   // blocks for their positions), and returns the logits [rows wanting logits, V] in token order.
@@ -71,6 +72,7 @@ class EngineModel {
   std::vector<std::vector<float>> k_pool_, v_pool_;  // per layer: [blocks, block_size, Hkv, head_dim]
   int64_t blocks_ = 0;
   bool bf16_ = false;
+  bool share_ = false;
 };
 
 }  // namespace troupe::models

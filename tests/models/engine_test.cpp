@@ -68,6 +68,7 @@ TEST(RolloutEngine, GreedyTokensAndLogprobsMatchGenerateForBothArchitectures) {
     for (size_t i = 0; i < 5; ++i) {
       GenerationConfig g;
       g.max_new_tokens = 30;
+      g.engine = GenerationEngine::kSimple;  // the padded-batch loop on the model's own forward
       const GenerationOutput ref = generate(m, {prompts[i]}, g);
       EXPECT_EQ(samples[i].tokens, ref.tokens[0]) << "prompt " << i;
       ASSERT_EQ(samples[i].logprobs.size(), ref.logprobs[0].size());
@@ -210,6 +211,23 @@ TEST(RolloutEngine, PrefixSharingStoresAPromptOnce) {
   EXPECT_EQ(partial.stats().peak_kv_blocks, 10 + 8 * 3);
 }
 
+TEST(RolloutEngine, SharedWeightsGiveTheSameSamplesAsCopies) {
+  Gpt m = model(true, 29);
+  RolloutRequest r;
+  r.prompt = prompt(9, 1);
+  r.params.do_sample = true;
+  r.params.max_new_tokens = 10;
+  r.seeds = {5, 6, 7};
+  EngineOptions shared;
+  shared.share_weights = true;
+  RolloutEngine a(m), b(m, shared);
+  const auto x = a.run({r}), y = b.run({r});
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(x[i].tokens, y[i].tokens);
+    EXPECT_EQ(x[i].logprobs, y[i].logprobs);
+  }
+}
+
 TEST(RolloutEngine, StopTokensCallbacksAndLengthEndSamples) {
   Gpt m = model(false);
   RolloutEngine engine(m);
@@ -274,6 +292,7 @@ TEST(RolloutEngine, LoadWeightsFollowsTheModelAndErrorsAreClear) {
   engine.load_weights(m);
   GenerationConfig g;
   g.max_new_tokens = 10;
+  g.engine = GenerationEngine::kSimple;
   const auto after = engine.run({r}).at(0).tokens;
   EXPECT_EQ(after, generate(m, {r.prompt}, g).tokens[0]);
   EXPECT_NE(after, before);
