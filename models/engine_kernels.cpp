@@ -167,11 +167,25 @@ void for_tiles16(int64_t M, int64_t n0, int64_t n1, int64_t col_block, const Til
   }
 }
 
-void columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
-                    int64_t n0, int64_t n1, const float* zeros) {
-  for_tiles16(M, n0, n1, 64, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
-    linear_tile<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
-  });
+// The fp32 hot path spells for_tiles16's loops out under the AVX-512 target so that the tiles inline into them
+// (through the generic lambda they are calls: measured 6000 vs 6300-6760 rollout tokens/s, 2232 vs 2541 decode).
+TROUPE_AVX512 void columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
+                                  float* y, int64_t n0, int64_t n1, const float* zeros) {
+  constexpr int64_t kRowBlock = 64, kColBlock = 64;
+  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
+    const int64_t r1 = std::min(M, r0 + kRowBlock);
+    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
+      const int64_t c1 = std::min(n1, c0 + kColBlock);
+      int64_t m = r0;
+      for (; m + 4 <= r1; m += 4)
+        for (int64_t n = c0; n < c1; n += 4) linear_tile<4, 4>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
+      for (; m + 2 <= r1; m += 2)
+        for (int64_t n = c0; n < c1; n += 8) linear_tile<2, 8>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
+      for (; m < r1; ++m)
+        for (int64_t n = c0; n < c1; n += 16)
+          linear_tile<1, 16>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
+    }
+  }
 }
 
 TROUPE_AVX512 void dots_avx512(const float* q, const float* const* keys, int64_t count, int64_t n, float* out,
