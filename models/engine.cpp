@@ -13,6 +13,7 @@
 #include <numeric>
 
 #include "core/errors.h"
+#include "core/seeding.h"
 #include "models/engine_impl.h"
 #include "models/engine_kernels.h"
 
@@ -33,10 +34,7 @@ struct Seq {
 
 // A uniform double in [0, 1) from (seed, step): splitmix64 of a counter, so a sample's draws depend on nothing else.
 double uniform(uint64_t seed, int64_t step) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(step) + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
+  const uint64_t z = core::splitmix64(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(step));
   return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 

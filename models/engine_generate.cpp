@@ -2,6 +2,7 @@
 // their samples share the prompt's KV blocks) -> GenerationOutput rows in the caller's order. Not the engine itself.
 #include <map>
 
+#include "core/seeding.h"
 #include "models/engine.h"
 #include "models/generation.h"
 
@@ -11,10 +12,7 @@ namespace {
 
 // Row i's seed when the caller gave no row_seeds: splitmix64 of (seed, i), so rows differ and nothing else matters.
 uint64_t row_seed(uint64_t seed, size_t row) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(row) + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  return core::splitmix64(seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(row));
 }
 
 }  // namespace
