@@ -60,9 +60,27 @@ def literal(text):
     tmux("send-keys", "-t", SESSION, "-l", text)
 
 
+def stop_server():
+    """Kills the private tmux server and waits until its process is gone. Killing only the last session lets the server
+    exit on its own, and a new-session sent while it is still exiting fails with 'server exited unexpectedly'."""
+    r = subprocess.run(["tmux", "-L", SOCKET, "display-message", "-p", "#{pid}"], capture_output=True, text=True,
+                       timeout=30)
+    pid = int(r.stdout.strip()) if r.returncode == 0 and r.stdout.strip().isdigit() else None
+    tmux("kill-server", check_rc=False)
+    deadline = time.monotonic() + 20
+    while pid is not None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the tmux server {pid} did not exit within 20 s of kill-server")
+        time.sleep(0.02)
+
+
 def start(inp, out, labeller):
     """A fresh session running troupe label; the shell then prints the exit code and the terminal's mode."""
-    tmux("kill-session", "-t", SESSION, check_rc=False)
+    stop_server()
     cmd = (f"{shlex.quote(CLI)} label --input {shlex.quote(inp)} --output {shlex.quote(out)} --labeller "
            f"{shlex.quote(labeller)}; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon "
            f"-e echo -e -echo | tr '\\n' ' '; echo MODE; sleep 3600")
@@ -208,7 +226,7 @@ def main():
         agreement = json.loads(run_checked([CLI, "data", "agreement", out, "--json"]).stdout)
         check(agreement["pairs"][0]["prompts"] == 1, f"agreement of alice and bob: {agreement}")
     finally:
-        tmux("kill-server", check_rc=False)
+        stop_server()
 
     r = subprocess.run([CLI, "label", "--input", inp, "--output", out, "--labeller", "carol"],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
