@@ -19,7 +19,9 @@
 
 namespace troupe::models {
 
-namespace {
+// Named (not anonymous) because RolloutEngine::Impl, declared in the header, holds Seqs: in a unity build an
+// anonymous type there warns (-Wsubobject-linkage).
+namespace engine_detail {
 
 struct Seq {
   size_t request = 0, sample = 0;
@@ -31,6 +33,12 @@ struct Seq {
   std::vector<float> logprobs;
   bool done = false, stopped = false;
 };
+
+}  // namespace engine_detail
+
+using engine_detail::Seq;
+
+namespace {
 
 // A uniform double in [0, 1) from (seed, step): splitmix64 of a counter, so a sample's draws depend on nothing else.
 double uniform(uint64_t seed, int64_t step) {
@@ -45,50 +53,70 @@ struct Choice {
 
 // The next token from one row of logits: greedy, or a draw from softmax(logits / T) restricted to top-k and then
 // top-p (renormalised), walking the kept tokens in order of decreasing probability (index order when unfiltered).
+// Unfiltered, the walk runs over 16-token blocks: their sums (engine_kernels::exp_sum's, a fixed order) are added
+// in double until the next block would pass the target, then that block's tokens one by one; the total mass is the
+// same block sums added in the same order, so a draw depends on the row and its own number only.
 Choice choose(const float* logits, int64_t V, const SamplingParams& p, uint64_t seed, int64_t step) {
   const float inv_t = static_cast<float>(1.0 / p.temperature);
-  float mx = -std::numeric_limits<float>::infinity();
-  int64_t best = 0;
-  for (int64_t i = 0; i < V; ++i)
-    if (logits[i] > mx) mx = logits[i], best = i;
-  std::vector<float> e(static_cast<size_t>(V));
-  const float total = engine_kernels::exp_sum(logits, V, mx, inv_t, e.data());
+  const float mx = engine_kernels::max_value(logits, V);
+  int64_t best = std::find(logits, logits + V, mx) - logits;
+  if (best == V) best = 0;  // no number among the logits
+  const int64_t n_blocks = (V + 15) / 16;
+  thread_local std::vector<float> e, block_sums;
+  e.resize(static_cast<size_t>(V));
+  block_sums.resize(static_cast<size_t>(n_blocks));
+  const float total = engine_kernels::exp_sum(logits, V, mx, inv_t, e.data(), block_sums.data());
   const float log_total = std::log(total);
   auto logprob = [&](int64_t i) { return (logits[i] - mx) * inv_t - log_total; };
   if (!p.do_sample) return {best, logprob(best)};
-  std::vector<int64_t> order;
   const bool filtered = (p.top_k > 0 && p.top_k < V) || p.top_p < 1.0;
-  if (filtered) {
-    order.resize(static_cast<size_t>(V));
-    std::iota(order.begin(), order.end(), 0);
-    auto by_prob = [&](int64_t a, int64_t b) {
-      return e[static_cast<size_t>(a)] > e[static_cast<size_t>(b)] ||
-             (e[static_cast<size_t>(a)] == e[static_cast<size_t>(b)] && a < b);
-    };
-    const int64_t k = p.top_k > 0 ? std::min(p.top_k, V) : V;
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), by_prob);
-    order.resize(static_cast<size_t>(k));
-    if (p.top_p < 1.0) {
-      double kept = 0.0;
-      for (int64_t i : order) kept += e[static_cast<size_t>(i)];
-      double cum = 0.0;
-      size_t n = 0;
-      while (n < order.size()) {
-        cum += e[static_cast<size_t>(order[n++])] / kept;
-        if (cum >= p.top_p) break;
+  if (!filtered) {
+    double mass = 0.0;
+    for (const float b : block_sums) mass += b;
+    const double target = uniform(seed, step) * mass;
+    double acc = 0.0;
+    int64_t pick = best;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const float sum = block_sums[static_cast<size_t>(b)];
+      if (acc + sum <= target) {
+        acc += sum;
+        continue;
       }
-      order.resize(n);
+      for (int64_t i = b * 16; i < std::min(V, b * 16 + 16); ++i) {  // the block that passes the target
+        if (e[static_cast<size_t>(i)] <= 0.0f) continue;
+        pick = i;
+        acc += e[static_cast<size_t>(i)];
+        if (acc > target) return {pick, logprob(pick)};
+      }
     }
+    return {pick, logprob(pick)};  // rounding left the target just out of reach: the last token walked
   }
-  const size_t count = filtered ? order.size() : static_cast<size_t>(V);
-  auto index = [&](size_t j) { return filtered ? order[j] : static_cast<int64_t>(j); };
+  std::vector<int64_t> order(static_cast<size_t>(V));
+  std::iota(order.begin(), order.end(), 0);
+  auto by_prob = [&](int64_t a, int64_t b) {
+    return e[static_cast<size_t>(a)] > e[static_cast<size_t>(b)] ||
+           (e[static_cast<size_t>(a)] == e[static_cast<size_t>(b)] && a < b);
+  };
+  const int64_t k = p.top_k > 0 ? std::min(p.top_k, V) : V;
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), by_prob);
+  order.resize(static_cast<size_t>(k));
+  if (p.top_p < 1.0) {
+    double kept = 0.0;
+    for (int64_t i : order) kept += e[static_cast<size_t>(i)];
+    double cum = 0.0;
+    size_t n = 0;
+    while (n < order.size()) {
+      cum += e[static_cast<size_t>(order[n++])] / kept;
+      if (cum >= p.top_p) break;
+    }
+    order.resize(n);
+  }
   double mass = 0.0;
-  for (size_t j = 0; j < count; ++j) mass += e[static_cast<size_t>(index(j))];
+  for (const int64_t i : order) mass += e[static_cast<size_t>(i)];
   const double target = uniform(seed, step) * mass;
   double acc = 0.0;
-  int64_t pick = index(0);
-  for (size_t j = 0; j < count; ++j) {
-    const int64_t i = index(j);
+  int64_t pick = order.front();
+  for (const int64_t i : order) {
     if (e[static_cast<size_t>(i)] <= 0.0f) continue;
     pick = i;
     acc += e[static_cast<size_t>(i)];

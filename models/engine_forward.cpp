@@ -257,45 +257,47 @@ void EngineModel::copy_block(int64_t from, int64_t to) {
 
 // ---- the step ----------------------------------------------------------------------------------------------------
 
+// Attention of each token over its own sequence's positions, one (token, key/value head) at a time with the query
+// heads that share it (GQA): scores against the transposed key blocks 16 positions at a time, softmax, the weighted
+// values. Every score and output element is a fixed chain of operations on that token's own data.
 void EngineModel::attention(const std::vector<StepToken>& tokens, const float* qkv, int64_t layer, float* out) const {
   const int64_t H = config_.n_head, Hkv = config_.kv_heads(), hd = config_.head_dim(), group = H / Hkv;
-  const int64_t D = (H + 2 * Hkv) * hd, N = static_cast<int64_t>(tokens.size());
+  const int64_t D = (H + 2 * Hkv) * hd, N = static_cast<int64_t>(tokens.size()), bs = block_size_;
   const int64_t window = config_.llama() ? config_.sliding_window : 0;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const float* kp = k_pool_[static_cast<size_t>(layer)].data();
   const float* vp = v_pool_[static_cast<size_t>(layer)].data();
-  at::parallel_for(0, N * H, 8, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores;
-    std::vector<const float*> keys;
+  at::parallel_for(0, N * Hkv, 4, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores, sums(static_cast<size_t>(group));
+    std::vector<const float*> values;
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / H, h = item % H, g = h / group;
+      const int64_t t = item / Hkv, g = item % Hkv;
       const StepToken& tok = tokens[static_cast<size_t>(t)];
-      const float* q = qkv + t * D + h * hd;
+      const float* q = qkv + t * D + g * group * hd;  // the group's query heads, contiguous
       const int64_t first = window > 0 ? std::max<int64_t>(0, tok.position - window + 1) : 0;
-      const int64_t count = tok.position - first + 1;
-      scores.resize(static_cast<size_t>(count));
-      keys.resize(static_cast<size_t>(count));
-      auto slot = [&](const float* pool, int64_t j) {
-        const int64_t block = (*tok.blocks)[static_cast<size_t>(j / block_size_)];
-        return pool + ((block * block_size_ + j % block_size_) * Hkv + g) * hd;
-      };
-      for (int64_t j = 0; j < count; ++j) keys[static_cast<size_t>(j)] = slot(kp, first + j);
-      ek::dots(q, keys.data(), count, hd, scores.data());
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < count; ++j) {
-        scores[static_cast<size_t>(j)] *= scale;
-        mx = std::max(mx, scores[static_cast<size_t>(j)]);
+      const int64_t count = tok.position - first + 1, ld = count + 16;
+      scores.resize(static_cast<size_t>(group * ld));
+      values.resize(static_cast<size_t>(count));
+      for (int64_t j = 0; j < count;) {
+        const int64_t pos = first + j, off = pos % bs;
+        const int64_t block = (*tok.blocks)[static_cast<size_t>(pos / bs)];
+        const int64_t lanes = std::min({int64_t{16}, bs - off, count - j});
+        ek::key_scores(q, group, hd, kp + (block * Hkv + g) * hd * bs + off, bs, lanes, scores.data() + j, ld);
+        for (int64_t l = 0; l < lanes; ++l)
+          values[static_cast<size_t>(j + l)] = vp + ((block * bs + off + l) * Hkv + g) * hd;
+        j += lanes;
       }
-      float sum = 0.0f;
-      float* o = out + t * H * hd + h * hd;
-      std::fill_n(o, hd, 0.0f);
-      for (int64_t j = 0; j < count; ++j) {
-        const float e = std::exp(scores[static_cast<size_t>(j)] - mx);
-        sum += e;
-        ek::axpy(e, slot(vp, first + j), o, hd);
+      float* s = scores.data();
+      for (int64_t i = 0; i < group; ++i) {
+        const float mx = ek::max_value(s + i * ld, count);
+        sums[static_cast<size_t>(i)] = ek::exp_sum(s + i * ld, count, mx, scale, s + i * ld);
       }
-      const float inv = 1.0f / sum;
-      for (int64_t i = 0; i < hd; ++i) o[i] *= inv;
+      float* o = out + t * H * hd + g * group * hd;
+      ek::weighted_values(s, group, ld, values.data(), count, hd, o);
+      for (int64_t i = 0; i < group; ++i) {
+        const float inv = 1.0f / sums[static_cast<size_t>(i)];
+        for (int64_t d = 0; d < hd; ++d) o[i * hd + d] *= inv;
+      }
     }
   });
 }
@@ -356,9 +358,10 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
         }
       }
       const int64_t block = (*t.blocks)[static_cast<size_t>(t.position / block_size_)];
-      const int64_t at = (block * block_size_ + t.position % block_size_) * Hkv * hd;
-      std::copy_n(row + H * hd, Hkv * hd, kp + at);
-      std::copy_n(row + (H + Hkv) * hd, Hkv * hd, vp + at);
+      const int64_t off = t.position % block_size_;
+      for (int64_t g = 0; g < Hkv; ++g)  // keys transposed: [block][kv head][head_dim][block_size]
+        for (int64_t d = 0; d < hd; ++d) kp[((block * Hkv + g) * hd + d) * block_size_ + off] = row[(H + g) * hd + d];
+      std::copy_n(row + (H + Hkv) * hd, Hkv * hd, vp + (block * block_size_ + off) * Hkv * hd);
     });
     attention(tokens, Q, static_cast<int64_t>(l), A);
     matmul(A, N, H * hd, w.o_w, w.o_s, w.o_b, T);

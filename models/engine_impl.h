@@ -68,8 +68,10 @@ class EngineModel {
   bool use_int8_codes(Gpt& model);
 
   torch::Tensor embed_, positions_, final_w_, final_b_, head_, head_s_;
-  torch::Tensor rope_cos_, rope_sin_;                // [block_size, head_dim / 2] (llama)
-  std::vector<std::vector<float>> k_pool_, v_pool_;  // per layer: [blocks, block_size, Hkv, head_dim]
+  torch::Tensor rope_cos_, rope_sin_;  // [block_size, head_dim / 2] (llama)
+  // per layer: keys [blocks, Hkv, head_dim, block_size] (transposed, so that a query meets 16 positions per
+  // instruction), values [blocks, block_size, Hkv, head_dim]
+  std::vector<std::vector<float>> k_pool_, v_pool_;
   int64_t blocks_ = 0;
   bool bf16_ = false;
   bool share_ = false;

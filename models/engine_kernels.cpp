@@ -3,12 +3,19 @@
 #include "models/engine_kernels.h"
 
 #include <ATen/Parallel.h>
+// GCC 12's intrinsics pass _mm512_undefined_ps() and friends as "don't care" operands, which its uninitialized-use
+// analysis reports at the header's lines once they inline here: silenced for the header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -208,6 +215,80 @@ TROUPE_AVX512 void axpy_avx512(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
 }
 
+// key_scores for NQ query rows: one 16-lane accumulator per row, a fused multiply-add per element of the head.
+template <int NQ>
+TROUPE_AVX512 void key_scores_avx512(const float* q, int64_t hd, const float* kt, int64_t stride, __mmask16 lanes,
+                                     float* scores, int64_t ld) {
+  __m512 acc[NQ];
+  for (int i = 0; i < NQ; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < hd; ++d) {
+    const __m512 k = lanes == 0xFFFF ? _mm512_loadu_ps(kt + d * stride) : _mm512_maskz_loadu_ps(lanes, kt + d * stride);
+    for (int i = 0; i < NQ; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(q[i * hd + d]), k, acc[i]);
+  }
+  for (int i = 0; i < NQ; ++i) _mm512_mask_storeu_ps(scores + i * ld, lanes, acc[i]);
+}
+
+TROUPE_AVX512 void key_scores_avx512(const float* q, int64_t nq, int64_t hd, const float* kt, int64_t stride,
+                                     int64_t lanes, float* scores, int64_t ld) {
+  const auto mask = static_cast<__mmask16>(lanes >= 16 ? 0xFFFFu : (1u << lanes) - 1u);
+  int64_t i = 0;
+  for (; i + 4 <= nq; i += 4) key_scores_avx512<4>(q + i * hd, hd, kt, stride, mask, scores + i * ld, ld);
+  switch (nq - i) {
+    case 3: key_scores_avx512<3>(q + i * hd, hd, kt, stride, mask, scores + i * ld, ld); break;
+    case 2: key_scores_avx512<2>(q + i * hd, hd, kt, stride, mask, scores + i * ld, ld); break;
+    case 1: key_scores_avx512<1>(q + i * hd, hd, kt, stride, mask, scores + i * ld, ld); break;
+    default: break;
+  }
+}
+
+// weighted_values for NQ weight rows over 32 columns [d0, d0 + 32) of the values (masked past hd).
+template <int NQ>
+TROUPE_AVX512 void weighted_avx512(const float* p, int64_t ld, const float* const* v, int64_t count, int64_t d0,
+                                   int64_t hd, float* out) {
+  const int64_t left = hd - d0;
+  const auto m0 = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+  const auto m1 = static_cast<__mmask16>(left >= 32 ? 0xFFFFu : left > 16 ? (1u << (left - 16)) - 1u : 0u);
+  __m512 a0[NQ], a1[NQ];
+  for (int i = 0; i < NQ; ++i) a0[i] = a1[i] = _mm512_setzero_ps();
+  if (left >= 32) {
+    for (int64_t j = 0; j < count; ++j) {
+      const __m512 v0 = _mm512_loadu_ps(v[j] + d0), v1 = _mm512_loadu_ps(v[j] + d0 + 16);
+      for (int i = 0; i < NQ; ++i) {
+        const __m512 w = _mm512_set1_ps(p[i * ld + j]);
+        a0[i] = _mm512_fmadd_ps(w, v0, a0[i]);
+        a1[i] = _mm512_fmadd_ps(w, v1, a1[i]);
+      }
+    }
+  } else {
+    for (int64_t j = 0; j < count; ++j) {
+      const __m512 v0 = _mm512_maskz_loadu_ps(m0, v[j] + d0), v1 = _mm512_maskz_loadu_ps(m1, v[j] + d0 + 16);
+      for (int i = 0; i < NQ; ++i) {
+        const __m512 w = _mm512_set1_ps(p[i * ld + j]);
+        a0[i] = _mm512_fmadd_ps(w, v0, a0[i]);
+        a1[i] = _mm512_fmadd_ps(w, v1, a1[i]);
+      }
+    }
+  }
+  for (int i = 0; i < NQ; ++i) {
+    _mm512_mask_storeu_ps(out + i * hd + d0, m0, a0[i]);
+    _mm512_mask_storeu_ps(out + i * hd + d0 + 16, m1, a1[i]);
+  }
+}
+
+TROUPE_AVX512 void weighted_values_avx512(const float* p, int64_t nq, int64_t ld, const float* const* v, int64_t count,
+                                          int64_t hd, float* out) {
+  for (int64_t d0 = 0; d0 < hd; d0 += 32) {
+    int64_t i = 0;
+    for (; i + 4 <= nq; i += 4) weighted_avx512<4>(p + i * ld, ld, v, count, d0, hd, out + i * hd);
+    switch (nq - i) {
+      case 3: weighted_avx512<3>(p + i * ld, ld, v, count, d0, hd, out + i * hd); break;
+      case 2: weighted_avx512<2>(p + i * ld, ld, v, count, d0, hd, out + i * hd); break;
+      case 1: weighted_avx512<1>(p + i * ld, ld, v, count, d0, hd, out + i * hd); break;
+      default: break;
+    }
+  }
+}
+
 // exp(x) as models/kernels.cpp's exp_approx (Cephes' expf: x = n ln2 + r, degree-6 polynomial; 0 below -87).
 TROUPE_AVX512 inline __m512 exp16(__m512 x) {
   const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
@@ -227,7 +308,15 @@ TROUPE_AVX512 inline __m512 exp16(__m512 x) {
   return _mm512_maskz_mov_ps(static_cast<__mmask16>(~underflow), _mm512_mul_ps(p, _mm512_castsi512_ps(bits)));
 }
 
-TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float scale, float* out) {
+// The sum of a vector's 16 lanes: halves added pairwise (8, 4, 2, 1), a fixed order.
+TROUPE_AVX512 inline float hsum16(__m512 v) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+}
+
+TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float scale, float* out, float* block_sums) {
   const __m512 sv = _mm512_set1_ps(shift), kv = _mm512_set1_ps(scale);
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
@@ -235,6 +324,7 @@ TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float
     const __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), sv), kv));
     _mm512_storeu_ps(out + i, e);
     acc = _mm512_add_ps(acc, e);
+    if (block_sums != nullptr) block_sums[i / 16] = hsum16(e);
   }
   if (i < n) {
     const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
@@ -242,6 +332,7 @@ TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float
         _mm512_maskz_mov_ps(m, exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), sv), kv)));
     _mm512_mask_storeu_ps(out + i, m, e);
     acc = _mm512_add_ps(acc, e);
+    if (block_sums != nullptr) block_sums[i / 16] = hsum16(e);
   }
   alignas(64) float p[16];
   _mm512_store_ps(p, acc);
@@ -249,6 +340,20 @@ TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float
   for (int k = 0; k < 8; ++k) s8[k] = p[k] + p[k + 8];
   for (int k = 0; k < 4; ++k) s4[k] = s8[k] + s8[k + 4];
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+TROUPE_AVX512 float max_avx512(const float* x, int64_t n) {
+  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);  // a NaN in x keeps m
+  if (i < n) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    m = _mm512_mask_max_ps(m, k, _mm512_maskz_loadu_ps(k, x + i), m);
+  }
+  __m256 h = _mm256_max_ps(_mm512_castps512_ps256(m), _mm512_extractf32x8_ps(m, 1));
+  __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_max_ss(q, _mm_shuffle_ps(q, q, 1)));
 }
 
 // ---- int8 weights (per-row scale): tile16 / linear_tile on int8_t rows -----------------------------------------
@@ -518,14 +623,56 @@ void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* w, const fl
   });
 }
 
-float exp_sum(const float* x, int64_t n, float shift, float scale, float* out) {
-  if (has_avx512()) return exp_sum_avx512(x, n, shift, scale, out);
+float exp_sum(const float* x, int64_t n, float shift, float scale, float* out, float* block_sums) {
+  if (has_avx512()) return exp_sum_avx512(x, n, shift, scale, out, block_sums);
   float total = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
     out[i] = std::exp((x[i] - shift) * scale);
     total += out[i];
   }
+  if (block_sums != nullptr)
+    for (int64_t b = 0; b * 16 < n; ++b) {
+      float sum = 0.0f;
+      for (int64_t i = b * 16; i < std::min(n, b * 16 + 16); ++i) sum += out[i];
+      block_sums[b] = sum;
+    }
   return total;
+}
+
+float max_value(const float* x, int64_t n) {
+  if (has_avx512()) return max_avx512(x, n);
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > m) m = x[i];
+  return m;
+}
+
+void key_scores(const float* q, int64_t nq, int64_t hd, const float* kt, int64_t stride, int64_t lanes, float* scores,
+                int64_t ld) {
+  if (has_avx512()) {
+    key_scores_avx512(q, nq, hd, kt, stride, lanes, scores, ld);
+    return;
+  }
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t j = 0; j < lanes; ++j) {
+      float acc = 0.0f;
+      for (int64_t d = 0; d < hd; ++d) acc = std::fma(q[i * hd + d], kt[d * stride + j], acc);
+      scores[i * ld + j] = acc;
+    }
+}
+
+void weighted_values(const float* p, int64_t nq, int64_t ld, const float* const* v, int64_t count, int64_t hd,
+                     float* out) {
+  if (has_avx512()) {
+    weighted_values_avx512(p, nq, ld, v, count, hd, out);
+    return;
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    float* o = out + i * hd;
+    std::fill_n(o, hd, 0.0f);
+    for (int64_t j = 0; j < count; ++j)
+      for (int64_t d = 0; d < hd; ++d) o[d] = std::fma(p[i * ld + j], v[j][d], o[d]);
+  }
 }
 
 void axpy(float a, const float* x, float* y, int64_t n) {

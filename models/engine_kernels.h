@@ -35,7 +35,22 @@ void norm_row(const float* x, int64_t C, const float* w, const float* b, double 
 void dots(const float* q, const float* const* keys, int64_t count, int64_t n, float* out);
 
 // out[i] = exp((x[i] - shift) * scale) (relative error ~2e-7; 0 below e^-87); returns their sum, in a fixed order.
-float exp_sum(const float* x, int64_t n, float shift, float scale, float* out);
+// With block_sums: block_sums[b] = the sum of out[16 b .. 16 b + 15] (the last block partial), in a fixed order.
+float exp_sum(const float* x, int64_t n, float shift, float scale, float* out, float* block_sums = nullptr);
+
+// The largest of x[0, n) (NaNs skipped; -infinity when there is none).
+float max_value(const float* x, int64_t n);
+
+// Attention scores of nq query rows (q + i * hd) against `lanes` (<= 16) keys held transposed (key j's element d
+// at kt[d * stride + j], as the engine's paged key blocks store them): scores[i * ld + j] = q_i . k_j, each a chain
+// of fused multiply-adds over d = 0, 1, ..., hd - 1 from zero, on every path.
+void key_scores(const float* q, int64_t nq, int64_t hd, const float* kt, int64_t stride, int64_t lanes, float* scores,
+                int64_t ld);
+
+// out[i * hd + d] = sum_j p[i * ld + j] v[j][d] over j = 0, 1, ..., count - 1 (fused multiply-adds from zero, in
+// that order, on every path) for nq weight rows: the probability-weighted values of attention.
+void weighted_values(const float* p, int64_t nq, int64_t ld, const float* const* v, int64_t count, int64_t hd,
+                     float* out);
 
 // y[i] += a * x[i]
 void axpy(float a, const float* x, float* y, int64_t n);

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "core/errors.h"
@@ -248,6 +250,62 @@ TEST(RolloutEngine, StopTokensCallbacksAndLengthEndSamples) {
       engine.run({r}, [](size_t, size_t, const std::vector<int64_t>& t) { return t.size() == 3; }).at(0);
   EXPECT_EQ(called.tokens.size(), 3u);
   EXPECT_TRUE(called.stopped);
+}
+
+// The attention kernels: scores against transposed keys and the weighted values give the same bits on the AVX-512
+// and portable paths for any number of query rows, lanes and head sizes (tails included), and match double sums.
+TEST(EngineKernels, AttentionKernelsAgreeAcrossPathsAndMatchADoubleReference) {
+  torch::manual_seed(29);
+  for (const int64_t hd : {32, 20, 48}) {
+    const int64_t nq = 7, lanes = 13, stride = 16, count = 21, ld = 24;
+    const torch::Tensor q = torch::randn({nq, hd}), kt = torch::randn({hd, stride});
+    const torch::Tensor p = torch::rand({nq, ld}), v = torch::randn({count, hd});
+    std::vector<const float*> rows;
+    for (int64_t j = 0; j < count; ++j) rows.push_back(v.data_ptr<float>() + j * hd);
+    std::vector<std::vector<float>> results;
+    for (int isa : {2, 0}) {
+      engine_kernels::force_isa(isa);
+      std::vector<float> scores(static_cast<size_t>(nq * ld), -1.0f), out(static_cast<size_t>(nq * hd));
+      engine_kernels::key_scores(q.data_ptr<float>(), nq, hd, kt.data_ptr<float>(), stride, lanes, scores.data(), ld);
+      engine_kernels::weighted_values(p.data_ptr<float>(), nq, ld, rows.data(), count, hd, out.data());
+      for (int64_t i = 0; i < nq; ++i)
+        for (int64_t j = lanes; j < ld; ++j) EXPECT_EQ(scores[static_cast<size_t>(i * ld + j)], -1.0f) << "lane " << j;
+      scores.insert(scores.end(), out.begin(), out.end());
+      results.push_back(scores);
+    }
+    engine_kernels::force_isa(2);
+    EXPECT_EQ(results[0], results[1]) << "head size " << hd;
+    const torch::Tensor want_scores = q.to(torch::kDouble).matmul(kt.to(torch::kDouble)).slice(1, 0, lanes);
+    const torch::Tensor got_scores = torch::from_blob(results[0].data(), {nq, ld}, torch::kFloat32).slice(1, 0, lanes);
+    EXPECT_LT((got_scores.to(torch::kDouble) - want_scores).abs().max().item<double>(), 1e-4);
+    const torch::Tensor want_out = p.slice(1, 0, count).to(torch::kDouble).matmul(v.to(torch::kDouble));
+    const torch::Tensor got_out = torch::from_blob(results[0].data() + nq * ld, {nq, hd}, torch::kFloat32);
+    EXPECT_LT((got_out.to(torch::kDouble) - want_out).abs().max().item<double>(), 1e-4);
+  }
+}
+
+// max_value skips NaNs; exp_sum's block sums add up to its total.
+TEST(EngineKernels, MaxValueAndExpSumBlocks) {
+  std::vector<float> x(37);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<float>(i)) * 3.0f;
+  x[30] = 5.5f;
+  x[7] = std::numeric_limits<float>::quiet_NaN();
+  for (int isa : {2, 0}) {
+    engine_kernels::force_isa(isa);
+    EXPECT_EQ(engine_kernels::max_value(x.data(), 37), 5.5f);
+    EXPECT_EQ(engine_kernels::max_value(x.data(), 30), *std::max_element(x.begin() + 8, x.begin() + 30));
+    std::vector<float> e(37), blocks(3);
+    const float total = engine_kernels::exp_sum(x.data() + 8, 29, 5.5f, 0.5f, e.data(), blocks.data());
+    double sum = 0.0;
+    for (int i = 0; i < 29; ++i) {
+      EXPECT_NEAR(e[static_cast<size_t>(i)], std::exp((x[static_cast<size_t>(i) + 8] - 5.5) * 0.5), 1e-6);
+      sum += e[static_cast<size_t>(i)];
+    }
+    EXPECT_NEAR(total, sum, 1e-5);
+    EXPECT_NEAR(static_cast<double>(blocks[0]) + blocks[1], sum, 1e-5);
+    EXPECT_EQ(engine_kernels::max_value(x.data(), 0), -std::numeric_limits<float>::infinity());
+  }
+  engine_kernels::force_isa(2);
 }
 
 TEST(RolloutEngine, FirstTokenFrequenciesFollowTheSoftmaxAndTopK) {

@@ -40,7 +40,9 @@ void expect_same_model(const GptConfig& a, const GptConfig& b) {
   EXPECT_EQ(a.layer_norm_eps, b.layer_norm_eps);
   EXPECT_EQ(a.rope_theta, b.rope_theta);
   EXPECT_EQ(a.rope_scaling, b.rope_scaling);
-  if (a.rope_scaling != RopeScaling::kNone) EXPECT_EQ(a.rope_factor, b.rope_factor);
+  if (a.rope_scaling != RopeScaling::kNone) {
+    EXPECT_EQ(a.rope_factor, b.rope_factor);
+  }
   if (a.rope_scaling == RopeScaling::kLlama3) {
     EXPECT_EQ(a.rope_low_freq_factor, b.rope_low_freq_factor);
     EXPECT_EQ(a.rope_high_freq_factor, b.rope_high_freq_factor);
