@@ -55,17 +55,26 @@ torch::Tensor f32(const torch::Tensor& t, bool share) {
 
 const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
-// y = x w^T + b through the batch-invariant kernel of w's dtype (fp32, bf16, or int8 codes with per-row scale s).
+// y [M, N] = x w^T + b through the batch-invariant kernel of w's form: fp32 packed in panels (pack below), bf16
+// [N, K], or int8 codes [N, K] with per-row scales s.
 void matmul(const float* x, int64_t M, int64_t K, const torch::Tensor& w, const torch::Tensor& s,
-            const torch::Tensor& b, float* y) {
+            const torch::Tensor& b, int64_t N, float* y) {
   if (w.scalar_type() == torch::kChar) {
-    engine_kernels::linear_int8(x, M, K, w.data_ptr<int8_t>(), ptr(s), w.size(0), ptr(b), y);
+    engine_kernels::linear_int8(x, M, K, w.data_ptr<int8_t>(), ptr(s), N, ptr(b), y);
   } else if (w.scalar_type() == torch::kBFloat16) {
-    engine_kernels::linear_bf16(x, M, K, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), w.size(0),
-                                ptr(b), y);
+    engine_kernels::linear_bf16(x, M, K, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), N, ptr(b), y);
   } else {
-    engine_kernels::linear(x, M, K, w.data_ptr<float>(), w.size(0), ptr(b), y);
+    engine_kernels::linear(x, M, K, w.data_ptr<float>(), N, ptr(b), y);
   }
+}
+
+// An fp32 matrix [N, K] in the fp32 kernel's 16-column panels [ceil(N / 16), K, 16]; other forms unchanged.
+void pack_fp32_panels(torch::Tensor& w) {
+  if (w.scalar_type() != torch::kFloat32 || w.dim() != 2) return;
+  const int64_t N = w.size(0), K = w.size(1);
+  torch::Tensor panels = torch::empty({(N + 15) / 16, K, 16}, torch::kFloat32);
+  engine_kernels::pack_panels(w.data_ptr<float>(), N, K, panels.data_ptr<float>());
+  w = panels;
 }
 
 class WeightMap {
@@ -179,16 +188,23 @@ void EngineModel::load(Gpt& model) {
   final_b_ = c.llama() ? torch::Tensor() : f32(w.maybe("transformer.ln_f.bias"));
   head_ = c.tie_embeddings ? embed_ : f32(w.get("lm_head.weight"));
   head_s_ = torch::Tensor();
-  if (use_int8_codes(model)) return;
-  if (!bf16_) return;
-  auto to_bf16 = [](torch::Tensor& t) { t = t.to(torch::kBFloat16).contiguous(); };
-  for (EngineLayer& l : layers_) {
-    to_bf16(l.qkv_w);
-    to_bf16(l.o_w);
-    to_bf16(l.up_w);
-    to_bf16(l.down_w);
+  if (!use_int8_codes(model) && bf16_) {
+    auto to_bf16 = [](torch::Tensor& t) { t = t.to(torch::kBFloat16).contiguous(); };
+    for (EngineLayer& l : layers_) {
+      to_bf16(l.qkv_w);
+      to_bf16(l.o_w);
+      to_bf16(l.up_w);
+      to_bf16(l.down_w);
+    }
+    to_bf16(head_);
   }
-  to_bf16(head_);
+  for (EngineLayer& l : layers_) {  // what stayed fp32 goes into panels (a copy, shared or not)
+    pack_fp32_panels(l.qkv_w);
+    pack_fp32_panels(l.o_w);
+    pack_fp32_panels(l.up_w);
+    pack_fp32_panels(l.down_w);
+  }
+  pack_fp32_panels(head_);
 }
 
 // Int8-quantized layers (Troupe's per-row int8) run on their codes: each fused matrix whose parts are all int8
@@ -339,7 +355,7 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
     const EngineLayer& w = layers_[l];
     for_rows(N,
              [&](int64_t r) { ek::norm_row(X + r * C, C, ptr(w.norm1_w), ptr(w.norm1_b), eps, !llama, Hn + r * C); });
-    matmul(Hn, N, C, w.qkv_w, w.qkv_s, w.qkv_b, Q);
+    matmul(Hn, N, C, w.qkv_w, w.qkv_s, w.qkv_b, D, Q);
     float* kp = k_pool_[l].data();
     float* vp = v_pool_[l].data();
     for_rows(N, [&](int64_t r) {
@@ -364,18 +380,18 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
       std::copy_n(row + (H + Hkv) * hd, Hkv * hd, vp + (block * block_size_ + off) * Hkv * hd);
     });
     attention(tokens, Q, static_cast<int64_t>(l), A);
-    matmul(A, N, H * hd, w.o_w, w.o_s, w.o_b, T);
+    matmul(A, N, H * hd, w.o_w, w.o_s, w.o_b, C, T);
     for_rows(N, [&](int64_t r) {
       for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
       ek::norm_row(X + r * C, C, ptr(w.norm2_w), ptr(w.norm2_b), eps, !llama, Hn + r * C);
     });
-    matmul(Hn, N, C, w.up_w, w.up_s, w.up_b, U);
+    matmul(Hn, N, C, w.up_w, w.up_s, w.up_b, up_rows, U);
     for_rows(N, [&](int64_t r) {
       const float* u = U + r * up_rows;
       float* a = Act + r * F;
       for (int64_t i = 0; i < F; ++i) a[i] = llama ? silu(u[i]) * u[F + i] : gelu_tanh(u[i]);
     });
-    matmul(Act, N, F, w.down_w, w.down_s, w.down_b, T);
+    matmul(Act, N, F, w.down_w, w.down_s, w.down_b, C, T);
     for_rows(N, [&](int64_t r) {
       for (int64_t i = 0; i < C; ++i) X[r * C + i] += T[r * C + i];
     });
@@ -383,13 +399,13 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
   std::vector<int64_t> rows;
   for (int64_t r = 0; r < N; ++r)
     if (tokens[static_cast<size_t>(r)].wants_logits) rows.push_back(r);
-  const int64_t n = static_cast<int64_t>(rows.size()), V = head_.size(0);
+  const int64_t n = static_cast<int64_t>(rows.size()), V = c.vocab_size;
   torch::Tensor last = torch::empty({n, C}, opt), logits = torch::empty({n, V}, opt);
   float* L = last.data_ptr<float>();
   for_rows(n, [&](int64_t i) {
     ek::norm_row(X + rows[static_cast<size_t>(i)] * C, C, ptr(final_w_), ptr(final_b_), eps, !llama, L + i * C);
   });
-  matmul(L, n, C, head_, head_s_, torch::Tensor(), logits.data_ptr<float>());
+  matmul(L, n, C, head_, head_s_, torch::Tensor(), V, logits.data_ptr<float>());
   return logits;
 }
 

@@ -1,5 +1,7 @@
-// Implementation of models/engine_kernels.h: an AVX-512 path (16-lane partial sums per output element, a register
-// tile of up to 4 rows x 4 columns) and a scalar path with the same 16 partial sums, picked once per process.
+// Implementation of models/engine_kernels.h, AVX-512, AVX2 and portable paths picked at run time. fp32 matrices: the
+// weights packed in 16-column panels, each output element one chain of fused multiply-adds over k (register tiles of
+// up to 8 rows x 3 panels). bf16 and int8 weights: 16-lane partial sums per output element over k (a register tile
+// of 16 elements) added in a fixed tree.
 #include "models/engine_kernels.h"
 
 #include <ATen/Parallel.h>
@@ -174,45 +176,94 @@ void for_tiles16(int64_t M, int64_t n0, int64_t n1, int64_t col_block, const Til
   }
 }
 
-// The fp32 hot path spells for_tiles16's loops out under the AVX-512 target so that the tiles inline into them
-// (through the generic lambda they are calls: measured 6000 vs 6300-6760 rollout tokens/s, 2232 vs 2541 decode).
-TROUPE_AVX512 void columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
-                                  float* y, int64_t n0, int64_t n1, const float* zeros) {
-  constexpr int64_t kRowBlock = 64, kColBlock = 64;
+// ---- fp32: 16-column panels, a chain of fused multiply-adds over k per element ------------------------------------
+
+// A register tile of MR rows x NP panels (16 columns each): per k, NP panel vectors and MR broadcast inputs, MR * NP
+// fused multiply-adds. Every element is the chain acc = fma(x[m, k], w[n, k], acc) for k = 0, 1, ..., K - 1 from
+// zero, then + bias[n]: the same in any tile, on any path, so a row's result never depends on the batch.
+template <int MR, int NP>
+TROUPE_AVX512 void gemm_tile(const float* x, int64_t K, const float* panels, const float* bias, float* y, int64_t ldy,
+                             int64_t n_valid) {
+  __m512 acc[MR][NP];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  const int64_t stride = K * 16;
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 w[NP];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(panels + p * stride + k * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 xb = _mm512_set1_ps(x[r * K + k]);
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xb, w[p], acc[r][p]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    const int64_t cols = std::min<int64_t>(16, n_valid - p * 16);
+    if (cols <= 0) break;
+    const auto m = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
+    const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + p * 16) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+      _mm512_mask_storeu_ps(y + r * ldy + p * 16, m, bias != nullptr ? _mm512_add_ps(acc[r][p], b) : acc[r][p]);
+  }
+}
+
+// Rows [0, M) x panels [p0, p1) of y = x w^T + b: blocks of 64 rows (in L2) x groups of NP panels, tiles of 8 rows
+// (or 2 for a short batch, with wider groups) and the rows and panels left over in smaller tiles.
+template <int MR, int NP>
+TROUPE_AVX512 void gemm_rows(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
+                             float* y, int64_t p0, int64_t p1) {
+  constexpr int64_t kRowBlock = 64;
   for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
     const int64_t r1 = std::min(M, r0 + kRowBlock);
-    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
-      const int64_t c1 = std::min(n1, c0 + kColBlock);
-      int64_t m = r0;
-      for (; m + 4 <= r1; m += 4)
-        for (int64_t n = c0; n < c1; n += 4) linear_tile<4, 4>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
-      for (; m + 2 <= r1; m += 2)
-        for (int64_t n = c0; n < c1; n += 8) linear_tile<2, 8>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
-      for (; m < r1; ++m)
-        for (int64_t n = c0; n < c1; n += 16)
-          linear_tile<1, 16>(x, M, K, w, nullptr, c1, bias, y, N, m, n, zeros, zeros);
+    for (int64_t p = p0; p < p1; p += NP) {
+      const int64_t np = std::min<int64_t>(NP, p1 - p), n0 = p * 16, n_valid = N - n0;
+      const float* panels = w + p * K * 16;
+      const float* b = bias != nullptr ? bias + n0 : nullptr;
+      auto tiles = [&](auto np_c) {
+        constexpr int kNp = decltype(np_c)::value;
+        int64_t m = r0;
+        for (; m + MR <= r1; m += MR) gemm_tile<MR, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
+        for (; m + 4 <= r1 && MR > 4; m += 4) gemm_tile<4, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
+        for (; m + 2 <= r1 && MR > 2; m += 2) gemm_tile<2, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
+        for (; m < r1; ++m) gemm_tile<1, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
+      };
+      if (np == NP) {
+        tiles(std::integral_constant<int, NP>());
+      } else if (np >= 4) {  // a short last group (only when NP > 4)
+        tiles(std::integral_constant<int, 4>());
+        for (int64_t q = 4; q < np; ++q) {
+          const int64_t nq0 = (p + q) * 16;
+          const float* bq = bias != nullptr ? bias + nq0 : nullptr;
+          for (int64_t m = r0; m < r1; ++m)
+            gemm_tile<1, 1>(x + m * K, K, w + (p + q) * K * 16, bq, y + m * N + nq0, N, N - nq0);
+        }
+      } else if (np == 3) {
+        tiles(std::integral_constant<int, 3>());
+      } else if (np == 2) {
+        tiles(std::integral_constant<int, 2>());
+      } else {
+        tiles(std::integral_constant<int, 1>());
+      }
     }
   }
 }
 
-TROUPE_AVX512 void dots_avx512(const float* q, const float* const* keys, int64_t count, int64_t n, float* out,
-                               const float* zeros) {
-  const float* x[1] = {q};
-  for (int64_t j0 = 0; j0 < count; j0 += 16) {
-    const float* w[16];
-    for (int64_t j = 0; j < 16; ++j) w[j] = j0 + j < count ? keys[j0 + j] : zeros;
-    float tile[16];
-    tile16<1, 16>(x, w, n, tile);
-    for (int64_t j = 0; j < 16 && j0 + j < count; ++j) out[j0 + j] = tile[j];
-  }
-}
+// Panels per register tile: 3 with 8 rows; 6 for one or two rows (decode), to keep 6+ chains in flight.
+int64_t panels_per_tile(int64_t M) { return M <= 2 ? 6 : 3; }
 
-TROUPE_AVX512 void axpy_avx512(float a, const float* x, float* y, int64_t n) {
-  const __m512 av = _mm512_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
+TROUPE_AVX512 void gemm_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
+                               float* y, int64_t p0, int64_t p1) {
+  if (M <= 2) {
+    gemm_rows<2, 6>(x, M, K, w, N, bias, y, p0, p1);
+  } else {
+    gemm_rows<8, 3>(x, M, K, w, N, bias, y, p0, p1);
+  }
 }
 
 // key_scores for NQ query rows: one 16-lane accumulator per row, a fused multiply-add per element of the head.
@@ -430,91 +481,42 @@ float from_bf16(uint16_t h) {
   return f;
 }
 
-// ---- AVX2: the same 16 partial sums per element as two 8-lane halves, the same tree, so bit-identical ----------
+// ---- AVX2 ---------------------------------------------------------------------------------------------------------
 
 #define TROUPE_AVX2 __attribute__((target("avx2,fma")))
 
-TROUPE_AVX2 inline __m256 mask8(int64_t valid) {  // lanes < valid set
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), idx));
-}
-
-TROUPE_AVX2 inline __m256 load8(const float* p, int64_t valid) {
-  return valid >= 8 ? _mm256_loadu_ps(p)
-                    : _mm256_maskload_ps(p, _mm256_castps_si256(mask8(std::max<int64_t>(valid, 0))));
-}
-
-// 4 elements: out[i * NR + j] = x[i] . w[j], MR * NR = 4.
-template <int MR, int NR>
-TROUPE_AVX2 void tile4_avx2(const float* const* x, const float* const* w, int64_t K, float* out) {
-  static_assert(MR * NR == 4, "a tile is 4 elements");
-  __m256 lo[4], hi[4];
-  for (int e = 0; e < 4; ++e) lo[e] = hi[e] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < K; k += 16) {
-    const int64_t left = K - k;
-    __m256 wl[NR], wh[NR];
-    for (int j = 0; j < NR; ++j) {
-      wl[j] = load8(w[j] + k, left);
-      wh[j] = load8(w[j] + k + 8, left - 8);
-    }
-    for (int i = 0; i < MR; ++i) {
-      const __m256 xl = load8(x[i] + k, left), xh = load8(x[i] + k + 8, left - 8);
-      for (int j = 0; j < NR; ++j) {
-        lo[i * NR + j] = _mm256_fmadd_ps(xl, wl[j], lo[i * NR + j]);
-        hi[i * NR + j] = _mm256_fmadd_ps(xh, wh[j], hi[i * NR + j]);
-      }
+// The AVX2 form of gemm_tile: a panel is two 8-lane halves; the same chain per element, so the same bits.
+template <int MR>
+TROUPE_AVX2 void gemm_tile_avx2(const float* x, int64_t K, const float* panel, const float* bias, float* y, int64_t ldy,
+                                int64_t n_valid) {
+  __m256 lo[MR], hi[MR];
+  for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 wl = _mm256_loadu_ps(panel + k * 16), wh = _mm256_loadu_ps(panel + k * 16 + 8);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 xb = _mm256_set1_ps(x[r * K + k]);
+      lo[r] = _mm256_fmadd_ps(xb, wl, lo[r]);
+      hi[r] = _mm256_fmadd_ps(xb, wh, hi[r]);
     }
   }
-  for (int e = 0; e < 4; ++e) {
-    alignas(32) float l[8], h[8];
-    _mm256_store_ps(l, lo[e]);
-    _mm256_store_ps(h, hi[e]);
-    float s8[8], s4[4];
-    for (int i = 0; i < 8; ++i) s8[i] = l[i] + h[i];
-    for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
-    out[e] = (s4[0] + s4[2]) + (s4[1] + s4[3]);
+  const int64_t cols = std::min<int64_t>(16, n_valid);
+  for (int r = 0; r < MR; ++r) {
+    alignas(32) float out[16];
+    _mm256_store_ps(out, lo[r]);
+    _mm256_store_ps(out + 8, hi[r]);
+    for (int64_t c = 0; c < cols; ++c) y[r * ldy + c] = bias != nullptr ? out[c] + bias[c] : out[c];
   }
 }
 
-template <int MR, int NR>
-TROUPE_AVX2 void linear_tile_avx2(const float* x, int64_t M, int64_t K, const float* w, int64_t n_end,
-                                  const float* bias, float* y, int64_t N, int64_t m0, int64_t n0, const float* zeros) {
-  const float* xr[MR];
-  const float* wr[NR];
-  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
-  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros;
-  float out[4];
-  tile4_avx2<MR, NR>(xr, wr, K, out);
-  for (int i = 0; i < MR && m0 + i < M; ++i)
-    for (int j = 0; j < NR && n0 + j < n_end; ++j)
-      y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
-}
-
-TROUPE_AVX2 void columns_avx2(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
-                              float* y, int64_t n0, int64_t n1, const float* zeros) {
-  constexpr int64_t kRowBlock = 64, kColBlock = 64;
-  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
-    const int64_t r1 = std::min(M, r0 + kRowBlock);
-    for (int64_t c0 = n0; c0 < n1; c0 += kColBlock) {
-      const int64_t c1 = std::min(n1, c0 + kColBlock);
-      int64_t m = r0;
-      for (; m + 2 <= r1; m += 2)
-        for (int64_t n = c0; n < c1; n += 2) linear_tile_avx2<2, 2>(x, M, K, w, c1, bias, y, N, m, n, zeros);
-      for (; m < r1; ++m)
-        for (int64_t n = c0; n < c1; n += 4) linear_tile_avx2<1, 4>(x, M, K, w, c1, bias, y, N, m, n, zeros);
-    }
-  }
-}
-
-TROUPE_AVX2 void dots_avx2(const float* q, const float* const* keys, int64_t count, int64_t n, float* out,
-                           const float* zeros) {
-  const float* x[1] = {q};
-  for (int64_t j0 = 0; j0 < count; j0 += 4) {
-    const float* w[4];
-    for (int64_t j = 0; j < 4; ++j) w[j] = j0 + j < count ? keys[j0 + j] : zeros;
-    float tile[4];
-    tile4_avx2<1, 4>(x, w, n, tile);
-    for (int64_t j = 0; j < 4 && j0 + j < count; ++j) out[j0 + j] = tile[j];
+TROUPE_AVX2 void gemm_avx2(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
+                           int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t n0 = p * 16;
+    const float* panel = w + p * K * 16;
+    const float* b = bias != nullptr ? bias + n0 : nullptr;
+    int64_t m = 0;
+    for (; m + 6 <= M; m += 6) gemm_tile_avx2<6>(x + m * K, K, panel, b, y + m * N + n0, N, N - n0);
+    for (; m < M; ++m) gemm_tile_avx2<1>(x + m * K, K, panel, b, y + m * N + n0, N, N - n0);
   }
 }
 
@@ -530,47 +532,53 @@ float dot_scalar(const float* a, const float* b, int64_t n) {
   return s2[0] + s2[1];  // (s4[0] + s4[2]) + (s4[1] + s4[3]), as reduce16
 }
 
-void columns_scalar(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
-                    int64_t n0, int64_t n1) {
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = n0; n < n1; ++n) y[m * N + n] = dot_scalar(x + m * K, w + n * K, K) + (bias ? bias[n] : 0.0f);
+void gemm_scalar(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
+                 int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p)
+    for (int64_t c = 0; c < 16 && p * 16 + c < N; ++c) {
+      const int64_t n = p * 16 + c;
+      for (int64_t m = 0; m < M; ++m) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < K; ++k) acc = std::fma(x[m * K + k], w[(p * K + k) * 16 + c], acc);
+        y[m * N + n] = bias != nullptr ? acc + bias[n] : acc;
+      }
+    }
 }
 
 }  // namespace
 
 void force_isa(int level) { g_max_isa.store(level, std::memory_order_relaxed); }
 
-void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y) {
-  if (M == 0 || N == 0) return;
-  // blocks of 16 columns; at least ~64k multiply-adds per task, so that small matrices stay on one thread
-  const int64_t block_work = 16 * M * K;
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, block_work));
-  const bool avx = has_avx512(), avx2 = has_avx2();
-  const std::vector<float> zeros(static_cast<size_t>(K), 0.0f);
-  at::parallel_for(0, (N + 15) / 16, grain, [&](int64_t b0, int64_t b1) {
-    const int64_t n0 = b0 * 16, n1 = std::min(N, b1 * 16);
-    if (avx) {
-      columns_avx512(x, M, K, w, N, bias, y, n0, n1, zeros.data());
-    } else if (avx2) {
-      columns_avx2(x, M, K, w, N, bias, y, n0, n1, zeros.data());
-    } else {
-      columns_scalar(x, M, K, w, N, bias, y, n0, n1);
-    }
+void pack_panels(const float* w, int64_t N, int64_t K, float* out) {
+  const int64_t panels = (N + 15) / 16;
+  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c = 0; c < 16; ++c) {
+          const int64_t n = p * 16 + c;
+          out[(p * K + k) * 16 + c] = n < N ? w[n * K + k] : 0.0f;
+        }
   });
 }
 
-void dots(const float* q, const float* const* keys, int64_t count, int64_t n, float* out) {
-  thread_local std::vector<float> zeros;
-  if (static_cast<int64_t>(zeros.size()) < n) zeros.assign(static_cast<size_t>(n), 0.0f);
-  if (has_avx512()) {
-    dots_avx512(q, keys, count, n, out, zeros.data());
-    return;
-  }
-  if (has_avx2()) {
-    dots_avx2(q, keys, count, n, out, zeros.data());
-    return;
-  }
-  for (int64_t j = 0; j < count; ++j) out[j] = dot_scalar(q, keys[j], n);
+void linear(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias, float* y) {
+  if (M == 0 || N == 0) return;
+  // split over groups of a register tile's panels (so that only the matrix's last group is short), at least ~64k
+  // multiply-adds per task, so that small matrices stay on one thread
+  const bool avx = has_avx512(), avx2 = has_avx2();
+  const int64_t n_panels = (N + 15) / 16, group = avx ? panels_per_tile(M) : 1;
+  const int64_t group_work = 16 * group * M * K;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, group_work));
+  at::parallel_for(0, (n_panels + group - 1) / group, grain, [&](int64_t g0, int64_t g1) {
+    const int64_t p0 = g0 * group, p1 = std::min(n_panels, g1 * group);
+    if (avx) {
+      gemm_avx512(x, M, K, panels, N, bias, y, p0, p1);
+    } else if (avx2) {
+      gemm_avx2(x, M, K, panels, N, bias, y, p0, p1);
+    } else {
+      gemm_scalar(x, M, K, panels, N, bias, y, p0, p1);
+    }
+  });
 }
 
 void linear_bf16(const float* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y) {
@@ -673,14 +681,6 @@ void weighted_values(const float* p, int64_t nq, int64_t ld, const float* const*
     for (int64_t j = 0; j < count; ++j)
       for (int64_t d = 0; d < hd; ++d) o[d] = std::fma(p[i * ld + j], v[j][d], o[d]);
   }
-}
-
-void axpy(float a, const float* x, float* y, int64_t n) {
-  if (has_avx512()) {
-    axpy_avx512(a, x, y, n);
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
 }
 
 void norm_row(const float* x, int64_t C, const float* w, const float* b, double eps, bool layer_norm, float* y) {

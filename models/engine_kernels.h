@@ -9,13 +9,18 @@
 namespace troupe::models::engine_kernels {
 
 // Caps the instruction set the kernels use (2 AVX-512, 1 AVX2 + FMA, 0 portable), for tests: the fp32 kernels
-// (linear, dots) give bit-identical results on every path, since each keeps the same 16 partial sums per output
-// element and adds them in the same tree.
+// (linear, key_scores, weighted_values) give bit-identical results on every path, since each computes an output
+// element as the same chain of fused multiply-adds.
 void force_isa(int level);
 
-// y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for x [M, K], w [N, K] (row-major, torch's Linear layout),
-// y [M, N]. Parallel over column blocks on ATen's intra-op threads.
-void linear(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y);
+// Packs w [N, K] (row-major, torch's Linear layout) into linear's layout: ceil(N / 16) panels of [K, 16], panel p
+// holding columns 16 p .. 16 p + 15 (zeros past N). out holds ceil(N / 16) * K * 16 floats.
+void pack_panels(const float* w, int64_t N, int64_t K, float* out);
+
+// y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for x [M, K], y [M, N], w packed by pack_panels: each element the chain
+// acc = fma(x[m, k], w[n, k], acc) over k = 0, 1, ..., K - 1 from zero. Parallel over panels on ATen's intra-op
+// threads.
+void linear(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias, float* y);
 
 // As linear with bf16 weights (raw bit patterns, [N, K]): x is rounded to bf16 (nearest even) and each product pair
 // accumulates in fp32 (AVX512_BF16's vdpbf16ps; a portable loop over the same bf16 values elsewhere).
@@ -29,10 +34,6 @@ void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* w, const fl
 // One row: y = w * x / sqrt(mean(x^2) + eps) (RMSNorm), or (x - mean) / sqrt(var + eps) * w + b (LayerNorm, when
 // `layer_norm`; b may be null). x and y may alias.
 void norm_row(const float* x, int64_t C, const float* w, const float* b, double eps, bool layer_norm, float* y);
-
-// out[j] = q . keys[j] for j < count (each of length n), in the kernels' fixed order (16 strided partial sums,
-// then a fixed reduction tree), whatever `count`.
-void dots(const float* q, const float* const* keys, int64_t count, int64_t n, float* out);
 
 // out[i] = exp((x[i] - shift) * scale) (relative error ~2e-7; 0 below e^-87); returns their sum, in a fixed order.
 // With block_sums: block_sums[b] = the sum of out[16 b .. 16 b + 15] (the last block partial), in a fixed order.
@@ -51,8 +52,5 @@ void key_scores(const float* q, int64_t nq, int64_t hd, const float* kt, int64_t
 // that order, on every path) for nq weight rows: the probability-weighted values of attention.
 void weighted_values(const float* p, int64_t nq, int64_t ld, const float* const* v, int64_t count, int64_t hd,
                      float* out);
-
-// y[i] += a * x[i]
-void axpy(float a, const float* x, float* y, int64_t n);
 
 }  // namespace troupe::models::engine_kernels

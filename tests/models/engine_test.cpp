@@ -161,7 +161,8 @@ TEST(RolloutEngine, Int8CodesMatchTheQuantizedModelsOwnForward) {
   for (size_t t = 0; t < s.logprobs.size(); ++t) EXPECT_NEAR(s.logprobs[t], ref.logprobs[0][t], 2e-4);
 }
 
-// The fp32 kernels give the same bits on the AVX-512, AVX2 and portable paths (what this machine has of them).
+// The fp32 matrix kernel gives the same bits on the AVX-512, AVX2 and portable paths (what this machine has of them),
+// the same for a row alone as in a batch of 37 (tiles of 8, 4, 2 and 1 rows; 2 panels, the second partial).
 TEST(EngineKernels, Fp32PathsAgreeBitForBitAndMatchADoubleReference) {
   torch::manual_seed(23);
   const int64_t M = 37, K = 70, N = 29;
@@ -169,13 +170,17 @@ TEST(EngineKernels, Fp32PathsAgreeBitForBitAndMatchADoubleReference) {
   std::vector<std::vector<float>> results;
   for (int isa : {2, 1, 0}) {
     engine_kernels::force_isa(isa);
-    std::vector<float> y(static_cast<size_t>(M * N));
-    engine_kernels::linear(x.data_ptr<float>(), M, K, w.data_ptr<float>(), N, b.data_ptr<float>(), y.data());
-    std::vector<const float*> keys;
-    for (int64_t n = 0; n < N; ++n) keys.push_back(w.data_ptr<float>() + n * K);
-    std::vector<float> d(static_cast<size_t>(N));
-    engine_kernels::dots(x.data_ptr<float>(), keys.data(), N, K, d.data());
-    y.insert(y.end(), d.begin(), d.end());
+    std::vector<float> panels(static_cast<size_t>((N + 15) / 16 * K * 16));
+    engine_kernels::pack_panels(w.data_ptr<float>(), N, K, panels.data());
+    std::vector<float> y(static_cast<size_t>(M * N)), rows;
+    engine_kernels::linear(x.data_ptr<float>(), M, K, panels.data(), N, b.data_ptr<float>(), y.data());
+    for (int64_t m = 0; m < M; ++m) {  // each row alone, and without the bias
+      std::vector<float> one(static_cast<size_t>(N));
+      engine_kernels::linear(x.data_ptr<float>() + m * K, 1, K, panels.data(), N, nullptr, one.data());
+      for (int64_t n = 0; n < N; ++n) one[static_cast<size_t>(n)] += b[n].item<float>();
+      rows.insert(rows.end(), one.begin(), one.end());
+    }
+    EXPECT_EQ(rows, y) << "a row alone differs from the row in a batch (isa " << isa << ")";
     results.push_back(y);
   }
   engine_kernels::force_isa(2);
