@@ -137,13 +137,6 @@ EngineLayer gpt2_layer(const WeightMap& w, const std::string& p, bool share) {
   return l;
 }
 
-float gelu_tanh(float x) {
-  const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-  return 0.5f * x * (1.0f + std::tanh(inner));
-}
-
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
-
 }  // namespace
 
 EngineModel::EngineModel(Gpt& model, int64_t block_size, bool bf16_weights, bool share_weights)
@@ -388,8 +381,7 @@ torch::Tensor EngineModel::step(const std::vector<StepToken>& tokens) {
     matmul(Hn, N, C, w.up_w, w.up_s, w.up_b, up_rows, U);
     for_rows(N, [&](int64_t r) {
       const float* u = U + r * up_rows;
-      float* a = Act + r * F;
-      for (int64_t i = 0; i < F; ++i) a[i] = llama ? silu(u[i]) * u[F + i] : gelu_tanh(u[i]);
+      ek::activation(u, llama ? u + F : nullptr, F, Act + r * F);
     });
     matmul(Act, N, F, w.down_w, w.down_s, w.down_b, C, T);
     for_rows(N, [&](int64_t r) {

@@ -393,6 +393,27 @@ TROUPE_AVX512 float exp_sum_avx512(const float* x, int64_t n, float shift, float
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
+TROUPE_AVX512 void activation_avx512(const float* gate, const float* up, int64_t n, float* out) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto m = static_cast<__mmask16>(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1u);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    __m512 y;
+    if (up != nullptr) {  // g / (1 + e^-g) * u
+      const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+      y = _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, up + i));
+    } else {  // 0.5 g (1 + tanh(z)), tanh(z) = 1 - 2 / (e^2z + 1)
+      const __m512 z =
+          _mm512_mul_ps(_mm512_set1_ps(0.7978845608028654f),
+                        _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), g), _mm512_mul_ps(g, g), g));
+      const __m512 e = exp16(_mm512_add_ps(z, z));
+      const __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+      y = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), g), _mm512_add_ps(one, t));
+    }
+    _mm512_mask_storeu_ps(out + i, m, y);
+  }
+}
+
 TROUPE_AVX512 float max_avx512(const float* x, int64_t n) {
   __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   int64_t i = 0;
@@ -645,6 +666,18 @@ float exp_sum(const float* x, int64_t n, float shift, float scale, float* out, f
       block_sums[b] = sum;
     }
   return total;
+}
+
+void activation(const float* gate, const float* up, int64_t n, float* out) {
+  if (has_avx512()) {
+    activation_avx512(gate, up, n, out);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = up != nullptr ? g / (1.0f + std::exp(-g)) * up[i]
+                           : 0.5f * g * (1.0f + std::tanh(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+  }
 }
 
 float max_value(const float* x, int64_t n) {

@@ -39,6 +39,10 @@ void norm_row(const float* x, int64_t C, const float* w, const float* b, double 
 // With block_sums: block_sums[b] = the sum of out[16 b .. 16 b + 15] (the last block partial), in a fixed order.
 float exp_sum(const float* x, int64_t n, float shift, float scale, float* out, float* block_sums = nullptr);
 
+// out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + exp(-gate[i])) * up[i] (SwiGLU), or, without `up`,
+// out[i] = gelu_tanh(gate[i]) = 0.5 g (1 + tanh(0.7978845608 (g + 0.044715 g^3))) (GPT-2's GELU). out may alias gate.
+void activation(const float* gate, const float* up, int64_t n, float* out);
+
 // The largest of x[0, n) (NaNs skipped; -infinity when there is none).
 float max_value(const float* x, int64_t n);
 
