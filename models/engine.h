@@ -46,8 +46,9 @@ struct EngineOptions {
   int64_t max_kv_blocks = 0;       // admission limit on reserved blocks (0 = none)
   bool prefix_sharing = true;      // the samples of one request share its prompt's blocks
   bool bf16_weights = false;       // multiply in bf16 (AVX512_BF16) even for an fp32 model; a bf16 model always does
-  // Matrices that need no fusing (all of GPT-2's; Llama's o/down projections, norms, embeddings) share the model's
-  // fp32 CPU storage instead of being copied: valid while the model is unchanged, as within one models::generate.
+  // The embedding tables, norms and biases share the model's fp32 CPU storage instead of being copied: valid while
+  // the model is unchanged, as within one models::generate. (fp32 matrices are always repacked into the matrix
+  // kernel's 16-column panels, a copy either way.)
   bool share_weights = false;
 };
 

@@ -27,9 +27,9 @@ class BlockAllocator {
   int64_t used_ = 0, peak_ = 0;
 };
 
-// One layer's weights, contiguous (matrices fp32, bf16, or int8 codes with per-row scales; the rest fp32),
-// projections fused: qkv [q + 2 kv, C], up [2F,
-// C] (llama: gate then up) or [4C, C] (gpt2), down [C, F].
+// One layer's weights, contiguous, projections fused: qkv [q + 2 kv, C], up [2F, C] (llama: gate then up) or [4C, C]
+// (gpt2), down [C, F]. Matrices are fp32 in engine_kernels::pack_panels' 16-column panels, bf16 [N, K], or int8 codes
+// [N, K] with per-row scales; the rest fp32.
 struct EngineLayer {
   torch::Tensor norm1_w, norm1_b, qkv_w, qkv_b, o_w, o_b, norm2_w, norm2_b, up_w, up_b, down_w, down_b;
   torch::Tensor qkv_s, o_s, up_s, down_s;  // per-row scales when the matrix holds int8 codes
@@ -46,7 +46,7 @@ struct StepToken {
 class EngineModel {
  public:
   // bf16_weights (or a bf16 model): the matrices are held and multiplied in bf16 (embeddings, norms and biases fp32).
-  // share_weights: fp32 CPU matrices that need no fusing keep the model's storage instead of a copy.
+  // share_weights: fp32 CPU tensors that need no fusing or packing keep the model's storage instead of a copy.
   EngineModel(Gpt& model, int64_t block_size, bool bf16_weights, bool share_weights);
   void load(Gpt& model);
   // Runs the tokens through the trunk, writing their keys and values into the pools (which must already hold
