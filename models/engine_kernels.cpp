@@ -90,17 +90,15 @@ const LaneMap& lane_map() {
   return map;
 }
 
-// Weight chunks of 16 as fp32 lanes: fp32 rows as they are, int8 codes widened; the masked forms read 0 past `m`.
-TROUPE_AVX512 inline __m512 load_w(const float* p) { return _mm512_loadu_ps(p); }
+// Weight chunks of 16 int8 codes widened to fp32 lanes; the masked form reads 0 past `m`.
 TROUPE_AVX512 inline __m512 load_w(const int8_t* p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
-TROUPE_AVX512 inline __m512 load_w(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 TROUPE_AVX512 inline __m512 load_w(const int8_t* p, __mmask16 m) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
 }
 
-// A tile of 16 output elements: MR rows (pointers x[i]) x NR columns (weight rows w[j], fp32 or int8 codes),
+// A tile of 16 output elements: MR rows (pointers x[i]) x NR columns (weight rows w[j] of int8 codes),
 // MR * NR = 16, each element accumulated chunk by chunk over k (16 lanes; the tail chunk masked) and reduced by
 // reduce_tile: the same instructions for every element whatever the tile shape. out[i * NR + j] = x[i] . w[j].
 template <int MR, int NR, class W>
