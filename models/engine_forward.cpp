@@ -55,26 +55,34 @@ torch::Tensor f32(const torch::Tensor& t, bool share) {
 
 const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
-// y [M, N] = x w^T + b through the batch-invariant kernel of w's form: fp32 packed in panels (pack below), bf16
-// [N, K], or int8 codes [N, K] with per-row scales s.
+// y [M, N] = x w^T + b through the batch-invariant kernel of w's form: fp32 or bf16 packed in panels (pack_matrix
+// below), or int8 codes [N, K] with per-row scales s.
 void matmul(const float* x, int64_t M, int64_t K, const torch::Tensor& w, const torch::Tensor& s,
             const torch::Tensor& b, int64_t N, float* y) {
   if (w.scalar_type() == torch::kChar) {
     engine_kernels::linear_int8(x, M, K, w.data_ptr<int8_t>(), ptr(s), N, ptr(b), y);
-  } else if (w.scalar_type() == torch::kBFloat16) {
-    engine_kernels::linear_bf16(x, M, K, reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), N, ptr(b), y);
+  } else if (w.scalar_type() == torch::kInt32) {  // bf16 pairs in panels
+    engine_kernels::linear_bf16(x, M, K, reinterpret_cast<const uint32_t*>(w.data_ptr<int32_t>()), N, ptr(b), y);
   } else {
     engine_kernels::linear(x, M, K, w.data_ptr<float>(), N, ptr(b), y);
   }
 }
 
-// An fp32 matrix [N, K] in the fp32 kernel's 16-column panels [ceil(N / 16), K, 16]; other forms unchanged.
-void pack_fp32_panels(torch::Tensor& w) {
-  if (w.scalar_type() != torch::kFloat32 || w.dim() != 2) return;
+// A matrix [N, K] in its kernel's 16-column panels: fp32 as [ceil(N / 16), K, 16] floats, bf16 as
+// [ceil(N / 16), ceil(K / 2), 16] 32-bit pairs (int32); int8 codes unchanged.
+void pack_matrix(torch::Tensor& w) {
+  if (w.dim() != 2) return;
   const int64_t N = w.size(0), K = w.size(1);
-  torch::Tensor panels = torch::empty({(N + 15) / 16, K, 16}, torch::kFloat32);
-  engine_kernels::pack_panels(w.data_ptr<float>(), N, K, panels.data_ptr<float>());
-  w = panels;
+  if (w.scalar_type() == torch::kFloat32) {
+    torch::Tensor panels = torch::empty({(N + 15) / 16, K, 16}, torch::kFloat32);
+    engine_kernels::pack_panels(w.data_ptr<float>(), N, K, panels.data_ptr<float>());
+    w = panels;
+  } else if (w.scalar_type() == torch::kBFloat16) {
+    torch::Tensor panels = torch::empty({(N + 15) / 16, (K + 1) / 2, 16}, torch::kInt32);
+    engine_kernels::pack_panels_bf16(reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), N, K,
+                                     reinterpret_cast<uint32_t*>(panels.data_ptr<int32_t>()));
+    w = panels;
+  }
 }
 
 class WeightMap {
@@ -191,13 +199,13 @@ void EngineModel::load(Gpt& model) {
     }
     to_bf16(head_);
   }
-  for (EngineLayer& l : layers_) {  // what stayed fp32 goes into panels (a copy, shared or not)
-    pack_fp32_panels(l.qkv_w);
-    pack_fp32_panels(l.o_w);
-    pack_fp32_panels(l.up_w);
-    pack_fp32_panels(l.down_w);
+  for (EngineLayer& l : layers_) {  // fp32 and bf16 matrices into panels (a copy, shared or not)
+    pack_matrix(l.qkv_w);
+    pack_matrix(l.o_w);
+    pack_matrix(l.up_w);
+    pack_matrix(l.down_w);
   }
-  pack_fp32_panels(head_);
+  pack_matrix(head_);
 }
 
 // Int8-quantized layers (Troupe's per-row int8) run on their codes: each fused matrix whose parts are all int8

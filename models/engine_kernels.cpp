@@ -176,6 +176,22 @@ void for_tiles16(int64_t M, int64_t n0, int64_t n1, int64_t col_block, const Til
 
 // ---- fp32: 16-column panels, a chain of fused multiply-adds over k per element ------------------------------------
 
+// y[r, 16 p + c] = acc[r][p][c] (+ bias[16 p + c]) for the columns below n_valid.
+template <int MR, int NP>
+TROUPE_AVX512 inline void store_tile(const __m512 (&acc)[MR][NP], const float* bias, float* y, int64_t ldy,
+                                     int64_t n_valid) {
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    const int64_t cols = std::min<int64_t>(16, n_valid - p * 16);
+    if (cols <= 0) break;
+    const auto m = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
+    const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + p * 16) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+      _mm512_mask_storeu_ps(y + r * ldy + p * 16, m, bias != nullptr ? _mm512_add_ps(acc[r][p], b) : acc[r][p]);
+  }
+}
+
 // A register tile of MR rows x NP panels (16 columns each): per k, NP panel vectors and MR broadcast inputs, MR * NP
 // fused multiply-adds. Every element is the chain acc = fma(x[m, k], w[n, k], acc) for k = 0, 1, ..., K - 1 from
 // zero, then + bias[n]: the same in any tile, on any path, so a row's result never depends on the batch.
@@ -199,54 +215,38 @@ TROUPE_AVX512 void gemm_tile(const float* x, int64_t K, const float* panels, con
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xb, w[p], acc[r][p]);
     }
   }
-#pragma GCC unroll 8
-  for (int p = 0; p < NP; ++p) {
-    const int64_t cols = std::min<int64_t>(16, n_valid - p * 16);
-    if (cols <= 0) break;
-    const auto m = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
-    const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + p * 16) : _mm512_setzero_ps();
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-      _mm512_mask_storeu_ps(y + r * ldy + p * 16, m, bias != nullptr ? _mm512_add_ps(acc[r][p], b) : acc[r][p]);
-  }
+  store_tile<MR, NP>(acc, bias, y, ldy, n_valid);
 }
 
-// Rows [0, M) x panels [p0, p1) of y = x w^T + b: blocks of 64 rows (in L2) x groups of NP panels, tiles of 8 rows
-// (or 2 for a short batch, with wider groups) and the rows and panels left over in smaller tiles.
-template <int MR, int NP>
-TROUPE_AVX512 void gemm_rows(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
-                             float* y, int64_t p0, int64_t p1) {
+// Rows [0, M) x panels [p0, p1) in blocks of 64 rows (in L2) x groups of NP panels: tile(mr, np, m, p) computes rows
+// [m, m + mr) x panels [p, p + np) (mr and np integral constants). Tiles of MR rows, then 4, 2 and 1 for the rows
+// left; a short last group in one narrower tile (4 panels and single ones past them when NP > 4).
+template <int MR, int NP, class Tile>
+void for_panel_tiles(int64_t M, int64_t p0, int64_t p1, const Tile& tile) {
   constexpr int64_t kRowBlock = 64;
   for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
     const int64_t r1 = std::min(M, r0 + kRowBlock);
     for (int64_t p = p0; p < p1; p += NP) {
-      const int64_t np = std::min<int64_t>(NP, p1 - p), n0 = p * 16, n_valid = N - n0;
-      const float* panels = w + p * K * 16;
-      const float* b = bias != nullptr ? bias + n0 : nullptr;
-      auto tiles = [&](auto np_c) {
-        constexpr int kNp = decltype(np_c)::value;
+      const int64_t np = std::min<int64_t>(NP, p1 - p);
+      auto rows = [&](auto np_c) {
         int64_t m = r0;
-        for (; m + MR <= r1; m += MR) gemm_tile<MR, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
-        for (; m + 4 <= r1 && MR > 4; m += 4) gemm_tile<4, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
-        for (; m + 2 <= r1 && MR > 2; m += 2) gemm_tile<2, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
-        for (; m < r1; ++m) gemm_tile<1, kNp>(x + m * K, K, panels, b, y + m * N + n0, N, n_valid);
+        for (; m + MR <= r1; m += MR) tile(Int<MR>(), np_c, m, p);
+        for (; m + 4 <= r1 && MR > 4; m += 4) tile(Int<4>(), np_c, m, p);
+        for (; m + 2 <= r1 && MR > 2; m += 2) tile(Int<2>(), np_c, m, p);
+        for (; m < r1; ++m) tile(Int<1>(), np_c, m, p);
       };
       if (np == NP) {
-        tiles(std::integral_constant<int, NP>());
-      } else if (np >= 4) {  // a short last group (only when NP > 4)
-        tiles(std::integral_constant<int, 4>());
-        for (int64_t q = 4; q < np; ++q) {
-          const int64_t nq0 = (p + q) * 16;
-          const float* bq = bias != nullptr ? bias + nq0 : nullptr;
-          for (int64_t m = r0; m < r1; ++m)
-            gemm_tile<1, 1>(x + m * K, K, w + (p + q) * K * 16, bq, y + m * N + nq0, N, N - nq0);
-        }
+        rows(Int<NP>());
+      } else if (np >= 4) {
+        rows(Int<4>());
+        for (int64_t q = 4; q < np; ++q)
+          for (int64_t m = r0; m < r1; ++m) tile(Int<1>(), Int<1>(), m, p + q);
       } else if (np == 3) {
-        tiles(std::integral_constant<int, 3>());
+        rows(Int<3>());
       } else if (np == 2) {
-        tiles(std::integral_constant<int, 2>());
+        rows(Int<2>());
       } else {
-        tiles(std::integral_constant<int, 1>());
+        rows(Int<1>());
       }
     }
   }
@@ -255,13 +255,22 @@ TROUPE_AVX512 void gemm_rows(const float* x, int64_t M, int64_t K, const float* 
 // Panels per register tile: 3 with 8 rows; 6 for one or two rows (decode), to keep 6+ chains in flight.
 int64_t panels_per_tile(int64_t M) { return M <= 2 ? 6 : 3; }
 
-TROUPE_AVX512 void gemm_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias,
-                               float* y, int64_t p0, int64_t p1) {
+// The tile shapes for M rows: for_panel_tiles<8, 3>, or <2, 6> for one or two rows.
+template <class Tile>
+void panel_tiles(int64_t M, int64_t p0, int64_t p1, const Tile& tile) {
   if (M <= 2) {
-    gemm_rows<2, 6>(x, M, K, w, N, bias, y, p0, p1);
+    for_panel_tiles<2, 6>(M, p0, p1, tile);
   } else {
-    gemm_rows<8, 3>(x, M, K, w, N, bias, y, p0, p1);
+    for_panel_tiles<8, 3>(M, p0, p1, tile);
   }
+}
+
+void gemm_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
+                 int64_t p0, int64_t p1) {
+  panel_tiles(M, p0, p1, [&](auto mr, auto np, int64_t m, int64_t p) {
+    gemm_tile<decltype(mr)::value, decltype(np)::value>(
+        x + m * K, K, w + p * K * 16, bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16, N, N - p * 16);
+  });
 }
 
 // key_scores for NQ query rows: one 16-lane accumulator per row, a fused multiply-add per element of the head.
@@ -442,46 +451,36 @@ bool has_avx512_bf16() {
   return yes;
 }
 
-// As tile16 with bf16 operands: each instruction adds 16 lanes x 2 products, chunks of 32 over k (the tail masked).
-template <int MR, int NR>
-TROUPE_AVX512_BF16 void tile16_bf16(const uint16_t* const* x, const uint16_t* const* w, int64_t K, float* out) {
-  static_assert(MR * NR == 16, "a tile is 16 elements");
-  __m512 acc[16];
-  for (int e = 0; e < 16; ++e) acc[e] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += 32) {
-    const __mmask32 m = K - k >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << (K - k)) - 1u);
-    __m512bh wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(m, w[j] + k));
-    for (int i = 0; i < MR; ++i) {
-      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(m, x[i] + k));
-      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_dpbf16_ps(acc[i * NR + j], xv, wv[j]);
+// gemm_tile with bf16 operands: the panels hold pairs (w[n, 2i], w[n, 2i + 1]) in each 32-bit lane, x its pairs,
+// and each vdpbf16ps adds both products of a pair to the lane's fp32 sum: a chain over the pairs in order.
+template <int MR, int NP>
+TROUPE_AVX512_BF16 void gemm_tile_bf16(const uint32_t* x, int64_t Kp, const uint32_t* panels, const float* bias,
+                                       float* y, int64_t ldy, int64_t n_valid) {
+  __m512 acc[MR][NP];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  const int64_t stride = Kp * 16;
+  for (int64_t k = 0; k < Kp; ++k) {
+    __m512bh w[NP];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) w[p] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panels + p * stride + k * 16));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512bh xb = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(x[r * Kp + k])));
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xb, w[p]);
     }
   }
-  alignas(64) float sums[16];
-  _mm512_store_ps(sums, reduce_tile(acc));
-  const LaneMap& map = lane_map();
-  for (int e = 0; e < 16; ++e) out[e] = sums[map.lane[e]];
+  store_tile<MR, NP>(acc, bias, y, ldy, n_valid);
 }
 
-template <int MR, int NR>
-TROUPE_AVX512_BF16 void linear_tile_bf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t n_end,
-                                         const float* bias, float* y, int64_t N, int64_t m0, int64_t n0,
-                                         const uint16_t* zeros) {
-  const uint16_t* xr[MR];
-  const uint16_t* wr[NR];
-  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
-  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : zeros;
-  float out[16];
-  tile16_bf16<MR, NR>(xr, wr, K, out);
-  for (int i = 0; i < MR && m0 + i < M; ++i)
-    for (int j = 0; j < NR && n0 + j < n_end; ++j)
-      y[(m0 + i) * N + n0 + j] = out[i * NR + j] + (bias != nullptr ? bias[n0 + j] : 0.0f);
-}
-
-void columns_bf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y,
-                  int64_t n0, int64_t n1, const uint16_t* zeros) {
-  for_tiles16(M, n0, n1, 128, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
-    linear_tile_bf16<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, c1, bias, y, N, m, n, zeros);
+void gemm_bf16(const uint32_t* x, int64_t M, int64_t Kp, const uint32_t* w, int64_t N, const float* bias, float* y,
+               int64_t p0, int64_t p1) {
+  panel_tiles(M, p0, p1, [&](auto mr, auto np, int64_t m, int64_t p) {
+    gemm_tile_bf16<decltype(mr)::value, decltype(np)::value>(
+        x + m * Kp, Kp, w + p * Kp * 16, bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16, N, N - p * 16);
   });
 }
 
@@ -600,30 +599,52 @@ void linear(const float* x, int64_t M, int64_t K, const float* panels, int64_t N
   });
 }
 
-void linear_bf16(const float* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y) {
-  if (M == 0 || N == 0) return;
-  std::vector<uint16_t> xb(static_cast<size_t>(M * K));
-  at::parallel_for(0, M * K, 1 << 14, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) xb[static_cast<size_t>(i)] = to_bf16(x[i]);
+void pack_panels_bf16(const uint16_t* w, int64_t N, int64_t K, uint32_t* out) {
+  const int64_t panels = (N + 15) / 16, Kp = (K + 1) / 2;
+  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t i = 0; i < Kp; ++i)
+        for (int64_t c = 0; c < 16; ++c) {
+          const int64_t n = p * 16 + c;
+          const uint32_t lo = n < N ? w[n * K + 2 * i] : 0u, hi = n < N && 2 * i + 1 < K ? w[n * K + 2 * i + 1] : 0u;
+          out[(p * Kp + i) * 16 + c] = lo | (hi << 16);
+        }
   });
-  const int64_t block_work = 16 * M * K;
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, block_work));
+}
+
+void linear_bf16(const float* x, int64_t M, int64_t K, const uint32_t* panels, int64_t N, const float* bias, float* y) {
+  if (M == 0 || N == 0) return;
+  const int64_t Kp = (K + 1) / 2;
+  std::vector<uint32_t> xb(static_cast<size_t>(M * Kp));  // x rounded to bf16, in pairs as the panels hold w
+  at::parallel_for(0, M * Kp, 1 << 13, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t m = i / Kp, k = 2 * (i % Kp);
+      const uint32_t lo = to_bf16(x[m * K + k]), hi = k + 1 < K ? to_bf16(x[m * K + k + 1]) : 0u;
+      xb[static_cast<size_t>(i)] = lo | (hi << 16);
+    }
+  });
   const bool fast = has_avx512_bf16();
-  const std::vector<uint16_t> zeros(static_cast<size_t>(K), 0);
-  at::parallel_for(0, (N + 15) / 16, grain, [&](int64_t b0, int64_t b1) {
-    const int64_t n0 = b0 * 16, n1 = std::min(N, b1 * 16);
+  const int64_t n_panels = (N + 15) / 16, group = fast ? panels_per_tile(M) : 1;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, 16 * group * M * K));
+  at::parallel_for(0, (n_panels + group - 1) / group, grain, [&](int64_t g0, int64_t g1) {
+    const int64_t p0 = g0 * group, p1 = std::min(n_panels, g1 * group);
     if (fast) {
-      columns_bf16(xb.data(), M, K, w, N, bias, y, n0, n1, zeros.data());
+      gemm_bf16(xb.data(), M, Kp, panels, N, bias, y, p0, p1);
       return;
     }
-    std::vector<float> xr(static_cast<size_t>(K)), wr(static_cast<size_t>(K));
-    for (int64_t m = 0; m < M; ++m) {
-      for (int64_t k = 0; k < K; ++k) xr[static_cast<size_t>(k)] = from_bf16(xb[static_cast<size_t>(m * K + k)]);
-      for (int64_t n = n0; n < n1; ++n) {
-        for (int64_t k = 0; k < K; ++k) wr[static_cast<size_t>(k)] = from_bf16(w[n * K + k]);
-        y[m * N + n] = dot_scalar(xr.data(), wr.data(), K) + (bias ? bias[n] : 0.0f);
-      }
-    }
+    // the same pairs in fp32 (products of bf16 values are exact): the high product, then the low one, as the
+    // instruction's definition adds them
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t c = 0; c < 16 && p * 16 + c < N; ++c)
+        for (int64_t m = 0; m < M; ++m) {
+          float acc = 0.0f;
+          for (int64_t i = 0; i < Kp; ++i) {
+            const uint32_t a = xb[static_cast<size_t>(m * Kp + i)], b = panels[(p * Kp + i) * 16 + c];
+            acc += from_bf16(static_cast<uint16_t>(a >> 16)) * from_bf16(static_cast<uint16_t>(b >> 16));
+            acc += from_bf16(static_cast<uint16_t>(a & 0xFFFFu)) * from_bf16(static_cast<uint16_t>(b & 0xFFFFu));
+          }
+          y[m * N + p * 16 + c] = bias != nullptr ? acc + bias[p * 16 + c] : acc;
+        }
   });
 }
 

@@ -22,9 +22,15 @@ void pack_panels(const float* w, int64_t N, int64_t K, float* out);
 // threads.
 void linear(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias, float* y);
 
-// As linear with bf16 weights (raw bit patterns, [N, K]): x is rounded to bf16 (nearest even) and each product pair
-// accumulates in fp32 (AVX512_BF16's vdpbf16ps; a portable loop over the same bf16 values elsewhere).
-void linear_bf16(const float* x, int64_t M, int64_t K, const uint16_t* w, int64_t N, const float* bias, float* y);
+// Packs bf16 weights w [N, K] (raw bit patterns) into linear_bf16's layout: ceil(N / 16) panels of [ceil(K / 2), 16]
+// 32-bit lanes, lane c of row i holding (w[n, 2i], w[n, 2i + 1]) in its low and high halves (n = 16 p + c; zeros past
+// N and K). out holds ceil(N / 16) * ceil(K / 2) * 16 values.
+void pack_panels_bf16(const uint16_t* w, int64_t N, int64_t K, uint32_t* out);
+
+// As linear with bf16 weights packed by pack_panels_bf16: x is rounded to bf16 (nearest even) and each element is a
+// chain over k's pairs, each pair's two products added to the fp32 sum (AVX512_BF16's vdpbf16ps; a portable loop
+// adding the high product, then the low one, elsewhere).
+void linear_bf16(const float* x, int64_t M, int64_t K, const uint32_t* panels, int64_t N, const float* bias, float* y);
 
 // As linear with int8 weight rows and a per-row scale (Troupe's int8 scheme, models/quant.h): y[m, n] =
 // scale[n] (x[m] . q[n]) + bias[n], the codes widened to fp32 (weight-only: activations stay fp32).

@@ -257,6 +257,36 @@ TEST(RolloutEngine, StopTokensCallbacksAndLengthEndSamples) {
   EXPECT_TRUE(called.stopped);
 }
 
+// The bf16 matrix kernel: a row alone equals the row in a batch of 37 (every tile shape, an odd K, a partial
+// panel), the AVX512_BF16 and portable paths agree, and the result is the fp32 product of the bf16-rounded operands
+// within fp32 rounding.
+TEST(EngineKernels, Bf16PanelsAreBatchInvariantAndMatchTheRoundedProduct) {
+  torch::manual_seed(31);
+  const int64_t M = 37, K = 71, N = 29;
+  const torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}).to(torch::kBFloat16), b = torch::randn({N});
+  std::vector<uint32_t> panels(static_cast<size_t>((N + 15) / 16 * ((K + 1) / 2) * 16));
+  engine_kernels::pack_panels_bf16(reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), N, K, panels.data());
+  std::vector<std::vector<float>> results;
+  for (int isa : {2, 0}) {
+    engine_kernels::force_isa(isa);
+    std::vector<float> y(static_cast<size_t>(M * N)), rows;
+    engine_kernels::linear_bf16(x.data_ptr<float>(), M, K, panels.data(), N, b.data_ptr<float>(), y.data());
+    for (int64_t m = 0; m < M; ++m) {
+      std::vector<float> one(static_cast<size_t>(N));
+      engine_kernels::linear_bf16(x.data_ptr<float>() + m * K, 1, K, panels.data(), N, b.data_ptr<float>(), one.data());
+      rows.insert(rows.end(), one.begin(), one.end());
+    }
+    EXPECT_EQ(rows, y) << "a row alone differs from the row in a batch (isa " << isa << ")";
+    results.push_back(y);
+  }
+  engine_kernels::force_isa(2);
+  EXPECT_EQ(results[0], results[1]);
+  const torch::Tensor xr = x.to(torch::kBFloat16).to(torch::kDouble), wr = w.to(torch::kDouble);
+  const torch::Tensor ref = torch::addmm(b.to(torch::kDouble), xr, wr.t());
+  const torch::Tensor got = torch::from_blob(results[0].data(), {M, N}, torch::kFloat32).to(torch::kDouble);
+  EXPECT_LT((got - ref).abs().max().item<double>(), 1e-4);
+}
+
 // The attention kernels: scores against transposed keys and the weighted values give the same bits on the AVX-512
 // and portable paths for any number of query rows, lanes and head sizes (tails included), and match double sums.
 TEST(EngineKernels, AttentionKernelsAgreeAcrossPathsAndMatchADoubleReference) {
