@@ -55,8 +55,8 @@ torch::Tensor f32(const torch::Tensor& t, bool share) {
 
 const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
-// y [M, N] = x w^T + b through the batch-invariant kernel of w's form: fp32 or bf16 packed in panels (pack_matrix
-// below), or int8 codes [N, K] with per-row scales s.
+// y [M, N] = x w^T + b through the batch-invariant kernel of w's form: fp32, bf16 pairs or int8 codes (with
+// per-row scales s), packed in panels by pack_matrix below.
 void matmul(const float* x, int64_t M, int64_t K, const torch::Tensor& w, const torch::Tensor& s,
             const torch::Tensor& b, int64_t N, float* y) {
   if (w.scalar_type() == torch::kChar) {
@@ -68,14 +68,18 @@ void matmul(const float* x, int64_t M, int64_t K, const torch::Tensor& w, const 
   }
 }
 
-// A matrix [N, K] in its kernel's 16-column panels: fp32 as [ceil(N / 16), K, 16] floats, bf16 as
-// [ceil(N / 16), ceil(K / 2), 16] 32-bit pairs (int32); int8 codes unchanged.
+// A matrix [N, K] in its kernel's 16-column panels: fp32 as [ceil(N / 16), K, 16] floats, int8 codes as
+// [ceil(N / 16), K, 16] codes, bf16 as [ceil(N / 16), ceil(K / 2), 16] 32-bit pairs (int32).
 void pack_matrix(torch::Tensor& w) {
   if (w.dim() != 2) return;
   const int64_t N = w.size(0), K = w.size(1);
   if (w.scalar_type() == torch::kFloat32) {
     torch::Tensor panels = torch::empty({(N + 15) / 16, K, 16}, torch::kFloat32);
     engine_kernels::pack_panels(w.data_ptr<float>(), N, K, panels.data_ptr<float>());
+    w = panels;
+  } else if (w.scalar_type() == torch::kChar) {
+    torch::Tensor panels = torch::empty({(N + 15) / 16, K, 16}, torch::kChar);
+    engine_kernels::pack_panels_int8(w.data_ptr<int8_t>(), N, K, panels.data_ptr<int8_t>());
     w = panels;
   } else if (w.scalar_type() == torch::kBFloat16) {
     torch::Tensor panels = torch::empty({(N + 15) / 16, (K + 1) / 2, 16}, torch::kInt32);

@@ -28,8 +28,8 @@ class BlockAllocator {
 };
 
 // One layer's weights, contiguous, projections fused: qkv [q + 2 kv, C], up [2F, C] (llama: gate then up) or [4C, C]
-// (gpt2), down [C, F]. Matrices are fp32 or bf16 in the engine kernels' 16-column panels (engine_kernels::pack_panels,
-// pack_panels_bf16), or int8 codes [N, K] with per-row scales; the rest fp32.
+// (gpt2), down [C, F]. Matrices are fp32, bf16, or int8 codes with per-row scales, in the engine kernels' 16-column
+// panels (engine_kernels::pack_panels, pack_panels_bf16, pack_panels_int8); the rest fp32.
 struct EngineLayer {
   torch::Tensor norm1_w, norm1_b, qkv_w, qkv_b, o_w, o_b, norm2_w, norm2_b, up_w, up_b, down_w, down_b;
   torch::Tensor qkv_s, o_s, up_s, down_s;  // per-row scales when the matrix holds int8 codes

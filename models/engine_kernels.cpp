@@ -1,7 +1,6 @@
-// Implementation of models/engine_kernels.h, AVX-512, AVX2 and portable paths picked at run time. fp32 matrices: the
-// weights packed in 16-column panels, each output element one chain of fused multiply-adds over k (register tiles of
-// up to 8 rows x 3 panels). bf16 and int8 weights: 16-lane partial sums per output element over k (a register tile
-// of 16 elements) added in a fixed tree.
+// Implementation of models/engine_kernels.h, AVX-512 (with AVX512_BF16 for bf16), AVX2 (fp32) and portable paths
+// picked at run time. Matrices (fp32, bf16 pairs, int8 codes) are packed in 16-column panels and each output element
+// is one chain over k (register tiles of up to 8 rows x 3 panels), so no tile shape or batch changes a result.
 #include "models/engine_kernels.h"
 
 #include <ATen/Parallel.h>
@@ -46,133 +45,8 @@ bool has_avx2() {
 
 // ---- AVX-512 -----------------------------------------------------------------------------------------------------
 
-// The 16 partial sums of one output element are added in this fixed tree: s8[i] = p[i] + p[i + 8],
-// s4[i] = s8[i] + s8[i + 4], out = (s4[0] + s4[2]) + (s4[1] + s4[3]). reduce_tile runs it for 16 elements at once
-// (a transpose-and-add over 16 accumulators); dot_scalar runs the same tree on one.
-
-// Sums 16 accumulators (one per element) into one vector; lane kLane[e] holds element e's sum.
-TROUPE_AVX512 inline __m512 reduce_tile(const __m512 (&v)[16]) {
-  __m512 a[8], b[4], c[2];
-  for (int i = 0; i < 8; ++i) {  // s8 of elements 2i (lanes 0-7) and 2i+1 (lanes 8-15)
-    const __m512 lo = _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512 hi = _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2));
-    a[i] = _mm512_add_ps(lo, hi);
-  }
-  for (int i = 0; i < 4; ++i) {  // s4 of four elements, one per 128-bit lane
-    const __m512 lo = _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512 hi = _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1));
-    b[i] = _mm512_add_ps(lo, hi);
-  }
-  for (int i = 0; i < 2; ++i) {  // s4[0] + s4[2], s4[1] + s4[3]
-    const __m512 lo = _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512 hi = _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2));
-    c[i] = _mm512_add_ps(lo, hi);
-  }
-  const __m512 lo = _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0));
-  const __m512 hi = _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1));
-  return _mm512_add_ps(lo, hi);
-}
-
-// Which output lane of reduce_tile holds element e: found once by reducing accumulators filled with their index.
-struct LaneMap {
-  int lane[16];
-  TROUPE_AVX512 LaneMap() {
-    __m512 v[16];
-    for (int e = 0; e < 16; ++e) v[e] = _mm512_set1_ps(static_cast<float>(e));
-    alignas(64) float out[16];
-    _mm512_store_ps(out, reduce_tile(v));
-    for (int l = 0; l < 16; ++l) lane[static_cast<int>(out[l]) / 16] = l;
-  }
-};
-
-const LaneMap& lane_map() {
-  static const LaneMap map;
-  return map;
-}
-
-// Weight chunks of 16 int8 codes widened to fp32 lanes; the masked form reads 0 past `m`.
-TROUPE_AVX512 inline __m512 load_w(const int8_t* p) {
-  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-}
-TROUPE_AVX512 inline __m512 load_w(const int8_t* p, __mmask16 m) {
-  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
-}
-
-// A tile of 16 output elements: MR rows (pointers x[i]) x NR columns (weight rows w[j] of int8 codes),
-// MR * NR = 16, each element accumulated chunk by chunk over k (16 lanes; the tail chunk masked) and reduced by
-// reduce_tile: the same instructions for every element whatever the tile shape. out[i * NR + j] = x[i] . w[j].
-template <int MR, int NR, class W>
-TROUPE_AVX512 void tile16(const float* const* x, const W* const* w, int64_t K, float* out) {
-  static_assert(MR * NR == 16, "a tile is 16 elements");
-  __m512 acc[16];
-  for (int e = 0; e < 16; ++e) acc[e] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {  // full chunks unmasked (masked loads cost a third of the throughput here)
-    __m512 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = load_w(w[j] + k);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 xv = _mm512_loadu_ps(x[i] + k);
-      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
-    }
-  }
-  if (k < K) {  // the tail: the same FMA on zero-filled lanes
-    const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
-    __m512 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = load_w(w[j] + k, m);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x[i] + k);
-      for (int j = 0; j < NR; ++j) acc[i * NR + j] = _mm512_fmadd_ps(xv, wv[j], acc[i * NR + j]);
-    }
-  }
-  alignas(64) float sums[16];
-  _mm512_store_ps(sums, reduce_tile(acc));
-  const LaneMap& map = lane_map();
-  for (int e = 0; e < 16; ++e) out[e] = sums[map.lane[e]];
-}
-
-// Rows [m0, m0 + MR) x columns [n0, n0 + NR) of y; rows or columns past the end read zeros and are not stored.
-// With `scale` (int8 codes): y = scale[n] * (x . q[n]) + bias[n] as one explicit fused multiply-add (left to the
-// compiler, contraction could differ between tile shapes).
-template <int MR, int NR, class W>
-TROUPE_AVX512 void linear_tile(const float* x, int64_t M, int64_t K, const W* w, const float* scale, int64_t n_end,
-                               const float* bias, float* y, int64_t N, int64_t m0, int64_t n0, const float* zeros,
-                               const W* wzeros) {
-  const float* xr[MR];
-  const W* wr[NR];
-  for (int i = 0; i < MR; ++i) xr[i] = m0 + i < M ? x + (m0 + i) * K : zeros;
-  for (int j = 0; j < NR; ++j) wr[j] = n0 + j < n_end ? w + (n0 + j) * K : wzeros;
-  float out[16];
-  tile16<MR, NR>(xr, wr, K, out);
-  for (int i = 0; i < MR && m0 + i < M; ++i)
-    for (int j = 0; j < NR && n0 + j < n_end; ++j) {
-      const float b = bias != nullptr ? bias[n0 + j] : 0.0f;
-      y[(m0 + i) * N + n0 + j] = scale != nullptr ? std::fma(out[i * NR + j], scale[n0 + j], b) : out[i * NR + j] + b;
-    }
-}
-
 template <int N>
 using Int = std::integral_constant<int, N>;
-
-// tile(Int<MR>, Int<NR>, m, n, c1) over rows [0, M) x columns [n0, n1) in blocks of 64 rows x col_block columns
-// (both operands' blocks stay in L2 while the tiles run over them): 4 x 4 tiles while 4 rows remain, then 2 x 8 and
-// 1 x 16. Every element of a 16-element tile is computed alike, so the tiling never changes a result.
-template <class Tile>
-void for_tiles16(int64_t M, int64_t n0, int64_t n1, int64_t col_block, const Tile& tile) {
-  constexpr int64_t kRowBlock = 64;
-  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
-    const int64_t r1 = std::min(M, r0 + kRowBlock);
-    for (int64_t c0 = n0; c0 < n1; c0 += col_block) {
-      const int64_t c1 = std::min(n1, c0 + col_block);
-      int64_t m = r0;
-      for (; m + 4 <= r1; m += 4)
-        for (int64_t n = c0; n < c1; n += 4) tile(Int<4>(), Int<4>(), m, n, c1);
-      for (; m + 2 <= r1; m += 2)
-        for (int64_t n = c0; n < c1; n += 8) tile(Int<2>(), Int<8>(), m, n, c1);
-      for (; m < r1; ++m)
-        for (int64_t n = c0; n < c1; n += 16) tile(Int<1>(), Int<16>(), m, n, c1);
-    }
-  }
-}
 
 // ---- fp32: 16-column panels, a chain of fused multiply-adds over k per element ------------------------------------
 
@@ -435,12 +309,50 @@ TROUPE_AVX512 float max_avx512(const float* x, int64_t n) {
   return _mm_cvtss_f32(_mm_max_ss(q, _mm_shuffle_ps(q, q, 1)));
 }
 
-// ---- int8 weights (per-row scale): tile16 / linear_tile on int8_t rows -----------------------------------------
+// ---- int8 weights (per-row scale) --------------------------------------------------------------------------------
 
-void columns_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N, const float* bias,
-                float* y, int64_t n0, int64_t n1, const float* zeros, const int8_t* zeros8) {
-  for_tiles16(M, n0, n1, 128, [&](auto mr, auto nr, int64_t m, int64_t n, int64_t c1) {
-    linear_tile<decltype(mr)::value, decltype(nr)::value>(x, M, K, w, scale, c1, bias, y, N, m, n, zeros, zeros8);
+// gemm_tile on int8 codes (panels of [K, 16] codes), each widened to fp32 for its fused multiply-add; then
+// y = fma(acc, scale[n], bias[n] or 0).
+template <int MR, int NP>
+TROUPE_AVX512 void gemm_tile_i8(const float* x, int64_t K, const int8_t* panels, const float* scale, const float* bias,
+                                float* y, int64_t ldy, int64_t n_valid) {
+  __m512 acc[MR][NP];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  const int64_t stride = K * 16;
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 w[NP];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p)
+      w[p] = _mm512_cvtepi32_ps(
+          _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panels + p * stride + k * 16))));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 xb = _mm512_set1_ps(x[r * K + k]);
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xb, w[p], acc[r][p]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    const int64_t cols = std::min<int64_t>(16, n_valid - p * 16);
+    if (cols <= 0) break;
+    const auto m = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
+    const __m512 s = _mm512_maskz_loadu_ps(m, scale + p * 16);
+    const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + p * 16) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(y + r * ldy + p * 16, m, _mm512_fmadd_ps(acc[r][p], s, b));
+  }
+}
+
+void gemm_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N, const float* bias,
+             float* y, int64_t p0, int64_t p1) {
+  panel_tiles(M, p0, p1, [&](auto mr, auto np, int64_t m, int64_t p) {
+    gemm_tile_i8<decltype(mr)::value, decltype(np)::value>(x + m * K, K, w + p * K * 16, scale + p * 16,
+                                                           bias != nullptr ? bias + p * 16 : nullptr,
+                                                           y + m * N + p * 16, N, N - p * 16);
   });
 }
 
@@ -540,16 +452,6 @@ TROUPE_AVX2 void gemm_avx2(const float* x, int64_t M, int64_t K, const float* w,
 
 // ---- portable ----------------------------------------------------------------------------------------------------
 
-float dot_scalar(const float* a, const float* b, int64_t n) {
-  float part[16] = {};
-  for (int64_t k = 0; k < n; ++k) part[k % 16] = std::fma(a[k], b[k], part[k % 16]);
-  float s8[8], s4[4], s2[2];
-  for (int i = 0; i < 8; ++i) s8[i] = part[i] + part[i + 8];
-  for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
-  for (int i = 0; i < 2; ++i) s2[i] = s4[i] + s4[i + 2];
-  return s2[0] + s2[1];  // (s4[0] + s4[2]) + (s4[1] + s4[3]), as reduce16
-}
-
 void gemm_scalar(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
                  int64_t p0, int64_t p1) {
   for (int64_t p = p0; p < p1; ++p)
@@ -648,26 +550,40 @@ void linear_bf16(const float* x, int64_t M, int64_t K, const uint32_t* panels, i
   });
 }
 
-void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N,
+void pack_panels_int8(const int8_t* w, int64_t N, int64_t K, int8_t* out) {
+  const int64_t panels = (N + 15) / 16;
+  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c = 0; c < 16; ++c) {
+          const int64_t n = p * 16 + c;
+          out[(p * K + k) * 16 + c] = n < N ? w[n * K + k] : int8_t{0};
+        }
+  });
+}
+
+void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* panels, const float* scale, int64_t N,
                  const float* bias, float* y) {
   if (M == 0 || N == 0) return;
-  const int64_t block_work = 16 * M * K;
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, block_work));
   const bool avx = has_avx512();
-  const std::vector<float> zeros(static_cast<size_t>(K), 0.0f);
-  const std::vector<int8_t> zeros8(static_cast<size_t>(K), 0);
-  at::parallel_for(0, (N + 15) / 16, grain, [&](int64_t b0, int64_t b1) {
-    const int64_t n0 = b0 * 16, n1 = std::min(N, b1 * 16);
+  const int64_t n_panels = (N + 15) / 16, group = avx ? panels_per_tile(M) : 1;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, 16 * group * M * K));
+  at::parallel_for(0, (n_panels + group - 1) / group, grain, [&](int64_t g0, int64_t g1) {
+    const int64_t p0 = g0 * group, p1 = std::min(n_panels, g1 * group);
     if (avx) {
-      columns_i8(x, M, K, w, scale, N, bias, y, n0, n1, zeros.data(), zeros8.data());
+      gemm_i8(x, M, K, panels, scale, N, bias, y, p0, p1);
       return;
     }
-    std::vector<float> wr(static_cast<size_t>(K));
-    for (int64_t n = n0; n < n1; ++n) {
-      for (int64_t k = 0; k < K; ++k) wr[static_cast<size_t>(k)] = static_cast<float>(w[n * K + k]);
-      for (int64_t m = 0; m < M; ++m)
-        y[m * N + n] = dot_scalar(x + m * K, wr.data(), K) * scale[n] + (bias ? bias[n] : 0.0f);
-    }
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t c = 0; c < 16 && p * 16 + c < N; ++c) {
+        const int64_t n = p * 16 + c;
+        for (int64_t m = 0; m < M; ++m) {
+          float acc = 0.0f;
+          for (int64_t k = 0; k < K; ++k)
+            acc = std::fma(x[m * K + k], static_cast<float>(panels[(p * K + k) * 16 + c]), acc);
+          y[m * N + n] = std::fma(acc, scale[n], bias != nullptr ? bias[n] : 0.0f);
+        }
+      }
   });
 }
 

@@ -32,9 +32,13 @@ void pack_panels_bf16(const uint16_t* w, int64_t N, int64_t K, uint32_t* out);
 // adding the high product, then the low one, elsewhere).
 void linear_bf16(const float* x, int64_t M, int64_t K, const uint32_t* panels, int64_t N, const float* bias, float* y);
 
-// As linear with int8 weight rows and a per-row scale (Troupe's int8 scheme, models/quant.h): y[m, n] =
-// scale[n] (x[m] . q[n]) + bias[n], the codes widened to fp32 (weight-only: activations stay fp32).
-void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N,
+// Packs int8 codes w [N, K] into linear_int8's layout: ceil(N / 16) panels of [K, 16] (zeros past N).
+void pack_panels_int8(const int8_t* w, int64_t N, int64_t K, int8_t* out);
+
+// As linear with int8 weight codes packed by pack_panels_int8 and a per-row scale (Troupe's int8 scheme,
+// models/quant.h): y[m, n] = fma(scale[n], chain over k of x[m, k] q[n, k], bias[n] or 0), the codes widened to fp32
+// (weight-only: activations stay fp32); the AVX-512 and portable paths give the same bits.
+void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* panels, const float* scale, int64_t N,
                  const float* bias, float* y);
 
 // One row: y = w * x / sqrt(mean(x^2) + eps) (RMSNorm), or (x - mean) / sqrt(var + eps) * w + b (LayerNorm, when
