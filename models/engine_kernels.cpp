@@ -50,28 +50,41 @@ using Int = std::integral_constant<int, N>;
 
 // ---- fp32: 16-column panels, a chain of fused multiply-adds over k per element ------------------------------------
 
-// y[r, 16 p + c] = acc[r][p][c] (+ bias[16 p + c]) for the columns below n_valid.
+// y[r, 16 p + c] = acc[r][p][c] (+ bias[16 p + c]) for the columns below n_valid; with `scale` (int8 codes)
+// fma(acc, scale[16 p + c], bias or 0).
 template <int MR, int NP>
-TROUPE_AVX512 inline void store_tile(const __m512 (&acc)[MR][NP], const float* bias, float* y, int64_t ldy,
-                                     int64_t n_valid) {
+TROUPE_AVX512 inline void store_tile(const __m512 (&acc)[MR][NP], const float* scale, const float* bias, float* y,
+                                     int64_t ldy, int64_t n_valid) {
 #pragma GCC unroll 8
   for (int p = 0; p < NP; ++p) {
     const int64_t cols = std::min<int64_t>(16, n_valid - p * 16);
     if (cols <= 0) break;
     const auto m = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
     const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + p * 16) : _mm512_setzero_ps();
+    const __m512 s = scale != nullptr ? _mm512_maskz_loadu_ps(m, scale + p * 16) : _mm512_setzero_ps();
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-      _mm512_mask_storeu_ps(y + r * ldy + p * 16, m, bias != nullptr ? _mm512_add_ps(acc[r][p], b) : acc[r][p]);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 v = scale != nullptr  ? _mm512_fmadd_ps(acc[r][p], s, b)
+                       : bias != nullptr ? _mm512_add_ps(acc[r][p], b)
+                                         : acc[r][p];
+      _mm512_mask_storeu_ps(y + r * ldy + p * 16, m, v);
+    }
   }
+}
+
+// 16 weights of a panel row as fp32 lanes: fp32 as they are, int8 codes widened.
+TROUPE_AVX512 inline __m512 load_panel(const float* p) { return _mm512_loadu_ps(p); }
+TROUPE_AVX512 inline __m512 load_panel(const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 
 // A register tile of MR rows x NP panels (16 columns each): per k, NP panel vectors and MR broadcast inputs, MR * NP
 // fused multiply-adds. Every element is the chain acc = fma(x[m, k], w[n, k], acc) for k = 0, 1, ..., K - 1 from
-// zero, then + bias[n]: the same in any tile, on any path, so a row's result never depends on the batch.
-template <int MR, int NP>
-TROUPE_AVX512 void gemm_tile(const float* x, int64_t K, const float* panels, const float* bias, float* y, int64_t ldy,
-                             int64_t n_valid) {
+// zero, then + bias[n] (int8 codes, widened: fma(acc, scale[n], bias[n] or 0)): the same in any tile, on any path,
+// so a row's result never depends on the batch.
+template <int MR, int NP, class W>
+TROUPE_AVX512 void gemm_tile(const float* x, int64_t K, const W* panels, const float* scale, const float* bias,
+                             float* y, int64_t ldy, int64_t n_valid) {
   __m512 acc[MR][NP];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
@@ -81,7 +94,7 @@ TROUPE_AVX512 void gemm_tile(const float* x, int64_t K, const float* panels, con
   for (int64_t k = 0; k < K; ++k) {
     __m512 w[NP];
 #pragma GCC unroll 8
-    for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(panels + p * stride + k * 16);
+    for (int p = 0; p < NP; ++p) w[p] = load_panel(panels + p * stride + k * 16);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m512 xb = _mm512_set1_ps(x[r * K + k]);
@@ -89,7 +102,7 @@ TROUPE_AVX512 void gemm_tile(const float* x, int64_t K, const float* panels, con
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xb, w[p], acc[r][p]);
     }
   }
-  store_tile<MR, NP>(acc, bias, y, ldy, n_valid);
+  store_tile<MR, NP>(acc, scale, bias, y, ldy, n_valid);
 }
 
 // Rows [0, M) x panels [p0, p1) in blocks of 64 rows (in L2) x groups of NP panels: tile(mr, np, m, p) computes rows
@@ -142,8 +155,9 @@ void panel_tiles(int64_t M, int64_t p0, int64_t p1, const Tile& tile) {
 void gemm_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
                  int64_t p0, int64_t p1) {
   panel_tiles(M, p0, p1, [&](auto mr, auto np, int64_t m, int64_t p) {
-    gemm_tile<decltype(mr)::value, decltype(np)::value>(
-        x + m * K, K, w + p * K * 16, bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16, N, N - p * 16);
+    gemm_tile<decltype(mr)::value, decltype(np)::value>(x + m * K, K, w + p * K * 16, nullptr,
+                                                        bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16,
+                                                        N, N - p * 16);
   });
 }
 
@@ -311,48 +325,12 @@ TROUPE_AVX512 float max_avx512(const float* x, int64_t n) {
 
 // ---- int8 weights (per-row scale) --------------------------------------------------------------------------------
 
-// gemm_tile on int8 codes (panels of [K, 16] codes), each widened to fp32 for its fused multiply-add; then
-// y = fma(acc, scale[n], bias[n] or 0).
-template <int MR, int NP>
-TROUPE_AVX512 void gemm_tile_i8(const float* x, int64_t K, const int8_t* panels, const float* scale, const float* bias,
-                                float* y, int64_t ldy, int64_t n_valid) {
-  __m512 acc[MR][NP];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 8
-    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
-  const int64_t stride = K * 16;
-  for (int64_t k = 0; k < K; ++k) {
-    __m512 w[NP];
-#pragma GCC unroll 8
-    for (int p = 0; p < NP; ++p)
-      w[p] = _mm512_cvtepi32_ps(
-          _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panels + p * stride + k * 16))));
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m512 xb = _mm512_set1_ps(x[r * K + k]);
-#pragma GCC unroll 8
-      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(xb, w[p], acc[r][p]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int p = 0; p < NP; ++p) {
-    const int64_t cols = std::min<int64_t>(16, n_valid - p * 16);
-    if (cols <= 0) break;
-    const auto m = static_cast<__mmask16>(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
-    const __m512 s = _mm512_maskz_loadu_ps(m, scale + p * 16);
-    const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(m, bias + p * 16) : _mm512_setzero_ps();
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(y + r * ldy + p * 16, m, _mm512_fmadd_ps(acc[r][p], s, b));
-  }
-}
-
 void gemm_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N, const float* bias,
              float* y, int64_t p0, int64_t p1) {
   panel_tiles(M, p0, p1, [&](auto mr, auto np, int64_t m, int64_t p) {
-    gemm_tile_i8<decltype(mr)::value, decltype(np)::value>(x + m * K, K, w + p * K * 16, scale + p * 16,
-                                                           bias != nullptr ? bias + p * 16 : nullptr,
-                                                           y + m * N + p * 16, N, N - p * 16);
+    gemm_tile<decltype(mr)::value, decltype(np)::value>(x + m * K, K, w + p * K * 16, scale + p * 16,
+                                                        bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16,
+                                                        N, N - p * 16);
   });
 }
 
@@ -385,7 +363,7 @@ TROUPE_AVX512_BF16 void gemm_tile_bf16(const uint32_t* x, int64_t Kp, const uint
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xb, w[p]);
     }
   }
-  store_tile<MR, NP>(acc, bias, y, ldy, n_valid);
+  store_tile<MR, NP>(acc, nullptr, bias, y, ldy, n_valid);
 }
 
 void gemm_bf16(const uint32_t* x, int64_t M, int64_t Kp, const uint32_t* w, int64_t N, const float* bias, float* y,
