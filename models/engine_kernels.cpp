@@ -48,7 +48,7 @@ bool has_avx2() {
 template <int N>
 using Int = std::integral_constant<int, N>;
 
-// ---- fp32: 16-column panels, a chain of fused multiply-adds over k per element ------------------------------------
+// ---- matrices (fp32, int8 codes): 16-column panels, a chain of fused multiply-adds over k per element -----------
 
 // y[r, 16 p + c] = acc[r][p][c] (+ bias[16 p + c]) for the columns below n_valid; with `scale` (int8 codes)
 // fma(acc, scale[16 p + c], bias or 0).
