@@ -53,6 +53,10 @@ torch::Tensor f32(const torch::Tensor& t, bool share) {
   return share ? c : c.clone();
 }
 
+// A weight matrix as fp32 without a copy of its own: EngineModel::load packs (or converts) every matrix into new
+// storage, so a clone here would be copied again and dropped.
+torch::Tensor f32_matrix(const torch::Tensor& t) { return f32(t, true); }
+
 const float* ptr(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
 // y [M, N] = x w^T + b through the batch-invariant kernel of w's form: fp32, bf16 pairs or int8 codes (with
@@ -120,13 +124,14 @@ EngineLayer llama_layer(const WeightMap& w, const std::string& p, bool share) {
   const std::string a = p + "self_attn.", m = p + "mlp.";
   l.norm1_w = f32(w.get(p + "input_layernorm.weight"));
   l.norm2_w = f32(w.get(p + "post_attention_layernorm.weight"));
-  l.qkv_w = f32(torch::cat({w.get(a + "q_proj.weight"), w.get(a + "k_proj.weight"), w.get(a + "v_proj.weight")}, 0));
+  l.qkv_w =
+      f32_matrix(torch::cat({w.get(a + "q_proj.weight"), w.get(a + "k_proj.weight"), w.get(a + "v_proj.weight")}, 0));
   l.qkv_b = f32(cat_defined({w.maybe(a + "q_proj.bias"), w.maybe(a + "k_proj.bias"), w.maybe(a + "v_proj.bias")}));
-  l.o_w = f32(w.get(a + "o_proj.weight"));
+  l.o_w = f32_matrix(w.get(a + "o_proj.weight"));
   l.o_b = f32(w.maybe(a + "o_proj.bias"));
-  l.up_w = f32(torch::cat({w.get(m + "gate_proj.weight"), w.get(m + "up_proj.weight")}, 0));
+  l.up_w = f32_matrix(torch::cat({w.get(m + "gate_proj.weight"), w.get(m + "up_proj.weight")}, 0));
   l.up_b = f32(cat_defined({w.maybe(m + "gate_proj.bias"), w.maybe(m + "up_proj.bias")}));
-  l.down_w = f32(w.get(m + "down_proj.weight"));
+  l.down_w = f32_matrix(w.get(m + "down_proj.weight"));
   l.down_b = f32(w.maybe(m + "down_proj.bias"));
   return l;
 }
@@ -138,13 +143,13 @@ EngineLayer gpt2_layer(const WeightMap& w, const std::string& p, bool share) {
   l.norm1_b = f32(w.maybe(p + "ln_1.bias"));
   l.norm2_w = f32(w.get(p + "ln_2.weight"));
   l.norm2_b = f32(w.maybe(p + "ln_2.bias"));
-  l.qkv_w = f32(w.get(p + "attn.c_attn.weight"));
+  l.qkv_w = f32_matrix(w.get(p + "attn.c_attn.weight"));
   l.qkv_b = f32(w.maybe(p + "attn.c_attn.bias"));
-  l.o_w = f32(w.get(p + "attn.c_proj.weight"));
+  l.o_w = f32_matrix(w.get(p + "attn.c_proj.weight"));
   l.o_b = f32(w.maybe(p + "attn.c_proj.bias"));
-  l.up_w = f32(w.get(p + "mlp.c_fc.weight"));
+  l.up_w = f32_matrix(w.get(p + "mlp.c_fc.weight"));
   l.up_b = f32(w.maybe(p + "mlp.c_fc.bias"));
-  l.down_w = f32(w.get(p + "mlp.c_proj.weight"));
+  l.down_w = f32_matrix(w.get(p + "mlp.c_proj.weight"));
   l.down_b = f32(w.maybe(p + "mlp.c_proj.bias"));
   return l;
 }
@@ -191,7 +196,7 @@ void EngineModel::load(Gpt& model) {
   positions_ = c.llama() ? torch::Tensor() : f32(w.get("transformer.wpe.weight"));
   final_w_ = f32(w.get(c.llama() ? "model.norm.weight" : "transformer.ln_f.weight"));
   final_b_ = c.llama() ? torch::Tensor() : f32(w.maybe("transformer.ln_f.bias"));
-  head_ = c.tie_embeddings ? embed_ : f32(w.get("lm_head.weight"));
+  head_ = c.tie_embeddings ? embed_ : f32_matrix(w.get("lm_head.weight"));
   head_s_ = torch::Tensor();
   if (!use_int8_codes(model) && bf16_) {
     auto to_bf16 = [](torch::Tensor& t) { t = t.to(torch::kBFloat16).contiguous(); };

@@ -152,13 +152,26 @@ void panel_tiles(int64_t M, int64_t p0, int64_t p1, const Tile& tile) {
   }
 }
 
-void gemm_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
-                 int64_t p0, int64_t p1) {
+// Panels [p0, p1) of y = x w^T (+ bias), w fp32 or int8 codes (with per-row `scale`; null for fp32).
+template <class W>
+void gemm_avx512(const float* x, int64_t M, int64_t K, const W* w, const float* scale, int64_t N, const float* bias,
+                 float* y, int64_t p0, int64_t p1) {
   panel_tiles(M, p0, p1, [&](auto mr, auto np, int64_t m, int64_t p) {
-    gemm_tile<decltype(mr)::value, decltype(np)::value>(x + m * K, K, w + p * K * 16, nullptr,
-                                                        bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16,
-                                                        N, N - p * 16);
+    gemm_tile<decltype(mr)::value, decltype(np)::value>(
+        x + m * K, K, w + p * K * 16, scale != nullptr ? scale + p * 16 : nullptr,
+        bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16, N, N - p * 16);
   });
+}
+
+// Splits the panels of an N-column matrix over ATen's intra-op threads in groups of `group` panels (so that only the
+// matrix's last group is short), each task at least ~min_work multiply-adds so that small matrices stay on one
+// thread: f(p0, p1) for each task's panels.
+template <class F>
+void for_panel_groups(int64_t M, int64_t K, int64_t N, int64_t group, int64_t min_work, const F& f) {
+  const int64_t n_panels = (N + 15) / 16;
+  const int64_t grain = std::max<int64_t>(1, min_work / std::max<int64_t>(1, 16 * group * M * K));
+  at::parallel_for(0, (n_panels + group - 1) / group, grain,
+                   [&](int64_t g0, int64_t g1) { f(g0 * group, std::min(n_panels, g1 * group)); });
 }
 
 // key_scores for NQ query rows: one 16-lane accumulator per row, a fused multiply-add per element of the head.
@@ -323,17 +336,6 @@ TROUPE_AVX512 float max_avx512(const float* x, int64_t n) {
   return _mm_cvtss_f32(_mm_max_ss(q, _mm_shuffle_ps(q, q, 1)));
 }
 
-// ---- int8 weights (per-row scale) --------------------------------------------------------------------------------
-
-void gemm_i8(const float* x, int64_t M, int64_t K, const int8_t* w, const float* scale, int64_t N, const float* bias,
-             float* y, int64_t p0, int64_t p1) {
-  panel_tiles(M, p0, p1, [&](auto mr, auto np, int64_t m, int64_t p) {
-    gemm_tile<decltype(mr)::value, decltype(np)::value>(x + m * K, K, w + p * K * 16, scale + p * 16,
-                                                        bias != nullptr ? bias + p * 16 : nullptr, y + m * N + p * 16,
-                                                        N, N - p * 16);
-  });
-}
-
 // ---- bf16 weights (AVX512_BF16) ---------------------------------------------------------------------------------
 
 bool has_avx512_bf16() {
@@ -430,51 +432,51 @@ TROUPE_AVX2 void gemm_avx2(const float* x, int64_t M, int64_t K, const float* w,
 
 // ---- portable ----------------------------------------------------------------------------------------------------
 
-void gemm_scalar(const float* x, int64_t M, int64_t K, const float* w, int64_t N, const float* bias, float* y,
-                 int64_t p0, int64_t p1) {
+// gemm_avx512's chains one element at a time (so the same bits), for fp32 weights or int8 codes with their scale.
+template <class W>
+void gemm_scalar(const float* x, int64_t M, int64_t K, const W* w, const float* scale, int64_t N, const float* bias,
+                 float* y, int64_t p0, int64_t p1) {
   for (int64_t p = p0; p < p1; ++p)
     for (int64_t c = 0; c < 16 && p * 16 + c < N; ++c) {
       const int64_t n = p * 16 + c;
       for (int64_t m = 0; m < M; ++m) {
         float acc = 0.0f;
-        for (int64_t k = 0; k < K; ++k) acc = std::fma(x[m * K + k], w[(p * K + k) * 16 + c], acc);
-        y[m * N + n] = bias != nullptr ? acc + bias[n] : acc;
+        for (int64_t k = 0; k < K; ++k) acc = std::fma(x[m * K + k], static_cast<float>(w[(p * K + k) * 16 + c]), acc);
+        const float b = bias != nullptr ? bias[n] : 0.0f;
+        y[m * N + n] = scale != nullptr ? std::fma(acc, scale[n], b) : bias != nullptr ? acc + b : acc;
       }
     }
+}
+
+// Packs rows w [N, K] into panels [ceil(N / 16), K, 16] (zeros past N).
+template <class T>
+void pack_rows(const T* w, int64_t N, int64_t K, T* out) {
+  at::parallel_for(0, (N + 15) / 16, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c = 0; c < 16; ++c) {
+          const int64_t n = p * 16 + c;
+          out[(p * K + k) * 16 + c] = n < N ? w[n * K + k] : T{0};
+        }
+  });
 }
 
 }  // namespace
 
 void force_isa(int level) { g_max_isa.store(level, std::memory_order_relaxed); }
 
-void pack_panels(const float* w, int64_t N, int64_t K, float* out) {
-  const int64_t panels = (N + 15) / 16;
-  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t c = 0; c < 16; ++c) {
-          const int64_t n = p * 16 + c;
-          out[(p * K + k) * 16 + c] = n < N ? w[n * K + k] : 0.0f;
-        }
-  });
-}
+void pack_panels(const float* w, int64_t N, int64_t K, float* out) { pack_rows(w, N, K, out); }
 
 void linear(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, const float* bias, float* y) {
   if (M == 0 || N == 0) return;
-  // split over groups of a register tile's panels (so that only the matrix's last group is short), at least ~64k
-  // multiply-adds per task, so that small matrices stay on one thread
   const bool avx = has_avx512(), avx2 = has_avx2();
-  const int64_t n_panels = (N + 15) / 16, group = avx ? panels_per_tile(M) : 1;
-  const int64_t group_work = 16 * group * M * K;
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, group_work));
-  at::parallel_for(0, (n_panels + group - 1) / group, grain, [&](int64_t g0, int64_t g1) {
-    const int64_t p0 = g0 * group, p1 = std::min(n_panels, g1 * group);
+  for_panel_groups(M, K, N, avx ? panels_per_tile(M) : 1, int64_t{1} << 16, [&](int64_t p0, int64_t p1) {
     if (avx) {
-      gemm_avx512(x, M, K, panels, N, bias, y, p0, p1);
+      gemm_avx512(x, M, K, panels, nullptr, N, bias, y, p0, p1);
     } else if (avx2) {
       gemm_avx2(x, M, K, panels, N, bias, y, p0, p1);
     } else {
-      gemm_scalar(x, M, K, panels, N, bias, y, p0, p1);
+      gemm_scalar(x, M, K, panels, nullptr, N, bias, y, p0, p1);
     }
   });
 }
@@ -504,10 +506,7 @@ void linear_bf16(const float* x, int64_t M, int64_t K, const uint32_t* panels, i
     }
   });
   const bool fast = has_avx512_bf16();
-  const int64_t n_panels = (N + 15) / 16, group = fast ? panels_per_tile(M) : 1;
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(1, 16 * group * M * K));
-  at::parallel_for(0, (n_panels + group - 1) / group, grain, [&](int64_t g0, int64_t g1) {
-    const int64_t p0 = g0 * group, p1 = std::min(n_panels, g1 * group);
+  for_panel_groups(M, K, N, fast ? panels_per_tile(M) : 1, int64_t{1} << 17, [&](int64_t p0, int64_t p1) {
     if (fast) {
       gemm_bf16(xb.data(), M, Kp, panels, N, bias, y, p0, p1);
       return;
@@ -528,40 +527,18 @@ void linear_bf16(const float* x, int64_t M, int64_t K, const uint32_t* panels, i
   });
 }
 
-void pack_panels_int8(const int8_t* w, int64_t N, int64_t K, int8_t* out) {
-  const int64_t panels = (N + 15) / 16;
-  at::parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t c = 0; c < 16; ++c) {
-          const int64_t n = p * 16 + c;
-          out[(p * K + k) * 16 + c] = n < N ? w[n * K + k] : int8_t{0};
-        }
-  });
-}
+void pack_panels_int8(const int8_t* w, int64_t N, int64_t K, int8_t* out) { pack_rows(w, N, K, out); }
 
 void linear_int8(const float* x, int64_t M, int64_t K, const int8_t* panels, const float* scale, int64_t N,
                  const float* bias, float* y) {
   if (M == 0 || N == 0) return;
   const bool avx = has_avx512();
-  const int64_t n_panels = (N + 15) / 16, group = avx ? panels_per_tile(M) : 1;
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, 16 * group * M * K));
-  at::parallel_for(0, (n_panels + group - 1) / group, grain, [&](int64_t g0, int64_t g1) {
-    const int64_t p0 = g0 * group, p1 = std::min(n_panels, g1 * group);
+  for_panel_groups(M, K, N, avx ? panels_per_tile(M) : 1, int64_t{1} << 16, [&](int64_t p0, int64_t p1) {
     if (avx) {
-      gemm_i8(x, M, K, panels, scale, N, bias, y, p0, p1);
-      return;
+      gemm_avx512(x, M, K, panels, scale, N, bias, y, p0, p1);
+    } else {
+      gemm_scalar(x, M, K, panels, scale, N, bias, y, p0, p1);
     }
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t c = 0; c < 16 && p * 16 + c < N; ++c) {
-        const int64_t n = p * 16 + c;
-        for (int64_t m = 0; m < M; ++m) {
-          float acc = 0.0f;
-          for (int64_t k = 0; k < K; ++k)
-            acc = std::fma(x[m * K + k], static_cast<float>(panels[(p * K + k) * 16 + c]), acc);
-          y[m * N + n] = std::fma(acc, scale[n], bias != nullptr ? bias[n] : 0.0f);
-        }
-      }
   });
 }
 
